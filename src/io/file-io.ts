@@ -69,3 +69,13 @@ export interface FileIO {
   /** Writes a small file durably and atomically: temp file, fdatasync, rename, fsync dir. */
   writeFileAtomic(path: string, data: Uint8Array): void;
 }
+
+/**
+ * A byte range of an open file, sent to a socket without copying (sendfile) or read with pread.
+ * Whoever hands out a slice keeps `fd` open until the slice's lease is released.
+ */
+export interface FileSlice {
+  readonly fd: number;
+  readonly position: number;
+  readonly length: number;
+}
