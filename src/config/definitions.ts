@@ -1,0 +1,421 @@
+/**
+ * Broker and topic configuration keys, with Kafka's names where Kafka has one.
+ *
+ * One table describes every key: its type, default, documentation and, for topic-level keys, the
+ * broker-level key that supplies the topic default (Kafka's "synonym", e.g. `log.segment.bytes`
+ * -> `segment.bytes`). DescribeConfigs, `--set key=value`, config files and validation all read
+ * this table, so they cannot drift apart. Keys Sluice adds beyond Kafka's are marked in their doc.
+ */
+
+/** Kafka's ConfigType codes (DescribeConfigs v3+). */
+export const ConfigType = {
+  BOOLEAN: 1,
+  STRING: 2,
+  INT: 3,
+  SHORT: 4,
+  LONG: 5,
+  DOUBLE: 6,
+  LIST: 7,
+} as const;
+
+/** Kafka's ConfigSource codes (DescribeConfigs v1+). */
+export const ConfigSource = {
+  UNKNOWN: 0,
+  TOPIC_CONFIG: 1,
+  DYNAMIC_BROKER_CONFIG: 2,
+  DYNAMIC_DEFAULT_BROKER_CONFIG: 3,
+  STATIC_BROKER_CONFIG: 4,
+  DEFAULT_CONFIG: 5,
+} as const;
+
+export type ConfigValue = number | string | boolean;
+
+interface BaseDef {
+  readonly name: string;
+  readonly doc: string;
+  /** Broker-level keys only: the topic-level key this one supplies the default for. */
+  readonly topicKey?: string;
+}
+
+export interface IntDef extends BaseDef {
+  readonly type: 'int' | 'long';
+  readonly default: number;
+  readonly min?: number;
+  readonly max?: number;
+}
+
+export interface BoolDef extends BaseDef {
+  readonly type: 'boolean';
+  readonly default: boolean;
+}
+
+export interface StringDef extends BaseDef {
+  readonly type: 'string';
+  readonly default: string;
+  /** When present, the value must be one of these. */
+  readonly oneOf?: readonly string[];
+}
+
+export type ConfigDef = IntDef | BoolDef | StringDef;
+
+const GIB = 1024 * 1024 * 1024;
+const MIB = 1024 * 1024;
+const DAY_MS = 24 * 60 * 60 * 1000;
+const INT32_MAX = 2147483647;
+
+export const FLUSH_POLICIES = ['always', 'interval', 'never'] as const;
+export type FlushPolicy = (typeof FLUSH_POLICIES)[number];
+export const TIMESTAMP_TYPES = ['CreateTime', 'LogAppendTime'] as const;
+
+/** Topic-level keys (CreateTopics configs, DescribeConfigs on a topic, IncrementalAlterConfigs). */
+export const TOPIC_CONFIGS: readonly ConfigDef[] = [
+  {
+    name: 'cleanup.policy',
+    type: 'string',
+    default: 'delete',
+    oneOf: ['delete'],
+    doc: 'Retention policy for old segments. Only "delete" is supported (no compaction yet).',
+  },
+  {
+    name: 'retention.ms',
+    type: 'long',
+    default: 7 * DAY_MS,
+    min: -1,
+    doc: 'Delete whole segments whose newest record is older than this; -1 keeps them forever.',
+  },
+  {
+    name: 'retention.bytes',
+    type: 'long',
+    default: -1,
+    min: -1,
+    doc: 'Delete the oldest segments while the partition is larger than this; -1 means no limit.',
+  },
+  {
+    name: 'segment.bytes',
+    type: 'int',
+    default: GIB,
+    min: 1024,
+    max: INT32_MAX,
+    doc: 'Roll to a new segment file when the active one reaches this size.',
+  },
+  {
+    name: 'segment.ms',
+    type: 'long',
+    default: 7 * DAY_MS,
+    min: 1,
+    doc: 'Roll to a new segment when the active one is older than this.',
+  },
+  {
+    name: 'segment.index.bytes',
+    type: 'int',
+    default: 10 * MIB,
+    min: 4096,
+    doc: 'Maximum size of the offset index of one segment; the segment rolls when it is full.',
+  },
+  {
+    name: 'index.interval.bytes',
+    type: 'int',
+    default: 4096,
+    min: 0,
+    doc: 'Bytes of log between two entries of the sparse offset index.',
+  },
+  {
+    name: 'max.message.bytes',
+    type: 'int',
+    default: 1048588,
+    min: 0,
+    doc: 'Largest record batch (after compression) the topic accepts.',
+  },
+  {
+    name: 'message.timestamp.type',
+    type: 'string',
+    default: 'CreateTime',
+    oneOf: TIMESTAMP_TYPES,
+    doc: 'CreateTime keeps the producer timestamp; LogAppendTime stamps the broker time on append.',
+  },
+  {
+    name: 'flush.policy',
+    type: 'string',
+    default: 'never',
+    oneOf: FLUSH_POLICIES,
+    doc:
+      'Sluice: when appends are fdatasync-ed. always: before acking (grouped: concurrent appends ' +
+      'share one fdatasync); interval: every flush.ms / flush.messages; never: page cache only ' +
+      "(Kafka's default; durability comes from replication).",
+  },
+  {
+    name: 'flush.ms',
+    type: 'long',
+    default: 1000,
+    min: 1,
+    doc: 'With flush.policy=interval: fdatasync at least this often.',
+  },
+  {
+    name: 'flush.messages',
+    type: 'long',
+    default: -1,
+    min: -1,
+    doc: 'With flush.policy=interval: fdatasync after this many records; -1 means no count limit.',
+  },
+  {
+    name: 'min.insync.replicas',
+    type: 'int',
+    default: 1,
+    min: 1,
+    doc: 'acks=all needs at least this many in-sync replicas.',
+  },
+];
+
+/** Broker-level keys. */
+export const BROKER_CONFIGS: readonly ConfigDef[] = [
+  { name: 'node.id', type: 'int', default: 1, min: 0, doc: 'This broker id.' },
+  {
+    name: 'host',
+    type: 'string',
+    default: '127.0.0.1',
+    doc: 'Sluice: address to listen on.',
+  },
+  { name: 'port', type: 'int', default: 9092, min: 0, max: 65535, doc: 'Sluice: TCP port.' },
+  {
+    name: 'advertised.host',
+    type: 'string',
+    default: '',
+    doc: 'Sluice: host clients are told to connect to (Metadata); empty means the listen host.',
+  },
+  {
+    name: 'advertised.port',
+    type: 'int',
+    default: 0,
+    min: 0,
+    max: 65535,
+    doc: 'Sluice: port clients are told to connect to; 0 means the bound port.',
+  },
+  { name: 'log.dirs', type: 'string', default: './data', doc: 'Data directory.' },
+  {
+    name: 'num.partitions',
+    type: 'int',
+    default: 1,
+    min: 1,
+    doc: 'Partitions of an auto-created topic, and of CreateTopics with -1.',
+  },
+  {
+    name: 'default.replication.factor',
+    type: 'int',
+    default: 1,
+    min: 1,
+    doc: 'Replication factor of an auto-created topic, and of CreateTopics with -1.',
+  },
+  {
+    name: 'auto.create.topics.enable',
+    type: 'boolean',
+    default: true,
+    doc: 'Create a topic on Metadata/Produce for an unknown topic name.',
+  },
+  {
+    name: 'delete.topic.enable',
+    type: 'boolean',
+    default: true,
+    doc: 'Allow DeleteTopics.',
+  },
+  {
+    name: 'num.partition.workers',
+    type: 'int',
+    default: 0,
+    min: 0,
+    max: 64,
+    doc: 'Sluice: partition-owner worker threads; 0 means one per CPU core.',
+  },
+  {
+    name: 'socket.request.max.bytes',
+    type: 'int',
+    default: 100 * MIB,
+    min: 1024,
+    doc: 'Largest request frame; a larger size prefix closes the connection.',
+  },
+  {
+    name: 'max.connections',
+    type: 'int',
+    default: 10000,
+    min: 1,
+    doc: 'Connections accepted at once; more are refused.',
+  },
+  {
+    name: 'queued.max.requests.per.connection',
+    type: 'int',
+    default: 100,
+    min: 1,
+    doc: 'Sluice: requests in flight on one connection before it stops being read.',
+  },
+  {
+    name: 'connections.max.idle.ms',
+    type: 'long',
+    default: 600000,
+    min: 1,
+    doc: 'Close connections idle for longer than this.',
+  },
+  {
+    name: 'log.segment.bytes',
+    type: 'int',
+    default: GIB,
+    min: 1024,
+    max: INT32_MAX,
+    topicKey: 'segment.bytes',
+    doc: 'Default segment.bytes.',
+  },
+  {
+    name: 'log.roll.ms',
+    type: 'long',
+    default: 7 * DAY_MS,
+    min: 1,
+    topicKey: 'segment.ms',
+    doc: 'Default segment.ms.',
+  },
+  {
+    name: 'log.retention.ms',
+    type: 'long',
+    default: 7 * DAY_MS,
+    min: -1,
+    topicKey: 'retention.ms',
+    doc: 'Default retention.ms.',
+  },
+  {
+    name: 'log.retention.bytes',
+    type: 'long',
+    default: -1,
+    min: -1,
+    topicKey: 'retention.bytes',
+    doc: 'Default retention.bytes.',
+  },
+  {
+    name: 'log.retention.check.interval.ms',
+    type: 'long',
+    default: 300000,
+    min: 1,
+    doc: 'How often retention runs.',
+  },
+  {
+    name: 'log.index.interval.bytes',
+    type: 'int',
+    default: 4096,
+    min: 0,
+    topicKey: 'index.interval.bytes',
+    doc: 'Default index.interval.bytes.',
+  },
+  {
+    name: 'log.index.size.max.bytes',
+    type: 'int',
+    default: 10 * MIB,
+    min: 4096,
+    topicKey: 'segment.index.bytes',
+    doc: 'Default segment.index.bytes.',
+  },
+  {
+    name: 'log.cleanup.policy',
+    type: 'string',
+    default: 'delete',
+    oneOf: ['delete'],
+    topicKey: 'cleanup.policy',
+    doc: 'Default cleanup.policy.',
+  },
+  {
+    name: 'message.max.bytes',
+    type: 'int',
+    default: 1048588,
+    min: 0,
+    topicKey: 'max.message.bytes',
+    doc: 'Default max.message.bytes.',
+  },
+  {
+    name: 'log.message.timestamp.type',
+    type: 'string',
+    default: 'CreateTime',
+    oneOf: TIMESTAMP_TYPES,
+    topicKey: 'message.timestamp.type',
+    doc: 'Default message.timestamp.type.',
+  },
+  {
+    name: 'log.flush.policy',
+    type: 'string',
+    default: 'never',
+    oneOf: FLUSH_POLICIES,
+    topicKey: 'flush.policy',
+    doc: 'Sluice: default flush.policy.',
+  },
+  {
+    name: 'log.flush.interval.ms',
+    type: 'long',
+    default: 1000,
+    min: 1,
+    topicKey: 'flush.ms',
+    doc: 'Default flush.ms.',
+  },
+  {
+    name: 'log.flush.interval.messages',
+    type: 'long',
+    default: -1,
+    min: -1,
+    topicKey: 'flush.messages',
+    doc: 'Default flush.messages.',
+  },
+  {
+    name: 'min.insync.replicas',
+    type: 'int',
+    default: 1,
+    min: 1,
+    topicKey: 'min.insync.replicas',
+    doc: 'Default min.insync.replicas.',
+  },
+  {
+    name: 'group.initial.rebalance.delay.ms',
+    type: 'int',
+    default: 3000,
+    min: 0,
+    doc: 'Delay of the first rebalance of an empty group (0 in the embedded default).',
+  },
+  {
+    name: 'group.min.session.timeout.ms',
+    type: 'int',
+    default: 6000,
+    min: 0,
+    doc: 'Smallest session timeout a group member may ask for.',
+  },
+  {
+    name: 'group.max.session.timeout.ms',
+    type: 'int',
+    default: 1800000,
+    min: 0,
+    doc: 'Largest session timeout a group member may ask for.',
+  },
+  {
+    name: 'offsets.topic.num.partitions',
+    type: 'int',
+    default: 50,
+    min: 1,
+    doc: 'Partitions of the internal __consumer_offsets topic.',
+  },
+  {
+    name: 'offsets.retention.minutes',
+    type: 'int',
+    default: 10080,
+    min: 1,
+    doc: 'Committed offsets of an empty group expire after this.',
+  },
+];
+
+function indexByName(defs: readonly ConfigDef[]): ReadonlyMap<string, ConfigDef> {
+  return new Map(defs.map((d) => [d.name, d]));
+}
+
+export const TOPIC_CONFIG_BY_NAME = indexByName(TOPIC_CONFIGS);
+export const BROKER_CONFIG_BY_NAME = indexByName(BROKER_CONFIGS);
+
+/** topic key -> the broker key that supplies its default. */
+export const BROKER_SYNONYM_OF_TOPIC_KEY: ReadonlyMap<string, string> = new Map(
+  BROKER_CONFIGS.flatMap((d) => (d.topicKey ? [[d.topicKey, d.name] as const] : [])),
+);
+
+export function configTypeCode(def: ConfigDef): number {
+  if (def.type === 'boolean') return ConfigType.BOOLEAN;
+  if (def.type === 'string') return ConfigType.STRING;
+  return def.type === 'int' ? ConfigType.INT : ConfigType.LONG;
+}
