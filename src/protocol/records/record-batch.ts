@@ -1,0 +1,546 @@
+/**
+ * RecordBatch v2 encoding and decoding for clients (the broker never decodes records; it uses
+ * `batch-header.ts` and `validate.ts`).
+ *
+ * Batch layout: see `batch-header.ts`. Records follow the 61-byte header, compressed as a whole
+ * when attributes bits 0-2 name a codec. Each record (zigzag varints, Protobuf style):
+ *
+ *   length          varint   bytes of the rest of the record
+ *   attributes      int8     unused, 0
+ *   timestampDelta  varlong  timestamp - baseTimestamp
+ *   offsetDelta     varint   offset - baseOffset
+ *   keyLength       varint   -1 for a null key
+ *   key             bytes
+ *   valueLength     varint   -1 for a null value
+ *   value           bytes
+ *   headersCount    varint
+ *   headers         [headerKeyLength varint, headerKey UTF-8, headerValueLength varint (-1 null),
+ *                    headerValue]
+ *
+ * A control batch (attribute bit 5) carries one control record whose key is
+ * [version int16 = 0][type int16: 0 abort, 1 commit] and whose value is
+ * [version int16 = 0][coordinatorEpoch int32]. Consumers skip control batches.
+ *
+ * Encoding is one size pass and one buffer: uncompressed batches are written straight into the
+ * final buffer; compressed ones write the records into one scratch buffer, compress, and copy
+ * behind the header. Decoded keys, values and header values are views into the batch (or into
+ * the decompressed records), not copies.
+ *
+ * Stateless functions; thread-safe as far as the caller's buffers are.
+ */
+
+import {
+  ATTR_COMPRESSION_MASK,
+  ATTR_CONTROL,
+  ATTR_TIMESTAMP_TYPE_LOG_APPEND,
+  ATTR_TRANSACTIONAL,
+  BATCH_HEADER_BYTES,
+  BATCH_LOG_OVERHEAD_BYTES,
+  BATCH_OFFSET_ATTRIBUTES,
+  BATCH_OFFSET_CRC,
+  type BatchHeader,
+  batchTotalBytes,
+  RECORD_BATCH_MAGIC,
+  readBatchHeader,
+} from './batch-header.js';
+import {
+  COMPRESSION_NONE,
+  type CompressionId,
+  codecFor,
+  DEFAULT_MAX_DECOMPRESSED_BYTES,
+  isCompressionId,
+} from './compression.js';
+import { crc32c } from './crc32c.js';
+import {
+  readUnsignedVarint,
+  readVarint,
+  readVarlong,
+  sizeOfUnsignedVarint,
+  sizeOfZigzag,
+  type VarintCursor,
+  writeUnsignedVarint,
+  writeZigzag,
+  zigzag,
+} from './varint.js';
+
+/** Largest batch the encoder builds or the decoder accepts (Kafka lengths are int32). */
+export const MAX_BATCH_BYTES = 0x7fffffff - BATCH_LOG_OVERHEAD_BYTES;
+/** Largest record count in one batch (offset deltas are int32). */
+export const MAX_RECORDS_PER_BATCH = 0x7fffffff;
+/** Largest number of headers on one record. */
+export const MAX_HEADERS_PER_RECORD = 65536;
+
+export interface RecordHeader {
+  key: string;
+  value: Buffer | null;
+}
+
+/** A record to send. */
+export interface ProduceRecord {
+  key: Buffer | null;
+  value: Buffer | null;
+  headers?: readonly RecordHeader[];
+  /** Milliseconds since the epoch (CreateTime). */
+  timestamp: number;
+}
+
+export type TimestampType = 'create' | 'log-append';
+
+export interface EncodeBatchOptions {
+  records: readonly ProduceRecord[];
+  baseOffset?: number;
+  partitionLeaderEpoch?: number;
+  /** -1 (the default) for a non-idempotent producer. */
+  producerId?: number;
+  producerEpoch?: number;
+  baseSequence?: number;
+  transactional?: boolean;
+  control?: boolean;
+  timestampType?: TimestampType;
+  compression?: CompressionId;
+}
+
+/** A record read back from a batch, with absolute offset and timestamp. */
+export interface DecodedRecord {
+  offset: number;
+  timestamp: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: RecordHeader[];
+}
+
+export interface DecodedBatch {
+  header: BatchHeader;
+  /** Bytes of the batch in the input (length field + 12). */
+  totalBytes: number;
+  compression: CompressionId;
+  timestampType: TimestampType;
+  isTransactional: boolean;
+  isControl: boolean;
+  records: DecodedRecord[];
+}
+
+export interface DecodeOptions {
+  /** Check the CRC before decoding (default true). */
+  verifyCrc?: boolean;
+  maxDecompressedBytes?: number;
+}
+
+/** Thrown when a batch cannot be encoded or decoded. */
+export class RecordBatchError extends Error {
+  override readonly name = 'RecordBatchError';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+function headerKeyBytes(key: string): number {
+  return Buffer.byteLength(key, 'utf8');
+}
+
+/** Size of one record's body (everything after its length varint). */
+function recordBodyBytes(r: ProduceRecord, offsetDelta: number, baseTimestamp: number): number {
+  const keyLen = r.key === null ? -1 : r.key.length;
+  const valueLen = r.value === null ? -1 : r.value.length;
+  let n = 1 + sizeOfZigzag(r.timestamp - baseTimestamp) + sizeOfZigzag(offsetDelta);
+  n += sizeOfZigzag(keyLen) + Math.max(keyLen, 0);
+  n += sizeOfZigzag(valueLen) + Math.max(valueLen, 0);
+  const headers = r.headers;
+  const headerCount = headers === undefined ? 0 : headers.length;
+  n += sizeOfUnsignedVarint(zigzag(headerCount));
+  if (headers !== undefined) {
+    if (headerCount > MAX_HEADERS_PER_RECORD) {
+      throw new RecordBatchError(
+        `record has ${headerCount} headers (max ${MAX_HEADERS_PER_RECORD})`,
+      );
+    }
+    for (const h of headers) {
+      const hk = headerKeyBytes(h.key);
+      const hv = h.value === null ? -1 : h.value.length;
+      n += sizeOfZigzag(hk) + hk + sizeOfZigzag(hv) + Math.max(hv, 0);
+    }
+  }
+  return n;
+}
+
+function writeRecord(
+  buf: Buffer,
+  pos: number,
+  r: ProduceRecord,
+  bodyBytes: number,
+  offsetDelta: number,
+  baseTimestamp: number,
+): number {
+  let p = writeUnsignedVarint(buf, pos, zigzag(bodyBytes));
+  buf[p++] = 0;
+  p = writeZigzag(buf, p, r.timestamp - baseTimestamp);
+  p = writeUnsignedVarint(buf, p, zigzag(offsetDelta));
+  const key = r.key;
+  if (key === null)
+    buf[p++] = 1; // zigzag(-1)
+  else {
+    p = writeUnsignedVarint(buf, p, zigzag(key.length));
+    p += key.copy(buf, p);
+  }
+  const value = r.value;
+  if (value === null) buf[p++] = 1;
+  else {
+    p = writeUnsignedVarint(buf, p, zigzag(value.length));
+    p += value.copy(buf, p);
+  }
+  const headers = r.headers;
+  if (headers === undefined || headers.length === 0) {
+    buf[p++] = 0;
+    return p;
+  }
+  p = writeUnsignedVarint(buf, p, zigzag(headers.length));
+  for (const h of headers) {
+    const hk = headerKeyBytes(h.key);
+    p = writeUnsignedVarint(buf, p, zigzag(hk));
+    p += buf.write(h.key, p, hk, 'utf8');
+    if (h.value === null) buf[p++] = 1;
+    else {
+      p = writeUnsignedVarint(buf, p, zigzag(h.value.length));
+      p += h.value.copy(buf, p);
+    }
+  }
+  return p;
+}
+
+interface RecordsLayout {
+  bodyBytes: Int32Array;
+  totalBytes: number;
+  baseTimestamp: number;
+  maxTimestamp: number;
+}
+
+function layoutRecords(records: readonly ProduceRecord[]): RecordsLayout {
+  const count = records.length;
+  if (count < 1 || count > MAX_RECORDS_PER_BATCH) {
+    throw new RecordBatchError(`a batch needs 1..${MAX_RECORDS_PER_BATCH} records, got ${count}`);
+  }
+  const baseTimestamp = (records[0] as ProduceRecord).timestamp;
+  let maxTimestamp = baseTimestamp;
+  const bodyBytes = new Int32Array(count);
+  let totalBytes = 0;
+  for (let i = 0; i < count; i++) {
+    const r = records[i] as ProduceRecord;
+    if (!Number.isSafeInteger(r.timestamp)) {
+      throw new RecordBatchError(`record ${i} timestamp ${r.timestamp} is not an integer`);
+    }
+    if (r.timestamp > maxTimestamp) maxTimestamp = r.timestamp;
+    const body = recordBodyBytes(r, i, baseTimestamp);
+    bodyBytes[i] = body;
+    totalBytes += sizeOfUnsignedVarint(body * 2) + body;
+    if (totalBytes > MAX_BATCH_BYTES) throw new RecordBatchError('batch exceeds 2 GiB');
+  }
+  return { bodyBytes, totalBytes, baseTimestamp, maxTimestamp };
+}
+
+function writeRecords(
+  buf: Buffer,
+  pos: number,
+  records: readonly ProduceRecord[],
+  layout: RecordsLayout,
+): number {
+  let p = pos;
+  const { bodyBytes, baseTimestamp } = layout;
+  for (let i = 0; i < records.length; i++) {
+    p = writeRecord(buf, p, records[i] as ProduceRecord, bodyBytes[i] as number, i, baseTimestamp);
+  }
+  return p;
+}
+
+function attributesOf(opts: EncodeBatchOptions, compression: CompressionId): number {
+  let attributes = compression;
+  if (opts.timestampType === 'log-append') attributes |= ATTR_TIMESTAMP_TYPE_LOG_APPEND;
+  if (opts.transactional === true) attributes |= ATTR_TRANSACTIONAL;
+  if (opts.control === true) attributes |= ATTR_CONTROL;
+  return attributes;
+}
+
+function writeInt64(buf: Buffer, at: number, v: number): void {
+  if (!Number.isSafeInteger(v))
+    throw new RecordBatchError(`int64 field ${v} is not a safe integer`);
+  const hi = Math.floor(v / 4294967296);
+  buf.writeInt32BE(hi, at);
+  buf.writeUInt32BE(v - hi * 4294967296, at + 4);
+}
+
+/** Writes the 61-byte header for `recordsBytes` of records (already in place) and the CRC. */
+function finishBatch(
+  buf: Buffer,
+  opts: EncodeBatchOptions,
+  layout: RecordsLayout,
+  attributes: number,
+): Buffer {
+  const count = opts.records.length;
+  writeInt64(buf, 0, opts.baseOffset ?? 0);
+  buf.writeInt32BE(buf.length - BATCH_LOG_OVERHEAD_BYTES, 8);
+  buf.writeInt32BE(opts.partitionLeaderEpoch ?? -1, 12);
+  buf[16] = RECORD_BATCH_MAGIC;
+  buf.writeInt16BE(attributes, 21);
+  buf.writeInt32BE(count - 1, 23);
+  writeInt64(buf, 27, layout.baseTimestamp);
+  writeInt64(buf, 35, layout.maxTimestamp);
+  writeInt64(buf, 43, opts.producerId ?? -1);
+  buf.writeInt16BE(opts.producerEpoch ?? -1, 51);
+  buf.writeInt32BE(opts.baseSequence ?? -1, 53);
+  buf.writeInt32BE(count, 57);
+  buf.writeUInt32BE(crc32c(buf, BATCH_OFFSET_ATTRIBUTES, buf.length), BATCH_OFFSET_CRC);
+  return buf;
+}
+
+function checkCompression(c: number | undefined): CompressionId {
+  const compression = c ?? COMPRESSION_NONE;
+  if (!isCompressionId(compression)) throw new RecordBatchError(`unknown compression ${c}`);
+  return compression;
+}
+
+/** Encodes one RecordBatch v2, compressing synchronously when a codec is given. */
+export function encodeRecordBatch(opts: EncodeBatchOptions): Buffer {
+  const compression = checkCompression(opts.compression);
+  const layout = layoutRecords(opts.records);
+  const attributes = attributesOf(opts, compression);
+  if (compression === COMPRESSION_NONE) {
+    const buf = Buffer.allocUnsafe(BATCH_HEADER_BYTES + layout.totalBytes);
+    const end = writeRecords(buf, BATCH_HEADER_BYTES, opts.records, layout);
+    assertEnd(end, buf.length);
+    return finishBatch(buf, opts, layout, attributes);
+  }
+  const raw = Buffer.allocUnsafe(layout.totalBytes);
+  assertEnd(writeRecords(raw, 0, opts.records, layout), raw.length);
+  const compressed = codecFor(compression).compressSync(raw);
+  return finishBatch(withHeaderRoom(compressed), opts, layout, attributes);
+}
+
+/** Like `encodeRecordBatch`, but compresses off the event loop where the codec allows. */
+export async function encodeRecordBatchAsync(opts: EncodeBatchOptions): Promise<Buffer> {
+  const compression = checkCompression(opts.compression);
+  if (compression === COMPRESSION_NONE) return encodeRecordBatch(opts);
+  const layout = layoutRecords(opts.records);
+  const raw = Buffer.allocUnsafe(layout.totalBytes);
+  assertEnd(writeRecords(raw, 0, opts.records, layout), raw.length);
+  const compressed = await codecFor(compression).compress(raw);
+  return finishBatch(withHeaderRoom(compressed), opts, layout, attributesOf(opts, compression));
+}
+
+function withHeaderRoom(compressed: Buffer): Buffer {
+  if (compressed.length > MAX_BATCH_BYTES - BATCH_HEADER_BYTES) {
+    throw new RecordBatchError('compressed batch exceeds 2 GiB');
+  }
+  const buf = Buffer.allocUnsafe(BATCH_HEADER_BYTES + compressed.length);
+  compressed.copy(buf, BATCH_HEADER_BYTES);
+  return buf;
+}
+
+function assertEnd(end: number, expected: number): void {
+  if (end !== expected) {
+    throw new RecordBatchError(`record size pass (${expected}) and write pass (${end}) disagree`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Control batches
+
+export const CONTROL_TYPE_ABORT = 0;
+export const CONTROL_TYPE_COMMIT = 1;
+
+export interface EndTxnMarkerOptions {
+  producerId: number;
+  producerEpoch: number;
+  commit: boolean;
+  coordinatorEpoch: number;
+  timestamp: number;
+  baseOffset?: number;
+  partitionLeaderEpoch?: number;
+}
+
+/** Encodes a transaction marker: a transactional control batch with one control record. */
+export function encodeEndTxnMarker(opts: EndTxnMarkerOptions): Buffer {
+  const key = Buffer.alloc(4);
+  key.writeInt16BE(0, 0);
+  key.writeInt16BE(opts.commit ? CONTROL_TYPE_COMMIT : CONTROL_TYPE_ABORT, 2);
+  const value = Buffer.alloc(6);
+  value.writeInt16BE(0, 0);
+  value.writeInt32BE(opts.coordinatorEpoch, 2);
+  const encodeOpts: EncodeBatchOptions = {
+    records: [{ key, value, timestamp: opts.timestamp }],
+    producerId: opts.producerId,
+    producerEpoch: opts.producerEpoch,
+    transactional: true,
+    control: true,
+  };
+  if (opts.baseOffset !== undefined) encodeOpts.baseOffset = opts.baseOffset;
+  if (opts.partitionLeaderEpoch !== undefined) {
+    encodeOpts.partitionLeaderEpoch = opts.partitionLeaderEpoch;
+  }
+  return encodeRecordBatch(encodeOpts);
+}
+
+/** Type of a control record (from its key), or null when the key is not a control key. */
+export function controlRecordType(record: DecodedRecord): 'abort' | 'commit' | 'unknown' | null {
+  const key = record.key;
+  if (key === null || key.length < 4) return null;
+  const type = key.readInt16BE(2);
+  if (type === CONTROL_TYPE_ABORT) return 'abort';
+  if (type === CONTROL_TYPE_COMMIT) return 'commit';
+  return 'unknown';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+function readNullableBytes(buf: Buffer, c: VarintCursor, end: number, what: string): Buffer | null {
+  const len = readVarint(buf, c, end);
+  if (len < 0) {
+    if (len !== -1) throw new RecordBatchError(`${what} length ${len}`);
+    return null;
+  }
+  const start = c.pos;
+  if (start + len > end) throw new RecordBatchError(`${what} of ${len} bytes overruns the record`);
+  c.pos = start + len;
+  return buf.subarray(start, start + len);
+}
+
+function readHeaders(buf: Buffer, c: VarintCursor, end: number): RecordHeader[] {
+  const count = readVarint(buf, c, end);
+  if (count < 0 || count > MAX_HEADERS_PER_RECORD) {
+    throw new RecordBatchError(`header count ${count}`);
+  }
+  const headers: RecordHeader[] = [];
+  for (let i = 0; i < count; i++) {
+    const keyBytes = readNullableBytes(buf, c, end, 'header key');
+    if (keyBytes === null) throw new RecordBatchError('null header key');
+    headers.push({
+      key: keyBytes.toString('utf8'),
+      value: readNullableBytes(buf, c, end, 'header value'),
+    });
+  }
+  return headers;
+}
+
+/** Reads `count` records from `recordsBuf[start, end)`. */
+function decodeRecords(
+  recordsBuf: Buffer,
+  start: number,
+  end: number,
+  header: BatchHeader,
+  logAppendTime: boolean,
+): DecodedRecord[] {
+  const c: VarintCursor = { pos: start };
+  const count = header.recordsCount;
+  const records: DecodedRecord[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const bodyBytes = readUnsignedVarint(recordsBuf, c, end, 5);
+    const length = (bodyBytes >>> 1) ^ -(bodyBytes & 1);
+    const recordEnd = c.pos + length;
+    if (length < 1 || recordEnd > end) throw new RecordBatchError(`record ${i} length ${length}`);
+    c.pos++; // attributes
+    const timestampDelta = readVarlong(recordsBuf, c, recordEnd);
+    const offsetDelta = readVarint(recordsBuf, c, recordEnd);
+    const key = readNullableBytes(recordsBuf, c, recordEnd, 'key');
+    const value = readNullableBytes(recordsBuf, c, recordEnd, 'value');
+    const headers = readHeaders(recordsBuf, c, recordEnd);
+    if (c.pos !== recordEnd) throw new RecordBatchError(`record ${i} has trailing bytes`);
+    records[i] = {
+      offset: header.baseOffset + offsetDelta,
+      timestamp: logAppendTime ? header.maxTimestamp : header.baseTimestamp + timestampDelta,
+      key,
+      value,
+      headers,
+    };
+  }
+  if (c.pos !== end) throw new RecordBatchError(`${end - c.pos} bytes after the last record`);
+  return records;
+}
+
+interface BatchFrame {
+  header: BatchHeader;
+  totalBytes: number;
+  compression: CompressionId;
+}
+
+function frameBatch(buf: Buffer, at: number, opts: DecodeOptions | undefined): BatchFrame {
+  if (buf.length - at < BATCH_HEADER_BYTES) throw new RecordBatchError('truncated batch header');
+  const totalBytes = batchTotalBytes(buf, at);
+  if (totalBytes < BATCH_HEADER_BYTES || at + totalBytes > buf.length) {
+    throw new RecordBatchError(`batch length ${totalBytes} does not fit the buffer`);
+  }
+  const header = readBatchHeader(buf, at);
+  if (header.magic !== RECORD_BATCH_MAGIC) throw new RecordBatchError(`magic ${header.magic}`);
+  if (opts?.verifyCrc !== false) {
+    const crc = crc32c(buf, at + BATCH_OFFSET_ATTRIBUTES, at + totalBytes);
+    if (crc !== header.crc) throw new RecordBatchError('CRC mismatch');
+  }
+  if (header.recordsCount < 0) throw new RecordBatchError(`records count ${header.recordsCount}`);
+  const compression = header.attributes & ATTR_COMPRESSION_MASK;
+  if (!isCompressionId(compression)) throw new RecordBatchError(`compression ${compression}`);
+  return { header, totalBytes, compression };
+}
+
+function toDecoded(f: BatchFrame, records: DecodedRecord[]): DecodedBatch {
+  const a = f.header.attributes;
+  return {
+    header: f.header,
+    totalBytes: f.totalBytes,
+    compression: f.compression,
+    timestampType: (a & ATTR_TIMESTAMP_TYPE_LOG_APPEND) !== 0 ? 'log-append' : 'create',
+    isTransactional: (a & ATTR_TRANSACTIONAL) !== 0,
+    isControl: (a & ATTR_CONTROL) !== 0,
+    records,
+  };
+}
+
+function isLogAppend(f: BatchFrame): boolean {
+  return (f.header.attributes & ATTR_TIMESTAMP_TYPE_LOG_APPEND) !== 0;
+}
+
+/** Decodes the batch at `at` (decompressing synchronously). Throws `RecordBatchError`. */
+export function decodeRecordBatch(buf: Buffer, at = 0, opts?: DecodeOptions): DecodedBatch {
+  const f = frameBatch(buf, at, opts);
+  const start = at + BATCH_HEADER_BYTES;
+  const end = at + f.totalBytes;
+  if (f.compression === COMPRESSION_NONE) {
+    return toDecoded(f, decodeRecords(buf, start, end, f.header, isLogAppend(f)));
+  }
+  const max = opts?.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES;
+  const raw = codecFor(f.compression).decompressSync(buf.subarray(start, end), max);
+  return toDecoded(f, decodeRecords(raw, 0, raw.length, f.header, isLogAppend(f)));
+}
+
+/** Like `decodeRecordBatch`, but decompresses off the event loop where the codec allows. */
+export async function decodeRecordBatchAsync(
+  buf: Buffer,
+  at = 0,
+  opts?: DecodeOptions,
+): Promise<DecodedBatch> {
+  const f = frameBatch(buf, at, opts);
+  if (f.compression === COMPRESSION_NONE) return decodeRecordBatch(buf, at, opts);
+  const max = opts?.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES;
+  const payload = buf.subarray(at + BATCH_HEADER_BYTES, at + f.totalBytes);
+  const raw = await codecFor(f.compression).decompress(payload, max);
+  return toDecoded(f, decodeRecords(raw, 0, raw.length, f.header, isLogAppend(f)));
+}
+
+export interface DecodedBatches {
+  batches: DecodedBatch[];
+  /** Bytes at the end that hold only part of a batch (a fetch may end mid-batch); skipped. */
+  partialBytes: number;
+}
+
+/**
+ * Decodes every whole batch in `buf` (a fetch response's records), skipping a trailing partial
+ * batch, which fetch responses are allowed to carry.
+ */
+export function decodeRecordBatches(buf: Buffer, opts?: DecodeOptions): DecodedBatches {
+  const batches: DecodedBatch[] = [];
+  let at = 0;
+  while (at < buf.length) {
+    if (buf.length - at < BATCH_HEADER_BYTES || at + batchTotalBytes(buf, at) > buf.length) break;
+    const batch = decodeRecordBatch(buf, at, opts);
+    batches.push(batch);
+    at += batch.totalBytes;
+  }
+  return { batches, partialBytes: buf.length - at };
+}
