@@ -1,0 +1,121 @@
+/**
+ * Worker side of the thread tests and the ring benchmark. `workerData.mode` picks the job:
+ * - `produce`: pushes `count` deterministic messages (see payloads.ts) on the channel, blocking
+ *   with waitForSpace when the ring is full;
+ * - `echo`: sends every received message straight back until a STOP_TAG message or close;
+ * - `state-writer`: bumps slot `slot` of the partition table `count` times with values whose
+ *   64-bit halves both change, so a torn read is detectable;
+ * - `state-on-message`: sets the LEO of a slot whenever the parent posts `{ slot, leo }`.
+ */
+
+import { parentPort, workerData } from 'node:worker_threads';
+import {
+  type ChannelEndpoint,
+  type ChannelInit,
+  openChannel,
+} from '../../../src/threads/channel.js';
+import { PartitionStateTable } from '../../../src/threads/partition-state.js';
+import { fillPayload, payloadSize, STOP_TAG, TEAR_STRIDE } from './payloads.js';
+
+const WAIT_MS = 20_000;
+
+interface ProduceJob {
+  mode: 'produce';
+  init: ChannelInit;
+  count: number;
+  sizeMaxBytes: number;
+}
+interface EchoJob {
+  mode: 'echo';
+  init: ChannelInit;
+}
+interface StateWriterJob {
+  mode: 'state-writer';
+  buffer: SharedArrayBuffer;
+  slot: number;
+  count: number;
+}
+interface StateOnMessageJob {
+  mode: 'state-on-message';
+  buffer: SharedArrayBuffer;
+}
+export type ThreadJob = ProduceJob | EchoJob | StateWriterJob | StateOnMessageJob;
+
+function produce(job: ProduceJob): void {
+  const channel = openChannel(job.init);
+  for (let seq = 0; seq < job.count; seq++) {
+    const size = payloadSize(seq, job.sizeMaxBytes);
+    let view = channel.reserve(size, seq);
+    while (view === null) {
+      if (channel.waitForSpace(size, WAIT_MS) !== 'ok') throw new Error('produce: no space');
+      view = channel.reserve(size, seq);
+    }
+    fillPayload(seq, view);
+    channel.commit();
+  }
+  parentPort!.postMessage({ done: true });
+}
+
+function sendBlocking(channel: ChannelEndpoint, payload: Uint8Array, tag: number): void {
+  while (!channel.trySend(payload, tag)) {
+    if (channel.waitForSpace(payload.length, WAIT_MS) !== 'ok') throw new Error('echo: no space');
+  }
+}
+
+function echo(job: EchoJob): void {
+  const channel = openChannel(job.init);
+  let running = true;
+  let echoed = 0;
+  while (running) {
+    const r = channel.waitForData(WAIT_MS);
+    if (r === 'closed') break;
+    if (r === 'timed-out') throw new Error('echo: no request arrived');
+    channel.drain((payload, tag) => {
+      if (tag === STOP_TAG) running = false;
+      else {
+        sendBlocking(channel, payload, tag);
+        echoed++;
+      }
+    }, 256);
+  }
+  parentPort!.postMessage({ done: true, echoed });
+}
+
+function stateWriter(job: StateWriterJob): void {
+  const table = new PartitionStateTable(job.buffer);
+  for (let k = 1; k <= job.count; k++) {
+    const leo = k * TEAR_STRIDE;
+    table.update(job.slot, {
+      logStartOffset: k,
+      logEndOffset: leo,
+      highWatermark: leo - 1,
+      flushedOffset: leo - 2,
+    });
+  }
+  parentPort!.postMessage({ done: true });
+}
+
+function stateOnMessage(job: StateOnMessageJob): void {
+  const table = new PartitionStateTable(job.buffer);
+  parentPort!.on('message', (m: { slot: number; leo: number } | 'stop') => {
+    if (m === 'stop') parentPort!.close();
+    else table.update(m.slot, { logEndOffset: m.leo });
+  });
+  parentPort!.postMessage({ ready: true });
+}
+
+const job = workerData as ThreadJob;
+switch (job.mode) {
+  case 'produce':
+    produce(job);
+    break;
+  case 'echo':
+    echo(job);
+    break;
+  case 'state-writer':
+    stateWriter(job);
+    break;
+  case 'state-on-message':
+    stateOnMessage(job);
+    break;
+}
