@@ -1,0 +1,207 @@
+/**
+ * RpcEndpoint: request/completion messaging over one channel end, used on both sides of the
+ * network-thread <-> owner-worker link.
+ *
+ * - `call(op, json, tail)` sends a request and resolves with its completion.
+ * - `notify(op, json, tail)` sends a request that wants no completion (reqId 0).
+ * - `complete(reqId, json, tail)` answers a request received by `onRequest`.
+ *
+ * Sending never blocks the thread: when the channel is full, messages wait in a local FIFO
+ * (bounded by `queuedBytesMax`; beyond it `call` rejects with a clear error) and go out, in
+ * order, as the peer frees space. Receiving runs a loop on `Atomics.waitAsync` (through
+ * `waitForDataAsync`), so the thread's event loop keeps running (timers, fdatasync completions).
+ *
+ * Owned by one thread (the one that created it); not thread-safe.
+ */
+
+import type { ChannelEndpoint } from '../../threads/channel.js';
+import {
+  jsonBytes,
+  Op,
+  type OpCode,
+  type RpcMessage,
+  rpcDecode,
+  rpcEncodeInto,
+  rpcSize,
+} from './rpc.js';
+
+/** Messages handled per wake-up before yielding to the event loop. */
+const DRAIN_BATCH_MAX = 256;
+/** How long one idle wait lasts before re-checking `stopped` (ms). */
+const IDLE_WAIT_MS = 1000;
+/** Local queue limit when the channel is full. */
+export const QUEUED_BYTES_MAX_DEFAULT = 256 * 1024 * 1024;
+/** Request ids wrap below 2^32 and skip 0 (0 means "no completion"). */
+const REQ_ID_MAX = 0xffffffff;
+
+export type RequestHandler = (op: OpCode, msg: RpcMessage) => void;
+
+interface Pending {
+  resolve: (m: RpcMessage) => void;
+  reject: (e: Error) => void;
+}
+
+interface Queued {
+  tag: number;
+  reqId: number;
+  json: Buffer;
+  tail: readonly Uint8Array[];
+  size: number;
+}
+
+export class RpcClosedError extends Error {
+  override readonly name = 'RpcClosedError';
+}
+
+export class RpcEndpoint {
+  private nextReqId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly queue: Queued[] = [];
+  private queuedBytes = 0;
+  private flushing = false;
+  private stopped = false;
+  private readonly loop: Promise<void>;
+
+  constructor(
+    private readonly channel: ChannelEndpoint,
+    private readonly onRequest: RequestHandler | null,
+    private readonly queuedBytesMax = QUEUED_BYTES_MAX_DEFAULT,
+  ) {
+    this.loop = this.receiveLoop();
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  call<T>(op: OpCode, json: unknown, tail: readonly Uint8Array[] = []): Promise<RpcMessage<T>> {
+    const reqId = this.allocReqId();
+    return new Promise<RpcMessage<T>>((resolve, reject) => {
+      this.pending.set(reqId, { resolve: resolve as (m: RpcMessage) => void, reject });
+      try {
+        this.send(op, reqId, json, tail);
+      } catch (e) {
+        this.pending.delete(reqId);
+        reject(e as Error);
+      }
+    });
+  }
+
+  notify(op: OpCode, json: unknown, tail: readonly Uint8Array[] = []): void {
+    this.send(op, 0, json, tail);
+  }
+
+  complete(reqId: number, json: unknown, tail: readonly Uint8Array[] = []): void {
+    if (reqId === 0) return;
+    this.send(Op.Complete, reqId, json, tail);
+  }
+
+  /** Stops the receive loop and fails every pending call. */
+  async close(reason = 'channel closed'): Promise<void> {
+    this.stopped = true;
+    this.channel.close();
+    await this.loop;
+    this.failAll(new RpcClosedError(reason));
+  }
+
+  failAll(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+  }
+
+  private allocReqId(): number {
+    const id = this.nextReqId;
+    this.nextReqId = id >= REQ_ID_MAX ? 1 : id + 1;
+    return id;
+  }
+
+  private send(tag: number, reqId: number, json: unknown, tail: readonly Uint8Array[]): void {
+    if (this.stopped || this.channel.closed) throw new RpcClosedError('channel closed');
+    const body = jsonBytes(json);
+    let tailBytes = 0;
+    for (const t of tail) tailBytes += t.length;
+    const size = rpcSize(body, tailBytes);
+    if (size > this.channel.maxPayloadBytes) {
+      throw new Error(
+        `message of ${size} bytes exceeds the channel limit ${this.channel.maxPayloadBytes}`,
+      );
+    }
+    if (this.queue.length === 0 && this.tryWrite(tag, reqId, body, tail, size)) return;
+    if (this.queuedBytes + size > this.queuedBytesMax) {
+      throw new Error(`owner channel backlog above ${this.queuedBytesMax} bytes`);
+    }
+    // The tail may be a view into memory the caller reuses (a request frame): copy it.
+    const owned = tail.map((t) => Buffer.from(t));
+    this.queue.push({ tag, reqId, json: body, tail: owned, size });
+    this.queuedBytes += size;
+    void this.flushQueue();
+  }
+
+  private tryWrite(
+    tag: number,
+    reqId: number,
+    body: Buffer,
+    tail: readonly Uint8Array[],
+    size: number,
+  ): boolean {
+    const view = this.channel.reserve(size, tag);
+    if (view === null) return false;
+    rpcEncodeInto(view, reqId, body, tail);
+    this.channel.commit();
+    return true;
+  }
+
+  private async flushQueue(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0 && !this.stopped) {
+        const head = this.queue[0] as Queued;
+        if (this.tryWrite(head.tag, head.reqId, head.json, head.tail, head.size)) {
+          this.queue.shift();
+          this.queuedBytes -= head.size;
+          continue;
+        }
+        const r = await this.channel.waitForSpaceAsync(head.size, IDLE_WAIT_MS);
+        if (r === 'closed') break;
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async receiveLoop(): Promise<void> {
+    while (!this.stopped) {
+      let n: number;
+      try {
+        n = this.channel.drain((payload, tag) => this.dispatch(payload, tag), DRAIN_BATCH_MAX);
+      } catch (e) {
+        this.failAll(e as Error);
+        return;
+      }
+      if (n === DRAIN_BATCH_MAX) {
+        // More may be waiting: let the event loop run (timers, I/O) before draining again.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
+      const r = await this.channel.waitForDataAsync(IDLE_WAIT_MS);
+      if (r === 'closed') return;
+    }
+  }
+
+  private dispatch(payload: Uint8Array, tag: number): void {
+    const msg = rpcDecode(payload);
+    if (tag === Op.Complete) {
+      const p = this.pending.get(msg.reqId);
+      if (!p) return; // The caller gave up (closed); nothing waits for this any more.
+      this.pending.delete(msg.reqId);
+      // The tail lives in the ring slot, which is reused after this callback: copy it.
+      p.resolve({ reqId: msg.reqId, json: msg.json, tail: Buffer.from(msg.tail) });
+      return;
+    }
+    if (this.onRequest === null) throw new Error(`unexpected request op ${tag}`);
+    this.onRequest(tag as OpCode, msg);
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * FrameTap: a loopback TCP proxy that records every Kafka frame passing between a client and a
+ * broker, in both directions. Used to capture golden frames from real clients and to inspect
+ * conversations in tests. Test-only; owned by the test's thread.
+ */
+
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+
+export interface TappedFrame {
+  direction: 'request' | 'response';
+  /** The frame without its 4-byte size prefix. */
+  bytes: Buffer;
+}
+
+/** Splits a byte stream into size-prefixed frames. */
+class Splitter {
+  private pending = Buffer.alloc(0);
+  constructor(private readonly onFrame: (frame: Buffer) => void) {}
+  push(chunk: Buffer): void {
+    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    while (this.pending.length >= 4) {
+      const size = this.pending.readInt32BE(0);
+      if (this.pending.length < 4 + size) return;
+      this.onFrame(Buffer.from(this.pending.subarray(4, 4 + size)));
+      this.pending = this.pending.subarray(4 + size);
+    }
+  }
+}
+
+export class FrameTap {
+  readonly frames: TappedFrame[] = [];
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(
+    private readonly targetHost: string,
+    private readonly targetPort: number,
+  ) {}
+
+  /** Starts listening on 127.0.0.1 and returns the port. */
+  async listen(): Promise<number> {
+    const server = createServer((client) => this.pipe(client));
+    this.server = server;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const addr = server.address();
+    if (addr === null || typeof addr === 'string') throw new Error('no address');
+    return addr.port;
+  }
+
+  private pipe(client: Socket): void {
+    const upstream = createConnection({ host: this.targetHost, port: this.targetPort });
+    this.sockets.add(client).add(upstream);
+    const req = new Splitter((bytes) => this.frames.push({ direction: 'request', bytes }));
+    const res = new Splitter((bytes) => this.frames.push({ direction: 'response', bytes }));
+    client.on('data', (d) => {
+      req.push(d);
+      upstream.write(d);
+    });
+    upstream.on('data', (d) => {
+      res.push(d);
+      client.write(d);
+    });
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+  }
+
+  /** Request frames whose api key (first int16) is `apiKey`. */
+  requests(apiKey: number): Buffer[] {
+    return this.frames
+      .filter((f) => f.direction === 'request' && f.bytes.readInt16BE(0) === apiKey)
+      .map((f) => f.bytes);
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    const server = this.server;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
