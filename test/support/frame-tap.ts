@@ -14,7 +14,7 @@ export interface TappedFrame {
 
 /** Splits a byte stream into size-prefixed frames. */
 class Splitter {
-  private pending = Buffer.alloc(0);
+  private pending: Buffer = Buffer.alloc(0);
   constructor(private readonly onFrame: (frame: Buffer) => void) {}
   push(chunk: Buffer): void {
     this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
