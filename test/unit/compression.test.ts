@@ -15,6 +15,11 @@ import {
   compressionIdFromName,
   isXerialSnappy,
 } from '../../src/protocol/records/compression.js';
+import {
+  decodeLz4Frames,
+  Lz4FrameError,
+  xxh32 as lz4Xxh32,
+} from '../../src/protocol/records/lz4-frame.js';
 
 const require = createRequire(import.meta.url);
 
@@ -264,5 +269,65 @@ describe('zstd frames', () => {
       c.compress(Buffer.alloc(0), true),
     ]);
     expect(codec.decompressSync(frame).equals(data)).toBe(true);
+  });
+});
+
+describe('lz4 frame decoder (TypeScript)', () => {
+  const lz4napi = require('lz4-napi') as {
+    compressFrameSync(
+      data: Buffer,
+      opts?: { contentChecksum?: boolean; blockChecksums?: boolean },
+    ): Buffer;
+  };
+
+  it('its xxh32 matches the independent one on random inputs', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 100 }), (bytes) => {
+        expect(lz4Xxh32(bytes)).toBe(xxh32(bytes));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('decodes frames with block and content checksums and checks them', () => {
+    const data = sample(150_000);
+    const frame = lz4napi.compressFrameSync(data, { contentChecksum: true, blockChecksums: true });
+    expect((frame[4] as number) & 0x14).toBe(0x14);
+    expect(decodeLz4Frames(frame, 1 << 20).equals(data)).toBe(true);
+    const badContent = Buffer.from(frame);
+    badContent[badContent.length - 1] = (badContent[badContent.length - 1] as number) ^ 1;
+    expect(() => decodeLz4Frames(badContent, 1 << 20)).toThrow(/content checksum/);
+    const badBlock = Buffer.from(frame);
+    badBlock[20] = (badBlock[20] as number) ^ 1;
+    expect(() => decodeLz4Frames(badBlock, 1 << 20)).toThrow(Lz4FrameError);
+  });
+
+  it('rejects a wrong header checksum (pre-KIP-57 style)', () => {
+    const frame = Buffer.from(lz4napi.compressFrameSync(Buffer.from('some payload')));
+    frame[6] = (frame[6] as number) ^ 0xff;
+    expect(() => decodeLz4Frames(frame, 1 << 20)).toThrow(/descriptor checksum/);
+  });
+
+  it('stops at the output limit while decoding', () => {
+    const frame = lz4napi.compressFrameSync(Buffer.alloc(1_000_000, 7));
+    expect(() => decodeLz4Frames(frame, 100_000)).toThrow(/exceeds limit/);
+    expect(decodeLz4Frames(frame, 1_000_000).length).toBe(1_000_000);
+  });
+
+  it('random corruption fails cleanly (Lz4FrameError or correct output), never hangs', () => {
+    const data = sample(20_000);
+    const frame = lz4napi.compressFrameSync(data);
+    fc.assert(
+      fc.property(fc.nat(frame.length - 1), fc.integer({ min: 1, max: 255 }), (at, x) => {
+        const bad = Buffer.from(frame);
+        bad[at] = (bad[at] as number) ^ x;
+        try {
+          decodeLz4Frames(bad, 1 << 20);
+        } catch (err) {
+          expect(err).toBeInstanceOf(Lz4FrameError);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
