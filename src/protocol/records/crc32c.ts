@@ -21,8 +21,11 @@ const POLY_REFLECTED = 0x82f63b78;
 const TABLE_SIZE = 256;
 const SLICES = 8;
 
-/** Buffers this long or longer go to the native implementation when it is loaded. */
-export const CRC32C_NATIVE_MIN_BYTES = 256;
+/**
+ * Buffers this long or longer go to the native implementation when it is loaded. Measured here:
+ * 64 B js 57 ns / native 101 ns; 128 B 138 / 114; 256 B 269 / 136 (the call costs ~100 ns).
+ */
+export const CRC32C_NATIVE_MIN_BYTES = 128;
 
 /** Eight 256-entry tables: TABLES[k * 256 + b] is the CRC of byte b followed by k zero bytes. */
 const TABLES: Int32Array = buildTables();
