@@ -302,6 +302,62 @@ describe('lz4 frame decoder (TypeScript)', () => {
     expect(() => decodeLz4Frames(badBlock, 1 << 20)).toThrow(Lz4FrameError);
   });
 
+  it('decodes a hand-built frame with linked blocks (a match reaching into the previous block)', () => {
+    const descriptor = Buffer.from([0x40, 0x40]); // v01, linked blocks, 64 KiB max block
+    const hc = (xxh32(descriptor) >>> 8) & 0xff;
+    const u32 = (n: number) => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32LE(n >>> 0);
+      return b;
+    };
+    const first = Buffer.from('abcdefgh');
+    // Block 2: no literals, match offset 8 length 20 (overlapping copy), then the literal 'Z'.
+    const second = Buffer.from([0x0f, 0x08, 0x00, 0x01, 0x10, 0x5a]);
+    const frame = Buffer.concat([
+      Buffer.from([0x04, 0x22, 0x4d, 0x18]),
+      descriptor,
+      Buffer.from([hc]),
+      u32(first.length | 0x80000000),
+      first,
+      u32(second.length),
+      second,
+      u32(0),
+    ]);
+    expect(decodeLz4Frames(frame, 1 << 20).toString()).toBe(
+      `abcdefgh${'abcdefgh'.repeat(3).slice(0, 20)}Z`,
+    );
+  });
+
+  it('rejects a match offset reaching before the frame start', () => {
+    const descriptor = Buffer.from([0x60, 0x40]);
+    const hc = (xxh32(descriptor) >>> 8) & 0xff;
+    const block = Buffer.from([0x10, 0x61, 0x09, 0x00, 0x10, 0x5a]); // 'a', then offset 9
+    const size = Buffer.alloc(4);
+    size.writeUInt32LE(block.length);
+    const frame = Buffer.concat([
+      Buffer.from([0x04, 0x22, 0x4d, 0x18, ...descriptor, hc]),
+      size,
+      block,
+      Buffer.alloc(4),
+    ]);
+    expect(() => decodeLz4Frames(frame, 1 << 20)).toThrow(/outside the window/);
+  });
+
+  it('decodes long overlapping matches (small offsets) exactly', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 1, max: 5000 }),
+        (period, n) => {
+          const data = Buffer.alloc(n);
+          for (let i = 0; i < n; i++) data[i] = 65 + (((i % period) * 7) % 26);
+          expect(decodeLz4Frames(lz4napi.compressFrameSync(data), 1 << 20).equals(data)).toBe(true);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it('rejects a wrong header checksum (pre-KIP-57 style)', () => {
     const frame = Buffer.from(lz4napi.compressFrameSync(Buffer.from('some payload')));
     frame[6] = (frame[6] as number) ^ 0xff;

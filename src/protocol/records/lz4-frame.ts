@@ -138,6 +138,27 @@ function readLength(src: Uint8Array, ip: number, end: number, base: number): [nu
   return [len, p];
 }
 
+/**
+ * Copies a match of `len` bytes from `offset` back to `op`. When the match overlaps its own
+ * output (offset < len) the result repeats with period `offset`; it is built by doubling
+ * copies, each of whose source is already written.
+ */
+function copyMatch(dst: Buffer, op: number, offset: number, len: number): void {
+  const from = op - offset;
+  if (len <= 16) {
+    for (let k = 0; k < len; k++) dst[op + k] = dst[from + k] as number;
+  } else if (offset >= len) {
+    dst.copyWithin(op, from, from + len);
+  } else {
+    let copied = 0; // always a multiple of `offset` until the last, partial copy
+    while (copied < len) {
+      const n = Math.min(copied + offset, len - copied);
+      dst.copyWithin(op + copied, from, from + n);
+      copied += n;
+    }
+  }
+}
+
 /** Decodes one LZ4 block src[start, end) onto `out`; matches may reach back to `historyStart`. */
 function decodeBlock(
   src: Uint8Array,
@@ -168,13 +189,8 @@ function decodeBlock(
     if (matchLen === 15) [matchLen, ip] = readLength(src, ip, end, 15);
     matchLen += MIN_MATCH;
     const dst = out.ensure(matchLen);
-    let from = out.pos - offset;
-    if (offset >= matchLen) {
-      dst.copyWithin(out.pos, from, from + matchLen);
-      out.pos += matchLen;
-    } else {
-      for (let k = 0; k < matchLen; k++) dst[out.pos++] = dst[from++] as number;
-    }
+    copyMatch(dst, out.pos, offset, matchLen);
+    out.pos += matchLen;
   }
 }
 
