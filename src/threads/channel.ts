@@ -15,6 +15,15 @@
  *
  * Setup: the main thread calls `createChannel`, keeps `main`, and sends `workerInit` to the worker
  * (in `workerData` or a message) with `transferList`; the worker calls `openChannel(workerInit)`.
+ *
+ * Waiting rule (avoids a deadlock that is easy to write): a side that has something to send but
+ * finds the outgoing direction full, and nothing to receive, must wait for *space*
+ * (`waitForSpace*`) unless it knows a message is owed to it. Example: the main thread has received
+ * every completion it is owed, yet the request ring is still full because the worker has not
+ * released the bytes it just read; waiting for data there waits forever, since the worker, done
+ * with its batch, goes to sleep waiting for requests. The broker keeps this simple by having the
+ * worker send a completion for every request (acks=0 included), so "completions owed > 0" says
+ * which wait is right.
  */
 
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads';

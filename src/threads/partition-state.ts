@@ -182,28 +182,41 @@ export class PartitionStateTable {
     timeoutMs: number,
   ): Promise<ChangeWaitResult> {
     const index = this.counterIndex(target);
+    const deadline = performance.now() + timeoutMs;
     Atomics.add(this.counters, WAITERS_INDEX, 1);
     try {
-      // Compares counter[index] with seenCount atomically with respect to notify (see update).
-      const r = atomicsAsync.waitAsync(this.counters, index, seenCount, timeoutMs);
-      if (r.async) await r.value;
+      // A notify meant for an earlier change can arrive after we started waiting (the writer
+      // bumps, then notifies), so a wake-up alone proves nothing: loop until the counter moved.
+      while (Atomics.load(this.counters, index) === seenCount) {
+        const leftMs = deadline - performance.now();
+        if (leftMs <= 0) return 'timed-out';
+        // Compares counter[index] with seenCount atomically with respect to notify; WAITERS was
+        // raised before, so a writer bumping after our load also notifies (see update).
+        const r = atomicsAsync.waitAsync(this.counters, index, seenCount, leftMs);
+        if (r.async) await r.value;
+      }
+      return 'changed';
     } finally {
       Atomics.sub(this.counters, WAITERS_INDEX, 1);
     }
-    return Atomics.load(this.counters, index) !== seenCount ? 'changed' : 'timed-out';
   }
 
   /** Blocking variant of `waitForChangeAsync` (workers only). */
   waitForChange(target: ChangeTarget, seenCount: number, timeoutMs: number): ChangeWaitResult {
     const index = this.counterIndex(target);
+    const deadline = performance.now() + timeoutMs;
     Atomics.add(this.counters, WAITERS_INDEX, 1);
     try {
-      // Same argument as waitForChangeAsync: the compare happens after WAITERS was raised.
-      Atomics.wait(this.counters, index, seenCount, timeoutMs);
+      while (Atomics.load(this.counters, index) === seenCount) {
+        const leftMs = deadline - performance.now();
+        if (leftMs <= 0) return 'timed-out';
+        // Same argument as waitForChangeAsync, including the loop over stale wake-ups.
+        Atomics.wait(this.counters, index, seenCount, leftMs);
+      }
+      return 'changed';
     } finally {
       Atomics.sub(this.counters, WAITERS_INDEX, 1);
     }
-    return Atomics.load(this.counters, index) !== seenCount ? 'changed' : 'timed-out';
   }
 
   private readField(slot: number, field: number): number {

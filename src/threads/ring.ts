@@ -372,10 +372,13 @@ export class RingProducer extends RingControl {
 export class RingConsumer extends RingControl {
   /** Our HEAD (we are its only writer), as uint32. */
   private head: number;
+  /** Inside one drain, publish HEAD whenever this many bytes were consumed since the last time. */
+  private readonly releaseEveryBytes: number;
 
   constructor(buffer: SharedArrayBuffer) {
     super(buffer, true);
     this.head = Atomics.load(this.ctl, HEAD_INDEX) >>> 0;
+    this.releaseEveryBytes = this.capacityBytes / 4;
   }
 
   /** True if at least one message (or wrap marker) is waiting. */
@@ -385,8 +388,10 @@ export class RingConsumer extends RingControl {
 
   /**
    * Calls `fn` for up to `maxMessages` waiting messages, in order, and returns how many it
-   * handled. Space is released to the producer once, at the end (also when `fn` throws; the
-   * message whose handler threw counts as consumed, so a poison message cannot loop forever).
+   * handled. Space is released to the producer at the end (and every quarter of the capacity
+   * during a long drain), also when `fn` throws: the message whose handler threw counts as
+   * consumed, so a poison message cannot loop forever. A payload view is valid only during its
+   * `fn` call.
    */
   drain(fn: RingMessageHandler, maxMessages: number): number {
     if (!(maxMessages > 0))
@@ -413,6 +418,9 @@ export class RingConsumer extends RingControl {
         count++;
         const start = offset + RECORD_HEADER_BYTES;
         fn(this.data.subarray(start, start + length), tag);
+        // A long drain hands space back as it goes, so a waiting producer is not held up for the
+        // whole batch (views of messages already handled are no longer valid, as documented).
+        if ((head - this.head) >>> 0 >= this.releaseEveryBytes) this.release(head);
       }
     } finally {
       this.release(head);

@@ -72,14 +72,12 @@ describe('partition state table, two threads', () => {
     workers.push(worker);
     const finalLeo = count * TEAR_STRIDE;
     let last = 0;
-    let reads = 0;
     let distinct = 0;
     let snapshots = 0;
     const problems: string[] = [];
     const deadline = Date.now() + 20_000;
     while (last !== finalLeo && Date.now() < deadline && problems.length === 0) {
       const leo = table.logEndOffset(slot);
-      reads++;
       // Both 32-bit halves change with every update, so a torn read is not a multiple.
       if (leo % TEAR_STRIDE !== 0) problems.push(`torn LEO ${leo}`);
       if (leo < last) problems.push(`LEO went back from ${last} to ${leo}`);
@@ -117,5 +115,21 @@ describe('partition state table, two threads', () => {
       expect(await waiting).toBe('changed');
       expect(table.logEndOffset(3)).toBe(round * 10);
     }
+  });
+
+  it('waitForChange blocks a worker until the slot changes', async () => {
+    const table = PartitionStateTable.create(4);
+    const seenCount = table.changeCount(1);
+    const job = { mode: 'state-waiter', buffer: table.buffer, slot: 1, seenCount } as const;
+    const { worker, first } = spawnThreadWorker({ ...job, timeoutMs: 10_000 });
+    workers.push(worker);
+    // Let the worker reach Atomics.wait; an update to another slot must not end its wait.
+    await new Promise((r) => setTimeout(r, 50));
+    table.update(2, { logEndOffset: 1 });
+    table.update(1, { logEndOffset: 99 });
+    expect(await first).toEqual({ done: true, result: 'changed', leo: 99 });
+    const idle = spawnThreadWorker({ ...job, seenCount: table.changeCount(1), timeoutMs: 20 });
+    workers.push(idle.worker);
+    expect(await idle.first).toEqual({ done: true, result: 'timed-out', leo: 99 });
   });
 });

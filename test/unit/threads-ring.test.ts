@@ -126,6 +126,17 @@ describe('ring single-thread behaviour', () => {
     expect(c.tryPop()?.tag).toBe(2);
   });
 
+  it('hands space back during a long drain, not only at its end', () => {
+    const { p, c } = makeRing(1024);
+    while (p.tryPush(bytesOf(1, 56)));
+    const roomSeen: boolean[] = [];
+    c.drain(() => roomSeen.push(p.canPush(56)), 1000);
+    // 16 records of 64 bytes; after 4 of them (a quarter of the ring) the producer has room.
+    expect(roomSeen).toHaveLength(16);
+    expect(roomSeen.slice(0, 4)).toEqual([false, false, false, false]);
+    expect(roomSeen.slice(4).every(Boolean)).toBe(true);
+  });
+
   it('drains at most maxMessages per call', () => {
     const { p, c } = makeRing(1024);
     for (let i = 0; i < 10; i++) p.tryPush(bytesOf(i, 3), i);

@@ -16,6 +16,8 @@ export interface WorkerDone {
   done: boolean;
   echoed?: number;
   ready?: boolean;
+  result?: string;
+  leo?: number;
 }
 
 /** Starts the fixture worker; `first` resolves with its first message, rejects on error. */

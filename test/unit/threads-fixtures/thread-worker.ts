@@ -5,7 +5,8 @@
  * - `echo`: sends every received message straight back until a STOP_TAG message or close;
  * - `state-writer`: bumps slot `slot` of the partition table `count` times with values whose
  *   64-bit halves both change, so a torn read is detectable;
- * - `state-on-message`: sets the LEO of a slot whenever the parent posts `{ slot, leo }`.
+ * - `state-on-message`: sets the LEO of a slot whenever the parent posts `{ slot, leo }`;
+ * - `state-waiter`: blocks in `waitForChange` on a slot and reports the result and the LEO.
  */
 
 import { parentPort, workerData } from 'node:worker_threads';
@@ -39,7 +40,14 @@ interface StateOnMessageJob {
   mode: 'state-on-message';
   buffer: SharedArrayBuffer;
 }
-export type ThreadJob = ProduceJob | EchoJob | StateWriterJob | StateOnMessageJob;
+interface StateWaiterJob {
+  mode: 'state-waiter';
+  buffer: SharedArrayBuffer;
+  slot: number;
+  seenCount: number;
+  timeoutMs: number;
+}
+export type ThreadJob = ProduceJob | EchoJob | StateWriterJob | StateOnMessageJob | StateWaiterJob;
 
 function produce(job: ProduceJob): void {
   const channel = openChannel(job.init);
@@ -104,6 +112,12 @@ function stateOnMessage(job: StateOnMessageJob): void {
   parentPort!.postMessage({ ready: true });
 }
 
+function stateWaiter(job: StateWaiterJob): void {
+  const table = new PartitionStateTable(job.buffer);
+  const result = table.waitForChange(job.slot, job.seenCount, job.timeoutMs);
+  parentPort!.postMessage({ done: true, result, leo: table.logEndOffset(job.slot) });
+}
+
 const job = workerData as ThreadJob;
 switch (job.mode) {
   case 'produce':
@@ -117,5 +131,8 @@ switch (job.mode) {
     break;
   case 'state-on-message':
     stateOnMessage(job);
+    break;
+  case 'state-waiter':
+    stateWaiter(job);
     break;
 }
