@@ -81,18 +81,25 @@ async function channelThroughput(
     transport,
     capacityBytes: CAPACITY_BYTES,
   });
-  const { worker, exited } = spawn({ mode: 'echo', init: workerInit }, transferList);
+  const { exited } = spawn({ mode: 'echo', init: workerInit }, transferList);
   const payload = new Uint8Array(sizeBytes).fill(7);
+  // Warm-up (worker start, JIT of both sides) with a fifth of the run, then the measured run.
+  await echoMany(main, payload, Math.ceil(count / 5));
+  const startNs = nowNs();
+  await echoMany(main, payload, count);
+  const elapsedNs = nowNs() - startNs;
+  main.trySend(new Uint8Array(0), STOP_TAG);
+  await exited;
+  return count / (elapsedNs / 1e9);
+}
+
+/** Sends `count` copies of `payload`, keeping the request ring full, and awaits every echo. */
+async function echoMany(main: ChannelEndpoint, payload: Uint8Array, count: number): Promise<void> {
   let sent = 0;
   let received = 0;
   const onReply = (): void => {
     received++;
   };
-  // Warm the path (worker start, JIT) before the clock starts.
-  main.trySend(payload, 1);
-  while (main.drain(onReply, 1) === 0) await main.waitForDataAsync(WAIT_MS);
-  received = 0;
-  const startNs = nowNs();
   while (received < count) {
     while (sent < count && main.trySend(payload, 1)) sent++;
     if (main.drain(onReply, 4096) > 0) continue;
@@ -101,43 +108,47 @@ async function channelThroughput(
     const r =
       sent > received
         ? await main.waitForDataAsync(WAIT_MS)
-        : await main.waitForSpaceAsync(sizeBytes, WAIT_MS);
+        : await main.waitForSpaceAsync(payload.length, WAIT_MS);
     if (r !== 'ok') throw new Error(`echo stalled: ${r}`);
   }
-  const elapsedNs = nowNs() - startNs;
-  main.trySend(new Uint8Array(0), STOP_TAG);
-  await exited;
-  void worker;
-  return count / (elapsedNs / 1e9);
 }
 
 /** Pipelined echo over a bare MessagePort with 'message' events; returns messages/s. */
 async function rawThroughput(sizeBytes: number, count: number): Promise<number> {
   const { port1, port2 } = new MessageChannel();
   const { exited } = spawn({ mode: 'raw-echo', port: port2 }, [port2]);
-  const windowMax = Math.max(1, Math.floor(CAPACITY_BYTES / (sizeBytes + 8)));
-  let sent = 0;
-  let received = 0;
-  const post = (): void => {
-    const payload = new Uint8Array(sizeBytes).fill(7);
-    port1.postMessage([1, payload], [payload.buffer]);
-    sent++;
-  };
+  await rawEchoMany(port1, sizeBytes, Math.ceil(count / 5));
   const startNs = nowNs();
-  await new Promise<void>((resolve) => {
-    port1.on('message', () => {
-      received++;
-      if (received === count) resolve();
-      // Keep the same bound on messages in flight as the channel's byte budget.
-      while (sent < count && sent - received < windowMax) post();
-    });
-    while (sent < count && sent - received < windowMax) post();
-  });
+  await rawEchoMany(port1, sizeBytes, count);
   const elapsedNs = nowNs() - startNs;
   port1.postMessage([STOP_TAG, new Uint8Array(0)]);
   port1.close();
   await exited;
   return count / (elapsedNs / 1e9);
+}
+
+/** Echoes `count` messages, as many in flight as the channel's byte budget would allow. */
+function rawEchoMany(port: MessagePort, sizeBytes: number, count: number): Promise<void> {
+  const windowMax = Math.max(1, Math.floor(CAPACITY_BYTES / (sizeBytes + 8)));
+  let sent = 0;
+  let received = 0;
+  const post = (): void => {
+    const payload = new Uint8Array(sizeBytes).fill(7);
+    port.postMessage([1, payload], [payload.buffer]);
+    sent++;
+  };
+  return new Promise<void>((resolve) => {
+    const onMessage = (): void => {
+      received++;
+      if (received === count) {
+        port.off('message', onMessage);
+        resolve();
+      }
+      while (sent < count && sent - received < windowMax) post();
+    };
+    port.on('message', onMessage);
+    while (sent < count && sent - received < windowMax) post();
+  });
 }
 
 interface LatencyResult {
