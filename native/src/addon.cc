@@ -1,15 +1,592 @@
 // Sluice native addon: the I/O that decides throughput.
-// Context-aware (NODE_API_MODULE), so worker threads can load it.
+//
+// Context-aware (NODE_API_MODULE, no global JS state), so worker threads load it too. Sync
+// functions run on the calling thread (the partition owner); functions returning promises run on
+// the libuv thread pool. Every failure is a JS Error carrying `code` (errno name, e.g. 'ENOSPC')
+// and `syscall`.
+//
+// Exports:
+//   pwrite(fd, buf, position) -> bytes          loops over short writes
+//   pwritev(fd, bufs[], position) -> bytes      loops over short writes, at most kMaxIov buffers
+//   pread(fd, buf, position, length) -> bytes   loops until length or end of file
+//   fdatasync(fd), fdatasyncAsync(fd) -> Promise<void>
+//   fallocate(fd, offset, length)               fallocate(2), else posix_fallocate, else ENOTSUP
+//   ftruncate(fd, length)
+//   sendfile(socketFd, fileFd, position, length, timeoutMs, cancel?) -> Promise<bytes>
+//   crc32c(buf, init?) -> uint32                SSE4.2 (3 interleaved streams) or software
+//   crc32cHardware() -> boolean
+#include <errno.h>
+#include <fcntl.h>
 #include <napi.h>
+#include <poll.h>
+#include <sys/sendfile.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <nmmintrin.h>
+#endif
 
 namespace {
 
+constexpr size_t kMaxIov = 1024;                 // IOV_MAX on Linux
+constexpr size_t kMaxSyscallBytes = 0x7ffff000;  // Linux caps one read/write/sendfile at this
+constexpr int kPollSliceMs = 20;                 // how often a waiting sendfile checks cancel
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall) {
+  const char* name = uv_err_name(-err);
+  std::string msg = std::string(name) + ": " + strerror(err) + ", " + syscall;
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, name));
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  return e;
+}
+
+Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall) {
+  ErrnoError(env, err, syscall).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Value ThrowType(Napi::Env env, const char* msg) {
+  Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// Reads a non-negative safe integer argument; false (with a pending exception) otherwise.
+bool ArgInt(const Napi::CallbackInfo& info, size_t i, const char* what, int64_t* out) {
+  if (i >= info.Length() || !info[i].IsNumber()) {
+    ThrowType(info.Env(), (std::string(what) + " must be a number").c_str());
+    return false;
+  }
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<int64_t>(d))) {
+    ThrowType(info.Env(), (std::string(what) + " must be a non-negative safe integer").c_str());
+    return false;
+  }
+  *out = static_cast<int64_t>(d);
+  return true;
+}
+
+bool ArgBytes(const Napi::CallbackInfo& info, size_t i, uint8_t** data, size_t* len) {
+  if (i >= info.Length() || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    ThrowType(info.Env(), "expected a Uint8Array or Buffer");
+    return false;
+  }
+  Napi::Uint8Array a = info[i].As<Napi::Uint8Array>();
+  *data = a.Data();
+  *len = a.ByteLength();
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// pwrite / pwritev / pread / fdatasync / fallocate / ftruncate
+
+// Writes all of [data, data+len) at pos. Returns 0 or an errno.
+int PwriteAll(int fd, const uint8_t* data, size_t len, int64_t pos) {
+  while (len > 0) {
+    ssize_t n = ::pwrite(fd, data, std::min(len, kMaxSyscallBytes), pos);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return EIO;  // no progress on a regular file: treat as an I/O error
+    data += n;
+    len -= static_cast<size_t>(n);
+    pos += n;
+  }
+  return 0;
+}
+
+Napi::Value Pwrite(const Napi::CallbackInfo& info) {
+  int64_t fd, pos;
+  uint8_t* data;
+  size_t len;
+  if (!ArgInt(info, 0, "fd", &fd) || !ArgBytes(info, 1, &data, &len) ||
+      !ArgInt(info, 2, "position", &pos))
+    return info.Env().Undefined();
+  int err = PwriteAll(static_cast<int>(fd), data, len, pos);
+  if (err != 0) return ThrowErrno(info.Env(), err, "pwrite");
+  return Napi::Number::New(info.Env(), static_cast<double>(len));
+}
+
+Napi::Value Pwritev(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd, pos;
+  if (!ArgInt(info, 0, "fd", &fd)) return env.Undefined();
+  if (info.Length() < 2 || !info[1].IsArray()) return ThrowType(env, "bufs must be an array");
+  if (!ArgInt(info, 2, "position", &pos)) return env.Undefined();
+  Napi::Array arr = info[1].As<Napi::Array>();
+  uint32_t count = arr.Length();
+  if (count > kMaxIov) return ThrowErrno(env, EINVAL, "pwritev");
+  std::vector<iovec> iov;
+  iov.reserve(count);
+  size_t total = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+      return ThrowType(env, "bufs must hold Uint8Arrays");
+    Napi::Uint8Array a = v.As<Napi::Uint8Array>();
+    if (a.ByteLength() == 0) continue;
+    iov.push_back({a.Data(), a.ByteLength()});
+    total += a.ByteLength();
+  }
+  size_t first = 0;
+  while (first < iov.size()) {
+    ssize_t n = ::pwritev(static_cast<int>(fd), iov.data() + first,
+                          static_cast<int>(iov.size() - first), pos);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ThrowErrno(env, errno, "pwritev");
+    }
+    if (n == 0) return ThrowErrno(env, EIO, "pwritev");
+    pos += n;
+    size_t done = static_cast<size_t>(n);
+    while (first < iov.size() && done >= iov[first].iov_len) done -= iov[first++].iov_len;
+    if (done > 0) {  // short write inside iov[first]
+      iov[first].iov_base = static_cast<uint8_t*>(iov[first].iov_base) + done;
+      iov[first].iov_len -= done;
+    }
+  }
+  return Napi::Number::New(env, static_cast<double>(total));
+}
+
+Napi::Value Pread(const Napi::CallbackInfo& info) {
+  int64_t fd, pos, want;
+  uint8_t* data;
+  size_t cap;
+  if (!ArgInt(info, 0, "fd", &fd) || !ArgBytes(info, 1, &data, &cap) ||
+      !ArgInt(info, 2, "position", &pos) || !ArgInt(info, 3, "length", &want))
+    return info.Env().Undefined();
+  if (static_cast<uint64_t>(want) > cap) return ThrowErrno(info.Env(), ERANGE, "pread");
+  size_t got = 0;
+  while (got < static_cast<size_t>(want)) {
+    size_t ask = std::min(static_cast<size_t>(want) - got, kMaxSyscallBytes);
+    ssize_t n = ::pread(static_cast<int>(fd), data + got, ask, pos + static_cast<int64_t>(got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ThrowErrno(info.Env(), errno, "pread");
+    }
+    if (n == 0) break;  // end of file
+    got += static_cast<size_t>(n);
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(got));
+}
+
+Napi::Value Fdatasync(const Napi::CallbackInfo& info) {
+  int64_t fd;
+  if (!ArgInt(info, 0, "fd", &fd)) return info.Env().Undefined();
+  while (::fdatasync(static_cast<int>(fd)) != 0) {
+    if (errno != EINTR) return ThrowErrno(info.Env(), errno, "fdatasync");
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value Fallocate(const Napi::CallbackInfo& info) {
+  int64_t fd, off, len;
+  if (!ArgInt(info, 0, "fd", &fd) || !ArgInt(info, 1, "offset", &off) ||
+      !ArgInt(info, 2, "length", &len))
+    return info.Env().Undefined();
+  if (len == 0) return info.Env().Undefined();
+  int r;
+  do r = ::fallocate(static_cast<int>(fd), 0, off, len);
+  while (r != 0 && errno == EINTR);
+  if (r == 0) return info.Env().Undefined();
+  int err = errno;
+  if (err != EOPNOTSUPP && err != ENOSYS) return ThrowErrno(info.Env(), err, "fallocate");
+  // The file system has no fallocate: posix_fallocate emulates it (glibc writes zeros).
+  err = ::posix_fallocate(static_cast<int>(fd), off, len);
+  if (err == 0) return info.Env().Undefined();
+  if (err == EINVAL || err == EOPNOTSUPP) err = ENOTSUP;
+  return ThrowErrno(info.Env(), err, "posix_fallocate");
+}
+
+Napi::Value Ftruncate(const Napi::CallbackInfo& info) {
+  int64_t fd, len;
+  if (!ArgInt(info, 0, "fd", &fd) || !ArgInt(info, 1, "length", &len))
+    return info.Env().Undefined();
+  while (::ftruncate(static_cast<int>(fd), len) != 0) {
+    if (errno != EINTR) return ThrowErrno(info.Env(), errno, "ftruncate");
+  }
+  return info.Env().Undefined();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Async work on the libuv thread pool. Each worker resolves or rejects its own promise; errors
+// are reported through `err_`/`syscall_` so the rejection carries the errno code.
+
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  explicit PromiseWorker(Napi::Env env)
+      : Napi::AsyncWorker(env, "sluice_native"), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  virtual Napi::Value Result(Napi::Env env) { return env.Undefined(); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    Cleanup();
+    if (err_ != 0) {
+      deferred_.Reject(ErrnoError(env, err_, syscall_).Value());
+    } else {
+      deferred_.Resolve(Result(env));
+    }
+  }
+  void OnError(const Napi::Error& e) override {
+    Cleanup();
+    deferred_.Reject(e.Value());
+  }
+  // Runs on the owner (JS) thread once the work is done, before settling.
+  virtual void Cleanup() {}
+
+  int err_ = 0;
+  const char* syscall_ = "";
+
+ private:
+  Napi::Promise::Deferred deferred_;
+};
+
+class FdatasyncWorker : public PromiseWorker {
+ public:
+  FdatasyncWorker(Napi::Env env, int fd) : PromiseWorker(env), fd_(fd) {}
+  void Execute() override {
+    while (::fdatasync(fd_) != 0) {
+      if (errno != EINTR) {
+        err_ = errno;
+        syscall_ = "fdatasync";
+        return;
+      }
+    }
+  }
+
+ private:
+  int fd_;
+};
+
+Napi::Value FdatasyncAsync(const Napi::CallbackInfo& info) {
+  int64_t fd;
+  if (!ArgInt(info, 0, "fd", &fd)) return info.Env().Undefined();
+  auto* w = new FdatasyncWorker(info.Env(), static_cast<int>(fd));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// sendfile: file range -> socket, on the thread pool.
+//
+// Both fds are dup'd on the JS thread when the call is made and closed on the JS thread when the
+// promise settles, so a close of the original fds mid-send cannot redirect bytes to a reused fd
+// number. The socket is non-blocking (libuv sets O_NONBLOCK): on EAGAIN the task waits for
+// writability with poll() in slices of kPollSliceMs, checking the deadline and the optional
+// cancel flag (an Int32Array whose element 0 the JS side sets to 1) between slices.
+
+int64_t NowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+class SendfileWorker : public PromiseWorker {
+ public:
+  SendfileWorker(Napi::Env env, int sock, int file, int64_t pos, int64_t len, int64_t timeoutMs)
+      : PromiseWorker(env), pos_(pos), len_(len), timeoutMs_(timeoutMs) {
+    sock_ = fcntl(sock, F_DUPFD_CLOEXEC, 0);
+    if (sock_ < 0) dupErr_ = errno;
+    file_ = dupErr_ == 0 ? fcntl(file, F_DUPFD_CLOEXEC, 0) : -1;
+    if (file_ < 0 && dupErr_ == 0) dupErr_ = errno;
+  }
+  ~SendfileWorker() override { CloseFds(); }
+
+  void SetCancel(Napi::Int32Array flag) {
+    cancelRef_ = Napi::Persistent(flag);
+    cancel_ = flag.Data();
+  }
+
+  void Execute() override {
+    if (dupErr_ != 0) return Fail(dupErr_, "dup");
+    int64_t deadline = NowMs() + timeoutMs_;
+    while (sent_ < len_) {
+      if (Cancelled()) return Fail(ECANCELED, "sendfile");
+      off_t off = static_cast<off_t>(pos_ + sent_);
+      size_t ask = static_cast<size_t>(std::min<int64_t>(len_ - sent_, kMaxSyscallBytes));
+      ssize_t n = ::sendfile(sock_, file_, &off, ask);
+      if (n > 0) {
+        sent_ += n;
+        continue;
+      }
+      if (n == 0) return;  // end of file: the caller sees sent < length
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return Fail(errno, "sendfile");
+      if (!WaitWritable(deadline)) return;
+    }
+  }
+
+ protected:
+  Napi::Value Result(Napi::Env env) override {
+    return Napi::Number::New(env, static_cast<double>(sent_));
+  }
+  void Cleanup() override {
+    CloseFds();
+    if (!cancelRef_.IsEmpty()) cancelRef_.Reset();
+  }
+
+ private:
+  bool Cancelled() const {
+    return cancel_ != nullptr && __atomic_load_n(cancel_, __ATOMIC_ACQUIRE) != 0;
+  }
+  void Fail(int err, const char* syscall) {
+    err_ = err;
+    syscall_ = syscall;
+  }
+  // Waits until the socket is writable. False (with err_ set) on timeout, cancel or poll error.
+  bool WaitWritable(int64_t deadline) {
+    for (;;) {
+      if (Cancelled()) {
+        Fail(ECANCELED, "sendfile");
+        return false;
+      }
+      int64_t left = deadline - NowMs();
+      if (left <= 0) {
+        Fail(ETIMEDOUT, "sendfile");
+        return false;
+      }
+      pollfd p = {sock_, POLLOUT, 0};
+      int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, kPollSliceMs)));
+      if (r < 0 && errno != EINTR) {
+        Fail(errno, "poll");
+        return false;
+      }
+      // POLLERR/POLLHUP: the next sendfile reports the real error (EPIPE, ECONNRESET).
+      if (r > 0) return true;
+    }
+  }
+  void CloseFds() {
+    if (sock_ >= 0) ::close(sock_);
+    if (file_ >= 0) ::close(file_);
+    sock_ = file_ = -1;
+  }
+
+  int sock_ = -1;
+  int file_ = -1;
+  int dupErr_ = 0;
+  int64_t pos_, len_, timeoutMs_;
+  int64_t sent_ = 0;
+  int32_t* cancel_ = nullptr;
+  Napi::Reference<Napi::Int32Array> cancelRef_;
+};
+
+Napi::Value Sendfile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t sock, file, pos, len, timeoutMs;
+  if (!ArgInt(info, 0, "socketFd", &sock) || !ArgInt(info, 1, "fileFd", &file) ||
+      !ArgInt(info, 2, "position", &pos) || !ArgInt(info, 3, "length", &len) ||
+      !ArgInt(info, 4, "timeoutMs", &timeoutMs))
+    return env.Undefined();
+  bool hasCancel = info.Length() > 5 && !info[5].IsUndefined() && !info[5].IsNull();
+  if (hasCancel && (!info[5].IsTypedArray() ||
+                    info[5].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+                    info[5].As<Napi::Int32Array>().ElementLength() < 1))
+    return ThrowType(env, "cancel must be an Int32Array of length >= 1");
+  auto* w = new SendfileWorker(env, static_cast<int>(sock), static_cast<int>(file), pos, len,
+                               timeoutMs);
+  if (hasCancel) w->SetCancel(info[5].As<Napi::Int32Array>());
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CRC-32C (Castagnoli, reflected polynomial 0x82f63b78).
+//
+// The hardware path runs three independent CRC streams over three adjacent blocks (the crc32
+// instruction has a latency of 3 cycles and a throughput of 1 per cycle), then merges them:
+// crc(A || B) = shift(crc(A), |B|) ^ crc0(B), where shift appends |B| zero bytes. The shift is a
+// linear map on the 32-bit state, tabulated per block length as four 256-entry tables.
+
+constexpr uint32_t kPoly = 0x82f63b78u;
+constexpr size_t kLongBlock = 8192;
+constexpr size_t kShortBlock = 256;
+
+struct CrcTables {
+  uint32_t byte[256];
+  uint32_t longShift[4][256];
+  uint32_t shortShift[4][256];
+  bool hardware = false;
+};
+
+// Applies the 32x32 GF(2) matrix `mat` (column i = image of bit i) to `vec`.
+uint32_t MatTimes(const uint32_t* mat, uint32_t vec) {
+  uint32_t sum = 0;
+  for (int i = 0; vec != 0; i++, vec >>= 1)
+    if (vec & 1) sum ^= mat[i];
+  return sum;
+}
+
+// out = a * b (apply b, then a).
+void MatMul(uint32_t* out, const uint32_t* a, const uint32_t* b) {
+  uint32_t r[32];
+  for (int i = 0; i < 32; i++) r[i] = MatTimes(a, b[i]);
+  std::memcpy(out, r, sizeof r);
+}
+
+// Tables mapping a raw CRC state to the state after `len` more zero bytes.
+void BuildShift(uint32_t table[4][256], size_t len) {
+  uint32_t power[32], op[32];
+  power[0] = kPoly;  // one zero bit
+  for (int i = 1; i < 32; i++) power[i] = 1u << (i - 1);
+  for (int i = 0; i < 32; i++) op[i] = 1u << i;  // identity
+  for (uint64_t bits = static_cast<uint64_t>(len) * 8; bits != 0; bits >>= 1) {
+    if (bits & 1) MatMul(op, power, op);
+    MatMul(power, power, power);
+  }
+  for (uint32_t n = 0; n < 256; n++)
+    for (int k = 0; k < 4; k++) table[k][n] = MatTimes(op, n << (8 * k));
+}
+
+uint32_t Shift(const uint32_t table[4][256], uint32_t crc) {
+  return table[0][crc & 0xff] ^ table[1][(crc >> 8) & 0xff] ^ table[2][(crc >> 16) & 0xff] ^
+         table[3][crc >> 24];
+}
+
+CrcTables BuildTables() {
+  CrcTables t;
+  for (uint32_t n = 0; n < 256; n++) {
+    uint32_t c = n;
+    for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ kPoly : c >> 1;
+    t.byte[n] = c;
+  }
+  BuildShift(t.longShift, kLongBlock);
+  BuildShift(t.shortShift, kShortBlock);
+#if defined(__x86_64__)
+  unsigned eax, ebx, ecx, edx;
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx)) t.hardware = (ecx & bit_SSE4_2) != 0;
+#endif
+  return t;
+}
+
+// Built once per process (a function-local static is initialized thread-safely).
+const CrcTables& Tables() {
+  static const CrcTables tables = BuildTables();
+  return tables;
+}
+
+uint32_t CrcSoftware(const CrcTables& t, uint32_t crc, const uint8_t* p, size_t n) {
+  while (n--) crc = t.byte[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+  return crc;
+}
+
+#if defined(__x86_64__)
+// Three interleaved streams over blocks of `block` bytes while at least 3 blocks remain.
+__attribute__((target("sse4.2"))) uint64_t CrcTriple(const uint32_t table[4][256], size_t block,
+                                                      uint64_t c0, const uint8_t** pp, size_t* np) {
+  const uint8_t* p = *pp;
+  size_t n = *np;
+  while (n >= 3 * block) {
+    uint64_t c1 = 0, c2 = 0;
+    const uint8_t* end = p + block;
+    do {
+      uint64_t w0, w1, w2;
+      std::memcpy(&w0, p, 8);
+      std::memcpy(&w1, p + block, 8);
+      std::memcpy(&w2, p + 2 * block, 8);
+      c0 = _mm_crc32_u64(c0, w0);
+      c1 = _mm_crc32_u64(c1, w1);
+      c2 = _mm_crc32_u64(c2, w2);
+      p += 8;
+    } while (p < end);
+    c0 = Shift(table, static_cast<uint32_t>(c0)) ^ static_cast<uint32_t>(c1);
+    c0 = Shift(table, static_cast<uint32_t>(c0)) ^ static_cast<uint32_t>(c2);
+    p += 2 * block;
+    n -= 3 * block;
+  }
+  *pp = p;
+  *np = n;
+  return c0;
+}
+
+__attribute__((target("sse4.2"))) uint32_t CrcHardware(const CrcTables& t, uint32_t crc,
+                                                        const uint8_t* p, size_t n) {
+  uint64_t c0 = crc;
+  for (; n > 0 && (reinterpret_cast<uintptr_t>(p) & 7) != 0; n--) c0 = _mm_crc32_u8(c0, *p++);
+  c0 = CrcTriple(t.longShift, kLongBlock, c0, &p, &n);
+  c0 = CrcTriple(t.shortShift, kShortBlock, c0, &p, &n);
+  for (; n >= 8; n -= 8, p += 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    c0 = _mm_crc32_u64(c0, w);
+  }
+  for (; n > 0; n--) c0 = _mm_crc32_u8(c0, *p++);
+  return static_cast<uint32_t>(c0);
+}
+#endif
+
+uint32_t Crc32c(uint32_t init, const uint8_t* p, size_t n) {
+  const CrcTables& t = Tables();
+  uint32_t crc = ~init;
+#if defined(__x86_64__)
+  if (t.hardware) return ~CrcHardware(t, crc, p, n);
+#endif
+  return ~CrcSoftware(t, crc, p, n);
+}
+
+Napi::Value Crc32cJs(const Napi::CallbackInfo& info) {
+  uint8_t* data;
+  size_t len;
+  if (!ArgBytes(info, 0, &data, &len)) return info.Env().Undefined();
+  uint32_t init = 0;
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    if (!info[1].IsNumber()) return ThrowType(info.Env(), "init must be a number");
+    init = info[1].As<Napi::Number>().Uint32Value();
+  }
+  return Napi::Number::New(info.Env(), Crc32c(init, data, len));
+}
+
+Napi::Value Crc32cSoftwareJs(const Napi::CallbackInfo& info) {
+  uint8_t* data;
+  size_t len;
+  if (!ArgBytes(info, 0, &data, &len)) return info.Env().Undefined();
+  uint32_t init = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value()
+                                                          : 0;
+  return Napi::Number::New(info.Env(), ~CrcSoftware(Tables(), ~init, data, len));
+}
+
+Napi::Value Crc32cHardware(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), Tables().hardware);
+}
+
 Napi::Value AbiVersion(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), 1);
+  return Napi::Number::New(info.Env(), 2);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  Tables();
   exports.Set("abiVersion", Napi::Function::New(env, AbiVersion));
+  exports.Set("pwrite", Napi::Function::New(env, Pwrite));
+  exports.Set("pwritev", Napi::Function::New(env, Pwritev));
+  exports.Set("pread", Napi::Function::New(env, Pread));
+  exports.Set("fdatasync", Napi::Function::New(env, Fdatasync));
+  exports.Set("fdatasyncAsync", Napi::Function::New(env, FdatasyncAsync));
+  exports.Set("fallocate", Napi::Function::New(env, Fallocate));
+  exports.Set("ftruncate", Napi::Function::New(env, Ftruncate));
+  exports.Set("sendfile", Napi::Function::New(env, Sendfile));
+  exports.Set("crc32c", Napi::Function::New(env, Crc32cJs));
+  exports.Set("crc32cSoftware", Napi::Function::New(env, Crc32cSoftwareJs));
+  exports.Set("crc32cHardware", Napi::Function::New(env, Crc32cHardware));
   return exports;
 }
 

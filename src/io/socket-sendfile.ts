@@ -1,0 +1,247 @@
+/**
+ * Zero-copy socket send: writes a fetch response made of header Buffers and file slices to a
+ * `net.Socket`, sending slices with sendfile(2) from the native addon on the thread pool.
+ *
+ * Rules that keep the byte stream intact (Node's own write queue and the native send share one
+ * socket):
+ * - Before each native send, Node's pending writes are flushed: an empty buffer is written and its
+ *   callback awaited (callbacks run in write order; `'drain'` is not reliable for this).
+ * - While a native send is in flight nothing else is written: calls on one socket are queued and
+ *   run one after another. Callers must send EVERYTHING for such a socket through `sendChunks`.
+ * - The addon dups the socket fd and the file fd for the duration of the send, so a close
+ *   mid-send cannot redirect bytes to a reused fd number; a local close sets the send's cancel
+ *   flag, which the thread-pool task checks between sendfile calls and while polling.
+ * - Each send has a timeout; native sends are capped process-wide (they occupy a libuv pool
+ *   thread while a slow reader keeps the socket full). Past the cap, or without the addon, slices
+ *   are copied: read synchronously into a pooled buffer (page-cache memcpy on this thread) and
+ *   written with `socket.write`, at most two writes in flight.
+ * - A failure mid-response leaves a partial frame on the wire, so the socket is destroyed and the
+ *   promise rejects with an IoError; nothing is retried.
+ *
+ * Thread ownership: the network thread (main) that owns the sockets; the module state (in-flight
+ * counter, buffer pool, per-socket queues) is per thread and not thread-safe.
+ */
+
+import * as fs from 'node:fs';
+import type * as net from 'node:net';
+import { loadNativeAddon } from '../native/addon.js';
+import { type FileSlice, IoError } from './file-io.js';
+import { toIoError } from './fs-file-io.js';
+
+export type SendChunk = Uint8Array | FileSlice;
+
+export interface SendChunksOptions {
+  /** Limit for each file slice's send, native or copy. Default 30 s. */
+  timeoutMs?: number;
+  /** Always use the read + write copy path (benchmarks, tests, debugging). */
+  forceCopy?: boolean;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const COPY_CHUNK_BYTES = 256 * 1024;
+const COPY_WRITES_IN_FLIGHT = 2;
+const POOL_BUFFERS_MAX = 16;
+const LIBUV_POOL_DEFAULT = 4;
+
+/** Leave two pool threads for fdatasync and fs work: default cap = pool size - 2 (at least 1). */
+function defaultNativeCap(): number {
+  const pool = Number(process.env.UV_THREADPOOL_SIZE ?? LIBUV_POOL_DEFAULT);
+  return Math.max(1, (Number.isFinite(pool) ? pool : LIBUV_POOL_DEFAULT) - 2);
+}
+
+let maxNativeSends = defaultNativeCap();
+let nativeInFlight = 0;
+const stats = { nativeSlices: 0, copySlices: 0, nativeBytes: 0, copyBytes: 0 };
+const freeBuffers: Buffer[] = [];
+const socketTails = new WeakMap<net.Socket, Promise<void>>();
+
+/** Sets the process-wide (per-thread) cap on concurrent native sends. Returns the old cap. */
+export function setMaxConcurrentNativeSends(count: number): number {
+  if (!Number.isInteger(count) || count < 0) throw new RangeError(`bad cap ${count}`);
+  const old = maxNativeSends;
+  maxNativeSends = count;
+  return old;
+}
+
+/** Counters since start: slices and bytes sent by each path, and native sends in flight now. */
+export function sendStats(): typeof stats & { nativeInFlight: number; maxNativeSends: number } {
+  return { ...stats, nativeInFlight, maxNativeSends };
+}
+
+/**
+ * Sends `chunks` in order. Resolves when every byte is handed to the kernel (Buffers: their write
+ * callback; slices: sendfile returned). Calls on one socket run strictly one after another.
+ */
+export function sendChunks(
+  socket: net.Socket,
+  chunks: readonly SendChunk[],
+  opts: SendChunksOptions = {},
+): Promise<void> {
+  const previous = socketTails.get(socket) ?? Promise.resolve();
+  const run = previous.catch(() => undefined).then(() => sendAll(socket, chunks, opts));
+  const tail = run.catch(() => undefined);
+  socketTails.set(socket, tail);
+  return run;
+}
+
+function isSlice(chunk: SendChunk): chunk is FileSlice {
+  return !ArrayBuffer.isView(chunk);
+}
+
+async function sendAll(
+  socket: net.Socket,
+  chunks: readonly SendChunk[],
+  opts: SendChunksOptions,
+): Promise<void> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  let last: Promise<void> = Promise.resolve();
+  for (const chunk of chunks) {
+    assertOpen(socket);
+    if (!isSlice(chunk)) {
+      last = writeAsync(socket, chunk);
+      last.catch(() => undefined); // awaited below or superseded by a later write's result
+      continue;
+    }
+    if (chunk.length === 0) continue;
+    const fd = opts.forceCopy ? -1 : socketFd(socket);
+    const addon = fd >= 0 && nativeInFlight < maxNativeSends ? loadNativeAddon() : null;
+    if (addon !== null) {
+      await sendNative(socket, fd, chunk, timeoutMs);
+    } else {
+      await sendCopy(socket, chunk, timeoutMs);
+    }
+    last = Promise.resolve();
+  }
+  await last;
+}
+
+function assertOpen(socket: net.Socket): void {
+  if (socket.destroyed || !socket.writable) {
+    throw new IoError('socket closed before the response was sent', 'EPIPE', 'write');
+  }
+}
+
+/**
+ * The kernel fd behind a connected TCP socket. `_handle` is Node's internal libuv handle and not
+ * in the public types, hence the cast; on Linux a TCP handle exposes its fd as `fd` (-1 or absent
+ * for handles without one, which then take the copy path).
+ */
+function socketFd(socket: net.Socket): number {
+  const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
+  const fd = handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : -1;
+}
+
+function writeAsync(socket: net.Socket, data: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    socket.write(data, (err) => (err ? reject(toIoError(err, 'write')) : resolve()));
+  });
+}
+
+const EMPTY = Buffer.alloc(0);
+
+async function sendNative(
+  socket: net.Socket,
+  fd: number,
+  slice: FileSlice,
+  timeoutMs: number,
+): Promise<void> {
+  nativeInFlight++;
+  const cancel = new Int32Array(1);
+  const onClose = (): void => {
+    Atomics.store(cancel, 0, 1);
+  };
+  socket.once('close', onClose);
+  try {
+    await writeAsync(socket, EMPTY); // flush Node's queue; its callback comes after earlier writes
+    assertOpen(socket);
+    const addon = loadNativeAddon();
+    if (addon === null) throw new IoError('native addon vanished', 'ENOSYS', 'sendfile');
+    const sent = await addon.sendfile(
+      fd,
+      slice.fd,
+      slice.position,
+      slice.length,
+      timeoutMs,
+      cancel,
+    );
+    stats.nativeSlices++;
+    stats.nativeBytes += sent;
+    if (sent < slice.length) throw shortSlice(slice, sent);
+  } catch (err) {
+    socket.destroy();
+    throw toIoError(err, 'sendfile');
+  } finally {
+    socket.off('close', onClose);
+    nativeInFlight--;
+  }
+}
+
+function shortSlice(slice: FileSlice, sent: number): IoError {
+  return new IoError(
+    `file ended after ${sent} of ${slice.length} bytes at position ${slice.position}`,
+    'EIO',
+    'sendfile',
+  );
+}
+
+function takeBuffer(): Buffer {
+  return freeBuffers.pop() ?? Buffer.allocUnsafe(COPY_CHUNK_BYTES);
+}
+
+function releaseBuffer(buf: Buffer): void {
+  if (freeBuffers.length < POOL_BUFFERS_MAX) freeBuffers.push(buf);
+}
+
+async function sendCopy(socket: net.Socket, slice: FileSlice, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new IoError(`send timed out after ${timeoutMs} ms`, 'ETIMEDOUT', 'write'));
+    }, timeoutMs);
+  });
+  try {
+    await Promise.race([copyLoop(socket, slice), timeout]);
+    stats.copySlices++;
+    stats.copyBytes += slice.length;
+  } catch (err) {
+    socket.destroy();
+    throw toIoError(err, 'write');
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function copyLoop(socket: net.Socket, slice: FileSlice): Promise<void> {
+  const inFlight: Promise<void>[] = [];
+  let done = 0;
+  try {
+    while (done < slice.length) {
+      assertOpen(socket);
+      const buf = takeBuffer();
+      const want = Math.min(buf.length, slice.length - done);
+      const n = readFully(slice.fd, buf, want, slice.position + done);
+      if (n < want) {
+        releaseBuffer(buf);
+        throw shortSlice(slice, done + n);
+      }
+      done += n;
+      // A buffer goes back to the pool only after its write completed (libuv holds it until then).
+      inFlight.push(writeAsync(socket, buf.subarray(0, n)).then(() => releaseBuffer(buf)));
+      if (inFlight.length >= COPY_WRITES_IN_FLIGHT) await inFlight.shift();
+    }
+    await Promise.all(inFlight);
+  } finally {
+    for (const p of inFlight) p.catch(() => undefined);
+  }
+}
+
+function readFully(fd: number, buf: Buffer, length: number, position: number): number {
+  let got = 0;
+  while (got < length) {
+    const n = fs.readSync(fd, buf, got, length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}

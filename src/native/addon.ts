@@ -1,0 +1,106 @@
+/**
+ * Loader for the native addon (`native/build/Release/sluice_native.node`, built by node-gyp at
+ * install time by `scripts/build-native.mjs`).
+ *
+ * The addon is located relative to the package root, found by walking up from this module to the
+ * directory holding `package.json`, so it loads the same from `src/` (tsx, vitest) and from
+ * `dist/` (compiled). When it cannot load, `loadNativeAddon()` returns null and the process logs
+ * ONE warning; `SLUICE_NATIVE=0` forces that fallback silently (tests, debugging).
+ *
+ * The addon is context-aware: every worker thread may load it; each gets its own instance.
+ */
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The functions the addon exports. Errors thrown or rejected carry `code` and `syscall`. */
+export interface NativeAddon {
+  abiVersion(): number;
+  /** Writes all of `buf` at `position` (loops over short writes). Returns bytes written. */
+  pwrite(fd: number, buf: Uint8Array, position: number): number;
+  /** Writes the buffers back to back at `position` (at most 1024 buffers). Returns bytes. */
+  pwritev(fd: number, bufs: readonly Uint8Array[], position: number): number;
+  /** Reads up to `length` bytes into `buf` at offset 0; fewer only at end of file. */
+  pread(fd: number, buf: Uint8Array, position: number, length: number): number;
+  fdatasync(fd: number): void;
+  /** fdatasync on the libuv thread pool. */
+  fdatasyncAsync(fd: number): Promise<void>;
+  /** fallocate(2) mode 0 (extends the size), else posix_fallocate, else an ENOTSUP error. */
+  fallocate(fd: number, offset: number, length: number): void;
+  ftruncate(fd: number, length: number): void;
+  /**
+   * Sends [position, position+length) of `fileFd` to the non-blocking socket `socketFd` on the
+   * thread pool. Both fds are dup'd for the duration. Resolves with the bytes sent (less than
+   * `length` only if the file ends first); rejects with ETIMEDOUT after `timeoutMs`, ECANCELED
+   * once `cancel[0]` becomes non-zero, or the socket's error (EPIPE, ECONNRESET, ...).
+   */
+  sendfile(
+    socketFd: number,
+    fileFd: number,
+    position: number,
+    length: number,
+    timeoutMs: number,
+    cancel?: Int32Array,
+  ): Promise<number>;
+  /** CRC-32C of `buf`, continuing from the finished CRC `init` (default 0). Unsigned. */
+  crc32c(buf: Uint8Array, init?: number): number;
+  /** The table-driven software CRC-32C (for tests and comparison). */
+  crc32cSoftware(buf: Uint8Array, init?: number): number;
+  /** True when the CPU has SSE4.2 and `crc32c` uses the crc32 instruction. */
+  crc32cHardware(): boolean;
+}
+
+const ADDON_RELATIVE_PATH = join('native', 'build', 'Release', 'sluice_native.node');
+const EXPECTED_ABI_VERSION = 2;
+const MAX_PARENT_DIRS = 8;
+
+let cached: NativeAddon | null | undefined;
+
+/** The package root: the nearest ancestor of this module that holds package.json. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < MAX_PARENT_DIRS; i++) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  throw new Error('sluice: cannot find the package root from the native loader');
+}
+
+function tryLoad(): NativeAddon {
+  const path = join(packageRoot(), ADDON_RELATIVE_PATH);
+  const require = createRequire(import.meta.url);
+  const addon = require(path) as NativeAddon;
+  const abi = addon.abiVersion();
+  if (abi !== EXPECTED_ABI_VERSION) {
+    throw new Error(`addon ABI ${abi}, expected ${EXPECTED_ABI_VERSION}: rebuild it`);
+  }
+  return addon;
+}
+
+/** The addon, or null when it is disabled (`SLUICE_NATIVE=0`) or fails to load. Cached. */
+export function loadNativeAddon(): NativeAddon | null {
+  if (cached !== undefined) return cached;
+  if (process.env.SLUICE_NATIVE === '0') {
+    cached = null;
+    return cached;
+  }
+  try {
+    cached = tryLoad();
+  } catch (err) {
+    const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    process.emitWarning(
+      `sluice: native addon unavailable (${reason}); using the node:fs fallback`,
+      'SluiceWarning',
+    );
+    cached = null;
+  }
+  return cached;
+}
+
+/** The addon's hardware CRC-32C, or undefined when the addon is unavailable. */
+export const crc32c: ((buf: Uint8Array, init?: number) => number) | undefined =
+  loadNativeAddon()?.crc32c;
