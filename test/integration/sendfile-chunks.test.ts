@@ -1,0 +1,267 @@
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IoError } from '../../src/io/file-io.js';
+import {
+  type SendChunk,
+  sendChunks,
+  sendStats,
+  setMaxConcurrentNativeSends,
+} from '../../src/io/socket-sendfile.js';
+import { loadNativeAddon } from '../../src/native/addon.js';
+
+const addon = loadNativeAddon();
+const BIG_BYTES = 64 * 1024 * 1024;
+
+let dir: string;
+let filePath: string;
+let fileFd: number;
+let fileBytes: Buffer;
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(join(os.tmpdir(), 'sluice-sendfile-'));
+  filePath = join(dir, 'segment.log');
+  fileBytes = Buffer.allocUnsafe(BIG_BYTES);
+  for (let i = 0; i < BIG_BYTES; i += 4) fileBytes.writeUInt32LE((i * 2654435761) >>> 0, i);
+  fs.writeFileSync(filePath, fileBytes);
+  fileFd = fs.openSync(filePath, 'r');
+});
+afterAll(() => {
+  fs.closeSync(fileFd);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+interface Pair {
+  sender: net.Socket;
+  receiver: net.Socket;
+  close(): void;
+}
+
+/** A loopback connection: `sender` is the accepted (broker) side, `receiver` the client. */
+async function pair(): Promise<Pair> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+  const receiver = net.connect(port, '127.0.0.1');
+  const sender = await accepted;
+  await new Promise<void>((resolve) => {
+    if (receiver.readyState === 'open') resolve();
+    else receiver.once('connect', () => resolve());
+  });
+  server.close();
+  sender.on('error', () => undefined);
+  receiver.on('error', () => undefined);
+  return {
+    sender,
+    receiver,
+    close() {
+      sender.destroy();
+      receiver.destroy();
+    },
+  };
+}
+
+/** Resolves with the first `length` bytes the receiver gets. */
+function collect(receiver: net.Socket, length: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let got = 0;
+  return new Promise((resolve, reject) => {
+    receiver.on('data', (d: Buffer) => {
+      parts.push(d);
+      got += d.length;
+      if (got >= length) resolve(Buffer.concat(parts).subarray(0, length));
+    });
+    receiver.once('close', () => reject(new Error(`closed after ${got} of ${length} bytes`)));
+  });
+}
+
+function expected(chunks: readonly SendChunk[]): Buffer {
+  return Buffer.concat(
+    chunks.map((c) =>
+      ArrayBuffer.isView(c) ? c : fileBytes.subarray(c.position, c.position + c.length),
+    ),
+  );
+}
+
+function openFds(): number {
+  return fs.readdirSync('/proc/self/fd').length;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const paths = [
+  ['native', false],
+  ['copy', true],
+] as const;
+
+describe.each(paths)('sendChunks (%s path)', (name, forceCopy) => {
+  const skip = name === 'native' && addon === null;
+  const counter = forceCopy ? 'copySlices' : 'nativeSlices';
+
+  it.skipIf(skip)('sends a mix of buffers and file slices byte for byte', async () => {
+    const p = await pair();
+    const chunks: SendChunk[] = [
+      Buffer.from('header-1'),
+      { fd: fileFd, position: 3, length: 100_000 },
+      Buffer.from('middle'),
+      Buffer.from('more'),
+      { fd: fileFd, position: 1_000_001, length: 0 },
+      { fd: fileFd, position: 5_000_000, length: 777_777 },
+      { fd: fileFd, position: 0, length: 1 },
+      Buffer.from('trailer'),
+    ];
+    const want = expected(chunks);
+    const got = collect(p.receiver, want.length);
+    const before = sendStats()[counter];
+    await sendChunks(p.sender, chunks, { forceCopy });
+    expect((await got).equals(want)).toBe(true);
+    expect(sendStats()[counter] - before).toBe(3);
+    p.close();
+  });
+
+  it.skipIf(skip)('keeps pipelined calls on one socket in order', async () => {
+    const p = await pair();
+    const calls: SendChunk[][] = [];
+    for (let i = 0; i < 20; i++) {
+      calls.push([Buffer.from(`resp-${i}:`), { fd: fileFd, position: i * 65_537, length: 50_000 }]);
+    }
+    const want = Buffer.concat(calls.map(expected));
+    const got = collect(p.receiver, want.length);
+    await Promise.all(calls.map((c) => sendChunks(p.sender, c, { forceCopy })));
+    expect((await got).equals(want)).toBe(true);
+    p.close();
+  });
+
+  it.skipIf(skip)('sends a 64 MiB slice to a paused (slow) reader', async () => {
+    const p = await pair();
+    p.receiver.pause();
+    const chunks: SendChunk[] = [
+      Buffer.from('hdr'),
+      { fd: fileFd, position: 0, length: BIG_BYTES },
+    ];
+    let done = false;
+    const sending = sendChunks(p.sender, chunks, { forceCopy }).then(() => {
+      done = true;
+    });
+    await sleep(150);
+    expect(done).toBe(false); // the socket buffers are full: the sender waits (EAGAIN path)
+    const got = collect(p.receiver, 3 + BIG_BYTES);
+    p.receiver.resume();
+    await sending;
+    expect((await got).equals(expected(chunks))).toBe(true);
+    p.close();
+  });
+
+  it.skipIf(skip)(
+    'rejects cleanly when the peer closes mid-send, without leaking fds',
+    async () => {
+      const fdsBefore = openFds();
+      const p = await pair();
+      p.receiver.pause();
+      const sending = sendChunks(p.sender, [{ fd: fileFd, position: 0, length: BIG_BYTES }], {
+        forceCopy,
+      });
+      await sleep(50);
+      p.receiver.destroy();
+      await expect(sending).rejects.toBeInstanceOf(IoError);
+      expect(p.sender.destroyed).toBe(true);
+      await sleep(50);
+      expect(openFds()).toBeLessThanOrEqual(fdsBefore);
+    },
+  );
+
+  it.skipIf(skip)('rejects when the sending side closes mid-send', async () => {
+    const p = await pair();
+    p.receiver.pause();
+    const sending = sendChunks(p.sender, [{ fd: fileFd, position: 0, length: BIG_BYTES }], {
+      forceCopy,
+    });
+    await sleep(50);
+    p.sender.destroy();
+    await expect(sending).rejects.toBeInstanceOf(IoError);
+    p.close();
+  });
+
+  it.skipIf(skip)('times out against a reader that never reads', async () => {
+    const p = await pair();
+    p.receiver.pause();
+    const sending = sendChunks(p.sender, [{ fd: fileFd, position: 0, length: BIG_BYTES }], {
+      forceCopy,
+      timeoutMs: 200,
+    });
+    await expect(sending).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    expect(p.sender.destroyed).toBe(true);
+    p.close();
+  });
+
+  it.skipIf(skip)('rejects a slice that runs past the end of the file', async () => {
+    const p = await pair();
+    const sending = sendChunks(p.sender, [{ fd: fileFd, position: BIG_BYTES - 10, length: 100 }], {
+      forceCopy,
+    });
+    await expect(sending).rejects.toMatchObject({ code: 'EIO' });
+    expect(p.sender.destroyed).toBe(true);
+    p.close();
+  });
+
+  it.skipIf(skip)('rejects at once on an already closed socket', async () => {
+    const p = await pair();
+    p.sender.destroy();
+    await expect(
+      sendChunks(p.sender, [{ fd: fileFd, position: 0, length: 10 }], { forceCopy }),
+    ).rejects.toMatchObject({ code: 'EPIPE' });
+    p.close();
+  });
+});
+
+describe.skipIf(addon === null)('sendChunks concurrency cap', () => {
+  it('runs many concurrent sends over the cap, falling back to copies, all intact', async () => {
+    const old = setMaxConcurrentNativeSends(2);
+    try {
+      const pairs = await Promise.all(Array.from({ length: 8 }, () => pair()));
+      const before = sendStats();
+      const jobs = pairs.map(async (p, i) => {
+        const chunks: SendChunk[] = [
+          Buffer.from(`conn-${i}`),
+          { fd: fileFd, position: i * 1_000_003, length: 4 * 1024 * 1024 },
+        ];
+        const want = expected(chunks);
+        const got = collect(p.receiver, want.length);
+        await sendChunks(p.sender, chunks);
+        expect(sendStats().nativeInFlight).toBeLessThanOrEqual(2);
+        expect((await got).equals(want)).toBe(true);
+      });
+      await Promise.all(jobs);
+      const after = sendStats();
+      expect(after.nativeSlices - before.nativeSlices).toBeGreaterThanOrEqual(1);
+      expect(after.copySlices - before.copySlices).toBeGreaterThanOrEqual(1);
+      expect(after.nativeSlices - before.nativeSlices + after.copySlices - before.copySlices).toBe(
+        8,
+      );
+      expect(after.nativeInFlight).toBe(0);
+      for (const p of pairs) p.close();
+    } finally {
+      setMaxConcurrentNativeSends(old);
+    }
+  });
+
+  it('a cap of zero sends everything by copy', async () => {
+    const old = setMaxConcurrentNativeSends(0);
+    try {
+      const p = await pair();
+      const before = sendStats();
+      const chunks: SendChunk[] = [{ fd: fileFd, position: 10, length: 300_000 }];
+      const got = collect(p.receiver, 300_000);
+      await sendChunks(p.sender, chunks);
+      expect((await got).equals(expected(chunks))).toBe(true);
+      expect(sendStats().copySlices - before.copySlices).toBe(1);
+      expect(sendStats().nativeSlices).toBe(before.nativeSlices);
+      p.close();
+    } finally {
+      setMaxConcurrentNativeSends(old);
+    }
+  });
+});
