@@ -13,6 +13,8 @@
 //   fallocate(fd, offset, length)               fallocate(2), else posix_fallocate, else ENOTSUP
 //   ftruncate(fd, length)
 //   sendfile(socketFd, fileFd, position, length, timeoutMs, cancel?) -> Promise<bytes>
+//   splice(socketFd, fileFd, position, length, timeoutMs, cancel?) -> Promise<bytes>
+//                                               same contract, file -> 1 MiB pipe -> socket
 //   crc32c(buf, init?) -> uint32                SSE4.2 (3 interleaved streams) or software
 //   crc32cHardware() -> boolean
 #include <errno.h>
@@ -41,6 +43,7 @@ namespace {
 constexpr size_t kMaxIov = 1024;                 // IOV_MAX on Linux
 constexpr size_t kMaxSyscallBytes = 0x7ffff000;  // Linux caps one read/write/sendfile at this
 constexpr int kPollSliceMs = 20;                 // how often a waiting sendfile checks cancel
+constexpr int kPipeBytes = 1 << 20;              // splice pipe size (default pipe-max-size)
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -303,8 +306,9 @@ int64_t NowMs() {
 
 class SendfileWorker : public PromiseWorker {
  public:
-  SendfileWorker(Napi::Env env, int sock, int file, int64_t pos, int64_t len, int64_t timeoutMs)
-      : PromiseWorker(env), pos_(pos), len_(len), timeoutMs_(timeoutMs) {
+  SendfileWorker(Napi::Env env, int sock, int file, int64_t pos, int64_t len, int64_t timeoutMs,
+                 bool viaPipe)
+      : PromiseWorker(env), pos_(pos), len_(len), timeoutMs_(timeoutMs), viaPipe_(viaPipe) {
     sock_ = fcntl(sock, F_DUPFD_CLOEXEC, 0);
     if (sock_ < 0) dupErr_ = errno;
     file_ = dupErr_ == 0 ? fcntl(file, F_DUPFD_CLOEXEC, 0) : -1;
@@ -319,6 +323,7 @@ class SendfileWorker : public PromiseWorker {
 
   void Execute() override {
     if (dupErr_ != 0) return Fail(dupErr_, "dup");
+    if (viaPipe_) return ExecuteSplice();
     int64_t deadline = NowMs() + timeoutMs_;
     while (sent_ < len_) {
       if (Cancelled()) return Fail(ECANCELED, "sendfile");
@@ -346,6 +351,48 @@ class SendfileWorker : public PromiseWorker {
   }
 
  private:
+  // file -> pipe -> socket with splice(2) and a pipe of up to kPipeBytes, so each socket call
+  // moves up to 1 MiB of page references (sendfile's internal pipe holds 16 pages).
+  void ExecuteSplice() {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) return Fail(errno, "pipe2");
+    int pipeBytes = fcntl(p[1], F_SETPIPE_SZ, kPipeBytes);
+    if (pipeBytes <= 0) pipeBytes = 16 * 4096;
+    SpliceLoop(p[0], p[1], static_cast<size_t>(pipeBytes));
+    ::close(p[0]);  // drops any page references still in the pipe after an error
+    ::close(p[1]);
+  }
+  void SpliceLoop(int pipeRead, int pipeWrite, size_t pipeBytes) {
+    int64_t deadline = NowMs() + timeoutMs_;
+    while (sent_ < len_) {
+      if (Cancelled()) return Fail(ECANCELED, "splice");
+      loff_t off = static_cast<loff_t>(pos_ + sent_);
+      size_t ask = static_cast<size_t>(std::min<int64_t>(len_ - sent_, pipeBytes));
+      ssize_t n = ::splice(file_, &off, pipeWrite, nullptr, ask, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Fail(errno, "splice");
+      }
+      if (n == 0) return;  // end of file
+      size_t inPipe = static_cast<size_t>(n);
+      while (inPipe > 0) {
+        bool more = sent_ + static_cast<int64_t>(inPipe) < len_;
+        unsigned flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | (more ? SPLICE_F_MORE : 0);
+        ssize_t m = ::splice(pipeRead, nullptr, sock_, nullptr, inPipe, flags);
+        if (m > 0) {
+          inPipe -= static_cast<size_t>(m);
+          sent_ += m;
+          continue;
+        }
+        if (m == 0) return Fail(EPIPE, "splice");
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) return Fail(errno, "splice");
+        if (Cancelled()) return Fail(ECANCELED, "splice");
+        if (!WaitWritable(deadline)) return;
+      }
+    }
+  }
+
   bool Cancelled() const {
     return cancel_ != nullptr && __atomic_load_n(cancel_, __ATOMIC_ACQUIRE) != 0;
   }
@@ -385,12 +432,13 @@ class SendfileWorker : public PromiseWorker {
   int file_ = -1;
   int dupErr_ = 0;
   int64_t pos_, len_, timeoutMs_;
+  bool viaPipe_;
   int64_t sent_ = 0;
   int32_t* cancel_ = nullptr;
   Napi::Reference<Napi::Int32Array> cancelRef_;
 };
 
-Napi::Value Sendfile(const Napi::CallbackInfo& info) {
+Napi::Value SendFileRange(const Napi::CallbackInfo& info, bool viaPipe) {
   Napi::Env env = info.Env();
   int64_t sock, file, pos, len, timeoutMs;
   if (!ArgInt(info, 0, "socketFd", &sock) || !ArgInt(info, 1, "fileFd", &file) ||
@@ -403,12 +451,15 @@ Napi::Value Sendfile(const Napi::CallbackInfo& info) {
                     info[5].As<Napi::Int32Array>().ElementLength() < 1))
     return ThrowType(env, "cancel must be an Int32Array of length >= 1");
   auto* w = new SendfileWorker(env, static_cast<int>(sock), static_cast<int>(file), pos, len,
-                               timeoutMs);
+                               timeoutMs, viaPipe);
   if (hasCancel) w->SetCancel(info[5].As<Napi::Int32Array>());
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
 }
+
+Napi::Value Sendfile(const Napi::CallbackInfo& info) { return SendFileRange(info, false); }
+Napi::Value Splice(const Napi::CallbackInfo& info) { return SendFileRange(info, true); }
 
 // ---------------------------------------------------------------------------------------------
 // CRC-32C (Castagnoli, reflected polynomial 0x82f63b78).
@@ -584,6 +635,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fallocate", Napi::Function::New(env, Fallocate));
   exports.Set("ftruncate", Napi::Function::New(env, Ftruncate));
   exports.Set("sendfile", Napi::Function::New(env, Sendfile));
+  exports.Set("splice", Napi::Function::New(env, Splice));
   exports.Set("crc32c", Napi::Function::New(env, Crc32cJs));
   exports.Set("crc32cSoftware", Napi::Function::New(env, Crc32cSoftwareJs));
   exports.Set("crc32cHardware", Napi::Function::New(env, Crc32cHardware));

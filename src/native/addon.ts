@@ -44,6 +44,18 @@ export interface NativeAddon {
     timeoutMs: number,
     cancel?: Int32Array,
   ): Promise<number>;
+  /**
+   * Same contract as `sendfile`, moving the range file -> pipe (up to 1 MiB) -> socket with
+   * splice(2), so each socket call carries up to 1 MiB of page references.
+   */
+  splice(
+    socketFd: number,
+    fileFd: number,
+    position: number,
+    length: number,
+    timeoutMs: number,
+    cancel?: Int32Array,
+  ): Promise<number>;
   /** CRC-32C of `buf`, continuing from the finished CRC `init` (default 0). Unsigned. */
   crc32c(buf: Uint8Array, init?: number): number;
   /** The table-driven software CRC-32C (for tests and comparison). */

@@ -93,12 +93,15 @@ function openFds(): number {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const paths = [
-  ['native', false],
-  ['copy', true],
+  ['native sendfile', 'sendfile'],
+  ['native splice', 'splice'],
+  ['copy', 'copy'],
 ] as const;
 
-describe.each(paths)('sendChunks (%s path)', (name, forceCopy) => {
-  const skip = name === 'native' && addon === null;
+describe.each(paths)('sendChunks (%s path)', (_name, method) => {
+  const skip = method !== 'copy' && addon === null;
+  const forceCopy = method === 'copy';
+  const nativeMethod = method === 'copy' ? undefined : method;
   const counter = forceCopy ? 'copySlices' : 'nativeSlices';
 
   it.skipIf(skip)('sends a mix of buffers and file slices byte for byte', async () => {
@@ -116,7 +119,7 @@ describe.each(paths)('sendChunks (%s path)', (name, forceCopy) => {
     const want = expected(chunks);
     const got = collect(p.receiver, want.length);
     const before = sendStats()[counter];
-    await sendChunks(p.sender, chunks, { forceCopy });
+    await sendChunks(p.sender, chunks, { forceCopy, nativeMethod });
     expect((await got).equals(want)).toBe(true);
     expect(sendStats()[counter] - before).toBe(3);
     p.close();
@@ -130,7 +133,7 @@ describe.each(paths)('sendChunks (%s path)', (name, forceCopy) => {
     }
     const want = Buffer.concat(calls.map(expected));
     const got = collect(p.receiver, want.length);
-    await Promise.all(calls.map((c) => sendChunks(p.sender, c, { forceCopy })));
+    await Promise.all(calls.map((c) => sendChunks(p.sender, c, { forceCopy, nativeMethod })));
     expect((await got).equals(want)).toBe(true);
     p.close();
   });
@@ -143,7 +146,7 @@ describe.each(paths)('sendChunks (%s path)', (name, forceCopy) => {
       { fd: fileFd, position: 0, length: BIG_BYTES },
     ];
     let done = false;
-    const sending = sendChunks(p.sender, chunks, { forceCopy }).then(() => {
+    const sending = sendChunks(p.sender, chunks, { forceCopy, nativeMethod }).then(() => {
       done = true;
     });
     await sleep(150);
@@ -163,6 +166,7 @@ describe.each(paths)('sendChunks (%s path)', (name, forceCopy) => {
       p.receiver.pause();
       const sending = sendChunks(p.sender, [{ fd: fileFd, position: 0, length: BIG_BYTES }], {
         forceCopy,
+        nativeMethod,
       });
       await sleep(50);
       p.receiver.destroy();
@@ -178,6 +182,7 @@ describe.each(paths)('sendChunks (%s path)', (name, forceCopy) => {
     p.receiver.pause();
     const sending = sendChunks(p.sender, [{ fd: fileFd, position: 0, length: BIG_BYTES }], {
       forceCopy,
+      nativeMethod,
     });
     await sleep(50);
     p.sender.destroy();
@@ -190,6 +195,7 @@ describe.each(paths)('sendChunks (%s path)', (name, forceCopy) => {
     p.receiver.pause();
     const sending = sendChunks(p.sender, [{ fd: fileFd, position: 0, length: BIG_BYTES }], {
       forceCopy,
+      nativeMethod,
       timeoutMs: 200,
     });
     await expect(sending).rejects.toMatchObject({ code: 'ETIMEDOUT' });
@@ -201,6 +207,7 @@ describe.each(paths)('sendChunks (%s path)', (name, forceCopy) => {
     const p = await pair();
     const sending = sendChunks(p.sender, [{ fd: fileFd, position: BIG_BYTES - 10, length: 100 }], {
       forceCopy,
+      nativeMethod,
     });
     await expect(sending).rejects.toMatchObject({ code: 'EIO' });
     expect(p.sender.destroyed).toBe(true);
@@ -211,7 +218,7 @@ describe.each(paths)('sendChunks (%s path)', (name, forceCopy) => {
     const p = await pair();
     p.sender.destroy();
     await expect(
-      sendChunks(p.sender, [{ fd: fileFd, position: 0, length: 10 }], { forceCopy }),
+      sendChunks(p.sender, [{ fd: fileFd, position: 0, length: 10 }], { forceCopy, nativeMethod }),
     ).rejects.toMatchObject({ code: 'EPIPE' });
     p.close();
   });

@@ -1,0 +1,175 @@
+/**
+ * Fetch-path send throughput: a page-cached file sent to a loopback socket with `sendChunks` on
+ * its native sendfile path versus its read + write copy path, side by side in one run, plus the
+ * raw loopback TCP limit (socket.write of an in-memory buffer). The receiver is a separate
+ * process that drains the socket into one reused buffer, so this process's CPU time
+ * (process.cpuUsage: every thread, the libuv pool included; and resourceUsage context switches)
+ * is the sender's alone.
+ *
+ *   node --import tsx bench/io/sendfile.ts [--file-mib 256] [--slice-mib 4] [--rounds 3]
+ *                                          [--json FILE] [--dir DIR]
+ *
+ * Reports per mode the median throughput over the rounds (GB/s) and sender CPU seconds per GB.
+ * Targets: sendfile >= 1.3x the copy path's throughput and <= 75% of its CPU per byte.
+ */
+
+import { fork } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { join } from 'node:path';
+import { type SendChunk, sendChunks } from '../../src/io/socket-sendfile.js';
+import { loadNativeAddon } from '../../src/native/addon.js';
+import {
+  cpuSecondsSince,
+  MiB,
+  nowNs,
+  parseBenchArgs,
+  percentile,
+  secondsSince,
+  tempDir,
+  writeReport,
+} from './common.js';
+
+type Mode = 'sendfile' | 'splice' | 'copy' | 'raw-tcp';
+
+export interface SendResult {
+  mode: Mode;
+  bytes: number;
+  rounds: number;
+  gbPerSec: number;
+  cpuSecondsPerGb: number;
+  voluntaryContextSwitches: number;
+}
+
+const RECEIVER_SOURCE = `
+const net = require('node:net');
+const [port, total] = process.argv.slice(-2).map(Number);
+let got = 0;
+const sock = net.connect({ port, host: '127.0.0.1', onread: { buffer: Buffer.allocUnsafe(1 << 20), callback(n) {
+  got += n;
+  if (got >= total) { process.send('done'); got -= total; }
+} } });
+sock.on('error', () => process.exit(0));
+sock.on('close', () => process.exit(0));
+`;
+
+interface Link {
+  socket: net.Socket;
+  /** Resolves when the receiver has counted `bytesPerRound` more bytes. */
+  nextRound(): Promise<void>;
+  close(): void;
+}
+
+async function connectReceiver(dir: string, bytesPerRound: number): Promise<Link> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  const script = join(dir, 'receiver.cjs');
+  fs.writeFileSync(script, RECEIVER_SOURCE);
+  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+  const child = fork(script, [String(port), String(bytesPerRound)], { stdio: 'inherit' });
+  const socket = await accepted;
+  server.close();
+  const waiters: (() => void)[] = [];
+  child.on('message', () => waiters.shift()?.());
+  return {
+    socket,
+    nextRound: () => new Promise<void>((resolve) => waiters.push(resolve)),
+    close() {
+      socket.destroy();
+      child.kill();
+    },
+  };
+}
+
+async function rawRound(socket: net.Socket, buf: Buffer, bytes: number): Promise<void> {
+  for (let sent = 0; sent < bytes; sent += buf.length) {
+    if (!socket.write(buf)) await new Promise((r) => socket.once('drain', r));
+  }
+}
+
+async function runMode(
+  mode: Mode,
+  link: Link,
+  fileFd: number,
+  fileBytes: number,
+  sliceBytes: number,
+  rounds: number,
+): Promise<SendResult> {
+  const memory = Buffer.alloc(sliceBytes, 0x61);
+  const slices: SendChunk[][] = [];
+  for (let pos = 0; pos < fileBytes; pos += sliceBytes) {
+    slices.push([{ fd: fileFd, position: pos, length: Math.min(sliceBytes, fileBytes - pos) }]);
+  }
+  const round = async (): Promise<void> => {
+    const done = link.nextRound();
+    if (mode === 'raw-tcp') await rawRound(link.socket, memory, fileBytes);
+    else {
+      const opts = {
+        forceCopy: mode === 'copy',
+        nativeMethod: mode === 'splice' ? mode : undefined,
+      };
+      for (const s of slices) await sendChunks(link.socket, s, opts);
+    }
+    await done;
+  };
+  await round(); // warm-up
+  const gbps: number[] = [];
+  const cpu = process.cpuUsage();
+  const ctx = process.resourceUsage().voluntaryContextSwitches;
+  for (let r = 0; r < rounds; r++) {
+    const start = nowNs();
+    await round();
+    gbps.push(fileBytes / secondsSince(start) / 1e9);
+  }
+  return {
+    mode,
+    bytes: fileBytes * rounds,
+    rounds,
+    gbPerSec: percentile(gbps, 50),
+    cpuSecondsPerGb: cpuSecondsSince(cpu) / ((fileBytes * rounds) / 1e9),
+    voluntaryContextSwitches: process.resourceUsage().voluntaryContextSwitches - ctx,
+  };
+}
+
+async function main(): Promise<void> {
+  const args = parseBenchArgs(process.argv.slice(2), ['file-mib', 'slice-mib', 'rounds']);
+  const fileBytes = Math.round(Number(args.extra.get('file-mib') ?? 256) * MiB * args.scale);
+  const sliceBytes = Math.round(Number(args.extra.get('slice-mib') ?? 4) * MiB);
+  const rounds = Number(args.extra.get('rounds') ?? 3);
+  if (!(fileBytes > 0 && sliceBytes > 0 && rounds >= 1)) throw new Error('bad sizes');
+  const dir = tempDir(args.dir, 'sluice-bench-sendfile-');
+  const path = join(dir, 'segment.log');
+  const chunk = Buffer.alloc(MiB, 0x5a);
+  const fd = fs.openSync(path, 'w+');
+  for (let pos = 0; pos < fileBytes; pos += MiB)
+    fs.writeSync(fd, chunk, 0, Math.min(MiB, fileBytes - pos), pos);
+  const results: SendResult[] = [];
+  const link = await connectReceiver(dir, fileBytes);
+  try {
+    const modes: Mode[] = loadNativeAddon()
+      ? ['sendfile', 'splice', 'copy', 'raw-tcp']
+      : ['copy', 'raw-tcp'];
+    for (const mode of modes) {
+      const r = await runMode(mode, link, fd, fileBytes, sliceBytes, rounds);
+      results.push(r);
+      console.log(
+        `${mode.padEnd(9)} ${r.gbPerSec.toFixed(2)} GB/s  ${r.cpuSecondsPerGb.toFixed(3)} CPU s/GB  ${r.voluntaryContextSwitches} voluntary ctx switches`,
+      );
+    }
+  } finally {
+    link.close();
+    fs.closeSync(fd);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const native = results.find((r) => r.mode === 'sendfile');
+  const copy = results.find((r) => r.mode === 'copy');
+  if (native && copy) {
+    console.log(
+      `sendfile/copy throughput ${(native.gbPerSec / copy.gbPerSec).toFixed(2)}x (target >= 1.3x), CPU per byte ${((100 * native.cpuSecondsPerGb) / copy.cpuSecondsPerGb).toFixed(0)}% (target <= 75%)`,
+    );
+  }
+  writeReport(args.jsonPath, 'io/sendfile', args, results as unknown as Record<string, unknown>[]);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main();
