@@ -112,6 +112,31 @@ describe('loader', () => {
     return { out: r.stdout.trim(), err: r.stderr };
   }
 
+  it('warns once and returns null when the addon file is missing', () => {
+    // A copy of the loader in a package without a native build.
+    const root = fs.mkdtempSync(join(os.tmpdir(), 'sluice-loader-'));
+    try {
+      fs.mkdirSync(join(root, 'src', 'native'), { recursive: true });
+      fs.writeFileSync(join(root, 'package.json'), '{"type":"module"}');
+      const loader = join(root, 'src', 'native', 'addon.ts');
+      fs.copyFileSync(join(packageRoot(), 'src', 'native', 'addon.ts'), loader);
+      const script = `const { loadNativeAddon } = await import(${JSON.stringify(loader)});
+        const a = loadNativeAddon(); loadNativeAddon();
+        console.log(a === null ? 'null' : 'loaded');`;
+      const r = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', '--input-type=module', '-e', script],
+        { cwd: packageRoot(), env: { ...process.env, SLUICE_NATIVE: '1' }, encoding: 'utf8' },
+      );
+      expect(r.stdout.trim()).toBe('null');
+      const warnings = r.stderr.match(/sluice: native addon unavailable \(/g) ?? [];
+      expect(warnings.length).toBe(1);
+      expect(r.stderr).toContain('using the node:fs fallback');
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it('SLUICE_NATIVE=0 forces the fallback without a warning', () => {
     const r = runLoader({ SLUICE_NATIVE: '0' });
     expect(r.out).toBe('null');
