@@ -6,10 +6,11 @@
  * (process.cpuUsage: every thread, the libuv pool included; and resourceUsage context switches)
  * is the sender's alone.
  *
- *   node --import tsx bench/io/sendfile.ts [--file-mib 256] [--slice-mib 4] [--rounds 3]
+ *   node --import tsx bench/io/sendfile.ts [--file-mib 256] [--slice-mib 4] [--rounds 5]
  *                                          [--json FILE] [--dir DIR]
  *
- * Reports per mode the median throughput over the rounds (GB/s) and sender CPU seconds per GB.
+ * Modes run interleaved round by round (the machine is shared and noisy). Reports per mode the
+ * median throughput over the rounds (GB/s) and the sender's CPU seconds per GB.
  * Targets: sendfile >= 1.3x the copy path's throughput and <= 75% of its CPU per byte.
  */
 
@@ -88,55 +89,76 @@ async function rawRound(socket: net.Socket, buf: Buffer, bytes: number): Promise
   }
 }
 
-async function runMode(
+/** Sends the whole file (or as many in-memory bytes, for raw-tcp) once in the given mode. */
+function makeRound(
   mode: Mode,
   link: Link,
   fileFd: number,
   fileBytes: number,
   sliceBytes: number,
-  rounds: number,
-): Promise<SendResult> {
+): () => Promise<void> {
   const memory = Buffer.alloc(sliceBytes, 0x61);
   const slices: SendChunk[][] = [];
   for (let pos = 0; pos < fileBytes; pos += sliceBytes) {
     slices.push([{ fd: fileFd, position: pos, length: Math.min(sliceBytes, fileBytes - pos) }]);
   }
-  const round = async (): Promise<void> => {
+  const opts = { forceCopy: mode === 'copy', nativeMethod: mode === 'splice' ? mode : undefined };
+  return async () => {
     const done = link.nextRound();
     if (mode === 'raw-tcp') await rawRound(link.socket, memory, fileBytes);
-    else {
-      const opts = {
-        forceCopy: mode === 'copy',
-        nativeMethod: mode === 'splice' ? mode : undefined,
-      };
-      for (const s of slices) await sendChunks(link.socket, s, opts);
-    }
+    else for (const s of slices) await sendChunks(link.socket, s, opts);
     await done;
   };
-  await round(); // warm-up
-  const gbps: number[] = [];
-  const cpu = process.cpuUsage();
-  const ctx = process.resourceUsage().voluntaryContextSwitches;
+}
+
+interface Tally {
+  gbps: number[];
+  cpuSeconds: number;
+  contextSwitches: number;
+}
+
+/** One warm-up round per mode, then `rounds` rounds with the modes interleaved (noise-fair). */
+async function runModes(
+  modes: readonly Mode[],
+  link: Link,
+  fileFd: number,
+  fileBytes: number,
+  sliceBytes: number,
+  rounds: number,
+): Promise<SendResult[]> {
+  const runs = modes.map((m) => makeRound(m, link, fileFd, fileBytes, sliceBytes));
+  for (const run of runs) await run();
+  const tallies: Tally[] = modes.map(() => ({ gbps: [], cpuSeconds: 0, contextSwitches: 0 }));
   for (let r = 0; r < rounds; r++) {
-    const start = nowNs();
-    await round();
-    gbps.push(fileBytes / secondsSince(start) / 1e9);
+    for (let i = 0; i < runs.length; i++) {
+      const tally = tallies[i] as Tally;
+      const cpu = process.cpuUsage();
+      const ctx = process.resourceUsage().voluntaryContextSwitches;
+      const start = nowNs();
+      await (runs[i] as () => Promise<void>)();
+      tally.gbps.push(fileBytes / secondsSince(start) / 1e9);
+      tally.cpuSeconds += cpuSecondsSince(cpu);
+      tally.contextSwitches += process.resourceUsage().voluntaryContextSwitches - ctx;
+    }
   }
-  return {
-    mode,
-    bytes: fileBytes * rounds,
-    rounds,
-    gbPerSec: percentile(gbps, 50),
-    cpuSecondsPerGb: cpuSecondsSince(cpu) / ((fileBytes * rounds) / 1e9),
-    voluntaryContextSwitches: process.resourceUsage().voluntaryContextSwitches - ctx,
-  };
+  return modes.map((mode, i) => {
+    const t = tallies[i] as Tally;
+    return {
+      mode,
+      bytes: fileBytes * rounds,
+      rounds,
+      gbPerSec: percentile(t.gbps, 50),
+      cpuSecondsPerGb: t.cpuSeconds / ((fileBytes * rounds) / 1e9),
+      voluntaryContextSwitches: t.contextSwitches,
+    };
+  });
 }
 
 async function main(): Promise<void> {
   const args = parseBenchArgs(process.argv.slice(2), ['file-mib', 'slice-mib', 'rounds']);
   const fileBytes = Math.round(Number(args.extra.get('file-mib') ?? 256) * MiB * args.scale);
   const sliceBytes = Math.round(Number(args.extra.get('slice-mib') ?? 4) * MiB);
-  const rounds = Number(args.extra.get('rounds') ?? 3);
+  const rounds = Number(args.extra.get('rounds') ?? 5);
   if (!(fileBytes > 0 && sliceBytes > 0 && rounds >= 1)) throw new Error('bad sizes');
   const dir = tempDir(args.dir, 'sluice-bench-sendfile-');
   const path = join(dir, 'segment.log');
@@ -150,11 +172,10 @@ async function main(): Promise<void> {
     const modes: Mode[] = loadNativeAddon()
       ? ['sendfile', 'splice', 'copy', 'raw-tcp']
       : ['copy', 'raw-tcp'];
-    for (const mode of modes) {
-      const r = await runMode(mode, link, fd, fileBytes, sliceBytes, rounds);
+    for (const r of await runModes(modes, link, fd, fileBytes, sliceBytes, rounds)) {
       results.push(r);
       console.log(
-        `${mode.padEnd(9)} ${r.gbPerSec.toFixed(2)} GB/s  ${r.cpuSecondsPerGb.toFixed(3)} CPU s/GB  ${r.voluntaryContextSwitches} voluntary ctx switches`,
+        `${r.mode.padEnd(9)} ${r.gbPerSec.toFixed(2)} GB/s  ${r.cpuSecondsPerGb.toFixed(3)} CPU s/GB  ${r.voluntaryContextSwitches} voluntary ctx switches`,
       );
     }
   } finally {

@@ -1,0 +1,102 @@
+/*
+ * Kernel baseline for bench/io/sendfile.ts, without Node: sends a page-cached file to a loopback
+ * socket with blocking sendfile(2) or pread + write (256 KiB), four rounds, and prints GB/s and
+ * the sender's CPU seconds per GB (a forked child drains the socket).
+ *
+ *   cc -O2 -o raw-sendfile bench/io/raw-sendfile.c
+ *   ./raw-sendfile FILE BYTES MODE [SNDBUF]     MODE: 0 = sendfile, 1 = pread + write
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define COPY_CHUNK (256 * 1024)
+#define ROUNDS 4
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static double cpu_s(void) {
+  struct rusage r;
+  getrusage(RUSAGE_SELF, &r);
+  return r.ru_utime.tv_sec + r.ru_utime.tv_usec / 1e6 + r.ru_stime.tv_sec + r.ru_stime.tv_usec / 1e6;
+}
+
+static void drain(struct sockaddr_in addr) {
+  int c = socket(AF_INET, SOCK_STREAM, 0);
+  if (connect(c, (struct sockaddr *)&addr, sizeof addr) != 0) _exit(1);
+  char *b = malloc(1 << 20);
+  while (read(c, b, 1 << 20) > 0) {
+  }
+  _exit(0);
+}
+
+static int send_round(int mode, int sock, int fd, long size, char *buf) {
+  long sent = 0;
+  off_t off = 0;
+  while (sent < size) {
+    if (mode == 0) {
+      ssize_t n = sendfile(sock, fd, &off, size - sent);
+      if (n <= 0) return -1;
+      sent += n;
+      continue;
+    }
+    ssize_t n = pread(fd, buf, COPY_CHUNK, sent);
+    if (n <= 0) return -1;
+    for (ssize_t w = 0; w < n;) {
+      ssize_t k = write(sock, buf + w, n - w);
+      if (k <= 0) return -1;
+      w += k;
+    }
+    sent += n;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 4) {
+    fprintf(stderr, "usage: %s FILE BYTES MODE [SNDBUF]\n", argv[0]);
+    return 2;
+  }
+  long size = atol(argv[2]);
+  int mode = atoi(argv[3]);
+  int ls = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof addr;
+  if (bind(ls, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(ls, 1) != 0) return 1;
+  getsockname(ls, (struct sockaddr *)&addr, &len);
+  if (fork() == 0) drain(addr);
+  int sock = accept(ls, 0, 0);
+  if (argc > 4) {
+    int sndbuf = atoi(argv[4]);
+    setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+  }
+  int fd = open(argv[1], O_RDONLY);
+  char *buf = malloc(COPY_CHUNK);
+  if (fd < 0 || buf == NULL) return 1;
+  for (int r = 0; r < ROUNDS; r++) {
+    double t = now_s(), c = cpu_s();
+    if (send_round(mode, sock, fd, size, buf) != 0) {
+      perror("send");
+      return 1;
+    }
+    double dt = now_s() - t;
+    printf("%s %.2f GB/s %.3f CPU s/GB\n", mode ? "copy" : "sendfile", size / dt / 1e9,
+           (cpu_s() - c) / (size / 1e9));
+  }
+  close(sock);
+  wait(NULL);
+  return 0;
+}
