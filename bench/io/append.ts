@@ -8,7 +8,7 @@
  *
  *   node --import tsx bench/io/append.ts [--scale N] [--json FILE] [--dir DIR]
  *
- * The default run writes 256 MiB per page-cache case and 32 MiB / 400 writes per durable case
+ * The default run writes 1 GiB per page-cache case and 32 MiB / 400 writes per durable case
  * (well under a minute); --scale multiplies both. `measureWriteLoop` and `measureDurableWrites`
  * are exported for `bench/storage/`.
  */
@@ -158,7 +158,7 @@ function main(): void {
   const dir = tempDir(args.dir, 'sluice-bench-append-');
   const results: (WriteLoopResult | DurableResult)[] = [];
   try {
-    const pageCacheBytes = Math.round(256 * MiB * args.scale);
+    const pageCacheBytes = Math.round(1024 * MiB * args.scale);
     measureWriteLoop('addon', MiB, 256 * MiB, dir); // warm-up (CPU clocks, allocator): discarded
     for (const writeBytes of [16 * KiB, MiB]) {
       for (const impl of ['addon', 'fs.writeSync'] as const) {
