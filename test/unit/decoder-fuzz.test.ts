@@ -26,8 +26,10 @@ function mutate(frame: Buffer, rng: () => number): Buffer {
   const b = Buffer.from(frame);
   const kind = Math.floor(rng() * 4);
   if (kind === 0) {
-    for (let i = 0; i < 1 + rng() * 4; i++)
-      b[Math.floor(rng() * b.length)] ^= 1 << Math.floor(rng() * 8);
+    for (let i = 0; i < 1 + rng() * 4; i++) {
+      const at = Math.floor(rng() * b.length);
+      b[at] = (b[at] ?? 0) ^ (1 << Math.floor(rng() * 8));
+    }
     return b;
   }
   if (kind === 1) return b.subarray(0, Math.floor(rng() * b.length));
