@@ -1,0 +1,13 @@
+/**
+ * Storage barrel: segmented partition logs (see `partition-log.ts` for the durability contract,
+ * `segment.ts`, `indexes.ts` and `checkpoint.ts` for the on-disk formats).
+ */
+
+export type { OpenPartitionLogOptions, ReadResult } from './partition-log.js';
+export {
+  openPartitionLog,
+  PartitionLog,
+  PREALLOCATE_STEP_BYTES,
+  StorageError,
+} from './partition-log.js';
+export { segmentFileName } from './segment.js';

@@ -1,0 +1,881 @@
+/**
+ * PartitionLog: one partition's append-only log, stored as segment files in one directory.
+ *
+ * Durability contract:
+ * - `append()` returns when the batch is written to the page cache and readable by fetches (the
+ *   returned offsets are final); it says nothing about the disk.
+ * - `flush()` resolves when every earlier append is on disk (fdatasync of each written segment,
+ *   plus an fsync of the directory once after a segment was created). Flushes are grouped: while
+ *   one fdatasync runs on the thread pool, appends continue, and every flush() called meanwhile
+ *   shares the single next fdatasync, which covers all of them (group commit).
+ * - The flush policy (`always` / `interval` / `never`) is applied by the caller, which decides
+ *   when to call flush(); this class never syncs on its own except at roll (index files), at
+ *   truncation and at close.
+ *
+ * Disk errors: any failing I/O surfaces as `StorageError` (KAFKA_STORAGE_ERROR); the process
+ * never crashes on one. A failed write leaves the log end where it was: the partial bytes lie
+ * past the logical end, their first header bytes are zeroed when possible, and the next append
+ * overwrites them; recovery would also reject them (CRC). A failed fdatasync takes the log
+ * offline for writes (like Kafka marking the log dir offline): page-cache state after a failed
+ * fsync is unknown, so every later append and flush fails with StorageError until the partition
+ * is reopened (which runs recovery). Reads of already-appended data keep working.
+ *
+ * Recovery on open: after a clean shutdown (marker present) index files are loaded and trusted
+ * (a missing or malformed one is rebuilt). After an unclean shutdown every index is rebuilt by
+ * scanning, and the segments from the one holding the recovery point upward are checked batch
+ * by batch (length, magic, CRC, offset continuity); the log is truncated at the first bad byte and
+ * later segments are deleted. Preallocated zeros mark the end of a log.
+ *
+ * Preallocation: the active segment is reserved with fallocate in steps of
+ * `PREALLOCATE_STEP_BYTES` (at most `segment.bytes`), and trimmed when it rolls or at clean close.
+ *
+ * Retention deletes whole non-active segments (oldest first) whose max timestamp is older than
+ * `retention.ms`, or while the log exceeds `retention.bytes`, or that lie wholly below the log
+ * start offset; the active segment is never deleted.
+ *
+ * Owned by the partition's owner worker thread (all calls from that thread); not thread-safe.
+ */
+
+import type { PartitionLogSettings } from '../broker/owner/messages.js';
+import type { ProducerStateSnapshot } from '../broker/owner/producer-state.js';
+import { ProducerStateTable } from '../broker/owner/producer-state.js';
+import { type FileIO, type FileSlice, IoError } from '../io/file-io.js';
+import {
+  BATCH_HEADER_BYTES,
+  BATCH_LOG_OVERHEAD_BYTES,
+  BATCH_OFFSET_LAST_OFFSET_DELTA,
+  BATCH_OFFSET_MAGIC,
+  BATCH_OFFSET_MAX_TIMESTAMP,
+  RECORD_BATCH_MAGIC,
+  readBatchHeader,
+  setBaseOffset,
+} from '../protocol/records/batch-header.js';
+import { decodeRecordBatch } from '../protocol/records/record-batch.js';
+import {
+  CLEAN_SHUTDOWN_FILE,
+  type PartitionCheckpoint,
+  PRODUCER_STATE_FILE,
+  readCheckpoint,
+  writeCheckpoint,
+} from './checkpoint.js';
+import { OFFSET_INDEX_ENTRY_BYTES, OffsetIndex, TimeIndex } from './indexes.js';
+import { type ScannedBatch, SEGMENT_BYTES_MAX, Segment, segmentFileName } from './segment.js';
+
+/** A disk error for one partition; maps to KAFKA_STORAGE_ERROR. */
+export class StorageError extends Error {
+  override readonly name = 'StorageError';
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Reserve the active segment in steps of this much (capped at segment.bytes). */
+export const PREALLOCATE_STEP_BYTES = 64 * 1024 * 1024;
+/** Segments per partition (a limit, checked on roll). */
+export const SEGMENTS_PER_PARTITION_MAX = 1_000_000;
+const SEGMENT_BYTES_MIN = 1024;
+
+export interface ReadResult {
+  slices: FileSlice[];
+  bytes: number;
+  /** Releases the descriptors' lease; call exactly once when the slices were sent. */
+  release(): void;
+}
+
+export interface OpenPartitionLogOptions {
+  dir: string;
+  io: FileIO;
+  settings: PartitionLogSettings;
+  nowMs: number;
+}
+
+function toStorageError(err: unknown, what: string): StorageError {
+  if (err instanceof StorageError) return err;
+  const code = err instanceof IoError ? err.code : undefined;
+  return new StorageError(`${what}: ${err instanceof Error ? err.message : String(err)}`, code);
+}
+
+function checkSettings(s: PartitionLogSettings): void {
+  if (!(s.segmentBytes >= SEGMENT_BYTES_MIN && s.segmentBytes <= SEGMENT_BYTES_MAX)) {
+    throw new Error(
+      `segment.bytes must be in [${SEGMENT_BYTES_MIN}, ${SEGMENT_BYTES_MAX}], got ${s.segmentBytes}`,
+    );
+  }
+  if (!(s.segmentIndexBytes >= OFFSET_INDEX_ENTRY_BYTES))
+    throw new Error(`segment.index.bytes too small: ${s.segmentIndexBytes}`);
+  if (!(s.indexIntervalBytes >= 0))
+    throw new Error(`index.interval.bytes must be >= 0: ${s.indexIntervalBytes}`);
+}
+
+/** A partition log; see the module comment. Owned by one owner thread; not thread-safe. */
+export class PartitionLog {
+  private readonly segments: Segment[] = [];
+  private startOffset = 0;
+  private flushed = 0;
+  private checkpointed: PartitionCheckpoint = { recoveryPoint: 0, logStartOffset: 0 };
+  private readonly dirty = new Set<Segment>();
+  private dirNeedsSync = false;
+  private syncing: Promise<void> | null = null;
+  private queued: Promise<void> | null = null;
+  private offlineReason: StorageError | null = null;
+  private closed = false;
+  private producers = new ProducerStateTable();
+
+  private constructor(
+    readonly dir: string,
+    private readonly io: FileIO,
+    private settings: PartitionLogSettings,
+  ) {
+    checkSettings(settings);
+  }
+
+  /** Opens (or creates) the log in `dir`, running recovery if the last shutdown was not clean. */
+  static open(opts: OpenPartitionLogOptions): PartitionLog {
+    const log = new PartitionLog(opts.dir, opts.io, opts.settings);
+    try {
+      log.recover(opts.nowMs);
+    } catch (err) {
+      for (const s of log.segments) s.closeFd();
+      throw toStorageError(err, `opening ${opts.dir}`);
+    }
+    return log;
+  }
+
+  /** Idempotent-producer state restored on open (snapshot or replay); the caller keeps it current. */
+  get producerState(): ProducerStateTable {
+    return this.producers;
+  }
+
+  get logStartOffset(): number {
+    return this.startOffset;
+  }
+
+  get logEndOffset(): number {
+    return this.active.nextOffset;
+  }
+
+  /** Recovery point: every offset below it is on disk. */
+  get flushedOffset(): number {
+    return this.flushed;
+  }
+
+  get sizeBytes(): number {
+    let n = 0;
+    for (const s of this.segments) n += s.sizeBytes;
+    return n;
+  }
+
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  /** Base offsets of the segments, oldest first (for tests and tools). */
+  segmentBaseOffsets(): number[] {
+    return this.segments.map((s) => s.baseOffset);
+  }
+
+  get isOffline(): boolean {
+    return this.offlineReason !== null;
+  }
+
+  private get active(): Segment {
+    const s = this.segments[this.segments.length - 1];
+    if (s === undefined) throw new Error('partition log has no segment');
+    return s;
+  }
+
+  updateSettings(s: PartitionLogSettings): void {
+    checkSettings(s);
+    this.settings = s;
+  }
+
+  // ---- append ------------------------------------------------------------------------------
+
+  /**
+   * Appends one or more RecordBatch v2 (already validated by the caller), assigning offsets by
+   * patching each base offset in place. Returns when the batches are readable (see the contract).
+   */
+  append(batches: Buffer, nowMs: number): { baseOffset: number; lastOffset: number } {
+    this.checkWritable();
+    const baseOffset = this.logEndOffset;
+    const metas = this.assignOffsets(batches, baseOffset);
+    const last = metas[metas.length - 1];
+    if (last === undefined) throw new StorageError('append of an empty buffer');
+    this.maybeRoll(batches.length, last.lastOffset, nowMs);
+    const seg = this.active;
+    const position = seg.sizeBytes;
+    for (const m of metas) m.position += position;
+    this.reserve(seg, position + batches.length);
+    try {
+      this.io.pwrite(seg.fd, batches, position);
+    } catch (err) {
+      this.scrub(seg, position, batches.length);
+      throw toStorageError(err, `append to ${this.dir}`);
+    }
+    for (const m of metas) seg.onBatchWritten(m, this.settings.indexIntervalBytes);
+    this.dirty.add(seg);
+    return { baseOffset, lastOffset: last.lastOffset };
+  }
+
+  private checkWritable(): void {
+    if (this.closed) throw new StorageError(`log ${this.dir} is closed`);
+    if (this.offlineReason !== null)
+      throw new StorageError(`log ${this.dir} is offline: ${this.offlineReason.message}`);
+  }
+
+  /** Walks the batches in `buf`, checks framing, patches base offsets; positions are relative. */
+  private assignOffsets(buf: Buffer, firstOffset: number): ScannedBatch[] {
+    const out: ScannedBatch[] = [];
+    let pos = 0;
+    let next = firstOffset;
+    while (pos < buf.length) {
+      if (buf.length - pos < BATCH_HEADER_BYTES)
+        throw new StorageError(`truncated batch header at ${pos}`);
+      const bytes = buf.readInt32BE(pos + 8) + BATCH_LOG_OVERHEAD_BYTES;
+      if (bytes < BATCH_HEADER_BYTES || pos + bytes > buf.length)
+        throw new StorageError(`bad batch length at ${pos}`);
+      if (buf.readInt8(pos + BATCH_OFFSET_MAGIC) !== RECORD_BATCH_MAGIC)
+        throw new StorageError(`batch magic is not 2 at ${pos}`);
+      const delta = buf.readInt32BE(pos + BATCH_OFFSET_LAST_OFFSET_DELTA);
+      if (delta < 0) throw new StorageError(`negative lastOffsetDelta at ${pos}`);
+      setBaseOffset(buf, next, pos);
+      const h = readBatchHeader(buf, pos);
+      out.push({
+        position: pos,
+        bytes,
+        baseOffset: next,
+        lastOffset: next + delta,
+        maxTimestamp: h.maxTimestamp,
+        producerId: h.producerId,
+        producerEpoch: h.producerEpoch,
+        baseSequence: h.baseSequence,
+        recordsCount: h.recordsCount,
+      });
+      next += delta + 1;
+      pos += bytes;
+    }
+    return out;
+  }
+
+  private maybeRoll(bytes: number, lastOffset: number, nowMs: number): void {
+    const seg = this.active;
+    if (seg.isEmpty) return;
+    const full = seg.sizeBytes + bytes > this.settings.segmentBytes;
+    const old = this.settings.segmentMs > 0 && nowMs - seg.createdMs >= this.settings.segmentMs;
+    const relOverflow = lastOffset - seg.baseOffset > 0x7fffffff;
+    if (full || old || relOverflow || seg.index.isFull) this.roll(nowMs);
+  }
+
+  /** Seals the active segment (trim, index files) and starts a new one at the log end. */
+  roll(nowMs: number): void {
+    const seg = this.active;
+    if (seg.isEmpty) return;
+    if (this.segments.length >= SEGMENTS_PER_PARTITION_MAX)
+      throw new StorageError(`too many segments in ${this.dir}`);
+    try {
+      this.seal(seg);
+      this.segments.push(this.createSegment(seg.nextOffset, nowMs));
+    } catch (err) {
+      throw toStorageError(err, `rolling ${this.dir}`);
+    }
+  }
+
+  /** Trims the file to its logical size and writes both index files (durably). */
+  private seal(seg: Segment): void {
+    if (seg.allocatedBytes !== seg.sizeBytes) {
+      this.io.ftruncate(seg.fd, seg.sizeBytes);
+      seg.allocatedBytes = seg.sizeBytes;
+    }
+    seg.sealTimeIndex();
+    this.io.writeFileAtomic(seg.path('.index'), seg.index.serialize());
+    this.io.writeFileAtomic(seg.path('.timeindex'), seg.timeIndex.serialize());
+  }
+
+  private indexEntriesMax(): number {
+    return Math.max(1, Math.floor(this.settings.segmentIndexBytes / OFFSET_INDEX_ENTRY_BYTES));
+  }
+
+  private createSegment(baseOffset: number, nowMs: number): Segment {
+    const path = `${this.dir}/${segmentFileName(baseOffset, '.log')}`;
+    const fd = this.io.open(path, 'create');
+    if (this.io.size(fd) !== 0) this.io.ftruncate(fd, 0); // a stale file from a lost unlink
+    const seg = new Segment(this.io, this.dir, baseOffset, fd, nowMs, this.indexEntriesMax());
+    this.dirNeedsSync = true;
+    return seg;
+  }
+
+  private reserve(seg: Segment, end: number): void {
+    if (end <= seg.allocatedBytes) return;
+    const step = Math.min(PREALLOCATE_STEP_BYTES, this.settings.segmentBytes);
+    const target = Math.max(end, Math.min(seg.allocatedBytes + step, this.settings.segmentBytes));
+    try {
+      this.io.fallocate(seg.fd, seg.allocatedBytes, target - seg.allocatedBytes);
+    } catch (err) {
+      throw toStorageError(err, `preallocating ${seg.path('.log')}`);
+    }
+    seg.allocatedBytes = target;
+  }
+
+  /** After a failed write: best effort to zero the header so no reader or recovery sees it. */
+  private scrub(seg: Segment, position: number, length: number): void {
+    try {
+      this.io.pwrite(seg.fd, Buffer.alloc(Math.min(length, BATCH_HEADER_BYTES)), position);
+    } catch {
+      // The next append overwrites these bytes; recovery rejects them by CRC meanwhile.
+    }
+  }
+
+  // ---- flush (group commit) ----------------------------------------------------------------
+
+  /** Resolves when every earlier append is on disk. See the module comment (group commit). */
+  flush(): Promise<void> {
+    if (this.offlineReason !== null) return Promise.reject(this.offlineReason);
+    if (this.dirty.size === 0 && !this.dirNeedsSync) return this.syncing ?? Promise.resolve();
+    if (this.syncing === null) return this.startSync();
+    if (this.queued === null) {
+      const after = this.syncing.catch(() => undefined);
+      this.queued = after.then(() => {
+        this.queued = null;
+        return this.startSync();
+      });
+    }
+    return this.queued;
+  }
+
+  private startSync(): Promise<void> {
+    if (this.offlineReason !== null) return Promise.reject(this.offlineReason);
+    const target = this.logEndOffset;
+    const segs = [...this.dirty];
+    this.dirty.clear();
+    for (const s of segs) s.acquire();
+    let dirSync: StorageError | null = null;
+    if (this.dirNeedsSync) {
+      try {
+        this.io.fsyncDir(this.dir);
+        this.dirNeedsSync = false;
+      } catch (err) {
+        dirSync = toStorageError(err, `fsync of ${this.dir}`);
+      }
+    }
+    const run = Promise.all(segs.map((s) => this.io.fdatasyncAsync(s.fd))).finally(() => {
+      for (const s of segs) s.release();
+    });
+    const done = run.then(
+      () => {
+        if (dirSync !== null) throw dirSync;
+        this.flushed = Math.max(this.flushed, Math.min(target, this.logEndOffset));
+        this.maybeCheckpoint();
+      },
+      (err: unknown) => {
+        throw this.goOffline(toStorageError(err, `fdatasync in ${this.dir}`));
+      },
+    );
+    this.syncing = done;
+    done.then(
+      () => {
+        this.syncing = null;
+      },
+      () => {
+        this.syncing = null;
+        if (dirSync !== null) this.goOffline(dirSync);
+      },
+    );
+    return done;
+  }
+
+  private goOffline(err: StorageError): StorageError {
+    if (this.offlineReason === null) this.offlineReason = err;
+    return this.offlineReason;
+  }
+
+  /** Writes the checkpoint when the recovery point entered a newer segment (rare, cheap). */
+  private maybeCheckpoint(): void {
+    const cp = this.checkpointed;
+    if (
+      cp.logStartOffset === this.startOffset &&
+      this.segmentBaseFor(cp.recoveryPoint) === this.segmentBaseFor(this.flushed)
+    )
+      return;
+    this.saveCheckpoint();
+  }
+
+  private saveCheckpoint(): void {
+    const c = { recoveryPoint: this.flushed, logStartOffset: this.startOffset };
+    try {
+      writeCheckpoint(this.io, this.dir, c);
+    } catch (err) {
+      throw toStorageError(err, `checkpoint of ${this.dir}`);
+    }
+    this.checkpointed = c;
+  }
+
+  // ---- read --------------------------------------------------------------------------------
+
+  private segmentBaseFor(offset: number): number {
+    return this.segments[this.segmentIndexFor(offset)]?.baseOffset ?? -1;
+  }
+
+  /** Index of the segment holding `offset` (greatest base <= offset), or -1. */
+  private segmentIndexFor(offset: number): number {
+    let lo = 0;
+    let hi = this.segments.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.segments[mid] as Segment).baseOffset <= offset) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return lo - 1;
+  }
+
+  /**
+   * Whole batches from the one holding `offset`, at most `maxBytes` but always at least one batch
+   * (KIP-74), none at or above `maxOffsetExclusive`. The slices stay valid until `release()`.
+   */
+  read(
+    offset: number,
+    maxBytes: number,
+    maxOffsetExclusive?: number,
+  ): 'OFFSET_OUT_OF_RANGE' | ReadResult {
+    if (offset < this.startOffset || offset > this.logEndOffset) return 'OFFSET_OUT_OF_RANGE';
+    const upper = Math.min(maxOffsetExclusive ?? this.logEndOffset, this.logEndOffset);
+    if (offset >= upper) return emptyRead();
+    for (let i = Math.max(0, this.segmentIndexFor(offset)); i < this.segments.length; i++) {
+      const seg = this.segments[i] as Segment;
+      const r = this.readSegment(seg, offset, maxBytes, upper);
+      if (r !== null) return r;
+    }
+    return emptyRead();
+  }
+
+  private readSegment(
+    seg: Segment,
+    offset: number,
+    maxBytes: number,
+    upper: number,
+  ): ReadResult | null {
+    const first = seg.findBatch(offset);
+    if (first.bytes === 0) return null;
+    const hwLimit = upper < seg.nextOffset ? seg.findBatch(upper).position : seg.sizeBytes;
+    if (first.position >= hwLimit) return emptyRead();
+    const limit = Math.min(hwLimit, first.position + Math.max(0, maxBytes));
+    let end = seg.lastBatchEndWithin(first.position, limit);
+    if (end === first.position) end = first.position + first.bytes; // KIP-74: at least one batch
+    seg.acquire();
+    let released = false;
+    return {
+      slices: [{ fd: seg.fd, position: first.position, length: end - first.position }],
+      bytes: end - first.position,
+      release: () => {
+        if (released) return;
+        released = true;
+        seg.release();
+      },
+    };
+  }
+
+  // ---- timestamps --------------------------------------------------------------------------
+
+  /** First offset whose record timestamp is >= `ts`, with that timestamp; null if none. */
+  offsetForTimestamp(ts: number): { offset: number; timestamp: number } | null {
+    for (const seg of this.segments) {
+      if (seg.maxTimestamp < ts || seg.nextOffset <= this.startOffset) continue;
+      const i = seg.timeIndex.lowerThan(ts);
+      const fromOffset = Math.max(seg.baseOffset + seg.timeIndex.relAt(i), this.startOffset);
+      const found = this.scanForTimestamp(seg, fromOffset, ts);
+      if (found !== null) return found;
+    }
+    return null;
+  }
+
+  private scanForTimestamp(
+    seg: Segment,
+    fromOffset: number,
+    ts: number,
+  ): { offset: number; timestamp: number } | null {
+    const header = Buffer.allocUnsafe(BATCH_HEADER_BYTES);
+    let result: { offset: number; timestamp: number } | null = null;
+    seg.walk(seg.findBatch(fromOffset).position, (pos, base, last, bytes) => {
+      this.io.pread(seg.fd, header, pos, BATCH_HEADER_BYTES);
+      const maxTs =
+        header.readInt32BE(BATCH_OFFSET_MAX_TIMESTAMP) * 4294967296 +
+        header.readUInt32BE(BATCH_OFFSET_MAX_TIMESTAMP + 4);
+      if (maxTs < ts || last < this.startOffset) return true;
+      result = this.recordAtTimestamp(seg, pos, bytes, ts) ?? {
+        offset: Math.max(base, this.startOffset),
+        timestamp: maxTs,
+      };
+      return false;
+    });
+    return result;
+  }
+
+  /** Decodes one batch to find its first record with timestamp >= ts (null if it cannot). */
+  private recordAtTimestamp(
+    seg: Segment,
+    pos: number,
+    bytes: number,
+    ts: number,
+  ): { offset: number; timestamp: number } | null {
+    try {
+      const buf = Buffer.allocUnsafe(bytes);
+      this.io.pread(seg.fd, buf, pos, bytes);
+      const batch = decodeRecordBatch(buf, 0, { verifyCrc: false });
+      for (const r of batch.records) {
+        if (r.offset >= this.startOffset && r.timestamp >= ts)
+          return { offset: r.offset, timestamp: r.timestamp };
+      }
+    } catch {
+      // An undecodable batch (unknown codec): answer at batch granularity.
+    }
+    return null;
+  }
+
+  /** Offset and value of the largest timestamp in the log (ListOffsets -3), or null if empty. */
+  maxTimestamp(): { offset: number; timestamp: number } | null {
+    let best: { offset: number; timestamp: number } | null = null;
+    for (const s of this.segments) {
+      if (s.maxTimestamp >= 0 && (best === null || s.maxTimestamp > best.timestamp)) {
+        best = { offset: s.offsetOfMaxTimestamp, timestamp: s.maxTimestamp };
+      }
+    }
+    return best;
+  }
+
+  // ---- deletion ----------------------------------------------------------------------------
+
+  /** DeleteRecords: moves the log start offset up to `offset` (<= log end) and drops whole segments. */
+  deleteRecordsBefore(offset: number): void {
+    this.checkWritable();
+    if (offset > this.logEndOffset)
+      throw new StorageError(`deleteRecordsBefore(${offset}) beyond log end ${this.logEndOffset}`);
+    if (offset <= this.startOffset) return;
+    this.startOffset = offset;
+    this.deleteSegmentsWhile(
+      (s, next) => next !== undefined && next.baseOffset <= this.startOffset && s !== this.active,
+    );
+    this.saveCheckpoint();
+  }
+
+  /** Deletes segments past retention.ms / retention.bytes (never the active one). */
+  applyRetention(nowMs: number): void {
+    if (this.closed) return;
+    const { retentionMs, retentionBytes } = this.settings;
+    let size = this.sizeBytes;
+    const before = this.segments.length;
+    this.deleteSegmentsWhile((s) => {
+      const expired =
+        retentionMs >= 0 && s.maxTimestamp >= 0 && nowMs - s.maxTimestamp > retentionMs;
+      const tooBig = retentionBytes >= 0 && size - s.sizeBytes >= retentionBytes;
+      if (!expired && !tooBig) return false;
+      size -= s.sizeBytes;
+      return true;
+    });
+    if (this.segments.length !== before) this.saveCheckpoint();
+  }
+
+  /** Deletes segments from the oldest while `pred` holds, keeping the active segment. */
+  private deleteSegmentsWhile(pred: (s: Segment, next: Segment | undefined) => boolean): void {
+    while (this.segments.length > 1) {
+      const s = this.segments[0] as Segment;
+      if (!pred(s, this.segments[1])) break;
+      this.segments.shift();
+      this.dirty.delete(s);
+      try {
+        s.delete();
+      } catch (err) {
+        throw toStorageError(err, `deleting ${s.path('.log')}`);
+      }
+      this.startOffset = Math.max(this.startOffset, (this.segments[0] as Segment).baseOffset);
+    }
+  }
+
+  /**
+   * Removes every batch at or after the batch holding `offset` (replication truncation). The log
+   * end becomes the base offset of that batch. Durable on return (sync fdatasync and checkpoint).
+   */
+  truncateTo(offset: number): void {
+    this.checkWritable();
+    if (offset >= this.logEndOffset) return;
+    try {
+      if (offset <= this.startOffset || offset <= (this.segments[0] as Segment).baseOffset) {
+        this.truncateFully(Math.max(offset, 0));
+        return;
+      }
+      while (this.active.baseOffset >= offset) {
+        const gone = this.segments.pop() as Segment;
+        this.dirty.delete(gone);
+        gone.delete();
+      }
+      const seg = this.active;
+      const cut = seg.findBatch(offset).position;
+      this.truncateSegmentAt(seg, cut);
+      this.io.fdatasync(seg.fd);
+      this.dirty.delete(seg);
+      this.flushed = Math.min(this.flushed, this.logEndOffset);
+      this.producerState.truncateFrom(this.logEndOffset);
+      this.saveCheckpoint();
+    } catch (err) {
+      throw this.goOffline(toStorageError(err, `truncating ${this.dir}`));
+    }
+  }
+
+  private truncateFully(offset: number): void {
+    while (this.segments.length > 0) {
+      const gone = this.segments.pop() as Segment;
+      this.dirty.delete(gone);
+      gone.delete();
+    }
+    this.segments.push(this.createSegment(offset, 0));
+    this.io.fsyncDir(this.dir);
+    this.dirNeedsSync = false;
+    this.startOffset = offset;
+    this.flushed = offset;
+    this.producerState.truncateFrom(0);
+    this.saveCheckpoint();
+  }
+
+  /** Cuts `seg` at `position` and rebuilds its in-memory indexes from the remaining batches. */
+  private truncateSegmentAt(seg: Segment, position: number): void {
+    this.io.ftruncate(seg.fd, position);
+    seg.rebuild(position, false, this.settings.indexIntervalBytes);
+    seg.allocatedBytes = position;
+  }
+
+  // ---- close -------------------------------------------------------------------------------
+
+  /** Clean shutdown: trims, flushes, writes indexes, checkpoint, producer snapshot and the marker. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flush().catch(() => undefined);
+    while (this.syncing !== null || this.queued !== null)
+      await (this.queued ?? this.syncing)?.catch(() => undefined);
+    this.closed = true;
+    const clean = this.offlineReason === null;
+    try {
+      if (clean) {
+        const seg = this.active;
+        this.seal(seg);
+        this.io.fdatasync(seg.fd);
+        this.io.fsyncDir(this.dir);
+        this.flushed = this.logEndOffset;
+        this.saveCheckpoint();
+        const snap = this.producerState.snapshot(this.logEndOffset);
+        this.io.writeFileAtomic(
+          `${this.dir}/${PRODUCER_STATE_FILE}`,
+          Buffer.from(JSON.stringify(snap)),
+        );
+        this.io.writeFileAtomic(`${this.dir}/${CLEAN_SHUTDOWN_FILE}`, Buffer.alloc(0));
+      }
+    } finally {
+      for (const s of this.segments) if (s.leaseCount === 0) s.closeFd();
+    }
+  }
+
+  // ---- recovery ----------------------------------------------------------------------------
+
+  private recover(nowMs: number): void {
+    this.io.mkdirp(this.dir);
+    const markerPath = `${this.dir}/${CLEAN_SHUTDOWN_FILE}`;
+    const clean = this.io.exists(markerPath);
+    if (clean) {
+      this.io.unlink(markerPath);
+      this.io.fsyncDir(this.dir);
+    }
+    const cp = readCheckpoint(this.io, this.dir);
+    const bases = this.listSegmentBases();
+    const recoveryPoint = cp?.recoveryPoint ?? 0;
+    const rpSegment = bases.filter((b) => b <= recoveryPoint).pop() ?? 0;
+    let expected: number | null = null;
+    let stopAt = -1;
+    for (let i = 0; i < bases.length; i++) {
+      const base = bases[i] as number;
+      if (expected !== null && base !== expected) {
+        stopAt = i; // a gap: everything from here on is unreachable
+        break;
+      }
+      const seg = this.openSegment(base, nowMs, clean, base >= rpSegment);
+      this.segments.push(seg);
+      expected = seg.nextOffset;
+      if (seg.corrupt) {
+        stopAt = i + 1;
+        break;
+      }
+    }
+    if (stopAt >= 0) for (const b of bases.slice(stopAt)) this.removeSegmentFiles(b);
+    this.dropEmptyTail();
+    if (this.segments.length === 0)
+      this.segments.push(this.createSegment(cp?.logStartOffset ?? 0, nowMs));
+    const first = this.segments[0] as Segment;
+    this.startOffset = Math.min(
+      Math.max(cp?.logStartOffset ?? 0, first.baseOffset),
+      this.logEndOffset,
+    );
+    this.deleteSegmentsWhile(
+      (_s, next) => next !== undefined && next.baseOffset <= this.startOffset,
+    );
+    this.finishRecovery(clean);
+    this.restoreProducerState(clean);
+  }
+
+  private listSegmentBases(): number[] {
+    const bases: number[] = [];
+    for (const name of this.io.readdir(this.dir)) {
+      const m = name.match(/^(\d{20})\.log$/);
+      if (m) bases.push(Number(m[1]));
+      else if (name.endsWith('.tmp')) this.io.unlink(`${this.dir}/${name}`);
+    }
+    return bases.sort((a, b) => a - b);
+  }
+
+  /** Opens one segment: trusted indexes after a clean shutdown, else a scan (with CRC if `verify`). */
+  private openSegment(
+    base: number,
+    nowMs: number,
+    clean: boolean,
+    verify: boolean,
+  ): Segment & { corrupt?: boolean } {
+    const fd = this.io.open(`${this.dir}/${segmentFileName(base, '.log')}`, 'readwrite');
+    const fileBytes = this.io.size(fd);
+    if (clean) {
+      const loaded = this.loadIndexed(base, fd, nowMs, fileBytes);
+      if (loaded !== null) return loaded;
+    }
+    const { seg, corrupt } = this.rebuildSegment(base, fd, nowMs, fileBytes, !clean && verify);
+    if (corrupt || seg.sizeBytes !== fileBytes) {
+      this.io.ftruncate(fd, seg.sizeBytes); // drop the torn tail / preallocated zeros
+      seg.allocatedBytes = seg.sizeBytes;
+      this.dirty.add(seg);
+    }
+    return Object.assign(seg, { corrupt });
+  }
+
+  /** After a clean shutdown: index files loaded; only the tail after the last entry is walked. */
+  private loadIndexed(base: number, fd: number, nowMs: number, fileBytes: number): Segment | null {
+    const dirPath = (s: '.index' | '.timeindex'): string =>
+      `${this.dir}/${segmentFileName(base, s)}`;
+    const idxBuf = this.io.readFile(dirPath('.index'));
+    const timeBuf = this.io.readFile(dirPath('.timeindex'));
+    if (idxBuf === null || timeBuf === null) return null;
+    const index = OffsetIndex.parse(idxBuf, this.indexEntriesMax(), fileBytes);
+    const timeIndex = TimeIndex.parse(timeBuf, this.indexEntriesMax());
+    if (index === null || timeIndex === null) return null;
+    const seg = new Segment(
+      this.io,
+      this.dir,
+      base,
+      fd,
+      nowMs,
+      this.indexEntriesMax(),
+      index,
+      timeIndex,
+    );
+    seg.sizeBytes = fileBytes;
+    seg.allocatedBytes = fileBytes;
+    let ok = true;
+    try {
+      const last = index.count - 1;
+      seg.walk(index.posAt(last), (pos, b, l, bytes) => {
+        if (pos === index.posAt(last) && b !== base + index.relAt(last)) ok = false;
+        if (pos + bytes > fileBytes) ok = false;
+        seg.nextOffset = l + 1;
+        return ok;
+      });
+    } catch {
+      ok = false;
+    }
+    if (!ok) return null;
+    seg.maxTimestamp = timeIndex.lastTimestamp;
+    seg.offsetOfMaxTimestamp =
+      timeIndex.count > 0 ? base + timeIndex.relAt(timeIndex.count - 1) : -1;
+    seg.bytesSinceIndexEntry = fileBytes - index.posAt(index.count - 1);
+    return seg;
+  }
+
+  /** Rebuilds a segment's state by scanning its log from the start. */
+  private rebuildSegment(
+    base: number,
+    fd: number,
+    createdMs: number,
+    fileBytes: number,
+    verifyCrc: boolean,
+  ): { seg: Segment; corrupt: boolean } {
+    const seg = new Segment(this.io, this.dir, base, fd, createdMs, this.indexEntriesMax());
+    const corrupt = seg.rebuild(fileBytes, verifyCrc, this.settings.indexIntervalBytes);
+    seg.allocatedBytes = fileBytes;
+    return { seg, corrupt };
+  }
+
+  private removeSegmentFiles(base: number): void {
+    for (const s of ['.log', '.index', '.timeindex'] as const) {
+      const p = `${this.dir}/${segmentFileName(base, s)}`;
+      if (this.io.exists(p)) this.io.unlink(p);
+    }
+    this.dirNeedsSync = true;
+  }
+
+  /** Empty segments other than the first are dropped (a roll that never got a batch). */
+  private dropEmptyTail(): void {
+    while (this.segments.length > 1 && this.active.isEmpty) {
+      const s = this.segments.pop() as Segment;
+      s.closeFd();
+      this.removeSegmentFiles(s.baseOffset);
+    }
+  }
+
+  /** Makes the recovered state durable: sync repaired segments, reserve the active one, checkpoint. */
+  private finishRecovery(clean: boolean): void {
+    for (const s of this.segments) if (s !== this.active && !clean) this.sealFiles(s);
+    for (const s of this.dirty) this.io.fdatasync(s.fd);
+    this.dirty.clear();
+    if (this.dirNeedsSync) this.io.fsyncDir(this.dir);
+    this.dirNeedsSync = false;
+    this.flushed = this.logEndOffset;
+    this.saveCheckpoint();
+  }
+
+  /** Rewrites the index files of a sealed segment (after a rebuild). */
+  private sealFiles(seg: Segment): void {
+    seg.sealTimeIndex();
+    this.io.writeFileAtomic(seg.path('.index'), seg.index.serialize());
+    this.io.writeFileAtomic(seg.path('.timeindex'), seg.timeIndex.serialize());
+  }
+
+  private restoreProducerState(clean: boolean): void {
+    if (clean) {
+      const buf = this.io.readFile(`${this.dir}/${PRODUCER_STATE_FILE}`);
+      if (buf !== null) {
+        try {
+          const snap = JSON.parse(buf.toString('utf8')) as ProducerStateSnapshot;
+          if (snap.offset === this.logEndOffset) {
+            this.producers = ProducerStateTable.restore(snap);
+            return;
+          }
+        } catch {
+          // A bad snapshot: replay the log instead.
+        }
+      }
+    }
+    for (const seg of this.segments) {
+      seg.scan(0, seg.sizeBytes, seg.baseOffset, false, (b) => {
+        if (b.lastOffset < this.startOffset) return;
+        this.producerState.replay(b.producerId, b.producerEpoch, b.baseSequence, b.recordsCount, {
+          firstOffset: b.baseOffset,
+          lastOffset: b.lastOffset,
+          timestampMs: b.maxTimestamp,
+        });
+      });
+    }
+  }
+}
+
+function emptyRead(): ReadResult {
+  return { slices: [], bytes: 0, release: () => undefined };
+}
+
+/** Opens (or creates) a partition log; see `PartitionLog`. */
+export function openPartitionLog(opts: OpenPartitionLogOptions): PartitionLog {
+  return PartitionLog.open(opts);
+}

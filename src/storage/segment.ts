@@ -1,0 +1,343 @@
+/**
+ * One segment of a partition log: a `.log` file plus its two sparse indexes (see `indexes.ts`).
+ *
+ * `.log` format: RecordBatch v2 batches back to back, exactly as on the wire (see
+ * `protocol/records/batch-header.ts`), base offsets assigned by the log and strictly increasing
+ * without gaps. The file is preallocated (fallocate) ahead of the writes, so after a crash the
+ * bytes past the last batch are zeros (or a torn batch); the true end is found by scanning: a batch
+ * whose length, magic, CRC or offset continuity is wrong ends the log. Rolled segments and the
+ * active segment at clean shutdown are trimmed to their logical size.
+ *
+ * File names: the segment's base offset as 20 zero-padded digits, plus `.log`, `.index`,
+ * `.timeindex`.
+ *
+ * Descriptor lifetime: a reader takes a lease (`acquire`/`release`); deleting a segment unlinks its
+ * files at once but closes the descriptor only when the last lease is released, so a fetch never
+ * reads from a descriptor number that was closed and reused.
+ *
+ * Owned by the partition's owner thread; not thread-safe.
+ */
+
+import type { FileIO } from '../io/file-io.js';
+import {
+  BATCH_HEADER_BYTES,
+  BATCH_LOG_OVERHEAD_BYTES,
+  BATCH_OFFSET_BASE_SEQUENCE,
+  BATCH_OFFSET_CRC,
+  BATCH_OFFSET_LAST_OFFSET_DELTA,
+  BATCH_OFFSET_MAGIC,
+  BATCH_OFFSET_MAX_TIMESTAMP,
+  BATCH_OFFSET_PRODUCER_EPOCH,
+  BATCH_OFFSET_PRODUCER_ID,
+  BATCH_OFFSET_RECORDS_COUNT,
+  RECORD_BATCH_MAGIC,
+} from '../protocol/records/batch-header.js';
+import { crc32c } from '../protocol/records/crc32c.js';
+import { OffsetIndex, TimeIndex } from './indexes.js';
+
+/** Smallest legal batch: a header with no records. */
+const BATCH_BYTES_MIN = BATCH_HEADER_BYTES;
+/** Chunk read while scanning a log (recovery, index rebuild). */
+export const SCAN_CHUNK_BYTES = 1024 * 1024;
+/** Chunk read while walking headers for a lookup (covers an index interval in one read). */
+const WALK_CHUNK_BYTES = 16 * 1024;
+/** Segments are addressed with int32 positions, like Kafka. */
+export const SEGMENT_BYTES_MAX = 0x7fffffff;
+
+export function segmentFileName(
+  baseOffset: number,
+  suffix: '.log' | '.index' | '.timeindex',
+): string {
+  return `${String(baseOffset).padStart(20, '0')}${suffix}`;
+}
+
+/** Reads a non-negative int64 stored big-endian (offsets and timestamps fit in 2^53). */
+function readInt64(buf: Buffer, at: number): number {
+  return buf.readInt32BE(at) * 4294967296 + buf.readUInt32BE(at + 4);
+}
+
+/** What a scan learns about one batch. */
+export interface ScannedBatch {
+  position: number;
+  bytes: number;
+  baseOffset: number;
+  lastOffset: number;
+  maxTimestamp: number;
+  producerId: number;
+  producerEpoch: number;
+  baseSequence: number;
+  recordsCount: number;
+}
+
+export interface ScanResult {
+  /** Position after the last good batch. */
+  endPosition: number;
+  /** Offset after the last good batch. */
+  nextOffset: number;
+  /** True when the scan stopped on bad bytes (not at `end` or on zeros). */
+  corrupt: boolean;
+}
+
+const walkScratch = Buffer.allocUnsafe(WALK_CHUNK_BYTES);
+
+/** A segment; see the module comment. */
+export class Segment {
+  readonly index: OffsetIndex;
+  readonly timeIndex: TimeIndex;
+  /** Logical size: bytes of whole batches. */
+  sizeBytes = 0;
+  /** Bytes reserved on disk (fallocate); >= sizeBytes while active. */
+  allocatedBytes = 0;
+  nextOffset: number;
+  maxTimestamp = -1;
+  offsetOfMaxTimestamp = -1;
+  bytesSinceIndexEntry = 0;
+  private leases = 0;
+  private deleted = false;
+  private closed = false;
+
+  constructor(
+    private readonly io: FileIO,
+    readonly dir: string,
+    readonly baseOffset: number,
+    readonly fd: number,
+    /** When the segment was created (segment.ms rolls on its age). */
+    readonly createdMs: number,
+    indexEntriesMax: number,
+    index?: OffsetIndex,
+    timeIndex?: TimeIndex,
+  ) {
+    this.nextOffset = baseOffset;
+    this.index = index ?? new OffsetIndex(indexEntriesMax);
+    this.timeIndex = timeIndex ?? new TimeIndex(indexEntriesMax);
+  }
+
+  path(suffix: '.log' | '.index' | '.timeindex'): string {
+    return `${this.dir}/${segmentFileName(this.baseOffset, suffix)}`;
+  }
+
+  get isEmpty(): boolean {
+    return this.sizeBytes === 0;
+  }
+
+  /** Updates sizes, indexes and timestamps after a batch was written at `position`. */
+  onBatchWritten(b: ScannedBatch, indexIntervalBytes: number): void {
+    if (this.bytesSinceIndexEntry >= indexIntervalBytes && b.position > 0) {
+      if (this.index.append(b.baseOffset - this.baseOffset, b.position)) {
+        if (this.maxTimestamp >= 0)
+          this.timeIndex.maybeAppend(
+            this.maxTimestamp,
+            this.offsetOfMaxTimestamp - this.baseOffset,
+          );
+      }
+      this.bytesSinceIndexEntry = 0;
+    }
+    this.bytesSinceIndexEntry += b.bytes;
+    this.sizeBytes = b.position + b.bytes;
+    this.nextOffset = b.lastOffset + 1;
+    if (b.maxTimestamp > this.maxTimestamp) {
+      this.maxTimestamp = b.maxTimestamp;
+      this.offsetOfMaxTimestamp = b.baseOffset;
+    }
+  }
+
+  /**
+   * Resets the in-memory state and rebuilds it by scanning [0, fileBytes) (checking CRCs when
+   * `verifyCrc`). Returns true when the scan stopped on bad bytes.
+   */
+  rebuild(fileBytes: number, verifyCrc: boolean, indexIntervalBytes: number): boolean {
+    this.index.truncateFromPosition(0);
+    this.timeIndex.truncateFromOffset(0);
+    this.sizeBytes = 0;
+    this.nextOffset = this.baseOffset;
+    this.maxTimestamp = -1;
+    this.offsetOfMaxTimestamp = -1;
+    this.bytesSinceIndexEntry = 0;
+    const r = this.scan(0, fileBytes, this.baseOffset, verifyCrc, (b) =>
+      this.onBatchWritten(b, indexIntervalBytes),
+    );
+    this.sizeBytes = r.endPosition;
+    this.nextOffset = r.nextOffset;
+    return r.corrupt;
+  }
+
+  /** Adds the final time index entry (the segment's max timestamp); done at roll and close. */
+  sealTimeIndex(): void {
+    if (this.maxTimestamp >= 0)
+      this.timeIndex.maybeAppend(this.maxTimestamp, this.offsetOfMaxTimestamp - this.baseOffset);
+  }
+
+  /**
+   * Walks batch headers from `position` (a batch start) while `visit` returns true, never past
+   * `sizeBytes`. `visit` gets the batch position, base offset, last offset and size.
+   * Returns the position where the walk stopped (the batch `visit` refused, or the end).
+   */
+  walk(
+    position: number,
+    visit: (pos: number, base: number, last: number, bytes: number) => boolean,
+  ): number {
+    let pos = position;
+    let chunkPos = 0;
+    let chunkLen = 0;
+    while (pos + BATCH_HEADER_BYTES <= this.sizeBytes) {
+      if (pos < chunkPos || pos + BATCH_HEADER_BYTES > chunkPos + chunkLen) {
+        chunkPos = pos;
+        chunkLen = this.io.pread(
+          this.fd,
+          walkScratch,
+          pos,
+          Math.min(WALK_CHUNK_BYTES, this.sizeBytes - pos),
+        );
+        if (chunkLen < BATCH_HEADER_BYTES)
+          throw new Error(`short read at ${pos} in ${this.path('.log')}`);
+      }
+      const at = pos - chunkPos;
+      const base = readInt64(walkScratch, at);
+      const bytes = walkScratch.readInt32BE(at + 8) + BATCH_LOG_OVERHEAD_BYTES;
+      const last = base + walkScratch.readInt32BE(at + BATCH_OFFSET_LAST_OFFSET_DELTA);
+      if (bytes < BATCH_BYTES_MIN)
+        throw new Error(`bad batch length at ${pos} in ${this.path('.log')}`);
+      if (!visit(pos, base, last, bytes)) return pos;
+      pos += bytes;
+    }
+    return pos;
+  }
+
+  /**
+   * Position of the batch holding `offset`, or of the first batch after it; `sizeBytes` if none.
+   * Uses the greatest index entry <= offset, then a short scan.
+   */
+  findBatch(offset: number): { position: number; bytes: number } {
+    const i = this.index.floorByOffset(offset - this.baseOffset);
+    let found = { position: this.sizeBytes, bytes: 0 };
+    this.walk(this.index.posAt(i), (pos, _base, last, bytes) => {
+      if (last < offset) return true;
+      found = { position: pos, bytes };
+      return false;
+    });
+    return found;
+  }
+
+  /** End of the last whole batch that starts at or after `from` and ends at or before `limit`. */
+  lastBatchEndWithin(from: number, limit: number): number {
+    const i = this.index.floorByPosition(limit);
+    const start = Math.max(from, this.index.posAt(i));
+    let end = start;
+    this.walk(start, (pos, _b, _l, bytes) => {
+      if (pos + bytes > limit) return false;
+      end = pos + bytes;
+      return true;
+    });
+    return end;
+  }
+
+  /**
+   * Scans [from, end) reading whole chunks, checks every batch (length, magic, offset continuity
+   * from `expectedOffset`, and the CRC when `verifyCrc`) and calls `visit` for each good one.
+   * Stops at the first bad byte.
+   */
+  scan(
+    from: number,
+    end: number,
+    expectedOffset: number,
+    verifyCrc: boolean,
+    visit: (b: ScannedBatch) => void,
+  ): ScanResult {
+    let buf = Buffer.allocUnsafe(
+      Math.min(SCAN_CHUNK_BYTES, Math.max(end - from, BATCH_HEADER_BYTES)),
+    );
+    let chunkPos = from;
+    let chunkLen = 0;
+    let pos = from;
+    let next = expectedOffset;
+    const ensure = (need: number): boolean => {
+      if (pos + need > end) return false;
+      if (pos >= chunkPos && pos + need <= chunkPos + chunkLen) return true;
+      if (need > buf.length) buf = Buffer.allocUnsafe(need);
+      chunkPos = pos;
+      chunkLen = this.io.pread(this.fd, buf, pos, Math.min(buf.length, end - pos));
+      return chunkLen >= need;
+    };
+    while (ensure(BATCH_HEADER_BYTES)) {
+      const at = pos - chunkPos;
+      const bytes = buf.readInt32BE(at + 8) + BATCH_LOG_OVERHEAD_BYTES;
+      if (buf.readInt32BE(at + 8) === 0 && buf.readInt8(at + BATCH_OFFSET_MAGIC) === 0) {
+        return { endPosition: pos, nextOffset: next, corrupt: false }; // zeros: preallocated space
+      }
+      const base = readInt64(buf, at);
+      const delta = buf.readInt32BE(at + BATCH_OFFSET_LAST_OFFSET_DELTA);
+      const bad =
+        bytes < BATCH_BYTES_MIN ||
+        pos + bytes > end ||
+        buf.readInt8(at + BATCH_OFFSET_MAGIC) !== RECORD_BATCH_MAGIC ||
+        base !== next ||
+        delta < 0;
+      if (bad) return { endPosition: pos, nextOffset: next, corrupt: true };
+      if (verifyCrc) {
+        if (!ensure(bytes)) return { endPosition: pos, nextOffset: next, corrupt: true };
+        const a = pos - chunkPos;
+        if (crc32c(buf, a + 21, a + bytes) !== buf.readUInt32BE(a + BATCH_OFFSET_CRC)) {
+          return { endPosition: pos, nextOffset: next, corrupt: true };
+        }
+      }
+      const h = pos - chunkPos;
+      visit({
+        position: pos,
+        bytes,
+        baseOffset: base,
+        lastOffset: base + delta,
+        maxTimestamp: readInt64(buf, h + BATCH_OFFSET_MAX_TIMESTAMP),
+        producerId: readInt64(buf, h + BATCH_OFFSET_PRODUCER_ID),
+        producerEpoch: buf.readInt16BE(h + BATCH_OFFSET_PRODUCER_EPOCH),
+        baseSequence: buf.readInt32BE(h + BATCH_OFFSET_BASE_SEQUENCE),
+        recordsCount: buf.readInt32BE(h + BATCH_OFFSET_RECORDS_COUNT),
+      });
+      next = base + delta + 1;
+      pos += bytes;
+    }
+    return { endPosition: pos, nextOffset: next, corrupt: pos < end && !this.zerosFrom(pos, end) };
+  }
+
+  private zerosFrom(pos: number, end: number): boolean {
+    const n = Math.min(BATCH_HEADER_BYTES, end - pos);
+    const b = Buffer.alloc(n);
+    this.io.pread(this.fd, b, pos, n);
+    return b.every((x) => x === 0);
+  }
+
+  acquire(): void {
+    if (this.closed) throw new Error(`segment ${this.path('.log')} is closed`);
+    this.leases++;
+  }
+
+  release(): void {
+    if (this.leases <= 0) throw new Error('segment lease released twice');
+    this.leases--;
+    if (this.deleted && this.leases === 0) this.closeFd();
+  }
+
+  /** Unlinks the files now; closes the descriptor now or when the last lease is released. */
+  delete(): void {
+    if (this.deleted) return;
+    this.deleted = true;
+    for (const s of ['.log', '.index', '.timeindex'] as const) {
+      if (this.io.exists(this.path(s))) this.io.unlink(this.path(s));
+    }
+    if (this.leases === 0) this.closeFd();
+  }
+
+  /** Closes the descriptor (clean shutdown; the caller has no outstanding leases to honor). */
+  closeFd(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.io.close(this.fd);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  get leaseCount(): number {
+    return this.leases;
+  }
+}
