@@ -95,6 +95,13 @@ export class MemoryFileIO implements FileIO {
     this.writeFaults.set(this.writeCalls + callsFromNow, kind);
   }
 
+  /** Disarms every pending fault. */
+  clearFaults(): void {
+    this.fsyncFailures = 0;
+    this.writeFaults = new Map();
+    this.spaceLimitBytes = null;
+  }
+
   /** Drops every byte and name change that is not durable; invalidates all descriptors. */
   crash(): void {
     for (const inode of new Set([...this.live.values(), ...this.durable.values()])) {

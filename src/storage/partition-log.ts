@@ -77,6 +77,7 @@ export const PREALLOCATE_STEP_BYTES = 64 * 1024 * 1024;
 /** Segments per partition (a limit, checked on roll). */
 export const SEGMENTS_PER_PARTITION_MAX = 1_000_000;
 const SEGMENT_BYTES_MIN = 1024;
+const SCRUB_CHUNK = Buffer.alloc(1024 * 1024);
 
 export interface ReadResult {
   slices: FileSlice[];
@@ -319,12 +320,18 @@ export class PartitionLog {
     seg.allocatedBytes = target;
   }
 
-  /** After a failed write: best effort to zero the header so no reader or recovery sees it. */
+  /**
+   * After a failed write: zeroes the whole range, so that no complete batch of a torn multi-batch
+   * write can be picked up by recovery later. If even that fails the log goes offline for writes.
+   */
   private scrub(seg: Segment, position: number, length: number): void {
     try {
-      this.io.pwrite(seg.fd, Buffer.alloc(Math.min(length, BATCH_HEADER_BYTES)), position);
-    } catch {
-      // The next append overwrites these bytes; recovery rejects them by CRC meanwhile.
+      for (let done = 0; done < length; done += SCRUB_CHUNK.length) {
+        const n = Math.min(SCRUB_CHUNK.length, length - done);
+        this.io.pwrite(seg.fd, SCRUB_CHUNK.subarray(0, n), position + done);
+      }
+    } catch (err) {
+      this.goOffline(toStorageError(err, `clearing a failed write in ${seg.path('.log')}`));
     }
   }
 
@@ -578,6 +585,17 @@ export class PartitionLog {
 
   /** Deletes segments from the oldest while `pred` holds, keeping the active segment. */
   private deleteSegmentsWhile(pred: (s: Segment, next: Segment | undefined) => boolean): void {
+    const before = this.segments.length;
+    this.deleteSegmentsLoop(pred);
+    if (this.segments.length === before) return;
+    try {
+      this.io.fsyncDir(this.dir); // keeps deleted segments from coming back after a crash
+    } catch (err) {
+      throw toStorageError(err, `fsync of ${this.dir}`);
+    }
+  }
+
+  private deleteSegmentsLoop(pred: (s: Segment, next: Segment | undefined) => boolean): void {
     while (this.segments.length > 1) {
       const s = this.segments[0] as Segment;
       if (!pred(s, this.segments[1])) break;
@@ -610,11 +628,13 @@ export class PartitionLog {
         gone.delete();
       }
       const seg = this.active;
+      this.io.fsyncDir(this.dir); // a truncated-away segment must not come back after a crash
       const cut = seg.findBatch(offset).position;
       this.truncateSegmentAt(seg, cut);
       this.io.fdatasync(seg.fd);
       this.dirty.delete(seg);
       this.flushed = Math.min(this.flushed, this.logEndOffset);
+      this.startOffset = Math.min(this.startOffset, this.logEndOffset); // cut inside the first batch
       this.producerState.truncateFrom(this.logEndOffset);
       this.saveCheckpoint();
     } catch (err) {
@@ -669,8 +689,10 @@ export class PartitionLog {
         );
         this.io.writeFileAtomic(`${this.dir}/${CLEAN_SHUTDOWN_FILE}`, Buffer.alloc(0));
       }
+    } catch (err) {
+      throw toStorageError(err, `closing ${this.dir}`);
     } finally {
-      for (const s of this.segments) if (s.leaseCount === 0) s.closeFd();
+      for (const s of this.segments) s.retire();
     }
   }
 
@@ -685,7 +707,7 @@ export class PartitionLog {
       this.io.fsyncDir(this.dir);
     }
     const cp = readCheckpoint(this.io, this.dir);
-    const bases = this.listSegmentBases();
+    const bases = this.dropBelowStart(this.listSegmentBases(), cp?.logStartOffset ?? 0);
     const recoveryPoint = cp?.recoveryPoint ?? 0;
     const rpSegment = bases.filter((b) => b <= recoveryPoint).pop() ?? 0;
     let expected: number | null = null;
@@ -718,6 +740,15 @@ export class PartitionLog {
     );
     this.finishRecovery(clean);
     this.restoreProducerState(clean);
+  }
+
+  /** Removes segments wholly below the log start offset (an unlink that a crash undid). */
+  private dropBelowStart(bases: number[], logStartOffset: number): number[] {
+    let i = 0;
+    while (i + 1 < bases.length && (bases[i + 1] as number) <= logStartOffset) {
+      this.removeSegmentFiles(bases[i++] as number);
+    }
+    return bases.slice(i);
   }
 
   private listSegmentBases(): number[] {

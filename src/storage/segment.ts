@@ -94,6 +94,7 @@ export class Segment {
   bytesSinceIndexEntry = 0;
   private leases = 0;
   private deleted = false;
+  private retired = false;
   private closed = false;
 
   constructor(
@@ -313,7 +314,13 @@ export class Segment {
   release(): void {
     if (this.leases <= 0) throw new Error('segment lease released twice');
     this.leases--;
-    if (this.deleted && this.leases === 0) this.closeFd();
+    if ((this.deleted || this.retired) && this.leases === 0) this.closeFd();
+  }
+
+  /** Closes the descriptor now, or when the last lease is released (log close). */
+  retire(): void {
+    this.retired = true;
+    if (this.leases === 0) this.closeFd();
   }
 
   /** Unlinks the files now; closes the descriptor now or when the last lease is released. */

@@ -45,7 +45,7 @@ export function makeBatch(o: BatchOpts = {}): Buffer {
   const ts = o.timestamp ?? 1_700_000_000_000;
   const records = Array.from({ length: n }, (_, i) => {
     const value = Buffer.alloc(o.valueBytes ?? 16, (o.tag ?? 0) & 0xff);
-    value.writeUInt32BE(o.tag ?? 0, 0);
+    if (value.length >= 4) value.writeUInt32BE(o.tag ?? 0, 0);
     return { key: null, value, timestamp: ts + i };
   });
   return encodeRecordBatch({

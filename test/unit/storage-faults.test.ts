@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryFileIO } from '../../src/io/memory-file-io.js';
+import { openPartitionLog, type PartitionLog, StorageError } from '../../src/storage/index.js';
+import { batchesIn, makeBatch, readSlices, settings } from './storage-test-helpers.js';
+
+const NOW = 1_700_000_000_000;
+const DIR = '/data/t-0';
+
+function setup(over = {}): { io: MemoryFileIO; log: PartitionLog; reopen: () => PartitionLog } {
+  const io = new MemoryFileIO({ seed: 11 });
+  const reopen = (): PartitionLog =>
+    openPartitionLog({ dir: DIR, io, settings: settings(over), nowMs: NOW });
+  return { io, log: reopen(), reopen };
+}
+
+function readAll(io: MemoryFileIO, log: PartitionLog, from = 0): Buffer {
+  const r = log.read(from, 1 << 30);
+  if (r === 'OFFSET_OUT_OF_RANGE') throw new Error('out of range');
+  const b = readSlices(io, r.slices);
+  r.release();
+  return b;
+}
+
+describe('PartitionLog under faults (memory FileIO)', () => {
+  it('group commit: flushes called while an fdatasync runs share the next one', async () => {
+    const { io, log } = setup();
+    log.append(makeBatch(), NOW);
+    const before = io.fsyncCalls;
+    const p1 = log.flush();
+    const waiting: Promise<void>[] = [];
+    for (let i = 0; i < 8; i++) {
+      log.append(makeBatch(), NOW);
+      waiting.push(log.flush());
+    }
+    expect(new Set(waiting).size).toBe(1); // all eight share the queued sync
+    await Promise.all([p1, ...waiting]);
+    expect(io.fsyncCalls - before).toBe(2);
+    expect(log.flushedOffset).toBe(9);
+    const idle = io.fsyncCalls;
+    await log.flush(); // nothing new: no sync
+    expect(io.fsyncCalls).toBe(idle);
+  });
+
+  it('flushed batches survive a crash; unflushed ones may vanish, never half', async () => {
+    const { io, log, reopen } = setup();
+    for (let i = 0; i < 5; i++) log.append(makeBatch({ tag: i }), NOW);
+    await log.flush();
+    const durable = readAll(io, log);
+    for (let i = 5; i < 9; i++) log.append(makeBatch({ tag: i }), NOW);
+    io.crash();
+    const after = reopen();
+    expect(after.logEndOffset).toBe(5);
+    expect(readAll(io, after)).toEqual(durable);
+    expect(after.append(makeBatch(), NOW).baseOffset).toBe(5);
+  });
+
+  it('a failed fdatasync takes the log offline for writes; reads continue; reopen recovers', async () => {
+    const { io, log, reopen } = setup();
+    log.append(makeBatch({ tag: 1 }), NOW);
+    await log.flush();
+    log.append(makeBatch({ tag: 2 }), NOW);
+    io.failFsync(1);
+    await expect(log.flush()).rejects.toBeInstanceOf(StorageError);
+    expect(log.isOffline).toBe(true);
+    expect(() => log.append(makeBatch(), NOW)).toThrow(StorageError);
+    await expect(log.flush()).rejects.toBeInstanceOf(StorageError);
+    expect(batchesIn(readAll(io, log)).length).toBe(2);
+    expect(log.flushedOffset).toBe(1);
+    await log.close(); // not clean: no marker
+    const again = reopen();
+    expect(again.logEndOffset).toBe(2);
+    expect(again.isOffline).toBe(false);
+    await again.close();
+  });
+
+  it('ENOSPC on preallocation fails the append with the log end unchanged', () => {
+    const { io, log } = setup({ segmentBytes: 64 * 1024 });
+    for (let i = 0; i < 3; i++) log.append(makeBatch({ valueBytes: 10_000 }), NOW);
+    io.setSpaceLimit(io.usedBytes() + 1000);
+    let failed = 0;
+    for (let i = 0; i < 20; i++) {
+      try {
+        log.append(makeBatch({ valueBytes: 10_000 }), NOW);
+      } catch (err) {
+        expect(err).toBeInstanceOf(StorageError);
+        expect((err as StorageError).code).toBe('ENOSPC');
+        failed++;
+      }
+    }
+    expect(failed).toBeGreaterThan(0);
+    const leo = log.logEndOffset;
+    expect(batchesIn(readAll(io, log)).at(-1)?.lastOffset).toBe(leo - 1);
+    io.setSpaceLimit(null);
+    expect(log.append(makeBatch(), NOW).baseOffset).toBe(leo);
+    expect(log.isOffline).toBe(false);
+  });
+
+  it('a torn write is invisible: log end unchanged, bytes cleared, next append reuses the offsets', async () => {
+    const { io, log, reopen } = setup();
+    log.append(makeBatch({ records: 2 }), NOW);
+    io.failWrite(1, 'torn');
+    const torn = Buffer.concat([makeBatch({ records: 3 }), makeBatch({ records: 3 })]);
+    expect(() => log.append(torn, NOW)).toThrow(StorageError);
+    expect(log.logEndOffset).toBe(2);
+    expect(batchesIn(readAll(io, log)).length).toBe(1);
+    await log.flush(); // syncs whatever the torn write left
+    io.crash();
+    const after = reopen();
+    expect(after.logEndOffset).toBe(2);
+    expect(after.append(makeBatch(), NOW).baseOffset).toBe(2);
+  });
+
+  it('a failed write whose clearing also fails takes the log offline', () => {
+    const { io, log } = setup();
+    log.append(makeBatch(), NOW);
+    io.failWrite(1, 'EIO');
+    io.failWrite(2, 'EIO');
+    expect(() => log.append(makeBatch(), NOW)).toThrow(StorageError);
+    expect(log.isOffline).toBe(true);
+    expect(log.logEndOffset).toBe(1);
+  });
+
+  it('an unlinked segment that a crash brings back is dropped when below the log start offset', async () => {
+    const { io, log, reopen } = setup({ segmentBytes: 1024 });
+    for (let i = 0; i < 30; i++) log.append(makeBatch({ valueBytes: 100 }), NOW);
+    await log.flush();
+    log.deleteRecordsBefore(20);
+    const lso = log.logStartOffset;
+    io.crash();
+    const after = reopen();
+    expect(after.logStartOffset).toBe(lso);
+    expect(after.logEndOffset).toBe(30);
+    expect(after.read(lso - 1, 100)).toBe('OFFSET_OUT_OF_RANGE');
+  });
+});
