@@ -3,6 +3,11 @@
  * request and the response, covering every version the definition declares valid.
  *
  * The code is straight-line per struct with version conditions (no schema walking at run time).
+ *
+ * Fields a version cannot carry: encoding a REQUEST with a non-default value in such a field (not
+ * marked ignorable) throws UnsupportedVersionError, as Kafka's clients do, because dropping it
+ * would change what the request asks. In RESPONSES such fields are dropped silently: a broker
+ * fills one response shape and answers every version with the fields that version has.
  * Used only by the code generator; never shipped.
  */
 
@@ -355,7 +360,7 @@ export class ModuleEmitter {
       const c = cond(inlineRange(f), m.valid);
       const body = this.writeValue(s, f, `x.${f.prop}`);
       const check =
-        !f.ignorable && !isTaggedEverywhere(f) && PRIMITIVES.has(f.type)
+        m.kind === 'request' && !f.ignorable && !isTaggedEverywhere(f) && PRIMITIVES.has(f.type)
           ? ` else if (!(${this.isDefaultExpr(m, f, `x.${f.prop}`)})) throw new UnsupportedVersionError('${m.name}.${f.prop}', v);`
           : '';
       if (c === 'true') this.lines.push(`  ${body}`);

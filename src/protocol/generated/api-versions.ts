@@ -276,9 +276,9 @@ function readSupportedFeatureKey(r: Reader, v: number): SupportedFeatureKey {
 function writeSupportedFeatureKey(w: Writer, x: SupportedFeatureKey, v: number): void {
   const flex = v >= 3;
   void flex;
-  if (v >= 3) { if (flex) w.compactString(x.name as string); else w.string(x.name as string); } else if (!(x.name === "")) throw new UnsupportedVersionError('ApiVersionsResponse.name', v);
-  if (v >= 3) { w.int16(x.minVersion); } else if (!(x.minVersion === 0)) throw new UnsupportedVersionError('ApiVersionsResponse.minVersion', v);
-  if (v >= 3) { w.int16(x.maxVersion); } else if (!(x.maxVersion === 0)) throw new UnsupportedVersionError('ApiVersionsResponse.maxVersion', v);
+  if (v >= 3) { if (flex) w.compactString(x.name as string); else w.string(x.name as string); }
+  if (v >= 3) { w.int16(x.minVersion); }
+  if (v >= 3) { w.int16(x.maxVersion); }
   if (flex) w.uvarint(0);
 }
 
@@ -329,9 +329,9 @@ function readFinalizedFeatureKey(r: Reader, v: number): FinalizedFeatureKey {
 function writeFinalizedFeatureKey(w: Writer, x: FinalizedFeatureKey, v: number): void {
   const flex = v >= 3;
   void flex;
-  if (v >= 3) { if (flex) w.compactString(x.name as string); else w.string(x.name as string); } else if (!(x.name === "")) throw new UnsupportedVersionError('ApiVersionsResponse.name', v);
-  if (v >= 3) { w.int16(x.maxVersionLevel); } else if (!(x.maxVersionLevel === 0)) throw new UnsupportedVersionError('ApiVersionsResponse.maxVersionLevel', v);
-  if (v >= 3) { w.int16(x.minVersionLevel); } else if (!(x.minVersionLevel === 0)) throw new UnsupportedVersionError('ApiVersionsResponse.minVersionLevel', v);
+  if (v >= 3) { if (flex) w.compactString(x.name as string); else w.string(x.name as string); }
+  if (v >= 3) { w.int16(x.maxVersionLevel); }
+  if (v >= 3) { w.int16(x.minVersionLevel); }
   if (flex) w.uvarint(0);
 }
 

@@ -410,11 +410,11 @@ function readCreatableTopicConfigs(r: Reader, v: number): CreatableTopicConfigs 
 function writeCreatableTopicConfigs(w: Writer, x: CreatableTopicConfigs, v: number): void {
   const flex = v >= 5;
   void flex;
-  if (v >= 5) { if (flex) w.compactString(x.name as string); else w.string(x.name as string); } else if (!(x.name === "")) throw new UnsupportedVersionError('CreateTopicsResponse.name', v);
-  if (v >= 5) { if (flex) w.compactNullableString(x.value); else w.nullableString(x.value); } else if (!(x.value === "")) throw new UnsupportedVersionError('CreateTopicsResponse.value', v);
-  if (v >= 5) { w.bool(x.readOnly); } else if (!(x.readOnly === false)) throw new UnsupportedVersionError('CreateTopicsResponse.readOnly', v);
+  if (v >= 5) { if (flex) w.compactString(x.name as string); else w.string(x.name as string); }
+  if (v >= 5) { if (flex) w.compactNullableString(x.value); else w.nullableString(x.value); }
+  if (v >= 5) { w.bool(x.readOnly); }
   if (v >= 5) { w.int8(x.configSource); }
-  if (v >= 5) { w.bool(x.isSensitive); } else if (!(x.isSensitive === false)) throw new UnsupportedVersionError('CreateTopicsResponse.isSensitive', v);
+  if (v >= 5) { w.bool(x.isSensitive); }
   if (flex) w.uvarint(0);
 }
 

@@ -280,7 +280,7 @@ function writeDescribeConfigsResourceResult(w: Writer, x: DescribeConfigsResourc
   if (flex) w.compactString(x.name as string); else w.string(x.name as string);
   if (flex) w.compactNullableString(x.value); else w.nullableString(x.value);
   w.bool(x.readOnly);
-  if (v <= 0) { w.bool(x.isDefault); } else if (!(x.isDefault === false)) throw new UnsupportedVersionError('DescribeConfigsResponse.isDefault', v);
+  if (v <= 0) { w.bool(x.isDefault); }
   if (v >= 1) { w.int8(x.configSource); }
   w.bool(x.isSensitive);
   if (v >= 1) { { const a = x.synonyms; writeArrayLength(w, flex, a); if (a !== null) for (const e of a) { writeDescribeConfigsSynonym(w, e, v); } } }
@@ -342,9 +342,9 @@ function readDescribeConfigsSynonym(r: Reader, v: number): DescribeConfigsSynony
 function writeDescribeConfigsSynonym(w: Writer, x: DescribeConfigsSynonym, v: number): void {
   const flex = v >= 4;
   void flex;
-  if (v >= 1) { if (flex) w.compactString(x.name as string); else w.string(x.name as string); } else if (!(x.name === "")) throw new UnsupportedVersionError('DescribeConfigsResponse.name', v);
-  if (v >= 1) { if (flex) w.compactNullableString(x.value); else w.nullableString(x.value); } else if (!(x.value === "")) throw new UnsupportedVersionError('DescribeConfigsResponse.value', v);
-  if (v >= 1) { w.int8(x.source); } else if (!(x.source === 0)) throw new UnsupportedVersionError('DescribeConfigsResponse.source', v);
+  if (v >= 1) { if (flex) w.compactString(x.name as string); else w.string(x.name as string); }
+  if (v >= 1) { if (flex) w.compactNullableString(x.value); else w.nullableString(x.value); }
+  if (v >= 1) { w.int8(x.source); }
   if (flex) w.uvarint(0);
 }
 

@@ -151,7 +151,7 @@ function writeDescribedGroup(w: Writer, x: DescribedGroup, v: number): void {
   if (flex) w.compactString(x.protocolType as string); else w.string(x.protocolType as string);
   if (flex) w.compactString(x.protocolData as string); else w.string(x.protocolData as string);
   { const a = x.members; writeArrayLength(w, flex, a); if (a !== null) for (const e of a) { writeDescribedGroupMember(w, e, v); } }
-  if (v >= 3) { w.int32(x.authorizedOperations); } else if (!(x.authorizedOperations === -2147483648)) throw new UnsupportedVersionError('DescribeGroupsResponse.authorizedOperations', v);
+  if (v >= 3) { w.int32(x.authorizedOperations); }
   if (flex) w.uvarint(0);
 }
 

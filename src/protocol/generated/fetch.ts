@@ -456,7 +456,7 @@ export function writeFetchResponse(w: Writer, x: FetchResponse, v: number): void
   void flex;
   if (v >= 1) { w.int32(x.throttleTimeMs); }
   if (v >= 7) { w.int16(x.errorCode); }
-  if (v >= 7) { w.int32(x.sessionId); } else if (!(x.sessionId === 0)) throw new UnsupportedVersionError('FetchResponse.sessionId', v);
+  if (v >= 7) { w.int32(x.sessionId); }
   { const a = x.responses; writeArrayLength(w, flex, a); if (a !== null) for (const e of a) { writeFetchableTopicResponse(w, e, v); } }
   if (flex) {
     const t0 = (v >= 16) && !((x.nodeEndpoints !== null && x.nodeEndpoints.length === 0));
@@ -635,7 +635,7 @@ function writePartitionData(w: Writer, x: PartitionData, v: number): void {
   if (v >= 4) { w.int64(x.lastStableOffset); }
   if (v >= 5) { w.int64(x.logStartOffset); }
   if (v >= 4) { { const a = x.abortedTransactions; writeArrayLength(w, flex, a); if (a !== null) for (const e of a) { writeAbortedTransaction(w, e, v); } } }
-  if (v >= 11) { w.int32(x.preferredReadReplica); } else if (!(x.preferredReadReplica === -1)) throw new UnsupportedVersionError('FetchResponse.preferredReadReplica', v);
+  if (v >= 11) { w.int32(x.preferredReadReplica); }
   if (flex) w.compactRecords(x.records); else w.records(x.records);
   if (flex) {
     const t0 = (v >= 12) && !(isDefaultEpochEndOffset(x.divergingEpoch));
@@ -726,8 +726,8 @@ function readEpochEndOffset(r: Reader, v: number): EpochEndOffset {
 function writeEpochEndOffset(w: Writer, x: EpochEndOffset, v: number): void {
   const flex = v >= 12;
   void flex;
-  if (v >= 12) { w.int32(x.epoch); } else if (!(x.epoch === -1)) throw new UnsupportedVersionError('FetchResponse.epoch', v);
-  if (v >= 12) { w.int64(x.endOffset); } else if (!(x.endOffset === -1)) throw new UnsupportedVersionError('FetchResponse.endOffset', v);
+  if (v >= 12) { w.int32(x.epoch); }
+  if (v >= 12) { w.int64(x.endOffset); }
   if (flex) w.uvarint(0);
 }
 
@@ -773,8 +773,8 @@ function readLeaderIdAndEpoch(r: Reader, v: number): LeaderIdAndEpoch {
 function writeLeaderIdAndEpoch(w: Writer, x: LeaderIdAndEpoch, v: number): void {
   const flex = v >= 12;
   void flex;
-  if (v >= 12) { w.int32(x.leaderId); } else if (!(x.leaderId === -1)) throw new UnsupportedVersionError('FetchResponse.leaderId', v);
-  if (v >= 12) { w.int32(x.leaderEpoch); } else if (!(x.leaderEpoch === -1)) throw new UnsupportedVersionError('FetchResponse.leaderEpoch', v);
+  if (v >= 12) { w.int32(x.leaderId); }
+  if (v >= 12) { w.int32(x.leaderEpoch); }
   if (flex) w.uvarint(0);
 }
 
@@ -867,8 +867,8 @@ function readAbortedTransaction(r: Reader, v: number): AbortedTransaction {
 function writeAbortedTransaction(w: Writer, x: AbortedTransaction, v: number): void {
   const flex = v >= 12;
   void flex;
-  if (v >= 4) { w.int64(x.producerId); } else if (!(x.producerId === 0)) throw new UnsupportedVersionError('FetchResponse.producerId', v);
-  if (v >= 4) { w.int64(x.firstOffset); } else if (!(x.firstOffset === 0)) throw new UnsupportedVersionError('FetchResponse.firstOffset', v);
+  if (v >= 4) { w.int64(x.producerId); }
+  if (v >= 4) { w.int64(x.firstOffset); }
   if (flex) w.uvarint(0);
 }
 
@@ -922,10 +922,10 @@ function readNodeEndpoint(r: Reader, v: number): NodeEndpoint {
 function writeNodeEndpoint(w: Writer, x: NodeEndpoint, v: number): void {
   const flex = v >= 12;
   void flex;
-  if (v >= 16) { w.int32(x.nodeId); } else if (!(x.nodeId === 0)) throw new UnsupportedVersionError('FetchResponse.nodeId', v);
-  if (v >= 16) { if (flex) w.compactString(x.host as string); else w.string(x.host as string); } else if (!(x.host === "")) throw new UnsupportedVersionError('FetchResponse.host', v);
-  if (v >= 16) { w.int32(x.port); } else if (!(x.port === 0)) throw new UnsupportedVersionError('FetchResponse.port', v);
-  if (v >= 16) { if (flex) w.compactNullableString(x.rack); else w.nullableString(x.rack); } else if (!(x.rack === null)) throw new UnsupportedVersionError('FetchResponse.rack', v);
+  if (v >= 16) { w.int32(x.nodeId); }
+  if (v >= 16) { if (flex) w.compactString(x.host as string); else w.string(x.host as string); }
+  if (v >= 16) { w.int32(x.port); }
+  if (v >= 16) { if (flex) w.compactNullableString(x.rack); else w.nullableString(x.rack); }
   if (flex) w.uvarint(0);
 }
 

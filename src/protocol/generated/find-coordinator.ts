@@ -105,11 +105,11 @@ export function writeFindCoordinatorResponse(w: Writer, x: FindCoordinatorRespon
   const flex = v >= 3;
   void flex;
   if (v >= 1) { w.int32(x.throttleTimeMs); }
-  if (v <= 3) { w.int16(x.errorCode); } else if (!(x.errorCode === 0)) throw new UnsupportedVersionError('FindCoordinatorResponse.errorCode', v);
+  if (v <= 3) { w.int16(x.errorCode); }
   if (v >= 1 && v <= 3) { if (flex) w.compactNullableString(x.errorMessage); else w.nullableString(x.errorMessage); }
-  if (v <= 3) { w.int32(x.nodeId); } else if (!(x.nodeId === 0)) throw new UnsupportedVersionError('FindCoordinatorResponse.nodeId', v);
-  if (v <= 3) { if (flex) w.compactString(x.host as string); else w.string(x.host as string); } else if (!(x.host === "")) throw new UnsupportedVersionError('FindCoordinatorResponse.host', v);
-  if (v <= 3) { w.int32(x.port); } else if (!(x.port === 0)) throw new UnsupportedVersionError('FindCoordinatorResponse.port', v);
+  if (v <= 3) { w.int32(x.nodeId); }
+  if (v <= 3) { if (flex) w.compactString(x.host as string); else w.string(x.host as string); }
+  if (v <= 3) { w.int32(x.port); }
   if (v >= 4) { { const a = x.coordinators; writeArrayLength(w, flex, a); if (a !== null) for (const e of a) { writeCoordinator(w, e, v); } } }
   if (flex) w.uvarint(0);
 }
@@ -177,11 +177,11 @@ function readCoordinator(r: Reader, v: number): Coordinator {
 function writeCoordinator(w: Writer, x: Coordinator, v: number): void {
   const flex = v >= 3;
   void flex;
-  if (v >= 4) { if (flex) w.compactString(x.key as string); else w.string(x.key as string); } else if (!(x.key === "")) throw new UnsupportedVersionError('FindCoordinatorResponse.key', v);
-  if (v >= 4) { w.int32(x.nodeId); } else if (!(x.nodeId === 0)) throw new UnsupportedVersionError('FindCoordinatorResponse.nodeId', v);
-  if (v >= 4) { if (flex) w.compactString(x.host as string); else w.string(x.host as string); } else if (!(x.host === "")) throw new UnsupportedVersionError('FindCoordinatorResponse.host', v);
-  if (v >= 4) { w.int32(x.port); } else if (!(x.port === 0)) throw new UnsupportedVersionError('FindCoordinatorResponse.port', v);
-  if (v >= 4) { w.int16(x.errorCode); } else if (!(x.errorCode === 0)) throw new UnsupportedVersionError('FindCoordinatorResponse.errorCode', v);
+  if (v >= 4) { if (flex) w.compactString(x.key as string); else w.string(x.key as string); }
+  if (v >= 4) { w.int32(x.nodeId); }
+  if (v >= 4) { if (flex) w.compactString(x.host as string); else w.string(x.host as string); }
+  if (v >= 4) { w.int32(x.port); }
+  if (v >= 4) { w.int16(x.errorCode); }
   if (v >= 4) { if (flex) w.compactNullableString(x.errorMessage); else w.nullableString(x.errorMessage); }
   if (flex) w.uvarint(0);
 }

@@ -195,7 +195,7 @@ export function writeJoinGroupResponse(w: Writer, x: JoinGroupResponse, v: numbe
   if (v >= 7) { if (flex) w.compactNullableString(x.protocolType); else w.nullableString(x.protocolType); }
   if (v >= 7) { if (flex) w.compactNullableString(x.protocolName); else w.nullableString(x.protocolName); } else if (flex) w.compactString(x.protocolName as string); else w.string(x.protocolName as string);
   if (flex) w.compactString(x.leader as string); else w.string(x.leader as string);
-  if (v >= 9) { w.bool(x.skipAssignment); } else if (!(x.skipAssignment === false)) throw new UnsupportedVersionError('JoinGroupResponse.skipAssignment', v);
+  if (v >= 9) { w.bool(x.skipAssignment); }
   if (flex) w.compactString(x.memberId as string); else w.string(x.memberId as string);
   { const a = x.members; writeArrayLength(w, flex, a); if (a !== null) for (const e of a) { writeJoinGroupResponseMember(w, e, v); } }
   if (flex) w.uvarint(0);

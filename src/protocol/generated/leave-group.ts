@@ -194,9 +194,9 @@ function readMemberResponse(r: Reader, v: number): MemberResponse {
 function writeMemberResponse(w: Writer, x: MemberResponse, v: number): void {
   const flex = v >= 4;
   void flex;
-  if (v >= 3) { if (flex) w.compactString(x.memberId as string); else w.string(x.memberId as string); } else if (!(x.memberId === "")) throw new UnsupportedVersionError('LeaveGroupResponse.memberId', v);
-  if (v >= 3) { if (flex) w.compactNullableString(x.groupInstanceId); else w.nullableString(x.groupInstanceId); } else if (!(x.groupInstanceId === "")) throw new UnsupportedVersionError('LeaveGroupResponse.groupInstanceId', v);
-  if (v >= 3) { w.int16(x.errorCode); } else if (!(x.errorCode === 0)) throw new UnsupportedVersionError('LeaveGroupResponse.errorCode', v);
+  if (v >= 3) { if (flex) w.compactString(x.memberId as string); else w.string(x.memberId as string); }
+  if (v >= 3) { if (flex) w.compactNullableString(x.groupInstanceId); else w.nullableString(x.groupInstanceId); }
+  if (v >= 3) { w.int16(x.errorCode); }
   if (flex) w.uvarint(0);
 }
 

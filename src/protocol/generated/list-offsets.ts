@@ -309,9 +309,9 @@ function writeListOffsetsPartitionResponse(w: Writer, x: ListOffsetsPartitionRes
   w.int32(x.partitionIndex);
   w.int16(x.errorCode);
   if (v <= 0) { { const a = x.oldStyleOffsets; writeArrayLength(w, flex, a); if (a !== null) for (const e of a) { w.int64(e); } } }
-  if (v >= 1) { w.int64(x.timestamp); } else if (!(x.timestamp === -1)) throw new UnsupportedVersionError('ListOffsetsResponse.timestamp', v);
-  if (v >= 1) { w.int64(x.offset); } else if (!(x.offset === -1)) throw new UnsupportedVersionError('ListOffsetsResponse.offset', v);
-  if (v >= 4) { w.int32(x.leaderEpoch); } else if (!(x.leaderEpoch === -1)) throw new UnsupportedVersionError('ListOffsetsResponse.leaderEpoch', v);
+  if (v >= 1) { w.int64(x.timestamp); }
+  if (v >= 1) { w.int64(x.offset); }
+  if (v >= 4) { w.int32(x.leaderEpoch); }
   if (flex) w.uvarint(0);
 }
 

@@ -158,7 +158,7 @@ export function writeMetadataResponse(w: Writer, x: MetadataResponse, v: number)
   if (v >= 2) { if (flex) w.compactNullableString(x.clusterId); else w.nullableString(x.clusterId); }
   if (v >= 1) { w.int32(x.controllerId); }
   { const a = x.topics; writeArrayLength(w, flex, a); if (a !== null) for (const e of a) { writeMetadataResponseTopic(w, e, v); } }
-  if (v >= 8 && v <= 10) { w.int32(x.clusterAuthorizedOperations); } else if (!(x.clusterAuthorizedOperations === -2147483648)) throw new UnsupportedVersionError('MetadataResponse.clusterAuthorizedOperations', v);
+  if (v >= 8 && v <= 10) { w.int32(x.clusterAuthorizedOperations); }
   if (flex) w.uvarint(0);
 }
 
@@ -288,7 +288,7 @@ function writeMetadataResponseTopic(w: Writer, x: MetadataResponseTopic, v: numb
   if (v >= 10) { w.uuid(x.topicId); }
   if (v >= 1) { w.bool(x.isInternal); }
   { const a = x.partitions; writeArrayLength(w, flex, a); if (a !== null) for (const e of a) { writeMetadataResponsePartition(w, e, v); } }
-  if (v >= 8) { w.int32(x.topicAuthorizedOperations); } else if (!(x.topicAuthorizedOperations === -2147483648)) throw new UnsupportedVersionError('MetadataResponse.topicAuthorizedOperations', v);
+  if (v >= 8) { w.int32(x.topicAuthorizedOperations); }
   if (flex) w.uvarint(0);
 }
 

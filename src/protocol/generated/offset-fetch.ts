@@ -302,7 +302,7 @@ function readOffsetFetchResponseTopic(r: Reader, v: number): OffsetFetchResponse
 function writeOffsetFetchResponseTopic(w: Writer, x: OffsetFetchResponseTopic, v: number): void {
   const flex = v >= 6;
   void flex;
-  if (v <= 7) { if (flex) w.compactString(x.name as string); else w.string(x.name as string); } else if (!(x.name === "")) throw new UnsupportedVersionError('OffsetFetchResponse.name', v);
+  if (v <= 7) { if (flex) w.compactString(x.name as string); else w.string(x.name as string); }
   if (v <= 7) { { const a = x.partitions; writeArrayLength(w, flex, a); if (a !== null) for (const e of a) { writeOffsetFetchResponsePartition(w, e, v); } } }
   if (flex) w.uvarint(0);
 }
@@ -361,11 +361,11 @@ function readOffsetFetchResponsePartition(r: Reader, v: number): OffsetFetchResp
 function writeOffsetFetchResponsePartition(w: Writer, x: OffsetFetchResponsePartition, v: number): void {
   const flex = v >= 6;
   void flex;
-  if (v <= 7) { w.int32(x.partitionIndex); } else if (!(x.partitionIndex === 0)) throw new UnsupportedVersionError('OffsetFetchResponse.partitionIndex', v);
-  if (v <= 7) { w.int64(x.committedOffset); } else if (!(x.committedOffset === 0)) throw new UnsupportedVersionError('OffsetFetchResponse.committedOffset', v);
+  if (v <= 7) { w.int32(x.partitionIndex); }
+  if (v <= 7) { w.int64(x.committedOffset); }
   if (v >= 5 && v <= 7) { w.int32(x.committedLeaderEpoch); }
-  if (v <= 7) { if (flex) w.compactNullableString(x.metadata); else w.nullableString(x.metadata); } else if (!(x.metadata === "")) throw new UnsupportedVersionError('OffsetFetchResponse.metadata', v);
-  if (v <= 7) { w.int16(x.errorCode); } else if (!(x.errorCode === 0)) throw new UnsupportedVersionError('OffsetFetchResponse.errorCode', v);
+  if (v <= 7) { if (flex) w.compactNullableString(x.metadata); else w.nullableString(x.metadata); }
+  if (v <= 7) { w.int16(x.errorCode); }
   if (flex) w.uvarint(0);
 }
 
@@ -418,9 +418,9 @@ function readOffsetFetchResponseGroup(r: Reader, v: number): OffsetFetchResponse
 function writeOffsetFetchResponseGroup(w: Writer, x: OffsetFetchResponseGroup, v: number): void {
   const flex = v >= 6;
   void flex;
-  if (v >= 8) { if (flex) w.compactString(x.groupId as string); else w.string(x.groupId as string); } else if (!(x.groupId === "")) throw new UnsupportedVersionError('OffsetFetchResponse.groupId', v);
+  if (v >= 8) { if (flex) w.compactString(x.groupId as string); else w.string(x.groupId as string); }
   if (v >= 8) { { const a = x.topics; writeArrayLength(w, flex, a); if (a !== null) for (const e of a) { writeOffsetFetchResponseTopics(w, e, v); } } }
-  if (v >= 8) { w.int16(x.errorCode); } else if (!(x.errorCode === 0)) throw new UnsupportedVersionError('OffsetFetchResponse.errorCode', v);
+  if (v >= 8) { w.int16(x.errorCode); }
   if (flex) w.uvarint(0);
 }
 
@@ -467,7 +467,7 @@ function readOffsetFetchResponseTopics(r: Reader, v: number): OffsetFetchRespons
 function writeOffsetFetchResponseTopics(w: Writer, x: OffsetFetchResponseTopics, v: number): void {
   const flex = v >= 6;
   void flex;
-  if (v >= 8) { if (flex) w.compactString(x.name as string); else w.string(x.name as string); } else if (!(x.name === "")) throw new UnsupportedVersionError('OffsetFetchResponse.name', v);
+  if (v >= 8) { if (flex) w.compactString(x.name as string); else w.string(x.name as string); }
   if (v >= 8) { { const a = x.partitions; writeArrayLength(w, flex, a); if (a !== null) for (const e of a) { writeOffsetFetchResponsePartitions(w, e, v); } } }
   if (flex) w.uvarint(0);
 }
@@ -526,11 +526,11 @@ function readOffsetFetchResponsePartitions(r: Reader, v: number): OffsetFetchRes
 function writeOffsetFetchResponsePartitions(w: Writer, x: OffsetFetchResponsePartitions, v: number): void {
   const flex = v >= 6;
   void flex;
-  if (v >= 8) { w.int32(x.partitionIndex); } else if (!(x.partitionIndex === 0)) throw new UnsupportedVersionError('OffsetFetchResponse.partitionIndex', v);
-  if (v >= 8) { w.int64(x.committedOffset); } else if (!(x.committedOffset === 0)) throw new UnsupportedVersionError('OffsetFetchResponse.committedOffset', v);
+  if (v >= 8) { w.int32(x.partitionIndex); }
+  if (v >= 8) { w.int64(x.committedOffset); }
   if (v >= 8) { w.int32(x.committedLeaderEpoch); }
-  if (v >= 8) { if (flex) w.compactNullableString(x.metadata); else w.nullableString(x.metadata); } else if (!(x.metadata === "")) throw new UnsupportedVersionError('OffsetFetchResponse.metadata', v);
-  if (v >= 8) { w.int16(x.errorCode); } else if (!(x.errorCode === 0)) throw new UnsupportedVersionError('OffsetFetchResponse.errorCode', v);
+  if (v >= 8) { if (flex) w.compactNullableString(x.metadata); else w.nullableString(x.metadata); }
+  if (v >= 8) { w.int16(x.errorCode); }
   if (flex) w.uvarint(0);
 }
 

@@ -417,8 +417,8 @@ function readBatchIndexAndErrorMessage(r: Reader, v: number): BatchIndexAndError
 function writeBatchIndexAndErrorMessage(w: Writer, x: BatchIndexAndErrorMessage, v: number): void {
   const flex = v >= 9;
   void flex;
-  if (v >= 8) { w.int32(x.batchIndex); } else if (!(x.batchIndex === 0)) throw new UnsupportedVersionError('ProduceResponse.batchIndex', v);
-  if (v >= 8) { if (flex) w.compactNullableString(x.batchIndexErrorMessage); else w.nullableString(x.batchIndexErrorMessage); } else if (!(x.batchIndexErrorMessage === null)) throw new UnsupportedVersionError('ProduceResponse.batchIndexErrorMessage', v);
+  if (v >= 8) { w.int32(x.batchIndex); }
+  if (v >= 8) { if (flex) w.compactNullableString(x.batchIndexErrorMessage); else w.nullableString(x.batchIndexErrorMessage); }
   if (flex) w.uvarint(0);
 }
 
@@ -464,8 +464,8 @@ function readLeaderIdAndEpoch(r: Reader, v: number): LeaderIdAndEpoch {
 function writeLeaderIdAndEpoch(w: Writer, x: LeaderIdAndEpoch, v: number): void {
   const flex = v >= 9;
   void flex;
-  if (v >= 10) { w.int32(x.leaderId); } else if (!(x.leaderId === -1)) throw new UnsupportedVersionError('ProduceResponse.leaderId', v);
-  if (v >= 10) { w.int32(x.leaderEpoch); } else if (!(x.leaderEpoch === -1)) throw new UnsupportedVersionError('ProduceResponse.leaderEpoch', v);
+  if (v >= 10) { w.int32(x.leaderId); }
+  if (v >= 10) { w.int32(x.leaderEpoch); }
   if (flex) w.uvarint(0);
 }
 
@@ -519,10 +519,10 @@ function readNodeEndpoint(r: Reader, v: number): NodeEndpoint {
 function writeNodeEndpoint(w: Writer, x: NodeEndpoint, v: number): void {
   const flex = v >= 9;
   void flex;
-  if (v >= 10) { w.int32(x.nodeId); } else if (!(x.nodeId === 0)) throw new UnsupportedVersionError('ProduceResponse.nodeId', v);
-  if (v >= 10) { if (flex) w.compactString(x.host as string); else w.string(x.host as string); } else if (!(x.host === "")) throw new UnsupportedVersionError('ProduceResponse.host', v);
-  if (v >= 10) { w.int32(x.port); } else if (!(x.port === 0)) throw new UnsupportedVersionError('ProduceResponse.port', v);
-  if (v >= 10) { if (flex) w.compactNullableString(x.rack); else w.nullableString(x.rack); } else if (!(x.rack === null)) throw new UnsupportedVersionError('ProduceResponse.rack', v);
+  if (v >= 10) { w.int32(x.nodeId); }
+  if (v >= 10) { if (flex) w.compactString(x.host as string); else w.string(x.host as string); }
+  if (v >= 10) { w.int32(x.port); }
+  if (v >= 10) { if (flex) w.compactNullableString(x.rack); else w.nullableString(x.rack); }
   if (flex) w.uvarint(0);
 }
 

@@ -1,0 +1,122 @@
+/**
+ * Captures golden request frames from real Kafka clients (kafkajs, kcat/librdkafka,
+ * @platformatic/kafka) talking to an embedded Sluice broker through a recording proxy, and writes
+ * them to `test/fixtures/golden/` as hex with a manifest of what each client was asked to send.
+ * `test/unit/golden-frames.test.ts` decodes them with the generated codecs.
+ *
+ *   node --import tsx scripts/capture-golden.ts
+ *
+ * Re-run after adding a client or an API; the fixtures are committed.
+ */
+
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel } from 'kafkajs';
+import { startBroker } from '../src/broker/broker.js';
+import { FrameTap } from '../test/support/frame-tap.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const outDir = join(root, 'test', 'fixtures', 'golden');
+
+interface Capture {
+  client: string;
+  file: string;
+  apiKey: number;
+  apiVersion: number;
+}
+
+async function withTap(
+  bootstrapPort: number,
+  fn: (port: number) => Promise<void>,
+): Promise<FrameTap> {
+  const tap = new FrameTap('127.0.0.1', bootstrapPort);
+  const port = await tap.listen();
+  try {
+    await fn(port);
+  } finally {
+    await tap.close();
+  }
+  return tap;
+}
+
+function save(client: string, tap: FrameTap, captures: Capture[]): void {
+  const seen = new Set<string>();
+  for (const f of tap.frames) {
+    if (f.direction !== 'request') continue;
+    const apiKey = f.bytes.readInt16BE(0);
+    const apiVersion = f.bytes.readInt16BE(2);
+    const key = `${apiKey}-${apiVersion}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const file = `${client}-${apiKey}-v${apiVersion}.hex`;
+    writeFileSync(join(outDir, file), `${f.bytes.toString('hex')}\n`);
+    captures.push({ client, file, apiKey, apiVersion });
+  }
+}
+
+async function main(): Promise<void> {
+  mkdirSync(outDir, { recursive: true });
+  const broker = await startBroker({ port: 0 });
+  const captures: Capture[] = [];
+  try {
+    const kafkajsTap = await withTap(broker.port, async (port) => {
+      const kafka = new Kafka({
+        clientId: 'golden-kafkajs',
+        brokers: [`127.0.0.1:${port}`],
+        logLevel: logLevel.NOTHING,
+      });
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.createTopics({ topics: [{ topic: 'golden', numPartitions: 1 }] });
+      await admin.disconnect();
+      const producer = kafka.producer();
+      await producer.connect();
+      await producer.send({
+        topic: 'golden',
+        acks: -1,
+        messages: [{ key: 'k', value: 'v', headers: { h: 'x' } }],
+      });
+      await producer.disconnect();
+    });
+    save('kafkajs', kafkajsTap, captures);
+    const kcatTap = await withTap(broker.port, async (port) => {
+      spawnSync(
+        'kcat',
+        ['-b', `127.0.0.1:${port}`, '-P', '-t', 'golden', '-p', '0', '-X', 'client.id=golden-kcat'],
+        {
+          input: 'hello\n',
+          timeout: 20_000,
+        },
+      );
+      spawnSync(
+        'kcat',
+        [
+          '-b',
+          `127.0.0.1:${port}`,
+          '-C',
+          '-t',
+          'golden',
+          '-p',
+          '0',
+          '-o',
+          'beginning',
+          '-e',
+          '-X',
+          'client.id=golden-kcat',
+        ],
+        {
+          timeout: 20_000,
+        },
+      );
+    });
+    save('kcat', kcatTap, captures);
+  } finally {
+    await broker.stop();
+  }
+  writeFileSync(join(outDir, 'manifest.json'), `${JSON.stringify(captures, null, 2)}\n`);
+  process.stdout.write(`captured ${captures.length} frames into test/fixtures/golden\n`);
+}
+
+await main();

@@ -1,0 +1,335 @@
+/**
+ * BrokerCore: the network thread's view of the broker's state, shared by all request handlers.
+ *
+ * It owns the topic registry (durable topic list), the routing table ((topic, partition) ->
+ * shared-state slot and owner worker), the shared partition state table, and the pool of
+ * partition-owner workers. Handlers never touch logs: they call the methods here, which send
+ * owner RPCs to the worker that owns the partition.
+ *
+ * Topic changes (create, delete, add partitions, alter configs) are serialised through one
+ * promise chain, so two concurrent CreateTopics for the same name cannot both succeed, and the
+ * registry on disk always matches the routing table.
+ *
+ * Owned by the network (main) thread; not thread-safe.
+ */
+
+import { type ConfigSet, effectiveTopicValue, topicOverrides } from '../config/config.js';
+import type { FlushPolicy } from '../config/definitions.js';
+import { ErrorCode } from '../protocol/generated/errors.js';
+import type { PartitionStateTable } from '../threads/partition-state.js';
+import type { PartitionRoute, RoutingTable } from '../threads/routing.js';
+import type { Logger } from '../util/logger.js';
+import type {
+  DeleteRecordsRes,
+  ListOffsetRes,
+  OpenPartitionReq,
+  PartitionLogSettings,
+  ProduceReq,
+  ProduceRes,
+  ReadReq,
+  ReadRes,
+} from './owner/messages.js';
+import { Op } from './owner/rpc.js';
+import { type OwnerPool, WorkerCrashedError } from './owner-pool.js';
+import { type TopicRecord, type TopicRegistry, topicNameProblem } from './topic-registry.js';
+
+/** Most partitions one topic may have. */
+export const PARTITIONS_PER_TOPIC_MAX = 10_000;
+/** Names Kafka reserves for internal topics. */
+export const INTERNAL_TOPICS = new Set(['__consumer_offsets', '__transaction_state']);
+
+export class TopicError extends Error {
+  constructor(
+    readonly errorCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface BrokerIdentity {
+  nodeId: number;
+  clusterId: string;
+  host: string;
+  port: number;
+}
+
+export class BrokerCore {
+  private topicChain: Promise<unknown> = Promise.resolve();
+  private nextProducerId: number;
+
+  constructor(
+    readonly config: ConfigSet,
+    readonly registry: TopicRegistry,
+    readonly routing: RoutingTable,
+    readonly state: PartitionStateTable,
+    readonly pool: OwnerPool,
+    readonly logger: Logger,
+    readonly identity: BrokerIdentity,
+  ) {
+    this.nextProducerId = Date.now() * 1000;
+  }
+
+  // ---- topics ----
+
+  topic(name: string): TopicRecord | undefined {
+    return this.registry.get(name);
+  }
+
+  route(topic: string, partition: number): PartitionRoute | undefined {
+    return this.routing.lookup(topic, partition);
+  }
+
+  /** The log settings a topic's partitions run with (overrides over broker defaults). */
+  logSettings(t: TopicRecord): PartitionLogSettings {
+    const overrides = topicOverrides(t.configs);
+    const v = (name: string) => effectiveTopicValue(this.config, overrides, name);
+    return {
+      segmentBytes: v('segment.bytes') as number,
+      segmentMs: v('segment.ms') as number,
+      segmentIndexBytes: v('segment.index.bytes') as number,
+      indexIntervalBytes: v('index.interval.bytes') as number,
+      retentionMs: v('retention.ms') as number,
+      retentionBytes: v('retention.bytes') as number,
+      maxMessageBytes: v('max.message.bytes') as number,
+      logAppendTime: v('message.timestamp.type') === 'LogAppendTime',
+      flushPolicy: v('flush.policy') as FlushPolicy,
+      flushMs: v('flush.ms') as number,
+      flushMessages: v('flush.messages') as number,
+    };
+  }
+
+  /** Runs topic changes one at a time. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.topicChain.then(fn, fn);
+    this.topicChain = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Validates a CreateTopics entry; throws TopicError. Returns the resolved partition count. */
+  validateNewTopic(
+    name: string,
+    partitions: number,
+    replicationFactor: number,
+    configs: Record<string, string>,
+  ): number {
+    const problem = topicNameProblem(name);
+    if (problem) throw new TopicError(ErrorCode.INVALID_TOPIC_EXCEPTION, problem);
+    if (this.registry.get(name))
+      throw new TopicError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic ${name} already exists`);
+    const count = partitions === -1 ? this.config.int('num.partitions') : partitions;
+    if (count < 1 || count > PARTITIONS_PER_TOPIC_MAX) {
+      throw new TopicError(
+        ErrorCode.INVALID_PARTITIONS,
+        `partitions must be in [1, ${PARTITIONS_PER_TOPIC_MAX}], got ${count}`,
+      );
+    }
+    const rf =
+      replicationFactor === -1 ? this.config.int('default.replication.factor') : replicationFactor;
+    if (rf !== 1) {
+      throw new TopicError(
+        ErrorCode.INVALID_REPLICATION_FACTOR,
+        `replication factor ${rf} is larger than the 1 available broker`,
+      );
+    }
+    try {
+      topicOverrides(configs);
+    } catch (err) {
+      throw new TopicError(ErrorCode.INVALID_CONFIG, (err as Error).message);
+    }
+    return count;
+  }
+
+  createTopic(
+    name: string,
+    partitions: number,
+    replicationFactor: number,
+    configs: Record<string, string>,
+  ): Promise<TopicRecord> {
+    return this.serial(async () => {
+      const count = this.validateNewTopic(name, partitions, replicationFactor, configs);
+      const t = this.registry.create(name, count, configs);
+      await this.openPartitions(t, this.routing.ensurePartitions(name, count));
+      this.logger.info({ topic: name, partitions: count }, 'topic created');
+      return t;
+    });
+  }
+
+  /** Auto-creation on Metadata/Produce for an unknown topic, when enabled. */
+  async autoCreate(name: string): Promise<TopicRecord | null> {
+    const existing = this.registry.get(name);
+    if (existing) return existing;
+    if (!this.config.bool('auto.create.topics.enable') || topicNameProblem(name)) return null;
+    try {
+      return await this.createTopic(name, -1, -1, {});
+    } catch (err) {
+      if (err instanceof TopicError && err.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS) {
+        return this.registry.get(name) ?? null;
+      }
+      throw err;
+    }
+  }
+
+  deleteTopic(name: string): Promise<void> {
+    return this.serial(async () => {
+      if (!this.config.bool('delete.topic.enable')) {
+        throw new TopicError(ErrorCode.TOPIC_DELETION_DISABLED, 'topic deletion is disabled');
+      }
+      if (!this.registry.get(name))
+        throw new TopicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `no topic ${name}`);
+      // Registry first: after a crash in between, the orphan directories are removed on start.
+      this.registry.delete(name);
+      const routes = this.routing.removeTopic(name);
+      await Promise.all(
+        routes.map((r) =>
+          this.pool.call(r.worker, Op.ClosePartition, { slot: r.slot, delete: true }),
+        ),
+      );
+      this.logger.info({ topic: name }, 'topic deleted');
+    });
+  }
+
+  createPartitions(name: string, count: number, validateOnly: boolean): Promise<void> {
+    return this.serial(async () => {
+      const t = this.registry.get(name);
+      if (!t) throw new TopicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `no topic ${name}`);
+      if (count <= t.partitions) {
+        throw new TopicError(
+          ErrorCode.INVALID_PARTITIONS,
+          `topic ${name} has ${t.partitions} partitions; ${count} would not add any`,
+        );
+      }
+      if (count > PARTITIONS_PER_TOPIC_MAX) {
+        throw new TopicError(
+          ErrorCode.INVALID_PARTITIONS,
+          `at most ${PARTITIONS_PER_TOPIC_MAX} partitions`,
+        );
+      }
+      if (validateOnly) return;
+      this.registry.setPartitions(name, count);
+      await this.openPartitions(t, this.routing.ensurePartitions(name, count));
+    });
+  }
+
+  alterTopicConfigs(
+    name: string,
+    changes: Record<string, string | null>,
+    validateOnly: boolean,
+  ): Promise<void> {
+    return this.serial(async () => {
+      const t = this.registry.get(name);
+      if (!t) throw new TopicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `no topic ${name}`);
+      let next: Record<string, string | number | boolean>;
+      try {
+        next = topicOverrides(t.configs).with(changes, 'topic').toRecord();
+      } catch (err) {
+        throw new TopicError(ErrorCode.INVALID_CONFIG, (err as Error).message);
+      }
+      if (validateOnly) return;
+      this.registry.setConfigs(name, next);
+      const settings = this.logSettings(t);
+      const routes = this.routing.partitions(name) ?? [];
+      await Promise.all(
+        routes.map((r) => this.pool.call(r.worker, Op.UpdateConfig, { slot: r.slot, settings })),
+      );
+    });
+  }
+
+  /** Opens every partition of every known topic (broker start, after a worker restart). */
+  async openAll(worker?: number): Promise<void> {
+    for (const t of this.registry.all()) {
+      const routes =
+        this.routing.partitions(t.name) ?? this.routing.ensurePartitions(t.name, t.partitions);
+      await this.openPartitions(
+        t,
+        routes.filter((r) => worker === undefined || r.worker === worker),
+      );
+    }
+  }
+
+  private async openPartitions(t: TopicRecord, routes: readonly PartitionRoute[]): Promise<void> {
+    const settings = this.logSettings(t);
+    await Promise.all(
+      routes.map(async (r) => {
+        const req: OpenPartitionReq = {
+          slot: r.slot,
+          topic: t.name,
+          partition: r.partition,
+          settings,
+        };
+        const res = await this.pool.call<{ errorCode: number; error?: string }>(
+          r.worker,
+          Op.OpenPartition,
+          req,
+        );
+        if (res.json.errorCode !== 0) {
+          throw new TopicError(
+            ErrorCode.KAFKA_STORAGE_ERROR,
+            `open ${t.name}-${r.partition}: ${res.json.error ?? res.json.errorCode}`,
+          );
+        }
+      }),
+    );
+  }
+
+  // ---- data path ----
+
+  /** Appends one partition's batch; resolves with the owner's answer (never rejects). */
+  async produce(
+    route: PartitionRoute,
+    acks: number,
+    apiVersion: number,
+    records: Uint8Array,
+  ): Promise<ProduceRes> {
+    const req: ProduceReq = { slot: route.slot, acks, apiVersion };
+    try {
+      const res = await this.pool.call<ProduceRes>(route.worker, Op.Produce, req, [records]);
+      return res.json;
+    } catch (err) {
+      return {
+        errorCode:
+          err instanceof WorkerCrashedError
+            ? ErrorCode.NOT_LEADER_OR_FOLLOWER
+            : ErrorCode.UNKNOWN_SERVER_ERROR,
+        errorMessage: String(err),
+        baseOffset: -1,
+        logAppendTimeMs: -1,
+        logStartOffset: -1,
+        recordErrors: [],
+      };
+    }
+  }
+
+  read(route: PartitionRoute, req: Omit<ReadReq, 'slot'>): Promise<ReadRes> {
+    return this.pool
+      .call<ReadRes>(route.worker, Op.Read, { ...req, slot: route.slot })
+      .then((m) => m.json);
+  }
+
+  release(worker: number, leaseId: number): void {
+    if (leaseId !== 0) this.pool.notify(worker, Op.Release, { leaseId });
+  }
+
+  listOffset(route: PartitionRoute, timestamp: number): Promise<ListOffsetRes> {
+    return this.pool
+      .call<ListOffsetRes>(route.worker, Op.ListOffset, { slot: route.slot, timestamp })
+      .then((m) => m.json);
+  }
+
+  deleteRecords(route: PartitionRoute, offset: number): Promise<DeleteRecordsRes> {
+    return this.pool
+      .call<DeleteRecordsRes>(route.worker, Op.DeleteRecords, { slot: route.slot, offset })
+      .then((m) => m.json);
+  }
+
+  /** A new producer id (InitProducerId). Unique per broker run: time-based, then counting. */
+  allocateProducerId(): number {
+    const id = this.nextProducerId;
+    this.nextProducerId += 1;
+    return id;
+  }
+
+  isInternal(name: string): boolean {
+    return INTERNAL_TOPICS.has(name);
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * startBroker: the embedded and served entry point.
+ *
+ *   const broker = await startBroker({ port: 0 });   // fresh temp data dir, removed on stop
+ *   broker.bootstrap                                   // "127.0.0.1:54321"
+ *   await broker.stop();                               // or: await using broker = ...
+ *
+ * Embedded defaults (`embeddedDefaults`, on unless `sluice serve`): auto-create topics on,
+ * `group.initial.rebalance.delay.ms` 0, a fresh temp data dir when none is given, silent logs.
+ *
+ * Start: open the data dir (topic registry, cluster id), start the partition-owner workers, open
+ * every partition (each log recovers on its own if the last shutdown was unclean), then listen.
+ * Stop: stop accepting, let in-flight requests finish (bounded), close every log cleanly (trim
+ * preallocated segments, flush, write clean-shutdown markers), end the workers.
+ *
+ * The Broker object is owned by the thread that started it (the network thread).
+ */
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { brokerConfig, type ConfigSet } from '../config/config.js';
+import { createFileIO, type FileIO } from '../io/index.js';
+import { loadNativeAddon } from '../native/addon.js';
+import { PartitionStateTable } from '../threads/partition-state.js';
+import { RoutingTable } from '../threads/routing.js';
+import { createLogger, type Logger, type LogLevel } from '../util/logger.js';
+import { BrokerCore } from './broker-core.js';
+import { dispatch } from './dispatch.js';
+import { NetworkServer } from './network.js';
+import { OwnerPool } from './owner-pool.js';
+import { TopicRegistry } from './topic-registry.js';
+
+/** Partition-state slots (partitions the broker can host at once). */
+export const PARTITION_SLOTS_DEFAULT = 65_536;
+/** Unsent response bytes per connection before it stops reading. */
+const WRITE_HIGH_WATER_BYTES = 64 * 1024 * 1024;
+
+export interface BrokerOptions {
+  /** Data directory; default: a fresh temp dir (removed on stop unless `keepDataDir`). */
+  dataDir?: string;
+  keepDataDir?: boolean;
+  host?: string;
+  /** 0 picks a free port. Default 9092 when served, 0 when embedded. */
+  port?: number;
+  /** Any broker config key (Kafka names), as strings or typed values. */
+  config?: Record<string, string | number | boolean>;
+  logLevel?: LogLevel;
+  /** Embedded defaults (see above); `sluice serve` turns them off. Default true. */
+  embeddedDefaults?: boolean;
+}
+
+export interface Broker extends AsyncDisposable {
+  readonly bootstrap: string;
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly clusterId: string;
+  readonly logger: Logger;
+  /** Internal state, for tests and tools in this package. */
+  readonly core: BrokerCore;
+  stop(): Promise<void>;
+}
+
+function resolveConfig(opts: BrokerOptions, dataDir: string): ConfigSet {
+  const embedded = opts.embeddedDefaults ?? true;
+  const given: Record<string, unknown> = {
+    ...(embedded
+      ? { 'group.initial.rebalance.delay.ms': 0, 'auto.create.topics.enable': true, port: 0 }
+      : {}),
+    ...opts.config,
+    'log.dirs': dataDir,
+  };
+  if (opts.host !== undefined) given.host = opts.host;
+  if (opts.port !== undefined) given.port = opts.port;
+  return brokerConfig(given);
+}
+
+export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
+  const tempDir = opts.dataDir === undefined;
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'sluice-'));
+  const config = resolveConfig(opts, dataDir);
+  const logger = createLogger(
+    opts.logLevel ?? ((opts.embeddedDefaults ?? true) ? 'silent' : 'info'),
+  );
+  const fileIo = loadNativeAddon() !== null ? 'native' : 'node-fs';
+  const io = createFileIO({ prefer: fileIo });
+  const registry = TopicRegistry.open(io, dataDir, config.int('node.id'));
+  removeOrphanPartitions(io, dataDir, registry, logger);
+  const workerCount = config.int('num.partition.workers') || Math.min(availableParallelism(), 64);
+  const state = PartitionStateTable.create(PARTITION_SLOTS_DEFAULT);
+  const routing = new RoutingTable(workerCount, PARTITION_SLOTS_DEFAULT);
+  let core: BrokerCore | null = null;
+  const pool = await OwnerPool.start({
+    workerCount,
+    stateBuffer: state.buffer,
+    dataDir,
+    fileIo,
+    retentionCheckIntervalMs: config.int('log.retention.check.interval.ms'),
+    onRestart: (w) => {
+      core
+        ?.openAll(w)
+        .catch((err) =>
+          logger.error({ err: String(err), worker: w }, 'reopening partitions failed'),
+        );
+    },
+    onLog: (level, msg, fields) => logger[level](fields ?? {}, msg),
+  });
+  const identity = {
+    nodeId: config.int('node.id'),
+    clusterId: registry.clusterId,
+    host: '',
+    port: 0,
+  };
+  const liveCore = new BrokerCore(config, registry, routing, state, pool, logger, identity);
+  core = liveCore;
+  try {
+    await liveCore.openAll();
+  } catch (err) {
+    await pool.stop();
+    throw err;
+  }
+  const network = new NetworkServer({
+    host: config.str('host'),
+    port: config.int('port'),
+    maxFrameBytes: config.int('socket.request.max.bytes'),
+    maxConnections: config.int('max.connections'),
+    maxInFlight: config.int('queued.max.requests.per.connection'),
+    idleTimeoutMs: config.int('connections.max.idle.ms'),
+    writeHighWaterBytes: WRITE_HIGH_WATER_BYTES,
+    logger,
+    handle: (frame, peer) => dispatch(liveCore, frame, peer),
+  });
+  let bound: { host: string; port: number };
+  try {
+    bound = await network.listen();
+  } catch (err) {
+    await pool.stop();
+    throw err;
+  }
+  identity.host = config.str('advertised.host') || advertisable(bound.host);
+  identity.port = config.int('advertised.port') || bound.port;
+  logger.info(
+    { host: bound.host, port: bound.port, dataDir, workers: workerCount, io: fileIo },
+    'broker started',
+  );
+
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      await network.close();
+      await pool.stop();
+      if (tempDir && !opts.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
+      logger.info({}, 'broker stopped');
+    })();
+    return stopping;
+  };
+  return {
+    bootstrap: `${bound.host}:${bound.port}`,
+    host: bound.host,
+    port: bound.port,
+    dataDir,
+    clusterId: registry.clusterId,
+    logger,
+    core: liveCore,
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
+
+/** A wildcard listen address is not one clients can connect to: advertise loopback instead. */
+function advertisable(host: string): string {
+  return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+}
+
+/**
+ * Removes partition directories that belong to no registered topic: the leftovers of a
+ * DeleteTopics interrupted between the registry write and the directory removal.
+ */
+function removeOrphanPartitions(
+  io: FileIO,
+  dataDir: string,
+  registry: TopicRegistry,
+  logger: Logger,
+): void {
+  for (const name of io.readdir(dataDir)) {
+    const m = /^(.+)-(\d+)$/.exec(name);
+    if (!m) continue;
+    const topic = registry.get(m[1] as string);
+    if (topic && Number(m[2]) < topic.partitions) continue;
+    logger.warn({ dir: name }, 'removing orphan partition directory');
+    io.rmrf(join(dataDir, name));
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * Fetch (API key 1), versions 4-12.
+ *
+ * Version notes: v4 adds isolation level and last_stable_offset (RecordBatch v2 era), v5
+ * log_start_offset, v7 fetch sessions (KIP-227), v9 current_leader_epoch, v11 rack_id, v12 is
+ * the first flexible version. v13+ (topic ids instead of names) is not advertised.
+ *
+ * Behaviour:
+ * - Long poll: when fewer than `min_bytes` are available, the request waits until the shared
+ *   partition state changes (any partition of the request gets new data) or `max_wait_ms` passes.
+ *   Waiting costs no owner round trip: offsets are read from shared memory.
+ * - Whole batches only; a fetch offset inside a batch returns that whole batch; the first
+ *   partition with data returns at least one batch even above `max_bytes` or
+ *   `partition_max_bytes` (KIP-74), later ones stop at the limits.
+ * - Records are file slices sent with sendfile after the response header bytes (zero copy); the
+ *   owner keeps the segment files open until the response is written (lease release).
+ * - Fetch sessions are not implemented: every response carries session id 0, which tells clients
+ *   to keep sending full fetch requests (allowed by KIP-227). A request for an existing session
+ *   (session_id > 0) gets FETCH_SESSION_ID_NOT_FOUND.
+ * - No transactions: last_stable_offset = high watermark, aborted_transactions empty.
+ * - Replica fetches (replica_id >= 0) are for cluster mode and refused on a single broker.
+ */
+
+import type { FileSlice } from '../../io/file-io.js';
+import { ErrorCode } from '../../protocol/generated/errors.js';
+import type { FetchRequest, FetchResponse } from '../../protocol/generated/fetch.js';
+import type { RecordsRef } from '../../protocol/writer.js';
+import type { ReadRes } from '../owner/messages.js';
+import type { Handler, RequestContext } from './handler.js';
+
+type TopicResponse = FetchResponse['responses'][number];
+type PartitionData = TopicResponse['partitions'][number];
+type FetchPartition = FetchRequest['topics'][number]['partitions'][number];
+
+const NO_RECORDS = Buffer.alloc(0);
+
+/** Longest long-poll a client may ask for. */
+export const FETCH_MAX_WAIT_MS_LIMIT = 60_000;
+
+/** Records of one partition as file slices: encoded as a length prefix, sent with sendfile. */
+export interface SliceRecords extends RecordsRef {
+  readonly slices: readonly FileSlice[];
+}
+
+export function isSliceRecords(v: RecordsRef): v is SliceRecords {
+  return Array.isArray((v as SliceRecords).slices);
+}
+
+interface Target {
+  topicIndex: number;
+  partitionIndex: number;
+  topic: string;
+  req: FetchPartition;
+}
+
+function emptyPartition(partitionIndex: number, errorCode: number): PartitionData {
+  return {
+    partitionIndex,
+    errorCode,
+    highWatermark: -1,
+    lastStableOffset: -1,
+    logStartOffset: -1,
+    divergingEpoch: { epoch: -1, endOffset: -1 },
+    currentLeader: { leaderId: -1, leaderEpoch: -1 },
+    snapshotId: { endOffset: -1, epoch: -1 },
+    abortedTransactions: null,
+    preferredReadReplica: -1,
+    // Kafka sends empty records, never null: librdkafka rejects a null (-1) records size.
+    records: NO_RECORDS,
+  };
+}
+
+/** True when the partition has something to answer now: data, or an error to report. */
+function answerable(ctx: RequestContext, t: Target): boolean {
+  const route = ctx.core.route(t.topic, t.req.partition);
+  if (!route) return true;
+  return (
+    ctx.core.state.highWatermark(route.slot) > t.req.fetchOffset ||
+    outOfRange(ctx, route.slot, t.req.fetchOffset)
+  );
+}
+
+function outOfRange(ctx: RequestContext, slot: number, offset: number): boolean {
+  return offset < ctx.core.state.logStartOffset(slot) || offset > ctx.core.state.logEndOffset(slot);
+}
+
+function changeSeen(ctx: RequestContext): number {
+  return ctx.core.state.changeCount('any');
+}
+
+export const fetchHandler: Handler<FetchRequest, FetchResponse> = {
+  apiKey: 1,
+  name: 'Fetch',
+  minVersion: 4,
+  maxVersion: 12,
+  async handle(req, ctx) {
+    const base: FetchResponse = {
+      throttleTimeMs: 0,
+      errorCode: 0,
+      sessionId: 0,
+      responses: [],
+      nodeEndpoints: [],
+    };
+    if (req.sessionId > 0) return { ...base, errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND };
+    if (req.replicaId >= 0) return { ...base, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER };
+    const targets: Target[] = [];
+    req.topics.forEach((t, topicIndex) => {
+      t.partitions.forEach((p, partitionIndex) => {
+        targets.push({ topicIndex, partitionIndex, topic: t.topic, req: p });
+      });
+    });
+    const deadline = Date.now() + Math.min(Math.max(0, req.maxWaitMs), FETCH_MAX_WAIT_MS_LIMIT);
+    for (;;) {
+      const seen = changeSeen(ctx);
+      const ready = targets.some((t) => answerable(ctx, t));
+      const remaining = deadline - Date.now();
+      if (ready || remaining <= 0 || req.minBytes <= 0) {
+        const result = await readAll(ctx, req, targets);
+        if (
+          result.bytes >= Math.max(1, req.minBytes) ||
+          remaining <= 0 ||
+          req.minBytes <= 0 ||
+          result.hasError
+        ) {
+          return { ...base, responses: result.responses };
+        }
+        result.release();
+      }
+      await ctx.core.state.waitForChangeAsync('any', seen, Math.max(1, deadline - Date.now()));
+    }
+  },
+};
+
+interface ReadAllResult {
+  responses: TopicResponse[];
+  bytes: number;
+  hasError: boolean;
+  release: () => void;
+}
+
+async function readAll(
+  ctx: RequestContext,
+  req: FetchRequest,
+  targets: Target[],
+): Promise<ReadAllResult> {
+  const responses: TopicResponse[] = req.topics.map((t) => ({
+    topic: t.topic,
+    topicId: Buffer.alloc(16),
+    partitions: t.partitions.map((p) => emptyPartition(p.partition, 0)),
+  }));
+  const releases: (() => void)[] = [];
+  let budget = req.maxBytes > 0 ? req.maxBytes : Number.MAX_SAFE_INTEGER;
+  let bytes = 0;
+  let hasError = false;
+  // Sequential by design: the response byte budget is shared in request order (KIP-74).
+  for (const t of targets) {
+    const out = await readOne(ctx, t, budget, bytes === 0);
+    const slot = responses[t.topicIndex]?.partitions;
+    if (slot) slot[t.partitionIndex] = out.data;
+    if (out.data.errorCode !== 0) hasError = true;
+    if (out.release) releases.push(out.release);
+    bytes += out.bytes;
+    budget -= out.bytes;
+  }
+  const release = () => {
+    for (const r of releases) r();
+  };
+  ctx.onSent(release);
+  return { responses, bytes, hasError, release };
+}
+
+async function readOne(
+  ctx: RequestContext,
+  t: Target,
+  budget: number,
+  first: boolean,
+): Promise<{ data: PartitionData; bytes: number; release?: () => void }> {
+  const p = t.req;
+  const known = ctx.core.topic(t.topic);
+  const route = ctx.core.route(t.topic, p.partition);
+  if (!known || !route)
+    return { data: emptyPartition(p.partition, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION), bytes: 0 };
+  // KIP-74: the first partition with data may exceed the limits by one batch; the owner always
+  // returns at least one whole batch when maxBytes > 0, so ask for at least 1 byte there.
+  const partitionMax = Math.max(0, p.partitionMaxBytes);
+  const maxBytes = first
+    ? Math.max(1, Math.min(partitionMax, budget))
+    : Math.min(partitionMax, budget);
+  const hw = ctx.core.state.highWatermark(route.slot);
+  if (outOfRange(ctx, route.slot, p.fetchOffset)) {
+    return {
+      data: {
+        ...withOffsets(p.partition, ctx, route.slot),
+        errorCode: ErrorCode.OFFSET_OUT_OF_RANGE,
+      },
+      bytes: 0,
+    };
+  }
+  if (maxBytes <= 0 || p.fetchOffset === hw)
+    return { data: withOffsets(p.partition, ctx, route.slot), bytes: 0 };
+  let res: ReadRes;
+  try {
+    res = await ctx.core.read(route, { offset: p.fetchOffset, maxBytes, maxOffsetExclusive: hw });
+  } catch {
+    return { data: emptyPartition(p.partition, ErrorCode.NOT_LEADER_OR_FOLLOWER), bytes: 0 };
+  }
+  const data: PartitionData = {
+    ...emptyPartition(p.partition, res.errorCode),
+    highWatermark: res.highWatermark,
+    lastStableOffset: res.highWatermark,
+    logStartOffset: res.logStartOffset,
+    abortedTransactions: res.errorCode === 0 ? [] : null,
+  };
+  if (res.bytes === 0) return { data, bytes: 0 };
+  const slices: FileSlice[] = res.slices.map(([fd, position, length]) => ({
+    fd,
+    position,
+    length,
+  }));
+  const records: SliceRecords = { kind: 'records-ref', byteLength: res.bytes, slices };
+  const release = () => ctx.core.release(route.worker, res.leaseId);
+  return { data: { ...data, records }, bytes: res.bytes, release };
+}
+
+function withOffsets(partition: number, ctx: RequestContext, slot: number): PartitionData {
+  const hw = ctx.core.state.highWatermark(slot);
+  return {
+    ...emptyPartition(partition, 0),
+    highWatermark: hw,
+    lastStableOffset: hw,
+    logStartOffset: ctx.core.state.logStartOffset(slot),
+    abortedTransactions: [],
+  };
+}

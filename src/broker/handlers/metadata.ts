@@ -1,0 +1,101 @@
+/**
+ * Metadata (API key 3), versions 1-12.
+ *
+ * Version notes: v1 adds controller id, rack and is_internal, and makes a null topic list mean
+ * "all topics" (an empty list means none); v2 cluster id; v4 allow_auto_topic_creation; v5
+ * offline replicas; v7 leader epoch; v8 authorized operations (Sluice has no ACLs: it answers
+ * "not requested", INT32_MIN); v9 flexible; v10 topic ids; v12 topic lookup by id (name null).
+ * v0 is not advertised (an empty list meant "all topics" there).
+ *
+ * On a single broker this broker is every partition's leader, its only replica and ISR, and the
+ * controller (kafkajs sends admin requests to the controller, so it must be a real broker id).
+ * Unknown topics are created when both the broker (`auto.create.topics.enable`) and the request
+ * (v4+) allow it; otherwise UNKNOWN_TOPIC_OR_PARTITION. Invalid names: INVALID_TOPIC_EXCEPTION.
+ */
+
+import { ErrorCode } from '../../protocol/generated/errors.js';
+import type { MetadataRequest, MetadataResponse } from '../../protocol/generated/metadata.js';
+import { type TopicRecord, topicNameProblem } from '../topic-registry.js';
+import { AUTHORIZED_OPERATIONS_OMITTED, type Handler, type RequestContext } from './handler.js';
+
+type TopicResponse = MetadataResponse['topics'][number];
+
+const NO_TOPIC_ID = Buffer.alloc(16);
+
+function topicResponse(ctx: RequestContext, t: TopicRecord): TopicResponse {
+  const nodeId = ctx.core.identity.nodeId;
+  return {
+    errorCode: 0,
+    name: t.name,
+    topicId: t.id,
+    isInternal: ctx.core.isInternal(t.name),
+    partitions: Array.from({ length: t.partitions }, (_, partitionIndex) => ({
+      errorCode: 0,
+      partitionIndex,
+      leaderId: nodeId,
+      leaderEpoch: 0,
+      replicaNodes: [nodeId],
+      isrNodes: [nodeId],
+      offlineReplicas: [],
+    })),
+    topicAuthorizedOperations: AUTHORIZED_OPERATIONS_OMITTED,
+  };
+}
+
+function topicError(name: string | null, errorCode: number): TopicResponse {
+  return {
+    errorCode,
+    name,
+    topicId: NO_TOPIC_ID,
+    isInternal: false,
+    partitions: [],
+    topicAuthorizedOperations: AUTHORIZED_OPERATIONS_OMITTED,
+  };
+}
+
+async function resolveTopic(
+  ctx: RequestContext,
+  requested: MetadataRequest['topics'] extends (infer U)[] | null ? U : never,
+  allowAutoCreate: boolean,
+): Promise<TopicResponse> {
+  if (requested.name === null) {
+    const byId = ctx.core.registry.getById(requested.topicId);
+    return byId ? topicResponse(ctx, byId) : topicError(null, ErrorCode.UNKNOWN_TOPIC_ID);
+  }
+  const name = requested.name;
+  const existing = ctx.core.topic(name);
+  if (existing) return topicResponse(ctx, existing);
+  if (topicNameProblem(name)) return topicError(name, ErrorCode.INVALID_TOPIC_EXCEPTION);
+  if (!allowAutoCreate) return topicError(name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  try {
+    const created = await ctx.core.autoCreate(name);
+    return created
+      ? topicResponse(ctx, created)
+      : topicError(name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  } catch {
+    return topicError(name, ErrorCode.LEADER_NOT_AVAILABLE);
+  }
+}
+
+export const metadataHandler: Handler<MetadataRequest, MetadataResponse> = {
+  apiKey: 3,
+  name: 'Metadata',
+  minVersion: 1,
+  maxVersion: 12,
+  async handle(req, ctx) {
+    const { identity } = ctx.core;
+    const allowAutoCreate = ctx.apiVersion < 4 || req.allowAutoTopicCreation;
+    const topics =
+      req.topics === null
+        ? ctx.core.registry.all().map((t) => topicResponse(ctx, t))
+        : await Promise.all(req.topics.map((t) => resolveTopic(ctx, t, allowAutoCreate)));
+    return {
+      throttleTimeMs: 0,
+      brokers: [{ nodeId: identity.nodeId, host: identity.host, port: identity.port, rack: null }],
+      clusterId: identity.clusterId,
+      controllerId: identity.nodeId,
+      topics,
+      clusterAuthorizedOperations: AUTHORIZED_OPERATIONS_OMITTED,
+    };
+  },
+};

@@ -1,0 +1,136 @@
+/**
+ * Produce (API key 0), versions 3-9.
+ *
+ * Version notes: v3 introduced RecordBatch v2 only (magic 2) — the only format Sluice stores, so
+ * older versions are not advertised. v5 adds log_start_offset, v7 allows zstd, v8 adds
+ * record_errors and error_message, v9 is the first flexible version. v10+ (current_leader and
+ * node_endpoints for KIP-951) is not advertised.
+ *
+ * acks: 0 appends and sends no response; 1 answers once the batch is appended (readable); -1
+ * (all) on this single broker answers once the batch is appended and, under flush policy
+ * `always`, fdatasync'd. Any other value: INVALID_REQUIRED_ACKS for every partition.
+ * Partitions of one request are appended in parallel by their owner workers; the response lists
+ * them in request order. `timeout_ms` bounds how long acks=all waits (REQUEST_TIMED_OUT).
+ * Not implemented: transactions. Sluice has no transaction coordinator, so a client cannot
+ * obtain a transactional producer id (InitProducerId refuses a transactional id).
+ */
+
+import { ErrorCode } from '../../protocol/generated/errors.js';
+import type { ProduceRequest, ProduceResponse } from '../../protocol/generated/produce.js';
+import type { ProduceRes } from '../owner/messages.js';
+import type { Handler, RequestContext } from './handler.js';
+
+type TopicResponse = ProduceResponse['responses'][number];
+type PartitionResponse = TopicResponse['partitionResponses'][number];
+
+function partitionError(
+  index: number,
+  errorCode: number,
+  message: string | null,
+): PartitionResponse {
+  return {
+    index,
+    errorCode,
+    baseOffset: -1,
+    logAppendTimeMs: -1,
+    logStartOffset: -1,
+    recordErrors: [],
+    errorMessage: message,
+    currentLeader: { leaderId: -1, leaderEpoch: -1 },
+  };
+}
+
+function fromOwner(index: number, r: ProduceRes): PartitionResponse {
+  return {
+    index,
+    errorCode: r.errorCode,
+    baseOffset: r.baseOffset,
+    logAppendTimeMs: r.logAppendTimeMs,
+    logStartOffset: r.logStartOffset,
+    recordErrors: r.recordErrors.map((e) => ({
+      batchIndex: e.batchIndex,
+      batchIndexErrorMessage: e.message,
+    })),
+    errorMessage: r.errorMessage,
+    currentLeader: { leaderId: -1, leaderEpoch: -1 },
+  };
+}
+
+async function withTimeout(
+  p: Promise<PartitionResponse>,
+  index: number,
+  timeoutMs: number,
+): Promise<PartitionResponse> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<PartitionResponse>((resolve) => {
+    timer = setTimeout(
+      () =>
+        resolve(
+          partitionError(
+            index,
+            ErrorCode.REQUEST_TIMED_OUT,
+            `not acknowledged within ${timeoutMs} ms`,
+          ),
+        ),
+      Math.max(0, timeoutMs),
+    );
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function producePartition(
+  ctx: RequestContext,
+  acks: number,
+  topic: string,
+  p: ProduceRequest['topicData'][number]['partitionData'][number],
+): Promise<PartitionResponse> {
+  const route = ctx.core.route(topic, p.index);
+  if (!route)
+    return Promise.resolve(partitionError(p.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, null));
+  if (p.records === null || p.records.length === 0) {
+    return Promise.resolve(partitionError(p.index, ErrorCode.INVALID_RECORD, 'no records'));
+  }
+  return ctx.core
+    .produce(route, acks, ctx.apiVersion, p.records)
+    .then((r) => fromOwner(p.index, r));
+}
+
+export const produceHandler: Handler<ProduceRequest, ProduceResponse> = {
+  apiKey: 0,
+  name: 'Produce',
+  minVersion: 3,
+  maxVersion: 9,
+  async handle(req, ctx) {
+    const validAcks = req.acks === 0 || req.acks === 1 || req.acks === -1;
+    const topics = req.topicData.map((t) => {
+      const known = ctx.core.topic(t.name) !== undefined && !ctx.core.isInternal(t.name);
+      const partitions = t.partitionData.map((p) => {
+        if (!validAcks)
+          return Promise.resolve(
+            partitionError(
+              p.index,
+              ErrorCode.INVALID_REQUIRED_ACKS,
+              `acks must be -1, 0 or 1, got ${req.acks}`,
+            ),
+          );
+        if (!known)
+          return Promise.resolve(
+            partitionError(p.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, null),
+          );
+        const pending = producePartition(ctx, req.acks, t.name, p);
+        return req.acks === -1 ? withTimeout(pending, p.index, req.timeoutMs) : pending;
+      });
+      return { name: t.name, partitions };
+    });
+    const responses: TopicResponse[] = [];
+    for (const t of topics) {
+      responses.push({ name: t.name, partitionResponses: await Promise.all(t.partitions) });
+    }
+    if (req.acks === 0) return null;
+    return { responses, throttleTimeMs: 0, nodeEndpoints: [] };
+  },
+};

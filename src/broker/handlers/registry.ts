@@ -1,0 +1,67 @@
+/**
+ * The handler registry: every API Sluice serves, one handler file each. ApiVersions advertises
+ * exactly these keys and ranges.
+ */
+
+import { makeApiVersionsHandler } from './api-versions.js';
+import { createPartitionsHandler } from './create-partitions.js';
+import { createTopicsHandler } from './create-topics.js';
+import { deleteRecordsHandler } from './delete-records.js';
+import { deleteTopicsHandler } from './delete-topics.js';
+import { describeConfigsHandler } from './describe-configs.js';
+import { fetchHandler } from './fetch.js';
+import type { Handler } from './handler.js';
+import { incrementalAlterConfigsHandler } from './incremental-alter-configs.js';
+import { initProducerIdHandler } from './init-producer-id.js';
+import { listOffsetsHandler } from './list-offsets.js';
+import { metadataHandler } from './metadata.js';
+import { produceHandler } from './produce.js';
+
+// Handlers are stored with their request/response types erased; the dispatcher decodes each
+// request with the codec of the same api key, so the pairing holds by construction.
+// biome-ignore lint/suspicious/noExplicitAny: see the comment above (type erasure at the registry).
+export type AnyHandler = Handler<any, unknown>;
+
+const handlers = new Map<number, AnyHandler>();
+
+function register(h: AnyHandler): void {
+  if (handlers.has(h.apiKey)) throw new Error(`two handlers for api key ${h.apiKey}`);
+  if (h.minVersion > h.maxVersion) throw new Error(`${h.name}: empty version range`);
+  handlers.set(h.apiKey, h);
+}
+
+for (const h of [
+  produceHandler,
+  fetchHandler,
+  listOffsetsHandler,
+  metadataHandler,
+  createTopicsHandler,
+  deleteTopicsHandler,
+  deleteRecordsHandler,
+  initProducerIdHandler,
+  describeConfigsHandler,
+  createPartitionsHandler,
+  incrementalAlterConfigsHandler,
+]) {
+  register(h as AnyHandler);
+}
+register(
+  makeApiVersionsHandler(() =>
+    [...handlers.values()]
+      .map((h) => ({ apiKey: h.apiKey, minVersion: h.minVersion, maxVersion: h.maxVersion }))
+      .sort((a, b) => a.apiKey - b.apiKey),
+  ) as AnyHandler,
+);
+
+export function handlerFor(apiKey: number): AnyHandler | undefined {
+  return handlers.get(apiKey);
+}
+
+export function allHandlers(): AnyHandler[] {
+  return [...handlers.values()];
+}
+
+/** Lets another module (the group coordinator) add its handlers. */
+export function registerHandler(h: AnyHandler): void {
+  register(h);
+}

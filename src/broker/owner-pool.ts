@@ -1,0 +1,175 @@
+/**
+ * OwnerPool: the partition-owner workers, seen from the network thread.
+ *
+ * Starts `workerCount` workers, each with its own channel (two SPSC rings) and RpcEndpoint, and
+ * routes calls by worker index. Watches every worker: when one dies (uncaught error, exit), its
+ * pending calls fail with WorkerCrashedError (handlers turn that into a per-partition error), a
+ * replacement is started on a fresh channel, and `onRestart` lets the broker reopen the
+ * partitions that worker owned (the logs recover from disk as after an unclean shutdown).
+ *
+ * Owned by the network (main) thread; not thread-safe.
+ */
+
+import type { Worker } from 'node:worker_threads';
+import { createChannel } from '../threads/channel.js';
+import { startWorker } from '../threads/worker-spawn.js';
+import type { OwnerWorkerData } from './owner/owner-worker.js';
+import { Op, type OpCode, type RpcMessage } from './owner/rpc.js';
+import { RpcEndpoint } from './owner/rpc-endpoint.js';
+
+export class WorkerCrashedError extends Error {
+  override readonly name = 'WorkerCrashedError';
+}
+
+/** Bytes of each ring direction per worker. */
+export const OWNER_CHANNEL_BYTES = 32 * 1024 * 1024;
+/** How long a worker may take to start (ms). */
+const WORKER_START_TIMEOUT_MS = 30_000;
+/** How long a clean worker shutdown may take before it is terminated (ms). */
+const WORKER_STOP_TIMEOUT_MS = 30_000;
+/** Restarts of one worker slot within a minute before the pool gives up on it. */
+const RESTARTS_PER_MINUTE_MAX = 10;
+
+export interface OwnerPoolOptions {
+  workerCount: number;
+  stateBuffer: SharedArrayBuffer;
+  dataDir: string;
+  fileIo: 'native' | 'node-fs';
+  retentionCheckIntervalMs: number;
+  onRestart: (workerIndex: number) => void;
+  onLog: (level: 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  rpc: RpcEndpoint;
+  stopping: boolean;
+  restarts: number[];
+}
+
+const ownerEntry = (): URL => {
+  const here = new URL(import.meta.url);
+  const ext = here.pathname.endsWith('.ts') ? '.ts' : '.js';
+  return new URL(`./owner/owner-worker${ext}`, here);
+};
+
+export class OwnerPool {
+  private readonly slots: Slot[] = [];
+  private closed = false;
+
+  private constructor(private readonly opts: OwnerPoolOptions) {}
+
+  static async start(opts: OwnerPoolOptions): Promise<OwnerPool> {
+    const pool = new OwnerPool(opts);
+    await Promise.all(Array.from({ length: opts.workerCount }, (_, i) => pool.spawn(i, [])));
+    return pool;
+  }
+
+  get workerCount(): number {
+    return this.slots.length;
+  }
+
+  call<T>(
+    worker: number,
+    op: OpCode,
+    json: unknown,
+    tail?: readonly Uint8Array[],
+  ): Promise<RpcMessage<T>> {
+    const slot = this.slots[worker];
+    if (!slot || this.closed) return Promise.reject(new WorkerCrashedError(`no worker ${worker}`));
+    return slot.rpc.call<T>(op, json, tail);
+  }
+
+  notify(worker: number, op: OpCode, json: unknown): void {
+    const slot = this.slots[worker];
+    if (!slot || this.closed) return;
+    try {
+      slot.rpc.notify(op, json);
+    } catch {
+      // The worker is gone; what the notification would release died with it.
+    }
+  }
+
+  private async spawn(index: number, restarts: number[]): Promise<void> {
+    const pair = createChannel({ capacityBytes: OWNER_CHANNEL_BYTES });
+    const data: OwnerWorkerData = {
+      workerIndex: index,
+      channel: pair.workerInit,
+      stateBuffer: this.opts.stateBuffer,
+      dataDir: this.opts.dataDir,
+      fileIo: this.opts.fileIo,
+      retentionCheckIntervalMs: this.opts.retentionCheckIntervalMs,
+    };
+    const worker = startWorker(ownerEntry(), { workerData: data, transferList: pair.transferList });
+    const rpc = new RpcEndpoint(pair.main, null);
+    const slot: Slot = { worker, rpc, stopping: false, restarts };
+    this.slots[index] = slot;
+    worker.on('error', (err) =>
+      this.opts.onLog('error', 'partition worker failed', { worker: index, err: String(err) }),
+    );
+    worker.on('exit', (code) => this.onExit(index, slot, code));
+    await waitReady(worker);
+  }
+
+  private onExit(index: number, slot: Slot, code: number): void {
+    slot.rpc.failAll(new WorkerCrashedError(`partition worker ${index} exited (code ${code})`));
+    if (slot.stopping || this.closed || this.slots[index] !== slot) return;
+    const now = Date.now();
+    const recent = slot.restarts.filter((t) => now - t < 60_000);
+    if (recent.length >= RESTARTS_PER_MINUTE_MAX) {
+      this.opts.onLog('error', 'partition worker keeps crashing; not restarting', {
+        worker: index,
+      });
+      return;
+    }
+    this.opts.onLog('warn', 'partition worker exited; restarting with recovery', {
+      worker: index,
+      code,
+    });
+    this.spawn(index, [...recent, now]).then(
+      () => this.opts.onRestart(index),
+      (err) =>
+        this.opts.onLog('error', 'partition worker restart failed', {
+          worker: index,
+          err: String(err),
+        }),
+    );
+  }
+
+  /** Asks every worker to close its logs cleanly, then ends the threads. */
+  async stop(): Promise<void> {
+    this.closed = true;
+    await Promise.all(
+      this.slots.map(async (slot) => {
+        slot.stopping = true;
+        const done = slot.rpc.call(Op.Shutdown, {}).catch(() => undefined);
+        const timeout = new Promise((r) => setTimeout(r, WORKER_STOP_TIMEOUT_MS).unref());
+        await Promise.race([done, timeout]);
+        await slot.rpc.close('broker stopping');
+        await slot.worker.terminate();
+      }),
+    );
+  }
+
+  /** Test hook: kills a worker as a crash would. */
+  async crashWorkerForTest(index: number): Promise<void> {
+    await this.slots[index]?.worker.terminate();
+  }
+}
+
+function waitReady(worker: Worker): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error('partition worker did not start')),
+      WORKER_START_TIMEOUT_MS,
+    );
+    worker.once('message', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    worker.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}

@@ -1,0 +1,116 @@
+/**
+ * JSON headers of the owner RPC operations (see `rpc.ts` for the envelope). Shared by the
+ * network thread (which sends requests) and the owner workers (which answer them).
+ */
+
+import type { FlushPolicy } from '../../config/definitions.js';
+
+/** Everything an owner needs to run one partition's log. Plain data. */
+export interface PartitionLogSettings {
+  segmentBytes: number;
+  segmentMs: number;
+  segmentIndexBytes: number;
+  indexIntervalBytes: number;
+  retentionMs: number;
+  retentionBytes: number;
+  maxMessageBytes: number;
+  logAppendTime: boolean;
+  flushPolicy: FlushPolicy;
+  flushMs: number;
+  flushMessages: number;
+}
+
+export interface OpenPartitionReq {
+  slot: number;
+  topic: string;
+  partition: number;
+  settings: PartitionLogSettings;
+}
+
+export interface PartitionOffsetsRes {
+  logStartOffset: number;
+  logEndOffset: number;
+}
+
+export interface ClosePartitionReq {
+  slot: number;
+  /** Remove the partition's directory after closing (DeleteTopics). */
+  delete: boolean;
+}
+
+export interface UpdateConfigReq {
+  slot: number;
+  settings: PartitionLogSettings;
+}
+
+/** Tail: the partition's record batches, exactly as they arrived. */
+export interface ProduceReq {
+  slot: number;
+  /** 0, 1 or -1 (all). */
+  acks: number;
+  /** Produce API version (zstd needs v7+). */
+  apiVersion: number;
+}
+
+export interface ProduceRes {
+  errorCode: number;
+  errorMessage: string | null;
+  baseOffset: number;
+  logAppendTimeMs: number;
+  logStartOffset: number;
+  /** Kafka's per-record errors (INVALID_RECORD details); empty when none. */
+  recordErrors: { batchIndex: number; message: string }[];
+}
+
+export interface ReadReq {
+  slot: number;
+  offset: number;
+  maxBytes: number;
+  /** Read no batch that starts at or above this offset (the high watermark). */
+  maxOffsetExclusive: number;
+}
+
+export interface ReadRes {
+  errorCode: number;
+  /** [fd, position, length] rows, in log order. */
+  slices: [number, number, number][];
+  bytes: number;
+  /** Release with Op.Release when the slices are sent (0 = nothing to release). */
+  leaseId: number;
+  highWatermark: number;
+  logStartOffset: number;
+  logEndOffset: number;
+}
+
+export interface ReleaseReq {
+  leaseId: number;
+}
+
+export interface ListOffsetReq {
+  slot: number;
+  /** -1 latest, -2 earliest, -3 max timestamp, >= 0 first offset with timestamp >= it. */
+  timestamp: number;
+}
+
+export interface ListOffsetRes {
+  errorCode: number;
+  offset: number;
+  timestamp: number;
+}
+
+export interface DeleteRecordsReq {
+  slot: number;
+  /** -1 means the high watermark. */
+  offset: number;
+}
+
+export interface DeleteRecordsRes {
+  errorCode: number;
+  lowWatermark: number;
+}
+
+export interface StatsRes {
+  partitions: number;
+  busyMs: number;
+  appendedBytes: number;
+}

@@ -1,0 +1,59 @@
+/**
+ * Entry module of a partition-owner worker thread.
+ *
+ * The network thread starts it with `OwnerWorkerData` in `workerData`; the worker opens its
+ * channel end, serves owner RPCs (`OwnerService`) until it receives Op.Shutdown, then closes its
+ * logs cleanly (trim, flush, clean-shutdown markers) and answers the shutdown.
+ *
+ * The receive loop waits with `Atomics.waitAsync` (RpcEndpoint), never with a blocking
+ * `Atomics.wait`: fdatasync completions and timers of this thread run on its event loop.
+ */
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { createFileIO } from '../../io/index.js';
+import { type ChannelInit, openChannel } from '../../threads/channel.js';
+import { PartitionStateTable } from '../../threads/partition-state.js';
+import { OwnerService } from './owner-service.js';
+import { Op } from './rpc.js';
+import { RpcEndpoint } from './rpc-endpoint.js';
+
+export interface OwnerWorkerData {
+  workerIndex: number;
+  channel: ChannelInit;
+  stateBuffer: SharedArrayBuffer;
+  dataDir: string;
+  fileIo: 'native' | 'node-fs';
+  retentionCheckIntervalMs: number;
+}
+
+/** How often timer work (interval flush, retention, lease expiry) runs. */
+const TICK_MS = 100;
+
+function run(data: OwnerWorkerData): void {
+  const io = createFileIO({ prefer: data.fileIo });
+  const state = new PartitionStateTable(data.stateBuffer);
+  const channel = openChannel(data.channel);
+  let service: OwnerService | null = null;
+  let lastRetentionMs = Date.now();
+  const rpc: RpcEndpoint = new RpcEndpoint(channel, (op, msg) => {
+    if (op === Op.Shutdown) {
+      clearInterval(timer);
+      service?.closeAll().then(
+        () => rpc.complete(msg.reqId, { errorCode: 0 }),
+        (err) => rpc.complete(msg.reqId, { errorCode: -1, error: String(err) }),
+      );
+      return;
+    }
+    service?.handle(op, msg);
+  });
+  service = new OwnerService(io, data.dataDir, state, rpc);
+  const timer = setInterval(() => {
+    const now = Date.now();
+    const retentionDue = now - lastRetentionMs >= data.retentionCheckIntervalMs;
+    if (retentionDue) lastRetentionMs = now;
+    service?.tick(now, retentionDue);
+  }, TICK_MS);
+  parentPort?.postMessage({ ready: true });
+}
+
+run(workerData as OwnerWorkerData);

@@ -1,0 +1,177 @@
+import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Broker, startBroker } from '../../src/broker/broker.js';
+import { ensureKcat, kcat } from '../support/kcat.js';
+
+let broker: Broker;
+let kafka: Kafka;
+
+beforeAll(async () => {
+  broker = await startBroker({ port: 0, config: { 'num.partition.workers': 2 } });
+  kafka = new Kafka({
+    clientId: 'sluice-test',
+    brokers: [broker.bootstrap],
+    logLevel: logLevel.NOTHING,
+  });
+});
+
+afterAll(async () => {
+  await broker?.stop();
+});
+
+/** Reads a partition from the beginning with kcat (no consumer group), one JSON object a record. */
+async function readAll(
+  topic: string,
+  partition: number,
+): Promise<{ key: string | null; payload: string; offset: number; headers?: string[] }[]> {
+  const r = await kcat([
+    '-b',
+    broker.bootstrap,
+    '-C',
+    '-t',
+    topic,
+    '-p',
+    String(partition),
+    '-o',
+    'beginning',
+    '-e',
+    '-J',
+    '-q',
+  ]);
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l));
+}
+
+describe('kafkajs against an embedded broker', () => {
+  it('admin: creates, lists, describes and deletes topics', async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      expect(await admin.createTopics({ topics: [{ topic: 'adm', numPartitions: 3 }] })).toBe(true);
+      expect(await admin.createTopics({ topics: [{ topic: 'adm', numPartitions: 3 }] })).toBe(
+        false,
+      );
+      expect(await admin.listTopics()).toContain('adm');
+      const meta = await admin.fetchTopicMetadata({ topics: ['adm'] });
+      expect(meta.topics[0]?.partitions).toHaveLength(3);
+      await admin.createPartitions({ topicPartitions: [{ topic: 'adm', count: 5 }] });
+      const meta2 = await admin.fetchTopicMetadata({ topics: ['adm'] });
+      expect(meta2.topics[0]?.partitions).toHaveLength(5);
+      await admin.deleteTopics({ topics: ['adm'] });
+      expect(await admin.listTopics()).not.toContain('adm');
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
+  it('produces with acks -1, 1 and 0, keys and headers, and the records are readable in order', async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'acks', numPartitions: 1 }] });
+    await admin.disconnect();
+    const producer = kafka.producer({ allowAutoTopicCreation: false });
+    await producer.connect();
+    const sent: string[] = [];
+    for (const acks of [-1, 1, 0]) {
+      const messages = Array.from({ length: 10 }, (_, i) => ({
+        key: `k${i}`,
+        value: `acks${acks}-${i}`,
+        headers: { h: `v${i}` },
+      }));
+      const res = await producer.send({ topic: 'acks', acks, messages });
+      if (acks !== 0) expect(res[0]?.errorCode).toBe(0);
+      sent.push(...messages.map((m) => m.value));
+    }
+    await producer.disconnect();
+    const records = await readAll('acks', 0);
+    expect(records.map((r) => r.payload)).toEqual(sent);
+    expect(records.map((r) => r.offset)).toEqual(sent.map((_, i) => i));
+    expect(records[0]?.key).toBe('k0');
+    expect(records[0]?.headers).toEqual(['h', 'v0']);
+  });
+
+  it('produces gzip-compressed batches that consumers decompress', async () => {
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic: 'gz',
+      compression: CompressionTypes.GZIP,
+      messages: Array.from({ length: 50 }, (_, i) => ({ value: `gzip-${i}` })),
+    });
+    await producer.disconnect();
+    const records = await readAll('gz', 0);
+    expect(records.map((r) => r.payload)).toEqual(
+      Array.from({ length: 50 }, (_, i) => `gzip-${i}`),
+    );
+  });
+
+  it('deduplicates an idempotent producer and keeps ordering', async () => {
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    for (let i = 0; i < 5; i++) {
+      await producer.send({ topic: 'idem', acks: -1, messages: [{ value: `i${i}` }] });
+    }
+    await producer.disconnect();
+    const records = await readAll('idem', 0);
+    expect(records.map((r) => r.payload)).toEqual(['i0', 'i1', 'i2', 'i3', 'i4']);
+  });
+
+  it('lists offsets: earliest, latest and by timestamp', async () => {
+    const producer = kafka.producer();
+    await producer.connect();
+    const t0 = Date.now();
+    await producer.send({
+      topic: 'times',
+      messages: [{ value: 'a', timestamp: String(t0 - 10_000) }],
+    });
+    await producer.send({ topic: 'times', messages: [{ value: 'b', timestamp: String(t0) }] });
+    await producer.disconnect();
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const offsets = await admin.fetchTopicOffsets('times');
+      expect(offsets[0]).toMatchObject({ partition: 0, low: '0', high: '2' });
+      const byTime = await admin.fetchTopicOffsetsByTimestamp('times', t0 - 1);
+      expect(byTime[0]).toMatchObject({ partition: 0, offset: '1' });
+    } finally {
+      await admin.disconnect();
+    }
+  });
+});
+
+describe('kcat (librdkafka) against an embedded broker', () => {
+  it('lists metadata and round-trips records with every codec', async () => {
+    if (!ensureKcat()) throw new Error('kcat is not installed and could not be installed');
+    const meta = await kcat(['-b', broker.bootstrap, '-L', '-J']);
+    expect(meta.code, meta.stderr).toBe(0);
+    expect(JSON.parse(meta.stdout).brokers[0].id).toBe(1);
+    for (const codec of ['none', 'gzip', 'snappy', 'lz4', 'zstd']) {
+      const topic = `kcat-${codec}`;
+      const lines = Array.from({ length: 20 }, (_, i) => `${codec}-${i}`);
+      const p = await kcat(
+        [
+          '-b',
+          broker.bootstrap,
+          '-P',
+          '-t',
+          topic,
+          '-p',
+          '0',
+          '-z',
+          codec,
+          '-X',
+          'acks=all',
+          '-X',
+          'enable.idempotence=true',
+        ],
+        `${lines.join('\n')}\n`,
+      );
+      expect(p.code, p.stderr).toBe(0);
+      const records = await readAll(topic, 0);
+      expect(records.map((r) => r.payload)).toEqual(lines);
+    }
+  });
+});
