@@ -340,15 +340,16 @@ export class PartitionLog {
   /** Resolves when every earlier append is on disk. See the module comment (group commit). */
   flush(): Promise<void> {
     if (this.offlineReason !== null) return Promise.reject(this.offlineReason);
+    if (this.queued !== null) return this.queued;
     if (this.dirty.size === 0 && !this.dirNeedsSync) return this.syncing ?? Promise.resolve();
-    if (this.syncing === null) return this.startSync();
-    if (this.queued === null) {
-      const after = this.syncing.catch(() => undefined);
-      this.queued = after.then(() => {
-        this.queued = null;
-        return this.startSync();
-      });
-    }
+    // A sync starts one event-loop turn after it is asked for (and after the running one ends),
+    // so that every append made meanwhile (other requests, and the appenders a finished sync just
+    // released) joins it: one fdatasync per turn at most, covering everything appended before it.
+    const after = (this.syncing ?? Promise.resolve()).catch(() => undefined).then(nextTurn);
+    this.queued = after.then(() => {
+      this.queued = null;
+      return this.startSync();
+    });
     return this.queued;
   }
 
@@ -900,6 +901,10 @@ export class PartitionLog {
       });
     }
   }
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function emptyRead(): ReadResult {

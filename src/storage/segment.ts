@@ -176,19 +176,17 @@ export class Segment {
   walk(
     position: number,
     visit: (pos: number, base: number, last: number, bytes: number) => boolean,
+    firstReadBytes = WALK_CHUNK_BYTES,
   ): number {
     let pos = position;
     let chunkPos = 0;
     let chunkLen = 0;
+    let want = Math.max(BATCH_HEADER_BYTES, Math.min(firstReadBytes, WALK_CHUNK_BYTES));
     while (pos + BATCH_HEADER_BYTES <= this.sizeBytes) {
       if (pos < chunkPos || pos + BATCH_HEADER_BYTES > chunkPos + chunkLen) {
         chunkPos = pos;
-        chunkLen = this.io.pread(
-          this.fd,
-          walkScratch,
-          pos,
-          Math.min(WALK_CHUNK_BYTES, this.sizeBytes - pos),
-        );
+        chunkLen = this.io.pread(this.fd, walkScratch, pos, Math.min(want, this.sizeBytes - pos));
+        want = WALK_CHUNK_BYTES;
         if (chunkLen < BATCH_HEADER_BYTES)
           throw new Error(`short read at ${pos} in ${this.path('.log')}`);
       }
@@ -210,12 +208,19 @@ export class Segment {
    */
   findBatch(offset: number): { position: number; bytes: number } {
     const i = this.index.floorByOffset(offset - this.baseOffset);
+    const start = this.index.posAt(i);
+    // The batch is before the next index entry: read just up to its header.
+    const nextEntry = i + 1 < this.index.count ? this.index.posAt(i + 1) : this.sizeBytes;
     let found = { position: this.sizeBytes, bytes: 0 };
-    this.walk(this.index.posAt(i), (pos, _base, last, bytes) => {
-      if (last < offset) return true;
-      found = { position: pos, bytes };
-      return false;
-    });
+    this.walk(
+      start,
+      (pos, _base, last, bytes) => {
+        if (last < offset) return true;
+        found = { position: pos, bytes };
+        return false;
+      },
+      nextEntry - start + BATCH_HEADER_BYTES,
+    );
     return found;
   }
 
@@ -224,11 +229,15 @@ export class Segment {
     const i = this.index.floorByPosition(limit);
     const start = Math.max(from, this.index.posAt(i));
     let end = start;
-    this.walk(start, (pos, _b, _l, bytes) => {
-      if (pos + bytes > limit) return false;
-      end = pos + bytes;
-      return true;
-    });
+    this.walk(
+      start,
+      (pos, _b, _l, bytes) => {
+        if (pos + bytes > limit) return false;
+        end = pos + bytes;
+        return true;
+      },
+      limit - start + BATCH_HEADER_BYTES,
+    );
     return end;
   }
 

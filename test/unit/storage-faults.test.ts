@@ -22,7 +22,7 @@ function readAll(io: MemoryFileIO, log: PartitionLog, from = 0): Buffer {
 }
 
 describe('PartitionLog under faults (memory FileIO)', () => {
-  it('group commit: flushes called while an fdatasync runs share the next one', async () => {
+  it('group commit: flushes asked for in one turn, or while a sync runs, share one fdatasync', async () => {
     const { io, log } = setup();
     log.append(makeBatch(), NOW);
     const before = io.fsyncCalls;
@@ -32,10 +32,31 @@ describe('PartitionLog under faults (memory FileIO)', () => {
       log.append(makeBatch(), NOW);
       waiting.push(log.flush());
     }
-    expect(new Set(waiting).size).toBe(1); // all eight share the queued sync
+    expect(new Set([p1, ...waiting]).size).toBe(1);
     await Promise.all([p1, ...waiting]);
-    expect(io.fsyncCalls - before).toBe(2);
+    expect(io.fsyncCalls - before).toBe(1);
     expect(log.flushedOffset).toBe(9);
+    // While a sync runs, new appends wait for the next one, which covers all of them.
+    const inner = io.fdatasyncAsync.bind(io);
+    const started = new Promise<void>((resolve) => {
+      io.fdatasyncAsync = (fd: number) => {
+        resolve();
+        return inner(fd);
+      };
+    });
+    log.append(makeBatch(), NOW);
+    const running = log.flush();
+    await started; // the fdatasync is running on the "thread pool" now
+    const late: Promise<void>[] = [];
+    for (let i = 0; i < 4; i++) {
+      log.append(makeBatch(), NOW);
+      late.push(log.flush());
+    }
+    expect(new Set(late).size).toBe(1);
+    expect(late[0]).not.toBe(running);
+    await Promise.all([running, ...late]);
+    expect(io.fsyncCalls - before).toBe(3);
+    expect(log.flushedOffset).toBe(14);
     const idle = io.fsyncCalls;
     await log.flush(); // nothing new: no sync
     expect(io.fsyncCalls).toBe(idle);
