@@ -139,7 +139,10 @@ export function persistGroup(ctx: StepContext, group: Group): void {
 /** Fails every waiting SyncGroup with `errorCode` and forgets the assignments (Kafka's reset). */
 function resetAssignments(ctx: StepContext, group: Group, errorCode: number): void {
   for (const m of group.members.values()) {
-    if (m.pendingSyncRequestId !== null) respondSyncError(ctx, m.pendingSyncRequestId, errorCode);
+    if (m.pendingSyncRequestId !== null) {
+      respondSyncError(ctx, m.pendingSyncRequestId, errorCode);
+      scheduleSession(ctx, group, m); // it was alive while it waited; its session restarts now
+    }
     m.pendingSyncRequestId = null;
     m.assignment = EMPTY;
   }
