@@ -5,9 +5,10 @@
  * - `append()` returns when the batch is written to the page cache and readable by fetches (the
  *   returned offsets are final); it says nothing about the disk.
  * - `flush()` resolves when every earlier append is on disk (fdatasync of each written segment,
- *   plus an fsync of the directory once after a segment was created). Flushes are grouped: while
- *   one fdatasync runs on the thread pool, appends continue, and every flush() called meanwhile
- *   shares the single next fdatasync, which covers all of them (group commit).
+ *   plus an fsync of the directory once after a segment was created). Flushes are grouped: a
+ *   sync starts one event-loop turn after it is first asked for, so every flush() of that turn
+ *   shares it; while it runs on the thread pool, appends continue, and every flush() called
+ *   meanwhile shares the single next fdatasync, which covers all of them (group commit).
  * - The flush policy (`always` / `interval` / `never`) is applied by the caller, which decides
  *   when to call flush(); this class never syncs on its own except at roll (index files), at
  *   truncation and at close.
@@ -29,9 +30,10 @@
  * Preallocation: the active segment is reserved with fallocate in steps of
  * `PREALLOCATE_STEP_BYTES` (at most `segment.bytes`), and trimmed when it rolls or at clean close.
  *
- * Retention deletes whole non-active segments (oldest first) whose max timestamp is older than
+ * Retention deletes whole segments (oldest first) whose max timestamp is older than
  * `retention.ms`, or while the log exceeds `retention.bytes`, or that lie wholly below the log
- * start offset; the active segment is never deleted.
+ * start offset. The active segment is deleted only by `retention.ms`, like Kafka: when all of it
+ * has expired it is rolled first, so the log becomes empty at its end offset.
  *
  * Owned by the partition's owner worker thread (all calls from that thread); not thread-safe.
  */
@@ -49,6 +51,7 @@ import {
   RECORD_BATCH_MAGIC,
   readBatchHeader,
   setBaseOffset,
+  setPartitionLeaderEpoch,
 } from '../protocol/records/batch-header.js';
 import { decodeRecordBatch } from '../protocol/records/record-batch.js';
 import {
@@ -199,10 +202,14 @@ export class PartitionLog {
    * Appends one or more RecordBatch v2 (already validated by the caller), assigning offsets by
    * patching each base offset in place. Returns when the batches are readable (see the contract).
    */
-  append(batches: Buffer, nowMs: number): { baseOffset: number; lastOffset: number } {
+  append(
+    batches: Buffer,
+    nowMs: number,
+    opts: { leaderEpoch?: number } = {},
+  ): { baseOffset: number; lastOffset: number } {
     this.checkWritable();
     const baseOffset = this.logEndOffset;
-    const metas = this.assignOffsets(batches, baseOffset);
+    const metas = this.assignOffsets(batches, baseOffset, opts.leaderEpoch);
     const last = metas[metas.length - 1];
     if (last === undefined) throw new StorageError('append of an empty buffer');
     this.maybeRoll(batches.length, last.lastOffset, nowMs);
@@ -228,7 +235,7 @@ export class PartitionLog {
   }
 
   /** Walks the batches in `buf`, checks framing, patches base offsets; positions are relative. */
-  private assignOffsets(buf: Buffer, firstOffset: number): ScannedBatch[] {
+  private assignOffsets(buf: Buffer, firstOffset: number, leaderEpoch?: number): ScannedBatch[] {
     const out: ScannedBatch[] = [];
     let pos = 0;
     let next = firstOffset;
@@ -243,6 +250,7 @@ export class PartitionLog {
       const delta = buf.readInt32BE(pos + BATCH_OFFSET_LAST_OFFSET_DELTA);
       if (delta < 0) throw new StorageError(`negative lastOffsetDelta at ${pos}`);
       setBaseOffset(buf, next, pos);
+      if (leaderEpoch !== undefined) setPartitionLeaderEpoch(buf, leaderEpoch, pos);
       const h = readBatchHeader(buf, pos);
       out.push({
         position: pos,
@@ -573,6 +581,15 @@ export class PartitionLog {
     const { retentionMs, retentionBytes } = this.settings;
     let size = this.sizeBytes;
     const before = this.segments.length;
+    const active = this.active;
+    if (
+      retentionMs >= 0 &&
+      !active.isEmpty &&
+      active.maxTimestamp >= 0 &&
+      nowMs - active.maxTimestamp > retentionMs
+    ) {
+      this.roll(nowMs);
+    }
     this.deleteSegmentsWhile((s) => {
       const expired =
         retentionMs >= 0 && s.maxTimestamp >= 0 && nowMs - s.maxTimestamp > retentionMs;

@@ -46,6 +46,11 @@ describe.each(ioCases().map((c) => [c.name, c] as [string, IoCase]))(
       expect(log.append(b1, NOW)).toEqual({ baseOffset: 0, lastOffset: 2 });
       expect(log.append(b2, NOW)).toEqual({ baseOffset: 3, lastOffset: 4 });
       expect(b2.readBigInt64BE(0)).toBe(3n);
+      expect(b2.readInt32BE(12)).toBe(-1); // leader epoch untouched unless given
+      const b3 = makeBatch();
+      log.append(b3, NOW, { leaderEpoch: 4 });
+      expect(b3.readInt32BE(12)).toBe(4);
+      log.truncateTo(5);
       expect(log.logEndOffset).toBe(5);
       expect(readAll(log, 0)).toEqual(Buffer.concat([b1, b2]));
       expect(readAll(log, 3)).toEqual(b2);
@@ -201,9 +206,12 @@ describe.each(ioCases().map((c) => [c.name, c] as [string, IoCase]))(
       expect(log.logStartOffset).toBe(log.segmentBaseOffsets()[0]);
       log.updateSettings(settings({ segmentBytes: 1024, retentionMs: 1000 }));
       log.applyRetention(NOW + 1_000_000);
-      expect(log.segmentCount).toBe(1);
-      expect(log.logStartOffset).toBe(log.segmentBaseOffsets()[0]);
+      // Everything expired, the active segment too: it is rolled and deleted, the log is empty.
+      expect(log.segmentBaseOffsets()).toEqual([40]);
+      expect(log.logStartOffset).toBe(40);
       expect(log.logEndOffset).toBe(40);
+      expect(log.read(39, 100)).toBe('OFFSET_OUT_OF_RANGE');
+      expect(log.append(makeBatch(), NOW).baseOffset).toBe(40);
     });
 
     it('a lease keeps a deleted segment readable until released', () => {
