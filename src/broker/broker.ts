@@ -91,7 +91,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
   const state = PartitionStateTable.create(PARTITION_SLOTS_DEFAULT);
   const routing = new RoutingTable(workerCount, PARTITION_SLOTS_DEFAULT);
   let core: BrokerCore | null = null;
-  const pool = await OwnerPool.start({
+  const pool = OwnerPool.start({
     workerCount,
     stateBuffer: state.buffer,
     dataDir,
@@ -115,7 +115,16 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
   const liveCore = new BrokerCore(config, registry, routing, state, pool, logger, identity);
   core = liveCore;
   try {
-    await liveCore.openAll();
+    // With partitions to recover, serve only once every log is open. With none, accept
+    // connections at once: requests wait in the owners' rings while the workers boot.
+    if (registry.size > 0) {
+      await pool.ready;
+      await liveCore.openAll();
+    } else {
+      pool.ready.catch((err: unknown) =>
+        logger.error({ err: String(err) }, 'partition worker failed to start'),
+      );
+    }
   } catch (err) {
     await pool.stop();
     throw err;

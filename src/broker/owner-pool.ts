@@ -57,12 +57,22 @@ export class OwnerPool {
   private readonly slots: Slot[] = [];
   private closed = false;
 
-  private constructor(private readonly opts: OwnerPoolOptions) {}
+  private constructor(private readonly opts: OwnerPoolOptions) {
+    this.ready = Promise.all(
+      Array.from({ length: opts.workerCount }, (_, i) => this.spawn(i, [])),
+    ).then(() => undefined);
+  }
 
-  static async start(opts: OwnerPoolOptions): Promise<OwnerPool> {
-    const pool = new OwnerPool(opts);
-    await Promise.all(Array.from({ length: opts.workerCount }, (_, i) => pool.spawn(i, [])));
-    return pool;
+  /** Resolves when every worker has started; rejects if one fails to start. */
+  readonly ready: Promise<void>;
+
+  /**
+   * Starts the workers without waiting for them: calls made before a worker is up wait in its
+   * ring (FIFO) and are served as soon as it runs, so a broker with nothing to recover can accept
+   * connections while its workers boot. Await `ready` to surface start failures.
+   */
+  static start(opts: OwnerPoolOptions): OwnerPool {
+    return new OwnerPool(opts);
   }
 
   get workerCount(): number {

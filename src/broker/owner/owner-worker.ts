@@ -33,26 +33,38 @@ function run(data: OwnerWorkerData): void {
   const io = createFileIO({ prefer: data.fileIo });
   const state = new PartitionStateTable(data.stateBuffer);
   const channel = openChannel(data.channel);
-  let service: OwnerService | null = null;
   let lastRetentionMs = Date.now();
-  const rpc: RpcEndpoint = new RpcEndpoint(channel, (op, msg) => {
-    if (op === Op.Shutdown) {
-      clearInterval(timer);
-      service?.closeAll().then(
-        () => rpc.complete(msg.reqId, { errorCode: 0 }),
-        (err) => rpc.complete(msg.reqId, { errorCode: -1, error: String(err) }),
-      );
-      return;
-    }
-    service?.handle(op, msg);
-  });
-  service = new OwnerService(io, data.dataDir, state, rpc);
+  // The service answers through the endpoint, which is created right after it.
+  const completer = {
+    complete: (reqId: number, json: unknown, tail?: readonly Uint8Array[]) =>
+      rpc.complete(reqId, json, tail),
+  };
+  const service = new OwnerService(io, data.dataDir, state, completer);
   const timer = setInterval(() => {
     const now = Date.now();
     const retentionDue = now - lastRetentionMs >= data.retentionCheckIntervalMs;
     if (retentionDue) lastRetentionMs = now;
-    service?.tick(now, retentionDue);
+    service.tick(now, retentionDue);
   }, TICK_MS);
+  const rpc: RpcEndpoint = new RpcEndpoint(
+    channel,
+    (op, msg) => {
+      if (op !== Op.Shutdown) {
+        service.handle(op, msg);
+        return;
+      }
+      clearInterval(timer);
+      service.closeAll().then(
+        () => rpc.complete(msg.reqId, { errorCode: 0 }),
+        (err) => rpc.complete(msg.reqId, { errorCode: -1, error: String(err) }),
+      );
+    },
+    undefined,
+    (err) =>
+      process.stderr.write(
+        `sluice: partition worker ${data.workerIndex}: ${err.stack ?? err.message}\n`,
+      ),
+  );
   parentPort?.postMessage({ ready: true });
 }
 

@@ -66,8 +66,11 @@ export class RpcEndpoint {
     private readonly channel: ChannelEndpoint,
     private readonly onRequest: RequestHandler | null,
     private readonly queuedBytesMax = QUEUED_BYTES_MAX_DEFAULT,
+    private readonly onError: (e: Error) => void = () => undefined,
   ) {
-    this.loop = this.receiveLoop();
+    // Started on a later tick, never inside the constructor: a handler that runs while the
+    // constructor is still on the stack could see its owner half-built.
+    this.loop = Promise.resolve().then(() => this.receiveLoop());
   }
 
   get inFlight(): number {
@@ -176,8 +179,12 @@ export class RpcEndpoint {
     while (!this.stopped) {
       let n: number;
       try {
-        n = this.channel.drain((payload, tag) => this.dispatch(payload, tag), DRAIN_BATCH_MAX);
+        n = this.channel.drain(
+          (payload, tag) => this.dispatchSafely(payload, tag),
+          DRAIN_BATCH_MAX,
+        );
       } catch (e) {
+        // Only a broken channel gets here (dispatch errors are contained per message).
         this.failAll(e as Error);
         return;
       }
@@ -188,6 +195,15 @@ export class RpcEndpoint {
       }
       const r = await this.channel.waitForDataAsync(IDLE_WAIT_MS);
       if (r === 'closed') return;
+    }
+  }
+
+  /** One bad message must not stop the loop: it is reported and the next one is served. */
+  private dispatchSafely(payload: Uint8Array, tag: number): void {
+    try {
+      this.dispatch(payload, tag);
+    } catch (e) {
+      this.onError(e as Error);
     }
   }
 

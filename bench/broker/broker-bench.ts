@@ -1,0 +1,393 @@
+/**
+ * Broker benchmarks against an embedded broker over loopback, side by side with the limits they
+ * are judged against (measured in the same run):
+ *
+ *   startup   start with an empty data dir to accepting connections; stop; idle RSS
+ *   produce   pre-encoded 64 KiB batches of 100-byte records, acks=1, flush never, 1 and 8
+ *             partitions, pipelined; vs a raw pwrite loop of the same 64 KiB writes
+ *   fetch     read a page-cached partition with large fetches (sendfile); vs raw loopback TCP
+ *   latency   produce -> consume latency at a fixed rate, acks=1, with a long-polling fetcher
+ *
+ *   node --import tsx bench/broker/broker-bench.ts [startup|produce|fetch|latency ...] [--json FILE]
+ *
+ * Uses the compiled broker (`dist/`, built by `npm ci`) so workers start as they do in
+ * production; falls back to the sources when there is no build.
+ */
+
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import hdr from 'hdr-histogram-js';
+import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
+import { measureWriteLoop } from '../io/append.js';
+import { RawClient } from './raw-client.js';
+
+type StartBroker = typeof import('../../src/broker/broker.js').startBroker;
+
+async function loadStartBroker(): Promise<StartBroker> {
+  const dist = new URL('../../dist/broker/broker.js', import.meta.url);
+  if (existsSync(dist))
+    return ((await import(dist.href)) as { startBroker: StartBroker }).startBroker;
+  return (await import('../../src/broker/broker.js')).startBroker;
+}
+
+const RECORD_BYTES = 100;
+const BATCH_BYTES = 64 * 1024;
+const results: Record<string, unknown> = {};
+
+function batchOf(count: number, size: number): Buffer {
+  const value = Buffer.alloc(size, 7);
+  const now = Date.now();
+  return encodeRecordBatch({
+    records: Array.from({ length: count }, () => ({
+      key: null,
+      value,
+      headers: [],
+      timestamp: now,
+    })),
+  });
+}
+
+/** As many 100-byte records as fit a 64 KiB batch. */
+function batch64k(): { buf: Buffer; records: number } {
+  let n = Math.floor(BATCH_BYTES / (RECORD_BYTES + 8));
+  let buf = batchOf(n, RECORD_BYTES);
+  while (buf.length > BATCH_BYTES) buf = batchOf(--n, RECORD_BYTES);
+  return { buf, records: n };
+}
+
+async function startup(startBroker: StartBroker): Promise<void> {
+  const starts: number[] = [];
+  const stops: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    const b = await startBroker({ port: 0 });
+    starts.push(performance.now() - t0);
+    await new Promise((r) => setTimeout(r, 300)); // a running broker (workers booted) is stopped
+    const t1 = performance.now();
+    await b.stop();
+    stops.push(performance.now() - t1);
+  }
+  const b = await startBroker({ port: 0 });
+  await new Promise((r) => setTimeout(r, 1000));
+  const rssMiB = process.memoryUsage().rss / 1048576;
+  await b.stop();
+  const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)] ?? 0;
+  results.startup = {
+    startMsMedian: median(starts),
+    stopMsMedian: median(stops),
+    starts,
+    stops,
+    idleRssMiB: rssMiB,
+  };
+  console.log(
+    `startup: start median ${median(starts).toFixed(1)} ms, stop median ${median(stops).toFixed(1)} ms, idle RSS ${rssMiB.toFixed(0)} MiB (process, broker idle)`,
+  );
+}
+
+async function produceRun(
+  startBroker: StartBroker,
+  partitions: number,
+  seconds: number,
+): Promise<number> {
+  const b = await startBroker({ port: 0 });
+  try {
+    const c = await RawClient.connect(b.host, b.port);
+    await c.request(19, 4, {
+      topics: [
+        {
+          name: 'p',
+          numPartitions: partitions,
+          replicationFactor: 1,
+          assignments: [],
+          configs: [],
+        },
+      ],
+      timeoutMs: 5000,
+      validateOnly: false,
+    });
+    const { buf, records } = batch64k();
+    const inFlight = 32;
+    let sent = 0;
+    let done = 0;
+    const deadline = performance.now() + seconds * 1000;
+    const t0 = performance.now();
+    const one = async (): Promise<void> => {
+      while (performance.now() < deadline) {
+        const partition = sent++ % partitions;
+        await c.request(0, 8, {
+          transactionalId: null,
+          acks: 1,
+          timeoutMs: 5000,
+          topicData: [{ name: 'p', partitionData: [{ index: partition, records: buf }] }],
+        });
+        done++;
+      }
+    };
+    await Promise.all(Array.from({ length: inFlight }, one));
+    const elapsed = (performance.now() - t0) / 1000;
+    c.close();
+    return (done * records) / elapsed;
+  } finally {
+    await b.stop();
+  }
+}
+
+async function produce(startBroker: StartBroker): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
+  try {
+    const { buf, records } = batch64k();
+    const raw = measureWriteLoop('addon', buf.length, 2 * 1024 * 1024 * 1024, dir);
+    const rawRecordsPerSec = raw.writesPerSec * records;
+    const one = await produceRun(startBroker, 1, 4);
+    const eight = await produceRun(startBroker, 8, 4);
+    results.produce = {
+      recordsPerBatch: records,
+      batchBytes: buf.length,
+      onePartition: one,
+      eightPartitions: eight,
+      rawPwriteRecordsPerSec: rawRecordsPerSec,
+      rawGBps: raw.gbPerSec,
+    };
+    console.log(
+      `produce: 1 partition ${(one / 1e6).toFixed(2)} M records/s, 8 partitions ${(eight / 1e6).toFixed(2)} M records/s`,
+    );
+    console.log(
+      `         raw pwrite loop of the same 64 KiB batches: ${(rawRecordsPerSec / 1e6).toFixed(2)} M records/s (${raw.gbPerSec.toFixed(2)} GB/s); ratio ${(one / rawRecordsPerSec).toFixed(2)} / ${(eight / rawRecordsPerSec).toFixed(2)}`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function loopbackLimit(bytes: number): Promise<number> {
+  const server = createServer((s) => s.on('data', () => undefined));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const sock = createConnection({ host: '127.0.0.1', port });
+  await new Promise((r) => sock.once('connect', r));
+  const chunk = Buffer.alloc(4 * 1024 * 1024, 1);
+  const t0 = performance.now();
+  let sent = 0;
+  while (sent < bytes) {
+    sent += chunk.length;
+    if (!sock.write(chunk)) await new Promise((r) => sock.once('drain', r));
+  }
+  await new Promise<void>((r) => sock.end(r));
+  const gbps = sent / ((performance.now() - t0) / 1000) / 1e9;
+  sock.destroy();
+  server.close();
+  return gbps;
+}
+
+async function fetch(startBroker: StartBroker): Promise<void> {
+  const b = await startBroker({ port: 0 });
+  try {
+    const c = await RawClient.connect(b.host, b.port);
+    const { buf } = batch64k();
+    const totalBytes = 512 * 1024 * 1024;
+    const produces: Promise<unknown>[] = [];
+    for (let sent = 0; sent < totalBytes; sent += buf.length) {
+      produces.push(
+        c.request(0, 8, {
+          transactionalId: null,
+          acks: 1,
+          timeoutMs: 5000,
+          topicData: [{ name: 'f', partitionData: [{ index: 0, records: buf }] }],
+        }),
+      );
+      if (produces.length >= 64) await Promise.all(produces.splice(0));
+    }
+    await Promise.all(produces);
+    let offset = 0;
+    let bytes = 0;
+    const t0 = performance.now();
+    for (;;) {
+      type Res = {
+        responses: { partitions: { highWatermark: number; records: Buffer | null }[] }[];
+      };
+      const res = await c.request<Res>(1, 11, {
+        replicaId: -1,
+        maxWaitMs: 0,
+        minBytes: 1,
+        maxBytes: 64 * 1024 * 1024,
+        isolationLevel: 0,
+        sessionId: 0,
+        sessionEpoch: -1,
+        topics: [
+          {
+            topic: 'f',
+            topicId: Buffer.alloc(16),
+            partitions: [
+              {
+                partition: 0,
+                currentLeaderEpoch: -1,
+                fetchOffset: offset,
+                lastFetchedEpoch: -1,
+                logStartOffset: -1,
+                partitionMaxBytes: 32 * 1024 * 1024,
+                replicaDirectoryId: Buffer.alloc(16),
+              },
+            ],
+          },
+        ],
+        forgottenTopicsData: [],
+        rackId: '',
+      });
+      const p = res.responses[0]?.partitions[0];
+      const records = p?.records;
+      if (!p || !records || records.length === 0) break;
+      bytes += records.length;
+      // Next offset: walk batch headers to the end of the last whole batch.
+      let at = 0;
+      while (at + 12 <= records.length) {
+        const len = records.readInt32BE(at + 8) + 12;
+        if (at + len > records.length) break;
+        offset = Number(records.readBigInt64BE(at)) + records.readInt32BE(at + 23) + 1;
+        at += len;
+      }
+      if (offset >= p.highWatermark) break;
+    }
+    const gbps = bytes / ((performance.now() - t0) / 1000) / 1e9;
+    c.close();
+    const limit = await loopbackLimit(2 * 1024 * 1024 * 1024);
+    results.fetch = { bytes, gbps, loopbackGBps: limit, ratio: gbps / limit };
+    console.log(
+      `fetch: ${(bytes / 1048576).toFixed(0)} MiB at ${gbps.toFixed(2)} GB/s; raw loopback TCP ${limit.toFixed(2)} GB/s; ratio ${(gbps / limit).toFixed(2)}`,
+    );
+  } finally {
+    await b.stop();
+  }
+}
+
+async function latency(startBroker: StartBroker): Promise<void> {
+  const b = await startBroker({ port: 0 });
+  try {
+    const producer = await RawClient.connect(b.host, b.port);
+    const consumer = await RawClient.connect(b.host, b.port);
+    await producer.request(19, 4, {
+      topics: [{ name: 'l', numPartitions: 1, replicationFactor: 1, assignments: [], configs: [] }],
+      timeoutMs: 5000,
+      validateOnly: false,
+    });
+    const rate = 5000;
+    const seconds = 6;
+    const warmupMs = 1000;
+    const total = rate * seconds;
+    const sentAt = new Float64Array(total);
+    const h = hdr.build({
+      lowestDiscernibleValue: 1,
+      highestTrackableValue: 10_000_000,
+      numberOfSignificantValueDigits: 3,
+    });
+    let received = 0;
+    let offset = 0;
+    const t0 = performance.now();
+    const consume = (async () => {
+      while (received < total) {
+        type Res = { responses: { partitions: { records: Buffer | null }[] }[] };
+        const res = await consumer.request<Res>(1, 11, {
+          replicaId: -1,
+          maxWaitMs: 500,
+          minBytes: 1,
+          maxBytes: 1048576,
+          isolationLevel: 0,
+          sessionId: 0,
+          sessionEpoch: -1,
+          topics: [
+            {
+              topic: 'l',
+              topicId: Buffer.alloc(16),
+              partitions: [
+                {
+                  partition: 0,
+                  currentLeaderEpoch: -1,
+                  fetchOffset: offset,
+                  lastFetchedEpoch: -1,
+                  logStartOffset: -1,
+                  partitionMaxBytes: 1048576,
+                  replicaDirectoryId: Buffer.alloc(16),
+                },
+              ],
+            },
+          ],
+          forgottenTopicsData: [],
+          rackId: '',
+        });
+        const records = res.responses[0]?.partitions[0]?.records;
+        const now = performance.now();
+        if (!records || records.length === 0) continue;
+        let at = 0;
+        while (at + 61 <= records.length) {
+          const len = records.readInt32BE(at + 8) + 12;
+          const base = Number(records.readBigInt64BE(at));
+          const count = records.readInt32BE(at + 57);
+          for (let i = 0; i < count; i++) {
+            const idx = base + i;
+            if (idx < total && sentAt[idx]! - t0 > warmupMs)
+              h.recordValue(Math.max(1, Math.round((now - sentAt[idx]!) * 1000)));
+          }
+          received = Math.max(received, base + count);
+          offset = base + count;
+          at += len;
+        }
+      }
+    })();
+    for (let i = 0; i < total; i++) {
+      const intended = t0 + (i * 1000) / rate;
+      const wait = intended - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      sentAt[i] = intended; // coordinated omission: measure from the intended send time
+      void producer.request(0, 8, {
+        transactionalId: null,
+        acks: 1,
+        timeoutMs: 5000,
+        topicData: [
+          { name: 'l', partitionData: [{ index: 0, records: batchOf(1, RECORD_BYTES) }] },
+        ],
+      });
+    }
+    await consume;
+    producer.close();
+    consumer.close();
+    const us = (p: number) => h.getValueAtPercentile(p);
+    results.latency = {
+      rate,
+      p50us: us(50),
+      p90us: us(90),
+      p99us: us(99),
+      p999us: us(99.9),
+      maxUs: h.maxValue,
+      count: h.totalCount,
+    };
+    console.log(
+      `latency @ ${rate}/s acks=1 produce->consume: p50 ${us(50)} us, p90 ${us(90)} us, p99 ${us(99)} us, p99.9 ${us(99.9)} us, max ${h.maxValue} us (${h.totalCount} records)`,
+    );
+  } finally {
+    await b.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const jsonAt = args.indexOf('--json');
+  const jsonFile = jsonAt >= 0 ? args[jsonAt + 1] : undefined;
+  const modes = args.filter((a, i) => !a.startsWith('--') && (jsonAt < 0 || i !== jsonAt + 1));
+  const run = modes.length > 0 ? modes : ['startup', 'produce', 'fetch', 'latency'];
+  const startBroker = await loadStartBroker();
+  for (const m of run) {
+    if (m === 'startup') await startup(startBroker);
+    else if (m === 'produce') await produce(startBroker);
+    else if (m === 'fetch') await fetch(startBroker);
+    else if (m === 'latency') await latency(startBroker);
+    else throw new Error(`unknown mode ${m}`);
+  }
+  if (jsonFile)
+    writeFileSync(
+      jsonFile,
+      `${JSON.stringify({ schema: 1, node: process.version, date: new Date().toISOString(), results }, null, 2)}\n`,
+    );
+}
+
+await main();

@@ -1,0 +1,74 @@
+/**
+ * A minimal pipelined Kafka protocol client for benchmarks: frames out with the generated
+ * codecs, responses matched by correlation id. Benchmark-only; owned by the calling thread.
+ */
+
+import { createConnection, type Socket } from 'node:net';
+import { decodeResponse, encodeRequest } from '../../src/protocol/frame.js';
+
+export class RawClient {
+  private nextId = 1;
+  private readonly waiting = new Map<
+    number,
+    {
+      apiKey: number;
+      version: number;
+      resolve: (body: unknown) => void;
+      reject: (e: Error) => void;
+    }
+  >();
+  private pending: Buffer = Buffer.alloc(0);
+
+  private constructor(private readonly socket: Socket) {
+    socket.on('data', (d: Buffer) => this.onData(d));
+    socket.on('error', (e) => this.failAll(e));
+    socket.on('close', () => this.failAll(new Error('connection closed')));
+  }
+
+  static connect(host: string, port: number): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const s = createConnection({ host, port, noDelay: true }, () => resolve(new RawClient(s)));
+      s.once('error', reject);
+    });
+  }
+
+  /** Sends a request; resolves with the decoded response body (never for fire-and-forget). */
+  request<T>(apiKey: number, version: number, body: unknown, expectResponse = true): Promise<T> {
+    const id = this.nextId++;
+    const frame = encodeRequest(apiKey, version, id, 'bench', body);
+    if (!expectResponse) {
+      this.socket.write(frame);
+      return Promise.resolve(undefined as T);
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.set(id, { apiKey, version, resolve: resolve as (b: unknown) => void, reject });
+      this.socket.write(frame);
+    });
+  }
+
+  private onData(d: Buffer): void {
+    this.pending = this.pending.length ? Buffer.concat([this.pending, d]) : d;
+    while (this.pending.length >= 4) {
+      const size = this.pending.readInt32BE(0);
+      if (this.pending.length < 4 + size) return;
+      const frame = this.pending.subarray(4, 4 + size);
+      this.pending = this.pending.subarray(4 + size);
+      const id = frame.readInt32BE(0);
+      const w = this.waiting.get(id);
+      if (!w) continue;
+      this.waiting.delete(id);
+      const r = decodeResponse(w.apiKey, w.version, frame);
+      if (r.ok) w.resolve(r.body);
+      else w.reject(new Error(r.message));
+    }
+  }
+
+  private failAll(e: Error): void {
+    for (const w of this.waiting.values()) w.reject(e);
+    this.waiting.clear();
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
