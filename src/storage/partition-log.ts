@@ -122,6 +122,8 @@ export class PartitionLog {
   private checkpointed: PartitionCheckpoint = { recoveryPoint: 0, logStartOffset: 0 };
   private readonly dirty = new Set<Segment>();
   private dirNeedsSync = false;
+  /** Index files written (at roll) but not yet fdatasync'd; synced at clean close. */
+  private readonly unsyncedIndexFiles = new Set<string>();
   private syncing: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
   private offlineReason: StorageError | null = null;
@@ -298,9 +300,45 @@ export class PartitionLog {
       this.io.ftruncate(seg.fd, seg.sizeBytes);
       seg.allocatedBytes = seg.sizeBytes;
     }
+    this.writeIndexFiles(seg);
+  }
+
+  /**
+   * Writes both index files without syncing (no fdatasync on the owner thread at a roll): they
+   * matter only after a clean shutdown, and `close()` syncs them before writing the marker; after
+   * a crash they are rebuilt anyway.
+   */
+  private writeIndexFiles(seg: Segment): void {
     seg.sealTimeIndex();
-    this.io.writeFileAtomic(seg.path('.index'), seg.index.serialize());
-    this.io.writeFileAtomic(seg.path('.timeindex'), seg.timeIndex.serialize());
+    const files: [string, Buffer][] = [
+      [seg.path('.index'), seg.index.serialize()],
+      [seg.path('.timeindex'), seg.timeIndex.serialize()],
+    ];
+    for (const [path, data] of files) {
+      const fd = this.io.open(path, 'create');
+      try {
+        this.io.ftruncate(fd, 0);
+        this.io.pwrite(fd, data, 0);
+      } finally {
+        this.io.close(fd);
+      }
+      this.unsyncedIndexFiles.add(path);
+    }
+    this.dirNeedsSync = true;
+  }
+
+  /** Makes every index file written since open durable (clean shutdown). */
+  private syncIndexFiles(): void {
+    for (const path of this.unsyncedIndexFiles) {
+      if (!this.io.exists(path)) continue; // its segment was deleted
+      const fd = this.io.open(path, 'readwrite');
+      try {
+        this.io.fdatasync(fd);
+      } finally {
+        this.io.close(fd);
+      }
+    }
+    this.unsyncedIndexFiles.clear();
   }
 
   private indexEntriesMax(): number {
@@ -697,6 +735,7 @@ export class PartitionLog {
         const seg = this.active;
         this.seal(seg);
         this.io.fdatasync(seg.fd);
+        this.syncIndexFiles();
         this.io.fsyncDir(this.dir);
         this.flushed = this.logEndOffset;
         this.saveCheckpoint();
@@ -887,9 +926,7 @@ export class PartitionLog {
 
   /** Rewrites the index files of a sealed segment (after a rebuild). */
   private sealFiles(seg: Segment): void {
-    seg.sealTimeIndex();
-    this.io.writeFileAtomic(seg.path('.index'), seg.index.serialize());
-    this.io.writeFileAtomic(seg.path('.timeindex'), seg.timeIndex.serialize());
+    this.writeIndexFiles(seg);
   }
 
   private restoreProducerState(clean: boolean): void {
