@@ -3,6 +3,13 @@
  * `segment.ts`, `indexes.ts` and `checkpoint.ts` for the on-disk formats).
  */
 
+export {
+  LogManager,
+  PARTITIONS_PER_MANAGER_MAX,
+  parsePartitionDirName,
+  partitionDirName,
+  type TopicPartition,
+} from './log-manager.js';
 export type { OpenPartitionLogOptions, ReadResult } from './partition-log.js';
 export {
   openPartitionLog,
