@@ -205,7 +205,7 @@ describe('DeleteGroups / ListGroups / DescribeGroups', () => {
     ]);
     expect(h.state.groups.has('idle')).toBe(false);
     expect(h.state.groups.has('busy')).toBe(true);
-    const tombstones = effects.flatMap((e) =>
+    const tombstones = effects.flatMap((e): unknown[] =>
       e.type === 'persistOffsets'
         ? e.offsets.map((o) => o.value)
         : e.type === 'persistGroup'

@@ -72,7 +72,7 @@ describe('record encodings', () => {
 
   it('GroupMetadataKey v2 bytes', () => {
     const key = encodeGroupMetadataKey('grp');
-    expect(key.toString('hex')).toBe('0002' + '0003' + Buffer.from('grp').toString('hex'));
+    expect(key.toString('hex')).toBe(['0002', '0003', Buffer.from('grp').toString('hex')].join(''));
     expect(decodeKey(key)).toEqual({ type: 'group', group: 'grp' });
     expect(decodeKey(Buffer.from('0003', 'hex'))).toEqual({ type: 'other', version: 3 });
   });
@@ -172,7 +172,7 @@ describe('record encodings', () => {
   it('GroupMetadataValue v3 round trip and byte layout of the header', () => {
     const b = encodeGroupMetadataValue(group);
     expect(b.subarray(0, 2 + 10 + 4).toString('hex')).toBe(
-      '0003' + '0008' + Buffer.from('consumer').toString('hex') + '00000004',
+      ['0003', '0008', Buffer.from('consumer').toString('hex'), '00000004'].join(''),
     );
     expect(decodeGroupMetadataValue(b)).toEqual(group);
   });
