@@ -14,6 +14,7 @@
  * production; falls back to the sources when there is no build.
  */
 
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -30,6 +31,53 @@ async function loadStartBroker(): Promise<StartBroker> {
   if (existsSync(dist))
     return ((await import(dist.href)) as { startBroker: StartBroker }).startBroker;
   return (await import('../../src/broker/broker.js')).startBroker;
+}
+
+/** A broker in its own process (`sluice serve`), so the load generator does not share its thread. */
+interface ServedBroker {
+  host: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+async function serveBroker(): Promise<ServedBroker> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sluice-bench-serve-'));
+  const dist = new URL('../../dist/cli/main.js', import.meta.url);
+  const args = existsSync(dist)
+    ? [dist.pathname]
+    : ['--import', 'tsx', new URL('../../src/cli/main.ts', import.meta.url).pathname];
+  const child = spawn(process.execPath, [...args, 'serve', '--port', '0', '--data-dir', dataDir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /sluice listening on (\S+)/.exec(out);
+      if (m?.[1]) resolve(m[1]);
+    });
+    child.once('exit', (code: number | null) => reject(new Error(`broker exited with ${code}`)));
+  });
+  const at = line.lastIndexOf(':');
+  return {
+    host: line.slice(0, at),
+    port: Number(line.slice(at + 1)),
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function createTopic(c: RawClient, name: string, partitions: number): Promise<void> {
+  await c.request(19, 4, {
+    topics: [
+      { name, numPartitions: partitions, replicationFactor: 1, assignments: [], configs: [] },
+    ],
+    timeoutMs: 5000,
+    validateOnly: false,
+  });
 }
 
 const RECORD_BYTES = 100;
@@ -86,12 +134,8 @@ async function startup(startBroker: StartBroker): Promise<void> {
   );
 }
 
-async function produceRun(
-  startBroker: StartBroker,
-  partitions: number,
-  seconds: number,
-): Promise<number> {
-  const b = await startBroker({ port: 0 });
+async function produceRun(partitions: number, seconds: number): Promise<number> {
+  const b = await serveBroker();
   try {
     const c = await RawClient.connect(b.host, b.port);
     await c.request(19, 4, {
@@ -134,14 +178,14 @@ async function produceRun(
   }
 }
 
-async function produce(startBroker: StartBroker): Promise<void> {
+async function produce(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
   try {
     const { buf, records } = batch64k();
     const raw = measureWriteLoop('addon', buf.length, 2 * 1024 * 1024 * 1024, dir);
     const rawRecordsPerSec = raw.writesPerSec * records;
-    const one = await produceRun(startBroker, 1, 4);
-    const eight = await produceRun(startBroker, 8, 4);
+    const one = await produceRun(1, 4);
+    const eight = await produceRun(8, 4);
     results.produce = {
       recordsPerBatch: records,
       batchBytes: buf.length,
@@ -181,10 +225,11 @@ async function loopbackLimit(bytes: number): Promise<number> {
   return gbps;
 }
 
-async function fetch(startBroker: StartBroker): Promise<void> {
-  const b = await startBroker({ port: 0 });
+async function fetch(): Promise<void> {
+  const b = await serveBroker();
   try {
     const c = await RawClient.connect(b.host, b.port);
+    await createTopic(c, 'f', 1);
     const { buf } = batch64k();
     const totalBytes = 512 * 1024 * 1024;
     const produces: Promise<unknown>[] = [];
@@ -261,8 +306,8 @@ async function fetch(startBroker: StartBroker): Promise<void> {
   }
 }
 
-async function latency(startBroker: StartBroker): Promise<void> {
-  const b = await startBroker({ port: 0 });
+async function latency(): Promise<void> {
+  const b = await serveBroker();
   try {
     const producer = await RawClient.connect(b.host, b.port);
     const consumer = await RawClient.connect(b.host, b.port);
@@ -378,9 +423,9 @@ async function main(): Promise<void> {
   const startBroker = await loadStartBroker();
   for (const m of run) {
     if (m === 'startup') await startup(startBroker);
-    else if (m === 'produce') await produce(startBroker);
-    else if (m === 'fetch') await fetch(startBroker);
-    else if (m === 'latency') await latency(startBroker);
+    else if (m === 'produce') await produce();
+    else if (m === 'fetch') await fetch();
+    else if (m === 'latency') await latency();
     else throw new Error(`unknown mode ${m}`);
   }
   if (jsonFile)

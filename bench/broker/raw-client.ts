@@ -17,7 +17,10 @@ export class RawClient {
       reject: (e: Error) => void;
     }
   >();
-  private pending: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private chunkBytes = 0;
+  /** Size of the frame being received, once its prefix is known (-1: not yet). */
+  private frameBytes = -1;
 
   private constructor(private readonly socket: Socket) {
     socket.on('data', (d: Buffer) => this.onData(d));
@@ -46,16 +49,41 @@ export class RawClient {
     });
   }
 
+  /** Collects chunks and concatenates only once a whole frame is there (large fetches). */
   private onData(d: Buffer): void {
-    this.pending = this.pending.length ? Buffer.concat([this.pending, d]) : d;
-    while (this.pending.length >= 4) {
-      const size = this.pending.readInt32BE(0);
-      if (this.pending.length < 4 + size) return;
-      const frame = this.pending.subarray(4, 4 + size);
-      this.pending = this.pending.subarray(4 + size);
+    this.chunks.push(d);
+    this.chunkBytes += d.length;
+    for (;;) {
+      if (this.frameBytes < 0) {
+        if (this.chunkBytes < 4) return;
+        this.flatten();
+        this.frameBytes = (this.chunks[0] as Buffer).readInt32BE(0);
+      }
+      if (this.chunkBytes < 4 + this.frameBytes) return;
+      const all = this.flatten();
+      const frame = all.subarray(4, 4 + this.frameBytes);
+      const rest = all.subarray(4 + this.frameBytes);
+      this.chunks = rest.length ? [rest] : [];
+      this.chunkBytes = rest.length;
+      this.frameBytes = -1;
+      this.deliver(frame);
+    }
+  }
+
+  private flatten(): Buffer {
+    const all =
+      this.chunks.length === 1
+        ? (this.chunks[0] as Buffer)
+        : Buffer.concat(this.chunks, this.chunkBytes);
+    this.chunks = [all];
+    return all;
+  }
+
+  private deliver(frame: Buffer): void {
+    {
       const id = frame.readInt32BE(0);
       const w = this.waiting.get(id);
-      if (!w) continue;
+      if (!w) return;
       this.waiting.delete(id);
       const r = decodeResponse(w.apiKey, w.version, frame);
       if (r.ok) w.resolve(r.body);
