@@ -1,0 +1,80 @@
+/**
+ * @platformatic/kafka against an embedded broker: its 1.x line on Node 20, its 2.x line (installed
+ * as `platformatic-kafka-v2`) on Node 22+. It only speaks flexible protocol versions and walks
+ * down from the broker's maximum, so it exercises Sluice's newest advertised versions.
+ */
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Broker, startBroker } from '../../src/broker/broker.js';
+import { ensureKcat, kcat } from '../support/kcat.js';
+
+type Platformatic = typeof import('@platformatic/kafka');
+
+async function loadClient(): Promise<Platformatic> {
+  const major = Number(process.versions.node.split('.')[0]);
+  // The 2.x line needs Node 22.22+/24.6+; the 1.x line runs on Node 20.
+  if (major >= 22) return (await import('platformatic-kafka-v2')) as unknown as Platformatic;
+  return import('@platformatic/kafka');
+}
+
+let broker: Broker;
+let pk: Platformatic;
+
+beforeAll(async () => {
+  broker = await startBroker({ port: 0 });
+  pk = await loadClient();
+});
+
+afterAll(async () => {
+  await broker?.stop();
+});
+
+describe('@platformatic/kafka', () => {
+  it('creates and lists topics, produces keyed records that read back in order', async () => {
+    const admin = new pk.Admin({ clientId: 'plat-admin', bootstrapBrokers: [broker.bootstrap] });
+    try {
+      await admin.createTopics({ topics: ['plat'], partitions: 2, replicas: 1 });
+      expect(await admin.listTopics()).toContain('plat');
+    } finally {
+      await admin.close();
+    }
+    const producer = new pk.Producer({
+      clientId: 'plat-producer',
+      bootstrapBrokers: [broker.bootstrap],
+      serializers: pk.stringSerializers,
+    });
+    try {
+      const result = await producer.send({
+        messages: Array.from({ length: 10 }, (_, i) => ({
+          topic: 'plat',
+          key: `k${i}`,
+          value: `v${i}`,
+          partition: 1,
+        })),
+      });
+      expect(result.offsets?.[0]).toMatchObject({ topic: 'plat', partition: 1 });
+    } finally {
+      await producer.close();
+    }
+    if (!ensureKcat()) throw new Error('kcat is not installed and could not be installed');
+    const r = await kcat([
+      '-b',
+      broker.bootstrap,
+      '-C',
+      '-t',
+      'plat',
+      '-p',
+      '1',
+      '-o',
+      'beginning',
+      '-e',
+      '-q',
+      '-f',
+      '%k=%s\\n',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n')).toEqual(
+      Array.from({ length: 10 }, (_, i) => `k${i}=v${i}`),
+    );
+  });
+});
