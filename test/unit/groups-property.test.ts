@@ -139,14 +139,14 @@ describe('coordinator under random clients', () => {
   it('keeps its invariants and answers every request (no initial delay)', () => {
     fc.assert(
       fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => run(ops, 0)),
-      { numRuns: 300 },
+      { numRuns: 500 },
     );
   });
 
   it('keeps its invariants and answers every request (3 s initial delay)', () => {
     fc.assert(
       fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => run(ops, 3000)),
-      { numRuns: 300 },
+      { numRuns: 500 },
     );
   });
 });

@@ -396,3 +396,72 @@ describe('loadGroups', () => {
     ]);
   });
 });
+
+describe('loadGroups against the live coordinator', () => {
+  type Op =
+    | { op: 'commit'; group: number; topic: number; partition: number; offset: number }
+    | { op: 'delete'; group: number }
+    | { op: 'wait'; ms: number };
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({
+      op: fc.constant('commit' as const),
+      group: fc.nat(2),
+      topic: fc.nat(1),
+      partition: fc.nat(3),
+      offset: fc.nat(1_000_000),
+    }),
+    fc.record({ op: fc.constant('delete' as const), group: fc.nat(2) }),
+    fc.record({ op: fc.constant('wait' as const), ms: fc.integer({ min: 1, max: 40_000 }) }),
+  );
+
+  const snapshot = (s: ReturnType<typeof createCoordinator>) =>
+    [...s.groups.entries()]
+      .map(([id, g]) => [
+        id,
+        [...g.offsets.entries()].map(([t, parts]) => [t, [...parts.entries()].sort()]).sort(),
+      ])
+      .sort();
+
+  it('replaying the persisted records yields the same committed offsets', () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 40 }), (ops) => {
+        const live = createCoordinator({ offsetsRetentionMs: 60_000 });
+        const records: OffsetsTopicRecord[] = [];
+        let now = 0;
+        let rid = 0;
+        const run = (e: Parameters<typeof step>[1]) => {
+          for (const eff of step(live, e, now).effects) records.push(...effectRecords(eff));
+        };
+        for (const o of ops) {
+          if (o.op === 'wait') {
+            now += o.ms;
+            run({ type: 'expireOffsets' });
+          } else if (o.op === 'delete') {
+            run({ type: 'deleteGroups', requestId: ++rid, groupsNames: [`g${o.group}`] });
+          } else {
+            const partitions = [
+              {
+                partitionIndex: o.partition,
+                committedOffset: o.offset,
+                committedLeaderEpoch: -1,
+                committedMetadata: 'x',
+              },
+            ];
+            run({
+              type: 'offsetCommit',
+              requestId: ++rid,
+              groupId: `g${o.group}`,
+              generationIdOrMemberEpoch: -1,
+              memberId: '',
+              groupInstanceId: null,
+              retentionTimeMs: -1,
+              topics: [{ name: `t${o.topic}`, partitions }],
+            });
+          }
+        }
+        expect(snapshot(loadGroups(records, now))).toEqual(snapshot(live));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
