@@ -11,6 +11,7 @@ import {
   metadataFor,
   newGroup,
   type StepContext,
+  totalOffsets,
 } from './group.js';
 import { respond, scheduleSession } from './rebalance.js';
 import type {
@@ -78,12 +79,22 @@ export function handleOffsetCommit(ctx: StepContext, e: OffsetCommitEvent): void
 function commitOffsets(ctx: StepContext, group: Group, e: OffsetCommitEvent): void {
   const expireTimestamp = e.retentionTimeMs >= 0 ? ctx.nowMs + e.retentionTimeMs : -1;
   const written: { topic: string; partition: number; value: OffsetCommitValue }[] = [];
+  let stored = totalOffsets(group);
   const topics = e.topics.map((t) => ({
     name: t.name,
     partitions: t.partitions.map((p) => {
       const metadata = p.committedMetadata ?? '';
       if (Buffer.byteLength(metadata, 'utf8') > ctx.config.offsetMetadataBytesMax) {
         return { partitionIndex: p.partitionIndex, errorCode: ErrorCode.OFFSET_METADATA_TOO_LARGE };
+      }
+      if (group.offsets.get(t.name)?.has(p.partitionIndex) !== true) {
+        if (stored >= ctx.config.committedPartitionsPerGroupMax) {
+          return {
+            partitionIndex: p.partitionIndex,
+            errorCode: ErrorCode.INVALID_COMMIT_OFFSET_SIZE,
+          };
+        }
+        stored++;
       }
       const value: OffsetCommitValue = {
         offset: p.committedOffset,

@@ -38,6 +38,8 @@ export interface GroupConfig {
   readonly protocolsPerJoinMax: number;
   /** The most partitions one OffsetCommit may carry. */
   readonly partitionsPerCommitMax: number;
+  /** The most committed partitions one group may hold (further new ones: INVALID_COMMIT_OFFSET_SIZE). */
+  readonly committedPartitionsPerGroupMax: number;
   /**
    * Whether a JoinGroup from the leader of a Stable group with unchanged metadata starts a
    * rebalance. Kafka does (consumer leaders rejoin to get new topic metadata assigned); when false
@@ -58,6 +60,7 @@ export const DEFAULT_GROUP_CONFIG: GroupConfig = {
   groupsMax: 100_000,
   protocolsPerJoinMax: 64,
   partitionsPerCommitMax: 100_000,
+  committedPartitionsPerGroupMax: 1_000_000,
   leaderRejoinRebalances: true,
   memberIdSeed: '0',
 };

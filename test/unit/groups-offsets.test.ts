@@ -150,6 +150,27 @@ describe('OffsetCommit / OffsetFetch', () => {
     ).toBe(-1);
   });
 
+  it('a group holds at most committedPartitionsPerGroupMax partitions; updates of stored ones still pass', () => {
+    const h = new Harness({ committedPartitionsPerGroupMax: 2 });
+    expect(
+      commit(h, {
+        offsets: [
+          ['t', 0, 1],
+          ['t', 1, 1],
+          ['t', 2, 1],
+        ],
+      }).codes,
+    ).toEqual([ErrorCode.NONE, ErrorCode.NONE, ErrorCode.INVALID_COMMIT_OFFSET_SIZE]);
+    expect(
+      commit(h, {
+        offsets: [
+          ['t', 1, 5],
+          ['u', 0, 1],
+        ],
+      }).codes,
+    ).toEqual([ErrorCode.NONE, ErrorCode.INVALID_COMMIT_OFFSET_SIZE]);
+  });
+
   it('fetch with null topics returns every committed partition of the group', () => {
     const h = new Harness();
     commit(h, {
