@@ -221,6 +221,13 @@ async function lookups(root: string, segmentBytes: number): Promise<Row[]> {
   };
   measure('index only', 2_000_000, (o) => seg.index.floorByOffset(o));
   measure('index + header walk (findBatch)', 300_000, (o) => seg.findBatch(o));
+  const tail = offsets.map((o) => n - 1 - (o % 1000));
+  const startTail = nowNs();
+  for (let i = 0; i < 2_000_000; i++) seg.findBatch(tail[i & 0xffff] as number);
+  rows.push({
+    case: 'lookup findBatch near the tail (last 1000 batches, in memory)',
+    lookupsPerSec: Math.round(2_000_000 / secondsSince(startTail)),
+  });
   measure('read() one batch with lease', 300_000, (o) => {
     const r = log.read(o, 1);
     if (r !== 'OFFSET_OUT_OF_RANGE') r.release();

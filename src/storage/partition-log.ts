@@ -299,6 +299,7 @@ export class PartitionLog {
     if (seg.allocatedBytes !== seg.sizeBytes) {
       this.io.ftruncate(seg.fd, seg.sizeBytes);
       seg.allocatedBytes = seg.sizeBytes;
+      this.dirty.add(seg); // the new size must reach the disk with the next flush
     }
     this.writeIndexFiles(seg);
   }
@@ -309,6 +310,7 @@ export class PartitionLog {
    * a crash they are rebuilt anyway.
    */
   private writeIndexFiles(seg: Segment): void {
+    seg.dropRecent();
     seg.sealTimeIndex();
     const files: [string, Buffer][] = [
       [seg.path('.index'), seg.index.serialize()],
@@ -865,12 +867,15 @@ export class PartitionLog {
     let ok = true;
     try {
       const last = index.count - 1;
-      seg.walk(index.posAt(last), (pos, b, l, bytes) => {
+      const end = seg.walk(index.posAt(last), (pos, b, l, bytes) => {
         if (pos === index.posAt(last) && b !== base + index.relAt(last)) ok = false;
         if (pos + bytes > fileBytes) ok = false;
         seg.nextOffset = l + 1;
         return ok;
       });
+      if (end !== fileBytes) {
+        ok = false; // trailing bytes that are not a whole batch: rebuild (and trim)
+      }
     } catch {
       ok = false;
     }

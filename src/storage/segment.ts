@@ -79,6 +79,46 @@ export interface ScanResult {
 }
 
 const walkScratch = Buffer.allocUnsafe(WALK_CHUNK_BYTES);
+/** Batches remembered in memory at the tail of the segment being appended to. */
+export const RECENT_BATCHES = 1024;
+
+/**
+ * The positions of the last `RECENT_BATCHES` batches appended to a segment, so that fetches near
+ * the log end (consumers following the tail) find their batch without reading the file.
+ */
+class RecentBatches {
+  private readonly base = new Float64Array(RECENT_BATCHES);
+  private readonly last = new Float64Array(RECENT_BATCHES);
+  private readonly pos = new Int32Array(RECENT_BATCHES);
+  private readonly bytes = new Int32Array(RECENT_BATCHES);
+  private head = 0; // index of the oldest entry
+  private count = 0;
+
+  add(b: ScannedBatch): void {
+    const at = (this.head + this.count) % RECENT_BATCHES;
+    this.base[at] = b.baseOffset;
+    this.last[at] = b.lastOffset;
+    this.pos[at] = b.position;
+    this.bytes[at] = b.bytes;
+    if (this.count < RECENT_BATCHES) this.count++;
+    else this.head = (this.head + 1) % RECENT_BATCHES;
+  }
+
+  /** The remembered batch holding `offset` or the first after it, or null if not covered. */
+  find(offset: number): { position: number; bytes: number } | null {
+    if (this.count === 0 || offset < (this.base[this.head] as number)) return null;
+    let lo = 0;
+    let hi = this.count - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.last[(this.head + mid) % RECENT_BATCHES] as number) < offset) lo = mid + 1;
+      else hi = mid;
+    }
+    const at = (this.head + lo) % RECENT_BATCHES;
+    if ((this.last[at] as number) < offset) return null;
+    return { position: this.pos[at] as number, bytes: this.bytes[at] as number };
+  }
+}
 
 /** A segment; see the module comment. */
 export class Segment {
@@ -92,6 +132,8 @@ export class Segment {
   maxTimestamp = -1;
   offsetOfMaxTimestamp = -1;
   bytesSinceIndexEntry = 0;
+  /** Tail positions while the segment is appended to; dropped when it is sealed. */
+  private recent: RecentBatches | null = null;
   private leases = 0;
   private deleted = false;
   private retired = false;
@@ -123,6 +165,8 @@ export class Segment {
 
   /** Updates sizes, indexes and timestamps after a batch was written at `position`. */
   onBatchWritten(b: ScannedBatch, indexIntervalBytes: number): void {
+    this.recent ??= new RecentBatches();
+    this.recent.add(b);
     if (this.bytesSinceIndexEntry >= indexIntervalBytes && b.position > 0) {
       if (this.index.append(b.baseOffset - this.baseOffset, b.position)) {
         if (this.maxTimestamp >= 0)
@@ -147,6 +191,7 @@ export class Segment {
    * `verifyCrc`). Returns true when the scan stopped on bad bytes.
    */
   rebuild(fileBytes: number, verifyCrc: boolean, indexIntervalBytes: number): boolean {
+    this.recent = null;
     this.index.truncateFromPosition(0);
     this.timeIndex.truncateFromOffset(0);
     this.sizeBytes = 0;
@@ -160,6 +205,11 @@ export class Segment {
     this.sizeBytes = r.endPosition;
     this.nextOffset = r.nextOffset;
     return r.corrupt;
+  }
+
+  /** Forgets the in-memory tail positions (the segment was sealed). */
+  dropRecent(): void {
+    this.recent = null;
   }
 
   /** Adds the final time index entry (the segment's max timestamp); done at roll and close. */
@@ -207,6 +257,8 @@ export class Segment {
    * Uses the greatest index entry <= offset, then a short scan.
    */
   findBatch(offset: number): { position: number; bytes: number } {
+    const hit = offset < this.nextOffset ? this.recent?.find(offset) : null;
+    if (hit) return hit;
     const i = this.index.floorByOffset(offset - this.baseOffset);
     const start = this.index.posAt(i);
     // The batch is before the next index entry: read just up to its header.
@@ -226,6 +278,7 @@ export class Segment {
 
   /** End of the last whole batch that starts at or after `from` and ends at or before `limit`. */
   lastBatchEndWithin(from: number, limit: number): number {
+    if (limit >= this.sizeBytes) return this.sizeBytes; // the segment end is a batch end
     const i = this.index.floorByPosition(limit);
     const start = Math.max(from, this.index.posAt(i));
     let end = start;

@@ -75,6 +75,26 @@ describe('PartitionLog under faults (memory FileIO)', () => {
     expect(after.append(makeBatch(), NOW).baseOffset).toBe(5);
   });
 
+  it('the trim of a rolled segment is durable after a clean close (crash right after it)', async () => {
+    const { io, log, reopen } = setup({ segmentBytes: 4096 });
+    while (log.segmentCount === 1) {
+      await log.flush(); // segment 0 synced while still preallocated to 4096 bytes
+      log.append(makeBatch({ valueBytes: 500 }), NOW); // the last one rolls (and trims) it
+    }
+    const r = log.read(0, 1 << 30); // the whole first segment
+    if (r === 'OFFSET_OUT_OF_RANGE') throw new Error('range');
+    const firstSegmentBytes = r.bytes;
+    r.release();
+    await log.close();
+    io.crash();
+    const fd = io.open(`${DIR}/00000000000000000000.log`, 'read');
+    expect(io.size(fd)).toBe(firstSegmentBytes); // the preallocated tail did not come back
+    io.close(fd);
+    const again = reopen();
+    expect(again.logEndOffset).toBe(log.logEndOffset);
+    await again.close();
+  });
+
   it('a failed fdatasync takes the log offline for writes; reads continue; reopen recovers', async () => {
     const { io, log, reopen } = setup();
     log.append(makeBatch({ tag: 1 }), NOW);
