@@ -9,13 +9,13 @@
  * Re-run after adding a client or an API; the fixtures are committed.
  */
 
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { startBroker } from '../src/broker/broker.js';
-import { FrameTap } from '../test/support/frame-tap.js';
+import { FrameTap, freePort } from '../test/support/frame-tap.js';
+import { kcat } from '../test/support/kcat.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'test', 'fixtures', 'golden');
@@ -27,12 +27,14 @@ interface Capture {
   apiVersion: number;
 }
 
+/** One tap per client, on the port the broker advertises, so every connection goes through it. */
 async function withTap(
-  bootstrapPort: number,
+  brokerPort: number,
+  tapPort: number,
   fn: (port: number) => Promise<void>,
 ): Promise<FrameTap> {
-  const tap = new FrameTap('127.0.0.1', bootstrapPort);
-  const port = await tap.listen();
+  const tap = new FrameTap('127.0.0.1', brokerPort);
+  const port = await tap.listen(tapPort);
   try {
     await fn(port);
   } finally {
@@ -58,10 +60,11 @@ function save(client: string, tap: FrameTap, captures: Capture[]): void {
 
 async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true });
-  const broker = await startBroker({ port: 0 });
+  const tapPort = await freePort();
+  const broker = await startBroker({ port: 0, config: { 'advertised.port': tapPort } });
   const captures: Capture[] = [];
   try {
-    const kafkajsTap = await withTap(broker.port, async (port) => {
+    const kafkajsTap = await withTap(broker.port, tapPort, async (port) => {
       const kafka = new Kafka({
         clientId: 'golden-kafkajs',
         brokers: [`127.0.0.1:${port}`],
@@ -81,37 +84,39 @@ async function main(): Promise<void> {
       await producer.disconnect();
     });
     save('kafkajs', kafkajsTap, captures);
-    const kcatTap = await withTap(broker.port, async (port) => {
-      spawnSync(
-        'kcat',
-        ['-b', `127.0.0.1:${port}`, '-P', '-t', 'golden', '-p', '0', '-X', 'client.id=golden-kcat'],
-        {
-          input: 'hello\n',
-          timeout: 20_000,
-        },
+    const kcatTap = await withTap(broker.port, tapPort, async (port) => {
+      const b = `127.0.0.1:${port}`;
+      await kcat(
+        ['-b', b, '-P', '-t', 'golden', '-p', '0', '-X', 'client.id=golden-kcat'],
+        'hello\n',
       );
-      spawnSync(
-        'kcat',
-        [
-          '-b',
-          `127.0.0.1:${port}`,
-          '-C',
-          '-t',
-          'golden',
-          '-p',
-          '0',
-          '-o',
-          'beginning',
-          '-e',
-          '-X',
-          'client.id=golden-kcat',
-        ],
-        {
-          timeout: 20_000,
-        },
-      );
+      await kcat([
+        '-b',
+        b,
+        '-C',
+        '-t',
+        'golden',
+        '-p',
+        '0',
+        '-o',
+        'beginning',
+        '-e',
+        '-X',
+        'client.id=golden-kcat',
+      ]);
     });
     save('kcat', kcatTap, captures);
+    const platTap = await withTap(broker.port, tapPort, async (port) => {
+      const pk = await import('@platformatic/kafka');
+      const producer = new pk.Producer({
+        clientId: 'golden-platformatic',
+        bootstrapBrokers: [`127.0.0.1:${port}`],
+        serializers: pk.stringSerializers,
+      });
+      await producer.send({ messages: [{ topic: 'golden', key: 'k', value: 'v', partition: 0 }] });
+      await producer.close();
+    });
+    save('platformatic', platTap, captures);
   } finally {
     await broker.stop();
   }

@@ -37,11 +37,11 @@ export class FrameTap {
     private readonly targetPort: number,
   ) {}
 
-  /** Starts listening on 127.0.0.1 and returns the port. */
-  async listen(): Promise<number> {
+  /** Starts listening on 127.0.0.1 (port 0: any free one) and returns the port. */
+  async listen(port = 0): Promise<number> {
     const server = createServer((client) => this.pipe(client));
     this.server = server;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     const addr = server.address();
     if (addr === null || typeof addr === 'string') throw new Error('no address');
     return addr.port;
@@ -80,4 +80,14 @@ export class FrameTap {
     const server = this.server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+/** A free loopback port (bound, then released), for a broker that must advertise a tap's port. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const addr = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (addr === null || typeof addr === 'string') throw new Error('no address');
+  return addr.port;
 }
