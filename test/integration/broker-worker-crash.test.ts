@@ -1,0 +1,134 @@
+/**
+ * A partition-owner worker dies while produces to its partitions are in flight: those get
+ * NOT_LEADER_OR_FOLLOWER (never a hang, never a closed connection), partitions of other workers
+ * are unaffected, the worker is restarted with recovery, later produces succeed, and data
+ * acknowledged before the crash is still readable. The broker process stays up.
+ */
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Broker, startBroker } from '../../src/broker/broker.js';
+import { ErrorCode } from '../../src/protocol/generated/errors.js';
+import type { ProduceResponse } from '../../src/protocol/generated/produce.js';
+import { API, batchOf, RawClient, V } from '../support/raw-client.js';
+
+const PARTITIONS = 4;
+const IN_FLIGHT = 60;
+const RETRY_DEADLINE_MS = 15_000;
+
+let broker: Broker;
+let client: RawClient;
+
+beforeAll(async () => {
+  broker = await startBroker({
+    port: 0,
+    config: { 'num.partition.workers': 2, 'log.flush.policy': 'always' },
+  });
+  client = await RawClient.connect(broker.port);
+  await client.createTopic('wc', PARTITIONS);
+});
+
+afterAll(async () => {
+  client?.close();
+  await broker?.stop();
+});
+
+/** A partition of 'wc' owned by `worker`. */
+function partitionOn(worker: number): number {
+  for (let p = 0; p < PARTITIONS; p++) if (broker.core.route('wc', p)?.worker === worker) return p;
+  throw new Error(`no partition of wc on worker ${worker}`);
+}
+
+describe('partition worker crash', () => {
+  it('fails in-flight produces with NOT_LEADER_OR_FOLLOWER, restarts the worker and keeps acknowledged data', async () => {
+    const victim = partitionOn(0);
+    const bystander = partitionOn(1);
+    const acked: { value: string; offset: number }[] = [];
+    for (let i = 0; i < 10; i++) {
+      const r = await client.produce('wc', victim, batchOf([`before-${i}`]));
+      expect(r.errorCode).toBe(0);
+      acked.push({ value: `before-${i}`, offset: r.baseOffset });
+    }
+
+    // Many produces in flight on one connection, then the owner of `victim` dies.
+    const filler = 'f'.repeat(8 * 1024);
+    const ids: { id: number; value: string }[] = [];
+    for (let i = 0; i < IN_FLIGHT; i++) {
+      const value = `during-${i}-${filler}`;
+      ids.push({
+        id: client.send(API.produce, V.produce, client.produceBody('wc', victim, batchOf([value]))),
+        value,
+      });
+    }
+    const other = client.send(
+      API.produce,
+      V.produce,
+      client.produceBody('wc', bystander, batchOf(['other'])),
+    );
+    await broker.core.pool.crashWorkerForTest(0);
+
+    const codes: number[] = [];
+    for (const { id, value } of ids) {
+      const res = await client.response<ProduceResponse>(API.produce, V.produce, id, 20_000);
+      const r = res.responses[0]?.partitionResponses[0];
+      if (!r) throw new Error('no partition in produce response');
+      codes.push(r.errorCode);
+      if (r.errorCode === 0) acked.push({ value, offset: r.baseOffset });
+    }
+    expect(
+      codes.some((c) => c === ErrorCode.NOT_LEADER_OR_FOLLOWER),
+      `codes ${codes}`,
+    ).toBe(true);
+    expect(
+      codes.every((c) => c === 0 || c === ErrorCode.NOT_LEADER_OR_FOLLOWER),
+      `codes ${codes}`,
+    ).toBe(true);
+    const otherRes = await client.response<ProduceResponse>(API.produce, V.produce, other);
+    expect(otherRes.responses[0]?.partitionResponses[0]?.errorCode).toBe(0);
+
+    // The worker comes back with recovery: a retried produce eventually succeeds.
+    const deadline = Date.now() + RETRY_DEADLINE_MS;
+    let after = await client.produce('wc', victim, batchOf(['after']));
+    while (after.errorCode !== 0 && Date.now() < deadline) {
+      expect(after.errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+      await new Promise((r) => setTimeout(r, 20));
+      after = await client.produce('wc', victim, batchOf(['after']));
+    }
+    expect(after.errorCode).toBe(0);
+    acked.push({ value: 'after', offset: after.baseOffset });
+
+    // Acknowledged data is intact: each at its offset, once, with no gaps in offsets.
+    const records = await client.readAll('wc', victim);
+    expect(records.map((r) => r.offset)).toEqual(records.map((_, i) => i));
+    const values = records.map((r) => r.value?.toString());
+    expect(new Set(values).size).toBe(values.length);
+    for (const a of acked) expect(values[a.offset]).toBe(a.value);
+    expect(values.at(-1)).toBe('after');
+
+    // The bystander partition and the broker as a whole are fine.
+    const others = await client.readAll('wc', bystander);
+    expect(others.map((r) => r.value?.toString())).toEqual(['other']);
+    const meta = await client.metadata(['wc']);
+    expect(meta.topics[0]?.partitions).toHaveLength(PARTITIONS);
+    expect(client.isClosed).toBe(false);
+  });
+
+  it('a second crash of the same worker is also recovered', async () => {
+    const victim = partitionOn(0);
+    const before = await client.readAll('wc', victim);
+    await broker.core.pool.crashWorkerForTest(0);
+    const deadline = Date.now() + RETRY_DEADLINE_MS;
+    let r = await client.produce('wc', victim, batchOf(['again']));
+    while (r.errorCode !== 0 && Date.now() < deadline) {
+      expect(r.errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+      await new Promise((res) => setTimeout(res, 20));
+      r = await client.produce('wc', victim, batchOf(['again']));
+    }
+    expect(r.errorCode).toBe(0);
+    expect(r.baseOffset).toBe(before.length);
+    const records = await client.readAll('wc', victim);
+    expect(records.slice(0, before.length).map((x) => x.value?.toString())).toEqual(
+      before.map((x) => x.value?.toString()),
+    );
+    expect(records.at(-1)?.value?.toString()).toBe('again');
+  });
+});
