@@ -21,7 +21,7 @@ import {
   handleOffsetCommit,
   handleOffsetFetch,
 } from './offsets.js';
-import { onJoinTimer, onSessionTimer } from './rebalance.js';
+import { onJoinTimer, onSessionTimer, onSyncTimer } from './rebalance.js';
 import {
   type CoordinatorEvent,
   DEFAULT_GROUP_CONFIG,
@@ -108,5 +108,6 @@ function onTimer(ctx: StepContext, event: TimerEvent): void {
   const group = ctx.state.groups.get(event.timer.groupId);
   if (group === undefined) return;
   if (event.timer.kind === 'join') onJoinTimer(ctx, group);
+  else if (event.timer.kind === 'sync') onSyncTimer(ctx, group);
   else onSessionTimer(ctx, group, event.timer.memberId);
 }

@@ -58,6 +58,8 @@ export interface Group {
   /** topic -> partition -> committed offset. */
   readonly offsets: Map<string, Map<number, CommittedOffset>>;
   joinTimer: JoinTimer | null;
+  /** CompletingRebalance: members that have not sent SyncGroup by then are removed. */
+  syncDeadlineMs: number | null;
   /** A member joined during the initial delay (so the delay is extended once more). */
   newMemberAdded: boolean;
   /** When the group entered its current state (Kafka's currentStateTimestamp). */
@@ -96,6 +98,7 @@ export function newGroup(groupId: string, nowMs: number): Group {
     pendingMembers: new Map(),
     offsets: new Map(),
     joinTimer: null,
+    syncDeadlineMs: null,
     newMemberAdded: false,
     stateSinceMs: nowMs,
   };
@@ -124,6 +127,10 @@ export function sessionTimerKey(groupId: string, memberId: string): string {
 
 export function joinTimerKey(groupId: string): string {
   return `join\u0000${groupId}`;
+}
+
+export function syncTimerKey(groupId: string): string {
+  return `sync\u0000${groupId}`;
 }
 
 export function sessionTimer(groupId: string, memberId: string): TimerRef {

@@ -355,6 +355,7 @@ function syncWhileCompleting(
   const byMember = new Map(e.assignments.map((a) => [a.memberId, a.assignment]));
   for (const m of group.members.values()) m.assignment = byMember.get(m.memberId) ?? EMPTY;
   transition(group, 'Stable', ctx.nowMs);
+  group.syncDeadlineMs = null;
   persistGroup(ctx, group);
   for (const m of group.members.values()) {
     if (m.pendingSyncRequestId === null) continue;

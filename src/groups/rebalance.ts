@@ -17,6 +17,7 @@ import {
   selectProtocol,
   sessionTimer,
   sessionTimerKey,
+  syncTimerKey,
   transition,
 } from './group.js';
 import type { CoordinatorResponse, GroupMetadataValue, JoinGroupResponse } from './types.js';
@@ -256,12 +257,37 @@ export function completeJoin(ctx: StepContext, group: Group): void {
   if (protocol === null) throw new Error(`group ${group.groupId}: members share no protocol`);
   group.protocolName = protocol;
   transition(group, 'CompletingRebalance', ctx.nowMs);
+  scheduleSyncDeadline(ctx, group);
   for (const m of group.members.values()) {
     if (m.pendingJoinRequestId === null) continue;
     respond(ctx, m.pendingJoinRequestId, currentJoinResult(group, m.memberId));
     m.pendingJoinRequestId = null;
     scheduleSession(ctx, group, m);
   }
+}
+
+/** Members must send SyncGroup within the rebalance timeout of the join completing (Kafka 3.x). */
+function scheduleSyncDeadline(ctx: StepContext, group: Group): void {
+  group.syncDeadlineMs = ctx.nowMs + rebalanceTimeoutMs(group);
+  ctx.effects.push({
+    type: 'schedule',
+    key: syncTimerKey(group.groupId),
+    atMs: group.syncDeadlineMs,
+    timer: { kind: 'sync', groupId: group.groupId },
+  });
+}
+
+/**
+ * The sync timer fired while the group still waits for its leader: every member that has not
+ * sent SyncGroup (the leader among them) is removed and the group rebalances without them.
+ */
+export function onSyncTimer(ctx: StepContext, group: Group): void {
+  const deadlineMs = group.syncDeadlineMs;
+  if (group.state !== 'CompletingRebalance' || deadlineMs === null || ctx.nowMs < deadlineMs)
+    return;
+  group.syncDeadlineMs = null;
+  const silent = [...group.members.values()].filter((m) => m.pendingSyncRequestId === null);
+  for (const m of silent) removeMemberAndUpdateGroup(ctx, group, m.memberId);
 }
 
 /** The join timer fired: extend the initial delay if members keep arriving, else complete. */

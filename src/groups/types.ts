@@ -188,6 +188,7 @@ export interface DeleteGroupsEvent {
 /** Which timer fired; a timer that no longer matches the state is ignored. */
 export type TimerRef =
   | { readonly kind: 'join'; readonly groupId: string }
+  | { readonly kind: 'sync'; readonly groupId: string }
   | { readonly kind: 'session'; readonly groupId: string; readonly memberId: string };
 
 export interface TimerEvent {

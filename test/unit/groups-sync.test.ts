@@ -175,6 +175,29 @@ describe('Rebalance edge cases', () => {
     expect(r.leader).toBe(follower);
   });
 
+  it('a leader that heartbeats but never syncs is removed at the rebalance timeout; the others rebalance', () => {
+    const { h, leader, follower, gen } = completing();
+    const fs = h.sync(follower, gen);
+    for (let t = 0; t < 7; t++) {
+      h.advance(SESSION_MS / 2);
+      if (h.response(fs) !== undefined) break;
+      expect(h.heartbeat(leader, gen)).toBe(ErrorCode.NONE);
+    }
+    expect(h.syncResponse(fs).errorCode).toBe(ErrorCode.REBALANCE_IN_PROGRESS);
+    expect(h.state.groups.get('g')?.members.has(leader)).toBe(false);
+    const r = h.joinResponse(h.join({ memberId: follower }));
+    expect([r.generationId, r.leader]).toEqual([gen + 1, follower]);
+  });
+
+  it('the sync deadline does nothing once the group is Stable', () => {
+    const { h, leader, follower, gen } = completing();
+    h.sync(leader, gen, [{ memberId: follower, assignment: Buffer.from('F') }]);
+    h.nowMs += 60_000;
+    h.send({ type: 'timer', timer: { kind: 'sync', groupId: 'g' } });
+    expect(h.groupState()).toBe('Stable');
+    expect(h.state.groups.get('g')?.members.size).toBe(2);
+  });
+
   it('the last member leaving makes the group Empty with the next generation, persisted', () => {
     const h = new Harness();
     const a = h.joinNew();
