@@ -127,6 +127,7 @@ export class PartitionLog {
   private syncing: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
   private offlineReason: StorageError | null = null;
+  private closeFailure: StorageError | null = null;
   private closed = false;
   private producers = new ProducerStateTable();
 
@@ -181,6 +182,11 @@ export class PartitionLog {
   /** Base offsets of the segments, oldest first (for tests and tools). */
   segmentBaseOffsets(): number[] {
     return this.segments.map((s) => s.baseOffset);
+  }
+
+  /** Why the last close() could not shut down cleanly, or null. */
+  get closeError(): StorageError | null {
+    return this.closeFailure ?? (this.closed ? this.offlineReason : null);
   }
 
   get isOffline(): boolean {
@@ -724,7 +730,12 @@ export class PartitionLog {
 
   // ---- close -------------------------------------------------------------------------------
 
-  /** Clean shutdown: trims, flushes, writes indexes, checkpoint, producer snapshot and the marker. */
+  /**
+   * Clean shutdown: trims, flushes, writes indexes, checkpoint, producer snapshot and the marker.
+   * Never rejects: if the log is offline or a step fails, no marker is written (the next open
+   * runs recovery) and the error is kept in `closeError`. Descriptors still leased by readers are
+   * closed when the last lease is released.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     await this.flush().catch(() => undefined);
@@ -749,7 +760,7 @@ export class PartitionLog {
         this.io.writeFileAtomic(`${this.dir}/${CLEAN_SHUTDOWN_FILE}`, Buffer.alloc(0));
       }
     } catch (err) {
-      throw toStorageError(err, `closing ${this.dir}`);
+      this.closeFailure = toStorageError(err, `closing ${this.dir}`);
     } finally {
       for (const s of this.segments) s.retire();
     }

@@ -108,6 +108,7 @@ describe('PartitionLog under faults (memory FileIO)', () => {
     expect(batchesIn(readAll(io, log)).length).toBe(2);
     expect(log.flushedOffset).toBe(1);
     await log.close(); // not clean: no marker
+    expect(log.closeError).toBeInstanceOf(StorageError);
     const again = reopen();
     expect(again.logEndOffset).toBe(2);
     expect(again.isOffline).toBe(false);
