@@ -90,11 +90,13 @@ function joinNewMember(ctx: StepContext, group: Group, e: JoinGroupEvent): void 
     respond(ctx, e.requestId, joinError('', ErrorCode.COORDINATOR_NOT_AVAILABLE));
     return;
   }
-  if (!supportsProtocols(group, e.protocolType, e.protocols, null)) {
+  const previousId =
+    e.groupInstanceId === null ? undefined : group.staticMembers.get(e.groupInstanceId);
+  if (!supportsProtocols(group, e.protocolType, e.protocols, previousId ?? null)) {
     respond(ctx, e.requestId, joinError('', ErrorCode.INCONSISTENT_GROUP_PROTOCOL));
     return;
   }
-  const replacing = e.groupInstanceId !== null && group.staticMembers.has(e.groupInstanceId);
+  const replacing = previousId !== undefined;
   const size = group.members.size + group.pendingMembers.size;
   if (!replacing && size >= ctx.config.groupMembersMax) {
     respond(ctx, e.requestId, joinError('', ErrorCode.GROUP_MAX_SIZE_REACHED));

@@ -93,6 +93,21 @@ describe('static membership', () => {
     expect(h2.groupState()).toBe('PreparingRebalance');
   });
 
+  it('a restarted single static member may switch to an entirely new protocol (its old self does not vote)', () => {
+    const h = new Harness();
+    const first = h.joinResponse(h.join({ groupInstanceId: 'solo' }));
+    h.sync(first.memberId, first.generationId, [], 'solo');
+    const r = h.joinResponse(
+      h.join({
+        groupInstanceId: 'solo',
+        protocols: [{ name: 'cooperative-sticky', metadata: Buffer.from('s') }],
+      }),
+    );
+    expect(r.errorCode).toBe(ErrorCode.NONE);
+    expect(r.protocolName).toBe('cooperative-sticky');
+    expect(r.generationId).toBe(first.generationId + 1);
+  });
+
   it('a static restart during CompletingRebalance rebalances; the old waiting sync is fenced', () => {
     const h = new Harness({ initialRebalanceDelayMs: 1000 });
     const r0 = h.join({ groupInstanceId: 'i0' });
