@@ -10,13 +10,19 @@
  *   shares it; while it runs on the thread pool, appends continue, and every flush() called
  *   meanwhile shares the single next fdatasync, which covers all of them (group commit).
  * - The flush policy (`always` / `interval` / `never`) is applied by the caller, which decides
- *   when to call flush(); this class never syncs on its own except at roll (index files), at
- *   truncation and at close.
+ *   when to call flush().
+ * - All writes are synchronous calls on the owner thread; fdatasync for flush() runs on the
+ *   thread pool (`fdatasyncAsync`). Synchronous syncs happen only in rare operations: the
+ *   checkpoint file (`writeFileAtomic`) when the flushed offset enters a newer segment, on
+ *   DeleteRecords and when retention deleted segments; directory fsyncs after segment deletion;
+ *   `truncateTo`; recovery; `close`. Index files are written unsynced at roll and synced at close.
  *
  * Disk errors: any failing I/O surfaces as `StorageError` (KAFKA_STORAGE_ERROR); the process
  * never crashes on one. A failed write leaves the log end where it was: the partial bytes lie
- * past the logical end, their first header bytes are zeroed when possible, and the next append
- * overwrites them; recovery would also reject them (CRC). A failed fdatasync takes the log
+ * past the logical end and are overwritten with zeros at once (so no complete batch of a torn
+ * multi-batch write can be recovered later; if even that fails, the log goes offline for writes),
+ * and the next append overwrites them. ENOSPC while preallocating fails that append only. A failed
+ * fdatasync takes the log
  * offline for writes (like Kafka marking the log dir offline): page-cache state after a failed
  * fsync is unknown, so every later append and flush fails with StorageError until the partition
  * is reopened (which runs recovery). Reads of already-appended data keep working.
