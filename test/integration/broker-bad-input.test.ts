@@ -4,12 +4,19 @@
  * other clients: a fresh client produces and reads back.
  */
 
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
 import { decodeResponse, encodeRequest } from '../../src/protocol/frame.js';
 import type { ApiVersionsResponse } from '../../src/protocol/generated/api-versions.js';
+import type { CreateTopicsResponse } from '../../src/protocol/generated/create-topics.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
+import {
+  defaultMetadataRequest,
+  type MetadataResponse,
+} from '../../src/protocol/generated/metadata.js';
 import {
   BATCH_OFFSET_CRC,
   BATCH_OFFSET_LENGTH,
@@ -249,5 +256,79 @@ describe('garbage record batches in Produce', () => {
     const records = await c.readAll('target', 0);
     expect(records.map((r) => r.value?.toString())).toEqual(['good', 'from-kafkajs']);
     expect(records.map((r) => r.offset)).toEqual([0, 1]);
+  });
+});
+
+describe('bad values in well-formed requests', () => {
+  it('an array count far beyond the frame closes the connection without allocating it', async () => {
+    const count = Buffer.alloc(8);
+    count.writeInt32BE(0x7fffffff, 0);
+    await expectClosedSilently(handFrame(API.metadata, V.metadata, 6, count));
+  });
+
+  it('produce to a partition that does not exist is UNKNOWN_TOPIC_OR_PARTITION', async () => {
+    const c = await connect();
+    for (const p of [1, -1, 99_999]) {
+      expect((await c.produce('target', p, batchOf(['x']))).errorCode, `partition ${p}`).toBe(
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+      );
+    }
+    expect((await c.produce('no-such-topic', 0, batchOf(['x']))).errorCode).toBe(
+      ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+    );
+  });
+
+  it('fetch below the log start or beyond the log end is OFFSET_OUT_OF_RANGE', async () => {
+    const c = await connect();
+    for (const offset of [-5, 1000]) {
+      expect((await c.fetch('target', 0, offset)).errorCode, `offset ${offset}`).toBe(
+        ErrorCode.OFFSET_OUT_OF_RANGE,
+      );
+    }
+  });
+
+  it('invalid topic names and partition counts are refused, and nothing is created outside the data dir', async () => {
+    const c = await connect();
+    const topic = (name: string, numPartitions = 1) => ({
+      name,
+      numPartitions,
+      replicationFactor: 1,
+      assignments: [],
+      configs: [],
+    });
+    const res = await c.request<CreateTopicsResponse>(API.createTopics, V.createTopics, {
+      topics: [
+        topic('bad/name'),
+        topic(''),
+        topic('.'),
+        topic('..'),
+        topic('a'.repeat(300)),
+        topic('many', 1_000_000),
+        topic('negative', -5),
+      ],
+      timeoutMs: 10_000,
+      validateOnly: false,
+    });
+    const codes = Object.fromEntries(res.topics.map((t) => [t.name.slice(0, 12), t.errorCode]));
+    expect(codes).toEqual({
+      'bad/name': ErrorCode.INVALID_TOPIC_EXCEPTION,
+      '': ErrorCode.INVALID_TOPIC_EXCEPTION,
+      '.': ErrorCode.INVALID_TOPIC_EXCEPTION,
+      '..': ErrorCode.INVALID_TOPIC_EXCEPTION,
+      aaaaaaaaaaaa: ErrorCode.INVALID_TOPIC_EXCEPTION,
+      many: ErrorCode.INVALID_PARTITIONS,
+      negative: ErrorCode.INVALID_PARTITIONS,
+    });
+    // Auto-creation through Metadata refuses a path-like name too.
+    const meta = await c.request<MetadataResponse>(API.metadata, V.metadata, {
+      ...defaultMetadataRequest(),
+      topics: [{ topicId: Buffer.alloc(16), name: '../../escape' }],
+      allowAutoTopicCreation: true,
+    });
+    expect(meta.topics[0]?.errorCode).toBe(ErrorCode.INVALID_TOPIC_EXCEPTION);
+    expect(readdirSync(join(broker.dataDir, '..')).filter((n) => n.includes('escape'))).toEqual([]);
+    expect(readdirSync(broker.dataDir).filter((n) => /bad|many|negative|escape/.test(n))).toEqual(
+      [],
+    );
   });
 });
