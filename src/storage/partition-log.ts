@@ -786,6 +786,13 @@ export class PartitionLog {
     const bases = this.dropBelowStart(this.listSegmentBases(), cp?.logStartOffset ?? 0);
     const recoveryPoint = cp?.recoveryPoint ?? 0;
     const rpSegment = bases.filter((b) => b <= recoveryPoint).pop() ?? 0;
+    // Producer state is replayed during the same scan that rebuilds the indexes.
+    const replay = new ProducerStateTable();
+    const replayFrom = cp?.logStartOffset ?? 0;
+    let replayComplete = true;
+    const visit = (b: ScannedBatch): void => {
+      if (b.lastOffset >= replayFrom) replayBatch(replay, b);
+    };
     let expected: number | null = null;
     let stopAt = -1;
     for (let i = 0; i < bases.length; i++) {
@@ -794,7 +801,8 @@ export class PartitionLog {
         stopAt = i; // a gap: everything from here on is unreachable
         break;
       }
-      const seg = this.openSegment(base, nowMs, clean, base >= rpSegment);
+      const seg = this.openSegment(base, nowMs, clean, base >= rpSegment, visit);
+      if (seg.loaded) replayComplete = false;
       this.segments.push(seg);
       expected = seg.nextOffset;
       if (seg.corrupt) {
@@ -815,7 +823,11 @@ export class PartitionLog {
       (_s, next) => next !== undefined && next.baseOffset <= this.startOffset,
     );
     this.finishRecovery(clean);
-    this.restoreProducerState(clean);
+    if (replayComplete) {
+      replay.truncateFrom(this.logEndOffset);
+      replay.truncateBelow(this.startOffset);
+    }
+    this.restoreProducerState(clean, replayComplete ? replay : null);
   }
 
   /** Removes segments wholly below the log start offset (an unlink that a crash undid). */
@@ -843,14 +855,22 @@ export class PartitionLog {
     nowMs: number,
     clean: boolean,
     verify: boolean,
-  ): Segment & { corrupt?: boolean } {
+    visit: (b: ScannedBatch) => void,
+  ): Segment & { corrupt?: boolean; loaded?: boolean } {
     const fd = this.io.open(`${this.dir}/${segmentFileName(base, '.log')}`, 'readwrite');
     const fileBytes = this.io.size(fd);
     if (clean) {
       const loaded = this.loadIndexed(base, fd, nowMs, fileBytes);
-      if (loaded !== null) return loaded;
+      if (loaded !== null) return Object.assign(loaded, { loaded: true });
     }
-    const { seg, corrupt } = this.rebuildSegment(base, fd, nowMs, fileBytes, !clean && verify);
+    const { seg, corrupt } = this.rebuildSegment(
+      base,
+      fd,
+      nowMs,
+      fileBytes,
+      !clean && verify,
+      visit,
+    );
     if (corrupt || seg.sizeBytes !== fileBytes) {
       this.io.ftruncate(fd, seg.sizeBytes); // drop the torn tail / preallocated zeros
       seg.allocatedBytes = seg.sizeBytes;
@@ -911,9 +931,10 @@ export class PartitionLog {
     createdMs: number,
     fileBytes: number,
     verifyCrc: boolean,
+    visit: (b: ScannedBatch) => void,
   ): { seg: Segment; corrupt: boolean } {
     const seg = new Segment(this.io, this.dir, base, fd, createdMs, this.indexEntriesMax());
-    const corrupt = seg.rebuild(fileBytes, verifyCrc, this.settings.indexIntervalBytes);
+    const corrupt = seg.rebuild(fileBytes, verifyCrc, this.settings.indexIntervalBytes, visit);
     seg.allocatedBytes = fileBytes;
     return { seg, corrupt };
   }
@@ -951,7 +972,8 @@ export class PartitionLog {
     this.writeIndexFiles(seg);
   }
 
-  private restoreProducerState(clean: boolean): void {
+  /** From the clean-shutdown snapshot, else from `replayed` (built during recovery), else a scan. */
+  private restoreProducerState(clean: boolean, replayed: ProducerStateTable | null): void {
     if (clean) {
       const buf = this.io.readFile(`${this.dir}/${PRODUCER_STATE_FILE}`);
       if (buf !== null) {
@@ -966,17 +988,24 @@ export class PartitionLog {
         }
       }
     }
+    if (replayed !== null) {
+      this.producers = replayed;
+      return;
+    }
     for (const seg of this.segments) {
       seg.scan(0, seg.sizeBytes, seg.baseOffset, false, (b) => {
-        if (b.lastOffset < this.startOffset) return;
-        this.producerState.replay(b.producerId, b.producerEpoch, b.baseSequence, b.recordsCount, {
-          firstOffset: b.baseOffset,
-          lastOffset: b.lastOffset,
-          timestampMs: b.maxTimestamp,
-        });
+        if (b.lastOffset >= this.startOffset) replayBatch(this.producers, b);
       });
     }
   }
+}
+
+function replayBatch(t: ProducerStateTable, b: ScannedBatch): void {
+  t.replay(b.producerId, b.producerEpoch, b.baseSequence, b.recordsCount, {
+    firstOffset: b.baseOffset,
+    lastOffset: b.lastOffset,
+    timestampMs: b.maxTimestamp,
+  });
 }
 
 function nextTurn(): Promise<void> {

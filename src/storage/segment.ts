@@ -190,7 +190,12 @@ export class Segment {
    * Resets the in-memory state and rebuilds it by scanning [0, fileBytes) (checking CRCs when
    * `verifyCrc`). Returns true when the scan stopped on bad bytes.
    */
-  rebuild(fileBytes: number, verifyCrc: boolean, indexIntervalBytes: number): boolean {
+  rebuild(
+    fileBytes: number,
+    verifyCrc: boolean,
+    indexIntervalBytes: number,
+    alsoVisit?: (b: ScannedBatch) => void,
+  ): boolean {
     this.recent = null;
     this.index.truncateFromPosition(0);
     this.timeIndex.truncateFromOffset(0);
@@ -199,9 +204,10 @@ export class Segment {
     this.maxTimestamp = -1;
     this.offsetOfMaxTimestamp = -1;
     this.bytesSinceIndexEntry = 0;
-    const r = this.scan(0, fileBytes, this.baseOffset, verifyCrc, (b) =>
-      this.onBatchWritten(b, indexIntervalBytes),
-    );
+    const r = this.scan(0, fileBytes, this.baseOffset, verifyCrc, (b) => {
+      this.onBatchWritten(b, indexIntervalBytes);
+      alsoVisit?.(b);
+    });
     this.sizeBytes = r.endPosition;
     this.nextOffset = r.nextOffset;
     return r.corrupt;

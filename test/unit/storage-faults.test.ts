@@ -95,6 +95,38 @@ describe('PartitionLog under faults (memory FileIO)', () => {
     await again.close();
   });
 
+  it('rebuilds producer state during crash recovery, only from batches that survived', async () => {
+    const { io, log, reopen } = setup({ segmentBytes: 2048 });
+    const produce = (seq: number): void => {
+      log.append(
+        makeBatch({
+          records: 2,
+          valueBytes: 300,
+          producerId: 5,
+          producerEpoch: 0,
+          baseSequence: seq,
+        }),
+        NOW,
+      );
+    };
+    for (let seq = 0; seq < 20; seq += 2) produce(seq);
+    await log.flush();
+    for (let seq = 20; seq < 26; seq += 2) produce(seq); // never flushed: lost in the crash
+    expect(log.segmentCount).toBeGreaterThan(2);
+    io.crash();
+    const after = reopen();
+    expect(after.logEndOffset).toBe(20);
+    expect(after.producerState.check(5, 0, 20, 2)).toEqual({ kind: 'append' });
+    expect(after.producerState.check(5, 0, 18, 2).kind).toBe('duplicate');
+    expect(after.producerState.check(5, 0, 22, 2).kind).toBe('error');
+    after.deleteRecordsBefore(20);
+    await after.close();
+    io.crash();
+    const again = reopen(); // clean: from the snapshot
+    expect(again.producerState.check(5, 0, 20, 2)).toEqual({ kind: 'append' });
+    await again.close();
+  });
+
   it('a failed fdatasync takes the log offline for writes; reads continue; reopen recovers', async () => {
     const { io, log, reopen } = setup();
     log.append(makeBatch({ tag: 1 }), NOW);
