@@ -259,4 +259,55 @@ describe('slow reader isolation', () => {
       await roomy.stop();
     }
   });
+
+  it('six slow readers (more than the native send cap) do not stall an acks=all produce under flush always', async () => {
+    const roomy = await startBroker({
+      port: 0,
+      config: { 'num.partition.workers': 2, 'log.flush.policy': 'always' },
+    });
+    const slowOnes: ReturnType<typeof createConnection>[] = [];
+    try {
+      const loader = await connect(roomy);
+      await loader.createTopic('big', 1);
+      await loader.createTopic('durable', 1);
+      const value = 'y'.repeat(900 * 1024);
+      for (let i = 0; i < 6; i++) {
+        expect((await loader.produce('big', 0, batchOf([value]), 1)).errorCode).toBe(0);
+      }
+      for (let s = 0; s < 6; s++) {
+        const slow = createConnection({ host: '127.0.0.1', port: roomy.port });
+        slowOnes.push(slow);
+        await new Promise<void>((resolve) => slow.once('connect', () => resolve()));
+        slow.on('error', () => undefined);
+        slow.pause();
+        for (let i = 0; i < 20; i++) {
+          slow.write(
+            encodeRequest(
+              API.fetch,
+              V.fetch,
+              i,
+              'slow',
+              loader.fetchBody('big', 0, 0, 0, 16 << 20),
+            ),
+          );
+        }
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      const other = await connect(roomy);
+      const expected: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        const r = await other.produce('durable', 0, batchOf([`d${i}`]), -1);
+        expect(r.errorCode).toBe(0);
+        expected.push(`d${i}`);
+      }
+      const got = await other.readAll('durable', 0);
+      expect(got.map((r) => r.value?.toString())).toEqual(expected);
+      const big = await other.fetch('big', 0, 5, 0, 4 << 20);
+      expect(big.records[0]?.offset).toBe(5);
+    } finally {
+      for (const s of slowOnes) s.destroy();
+      for (const c of clients.splice(0)) c.close();
+      await roomy.stop();
+    }
+  });
 });
