@@ -19,6 +19,7 @@ import { ErrorCode } from '../protocol/generated/errors.js';
 import type { PartitionStateTable } from '../threads/partition-state.js';
 import type { PartitionRoute, RoutingTable } from '../threads/routing.js';
 import type { Logger } from '../util/logger.js';
+import { GroupService } from './group-service.js';
 import type {
   DeleteRecordsRes,
   ListOffsetRes,
@@ -56,6 +57,8 @@ export interface BrokerIdentity {
 
 export class BrokerCore {
   private topicChain: Promise<unknown> = Promise.resolve();
+  /** The consumer-group coordinator (loads `__consumer_offsets` on first use). */
+  readonly groups: GroupService = new GroupService(this);
   private nextProducerId: number;
 
   constructor(

@@ -158,6 +158,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       await network.close();
+      liveCore.groups.close();
       await pool.stop();
       if (tempDir && !opts.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
       logger.info({}, 'broker stopped');
