@@ -134,4 +134,91 @@ describe('kill -9 during acks=all produce with --flush always', () => {
     expect(await child.stop()).toBe(0);
     child = null;
   }, 90_000);
+
+  it('SIGTERM under acks=all load exits 0 and keeps every acknowledged record', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-term-'));
+    try {
+      const args = ['--flush', 'always', '--workers', '2'];
+      child = await BrokerChild.start({ dataDir: dir, args });
+      const admin = await RawClient.connect(child.port);
+      await admin.createTopic('crash', PARTITIONS);
+      admin.close();
+      const acked: Acked[][] = Array.from({ length: PARTITIONS }, () => []);
+      const producers = await Promise.all(
+        Array.from({ length: PARTITIONS }, () => RawClient.connect((child as BrokerChild).port)),
+      );
+      const running = producers.map((c, p) => produceUntilDeath(c, 0, p, acked[p] as Acked[]));
+      const deadline = Date.now() + 15_000;
+      while (acked.some((a) => a.length < 20) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(await child.stop(), child.log).toBe(0);
+      for (const c of producers) c.close();
+      await Promise.all(running);
+      child = await BrokerChild.start({ dataDir: dir, args });
+      const reader = await RawClient.connect(child.port);
+      try {
+        for (let p = 0; p < PARTITIONS; p++) {
+          expect((acked[p] as Acked[]).length).toBeGreaterThanOrEqual(20);
+          await verify(reader, p, acked[p] as Acked[]);
+        }
+      } finally {
+        reader.close();
+      }
+      expect(await child.stop()).toBe(0);
+      child = null;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('kill -9 during a stream of CreateTopics: restart succeeds and every acknowledged topic is usable', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-kill9-topics-'));
+    try {
+      const args = ['--workers', '2'];
+      child = await BrokerChild.start({ dataDir: dir, args });
+      const c = await RawClient.connect(child.port);
+      const created: string[] = [];
+      const creating = (async () => {
+        for (let i = 0; i < 10_000 && !c.isClosed; i++) {
+          const name = `topic-${i}`;
+          try {
+            await c.createTopic(name, 1 + (i % 3));
+            created.push(name);
+          } catch {
+            return; // the broker died mid-request: not acknowledged
+          }
+        }
+      })();
+      const deadline = Date.now() + 15_000;
+      while (created.length < 15 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 5));
+      await child.kill9();
+      c.close();
+      await creating;
+      expect(created.length).toBeGreaterThanOrEqual(15);
+      child = await BrokerChild.start({ dataDir: dir, args });
+      const after = await RawClient.connect(child.port);
+      try {
+        const meta = await after.metadata(created);
+        for (const [i, t] of meta.topics.entries()) {
+          expect(t.errorCode, t.name ?? '').toBe(0);
+          expect(t.partitions, t.name ?? '').toHaveLength(1 + (i % 3));
+        }
+        for (const name of created.slice(-3)) {
+          const r = await after.produce(name, 0, batchOf([`into-${name}`]));
+          expect(r.errorCode, name).toBe(0);
+          expect((await after.readAll(name, 0)).map((x) => x.value?.toString())).toEqual([
+            `into-${name}`,
+          ]);
+        }
+      } finally {
+        after.close();
+      }
+      expect(await child.stop()).toBe(0);
+      child = null;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
