@@ -55,7 +55,6 @@ import {
   BATCH_OFFSET_MAGIC,
   BATCH_OFFSET_MAX_TIMESTAMP,
   RECORD_BATCH_MAGIC,
-  readBatchHeader,
   setBaseOffset,
   setPartitionLeaderEpoch,
 } from '../protocol/records/batch-header.js';
@@ -265,17 +264,18 @@ export class PartitionLog {
       if (delta < 0) throw new StorageError(`negative lastOffsetDelta at ${pos}`);
       setBaseOffset(buf, next, pos);
       if (leaderEpoch !== undefined) setPartitionLeaderEpoch(buf, leaderEpoch, pos);
-      const h = readBatchHeader(buf, pos);
+      const ts = pos + BATCH_OFFSET_MAX_TIMESTAMP;
       out.push({
         position: pos,
         bytes,
         baseOffset: next,
         lastOffset: next + delta,
-        maxTimestamp: h.maxTimestamp,
-        producerId: h.producerId,
-        producerEpoch: h.producerEpoch,
-        baseSequence: h.baseSequence,
-        recordsCount: h.recordsCount,
+        maxTimestamp: buf.readInt32BE(ts) * 4294967296 + buf.readUInt32BE(ts + 4),
+        // Producer fields are not needed on append (the caller keeps the producer state).
+        producerId: -1,
+        producerEpoch: -1,
+        baseSequence: -1,
+        recordsCount: 0,
       });
       next += delta + 1;
       pos += bytes;
