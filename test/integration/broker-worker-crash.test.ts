@@ -8,7 +8,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
+import type { FetchResponse } from '../../src/protocol/generated/fetch.js';
 import type { ProduceResponse } from '../../src/protocol/generated/produce.js';
+import { decodeRecordBatches } from '../../src/protocol/records/index.js';
 import { API, batchOf, RawClient, V } from '../support/raw-client.js';
 
 const PARTITIONS = 4;
@@ -130,5 +132,42 @@ describe('partition worker crash', () => {
       before.map((x) => x.value?.toString()),
     );
     expect(records.at(-1)?.value?.toString()).toBe('again');
+  });
+
+  it('fetches in flight (reads and long polls) during a crash are answered, never dropped', async () => {
+    const victim = partitionOn(0);
+    const records = await client.readAll('wc', victim);
+    const end = (records.at(-1)?.offset ?? -1) + 1;
+    const reads: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      reads.push(client.send(API.fetch, V.fetch, client.fetchBody('wc', victim, i % end, 0)));
+    }
+    const poll = client.send(API.fetch, V.fetch, client.fetchBody('wc', victim, end, 2_000));
+    await broker.core.pool.crashWorkerForTest(0);
+    for (const id of reads) {
+      const res = await client.response<FetchResponse>(API.fetch, V.fetch, id, 20_000);
+      const p = res.responses[0]?.partitions[0];
+      expect([0, ErrorCode.NOT_LEADER_OR_FOLLOWER]).toContain(p?.errorCode);
+      if (p?.errorCode === 0 && Buffer.isBuffer(p.records) && p.records.length > 0) {
+        const got = decodeRecordBatches(p.records).batches.flatMap((b) => b.records);
+        for (const r of got) expect(r.value?.toString()).toBe(records[r.offset]?.value?.toString());
+      }
+    }
+    const polled = await client.response<FetchResponse>(API.fetch, V.fetch, poll, 20_000);
+    expect([0, ErrorCode.NOT_LEADER_OR_FOLLOWER]).toContain(
+      polled.responses[0]?.partitions[0]?.errorCode,
+    );
+    expect(client.isClosed).toBe(false);
+    // Back in service, with the same data.
+    const deadline = Date.now() + RETRY_DEADLINE_MS;
+    let r = await client.fetch('wc', victim, 0);
+    while (r.errorCode !== 0 && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 20));
+      r = await client.fetch('wc', victim, 0);
+    }
+    expect(r.errorCode).toBe(0);
+    expect((await client.readAll('wc', victim)).map((x) => x.value?.toString())).toEqual(
+      records.map((x) => x.value?.toString()),
+    );
   });
 });
