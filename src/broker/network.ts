@@ -13,7 +13,7 @@
  *   while the socket's unsent bytes exceed `writeHighWaterBytes` (a slow reader), the connection
  *   stops reading (`socket.pause()`) until responses drain. Only that connection waits.
  * - A handler error closes that connection (Kafka closes on requests it cannot answer).
- * - Idle connections close after `idleTimeoutMs`.
+ * - Idle connections close after `idleTimeoutMs`; one with a request in flight is not idle.
  *
  * Responses are written through `sendChunks` (buffers with socket.write, file slices with
  * sendfile), which serialises all writes on a socket.
@@ -126,7 +126,8 @@ class Connection {
   ) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     stats.connectionsOpen++;
-    socket.setTimeout(opts.idleTimeoutMs, () => this.fail('idle timeout'));
+    socket.setTimeout(opts.idleTimeoutMs);
+    socket.on('timeout', () => this.onIdle());
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => this.destroy());
     socket.on('close', () => this.destroy());
@@ -135,6 +136,20 @@ class Connection {
 
   get busy(): boolean {
     return this.queue.length > 0 || this.writing;
+  }
+
+  /**
+   * No socket activity for `idleTimeoutMs`. A connection waiting on the broker (a long poll, a
+   * slow append, a response going out by sendfile, which Node does not count as activity) is
+   * not idle: the timer is re-armed instead.
+   */
+  private onIdle(): void {
+    if (this.closed) return;
+    if (this.busy) {
+      this.socket.setTimeout(this.opts.idleTimeoutMs);
+      return;
+    }
+    this.fail('idle timeout');
   }
 
   stopReading(): void {

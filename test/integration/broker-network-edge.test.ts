@@ -7,6 +7,7 @@ import { createConnection } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
 import { encodeRequest } from '../../src/protocol/frame.js';
+import type { FetchResponse } from '../../src/protocol/generated/fetch.js';
 import type { MetadataResponse } from '../../src/protocol/generated/metadata.js';
 import { API, batchOf, RawClient, V } from '../support/raw-client.js';
 
@@ -200,6 +201,14 @@ describe('connection limits', () => {
       // A fresh connection is served normally.
       const d = await connect(idle);
       expect((await d.metadata()).brokers).toHaveLength(1);
+      // A connection waiting on a long poll longer than the idle limit is not idle: it gets its
+      // answer, and is closed only once it has been idle after that.
+      await d.createTopic('idle-poll', 1);
+      const poll = d.send(API.fetch, V.fetch, d.fetchBody('idle-poll', 0, 0, 1_000));
+      const fetched = await d.response<FetchResponse>(API.fetch, V.fetch, poll);
+      expect(fetched.responses[0]?.partitions[0]?.errorCode).toBe(0);
+      expect(d.isClosed).toBe(false);
+      await d.closed;
     } finally {
       for (const c of clients.splice(0)) c.close();
       await idle.stop();
