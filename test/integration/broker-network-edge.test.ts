@@ -92,6 +92,20 @@ describe('response order on one connection', () => {
     expect(c.frames.map((f) => f.correlationId)).toEqual(ids);
   });
 
+  it('the in-flight limit holds back the third request until one of two long polls completes', async () => {
+    const admin = await connect();
+    await admin.createTopic('held', 1);
+    const c = await connect();
+    const polls = [0, 1].map(() => c.send(API.fetch, V.fetch, c.fetchBody('empty', 0, 0, 1_500)));
+    const produce = c.send(API.produce, V.produce, c.produceBody('held', 0, batchOf(['held']), 1));
+    await new Promise((r) => setTimeout(r, 200));
+    // Only two requests are in flight, so the produce has not even been read yet.
+    expect((await admin.fetch('held', 0, 0)).highWatermark).toBe(0);
+    await c.waitFor(() => c.frames.length === 3, 10_000, 'three responses');
+    expect(c.frames.map((f) => f.correlationId)).toEqual([...polls, produce]);
+    expect((await admin.fetch('held', 0, 0)).highWatermark).toBe(1);
+  });
+
   it('pipelined long polls behind the in-flight limit still all complete in order', async () => {
     const c = await connect();
     const ids: number[] = [];
