@@ -142,6 +142,94 @@ describe('kafkajs against an embedded broker', () => {
   });
 });
 
+describe('kafkajs consumers', () => {
+  async function consumeFrom(
+    topic: string,
+    groupId: string,
+    start: (c: import('kafkajs').Consumer) => Promise<void>,
+    expected: number,
+  ): Promise<string[]> {
+    const consumer = kafka.consumer({ groupId, heartbeatInterval: 100 });
+    const values: string[] = [];
+    await consumer.connect();
+    try {
+      await start(consumer);
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`got ${values.length} of ${expected}`)),
+          15_000,
+        );
+        consumer
+          .run({
+            eachMessage: async ({ message }) => {
+              values.push(message.value?.toString() ?? '');
+              if (values.length >= expected) {
+                clearTimeout(timer);
+                resolve();
+              }
+            },
+          })
+          .catch(reject);
+      });
+    } finally {
+      await consumer.disconnect();
+    }
+    return values;
+  }
+
+  it('consume from the beginning, from latest, and from a timestamp', async () => {
+    const producer = kafka.producer();
+    await producer.connect();
+    const t0 = Date.now();
+    await producer.send({
+      topic: 'positions',
+      messages: [
+        { value: 'old', timestamp: String(t0 - 60_000) },
+        { value: 'mid', timestamp: String(t0 - 30_000) },
+      ],
+    });
+    const fromBeginning = await consumeFrom(
+      'positions',
+      'from-beginning',
+      (c) => c.subscribe({ topics: ['positions'], fromBeginning: true }),
+      2,
+    );
+    expect(fromBeginning).toEqual(['old', 'mid']);
+    // Latest: a new group starting at the end sees only what is produced after it joined.
+    const latest = consumeFrom(
+      'positions',
+      'from-latest',
+      (c) => c.subscribe({ topics: ['positions'], fromBeginning: false }),
+      1,
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    await producer.send({
+      topic: 'positions',
+      messages: [{ value: 'new', timestamp: String(t0) }],
+    });
+    expect(await latest).toEqual(['new']);
+    // By timestamp: seek each partition to the first offset at or after t0 - 45 s.
+    const admin = kafka.admin();
+    await admin.connect();
+    const offsets = await admin.fetchTopicOffsetsByTimestamp('positions', t0 - 45_000);
+    await admin.disconnect();
+    const byTime = await consumeFrom(
+      'positions',
+      'from-time',
+      async (c) => {
+        await c.subscribe({ topics: ['positions'] });
+        c.on(c.events.GROUP_JOIN, () => {
+          for (const o of offsets)
+            c.seek({ topic: 'positions', partition: o.partition, offset: o.offset });
+        });
+      },
+      2,
+    );
+    expect(byTime).toEqual(['mid', 'new']);
+    await producer.disconnect();
+  });
+});
+
 describe('kcat (librdkafka) against an embedded broker', () => {
   it('lists metadata and round-trips records with every codec', async () => {
     if (!ensureKcat()) throw new Error('kcat is not installed and could not be installed');

@@ -77,4 +77,51 @@ describe('@platformatic/kafka', () => {
       Array.from({ length: 10 }, (_, i) => `k${i}=v${i}`),
     );
   });
+
+  it('consumes in a consumer group from the earliest offset', async () => {
+    const admin = new pk.Admin({ clientId: 'plat-admin-2', bootstrapBrokers: [broker.bootstrap] });
+    try {
+      await admin.createTopics({ topics: ['plat-group'], partitions: 1, replicas: 1 });
+    } finally {
+      await admin.close();
+    }
+    const producer = new pk.Producer({
+      clientId: 'plat-p2',
+      bootstrapBrokers: [broker.bootstrap],
+      serializers: pk.stringSerializers,
+    });
+    try {
+      await producer.send({
+        messages: Array.from({ length: 5 }, (_, i) => ({
+          topic: 'plat-group',
+          value: `g${i}`,
+          partition: 0,
+        })),
+      });
+    } finally {
+      await producer.close();
+    }
+    const consumer = new pk.Consumer({
+      clientId: 'plat-consumer',
+      groupId: 'plat-group-1',
+      bootstrapBrokers: [broker.bootstrap],
+      deserializers: pk.stringDeserializers,
+      heartbeatInterval: 500,
+    });
+    const values: string[] = [];
+    try {
+      const stream = await consumer.consume({
+        topics: ['plat-group'],
+        mode: pk.MessagesStreamModes.EARLIEST,
+      });
+      for await (const message of stream) {
+        values.push(String(message.value));
+        if (values.length === 5) break;
+      }
+      await stream.close();
+    } finally {
+      await consumer.close(true);
+    }
+    expect(values).toEqual(['g0', 'g1', 'g2', 'g3', 'g4']);
+  });
 });

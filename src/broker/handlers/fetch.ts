@@ -3,7 +3,8 @@
  *
  * Version notes: v4 adds isolation level and last_stable_offset (RecordBatch v2 era), v5
  * log_start_offset, v7 fetch sessions (KIP-227), v9 current_leader_epoch, v11 rack_id, v12 is
- * the first flexible version. v13+ (topic ids instead of names) is not advertised.
+ * the first flexible version, v13 names topics by id (KIP-516; @platformatic/kafka needs it).
+ * v14+ (KIP-405/KIP-903 replica state, KIP-951 node endpoints) is not advertised.
  *
  * Behaviour:
  * - Long poll: when fewer than `min_bytes` are available, the request waits until the shared
@@ -84,6 +85,12 @@ function outOfRange(ctx: RequestContext, slot: number, offset: number): boolean 
   return offset < ctx.core.state.logStartOffset(slot) || offset > ctx.core.state.logEndOffset(slot);
 }
 
+/** The topic's name: given directly before v13, looked up by topic id from v13 on. */
+function topicName(ctx: RequestContext, t: FetchRequest['topics'][number]): string {
+  if (ctx.apiVersion < 13) return t.topic;
+  return ctx.core.registry.getById(t.topicId)?.name ?? '';
+}
+
 function changeSeen(ctx: RequestContext): number {
   return ctx.core.state.changeCount('any');
 }
@@ -92,7 +99,7 @@ export const fetchHandler: Handler<FetchRequest, FetchResponse> = {
   apiKey: 1,
   name: 'Fetch',
   minVersion: 4,
-  maxVersion: 12,
+  maxVersion: 13,
   async handle(req, ctx) {
     const base: FetchResponse = {
       throttleTimeMs: 0,
@@ -106,7 +113,7 @@ export const fetchHandler: Handler<FetchRequest, FetchResponse> = {
     const targets: Target[] = [];
     req.topics.forEach((t, topicIndex) => {
       t.partitions.forEach((p, partitionIndex) => {
-        targets.push({ topicIndex, partitionIndex, topic: t.topic, req: p });
+        targets.push({ topicIndex, partitionIndex, topic: topicName(ctx, t), req: p });
       });
     });
     const deadline = Date.now() + Math.min(Math.max(0, req.maxWaitMs), FETCH_MAX_WAIT_MS_LIMIT);
@@ -145,7 +152,7 @@ async function readAll(
 ): Promise<ReadAllResult> {
   const responses: TopicResponse[] = req.topics.map((t) => ({
     topic: t.topic,
-    topicId: Buffer.alloc(16),
+    topicId: t.topicId,
     partitions: t.partitions.map((p) => emptyPartition(p.partition, 0)),
   }));
   const releases: (() => void)[] = [];
@@ -178,8 +185,13 @@ async function readOne(
   const p = t.req;
   const known = ctx.core.topic(t.topic);
   const route = ctx.core.route(t.topic, p.partition);
-  if (!known || !route)
-    return { data: emptyPartition(p.partition, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION), bytes: 0 };
+  if (!known || !route) {
+    const code =
+      ctx.apiVersion >= 13 && !known
+        ? ErrorCode.UNKNOWN_TOPIC_ID
+        : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+    return { data: emptyPartition(p.partition, code), bytes: 0 };
+  }
   // KIP-74: the first partition with data may exceed the limits by one batch; the owner always
   // returns at least one whole batch when maxBytes > 0, so ask for at least 1 byte there.
   const partitionMax = Math.max(0, p.partitionMaxBytes);
