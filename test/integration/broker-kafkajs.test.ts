@@ -144,7 +144,6 @@ describe('kafkajs against an embedded broker', () => {
 
 describe('kafkajs consumers', () => {
   async function consumeFrom(
-    topic: string,
     groupId: string,
     start: (c: import('kafkajs').Consumer) => Promise<void>,
     expected: number,
@@ -189,7 +188,6 @@ describe('kafkajs consumers', () => {
       ],
     });
     const fromBeginning = await consumeFrom(
-      'positions',
       'from-beginning',
       (c) => c.subscribe({ topics: ['positions'], fromBeginning: true }),
       2,
@@ -197,7 +195,6 @@ describe('kafkajs consumers', () => {
     expect(fromBeginning).toEqual(['old', 'mid']);
     // Latest: a new group starting at the end sees only what is produced after it joined.
     const latest = consumeFrom(
-      'positions',
       'from-latest',
       (c) => c.subscribe({ topics: ['positions'], fromBeginning: false }),
       1,
@@ -214,7 +211,6 @@ describe('kafkajs consumers', () => {
     const offsets = await admin.fetchTopicOffsetsByTimestamp('positions', t0 - 45_000);
     await admin.disconnect();
     const byTime = await consumeFrom(
-      'positions',
       'from-time',
       async (c) => {
         await c.subscribe({ topics: ['positions'] });
