@@ -26,6 +26,19 @@ import { sendChunks } from '../io/socket-sendfile.js';
 import type { Logger } from '../util/logger.js';
 import type { DispatchResult } from './dispatch.js';
 
+/**
+ * Responses whose file slices add up to less than this are copied (a synchronous page-cache read
+ * and one socket write) rather than sent with sendfile: sendfile runs on the thread pool, and the
+ * hop costs more than copying a small response.
+ */
+export const SENDFILE_MIN_BYTES = 256 * 1024;
+
+function sliceBytes(chunks: DispatchResult['chunks']): number {
+  let n = 0;
+  for (const c of chunks) if (!Buffer.isBuffer(c)) n += c.length;
+  return n;
+}
+
 /** Smallest request: api key, version, correlation id, client id length. */
 const FRAME_BYTES_MIN = 10;
 
@@ -232,7 +245,9 @@ class Connection {
 
   private async send(result: DispatchResult): Promise<void> {
     try {
-      await sendChunks(this.socket, result.chunks);
+      await sendChunks(this.socket, result.chunks, {
+        forceCopy: sliceBytes(result.chunks) < SENDFILE_MIN_BYTES,
+      });
     } catch (err) {
       this.fail(`write failed: ${(err as Error).message}`);
     } finally {
