@@ -1,7 +1,24 @@
 /**
  * Sluice: a Kafka-compatible message broker core for Node.js.
  *
- * Public entry point. The broker, client and CLI are exported from here as they land.
+ * Public entry point: the embedded broker, the protocol layer, storage and I/O building blocks,
+ * and the consumer-group coordinator (as the `groups` namespace: its names are generic).
  */
 
+export { type Broker, type BrokerOptions, startBroker } from './broker/broker.js';
+export { ConfigError } from './config/config.js';
+export { BROKER_CONFIGS, TOPIC_CONFIGS } from './config/definitions.js';
+export * as groups from './groups/index.js';
+export {
+  createFileIO,
+  type FileIO,
+  type FileSlice,
+  FsFileIO,
+  IoError,
+  NativeFileIO,
+  type SendChunksOptions,
+  sendChunks,
+} from './io/index.js';
+export { loadNativeAddon } from './native/addon.js';
 export * from './protocol/index.js';
+export { LogManager, openPartitionLog, type PartitionLog, StorageError } from './storage/index.js';
