@@ -1,0 +1,186 @@
+/**
+ * Record accumulator: per-partition queues of batches being filled and waiting to be sent.
+ *
+ * A record joins the last batch of its partition while that batch stays under `batchSize` bytes
+ * (a single record larger than `batchSize` gets a batch of its own); otherwise a new batch starts.
+ * A partition is ready to send when its first batch is full (or a later one exists), when that
+ * batch has waited `lingerMs`, or when the producer is flushing. Batches that fail and are retried
+ * go back in sequence order, so a partition's batches are always sent in the order they were made.
+ *
+ * Sizes are estimates of the encoded bytes (record overhead included), used for batching and for
+ * the `bufferMemory` limit; the exact size is known once a batch is encoded.
+ */
+
+import type { ProduceRecord } from '../protocol/records/index.js';
+
+/** Result of one record: metadata on success, an error otherwise. */
+export interface RecordMetadata {
+  topic: string;
+  partition: number;
+  /** -1 with acks=0 (the broker does not answer). */
+  offset: number;
+  timestamp: number;
+}
+
+export type Completion = (err: Error | null, meta: RecordMetadata | null) => void;
+
+/** Encoded-size overhead of one record beyond key, value and headers (varints, attributes). */
+export const RECORD_OVERHEAD_BYTES = 21;
+/** Bytes of a RecordBatch v2 header. */
+export const BATCH_OVERHEAD_BYTES = 61;
+
+/** Estimated encoded bytes of one record. */
+export function estimateRecordBytes(r: ProduceRecord): number {
+  let n = RECORD_OVERHEAD_BYTES + (r.key?.length ?? 0) + (r.value?.length ?? 0);
+  if (r.headers)
+    for (const h of r.headers) n += 10 + Buffer.byteLength(h.key) + (h.value?.length ?? 0);
+  return n;
+}
+
+/** One batch of records for one partition. */
+export interface Batch {
+  readonly topic: string;
+  readonly partition: number;
+  readonly records: ProduceRecord[];
+  readonly completions: Completion[];
+  /** Estimated bytes of the records plus the batch header. */
+  bytes: number;
+  readonly createdMs: number;
+  readonly deadlineMs: number;
+  /** Assigned when first sent with idempotence (-1 otherwise). */
+  baseSequence: number;
+  /** The encoded batch, kept for retries so the bytes (and sequence) do not change. */
+  encoded: Buffer | null;
+  attempts: number;
+  retryAtMs: number;
+}
+
+/** The queue of one partition. */
+export interface PartitionQueue {
+  readonly topic: string;
+  readonly partition: number;
+  readonly batches: Batch[];
+  /** Batches of this partition sent and not yet answered. */
+  inFlight: number;
+  /** Next idempotent sequence number. */
+  nextSequence: number;
+}
+
+export interface AccumulatorOptions {
+  batchSize: number;
+  lingerMs: number;
+  deliveryTimeoutMs: number;
+  /** Kafka `buffer.memory`: estimated bytes of unsent and unanswered records. */
+  bufferMemory: number;
+}
+
+/**
+ * Batches per partition. Owned by its producer's event-loop thread; not thread-safe.
+ */
+export class RecordAccumulator {
+  readonly queues = new Map<string, PartitionQueue>();
+  /** Estimated bytes of records not yet answered (queued or in flight). */
+  bufferedBytes = 0;
+  /** Batches queued or in flight. */
+  openBatches = 0;
+  private readonly opts: AccumulatorOptions;
+
+  constructor(opts: AccumulatorOptions) {
+    if (opts.batchSize < 1 || opts.lingerMs < 0 || opts.bufferMemory < 1) {
+      throw new RangeError('batchSize and bufferMemory must be positive, lingerMs not negative');
+    }
+    this.opts = opts;
+  }
+
+  queueOf(topic: string, partition: number): PartitionQueue {
+    const key = `${topic}\u0000${partition}`;
+    let q = this.queues.get(key);
+    if (!q) {
+      q = { topic, partition, batches: [], inFlight: 0, nextSequence: 0 };
+      this.queues.set(key, q);
+    }
+    return q;
+  }
+
+  /** Appends a record; returns true when its batch is now full (worth sending at once). */
+  append(
+    topic: string,
+    partition: number,
+    record: ProduceRecord,
+    recordBytes: number,
+    done: Completion,
+    nowMs: number,
+  ): boolean {
+    const q = this.queueOf(topic, partition);
+    let last = q.batches[q.batches.length - 1];
+    if (!last || last.encoded !== null || last.bytes + recordBytes > this.opts.batchSize) {
+      if (last && last.records.length === 0) throw new Error('empty batch in queue');
+      last = this.newBatch(topic, partition, nowMs);
+      q.batches.push(last);
+    }
+    last.records.push(record);
+    last.completions.push(done);
+    last.bytes += recordBytes;
+    this.bufferedBytes += recordBytes;
+    return last.bytes >= this.opts.batchSize;
+  }
+
+  /** True when the head batch of `q` should go out now. */
+  isReady(q: PartitionQueue, nowMs: number, flushing: boolean): boolean {
+    const head = q.batches[0];
+    if (!head) return false;
+    if (head.retryAtMs > nowMs) return false;
+    if (head.encoded !== null || flushing || q.batches.length > 1) return true;
+    return head.bytes >= this.opts.batchSize || nowMs - head.createdMs >= this.opts.lingerMs;
+  }
+
+  /** Milliseconds until the head of `q` becomes ready by time (Infinity when it never will). */
+  msUntilReady(q: PartitionQueue, nowMs: number): number {
+    const head = q.batches[0];
+    if (!head) return Number.POSITIVE_INFINITY;
+    if (head.retryAtMs > nowMs) return head.retryAtMs - nowMs;
+    return Math.max(0, head.createdMs + this.opts.lingerMs - nowMs);
+  }
+
+  /** Removes and returns the head batch of `q`. */
+  take(q: PartitionQueue): Batch | undefined {
+    return q.batches.shift();
+  }
+
+  /** Puts a batch to retry back in front of newer ones (ordered by sequence, then age). */
+  requeue(q: PartitionQueue, batch: Batch): void {
+    let i = 0;
+    while (i < q.batches.length && precedes(q.batches[i] as Batch, batch)) i++;
+    q.batches.splice(i, 0, batch);
+  }
+
+  /** Marks a batch finished (answered or failed) and releases its bytes. */
+  release(batch: Batch): void {
+    this.openBatches--;
+    this.bufferedBytes -= batch.bytes - BATCH_OVERHEAD_BYTES;
+  }
+
+  private newBatch(topic: string, partition: number, nowMs: number): Batch {
+    this.openBatches++;
+    return {
+      topic,
+      partition,
+      records: [],
+      completions: [],
+      bytes: BATCH_OVERHEAD_BYTES,
+      createdMs: nowMs,
+      deadlineMs: nowMs + this.opts.deliveryTimeoutMs,
+      baseSequence: -1,
+      encoded: null,
+      attempts: 0,
+      retryAtMs: 0,
+    };
+  }
+}
+
+function precedes(a: Batch, b: Batch): boolean {
+  if (a.baseSequence >= 0 && b.baseSequence >= 0) return a.baseSequence < b.baseSequence;
+  if (a.baseSequence >= 0) return true;
+  if (b.baseSequence >= 0) return false;
+  return a.createdMs <= b.createdMs;
+}

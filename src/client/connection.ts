@@ -1,0 +1,312 @@
+/**
+ * One TCP connection to one broker.
+ *
+ * - Requests are pipelined: each gets a fresh correlation id and goes out at once while fewer than
+ *   `maxInFlight` requests await answers; later ones queue (bounded by `maxQueued`).
+ * - Responses are routed by correlation id (Kafka answers in order on a connection, but routing by
+ *   id also catches a broker that does not).
+ * - On connect the client sends ApiVersions (v3, falling back to v0 when the broker answers
+ *   UNSUPPORTED_VERSION) and then uses, per API, the highest version both sides support, capped by
+ *   `CLIENT_VERSION_CAPS` where the client relies on topic names rather than topic ids.
+ * - A request that gets no answer within its timeout fails with REQUEST_TIMED_OUT and closes the
+ *   connection (as the Java client does): after a lost answer the stream cannot be trusted.
+ * - Socket failures fail every pending request with NETWORK_EXCEPTION (retriable).
+ */
+
+import { createConnection, type Socket } from 'node:net';
+import { decodeResponse, encodeRequest } from '../protocol/frame.js';
+import type { ApiVersionsResponse } from '../protocol/generated/api-versions.js';
+import { codecFor } from '../protocol/generated/index.js';
+import { ClientError, ERR, KafkaError } from './errors.js';
+
+export const API_KEY = {
+  produce: 0,
+  fetch: 1,
+  listOffsets: 2,
+  metadata: 3,
+  offsetCommit: 8,
+  offsetFetch: 9,
+  findCoordinator: 10,
+  joinGroup: 11,
+  heartbeat: 12,
+  leaveGroup: 13,
+  syncGroup: 14,
+  describeGroups: 15,
+  listGroups: 16,
+  apiVersions: 18,
+  createTopics: 19,
+  deleteTopics: 20,
+  deleteRecords: 21,
+  initProducerId: 22,
+  describeConfigs: 32,
+  createPartitions: 37,
+  deleteGroups: 42,
+  incrementalAlterConfigs: 44,
+} as const;
+
+/** Highest versions the client speaks where newer ones switch from topic names to topic ids. */
+const CLIENT_VERSION_CAPS: ReadonlyMap<number, number> = new Map([
+  [API_KEY.fetch, 12],
+  [API_KEY.deleteTopics, 5],
+  [API_KEY.offsetFetch, 7],
+]);
+
+/** Largest response frame accepted; anything bigger means a broken stream. */
+const RESPONSE_BYTES_MAX = 512 * 1024 * 1024;
+const SOFTWARE_NAME = 'sluice-client';
+const SOFTWARE_VERSION = '0.1.0';
+
+export interface ConnectionOptions {
+  host: string;
+  port: number;
+  clientId?: string;
+  /** Kafka `request.timeout.ms`; default 30000. */
+  requestTimeoutMs?: number;
+  /** Kafka `socket.connection.setup.timeout.ms`; default 10000. */
+  connectTimeoutMs?: number;
+  /** Requests awaiting answers before more queue; default 5. */
+  maxInFlight?: number;
+  /** Requests allowed to wait behind the in-flight ones; default 10000. */
+  maxQueued?: number;
+}
+
+export interface RequestOptions {
+  /** Force a version (must be supported by both sides). */
+  version?: number;
+  /** False for produce with acks=0: the broker sends no answer. Default true. */
+  expectResponse?: boolean;
+  /** Overrides the connection's request timeout (add a long poll's wait to it). */
+  timeoutMs?: number;
+}
+
+interface Pending {
+  apiKey: number;
+  version: number;
+  resolve: (body: unknown) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout | null;
+}
+
+interface Queued {
+  frame: (correlationId: number) => Buffer;
+  pending: Omit<Pending, 'timer'>;
+  expectResponse: boolean;
+  timeoutMs: number;
+}
+
+/**
+ * A connection to one broker. Owned by the event-loop thread that created it; not thread-safe.
+ */
+export class Connection {
+  readonly host: string;
+  readonly port: number;
+  private readonly socket: Socket;
+  private readonly clientId: string;
+  private readonly requestTimeoutMs: number;
+  private readonly maxInFlight: number;
+  private readonly maxQueued: number;
+  private readonly pending = new Map<number, Pending>();
+  private readonly queue: Queued[] = [];
+  private nextCorrelationId = 1;
+  private inFlight = 0;
+  private chunks: Buffer[] = [];
+  private bufferedBytes = 0;
+  private closedError: Error | null = null;
+  private versions = new Map<number, { min: number; max: number }>();
+
+  private constructor(socket: Socket, opts: ConnectionOptions) {
+    this.socket = socket;
+    this.host = opts.host;
+    this.port = opts.port;
+    this.clientId = opts.clientId ?? SOFTWARE_NAME;
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
+    this.maxInFlight = opts.maxInFlight ?? 5;
+    this.maxQueued = opts.maxQueued ?? 10_000;
+    if (this.maxInFlight < 1) throw new RangeError('maxInFlight must be at least 1');
+    socket.on('data', (data: Buffer) => this.onData(data));
+    socket.on('error', (err) => this.fail(new KafkaError(ERR.NETWORK_EXCEPTION, err.message)));
+    socket.on('close', () => this.fail(new KafkaError(ERR.NETWORK_EXCEPTION, 'connection closed')));
+  }
+
+  /** Opens a connection and negotiates API versions. */
+  static async connect(opts: ConnectionOptions): Promise<Connection> {
+    const socket = await openSocket(opts.host, opts.port, opts.connectTimeoutMs ?? 10_000);
+    const conn = new Connection(socket, opts);
+    try {
+      await conn.negotiateVersions();
+    } catch (err) {
+      conn.close();
+      throw err;
+    }
+    return conn;
+  }
+
+  get closed(): boolean {
+    return this.closedError !== null;
+  }
+
+  /** Highest version of `apiKey` both sides speak; throws UNSUPPORTED_VERSION when none. */
+  versionFor(apiKey: number): number {
+    const codec = codecFor(apiKey);
+    const broker = this.versions.get(apiKey);
+    if (!codec || !broker) throw new KafkaError(ERR.UNSUPPORTED_VERSION, `api key ${apiKey}`);
+    const max = Math.min(codec.maxVersion, broker.max, CLIENT_VERSION_CAPS.get(apiKey) ?? 1e9);
+    const min = Math.max(codec.minVersion, broker.min);
+    if (max < min)
+      throw new KafkaError(ERR.UNSUPPORTED_VERSION, `${codec.name}: no common version`);
+    return max;
+  }
+
+  /** True when the broker announced `apiKey`. */
+  supports(apiKey: number): boolean {
+    return this.versions.has(apiKey);
+  }
+
+  /** Sends one request; resolves with the decoded response body (undefined without a response). */
+  request<T>(apiKey: number, body: unknown, opts: RequestOptions = {}): Promise<T> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    const version = opts.version ?? this.versionFor(apiKey);
+    return new Promise<T>((resolve, reject) => {
+      if (this.queue.length >= this.maxQueued) {
+        reject(new ClientError(`request queue full (${this.maxQueued})`));
+        return;
+      }
+      this.queue.push({
+        frame: (id) => encodeRequest(apiKey, version, id, this.clientId, body),
+        pending: { apiKey, version, resolve: resolve as (b: unknown) => void, reject },
+        expectResponse: opts.expectResponse ?? true,
+        timeoutMs: opts.timeoutMs ?? this.requestTimeoutMs,
+      });
+      this.pump();
+    });
+  }
+
+  /** Closes the socket; pending and queued requests fail with a NETWORK_EXCEPTION. */
+  close(): void {
+    this.fail(new KafkaError(ERR.NETWORK_EXCEPTION, 'connection closed by client'));
+  }
+
+  private async negotiateVersions(): Promise<void> {
+    const ask = (version: number) =>
+      this.request<ApiVersionsResponse>(
+        API_KEY.apiVersions,
+        { clientSoftwareName: SOFTWARE_NAME, clientSoftwareVersion: SOFTWARE_VERSION },
+        { version },
+      );
+    let res = await ask(3);
+    if (res.errorCode === ERR.UNSUPPORTED_VERSION) res = await ask(0);
+    if (res.errorCode !== 0) throw new KafkaError(res.errorCode, 'ApiVersions');
+    for (const k of res.apiKeys)
+      this.versions.set(k.apiKey, { min: k.minVersion, max: k.maxVersion });
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
+      const q = this.queue.shift() as Queued;
+      const id = this.nextCorrelationId;
+      this.nextCorrelationId = id >= 0x7fffffff ? 1 : id + 1;
+      let frame: Buffer;
+      try {
+        frame = q.frame(id);
+      } catch (err) {
+        q.pending.reject(err as Error);
+        continue;
+      }
+      this.socket.write(frame);
+      if (!q.expectResponse) {
+        q.pending.resolve(undefined);
+        continue;
+      }
+      const timer = setTimeout(() => this.onTimeout(id), q.timeoutMs);
+      this.pending.set(id, { ...q.pending, timer });
+      this.inFlight++;
+    }
+  }
+
+  private onTimeout(correlationId: number): void {
+    const p = this.pending.get(correlationId);
+    if (!p) return;
+    this.pending.delete(correlationId);
+    this.inFlight--;
+    p.timer = null;
+    p.reject(new KafkaError(ERR.REQUEST_TIMED_OUT, `no answer to api key ${p.apiKey}`));
+    this.close();
+  }
+
+  private onData(data: Buffer): void {
+    this.chunks.push(data);
+    this.bufferedBytes += data.length;
+    while (this.bufferedBytes >= 4) {
+      const head = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : this.flatten();
+      const size = head.readInt32BE(0);
+      if (size < 4 || size > RESPONSE_BYTES_MAX) {
+        this.fail(new KafkaError(ERR.NETWORK_EXCEPTION, `bad response size ${size}`));
+        return;
+      }
+      if (this.bufferedBytes < 4 + size) return;
+      const buf = this.chunks.length === 1 ? head : this.flatten();
+      const frame = buf.subarray(4, 4 + size);
+      const rest = buf.subarray(4 + size);
+      this.chunks = rest.length > 0 ? [rest] : [];
+      this.bufferedBytes = rest.length;
+      this.onFrame(frame);
+      if (this.closedError) return;
+    }
+  }
+
+  private flatten(): Buffer {
+    const buf = Buffer.concat(this.chunks, this.bufferedBytes);
+    this.chunks = [buf];
+    return buf;
+  }
+
+  private onFrame(frame: Buffer): void {
+    const correlationId = frame.readInt32BE(0);
+    const p = this.pending.get(correlationId);
+    if (!p) {
+      this.fail(
+        new KafkaError(ERR.NETWORK_EXCEPTION, `unexpected correlation id ${correlationId}`),
+      );
+      return;
+    }
+    this.pending.delete(correlationId);
+    this.inFlight--;
+    if (p.timer) clearTimeout(p.timer);
+    const decoded = decodeResponse(p.apiKey, p.version, frame);
+    if (decoded.ok) p.resolve(decoded.body);
+    else p.reject(new KafkaError(ERR.NETWORK_EXCEPTION, `bad response: ${decoded.message}`));
+    this.pump();
+  }
+
+  private fail(err: Error): void {
+    if (this.closedError) return;
+    this.closedError = err;
+    for (const p of this.pending.values()) {
+      if (p.timer) clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pending.clear();
+    for (const q of this.queue.splice(0)) q.pending.reject(err);
+    this.inFlight = 0;
+    this.socket.destroy();
+  }
+}
+
+function openSocket(host: string, port: number, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host, port, noDelay: true });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new KafkaError(ERR.NETWORK_EXCEPTION, `connect to ${host}:${port} timed out`));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new KafkaError(ERR.NETWORK_EXCEPTION, `connect to ${host}:${port}: ${err.message}`));
+    });
+  });
+}

@@ -1,0 +1,334 @@
+/**
+ * Producer: ProducerRecord -> serializers -> partitioner -> accumulator -> sender -> metadata.
+ *
+ * Options are camelCase forms of the Kafka producer configs (Kafka name and default beside each).
+ * Checks made before anything is sent, each failing the record with a clear error: serializer
+ * failures, records larger than `maxRequestSize`, a partition index out of range, an unknown topic
+ * (when the broker does not create it). Idempotence is on by default with acks=all.
+ *
+ * Deviation from the Java client: UNKNOWN_TOPIC_OR_PARTITION in the metadata fails the record at
+ * once (instead of waiting `max.block.ms`); LEADER_NOT_AVAILABLE (a topic being created) is waited
+ * for, up to `maxBlockMs`.
+ */
+
+import type { CompressionName } from '../protocol/records/compression.js';
+import { compressionIdFromName } from '../protocol/records/compression.js';
+import type { ProduceRecord, RecordHeader } from '../protocol/records/index.js';
+import {
+  type Completion,
+  estimateRecordBytes,
+  RecordAccumulator,
+  type RecordMetadata,
+} from './accumulator.js';
+import { Cluster, type ClusterOptions, type TopicInfo } from './cluster.js';
+import { ClientError, ERR, KafkaError } from './errors.js';
+import { DefaultPartitioner, type PartitionerFn, type PartitionerKind } from './partitioner.js';
+import { Sender } from './sender.js';
+import { defaultSerializer, type Serializer } from './serializers.js';
+
+export type { RecordMetadata } from './accumulator.js';
+
+export interface ProducerRecord<K, V> {
+  topic: string;
+  key?: K;
+  value: V;
+  headers?: Record<string, string | Buffer | null> | readonly RecordHeader[];
+  /** Explicit partition; the partitioner decides when absent. */
+  partition?: number;
+  /** CreateTime in ms since the epoch; default now. */
+  timestamp?: number;
+}
+
+export interface ProducerOptions<K, V> extends ClusterOptions {
+  /** `acks`: 0, 1 or 'all' (-1). Default 'all'. */
+  acks?: 0 | 1 | -1 | 'all';
+  /** `batch.size`: bytes per partition batch. Default 16384. */
+  batchSize?: number;
+  /** `linger.ms`: wait for more records before sending a batch. Default 5. */
+  lingerMs?: number;
+  /** `compression.type`. Default 'none'. */
+  compression?: CompressionName;
+  /** `max.in.flight.requests.per.connection`. Default 5 (at most 5 with idempotence). */
+  maxInFlightRequestsPerConnection?: number;
+  /** `retries`. Default 2147483647 (bounded by `deliveryTimeoutMs`). */
+  retries?: number;
+  /** `retry.backoff.ms`. Default 100. */
+  retryBackoffMs?: number;
+  /** `delivery.timeout.ms`: from send to success or failure. Default 120000. */
+  deliveryTimeoutMs?: number;
+  /** `enable.idempotence`. Default true when acks is 'all', otherwise false. */
+  enableIdempotence?: boolean;
+  /** `max.request.size`: largest record and Produce request. Default 1048576. */
+  maxRequestSize?: number;
+  /** `buffer.memory`: bytes of records not yet answered before send waits. Default 33554432. */
+  bufferMemory?: number;
+  /** `max.block.ms`: longest wait in send for metadata or buffer space. Default 60000. */
+  maxBlockMs?: number;
+  /** `allow.auto.create.topics`. Default true. */
+  allowAutoTopicCreation?: boolean;
+  /** `partitioner.class`: 'sticky' (default, KIP-794), 'round-robin' or a function. */
+  partitioner?: PartitionerKind | PartitionerFn;
+  /** `key.serializer`. Default: bytes and strings. */
+  keySerializer?: Serializer<K>;
+  /** `value.serializer`. Default: bytes and strings. */
+  valueSerializer?: Serializer<V>;
+  /** Receives failures of records sent with `sendAndForget`. */
+  onError?: (err: Error, record: ProducerRecord<K, V>) => void;
+}
+
+type DefaultData = Buffer | Uint8Array | string | null | undefined;
+
+/**
+ * A Kafka producer. Owned by the event-loop thread that created it; not thread-safe (Node runs it
+ * on one thread; share one instance across async tasks freely).
+ */
+export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposable {
+  readonly cluster: Cluster;
+  private readonly acc: RecordAccumulator;
+  private readonly sender: Sender;
+  private readonly partitioner: DefaultPartitioner;
+  private readonly customPartitioner: PartitionerFn | null;
+  private readonly keySerializer: Serializer<K>;
+  private readonly valueSerializer: Serializer<V>;
+  private readonly maxRequestSize: number;
+  private readonly bufferMemory: number;
+  private readonly maxBlockMs: number;
+  private readonly autoCreate: boolean;
+  private readonly onError: ProducerOptions<K, V>['onError'];
+  private closed = false;
+
+  constructor(opts: ProducerOptions<K, V>) {
+    const acks = opts.acks === 'all' || opts.acks === undefined ? -1 : opts.acks;
+    if (acks !== 0 && acks !== 1 && acks !== -1)
+      throw new ClientError("acks must be 0, 1 or 'all'");
+    const idempotent = opts.enableIdempotence ?? acks === -1;
+    const maxInFlight = opts.maxInFlightRequestsPerConnection ?? 5;
+    if (idempotent && acks !== -1) throw new ClientError("enableIdempotence needs acks='all'");
+    if (idempotent && maxInFlight > 5) {
+      throw new ClientError('enableIdempotence allows at most 5 requests in flight per connection');
+    }
+    const batchSize = opts.batchSize ?? 16_384;
+    const requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
+    this.maxRequestSize = opts.maxRequestSize ?? 1_048_576;
+    this.bufferMemory = opts.bufferMemory ?? 33_554_432;
+    this.maxBlockMs = opts.maxBlockMs ?? 60_000;
+    this.autoCreate = opts.allowAutoTopicCreation ?? true;
+    this.onError = opts.onError;
+    this.cluster = new Cluster({ ...opts, maxInFlight: Math.max(maxInFlight, 1) + 1 });
+    this.acc = new RecordAccumulator({
+      batchSize,
+      lingerMs: opts.lingerMs ?? 5,
+      deliveryTimeoutMs: opts.deliveryTimeoutMs ?? 120_000,
+      bufferMemory: this.bufferMemory,
+    });
+    this.sender = new Sender(this.acc, this.cluster, {
+      acks,
+      idempotent,
+      compression: compressionIdFromName(opts.compression ?? 'none'),
+      maxInFlight,
+      maxRequestSize: this.maxRequestSize,
+      retries: opts.retries ?? 0x7fffffff,
+      retryBackoffMs: opts.retryBackoffMs ?? 100,
+      requestTimeoutMs,
+    });
+    const p = opts.partitioner ?? 'sticky';
+    this.customPartitioner = typeof p === 'function' ? p : null;
+    this.partitioner = new DefaultPartitioner(typeof p === 'function' ? 'sticky' : p, batchSize);
+    this.keySerializer = opts.keySerializer ?? (defaultSerializer as Serializer<K>);
+    this.valueSerializer = opts.valueSerializer ?? (defaultSerializer as Serializer<V>);
+  }
+
+  /** Connects to the cluster and loads metadata (otherwise done by the first send). */
+  async connect(): Promise<void> {
+    await this.cluster.refresh([]);
+  }
+
+  /** The producer id and epoch (-1 before the first idempotent send). */
+  get idempotenceState(): { producerId: number; producerEpoch: number } {
+    return this.sender.idempotenceState;
+  }
+
+  /** Sends a record; resolves with its metadata once the broker acknowledged it. */
+  send(record: ProducerRecord<K, V>): Promise<RecordMetadata>;
+  /** Sends a record; the callback gets the outcome. */
+  send(record: ProducerRecord<K, V>, callback: Completion): void;
+  send(record: ProducerRecord<K, V>, callback?: Completion): Promise<RecordMetadata> | undefined {
+    if (callback) {
+      this.enqueue(record, callback);
+      return undefined;
+    }
+    return new Promise((resolve, reject) => {
+      this.enqueue(record, (err, meta) => (err ? reject(err) : resolve(meta as RecordMetadata)));
+    });
+  }
+
+  /** Sends without waiting; failures go to the `onError` option (ignored without one). */
+  sendAndForget(record: ProducerRecord<K, V>): void {
+    this.enqueue(record, (err) => {
+      if (err && this.onError) this.onError(err, record);
+    });
+  }
+
+  /** Sends what is buffered now and waits for every record sent so far to be answered. */
+  async flush(): Promise<void> {
+    this.sender.state.flushing = true;
+    this.sender.wake();
+    try {
+      await this.sender.whenIdle();
+    } finally {
+      this.sender.state.flushing = false;
+    }
+  }
+
+  /** Flushes, then closes every connection. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flush();
+    this.closed = true;
+    this.sender.stop();
+    this.cluster.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private enqueue(record: ProducerRecord<K, V>, done: Completion): void {
+    if (this.closed) {
+      done(new ClientError('producer is closed'), null);
+      return;
+    }
+    let prepared: { record: ProduceRecord; bytes: number };
+    try {
+      prepared = this.prepare(record);
+    } catch (err) {
+      done(err as Error, null);
+      return;
+    }
+    const topic = this.cluster.topic(record.topic);
+    if (
+      topic &&
+      topic.errorCode === 0 &&
+      this.acc.bufferedBytes + prepared.bytes <= this.bufferMemory
+    ) {
+      this.appendNow(record, prepared, topic, done);
+      return;
+    }
+    this.appendLater(record, prepared, done).catch((err: Error) => done(err, null));
+  }
+
+  private appendNow(
+    record: ProducerRecord<K, V>,
+    prepared: { record: ProduceRecord; bytes: number },
+    topic: TopicInfo,
+    done: Completion,
+  ): void {
+    const n = topic.partitions.length;
+    let partition: number;
+    if (record.partition !== undefined) {
+      partition = record.partition;
+      if (!Number.isInteger(partition) || partition < 0 || partition >= n) {
+        done(
+          new ClientError(
+            `partition ${partition} of '${record.topic}' is out of range (0..${n - 1})`,
+          ),
+          null,
+        );
+        return;
+      }
+    } else {
+      const key = prepared.record.key;
+      partition = this.customPartitioner
+        ? this.customPartitioner(record.topic, key, n)
+        : this.partitioner.partition(record.topic, key, n, prepared.bytes);
+      if (!Number.isInteger(partition) || partition < 0 || partition >= n) {
+        done(
+          new ClientError(`partitioner chose ${partition} for '${record.topic}' (0..${n - 1})`),
+          null,
+        );
+        return;
+      }
+    }
+    const full = this.acc.append(
+      record.topic,
+      partition,
+      prepared.record,
+      prepared.bytes,
+      done,
+      Date.now(),
+    );
+    this.sender.wake();
+    void full;
+  }
+
+  private async appendLater(
+    record: ProducerRecord<K, V>,
+    prepared: { record: ProduceRecord; bytes: number },
+    done: Completion,
+  ): Promise<void> {
+    const deadlineMs = Date.now() + this.maxBlockMs;
+    const topic = await this.waitForTopic(record.topic, deadlineMs);
+    while (this.acc.bufferedBytes + prepared.bytes > this.bufferMemory) {
+      if (Date.now() >= deadlineMs)
+        throw new ClientError(`bufferMemory full for ${this.maxBlockMs} ms`);
+      await Promise.race([this.sender.whenSpace(), sleep(Math.min(100, deadlineMs - Date.now()))]);
+    }
+    if (this.closed) throw new ClientError('producer is closed');
+    this.appendNow(record, prepared, topic, done);
+  }
+
+  private async waitForTopic(name: string, deadlineMs: number): Promise<TopicInfo> {
+    for (;;) {
+      await this.cluster.refresh([name], this.autoCreate);
+      const t = this.cluster.topic(name);
+      if (t && t.errorCode === 0 && t.partitions.length > 0) return t;
+      const code = t?.errorCode ?? ERR.UNKNOWN_TOPIC_OR_PARTITION;
+      if (code !== ERR.LEADER_NOT_AVAILABLE || Date.now() >= deadlineMs) {
+        throw new KafkaError(code, `topic '${name}'`);
+      }
+      await sleep(50);
+    }
+  }
+
+  private prepare(record: ProducerRecord<K, V>): { record: ProduceRecord; bytes: number } {
+    let key: Buffer | null;
+    let value: Buffer | null;
+    try {
+      key = record.key === undefined ? null : this.keySerializer(record.key, record.topic);
+      value = this.valueSerializer(record.value, record.topic);
+    } catch (err) {
+      throw new ClientError(
+        `serializer failed for topic '${record.topic}': ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    const out: ProduceRecord = {
+      key,
+      value,
+      headers: toHeaders(record.headers),
+      timestamp: record.timestamp ?? Date.now(),
+    };
+    const bytes = estimateRecordBytes(out);
+    if (bytes + 61 > this.maxRequestSize) {
+      throw new ClientError(
+        `record of about ${bytes} bytes is larger than maxRequestSize (${this.maxRequestSize})`,
+      );
+    }
+    return { record: out, bytes };
+  }
+}
+
+function toHeaders(h: ProducerRecord<unknown, unknown>['headers']): RecordHeader[] | undefined {
+  if (h === undefined) return undefined;
+  if (Array.isArray(h)) return h as RecordHeader[];
+  return Object.entries(h as Record<string, string | Buffer | null>).map(([key, v]) => ({
+    key,
+    value: v === null ? null : typeof v === 'string' ? Buffer.from(v, 'utf8') : v,
+  }));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}
