@@ -170,4 +170,28 @@ describe('partition worker crash', () => {
       records.map((x) => x.value?.toString()),
     );
   });
+
+  it('long polls waiting at the log end across worker restarts never see OFFSET_OUT_OF_RANGE', async () => {
+    const victim = partitionOn(0);
+    for (let cycle = 0; cycle < 3; cycle++) {
+      const end = (await client.readAll('wc', victim)).length;
+      const polls: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        polls.push(client.send(API.fetch, V.fetch, client.fetchBody('wc', victim, end, 800)));
+      }
+      await new Promise((r) => setTimeout(r, 20));
+      await broker.core.pool.crashWorkerForTest(0);
+      for (const id of polls) {
+        const res = await client.response<FetchResponse>(API.fetch, V.fetch, id, 20_000);
+        const p = res.responses[0]?.partitions[0];
+        expect([0, ErrorCode.NOT_LEADER_OR_FOLLOWER], `cycle ${cycle}`).toContain(p?.errorCode);
+        if (p?.errorCode === 0) expect(p.highWatermark).toBe(end);
+      }
+      // Wait until the worker serves the partition again before the next cycle.
+      const deadline = Date.now() + RETRY_DEADLINE_MS;
+      while ((await client.fetch('wc', victim, 0)).errorCode !== 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  });
 });

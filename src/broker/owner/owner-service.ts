@@ -168,7 +168,9 @@ export class OwnerService {
       lastFlushMs: this.nowMs(),
     };
     this.hosted.set(req.slot, h);
-    this.state.reset(req.slot);
+    // One seqlocked update of all four offsets, never a reset first: a reopen after a worker
+    // restart must not show readers a moment of zeros (a long poll woken by it would answer
+    // OFFSET_OUT_OF_RANGE, and the consumer would reset its position).
     this.publish(h);
     return { errorCode: 0, ...this.offsetsOf(h) };
   }
