@@ -1,0 +1,470 @@
+/**
+ * Consumer (standalone assignment): `assign()` partitions, then `poll()` or `for await`.
+ *
+ * Per assigned partition the consumer keeps a fetch offset (next offset to ask for), a buffer of
+ * fetched records not yet returned, and a paused flag. A partition without a position is reset
+ * through ListOffsets per `autoOffsetReset` (earliest, latest; none throws). `poll(timeoutMs)`
+ * returns buffered records first (at most `maxPollRecords`), otherwise sends one Fetch per leader
+ * (long poll bounded by `fetchMaxWaitMs` and the time left) and decodes the answer: every codec
+ * is decompressed, control batches are skipped (their offsets still advance the position).
+ *
+ * Consumer groups (`groupId`, `subscribe`, commits) are not implemented yet.
+ */
+
+import {
+  defaultFetchPartition,
+  defaultFetchRequest,
+  type FetchRequest,
+  type FetchResponse,
+  type PartitionData,
+} from '../protocol/generated/fetch.js';
+import type { ListOffsetsResponse } from '../protocol/generated/list-offsets.js';
+import {
+  type DecodedBatch,
+  decodeRecordBatches,
+  type RecordHeader,
+} from '../protocol/records/index.js';
+import { Cluster, type ClusterOptions } from './cluster.js';
+import { API_KEY } from './connection.js';
+import { ClientError, ERR, KafkaError, needsMetadataRefresh } from './errors.js';
+import { bytesDeserializer, type Deserializer } from './serializers.js';
+
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+export interface ConsumerRecord<K, V> {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: K;
+  value: V;
+  headers: RecordHeader[];
+  timestamp: number;
+}
+
+export type OffsetResetPolicy = 'earliest' | 'latest' | 'none';
+
+export interface ConsumerOptions<K, V> extends ClusterOptions {
+  /** `group.id`: accepted for later use; groups are not implemented yet (must be unset). */
+  groupId?: string;
+  /** `auto.offset.reset`. Default 'latest'. */
+  autoOffsetReset?: OffsetResetPolicy;
+  /** `max.poll.records`. Default 500. */
+  maxPollRecords?: number;
+  /** `fetch.min.bytes`. Default 1. */
+  fetchMinBytes?: number;
+  /** `fetch.max.wait.ms`. Default 500. */
+  fetchMaxWaitMs?: number;
+  /** `max.partition.fetch.bytes`. Default 1048576. */
+  maxPartitionFetchBytes?: number;
+  /** `fetch.max.bytes`. Default 52428800. */
+  fetchMaxBytes?: number;
+  /** `key.deserializer`. Default: bytes (Buffer or null). */
+  keyDeserializer?: Deserializer<K>;
+  /** `value.deserializer`. Default: bytes (Buffer or null). */
+  valueDeserializer?: Deserializer<V>;
+}
+
+/** Timestamps ListOffsets understands besides real ones. */
+const LATEST_TIMESTAMP = -1;
+const EARLIEST_TIMESTAMP = -2;
+/** Records buffered per partition beyond which fetching that partition pauses. */
+const BUFFERED_RECORDS_MAX = 100_000;
+/** Partitions one consumer may be assigned. */
+const ASSIGNED_PARTITIONS_MAX = 100_000;
+
+interface PartitionState {
+  topic: string;
+  partition: number;
+  /** Next offset to fetch; null until reset. */
+  fetchOffset: number | null;
+  /** How to reset when fetchOffset is null. */
+  reset: OffsetResetPolicy;
+  paused: boolean;
+  buffer: ConsumerRecord<unknown, unknown>[];
+}
+
+type Bytes = Buffer | null;
+
+/**
+ * A Kafka consumer. Owned by the event-loop thread that created it; not thread-safe, and one
+ * `poll` at a time.
+ */
+export class Consumer<K = Bytes, V = Bytes>
+  implements AsyncDisposable, AsyncIterable<ConsumerRecord<K, V>>
+{
+  readonly cluster: Cluster;
+  private readonly parts = new Map<string, PartitionState>();
+  private readonly opts: Required<
+    Pick<
+      ConsumerOptions<K, V>,
+      | 'autoOffsetReset'
+      | 'maxPollRecords'
+      | 'fetchMinBytes'
+      | 'fetchMaxWaitMs'
+      | 'maxPartitionFetchBytes'
+      | 'fetchMaxBytes'
+      | 'requestTimeoutMs'
+    >
+  >;
+  private readonly keyDes: Deserializer<K>;
+  private readonly valueDes: Deserializer<V>;
+  private polling = false;
+  private closed = false;
+
+  constructor(opts: ConsumerOptions<K, V>) {
+    if (opts.groupId !== undefined) throw new ClientError('consumer groups are not supported yet');
+    this.cluster = new Cluster(opts);
+    this.opts = {
+      autoOffsetReset: opts.autoOffsetReset ?? 'latest',
+      maxPollRecords: opts.maxPollRecords ?? 500,
+      fetchMinBytes: opts.fetchMinBytes ?? 1,
+      fetchMaxWaitMs: opts.fetchMaxWaitMs ?? 500,
+      maxPartitionFetchBytes: opts.maxPartitionFetchBytes ?? 1_048_576,
+      fetchMaxBytes: opts.fetchMaxBytes ?? 52_428_800,
+      requestTimeoutMs: opts.requestTimeoutMs ?? 30_000,
+    };
+    if (this.opts.maxPollRecords < 1) throw new RangeError('maxPollRecords must be positive');
+    this.keyDes = opts.keyDeserializer ?? (bytesDeserializer as Deserializer<K>);
+    this.valueDes = opts.valueDeserializer ?? (bytesDeserializer as Deserializer<V>);
+  }
+
+  async connect(): Promise<void> {
+    await this.cluster.refresh([]);
+  }
+
+  /** Replaces the assignment (positions of partitions kept are kept). */
+  assign(partitions: readonly TopicPartition[]): void {
+    if (partitions.length > ASSIGNED_PARTITIONS_MAX) throw new ClientError('too many partitions');
+    const next = new Map<string, PartitionState>();
+    for (const tp of partitions) {
+      const k = key(tp);
+      next.set(
+        k,
+        this.parts.get(k) ?? {
+          ...tp,
+          fetchOffset: null,
+          reset: this.opts.autoOffsetReset,
+          paused: false,
+          buffer: [],
+        },
+      );
+    }
+    this.parts.clear();
+    for (const [k, s] of next) this.parts.set(k, s);
+  }
+
+  assignment(): TopicPartition[] {
+    return [...this.parts.values()].map(({ topic, partition }) => ({ topic, partition }));
+  }
+
+  /** Next offset `poll` returns for `tp` (null before the first reset). */
+  position(tp: TopicPartition): number | null {
+    const s = this.state(tp);
+    return s.buffer[0]?.offset ?? s.fetchOffset;
+  }
+
+  seek(tp: TopicPartition, offset: number): void {
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new ClientError(`bad offset ${offset}`);
+    const s = this.state(tp);
+    s.fetchOffset = offset;
+    s.buffer = [];
+  }
+
+  seekToBeginning(tps: readonly TopicPartition[] = this.assignment()): void {
+    for (const tp of tps) this.resetTo(tp, 'earliest');
+  }
+
+  seekToEnd(tps: readonly TopicPartition[] = this.assignment()): void {
+    for (const tp of tps) this.resetTo(tp, 'latest');
+  }
+
+  pause(tps: readonly TopicPartition[]): void {
+    for (const tp of tps) this.state(tp).paused = true;
+  }
+
+  resume(tps: readonly TopicPartition[]): void {
+    for (const tp of tps) this.state(tp).paused = false;
+  }
+
+  paused(): TopicPartition[] {
+    return [...this.parts.values()]
+      .filter((s) => s.paused)
+      .map(({ topic, partition }) => ({ topic, partition }));
+  }
+
+  /** Earliest offset whose timestamp is >= the given one, per partition (null: none). */
+  async offsetsForTimes(
+    query: readonly (TopicPartition & { timestamp: number })[],
+  ): Promise<(TopicPartition & { offset: number | null; timestamp: number | null })[]> {
+    const got = await this.listOffsets(query);
+    return query.map((q) => {
+      const r = got.get(key(q));
+      if (!r || r.offset < 0)
+        return { topic: q.topic, partition: q.partition, offset: null, timestamp: null };
+      return { topic: q.topic, partition: q.partition, offset: r.offset, timestamp: r.timestamp };
+    });
+  }
+
+  /** Waits up to `timeoutMs` for records; returns at most `maxPollRecords` (maybe none). */
+  async poll(timeoutMs: number): Promise<ConsumerRecord<K, V>[]> {
+    if (this.closed) throw new ClientError('consumer is closed');
+    if (this.polling) throw new ClientError('poll is already running');
+    this.polling = true;
+    try {
+      const deadlineMs = Date.now() + Math.max(0, timeoutMs);
+      for (;;) {
+        const out = this.drainBuffers();
+        if (out.length > 0) return out;
+        await this.resetPositions();
+        const leftMs = deadlineMs - Date.now();
+        await this.fetchOnce(Math.max(0, Math.min(this.opts.fetchMaxWaitMs, leftMs)));
+        const more = this.drainBuffers();
+        if (more.length > 0 || Date.now() >= deadlineMs || this.closed) return more;
+      }
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<ConsumerRecord<K, V>> {
+    while (!this.closed) {
+      for (const r of await this.poll(this.opts.fetchMaxWaitMs)) yield r;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.cluster.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private state(tp: TopicPartition): PartitionState {
+    const s = this.parts.get(key(tp));
+    if (!s) throw new ClientError(`${tp.topic}-${tp.partition} is not assigned`);
+    return s;
+  }
+
+  private resetTo(tp: TopicPartition, policy: 'earliest' | 'latest'): void {
+    const s = this.state(tp);
+    s.fetchOffset = null;
+    s.reset = policy;
+    s.buffer = [];
+  }
+
+  private drainBuffers(): ConsumerRecord<K, V>[] {
+    const out: ConsumerRecord<K, V>[] = [];
+    for (const s of this.parts.values()) {
+      if (s.paused || s.buffer.length === 0) continue;
+      const n = Math.min(s.buffer.length, this.opts.maxPollRecords - out.length);
+      for (const r of s.buffer.splice(0, n)) out.push(r as ConsumerRecord<K, V>);
+      if (out.length >= this.opts.maxPollRecords) break;
+    }
+    return out;
+  }
+
+  private async resetPositions(): Promise<void> {
+    const todo = [...this.parts.values()].filter((s) => s.fetchOffset === null && !s.paused);
+    if (todo.length === 0) return;
+    const none = todo.find((s) => s.reset === 'none');
+    if (none) {
+      throw new KafkaError(
+        ERR.OFFSET_OUT_OF_RANGE,
+        `no position for ${none.topic}-${none.partition} and autoOffsetReset is none`,
+      );
+    }
+    const got = await this.listOffsets(
+      todo.map((s) => ({
+        ...s,
+        timestamp: s.reset === 'earliest' ? EARLIEST_TIMESTAMP : LATEST_TIMESTAMP,
+      })),
+    );
+    for (const s of todo) {
+      const r = got.get(key(s));
+      if (r && r.offset >= 0 && s.fetchOffset === null) s.fetchOffset = r.offset;
+    }
+  }
+
+  private async listOffsets(
+    query: readonly (TopicPartition & { timestamp: number })[],
+  ): Promise<Map<string, { offset: number; timestamp: number }>> {
+    const byLeader = await this.groupByLeader(query);
+    const out = new Map<string, { offset: number; timestamp: number }>();
+    await Promise.all(
+      [...byLeader].map(async ([leader, list]) => {
+        const conn = await this.cluster.connectionTo(leader);
+        const topics = new Map<
+          string,
+          {
+            partitionIndex: number;
+            currentLeaderEpoch: number;
+            timestamp: number;
+            maxNumOffsets: number;
+          }[]
+        >();
+        for (const q of list) {
+          const arr = topics.get(q.topic) ?? [];
+          if (arr.length === 0) topics.set(q.topic, arr);
+          arr.push({
+            partitionIndex: q.partition,
+            currentLeaderEpoch: -1,
+            timestamp: q.timestamp,
+            maxNumOffsets: 1,
+          });
+        }
+        const res = await conn.request<ListOffsetsResponse>(API_KEY.listOffsets, {
+          replicaId: -1,
+          isolationLevel: 0,
+          topics: [...topics].map(([name, partitions]) => ({ name, partitions })),
+          timeoutMs: this.opts.requestTimeoutMs,
+        });
+        for (const t of res.topics) {
+          for (const p of t.partitions) {
+            if (p.errorCode !== 0) {
+              if (needsMetadataRefresh(p.errorCode)) await this.cluster.refresh([t.name]);
+              throw new KafkaError(p.errorCode, `ListOffsets ${t.name}-${p.partitionIndex}`);
+            }
+            const offset = p.offset >= 0 ? p.offset : (p.oldStyleOffsets[0] ?? -1);
+            out.set(key({ topic: t.name, partition: p.partitionIndex }), {
+              offset,
+              timestamp: p.timestamp,
+            });
+          }
+        }
+      }),
+    );
+    return out;
+  }
+
+  private async groupByLeader<T extends TopicPartition>(
+    tps: readonly T[],
+  ): Promise<Map<number, T[]>> {
+    const missing = [
+      ...new Set(
+        tps.filter((tp) => this.cluster.leaderOf(tp.topic, tp.partition) < 0).map((tp) => tp.topic),
+      ),
+    ];
+    if (missing.length > 0) await this.cluster.refresh(missing);
+    const out = new Map<number, T[]>();
+    for (const tp of tps) {
+      const leader = this.cluster.leaderOf(tp.topic, tp.partition);
+      if (leader < 0)
+        throw new KafkaError(ERR.UNKNOWN_TOPIC_OR_PARTITION, `${tp.topic}-${tp.partition}`);
+      const list = out.get(leader) ?? [];
+      if (list.length === 0) out.set(leader, list);
+      list.push(tp);
+    }
+    return out;
+  }
+
+  private async fetchOnce(maxWaitMs: number): Promise<void> {
+    const ready = [...this.parts.values()].filter(
+      (s) => !s.paused && s.fetchOffset !== null && s.buffer.length < BUFFERED_RECORDS_MAX,
+    );
+    if (ready.length === 0) {
+      if (maxWaitMs > 0) await new Promise((r) => setTimeout(r, Math.min(maxWaitMs, 50)));
+      return;
+    }
+    const byLeader = await this.groupByLeader(ready);
+    await Promise.all(
+      [...byLeader].map(([leader, list]) => this.fetchFrom(leader, list, maxWaitMs)),
+    );
+  }
+
+  private async fetchFrom(
+    leader: number,
+    list: PartitionState[],
+    maxWaitMs: number,
+  ): Promise<void> {
+    const conn = await this.cluster.connectionTo(leader);
+    const topics = new Map<string, PartitionState[]>();
+    for (const s of list) {
+      const arr = topics.get(s.topic) ?? [];
+      if (arr.length === 0) topics.set(s.topic, arr);
+      arr.push(s);
+    }
+    const body: FetchRequest = {
+      ...defaultFetchRequest(),
+      maxWaitMs,
+      minBytes: this.opts.fetchMinBytes,
+      maxBytes: this.opts.fetchMaxBytes,
+      topics: [...topics].map(([topic, parts]) => ({
+        topic,
+        topicId: Buffer.alloc(16),
+        partitions: parts.map((s) => ({
+          ...defaultFetchPartition(),
+          partition: s.partition,
+          fetchOffset: s.fetchOffset as number,
+          partitionMaxBytes: this.opts.maxPartitionFetchBytes,
+        })),
+      })),
+    };
+    const res = await conn.request<FetchResponse>(API_KEY.fetch, body, {
+      timeoutMs: this.opts.requestTimeoutMs + maxWaitMs,
+    });
+    if (res.errorCode !== 0) throw new KafkaError(res.errorCode, 'Fetch');
+    for (const t of res.responses) {
+      for (const p of t.partitions) {
+        const s = this.parts.get(key({ topic: t.topic, partition: p.partitionIndex }));
+        if (s) await this.onPartitionData(s, p);
+      }
+    }
+  }
+
+  private async onPartitionData(s: PartitionState, p: PartitionData): Promise<void> {
+    if (p.errorCode === ERR.OFFSET_OUT_OF_RANGE) {
+      if (s.reset === 'none')
+        throw new KafkaError(p.errorCode, `${s.topic}-${s.partition} at ${s.fetchOffset}`);
+      s.fetchOffset = null;
+      return;
+    }
+    if (p.errorCode !== 0) {
+      if (needsMetadataRefresh(p.errorCode)) await this.cluster.refresh([s.topic]);
+      else throw new KafkaError(p.errorCode, `Fetch ${s.topic}-${s.partition}`);
+      return;
+    }
+    const records = p.records;
+    if (!records || !Buffer.isBuffer(records) || records.length === 0 || s.fetchOffset === null)
+      return;
+    const { batches, partialBytes } = decodeRecordBatches(records);
+    if (
+      batches.length === 0 &&
+      partialBytes > 0 &&
+      records.length >= this.opts.maxPartitionFetchBytes
+    ) {
+      throw new ClientError(
+        `a batch at ${s.topic}-${s.partition} offset ${s.fetchOffset} is larger than maxPartitionFetchBytes`,
+      );
+    }
+    for (const b of batches) this.take(s, b);
+  }
+
+  private take(s: PartitionState, b: DecodedBatch): void {
+    const from = s.fetchOffset as number;
+    const next = b.header.baseOffset + b.header.lastOffsetDelta + 1;
+    if (!b.isControl) {
+      for (const r of b.records) {
+        if (r.offset < from) continue;
+        s.buffer.push({
+          topic: s.topic,
+          partition: s.partition,
+          offset: r.offset,
+          key: this.keyDes(r.key, s.topic),
+          value: this.valueDes(r.value, s.topic),
+          headers: r.headers,
+          timestamp: r.timestamp,
+        });
+      }
+    }
+    if (next > from) s.fetchOffset = next;
+  }
+}
+
+function key(tp: TopicPartition): string {
+  return `${tp.topic}\u0000${tp.partition}`;
+}

@@ -1,0 +1,27 @@
+/**
+ * The Sluice client: Producer, Consumer (standalone assignment) and Admin, with their options,
+ * errors and serializers.
+ */
+
+export type { Completion, RecordMetadata } from './accumulator.js';
+export {
+  Admin,
+  type AdminOptions,
+  type AlterOp,
+  type ConfigEntry,
+  type ConfigResource,
+  type NewTopic,
+} from './admin.js';
+export type { BrokerInfo, ClusterOptions, PartitionInfo, TopicInfo } from './cluster.js';
+export { Connection, type ConnectionOptions } from './connection.js';
+export {
+  Consumer,
+  type ConsumerOptions,
+  type ConsumerRecord,
+  type OffsetResetPolicy,
+  type TopicPartition,
+} from './consumer.js';
+export { ClientError, KafkaError } from './errors.js';
+export type { PartitionerFn, PartitionerKind } from './partitioner.js';
+export { Producer, type ProducerOptions, type ProducerRecord } from './producer.js';
+export * from './serializers.js';
