@@ -44,6 +44,8 @@ interface Slot {
   worker: Worker;
   rpc: RpcEndpoint;
   stopping: boolean;
+  /** The thread has exited: nothing reads this slot's ring any more. */
+  exited: boolean;
   restarts: number[];
 }
 
@@ -86,13 +88,16 @@ export class OwnerPool {
     tail?: readonly Uint8Array[],
   ): Promise<RpcMessage<T>> {
     const slot = this.slots[worker];
-    if (!slot || this.closed) return Promise.reject(new WorkerCrashedError(`no worker ${worker}`));
+    // An exited worker that was not replaced (restart limit reached) would leave the call
+    // waiting forever in a ring nobody reads: fail it at once instead.
+    if (!slot || this.closed || slot.exited)
+      return Promise.reject(new WorkerCrashedError(`no worker ${worker}`));
     return slot.rpc.call<T>(op, json, tail);
   }
 
   notify(worker: number, op: OpCode, json: unknown): void {
     const slot = this.slots[worker];
-    if (!slot || this.closed) return;
+    if (!slot || this.closed || slot.exited) return;
     try {
       slot.rpc.notify(op, json);
     } catch {
@@ -112,7 +117,7 @@ export class OwnerPool {
     };
     const worker = startWorker(ownerEntry(), { workerData: data, transferList: pair.transferList });
     const rpc = new RpcEndpoint(pair.main, null);
-    const slot: Slot = { worker, rpc, stopping: false, restarts };
+    const slot: Slot = { worker, rpc, stopping: false, exited: false, restarts };
     this.slots[index] = slot;
     worker.on('error', (err) =>
       this.opts.onLog('error', 'partition worker failed', { worker: index, err: String(err) }),
@@ -122,6 +127,7 @@ export class OwnerPool {
   }
 
   private onExit(index: number, slot: Slot, code: number): void {
+    slot.exited = true;
     slot.rpc.failAll(new WorkerCrashedError(`partition worker ${index} exited (code ${code})`));
     if (slot.stopping || this.closed || this.slots[index] !== slot) return;
     const now = Date.now();
@@ -152,9 +158,12 @@ export class OwnerPool {
     await Promise.all(
       this.slots.map(async (slot) => {
         slot.stopping = true;
-        const done = slot.rpc.call(Op.Shutdown, {}).catch(() => undefined);
-        const timeout = new Promise((r) => setTimeout(r, WORKER_STOP_TIMEOUT_MS).unref());
-        await Promise.race([done, timeout]);
+        // An exited worker cannot answer; its logs recover on the next start.
+        if (!slot.exited) {
+          const done = slot.rpc.call(Op.Shutdown, {}).catch(() => undefined);
+          const timeout = new Promise((r) => setTimeout(r, WORKER_STOP_TIMEOUT_MS).unref());
+          await Promise.race([done, timeout]);
+        }
         await slot.rpc.close('broker stopping');
         await slot.worker.terminate();
       }),

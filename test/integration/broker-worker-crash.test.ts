@@ -194,4 +194,39 @@ describe('partition worker crash', () => {
       }
     }
   });
+
+  it('a worker past its restart limit fails its partitions at once instead of hanging them', async () => {
+    const b = await startBroker({ port: 0, config: { 'num.partition.workers': 2 } });
+    const c = await RawClient.connect(b.port);
+    try {
+      await c.createTopic('doomed', 4);
+      const on = (w: number) => {
+        for (let p = 0; p < 4; p++) if (b.core.route('doomed', p)?.worker === w) return p;
+        throw new Error(`no partition on worker ${w}`);
+      };
+      const victim = on(0);
+      const bystander = on(1);
+      expect((await c.produce('doomed', victim, batchOf(['kept']))).errorCode).toBe(0);
+      // Crash until the pool stops restarting worker 0 (its limit is ten restarts a minute).
+      for (let i = 0; i < 12; i++) {
+        await b.core.pool.crashWorkerForTest(0);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // Every kind of request to its partitions is answered with an error, not left hanging.
+      for (const acks of [1, -1]) {
+        expect((await c.produce('doomed', victim, batchOf(['lost']), acks)).errorCode).toBe(
+          ErrorCode.NOT_LEADER_OR_FOLLOWER,
+        );
+      }
+      expect((await c.fetch('doomed', victim, 0)).errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+      // The other worker is unaffected.
+      expect((await c.produce('doomed', bystander, batchOf(['fine']))).errorCode).toBe(0);
+      expect((await c.readAll('doomed', bystander)).map((r) => r.value?.toString())).toEqual([
+        'fine',
+      ]);
+    } finally {
+      c.close();
+      await b.stop();
+    }
+  });
 });
