@@ -96,6 +96,8 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
   private readonly autoCreate: boolean;
   private readonly onError: ProducerOptions<K, V>['onError'];
   private closed = false;
+  /** Records waiting for metadata or buffer space (flush waits for them too). */
+  private readonly waiting = new Set<Promise<void>>();
 
   constructor(opts: ProducerOptions<K, V>) {
     const acks = opts.acks === 'all' || opts.acks === undefined ? -1 : opts.acks;
@@ -171,6 +173,7 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
 
   /** Sends what is buffered now and waits for every record sent so far to be answered. */
   async flush(): Promise<void> {
+    while (this.waiting.size > 0) await Promise.allSettled([...this.waiting]);
     this.sender.state.flushing = true;
     this.sender.wake();
     try {
@@ -214,7 +217,10 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
       this.appendNow(record, prepared, topic, done);
       return;
     }
-    this.appendLater(record, prepared, done).catch((err: Error) => done(err, null));
+    const w: Promise<void> = this.appendLater(record, prepared, done)
+      .catch((err: Error) => done(err, null))
+      .finally(() => this.waiting.delete(w));
+    this.waiting.add(w);
   }
 
   private appendNow(
