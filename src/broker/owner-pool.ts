@@ -11,7 +11,7 @@
  */
 
 import type { Worker } from 'node:worker_threads';
-import { createChannel } from '../threads/channel.js';
+import { createChannel, type Transport, transportFromEnv } from '../threads/channel.js';
 import { startWorker } from '../threads/worker-spawn.js';
 import type { OwnerWorkerData } from './owner/owner-worker.js';
 import { Op, type OpCode, type RpcMessage } from './owner/rpc.js';
@@ -58,6 +58,8 @@ const ownerEntry = (): URL => {
 export class OwnerPool {
   private readonly slots: Slot[] = [];
   private closed = false;
+  /** Read once at start: a restarted worker keeps the transport the pool started with. */
+  private readonly transport: Transport = transportFromEnv();
 
   private constructor(private readonly opts: OwnerPoolOptions) {
     this.ready = Promise.all(
@@ -106,7 +108,7 @@ export class OwnerPool {
   }
 
   private async spawn(index: number, restarts: number[]): Promise<void> {
-    const pair = createChannel({ capacityBytes: OWNER_CHANNEL_BYTES });
+    const pair = createChannel({ capacityBytes: OWNER_CHANNEL_BYTES, transport: this.transport });
     const data: OwnerWorkerData = {
       workerIndex: index,
       channel: pair.workerInit,

@@ -7,6 +7,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
+import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import type { FetchResponse } from '../../src/protocol/generated/fetch.js';
 import { decodeRecordBatches } from '../../src/protocol/records/index.js';
 import type { Transport } from '../../src/threads/channel.js';
@@ -137,5 +138,27 @@ describe('SLUICE_TRANSPORT=postmessage', () => {
     }
     const records = await client.readAll('pm-kjs', 0);
     expect(records.map((r) => r.value?.toString())).toEqual(values);
+  });
+
+  it('a worker crash is recovered on the postmessage transport too', async () => {
+    const partition = [0, 1].find((p) => broker.core.route('pm', p)?.worker === 0);
+    if (partition === undefined) throw new Error('no partition of pm on worker 0');
+    const before = await client.readAll('pm', partition);
+    await broker.core.pool.crashWorkerForTest(0);
+    const deadline = Date.now() + 15_000;
+    let r = await client.produce('pm', partition, batchOf(['after-crash']));
+    while (r.errorCode !== 0 && Date.now() < deadline) {
+      expect(r.errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+      await new Promise((res) => setTimeout(res, 20));
+      r = await client.produce('pm', partition, batchOf(['after-crash']));
+    }
+    expect(r.errorCode).toBe(0);
+    expect(r.baseOffset).toBe(before.length);
+    expect(workerTransports(broker)).toEqual(['postmessage', 'postmessage']);
+    const after = await client.readAll('pm', partition);
+    expect(after.map((x) => x.value?.toString())).toEqual([
+      ...before.map((x) => x.value?.toString()),
+      'after-crash',
+    ]);
   });
 });
