@@ -51,6 +51,7 @@ export const APIS = [
   'CreatePartitions',
   'DeleteGroups',
   'IncrementalAlterConfigs',
+  'AlterConfigs',
 ] as const;
 
 export function kebab(name: string): string {

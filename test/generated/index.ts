@@ -25,6 +25,7 @@ import { sampleSaslAuthenticateRequest, sampleSaslAuthenticateResponse } from '.
 import { sampleCreatePartitionsRequest, sampleCreatePartitionsResponse } from './create-partitions.js';
 import { sampleDeleteGroupsRequest, sampleDeleteGroupsResponse } from './delete-groups.js';
 import { sampleIncrementalAlterConfigsRequest, sampleIncrementalAlterConfigsResponse } from './incremental-alter-configs.js';
+import { sampleAlterConfigsRequest, sampleAlterConfigsResponse } from './alter-configs.js';
 
 /** Sample builders per API key: every field of version v set; nullable fields null when asked. */
 export const SAMPLES: ReadonlyMap<number, { request: (v: number, nulls: boolean) => unknown; response: (v: number, nulls: boolean) => unknown }> = new Map([
@@ -53,4 +54,5 @@ export const SAMPLES: ReadonlyMap<number, { request: (v: number, nulls: boolean)
   [37, { request: sampleCreatePartitionsRequest, response: sampleCreatePartitionsResponse }],
   [42, { request: sampleDeleteGroupsRequest, response: sampleDeleteGroupsResponse }],
   [44, { request: sampleIncrementalAlterConfigsRequest, response: sampleIncrementalAlterConfigsResponse }],
+  [33, { request: sampleAlterConfigsRequest, response: sampleAlterConfigsResponse }],
 ]);

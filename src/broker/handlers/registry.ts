@@ -3,6 +3,7 @@
  * exactly these keys and ranges.
  */
 
+import { alterConfigsHandler } from './alter-configs.js';
 import { makeApiVersionsHandler } from './api-versions.js';
 import { createPartitionsHandler } from './create-partitions.js';
 import { createTopicsHandler } from './create-topics.js';
@@ -52,6 +53,7 @@ for (const h of [
   describeConfigsHandler,
   createPartitionsHandler,
   incrementalAlterConfigsHandler,
+  alterConfigsHandler,
   findCoordinatorHandler,
   joinGroupHandler,
   syncGroupHandler,

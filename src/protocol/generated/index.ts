@@ -27,6 +27,7 @@ import { SASL_AUTHENTICATE_API_KEY, SASL_AUTHENTICATE_REQUEST_VERSIONS, SASL_AUT
 import { CREATE_PARTITIONS_API_KEY, CREATE_PARTITIONS_REQUEST_VERSIONS, CREATE_PARTITIONS_RESPONSE_VERSIONS, readCreatePartitionsRequest, readCreatePartitionsResponse, sizeOfCreatePartitionsRequest, sizeOfCreatePartitionsResponse, writeCreatePartitionsRequest, writeCreatePartitionsResponse } from './create-partitions.js';
 import { DELETE_GROUPS_API_KEY, DELETE_GROUPS_REQUEST_VERSIONS, DELETE_GROUPS_RESPONSE_VERSIONS, readDeleteGroupsRequest, readDeleteGroupsResponse, sizeOfDeleteGroupsRequest, sizeOfDeleteGroupsResponse, writeDeleteGroupsRequest, writeDeleteGroupsResponse } from './delete-groups.js';
 import { INCREMENTAL_ALTER_CONFIGS_API_KEY, INCREMENTAL_ALTER_CONFIGS_REQUEST_VERSIONS, INCREMENTAL_ALTER_CONFIGS_RESPONSE_VERSIONS, readIncrementalAlterConfigsRequest, readIncrementalAlterConfigsResponse, sizeOfIncrementalAlterConfigsRequest, sizeOfIncrementalAlterConfigsResponse, writeIncrementalAlterConfigsRequest, writeIncrementalAlterConfigsResponse } from './incremental-alter-configs.js';
+import { ALTER_CONFIGS_API_KEY, ALTER_CONFIGS_REQUEST_VERSIONS, ALTER_CONFIGS_RESPONSE_VERSIONS, readAlterConfigsRequest, readAlterConfigsResponse, sizeOfAlterConfigsRequest, sizeOfAlterConfigsResponse, writeAlterConfigsRequest, writeAlterConfigsResponse } from './alter-configs.js';
 
 /** Codec of one API: every version in [minVersion, maxVersion]. */
 export interface ApiCodec {
@@ -369,6 +370,19 @@ const CODECS: readonly ApiCodec[] = [
     readResponse: readIncrementalAlterConfigsResponse,
     writeResponse: writeIncrementalAlterConfigsResponse as ApiCodec['writeResponse'],
     sizeOfResponse: sizeOfIncrementalAlterConfigsResponse as ApiCodec['sizeOfResponse'],
+  },
+  {
+    name: 'AlterConfigs',
+    apiKey: ALTER_CONFIGS_API_KEY,
+    minVersion: ALTER_CONFIGS_REQUEST_VERSIONS.min,
+    maxVersion: Math.min(ALTER_CONFIGS_REQUEST_VERSIONS.max, ALTER_CONFIGS_RESPONSE_VERSIONS.max),
+    flexibleMin: ALTER_CONFIGS_REQUEST_VERSIONS.flexibleMin,
+    readRequest: readAlterConfigsRequest,
+    writeRequest: writeAlterConfigsRequest as ApiCodec['writeRequest'],
+    sizeOfRequest: sizeOfAlterConfigsRequest as ApiCodec['sizeOfRequest'],
+    readResponse: readAlterConfigsResponse,
+    writeResponse: writeAlterConfigsResponse as ApiCodec['writeResponse'],
+    sizeOfResponse: sizeOfAlterConfigsResponse as ApiCodec['sizeOfResponse'],
   },
 ];
 

@@ -1,0 +1,142 @@
+/**
+ * Topic configs through real admin clients: kafkajs describeConfigs/alterConfigs (AlterConfigs,
+ * replace semantics) and @platformatic/kafka incrementalAlterConfigs; values, sources and
+ * validation errors; the new settings reach the partitions (a smaller max.message.bytes refuses
+ * a large batch).
+ */
+
+import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Broker, startBroker } from '../../src/broker/broker.js';
+
+let broker: Broker;
+let kafka: Kafka;
+
+beforeAll(async () => {
+  broker = await startBroker({ port: 0, config: { 'log.retention.ms': 3_600_000 } });
+  kafka = new Kafka({
+    brokers: [broker.bootstrap],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 0 },
+  });
+});
+
+afterAll(async () => {
+  await broker?.stop();
+});
+
+async function describeTopic(
+  topic: string,
+): Promise<Map<string, { value: string; source: number }>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const res = await admin.describeConfigs({
+      includeSynonyms: true,
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }],
+    });
+    const entries = res.resources[0]?.configEntries ?? [];
+    return new Map(
+      entries.map((e) => [
+        e.configName,
+        { value: e.configValue, source: (e as unknown as { configSource: number }).configSource },
+      ]),
+    );
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+describe('topic configs', () => {
+  it('describes every config with its value and source', async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({
+      topics: [
+        {
+          topic: 'cfg',
+          numPartitions: 1,
+          configEntries: [{ name: 'retention.bytes', value: '1048576' }],
+        },
+      ],
+    });
+    await admin.disconnect();
+    const configs = await describeTopic('cfg');
+    expect(configs.get('retention.bytes')).toEqual({ value: '1048576', source: 1 }); // TOPIC_CONFIG
+    expect(configs.get('retention.ms')).toEqual({ value: '3600000', source: 4 }); // STATIC_BROKER_CONFIG
+    expect(configs.get('cleanup.policy')).toEqual({ value: 'delete', source: 5 }); // DEFAULT_CONFIG
+    expect(configs.size).toBeGreaterThanOrEqual(12);
+  });
+
+  it('alterConfigs replaces the overrides; bad values are refused', async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [
+          {
+            type: ConfigResourceTypes.TOPIC,
+            name: 'cfg',
+            configEntries: [{ name: 'max.message.bytes', value: '2048' }],
+          },
+        ],
+      });
+      await expect(
+        admin.alterConfigs({
+          validateOnly: false,
+          resources: [
+            {
+              type: ConfigResourceTypes.TOPIC,
+              name: 'cfg',
+              configEntries: [{ name: 'flush.policy', value: 'sometimes' }],
+            },
+          ],
+        }),
+      ).rejects.toThrow();
+    } finally {
+      await admin.disconnect();
+    }
+    const configs = await describeTopic('cfg');
+    expect(configs.get('max.message.bytes')).toEqual({ value: '2048', source: 1 });
+    expect(configs.get('retention.bytes')?.source).toBe(5); // replaced away: back to its default
+    const producer = kafka.producer();
+    await producer.connect();
+    try {
+      await expect(
+        producer.send({ topic: 'cfg', messages: [{ value: Buffer.alloc(4096, 1) }] }),
+      ).rejects.toThrow(/too large|MESSAGE_TOO_LARGE|larger/i);
+      const ok = await producer.send({ topic: 'cfg', messages: [{ value: 'small' }] });
+      expect(ok[0]?.errorCode).toBe(0);
+    } finally {
+      await producer.disconnect();
+    }
+  });
+
+  it('@platformatic/kafka incrementalAlterConfigs sets and deletes single keys', async () => {
+    const major = Number(process.versions.node.split('.')[0]);
+    const pk = (
+      major >= 22 ? await import('platformatic-kafka-v2') : await import('@platformatic/kafka')
+    ) as typeof import('@platformatic/kafka');
+    const admin = new pk.Admin({ clientId: 'cfg-admin', bootstrapBrokers: [broker.bootstrap] });
+    try {
+      await admin.incrementalAlterConfigs({
+        resources: [
+          {
+            resourceType: 2,
+            resourceName: 'cfg',
+            configs: [
+              { name: 'segment.ms', configOperation: 0, value: '60000' },
+              { name: 'max.message.bytes', configOperation: 1 },
+            ],
+          },
+        ],
+      });
+    } finally {
+      await admin.close();
+    }
+    const configs = await describeTopic('cfg');
+    expect(configs.get('segment.ms')).toEqual({ value: '60000', source: 1 });
+    expect(configs.get('max.message.bytes')?.source).toBe(5); // override deleted: the default again
+  });
+});
