@@ -17,6 +17,7 @@ import {
   defaultMetadataRequest,
   type MetadataResponse,
 } from '../../src/protocol/generated/metadata.js';
+import type { ProduceResponse } from '../../src/protocol/generated/produce.js';
 import {
   BATCH_OFFSET_CRC,
   BATCH_OFFSET_LENGTH,
@@ -330,5 +331,31 @@ describe('bad values in well-formed requests', () => {
     expect(readdirSync(broker.dataDir).filter((n) => /bad|many|negative|escape/.test(n))).toEqual(
       [],
     );
+  });
+
+  it('a null or empty records field and two batches in one partition are INVALID_RECORD', async () => {
+    const c = await connect();
+    const before = (await c.readAll('target', 0)).length;
+    const send = async (records: Buffer | null) => {
+      const res = await c.request<ProduceResponse>(API.produce, V.produce, {
+        ...(c.produceBody('target', 0, Buffer.alloc(0)) as object),
+        topicData: [{ name: 'target', partitionData: [{ index: 0, records }] }],
+      });
+      return res.responses[0]?.partitionResponses[0]?.errorCode;
+    };
+    expect(await send(null)).toBe(ErrorCode.INVALID_RECORD);
+    expect(await send(Buffer.alloc(0))).toBe(ErrorCode.INVALID_RECORD);
+    expect(await send(Buffer.concat([batchOf(['one']), batchOf(['two'])]))).toBe(
+      ErrorCode.INVALID_RECORD,
+    );
+    expect(await c.readAll('target', 0)).toHaveLength(before);
+  });
+
+  it('fetch of an unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION', async () => {
+    const c = await connect();
+    expect((await c.fetch('no-such-topic', 0, 0)).errorCode).toBe(
+      ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+    );
+    expect((await c.fetch('target', 7, 0)).errorCode).toBe(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
   });
 });
