@@ -13,7 +13,10 @@ let broker: Broker;
 let kafka: Kafka;
 
 beforeAll(async () => {
-  broker = await startBroker({ port: 0, config: { 'log.retention.ms': 3_600_000 } });
+  broker = await startBroker({
+    port: 0,
+    config: { 'log.retention.ms': 3_600_000, 'log.retention.check.interval.ms': 100 },
+  });
   kafka = new Kafka({
     brokers: [broker.bootstrap],
     logLevel: logLevel.NOTHING,
@@ -138,5 +141,68 @@ describe('topic configs', () => {
     const configs = await describeTopic('cfg');
     expect(configs.get('segment.ms')).toEqual({ value: '60000', source: 1 });
     expect(configs.get('max.message.bytes')?.source).toBe(5); // override deleted: the default again
+  });
+
+  it('LogAppendTime topics stamp the broker time', async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({
+      topics: [
+        {
+          topic: 'lat',
+          configEntries: [{ name: 'message.timestamp.type', value: 'LogAppendTime' }],
+        },
+      ],
+    });
+    await admin.disconnect();
+    const producer = kafka.producer();
+    await producer.connect();
+    const before = Date.now();
+    const [res] = await producer.send({
+      topic: 'lat',
+      messages: [{ value: 'x', timestamp: '1000' }],
+    });
+    await producer.disconnect();
+    const appendTime = Number(res?.logAppendTime);
+    expect(appendTime).toBeGreaterThanOrEqual(before - 5);
+    expect(appendTime).toBeLessThanOrEqual(Date.now() + 5);
+  });
+
+  it('retention.ms deletes expired segments and moves the log start offset', async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({
+        topics: [{ topic: 'ret', configEntries: [{ name: 'segment.ms', value: '50' }] }],
+      });
+      const producer = kafka.producer();
+      await producer.connect();
+      await producer.send({
+        topic: 'ret',
+        messages: [{ value: 'old', timestamp: String(Date.now() - 120_000) }],
+      });
+      await producer.disconnect();
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [
+          {
+            type: ConfigResourceTypes.TOPIC,
+            name: 'ret',
+            configEntries: [
+              { name: 'retention.ms', value: '60000' },
+              { name: 'segment.ms', value: '50' },
+            ],
+          },
+        ],
+      });
+      let low = '0';
+      for (let i = 0; i < 50 && low === '0'; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        low = (await admin.fetchTopicOffsets('ret'))[0]?.low ?? '0';
+      }
+      expect(low).toBe('1');
+    } finally {
+      await admin.disconnect();
+    }
   });
 });
