@@ -1,0 +1,102 @@
+/**
+ * Producer throughput, Sluice client vs kafkajs in the same run: 100-byte records, acks=1, one
+ * embedded broker over loopback (in this process), batch 64 KiB, linger 5 ms.
+ *
+ *   node --import tsx bench/client/produce.ts [--records N] [--partitions P] [--rounds R]
+ *
+ * The Sluice producer gets records through `sendAndForget` in slices of 5,000 (yielding between
+ * slices so the embedded broker keeps running) and then `flush()`. kafkajs has no linger; it gets
+ * `send()` calls of 1,000 messages (about 100 KiB), 5 at a time. Each round uses a fresh topic.
+ * Reports records/s per client (best of the rounds) and the ratio.
+ */
+
+import { Kafka, logLevel } from 'kafkajs';
+import { startBroker } from '../../src/broker/broker.js';
+import { Admin } from '../../src/client/admin.js';
+import { Producer } from '../../src/client/producer.js';
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
+const RECORDS = arg('records', 500_000);
+const PARTITIONS = arg('partitions', 1);
+const ROUNDS = arg('rounds', 2);
+const VALUE = Buffer.alloc(100, 0x61);
+const SLICE = 5_000;
+const KAFKAJS_BATCH = 1_000;
+const KAFKAJS_IN_FLIGHT = 5;
+
+const yieldLoop = () => new Promise<void>((r) => setImmediate(r));
+
+async function sluiceRound(bootstrap: string, topic: string): Promise<number> {
+  const producer = new Producer({ bootstrap, acks: 1, batchSize: 65_536, lingerMs: 5 });
+  await producer.send({ topic, value: VALUE });
+  let failed = 0;
+  const t0 = process.hrtime.bigint();
+  for (let sent = 0; sent < RECORDS; ) {
+    const end = Math.min(RECORDS, sent + SLICE);
+    for (; sent < end; sent++) {
+      producer.send({ topic, value: VALUE }, (err) => {
+        if (err) failed++;
+      });
+    }
+    await yieldLoop();
+  }
+  await producer.flush();
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  await producer.close();
+  if (failed > 0) throw new Error(`${failed} records failed`);
+  return RECORDS / secs;
+}
+
+async function kafkajsRound(bootstrap: string, topic: string): Promise<number> {
+  const kafka = new Kafka({ clientId: 'bench', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  await producer.send({ topic, acks: 1, messages: [{ value: VALUE }] });
+  const messages = Array.from({ length: KAFKAJS_BATCH }, () => ({ value: VALUE }));
+  const t0 = process.hrtime.bigint();
+  let next = 0;
+  const worker = async () => {
+    while (next < RECORDS) {
+      next += KAFKAJS_BATCH;
+      await producer.send({ topic, acks: 1, messages });
+    }
+  };
+  await Promise.all(Array.from({ length: KAFKAJS_IN_FLIGHT }, worker));
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  await producer.disconnect();
+  return (Math.ceil(RECORDS / KAFKAJS_BATCH) * KAFKAJS_BATCH) / secs;
+}
+
+async function main(): Promise<void> {
+  const broker = await startBroker({ port: 0 });
+  const admin = new Admin({ bootstrap: broker.bootstrap });
+  const best = { sluice: 0, kafkajs: 0 };
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const client of ['sluice', 'kafkajs'] as const) {
+        const topic = `bench-${client}-${round}`;
+        await admin.createTopics([{ name: topic, partitions: PARTITIONS }]);
+        const rate =
+          client === 'sluice'
+            ? await sluiceRound(broker.bootstrap, topic)
+            : await kafkajsRound(broker.bootstrap, topic);
+        best[client] = Math.max(best[client], rate);
+        console.log(
+          `round ${round} ${client.padEnd(7)} ${Math.round(rate).toLocaleString('en-US')} records/s`,
+        );
+      }
+    }
+  } finally {
+    await admin.close();
+    await broker.stop();
+  }
+  console.log(
+    `best: sluice ${Math.round(best.sluice).toLocaleString('en-US')} records/s, kafkajs ${Math.round(best.kafkajs).toLocaleString('en-US')} records/s, ratio ${(best.sluice / best.kafkajs).toFixed(2)}x (${RECORDS} records, ${PARTITIONS} partition(s))`,
+  );
+}
+
+await main();
