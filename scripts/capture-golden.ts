@@ -25,6 +25,7 @@ interface Capture {
   file: string;
   apiKey: number;
   apiVersion: number;
+  direction: 'request' | 'response';
 }
 
 /** One tap per client, on the port the broker advertises, so every connection goes through it. */
@@ -45,16 +46,37 @@ async function withTap(
 
 function save(client: string, tap: FrameTap, captures: Capture[]): void {
   const seen = new Set<string>();
+  const byCorrelation = new Map<string, { apiKey: number; apiVersion: number }>();
   for (const f of tap.frames) {
     if (f.direction !== 'request') continue;
     const apiKey = f.bytes.readInt16BE(0);
     const apiVersion = f.bytes.readInt16BE(2);
+    byCorrelation.set(`${f.conn}/${f.bytes.readInt32BE(4)}`, { apiKey, apiVersion });
     const key = `${apiKey}-${apiVersion}`;
     if (seen.has(key)) continue;
     seen.add(key);
     const file = `${client}-${apiKey}-v${apiVersion}.hex`;
     writeFileSync(join(outDir, file), `${f.bytes.toString('hex')}\n`);
-    captures.push({ client, file, apiKey, apiVersion });
+    captures.push({ client, file, apiKey, apiVersion, direction: 'request' });
+  }
+  // Sluice's responses as each client received them: the tests decode them with the client's
+  // own response parsers (kafkajs), proving the bytes meet that client's expectations.
+  for (const f of tap.frames) {
+    if (f.direction !== 'response') continue;
+    const req = byCorrelation.get(`${f.conn}/${f.bytes.readInt32BE(0)}`);
+    if (!req) continue;
+    const key = `resp-${req.apiKey}-${req.apiVersion}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const file = `${client}-response-${req.apiKey}-v${req.apiVersion}.hex`;
+    writeFileSync(join(outDir, file), `${f.bytes.toString('hex')}\n`);
+    captures.push({
+      client,
+      file,
+      apiKey: req.apiKey,
+      apiVersion: req.apiVersion,
+      direction: 'response',
+    });
   }
 }
 

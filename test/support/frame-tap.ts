@@ -8,6 +8,8 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 
 export interface TappedFrame {
   direction: 'request' | 'response';
+  /** Which proxied connection carried it (correlation ids are per connection). */
+  conn: number;
   /** The frame without its 4-byte size prefix. */
   bytes: Buffer;
 }
@@ -31,6 +33,7 @@ export class FrameTap {
   readonly frames: TappedFrame[] = [];
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
+  private connections = 0;
 
   constructor(
     private readonly targetHost: string,
@@ -50,8 +53,9 @@ export class FrameTap {
   private pipe(client: Socket): void {
     const upstream = createConnection({ host: this.targetHost, port: this.targetPort });
     this.sockets.add(client).add(upstream);
-    const req = new Splitter((bytes) => this.frames.push({ direction: 'request', bytes }));
-    const res = new Splitter((bytes) => this.frames.push({ direction: 'response', bytes }));
+    const conn = this.connections++;
+    const req = new Splitter((bytes) => this.frames.push({ direction: 'request', conn, bytes }));
+    const res = new Splitter((bytes) => this.frames.push({ direction: 'response', conn, bytes }));
     client.on('data', (d) => {
       req.push(d);
       upstream.write(d);

@@ -6,6 +6,7 @@
  */
 
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeRequest, encodeRequest } from '../../src/protocol/frame.js';
@@ -19,9 +20,21 @@ interface Capture {
   file: string;
   apiKey: number;
   apiVersion: number;
+  direction: 'request' | 'response';
 }
 
-const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Capture[];
+const all = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Capture[];
+const manifest = all.filter((c) => c.direction === 'request');
+const responses = all.filter((c) => c.direction === 'response');
+const require = createRequire(import.meta.url);
+
+/** kafkajs' own response parsers, by api key: decode(payload) then parse(decoded). */
+const KAFKAJS_RESPONSE_MODULES: Record<number, string> = {
+  18: 'apiVersions',
+  3: 'metadata',
+  0: 'produce',
+  19: 'createTopics',
+};
 
 const clientIds: Record<string, string> = {
   kafkajs: 'golden-kafkajs',
@@ -77,6 +90,35 @@ describe('golden frames from real clients', () => {
       const values = batch.records.map((r) => r.value?.toString());
       expect(values).toEqual([c.client === 'kcat' ? 'hello' : 'v']);
       if (c.client !== 'kcat') expect(batch.records[0]?.key?.toString()).toBe('k');
+    },
+  );
+
+  it.each(responses.filter((c) => c.client === 'kafkajs').map((c) => [c.file, c] as const))(
+    "%s: Sluice's response parses with kafkajs' own decoder",
+    async (_file, c) => {
+      const dirName = KAFKAJS_RESPONSE_MODULES[c.apiKey];
+      if (!dirName) throw new Error(`no kafkajs parser listed for api ${c.apiKey}`);
+      const mod = require(
+        `kafkajs/src/protocol/requests/${dirName}/v${c.apiVersion}/response.js`,
+      ) as {
+        decode(payload: Buffer): Promise<unknown>;
+        parse(decoded: unknown): Promise<Record<string, unknown>>;
+      };
+      // The frame without its correlation id is what kafkajs hands to a response decoder.
+      const parsed = await mod.parse(await mod.decode(frameOf(c).subarray(4)));
+      if (c.apiKey === 3) {
+        expect(parsed.brokers).toEqual([expect.objectContaining({ nodeId: 1 })]);
+        expect(parsed.controllerId).toBe(1);
+      }
+      if (c.apiKey === 0) {
+        const topics = parsed.topics as {
+          topicName: string;
+          partitions: { errorCode: number; baseOffset: string }[];
+        }[];
+        expect(topics[0]?.topicName).toBe('golden');
+        expect(topics[0]?.partitions[0]).toMatchObject({ errorCode: 0, baseOffset: '0' });
+      }
+      if (c.apiKey === 18) expect(parsed.errorCode).toBe(0);
     },
   );
 });
