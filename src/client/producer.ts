@@ -64,6 +64,11 @@ export interface ProducerOptions<K, V> extends ClusterOptions {
   bufferMemory?: number;
   /** `max.block.ms`: longest wait in send for metadata or buffer space. Default 60000. */
   maxBlockMs?: number;
+  /**
+   * Records allowed to wait (for metadata or `bufferMemory` space) before send fails at once; no
+   * Kafka equivalent (the Java client blocks the caller's thread instead). Default 1000000.
+   */
+  maxQueuedRecords?: number;
   /** `allow.auto.create.topics`. Default true. */
   allowAutoTopicCreation?: boolean;
   /** `partitioner.class`: 'sticky' (default, KIP-794), 'round-robin' or a function. */
@@ -74,6 +79,13 @@ export interface ProducerOptions<K, V> extends ClusterOptions {
   valueSerializer?: Serializer<V>;
   /** Receives failures of records sent with `sendAndForget`. */
   onError?: (err: Error, record: ProducerRecord<K, V>) => void;
+}
+
+interface Blocked<K, V> {
+  record: ProducerRecord<K, V>;
+  prepared: { record: ProduceRecord; bytes: number };
+  done: Completion;
+  deadlineMs: number;
 }
 
 type DefaultData = Buffer | Uint8Array | string | null | undefined;
@@ -96,8 +108,11 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
   private readonly autoCreate: boolean;
   private readonly onError: ProducerOptions<K, V>['onError'];
   private closed = false;
-  /** Records waiting for metadata or buffer space (flush waits for them too). */
-  private readonly waiting = new Set<Promise<void>>();
+  /** Records waiting for metadata or buffer space, in arrival order (flush waits for them). */
+  private readonly blocked: Blocked<K, V>[] = [];
+  private blockedHead = 0;
+  private draining: Promise<void> | null = null;
+  private readonly maxQueuedRecords: number;
 
   constructor(opts: ProducerOptions<K, V>) {
     const acks = opts.acks === 'all' || opts.acks === undefined ? -1 : opts.acks;
@@ -114,6 +129,7 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
     this.maxRequestSize = opts.maxRequestSize ?? 1_048_576;
     this.bufferMemory = opts.bufferMemory ?? 33_554_432;
     this.maxBlockMs = opts.maxBlockMs ?? 60_000;
+    this.maxQueuedRecords = opts.maxQueuedRecords ?? 1_000_000;
     this.autoCreate = opts.allowAutoTopicCreation ?? true;
     this.onError = opts.onError;
     this.cluster = new Cluster({ ...opts, maxInFlight: Math.max(maxInFlight, 1) + 1 });
@@ -173,7 +189,7 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
 
   /** Sends what is buffered now and waits for every record sent so far to be answered. */
   async flush(): Promise<void> {
-    while (this.waiting.size > 0) await Promise.allSettled([...this.waiting]);
+    while (this.draining) await this.draining;
     this.sender.state.flushing = true;
     this.sender.wake();
     try {
@@ -212,15 +228,21 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
     if (
       topic &&
       topic.errorCode === 0 &&
+      this.blocked.length === this.blockedHead &&
       this.acc.bufferedBytes + prepared.bytes <= this.bufferMemory
     ) {
       this.appendNow(record, prepared, topic, done);
       return;
     }
-    const w: Promise<void> = this.appendLater(record, prepared, done)
-      .catch((err: Error) => done(err, null))
-      .finally(() => this.waiting.delete(w));
-    this.waiting.add(w);
+    if (this.blocked.length - this.blockedHead >= this.maxQueuedRecords) {
+      done(
+        new ClientError(`more than ${this.maxQueuedRecords} records wait for buffer space`),
+        null,
+      );
+      return;
+    }
+    this.blocked.push({ record, prepared, done, deadlineMs: Date.now() + this.maxBlockMs });
+    this.startDrain();
   }
 
   private appendNow(
@@ -267,20 +289,48 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
     void full;
   }
 
-  private async appendLater(
-    record: ProducerRecord<K, V>,
-    prepared: { record: ProduceRecord; bytes: number },
-    done: Completion,
-  ): Promise<void> {
-    const deadlineMs = Date.now() + this.maxBlockMs;
-    const topic = await this.waitForTopic(record.topic, deadlineMs);
-    while (this.acc.bufferedBytes + prepared.bytes > this.bufferMemory) {
-      if (Date.now() >= deadlineMs)
-        throw new ClientError(`bufferMemory full for ${this.maxBlockMs} ms`);
-      await Promise.race([this.sender.whenSpace(), sleep(Math.min(100, deadlineMs - Date.now()))]);
+  private startDrain(): void {
+    if (this.draining) return;
+    this.draining = this.drainBlocked().finally(() => {
+      this.draining = null;
+      if (this.blocked.length > this.blockedHead) this.startDrain();
+    });
+  }
+
+  /** Appends blocked records in arrival order as metadata and buffer space become available. */
+  private async drainBlocked(): Promise<void> {
+    while (this.blockedHead < this.blocked.length) {
+      const b = this.blocked[this.blockedHead] as Blocked<K, V>;
+      try {
+        let topic = this.cluster.topic(b.record.topic);
+        if (topic?.errorCode !== 0) {
+          topic = await this.waitForTopic(b.record.topic, b.deadlineMs);
+        }
+        while (this.acc.bufferedBytes + b.prepared.bytes > this.bufferMemory) {
+          const leftMs = b.deadlineMs - Date.now();
+          if (leftMs <= 0) throw new ClientError(`bufferMemory full for ${this.maxBlockMs} ms`);
+          await Promise.race([this.sender.whenSpace(), sleep(Math.min(100, leftMs))]);
+        }
+        this.shiftBlocked();
+        if (this.closed) throw new ClientError('producer is closed');
+        this.appendNow(b.record, b.prepared, topic, b.done);
+      } catch (err) {
+        if (this.blocked[this.blockedHead] === b) this.shiftBlocked();
+        b.done(err as Error, null);
+      }
     }
-    if (this.closed) throw new ClientError('producer is closed');
-    this.appendNow(record, prepared, topic, done);
+  }
+
+  private shiftBlocked(): void {
+    this.blocked[this.blockedHead] = undefined as unknown as Blocked<K, V>;
+    this.blockedHead++;
+    if (this.blockedHead === this.blocked.length) {
+      this.blocked.length = 0;
+      this.blockedHead = 0;
+    } else if (this.blockedHead >= 65_536) {
+      this.blocked.splice(0, this.blockedHead);
+      this.blockedHead = 0;
+    }
   }
 
   private async waitForTopic(name: string, deadlineMs: number): Promise<TopicInfo> {

@@ -220,4 +220,41 @@ describe('sender retries and idempotence', () => {
     expect(produces().length).toBeGreaterThan(3);
     await p.close();
   });
+
+  it('queues records beyond bufferMemory in arrival order and fails beyond maxQueuedRecords', async () => {
+    let next = 0;
+    fake = await startFakeBroker({
+      topics: [{ name: 't', partitions: 1 }],
+      handle: (r) => {
+        if (r.header.apiKey !== PRODUCE) return undefined;
+        return produceAnswer(r.body, (_t, _p, recs) => {
+          const base = next;
+          next += readBatchHeader(recs).recordsCount;
+          return { errorCode: 0, baseOffset: base };
+        });
+      },
+    });
+    const p = new Producer({
+      bootstrap: fake.bootstrap,
+      batchSize: 300,
+      bufferMemory: 1000,
+      maxQueuedRecords: 400,
+      lingerMs: 0,
+    });
+    await p.connect();
+    const sends = Array.from({ length: 500 }, (_, i) =>
+      p.send({ topic: 't', value: `v${i}`.padEnd(20) }).then(
+        (m) => ({ i, offset: m.offset, err: '' }),
+        (e: Error) => ({ i, offset: -1, err: e.message }),
+      ),
+    );
+    const results = await Promise.all(sends);
+    const ok = results.filter((r) => r.err === '');
+    const failed = results.filter((r) => r.err !== '');
+    expect(failed.length).toBeGreaterThan(0);
+    for (const f of failed) expect(f.err).toMatch(/wait for buffer space/);
+    expect(ok.length).toBeGreaterThanOrEqual(400);
+    expect(ok.map((r) => r.offset)).toEqual(ok.map((_, k) => k));
+    await p.close();
+  });
 });
