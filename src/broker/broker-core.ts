@@ -57,6 +57,12 @@ export interface BrokerIdentity {
 
 export class BrokerCore {
   private topicChain: Promise<unknown> = Promise.resolve();
+  /** Set when the broker starts stopping; `stopSignal` resolves at that moment. */
+  stopping = false;
+  private signalStop: () => void = () => undefined;
+  readonly stopSignal: Promise<void> = new Promise((resolve) => {
+    this.signalStop = resolve;
+  });
   /** The consumer-group coordinator (loads `__consumer_offsets` on first use). */
   readonly groups: GroupService = new GroupService(this);
   private nextProducerId: number;
@@ -71,6 +77,12 @@ export class BrokerCore {
     readonly identity: BrokerIdentity,
   ) {
     this.nextProducerId = Date.now() * 1000;
+  }
+
+  /** Wakes long polls so in-flight requests finish promptly during shutdown. */
+  beginStop(): void {
+    this.stopping = true;
+    this.signalStop();
   }
 
   // ---- topics ----

@@ -157,6 +157,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      liveCore.beginStop();
       await network.close();
       liveCore.groups.close();
       await pool.stop();

@@ -148,6 +148,19 @@ export class GroupService {
   private apply(event: CoordinatorEvent): void {
     if (this.closed || this.state === null) return;
     const { effects } = step(this.state, event, Date.now());
+      console.error(
+        'gdbg',
+        JSON.stringify(event).slice(0, 200),
+        JSON.stringify(
+          effects.map((e) =>
+            e.type === 'schedule'
+              ? [e.key, e.atMs - Date.now()]
+              : e.type === 'respond'
+                ? ['respond', JSON.stringify(e.response).slice(0, 80)]
+                : e.type,
+          ),
+        ),
+      );
     // Effects run in order across steps too: a response never overtakes an earlier write.
     this.effectsChain = this.effectsChain.then(() => this.run(effects));
   }
@@ -170,10 +183,13 @@ export class GroupService {
   private schedule(key: string, atMs: number, timer: TimerRef): void {
     const old = this.timers.get(key);
     if (old) clearTimeout(old);
+    // Node's timers run on a monotonic clock and may fire a millisecond before Date.now() reaches
+    // atMs; the coordinator ignores a timer that is early, so an early one is re-armed here.
     const t = setTimeout(
       () => {
         this.timers.delete(key);
-        this.apply({ type: 'timer', timer });
+        if (Date.now() < atMs) this.schedule(key, atMs, timer);
+        else this.apply({ type: 'timer', timer });
       },
       Math.max(0, atMs - Date.now()),
     );

@@ -120,7 +120,9 @@ export const fetchHandler: Handler<FetchRequest, FetchResponse> = {
     for (;;) {
       const seen = changeSeen(ctx);
       const ready = targets.some((t) => answerable(ctx, t));
-      const remaining = deadline - Date.now();
+      // A stopping broker answers long polls at once with what it has, so shutdown never waits
+      // out a client's max_wait_ms.
+      const remaining = ctx.core.stopping ? 0 : deadline - Date.now();
       if (ready || remaining <= 0 || req.minBytes <= 0) {
         const result = await readAll(ctx, req, targets);
         if (
@@ -133,7 +135,10 @@ export const fetchHandler: Handler<FetchRequest, FetchResponse> = {
         }
         result.release();
       }
-      await ctx.core.state.waitForChangeAsync('any', seen, Math.max(1, deadline - Date.now()));
+      await Promise.race([
+        ctx.core.state.waitForChangeAsync('any', seen, Math.max(1, deadline - Date.now())),
+        ctx.core.stopSignal,
+      ]);
     }
   },
 };
