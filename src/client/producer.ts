@@ -166,6 +166,11 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
     return this.sender.idempotenceState;
   }
 
+  /** Produce requests sent, batches sent and batch retries so far. */
+  get stats(): { requests: number; batches: number; retries: number } {
+    return { ...this.sender.stats };
+  }
+
   /** Sends a record; resolves with its metadata once the broker acknowledged it. */
   send(record: ProducerRecord<K, V>): Promise<RecordMetadata>;
   /** Sends a record; the callback gets the outcome. */

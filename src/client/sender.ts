@@ -63,6 +63,8 @@ export class Sender {
   private idleWaiters: (() => void)[] = [];
   private spaceWaiters: (() => void)[] = [];
   readonly state: SendState = { flushing: false, closing: false };
+  /** Counters for tests and monitoring. */
+  readonly stats = { requests: 0, batches: 0, retries: 0 };
 
   constructor(acc: RecordAccumulator, cluster: Cluster, opts: SenderOptions) {
     this.acc = acc;
@@ -190,6 +192,8 @@ export class Sender {
     if (request.sent.length === 0) return;
     for (const b of request.unsent) this.acc.requeue(this.acc.queueOf(b.topic, b.partition), b);
     for (const b of request.sent) this.acc.queueOf(b.topic, b.partition).inFlight++;
+    this.stats.requests++;
+    this.stats.batches += request.sent.length;
     this.inFlightByLeader.set(leader, (this.inFlightByLeader.get(leader) ?? 0) + 1);
     const expectResponse = this.opts.acks !== 0;
     this.cluster
@@ -296,6 +300,7 @@ export class Sender {
     }
     const err = new KafkaError(code, detail);
     if (this.shouldRetry(b, q, err)) {
+      this.stats.retries++;
       b.retryAtMs = Date.now() + this.opts.retryBackoffMs;
       this.acc.requeue(q, b);
       if (needsMetadataRefresh(code) || code === ERR.NETWORK_EXCEPTION) {
