@@ -36,7 +36,7 @@ import type {
   ReleaseReq,
   UpdateConfigReq,
 } from './messages.js';
-import { ProducerStateTable } from './producer-state.js';
+import { lastSequence, ProducerStateTable } from './producer-state.js';
 import { Op, type OpCode, type RpcMessage } from './rpc.js';
 
 /** A lease not released after this long is released anyway (a lost Release message). */
@@ -274,7 +274,7 @@ export class OwnerService {
     if (info.producerId >= 0) {
       h.producers.record(info.producerId, info.producerEpoch, {
         firstSeq: info.baseSequence,
-        lastSeq: info.baseSequence + info.recordsCount - 1,
+        lastSeq: lastSequence(info.baseSequence, info.recordsCount),
         firstOffset: baseOffset,
         lastOffset: baseOffset + info.lastOffsetDelta,
         timestampMs: info.maxTimestamp,
