@@ -148,19 +148,6 @@ export class GroupService {
   private apply(event: CoordinatorEvent): void {
     if (this.closed || this.state === null) return;
     const { effects } = step(this.state, event, Date.now());
-      console.error(
-        'gdbg',
-        JSON.stringify(event).slice(0, 200),
-        JSON.stringify(
-          effects.map((e) =>
-            e.type === 'schedule'
-              ? [e.key, e.atMs - Date.now()]
-              : e.type === 'respond'
-                ? ['respond', JSON.stringify(e.response).slice(0, 80)]
-                : e.type,
-          ),
-        ),
-      );
     // Effects run in order across steps too: a response never overtakes an earlier write.
     this.effectsChain = this.effectsChain.then(() => this.run(effects));
   }
