@@ -269,4 +269,64 @@ describe('codecs and interop', () => {
       });
     });
   }
+
+  it('Sluice producer (gzip) -> kafkajs consumer, byte for byte with headers', async () => {
+    const topic = 'to-kafkajs';
+    await admin.createTopics([{ name: topic, partitions: 1 }]);
+    await using producer = new Producer({ bootstrap: broker.bootstrap, compression: 'gzip' });
+    const sent = Array.from({ length: 50 }, (_, i) => ({
+      topic,
+      key: i % 2 ? Buffer.from([i, 0, 7]) : null,
+      value: Buffer.from(`to-kjs-${i}`),
+      headers: { h: Buffer.from([i, 255]) },
+      timestamp: 1_700_000_000_000 + i,
+    }));
+    await Promise.all(sent.map((r) => producer.send(r)));
+    const kafka = new Kafka({
+      clientId: 'interop',
+      brokers: [broker.bootstrap],
+      logLevel: logLevel.NOTHING,
+    });
+    const consumer = kafka.consumer({ groupId: 'interop-kjs' });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    const got: {
+      key: Buffer | null;
+      value: Buffer | null;
+      h: Buffer;
+      ts: string;
+      offset: string;
+    }[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`only ${got.length} records`)), 15_000);
+      consumer
+        .run({
+          eachMessage: async ({ message }) => {
+            got.push({
+              key: message.key,
+              value: message.value,
+              h: message.headers?.h as Buffer,
+              ts: message.timestamp,
+              offset: message.offset,
+            });
+            if (got.length === sent.length) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        })
+        .catch(reject);
+    });
+    await consumer.disconnect();
+    got.forEach((g, i) => {
+      const s = sent[i] as (typeof sent)[number];
+      expect(g.offset).toBe(String(i));
+      expect(g.key === null ? null : g.key.toString('hex')).toBe(
+        s.key === null ? null : s.key.toString('hex'),
+      );
+      expect(g.value?.equals(s.value)).toBe(true);
+      expect(g.h.equals(s.headers.h)).toBe(true);
+      expect(g.ts).toBe(String(s.timestamp));
+    });
+  });
 });

@@ -88,6 +88,40 @@ describe('connection', () => {
   });
 });
 
+describe('connection limits', () => {
+  it('keeps at most maxInFlight requests on the wire and queues the rest', async () => {
+    const held: FakeRequest[] = [];
+    fake = await startFakeBroker({
+      handle: (r) => {
+        if (r.header.apiKey !== METADATA) return undefined;
+        held.push(r);
+        return 'silent';
+      },
+    });
+    const conn = await Connection.connect({
+      host: '127.0.0.1',
+      port: fake.port,
+      maxInFlight: 2,
+      maxQueued: 3,
+    });
+    const body = {
+      topics: null,
+      allowAutoTopicCreation: false,
+      includeClusterAuthorizedOperations: false,
+      includeTopicAuthorizedOperations: false,
+    };
+    const all = Array.from({ length: 5 }, () =>
+      conn.request(METADATA, body).catch((e: Error) => e.message),
+    );
+    const overflow = await conn.request(METADATA, body).catch((e: Error) => e.message);
+    expect(overflow).toMatch(/queue full/);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(held).toHaveLength(2);
+    conn.close();
+    expect(new Set(await Promise.all(all)).size).toBe(1);
+  });
+});
+
 describe('sender retries and idempotence', () => {
   it('retries NOT_LEADER_OR_FOLLOWER with the same bytes and sequence after a metadata refresh', async () => {
     let attempt = 0;
