@@ -161,19 +161,28 @@ async function readAll(
     partitions: t.partitions.map((p) => emptyPartition(p.partition, 0)),
   }));
   const releases: (() => void)[] = [];
-  let budget = req.maxBytes > 0 ? req.maxBytes : Number.MAX_SAFE_INTEGER;
+  const maxBytes = req.maxBytes > 0 ? req.maxBytes : Number.MAX_SAFE_INTEGER;
   let bytes = 0;
   let hasError = false;
-  // Sequential by design: the response byte budget is shared in request order (KIP-74).
-  for (const t of targets) {
-    const out = await readOne(ctx, t, budget, bytes === 0);
+  // Partitions are read concurrently (each owner answers on its own), then the response byte
+  // budget is applied in request order (KIP-74): the first partition with data keeps at least
+  // one batch; a later one that would overflow the budget keeps its offsets but no records.
+  const outs = await Promise.all(targets.map((t) => readOne(ctx, t, maxBytes, true)));
+  targets.forEach((t, i) => {
+    const out = outs[i];
+    if (!out) return;
     const slot = responses[t.topicIndex]?.partitions;
-    if (slot) slot[t.partitionIndex] = out.data;
+    const fits = bytes === 0 || bytes + out.bytes <= maxBytes;
+    const data = fits ? out.data : { ...out.data, records: NO_RECORDS };
+    if (slot) slot[t.partitionIndex] = data;
     if (out.data.errorCode !== 0) hasError = true;
+    if (!fits) {
+      out.release?.();
+      return;
+    }
     if (out.release) releases.push(out.release);
     bytes += out.bytes;
-    budget -= out.bytes;
-  }
+  });
   const release = () => {
     for (const r of releases) r();
   };
