@@ -1,15 +1,16 @@
 /**
- * Producer throughput, Sluice client vs kafkajs in the same run: 100-byte records, acks=1, one
+ * Producer throughput, Sluice client vs kafkajs and @platformatic/kafka in the same run: 100-byte records, acks=1, one
  * embedded broker over loopback (in this process), batch 64 KiB, linger 5 ms.
  *
  *   node --import tsx bench/client/produce.ts [--records N] [--partitions P] [--rounds R]
  *
  * The Sluice producer gets records through `sendAndForget` in slices of 5,000 (yielding between
  * slices so the embedded broker keeps running) and then `flush()`. kafkajs has no linger; it gets
- * `send()` calls of 1,000 messages (about 100 KiB), 5 at a time. Each round uses a fresh topic.
+ * `send()` calls of 1,000 messages (about 100 KiB), 5 at a time; @platformatic/kafka the same. Each round uses a fresh topic.
  * Reports records/s per client (best of the rounds) and the ratio.
  */
 
+import { Producer as PlatformaticProducer, ProduceAcks } from '@platformatic/kafka';
 import { Kafka, logLevel } from 'kafkajs';
 import { startBroker } from '../../src/broker/broker.js';
 import { Admin } from '../../src/client/admin.js';
@@ -71,23 +72,47 @@ async function kafkajsRound(bootstrap: string, topic: string): Promise<number> {
   return (Math.ceil(RECORDS / KAFKAJS_BATCH) * KAFKAJS_BATCH) / secs;
 }
 
+async function platformaticRound(bootstrap: string, topic: string): Promise<number> {
+  const producer = new PlatformaticProducer({ clientId: 'bench', bootstrapBrokers: [bootstrap] });
+  const messages = Array.from({ length: KAFKAJS_BATCH }, () => ({ topic, value: VALUE }));
+  await producer.send({ messages: [{ topic, value: VALUE }], acks: ProduceAcks.LEADER });
+  const t0 = process.hrtime.bigint();
+  let next = 0;
+  const worker = async () => {
+    while (next < RECORDS) {
+      next += KAFKAJS_BATCH;
+      await producer.send({ messages, acks: ProduceAcks.LEADER });
+    }
+  };
+  await Promise.all(Array.from({ length: KAFKAJS_IN_FLIGHT }, worker));
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  await producer.close();
+  return (Math.ceil(RECORDS / KAFKAJS_BATCH) * KAFKAJS_BATCH) / secs;
+}
+
+const ROUNDS_BY_CLIENT = {
+  sluice: sluiceRound,
+  kafkajs: kafkajsRound,
+  platformatic: platformaticRound,
+} as const;
+type ClientName = keyof typeof ROUNDS_BY_CLIENT;
+
+function fmt(rate: number): string {
+  return Math.round(rate).toLocaleString('en-US');
+}
+
 async function main(): Promise<void> {
   const broker = await startBroker({ port: 0 });
   const admin = new Admin({ bootstrap: broker.bootstrap });
-  const best = { sluice: 0, kafkajs: 0 };
+  const best: Record<ClientName, number> = { sluice: 0, kafkajs: 0, platformatic: 0 };
   try {
     for (let round = 0; round < ROUNDS; round++) {
-      for (const client of ['sluice', 'kafkajs'] as const) {
+      for (const client of Object.keys(ROUNDS_BY_CLIENT) as ClientName[]) {
         const topic = `bench-${client}-${round}`;
         await admin.createTopics([{ name: topic, partitions: PARTITIONS }]);
-        const rate =
-          client === 'sluice'
-            ? await sluiceRound(broker.bootstrap, topic)
-            : await kafkajsRound(broker.bootstrap, topic);
+        const rate = await ROUNDS_BY_CLIENT[client](broker.bootstrap, topic);
         best[client] = Math.max(best[client], rate);
-        console.log(
-          `round ${round} ${client.padEnd(7)} ${Math.round(rate).toLocaleString('en-US')} records/s`,
-        );
+        console.log(`round ${round} ${client.padEnd(12)} ${fmt(rate)} records/s`);
       }
     }
   } finally {
@@ -95,7 +120,7 @@ async function main(): Promise<void> {
     await broker.stop();
   }
   console.log(
-    `best: sluice ${Math.round(best.sluice).toLocaleString('en-US')} records/s, kafkajs ${Math.round(best.kafkajs).toLocaleString('en-US')} records/s, ratio ${(best.sluice / best.kafkajs).toFixed(2)}x (${RECORDS} records, ${PARTITIONS} partition(s))`,
+    `best (${RECORDS} records, ${PARTITIONS} partition(s)): sluice ${fmt(best.sluice)}, kafkajs ${fmt(best.kafkajs)} (${(best.sluice / best.kafkajs).toFixed(2)}x), @platformatic/kafka ${fmt(best.platformatic)} (${(best.sluice / best.platformatic).toFixed(2)}x) records/s`,
   );
 }
 
