@@ -3,16 +3,19 @@
  * incremental alter), delete records and list offsets. Requests that change cluster state go to
  * the controller; per-partition ones to each leader. Errors come back as KafkaError.
  *
- * Group administration (list/describe/delete groups, committed offsets, lag, offset reset) is not
+ * Groups: list, describe and delete. Committed offsets, lag and offset reset of groups are not
  * implemented yet.
  */
 
 import type { CreatePartitionsResponse } from '../protocol/generated/create-partitions.js';
 import type { CreateTopicsResponse } from '../protocol/generated/create-topics.js';
+import type { DeleteGroupsResponse } from '../protocol/generated/delete-groups.js';
 import type { DeleteRecordsResponse } from '../protocol/generated/delete-records.js';
 import type { DeleteTopicsResponse } from '../protocol/generated/delete-topics.js';
 import type { DescribeConfigsResponse } from '../protocol/generated/describe-configs.js';
+import type { DescribeGroupsResponse } from '../protocol/generated/describe-groups.js';
 import type { IncrementalAlterConfigsResponse } from '../protocol/generated/incremental-alter-configs.js';
+import type { ListGroupsResponse } from '../protocol/generated/list-groups.js';
 import type { ListOffsetsResponse } from '../protocol/generated/list-offsets.js';
 import { Cluster, type ClusterOptions, type TopicInfo } from './cluster.js';
 import { API_KEY } from './connection.js';
@@ -42,6 +45,19 @@ export interface ConfigEntry {
   readOnly: boolean;
   isDefault: boolean;
   isSensitive: boolean;
+}
+
+export interface GroupDescription {
+  groupId: string;
+  state: string;
+  protocolType: string;
+  protocol: string;
+  members: {
+    memberId: string;
+    groupInstanceId: string | null;
+    clientId: string;
+    clientHost: string;
+  }[];
 }
 
 export type AlterOp = 'set' | 'delete' | 'append' | 'subtract';
@@ -257,6 +273,66 @@ export class Admin implements AsyncDisposable {
       }
     }
     return out;
+  }
+
+  /** Consumer groups known to every broker. */
+  async listGroups(): Promise<{ groupId: string; protocolType: string; state: string }[]> {
+    await this.cluster.refresh([]);
+    const out: { groupId: string; protocolType: string; state: string }[] = [];
+    for (const nodeId of this.cluster.brokers.keys()) {
+      const conn = await this.cluster.connectionTo(nodeId);
+      const res = await conn.request<ListGroupsResponse>(API_KEY.listGroups, {
+        statesFilter: [],
+        typesFilter: [],
+      });
+      if (res.errorCode !== 0) throw new KafkaError(res.errorCode, 'ListGroups');
+      for (const g of res.groups)
+        out.push({ groupId: g.groupId, protocolType: g.protocolType, state: g.groupState });
+    }
+    return out.sort((a, b) => (a.groupId < b.groupId ? -1 : a.groupId > b.groupId ? 1 : 0));
+  }
+
+  /** State, protocol and members of each group (asked of each group's coordinator). */
+  async describeGroups(groupIds: readonly string[]): Promise<GroupDescription[]> {
+    checkCount(groupIds.length);
+    const out: GroupDescription[] = [];
+    for (const groupId of groupIds) {
+      const conn = await this.cluster.coordinatorFor(groupId);
+      const res = await conn.request<DescribeGroupsResponse>(API_KEY.describeGroups, {
+        groups: [groupId],
+        includeAuthorizedOperations: false,
+      });
+      for (const g of res.groups) {
+        if (g.errorCode !== 0) throw new KafkaError(g.errorCode, g.groupId);
+        out.push({
+          groupId: g.groupId,
+          state: g.groupState,
+          protocolType: g.protocolType,
+          protocol: g.protocolData,
+          members: g.members.map((m) => ({
+            memberId: m.memberId,
+            groupInstanceId: m.groupInstanceId,
+            clientId: m.clientId,
+            clientHost: m.clientHost,
+          })),
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Deletes groups (they must be empty). */
+  async deleteGroups(groupIds: readonly string[]): Promise<void> {
+    checkCount(groupIds.length);
+    for (const groupId of groupIds) {
+      const conn = await this.cluster.coordinatorFor(groupId);
+      const res = await conn.request<DeleteGroupsResponse>(API_KEY.deleteGroups, {
+        groupsNames: [groupId],
+      });
+      for (const r of res.results) {
+        if (r.errorCode !== 0) throw new KafkaError(r.errorCode, r.groupId);
+      }
+    }
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,7 @@
  * of the same topic set share one request.
  */
 
+import type { FindCoordinatorResponse } from '../protocol/generated/find-coordinator.js';
 import {
   defaultMetadataRequest,
   type MetadataRequest,
@@ -136,6 +137,31 @@ export class Cluster {
     );
     this.refreshes.set(key, p);
     return p;
+  }
+
+  /** The connection to the coordinator of consumer group `groupId` (FindCoordinator). */
+  async coordinatorFor(groupId: string): Promise<Connection> {
+    const conn = await this.anyConnection();
+    const version = conn.versionFor(API_KEY.findCoordinator);
+    const batched = version >= 4;
+    const res = await conn.request<FindCoordinatorResponse>(API_KEY.findCoordinator, {
+      key: batched ? '' : groupId,
+      keyType: 0,
+      coordinatorKeys: batched ? [groupId] : [],
+    });
+    const c = batched
+      ? res.coordinators[0]
+      : {
+          nodeId: res.nodeId,
+          host: res.host,
+          port: res.port,
+          errorCode: res.errorCode,
+          errorMessage: res.errorMessage,
+        };
+    if (!c) throw new KafkaError(15, `no coordinator for group '${groupId}'`);
+    if (c.errorCode !== 0) throw new KafkaError(c.errorCode, c.errorMessage ?? groupId);
+    this.brokers.set(c.nodeId, { nodeId: c.nodeId, host: c.host, port: c.port, rack: null });
+    return this.connectionTo(c.nodeId);
   }
 
   /** Partitions of `topic` from the cache, or undefined. */

@@ -10,6 +10,7 @@ export {
   type AlterOp,
   type ConfigEntry,
   type ConfigResource,
+  type GroupDescription,
   type NewTopic,
 } from './admin.js';
 export type { BrokerInfo, ClusterOptions, PartitionInfo, TopicInfo } from './cluster.js';

@@ -1,3 +1,4 @@
+import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
 import { Admin } from '../../src/client/admin.js';
@@ -168,5 +169,44 @@ describe('admin', () => {
     await using c = stringConsumer('earliest');
     c.assign([{ topic: 'adm-off', partition: 0 }]);
     expect((await c.poll(2000))[0]?.offset).toBe(15);
+  });
+
+  it('lists, describes and deletes consumer groups', async () => {
+    await fill('adm-grp', 1, 5);
+    const kafka = new Kafka({
+      clientId: 'grp-client',
+      brokers: [broker.bootstrap],
+      logLevel: logLevel.NOTHING,
+    });
+    const consumer = kafka.consumer({ groupId: 'adm-group' });
+    await consumer.connect();
+    await consumer.subscribe({ topic: 'adm-grp', fromBeginning: true });
+    let seen = 0;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no records')), 15_000);
+      consumer
+        .run({
+          eachMessage: async () => {
+            if (++seen === 5) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        })
+        .catch(reject);
+    });
+    const listed = await admin.listGroups();
+    expect(listed.find((g) => g.groupId === 'adm-group')).toMatchObject({
+      protocolType: 'consumer',
+      state: 'Stable',
+    });
+    const [described] = await admin.describeGroups(['adm-group']);
+    expect(described?.state).toBe('Stable');
+    expect(described?.members.map((m) => m.clientId)).toEqual(['grp-client']);
+    const busy = (await admin.deleteGroups(['adm-group']).catch((e: unknown) => e)) as KafkaError;
+    expect(busy.name).toBe('NON_EMPTY_GROUP');
+    await consumer.disconnect();
+    await admin.deleteGroups(['adm-group']);
+    expect((await admin.listGroups()).map((g) => g.groupId)).not.toContain('adm-group');
   });
 });
