@@ -3,7 +3,7 @@
  * incremental alter), delete records and list offsets. Requests that change cluster state go to
  * the controller; per-partition ones to each leader. Errors come back as KafkaError.
  *
- * Groups: list, describe and delete. Committed offsets, lag and offset reset of groups are not
+ * Groups: list, describe, delete, committed offsets with lag. Resetting a group's offsets is not
  * implemented yet.
  */
 
@@ -17,6 +17,7 @@ import type { DescribeGroupsResponse } from '../protocol/generated/describe-grou
 import type { IncrementalAlterConfigsResponse } from '../protocol/generated/incremental-alter-configs.js';
 import type { ListGroupsResponse } from '../protocol/generated/list-groups.js';
 import type { ListOffsetsResponse } from '../protocol/generated/list-offsets.js';
+import type { OffsetFetchResponse } from '../protocol/generated/offset-fetch.js';
 import { Cluster, type ClusterOptions, type TopicInfo } from './cluster.js';
 import { API_KEY } from './connection.js';
 import type { TopicPartition } from './consumer.js';
@@ -319,6 +320,37 @@ export class Admin implements AsyncDisposable {
       }
     }
     return out;
+  }
+
+  /**
+   * Committed offsets of a group for every partition it committed, with the lag behind each
+   * partition's end (null when nothing is committed).
+   */
+  async fetchGroupOffsets(
+    groupId: string,
+  ): Promise<(TopicPartition & { offset: number; lag: number | null })[]> {
+    const conn = await this.cluster.coordinatorFor(groupId);
+    const res = await conn.request<OffsetFetchResponse>(API_KEY.offsetFetch, {
+      groupId,
+      topics: null,
+      groups: [],
+      requireStable: false,
+    });
+    if (res.errorCode !== 0) throw new KafkaError(res.errorCode, groupId);
+    const committed: (TopicPartition & { offset: number })[] = [];
+    for (const t of res.topics) {
+      for (const p of t.partitions) {
+        if (p.errorCode !== 0) throw new KafkaError(p.errorCode, `${t.name}-${p.partitionIndex}`);
+        committed.push({ topic: t.name, partition: p.partitionIndex, offset: p.committedOffset });
+      }
+    }
+    if (committed.length === 0) return [];
+    const ends = await this.listOffsets(committed.map((c) => ({ ...c, at: 'latest' as const })));
+    const endOf = new Map(ends.map((e) => [`${e.topic}\u0000${e.partition}`, e.offset]));
+    return committed.map((c) => {
+      const end = endOf.get(`${c.topic}\u0000${c.partition}`);
+      return { ...c, lag: c.offset >= 0 && end !== undefined ? Math.max(0, end - c.offset) : null };
+    });
   }
 
   /** Deletes groups (they must be empty). */

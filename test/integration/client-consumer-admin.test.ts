@@ -186,6 +186,7 @@ describe('admin', () => {
       const timer = setTimeout(() => reject(new Error('no records')), 15_000);
       consumer
         .run({
+          autoCommit: false,
           eachMessage: async () => {
             if (++seen === 5) {
               clearTimeout(timer);
@@ -203,6 +204,10 @@ describe('admin', () => {
     const [described] = await admin.describeGroups(['adm-group']);
     expect(described?.state).toBe('Stable');
     expect(described?.members.map((m) => m.clientId)).toEqual(['grp-client']);
+    await consumer.commitOffsets([{ topic: 'adm-grp', partition: 0, offset: '3' }]);
+    expect(await admin.fetchGroupOffsets('adm-group')).toEqual([
+      { topic: 'adm-grp', partition: 0, offset: 3, lag: 2 },
+    ]);
     const busy = (await admin.deleteGroups(['adm-group']).catch((e: unknown) => e)) as KafkaError;
     expect(busy.name).toBe('NON_EMPTY_GROUP');
     await consumer.disconnect();
