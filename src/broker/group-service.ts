@@ -6,8 +6,9 @@
  *
  * Durability: persist effects are appended with acks=all, so under flush policy `always` an
  * OffsetCommit is answered only after its records are fdatasync'd; the coordinator orders its
- * effects so that a response that depends on a write comes after it, and this service waits for
- * each write before carrying out the effects that follow.
+ * effects so that a response that depends on a write comes after it, and this service answers a
+ * request only once every write issued before its response was acknowledged (writes themselves
+ * are issued without waiting for each other).
  *
  * Loading: the offsets topic is created, and read back into the coordinator, on the first group
  * request (not at broker start, so an embedded broker that never sees a group starts in
@@ -40,6 +41,16 @@ export const OFFSETS_TOPIC = '__consumer_offsets';
 const OFFSETS_RETENTION_CHECK_MS = 600_000;
 /** Bytes per read while loading the offsets topic. */
 const LOAD_READ_BYTES = 8 * 1024 * 1024;
+/** Most records appended to the offsets topic in one batch. */
+const BATCH_RECORDS_MAX = 1024;
+
+/** Records queued for one offsets partition, appended together. */
+interface PendingBatch {
+  records: { key: Buffer | null; value: Buffer | null }[];
+  groupIds: Set<string>;
+  done: Promise<void>;
+  resolve: () => void;
+}
 
 type EventWithoutId = CoordinatorEvent extends infer E
   ? E extends { requestId: number }
@@ -53,7 +64,10 @@ export class GroupService {
   private nextRequestId = 1;
   private readonly waiting = new Map<number, (r: CoordinatorResponse) => void>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  private effectsChain: Promise<void> = Promise.resolve();
+  /** Writes queued this turn, by offsets partition. */
+  private readonly batches = new Map<number, PendingBatch>();
+  /** Resolves when every write issued so far has been acknowledged. */
+  private writesDone: Promise<void> = Promise.resolve();
   private expiry: NodeJS.Timeout | null = null;
   private closed = false;
 
@@ -148,15 +162,25 @@ export class GroupService {
   private apply(event: CoordinatorEvent): void {
     if (this.closed || this.state === null) return;
     const { effects } = step(this.state, event, Date.now());
-    // Effects run in order across steps too: a response never overtakes an earlier write.
-    this.effectsChain = this.effectsChain.then(() => this.run(effects));
+    this.run(effects);
   }
 
-  private async run(effects: readonly Effect[]): Promise<void> {
+  /**
+   * Carries out effects in order without waiting between writes: writes are issued at once (one
+   * owner per offsets partition appends them in issue order), and a response waits for every
+   * write issued before it, so it never overtakes a write it depends on. Commits from many
+   * clients thus share the owner's round trips instead of queueing behind each other.
+   */
+  private run(effects: readonly Effect[]): void {
     for (const e of effects) {
-      if (e.type === 'respond') this.respond(e.requestId, e.response);
-      else if (e.type === 'schedule') this.schedule(e.key, e.atMs, e.timer);
-      else await this.persist(e);
+      if (e.type === 'respond') {
+        const { requestId, response } = e;
+        void this.writesDone.then(() => this.respond(requestId, response));
+      } else if (e.type === 'schedule') this.schedule(e.key, e.atMs, e.timer);
+      else {
+        const write = this.persist(e);
+        this.writesDone = Promise.all([this.writesDone, write]).then(() => undefined);
+      }
     }
   }
 
@@ -184,22 +208,59 @@ export class GroupService {
     this.timers.set(key, t);
   }
 
-  /** Appends the effect's records to the group's offsets partition (acks=all). */
-  private async persist(e: Effect): Promise<void> {
+  /**
+   * Queues the effect's records for the group's offsets partition; resolves once they are appended
+   * (acks=all). Records queued in the same turn of the event loop for one partition go out as one
+   * batch (at most BATCH_RECORDS_MAX records), in queue order.
+   */
+  private persist(e: Effect): Promise<void> {
+    if (e.type !== 'persistGroup' && e.type !== 'persistOffsets') return Promise.resolve();
     const records = effectRecords(e);
-    if (records.length === 0 || (e.type !== 'persistGroup' && e.type !== 'persistOffsets')) return;
-    const route = this.core.route(OFFSETS_TOPIC, partitionFor(e.groupId, this.partitions));
-    if (!route) return;
-    const now = Date.now();
-    const batch = encodeRecordBatch({
-      records: records.map((r) => ({ key: r.key, value: r.value, headers: [], timestamp: now })),
-    });
-    const res = await this.core.produce(route, -1, 8, batch);
-    if (res.errorCode !== ErrorCode.NONE) {
-      this.core.logger.error(
-        { group: e.groupId, errorCode: res.errorCode, err: res.errorMessage },
-        'persisting group state failed',
-      );
+    if (records.length === 0) return Promise.resolve();
+    const partition = partitionFor(e.groupId, this.partitions);
+    let batch = this.batches.get(partition);
+    if (batch === undefined) {
+      let resolve: () => void = () => undefined;
+      const done = new Promise<void>((r) => {
+        resolve = r;
+      });
+      const created: PendingBatch = { records: [], groupIds: new Set(), done, resolve };
+      batch = created;
+      this.batches.set(partition, created);
+      setImmediate(() => void this.flush(partition, created));
+    }
+    batch.records.push(...records);
+    batch.groupIds.add(e.groupId);
+    const done = batch.done;
+    if (batch.records.length >= BATCH_RECORDS_MAX) void this.flush(partition, batch);
+    return done;
+  }
+
+  /** Appends one pending batch (once); its waiters resolve whatever the outcome (errors are logged). */
+  private async flush(partition: number, batch: PendingBatch): Promise<void> {
+    if (this.batches.get(partition) !== batch) return; // already flushed
+    this.batches.delete(partition);
+    try {
+      const route = this.core.route(OFFSETS_TOPIC, partition);
+      if (this.closed || !route) return;
+      const now = Date.now();
+      const bytes = encodeRecordBatch({
+        records: batch.records.map((r) => ({
+          key: r.key,
+          value: r.value,
+          headers: [],
+          timestamp: now,
+        })),
+      });
+      const res = await this.core.produce(route, -1, 8, bytes);
+      if (res.errorCode !== ErrorCode.NONE) {
+        this.core.logger.error(
+          { groups: [...batch.groupIds], errorCode: res.errorCode, err: res.errorMessage },
+          'persisting group state failed',
+        );
+      }
+    } finally {
+      batch.resolve();
     }
   }
 
