@@ -7,6 +7,9 @@
  * returns buffered records first (at most `maxPollRecords`), otherwise sends one Fetch per leader
  * (long poll bounded by `fetchMaxWaitMs` and the time left) and decodes the answer: every codec
  * is decompressed, control batches are skipped (their offsets still advance the position).
+ * When poll returns records it starts the next fetch (without waiting at the broker) so the
+ * following poll finds records ready; one fetch is in flight at a time, and answers for a
+ * partition sought or reset in the meantime are dropped.
  *
  * Consumer groups (`groupId`, `subscribe`, commits) are not implemented yet.
  */
@@ -84,6 +87,8 @@ interface PartitionState {
   reset: OffsetResetPolicy;
   paused: boolean;
   buffer: ConsumerRecord<unknown, unknown>[];
+  /** Bumped by seeks and resets, so answers to fetches sent before them are dropped. */
+  epoch: number;
 }
 
 type Bytes = Buffer | null;
@@ -112,6 +117,9 @@ export class Consumer<K = Bytes, V = Bytes>
   private readonly keyDes: Deserializer<K>;
   private readonly valueDes: Deserializer<V>;
   private polling = false;
+  /** The fetch in flight (one at a time), and the error of a background one. */
+  private fetching: Promise<void> | null = null;
+  private fetchError: Error | null = null;
   private closed = false;
 
   constructor(opts: ConsumerOptions<K, V>) {
@@ -149,6 +157,7 @@ export class Consumer<K = Bytes, V = Bytes>
           reset: this.opts.autoOffsetReset,
           paused: false,
           buffer: [],
+          epoch: 0,
         },
       );
     }
@@ -171,6 +180,7 @@ export class Consumer<K = Bytes, V = Bytes>
     const s = this.state(tp);
     s.fetchOffset = offset;
     s.buffer = [];
+    s.epoch++;
   }
 
   seekToBeginning(tps: readonly TopicPartition[] = this.assignment()): void {
@@ -216,12 +226,22 @@ export class Consumer<K = Bytes, V = Bytes>
     try {
       const deadlineMs = Date.now() + Math.max(0, timeoutMs);
       for (;;) {
+        this.throwFetchError();
         const out = this.drainBuffers();
-        if (out.length > 0) return out;
+        if (out.length > 0) {
+          this.prefetch();
+          return out;
+        }
         await this.resetPositions();
-        const leftMs = deadlineMs - Date.now();
-        await this.fetchOnce(Math.max(0, Math.min(this.opts.fetchMaxWaitMs, leftMs)));
+        if (this.fetching) {
+          await this.fetching;
+        } else {
+          const leftMs = deadlineMs - Date.now();
+          await this.fetchTracked(Math.max(0, Math.min(this.opts.fetchMaxWaitMs, leftMs)));
+        }
+        this.throwFetchError();
         const more = this.drainBuffers();
+        if (more.length > 0) this.prefetch();
         if (more.length > 0 || Date.now() >= deadlineMs || this.closed) return more;
       }
     } finally {
@@ -255,6 +275,7 @@ export class Consumer<K = Bytes, V = Bytes>
     s.fetchOffset = null;
     s.reset = policy;
     s.buffer = [];
+    s.epoch++;
   }
 
   private drainBuffers(): ConsumerRecord<K, V>[] {
@@ -362,6 +383,36 @@ export class Consumer<K = Bytes, V = Bytes>
     return out;
   }
 
+  /** Runs one fetch round as the tracked fetch; its error is kept for the next poll. */
+  private fetchTracked(maxWaitMs: number): Promise<void> {
+    const f: Promise<void> = this.fetchOnce(maxWaitMs)
+      .catch((err: Error) => {
+        if (!this.closed) this.fetchError = err;
+      })
+      .finally(() => {
+        if (this.fetching === f) this.fetching = null;
+      });
+    this.fetching = f;
+    return f;
+  }
+
+  /** Starts fetching the next records while the application handles the ones returned. */
+  private prefetch(): void {
+    if (this.fetching || this.closed) return;
+    let buffered = 0;
+    for (const s of this.parts.values()) buffered += s.buffer.length;
+    if (buffered >= this.opts.maxPollRecords) return;
+    void this.fetchTracked(0);
+  }
+
+  private throwFetchError(): void {
+    const err = this.fetchError;
+    if (err) {
+      this.fetchError = null;
+      throw err;
+    }
+  }
+
   private async fetchOnce(maxWaitMs: number): Promise<void> {
     const ready = [...this.parts.values()].filter(
       (s) => !s.paused && s.fetchOffset !== null && s.buffer.length < BUFFERED_RECORDS_MAX,
@@ -382,6 +433,7 @@ export class Consumer<K = Bytes, V = Bytes>
     maxWaitMs: number,
   ): Promise<void> {
     const conn = await this.cluster.connectionTo(leader);
+    const asked = new Map(list.map((s) => [s, { epoch: s.epoch, offset: s.fetchOffset }]));
     const topics = new Map<string, PartitionState[]>();
     for (const s of list) {
       const arr = topics.get(s.topic) ?? [];
@@ -411,7 +463,10 @@ export class Consumer<K = Bytes, V = Bytes>
     for (const t of res.responses) {
       for (const p of t.partitions) {
         const s = this.parts.get(key({ topic: t.topic, partition: p.partitionIndex }));
-        if (s) await this.onPartitionData(s, p);
+        const a = s && asked.get(s);
+        // Dropped when the partition was unassigned, sought or reset since the fetch went out.
+        if (!s || !a || a.epoch !== s.epoch || a.offset !== s.fetchOffset) continue;
+        await this.onPartitionData(s, p);
       }
     }
   }
