@@ -6,6 +6,7 @@
  */
 
 export { type Broker, type BrokerOptions, startBroker } from './broker/broker.js';
+export * from './client/index.js';
 export { ConfigError } from './config/config.js';
 export { BROKER_CONFIGS, TOPIC_CONFIGS } from './config/definitions.js';
 export * as groups from './groups/index.js';
