@@ -21,8 +21,22 @@ export interface ServedBroker {
   stop(): Promise<void>;
 }
 
-/** Starts `sluice serve` from the sources with `--set key=value` for each entry of `config`. */
+/**
+ * Starts `sluice serve` from the sources with `--set key=value` for each entry of `config`; with
+ * `--broker HOST:PORT` uses that running broker instead (started by hand with the same settings,
+ * e.g. under a profiler) and leaves it running.
+ */
 export async function serveBroker(config: Record<string, string>): Promise<ServedBroker> {
+  const given = process.argv.indexOf('--broker');
+  const external = given >= 0 ? process.argv[given + 1] : undefined;
+  if (external !== undefined) {
+    const at = external.lastIndexOf(':');
+    return {
+      host: external.slice(0, at),
+      port: Number(external.slice(at + 1)),
+      stop: async () => {},
+    };
+  }
   const dataDir = mkdtempSync(join(tmpdir(), 'sluice-bench-groups-'));
   const sets = Object.entries(config).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
   const child = spawn(
