@@ -11,10 +11,16 @@
  *            REBALANCE_IN_PROGRESS, rejoin, and everyone syncs (generation + 1). Timed from the
  *            leader's JoinGroup to the last member holding its new assignment.
  *
+ *   kafkajs  (with --kafkajs) for comparison: the same group formed by kafkajs consumers
+ *            (heartbeatInterval 100 ms) started together, timed from the first connect to the
+ *            moment the members' latest assignments (GROUP_JOIN events) split every partition
+ *            among all of them. Includes kafkajs's own delays and CPU (in this process).
+ *
  * Usage: node --import tsx bench/groups/broker-rebalance.ts [--rounds N] [--members N]
- *        [--partitions N] [--json FILE]
+ *        [--partitions N] [--kafkajs] [--json FILE]
  */
 
+import { type Consumer, Kafka, logLevel } from 'kafkajs';
 import type { RawClient } from '../broker/raw-client.js';
 import {
   assignment,
@@ -22,6 +28,7 @@ import {
   createTopic,
   intArg,
   median,
+  type ServedBroker,
   serveBroker,
   subscription,
   writeJsonIfAsked,
@@ -32,6 +39,10 @@ const SESSION_TIMEOUT_MS = 30_000;
 const REBALANCE_TIMEOUT_MS = 10_000;
 const MEMBER_ID_REQUIRED = 79;
 const REBALANCE_IN_PROGRESS = 27;
+/** Longest wait for a kafkajs group to settle. */
+const KAFKAJS_WAIT_MS_MAX = 60_000;
+/** kafkajs rounds are slow (seconds); at most this many. */
+const KAFKAJS_ROUNDS_MAX = 5;
 /** Heartbeats a follower sends while waiting for the rebalance to start (a limit). */
 const HEARTBEATS_MAX = 100_000;
 
@@ -194,6 +205,57 @@ async function awaitRebalance(
   throw new Error(`no rebalance seen after ${HEARTBEATS_MAX} heartbeats`);
 }
 
+/** A kafkajs group formed from scratch: ms until the latest assignments split every partition. */
+async function kafkajsRound(
+  broker: ServedBroker,
+  groupId: string,
+  members: number,
+  partitions: number,
+): Promise<number> {
+  const kafka = new Kafka({
+    clientId: 'rebalance-bench',
+    brokers: [`${broker.host}:${broker.port}`],
+    logLevel: logLevel.NOTHING,
+  });
+  const latest = new Map<number, number[]>();
+  let resolveDone: () => void = () => undefined;
+  const done = new Promise<void>((r) => {
+    resolveDone = r;
+  });
+  const complete = () => {
+    if (latest.size !== members) return false;
+    const all = [...latest.values()].flat();
+    return all.length === partitions && new Set(all).size === partitions;
+  };
+  const consumers: Consumer[] = Array.from({ length: members }, (_, i) => {
+    const c = kafka.consumer({ groupId, heartbeatInterval: 100, maxWaitTimeInMs: 100 });
+    c.on(c.events.GROUP_JOIN, (e) => {
+      latest.set(i, [...(e.payload.memberAssignment[TOPIC] ?? [])]);
+      if (complete()) resolveDone();
+    });
+    return c;
+  });
+  const t0 = performance.now();
+  try {
+    await Promise.all(
+      consumers.map(async (c) => {
+        await c.connect();
+        await c.subscribe({ topics: [TOPIC] });
+        await c.run({ eachMessage: async () => undefined });
+      }),
+    );
+    await Promise.race([
+      done,
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('kafkajs group did not settle')), KAFKAJS_WAIT_MS_MAX),
+      ),
+    ]);
+    return performance.now() - t0;
+  } finally {
+    await Promise.all(consumers.map((c) => c.disconnect()));
+  }
+}
+
 function summary(xs: number[]): { medianMs: number; minMs: number; maxMs: number } {
   const r = (x: number) => Math.round(x * 100) / 100;
   return { medianMs: r(median(xs)), minMs: r(Math.min(...xs)), maxMs: r(Math.max(...xs)) };
@@ -223,6 +285,12 @@ async function main(): Promise<void> {
       const again = await rejoinRound(clients, groupId, first.group, partitions);
       rejoin.push(again.ms);
     }
+    const kafkajs: number[] = [];
+    if (process.argv.includes('--kafkajs')) {
+      const kafkajsRounds = Math.min(rounds, KAFKAJS_ROUNDS_MAX);
+      for (let r = 0; r < kafkajsRounds; r++)
+        kafkajs.push(await kafkajsRound(broker, `kafkajs-${r}`, members, partitions));
+    }
     const results = {
       members,
       partitions,
@@ -230,6 +298,7 @@ async function main(): Promise<void> {
       client: 'raw protocol (JoinGroup v5 / SyncGroup v3), one connection per member',
       initial: summary(initial),
       rejoin: summary(rejoin),
+      ...(kafkajs.length > 0 ? { kafkajsFormation: summary(kafkajs) } : {}),
     };
     console.log(
       `rebalance, ${members} members, ${partitions} partitions, ${rounds} rounds (raw protocol client)`,
@@ -240,6 +309,10 @@ async function main(): Promise<void> {
     console.log(
       `  rebalance of a Stable group:  median ${results.rejoin.medianMs} ms, min ${results.rejoin.minMs}, max ${results.rejoin.maxMs}`,
     );
+    if (results.kafkajsFormation)
+      console.log(
+        `  kafkajs group formation (${kafkajs.length} rounds): median ${results.kafkajsFormation.medianMs} ms, min ${results.kafkajsFormation.minMs}, max ${results.kafkajsFormation.maxMs}`,
+      );
     writeJsonIfAsked(results);
   } finally {
     for (const c of clients) c.close();
