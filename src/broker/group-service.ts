@@ -48,8 +48,52 @@ const BATCH_RECORDS_MAX = 1024;
 interface PendingBatch {
   records: { key: Buffer | null; value: Buffer | null }[];
   groupIds: Set<string>;
-  done: Promise<void>;
-  resolve: () => void;
+  /** Resolves with the append's Kafka error code (0 when durable). */
+  done: Promise<number>;
+  resolve: (errorCode: number) => void;
+}
+
+/** What a group client is told when its write to the offsets topic failed (Kafka's mapping). */
+export function coordinatorErrorFor(appendError: number): number {
+  switch (appendError) {
+    case ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
+    case ErrorCode.NOT_ENOUGH_REPLICAS:
+    case ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+    case ErrorCode.REQUEST_TIMED_OUT:
+      return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    case ErrorCode.NOT_LEADER_OR_FOLLOWER:
+    case ErrorCode.KAFKA_STORAGE_ERROR:
+      return ErrorCode.NOT_COORDINATOR;
+    case ErrorCode.MESSAGE_TOO_LARGE:
+    case ErrorCode.RECORD_LIST_TOO_LARGE:
+      return ErrorCode.INVALID_COMMIT_OFFSET_SIZE;
+    default:
+      return ErrorCode.UNKNOWN_SERVER_ERROR;
+  }
+}
+
+/** The response a client gets when the write it depends on failed. */
+function failed(response: CoordinatorResponse, errorCode: number): CoordinatorResponse {
+  if (response.api === 'offsetCommit') {
+    return {
+      ...response,
+      topics: response.topics.map((t) => ({
+        name: t.name,
+        partitions: t.partitions.map((p) => ({
+          partitionIndex: p.partitionIndex,
+          errorCode: p.errorCode || errorCode,
+        })),
+      })),
+    };
+  }
+  if (response.api === 'syncGroup' && response.errorCode === 0) {
+    const code =
+      errorCode === ErrorCode.INVALID_COMMIT_OFFSET_SIZE
+        ? ErrorCode.UNKNOWN_SERVER_ERROR
+        : errorCode;
+    return { ...response, errorCode: code, assignment: Buffer.alloc(0) };
+  }
+  return response;
 }
 
 type EventWithoutId = CoordinatorEvent extends infer E
@@ -172,13 +216,24 @@ export class GroupService {
    * clients thus share the owner's round trips instead of queueing behind each other.
    */
   private run(effects: readonly Effect[]): void {
+    // Writes of this step: a response that follows them depends on them (an OffsetCommit is
+    // answered only once durable, and with an error if the write failed).
+    const stepWrites: Promise<number>[] = [];
     for (const e of effects) {
       if (e.type === 'respond') {
         const { requestId, response } = e;
-        void this.writesDone.then(() => this.respond(requestId, response));
+        const mine = Promise.all(stepWrites);
+        void Promise.all([this.writesDone, mine]).then(([, codes]) => {
+          const bad = codes.find((c) => c !== 0);
+          this.respond(
+            requestId,
+            bad === undefined ? response : failed(response, coordinatorErrorFor(bad)),
+          );
+        });
       } else if (e.type === 'schedule') this.schedule(e.key, e.atMs, e.timer);
       else {
         const write = this.persist(e);
+        stepWrites.push(write);
         this.writesDone = Promise.all([this.writesDone, write]).then(() => undefined);
       }
     }
@@ -213,15 +268,15 @@ export class GroupService {
    * (acks=all). Records queued in the same turn of the event loop for one partition go out as one
    * batch (at most BATCH_RECORDS_MAX records), in queue order.
    */
-  private persist(e: Effect): Promise<void> {
-    if (e.type !== 'persistGroup' && e.type !== 'persistOffsets') return Promise.resolve();
+  private persist(e: Effect): Promise<number> {
+    if (e.type !== 'persistGroup' && e.type !== 'persistOffsets') return Promise.resolve(0);
     const records = effectRecords(e);
-    if (records.length === 0) return Promise.resolve();
+    if (records.length === 0) return Promise.resolve(0);
     const partition = partitionFor(e.groupId, this.partitions);
     let batch = this.batches.get(partition);
     if (batch === undefined) {
-      let resolve: () => void = () => undefined;
-      const done = new Promise<void>((r) => {
+      let resolve: (errorCode: number) => void = () => undefined;
+      const done = new Promise<number>((r) => {
         resolve = r;
       });
       const created: PendingBatch = { records: [], groupIds: new Set(), done, resolve };
@@ -236,13 +291,17 @@ export class GroupService {
     return done;
   }
 
-  /** Appends one pending batch (once); its waiters resolve whatever the outcome (errors are logged). */
+  /** Appends one pending batch (once); its waiters get the append's error code (0 = durable). */
   private async flush(partition: number, batch: PendingBatch): Promise<void> {
     if (this.batches.get(partition) !== batch) return; // already flushed
     this.batches.delete(partition);
+    let errorCode: number = ErrorCode.UNKNOWN_SERVER_ERROR;
     try {
       const route = this.core.route(OFFSETS_TOPIC, partition);
-      if (this.closed || !route) return;
+      if (this.closed || !route) {
+        errorCode = ErrorCode.COORDINATOR_NOT_AVAILABLE;
+        return;
+      }
       const now = Date.now();
       const bytes = encodeRecordBatch({
         records: batch.records.map((r) => ({
@@ -253,6 +312,7 @@ export class GroupService {
         })),
       });
       const res = await this.core.produce(route, -1, 8, bytes);
+      errorCode = res.errorCode;
       if (res.errorCode !== ErrorCode.NONE) {
         this.core.logger.error(
           { groups: [...batch.groupIds], errorCode: res.errorCode, err: res.errorMessage },
@@ -260,7 +320,7 @@ export class GroupService {
         );
       }
     } finally {
-      batch.resolve();
+      batch.resolve(errorCode);
     }
   }
 
