@@ -174,7 +174,12 @@ export class BrokerCore {
   async autoCreate(name: string): Promise<TopicRecord | null> {
     const existing = this.registry.get(name);
     if (existing) return existing;
-    if (!this.config.bool('auto.create.topics.enable') || topicNameProblem(name)) return null;
+    if (
+      !this.config.bool('auto.create.topics.enable') ||
+      topicNameProblem(name) ||
+      this.isInternal(name)
+    )
+      return null;
     try {
       return await this.createTopic(name, -1, -1, {});
     } catch (err) {

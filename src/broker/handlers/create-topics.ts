@@ -72,6 +72,9 @@ async function createOne(
   t: CreatableTopic,
   validateOnly: boolean,
 ): Promise<TopicResult> {
+  if (ctx.core.isInternal(t.name)) {
+    return failed(t.name, ErrorCode.INVALID_REQUEST, `${t.name} is an internal topic name`);
+  }
   try {
     const partitions = partitionsOf(ctx, t);
     const replication = t.assignments.length > 0 ? 1 : t.replicationFactor;

@@ -29,6 +29,14 @@ async function deleteOne(
     const code = name === null ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
     return { name: resolvedName, topicId, errorCode: code, errorMessage: 'no such topic' };
   }
+  if (ctx.core.isInternal(t.name)) {
+    return {
+      name: t.name,
+      topicId: t.id,
+      errorCode: ErrorCode.INVALID_REQUEST,
+      errorMessage: 'internal topics cannot be deleted',
+    };
+  }
   try {
     await ctx.core.deleteTopic(t.name);
     return { name: t.name, topicId: t.id, errorCode: 0, errorMessage: null };
