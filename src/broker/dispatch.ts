@@ -49,8 +49,7 @@ export async function dispatch(
   const decoded = decodeRequest(frame);
   if (!decoded.ok) {
     const h = decoded.header;
-    if (h && h.apiKey === API_VERSIONS_KEY)
-      return unsupportedApiVersions(h.apiVersion, h.correlationId);
+    if (h && h.apiKey === API_VERSIONS_KEY) return unsupportedApiVersions(h.correlationId);
     throw new ProtocolViolation(decoded.error.message);
   }
   const { header, body } = decoded;
@@ -60,8 +59,7 @@ export async function dispatch(
     header.apiVersion < handler.minVersion ||
     header.apiVersion > handler.maxVersion
   ) {
-    if (header.apiKey === API_VERSIONS_KEY)
-      return unsupportedApiVersions(header.apiVersion, header.correlationId);
+    if (header.apiKey === API_VERSIONS_KEY) return unsupportedApiVersions(header.correlationId);
     throw new ProtocolViolation(
       `api key ${header.apiKey} version ${header.apiVersion} is not supported`,
     );
@@ -103,13 +101,12 @@ function toChunks(encoded: ReturnType<typeof encodeResponse>): ResponseChunk[] {
   return out;
 }
 
-function unsupportedApiVersions(requestedVersion: number, correlationId: number): DispatchResult {
+function unsupportedApiVersions(correlationId: number): DispatchResult {
   const apis = allHandlers()
     .map((h) => ({ apiKey: h.apiKey, minVersion: h.minVersion, maxVersion: h.maxVersion }))
     .sort((a, b) => a.apiKey - b.apiKey);
   // v0 layout regardless of the requested version: the client may not speak it.
   const body = apiVersionsResponse(apis, ErrorCode.UNSUPPORTED_VERSION);
-  void requestedVersion;
   const encoded = encodeResponse(API_VERSIONS_KEY, 0, correlationId, body);
   return { chunks: toChunks(encoded), release: () => undefined };
 }

@@ -91,10 +91,12 @@ export class OwnerService {
     try {
       this.dispatch(op, msg);
     } catch (err) {
-      this.out.complete(msg.reqId, {
-        errorCode: ErrorCode.UNKNOWN_SERVER_ERROR,
-        error: String(err),
-      });
+      // Answer in the shape the caller decodes: a produce gets a full ProduceRes.
+      const answer =
+        op === Op.Produce
+          ? this.produceError(ErrorCode.UNKNOWN_SERVER_ERROR, String(err))
+          : { errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, error: String(err) };
+      this.out.complete(msg.reqId, answer);
     } finally {
       this.busyMs += performance.now() - started;
     }
