@@ -98,6 +98,17 @@ export interface EncodeBatchOptions {
   control?: boolean;
   timestampType?: TimestampType;
   compression?: CompressionId;
+  /**
+   * Offset delta of each record (one per record, non-negative, strictly increasing); default
+   * 0, 1, 2, ... A compacted log re-encodes surviving records with their original deltas, so
+   * offsets inside a batch may have gaps.
+   */
+  offsetDeltas?: readonly number[];
+  /**
+   * The header's lastOffsetDelta; default the last record's delta. Compaction keeps a batch's
+   * original value so the batch still spans the offsets it was appended with.
+   */
+  lastOffsetDelta?: number;
 }
 
 /** A record read back from a batch, with absolute offset and timestamp. */
@@ -214,7 +225,32 @@ interface RecordsLayout {
   maxTimestamp: number;
 }
 
-function layoutRecords(records: readonly ProduceRecord[]): RecordsLayout {
+/** Checks `opts.offsetDeltas` / `opts.lastOffsetDelta`; returns the lastOffsetDelta to write. */
+function checkOffsetDeltas(opts: EncodeBatchOptions): number {
+  const count = opts.records.length;
+  const deltas = opts.offsetDeltas;
+  if (deltas !== undefined && deltas.length !== count) {
+    throw new RecordBatchError(`${deltas.length} offset deltas for ${count} records`);
+  }
+  let prev = -1;
+  for (const d of deltas ?? []) {
+    if (!Number.isSafeInteger(d) || d <= prev || d > 0x7fffffff) {
+      throw new RecordBatchError(`offset delta ${d} after ${prev} is not increasing int32`);
+    }
+    prev = d;
+  }
+  const lastRecordDelta = deltas === undefined ? count - 1 : prev;
+  const last = opts.lastOffsetDelta ?? lastRecordDelta;
+  if (!Number.isSafeInteger(last) || last < lastRecordDelta || last > 0x7fffffff) {
+    throw new RecordBatchError(`lastOffsetDelta ${last} below the last record's ${prev}`);
+  }
+  return last;
+}
+
+function layoutRecords(
+  records: readonly ProduceRecord[],
+  deltas?: readonly number[],
+): RecordsLayout {
   const count = records.length;
   if (count < 1 || count > MAX_RECORDS_PER_BATCH) {
     throw new RecordBatchError(`a batch needs 1..${MAX_RECORDS_PER_BATCH} records, got ${count}`);
@@ -229,7 +265,7 @@ function layoutRecords(records: readonly ProduceRecord[]): RecordsLayout {
       throw new RecordBatchError(`record ${i} timestamp ${r.timestamp} is not an integer`);
     }
     if (r.timestamp > maxTimestamp) maxTimestamp = r.timestamp;
-    const body = recordBodyBytes(r, i, baseTimestamp);
+    const body = recordBodyBytes(r, deltas?.[i] ?? i, baseTimestamp);
     bodyBytes[i] = body;
     totalBytes += sizeOfUnsignedVarint(body * 2) + body;
     if (totalBytes > MAX_BATCH_BYTES) throw new RecordBatchError('batch exceeds 2 GiB');
@@ -242,11 +278,13 @@ function writeRecords(
   pos: number,
   records: readonly ProduceRecord[],
   layout: RecordsLayout,
+  deltas?: readonly number[],
 ): number {
   let p = pos;
   const { bodyBytes, baseTimestamp } = layout;
   for (let i = 0; i < records.length; i++) {
-    p = writeRecord(buf, p, records[i] as ProduceRecord, bodyBytes[i] as number, i, baseTimestamp);
+    const r = records[i] as ProduceRecord;
+    p = writeRecord(buf, p, r, bodyBytes[i] as number, deltas?.[i] ?? i, baseTimestamp);
   }
   return p;
 }
@@ -280,7 +318,7 @@ function finishBatch(
   buf.writeInt32BE(opts.partitionLeaderEpoch ?? -1, 12);
   buf[16] = RECORD_BATCH_MAGIC;
   buf.writeInt16BE(attributes, 21);
-  buf.writeInt32BE(count - 1, 23);
+  buf.writeInt32BE(checkOffsetDeltas(opts), 23);
   writeInt64(buf, 27, layout.baseTimestamp);
   writeInt64(buf, 35, layout.maxTimestamp);
   writeInt64(buf, 43, opts.producerId ?? -1);
@@ -300,16 +338,17 @@ function checkCompression(c: number | undefined): CompressionId {
 /** Encodes one RecordBatch v2, compressing synchronously when a codec is given. */
 export function encodeRecordBatch(opts: EncodeBatchOptions): Buffer {
   const compression = checkCompression(opts.compression);
-  const layout = layoutRecords(opts.records);
+  checkOffsetDeltas(opts);
+  const layout = layoutRecords(opts.records, opts.offsetDeltas);
   const attributes = attributesOf(opts, compression);
   if (compression === COMPRESSION_NONE) {
     const buf = Buffer.allocUnsafe(BATCH_HEADER_BYTES + layout.totalBytes);
-    const end = writeRecords(buf, BATCH_HEADER_BYTES, opts.records, layout);
+    const end = writeRecords(buf, BATCH_HEADER_BYTES, opts.records, layout, opts.offsetDeltas);
     assertEnd(end, buf.length);
     return finishBatch(buf, opts, layout, attributes);
   }
   const raw = Buffer.allocUnsafe(layout.totalBytes);
-  assertEnd(writeRecords(raw, 0, opts.records, layout), raw.length);
+  assertEnd(writeRecords(raw, 0, opts.records, layout, opts.offsetDeltas), raw.length);
   const compressed = codecFor(compression).compressSync(raw);
   return finishBatch(withHeaderRoom(compressed), opts, layout, attributes);
 }
@@ -318,9 +357,10 @@ export function encodeRecordBatch(opts: EncodeBatchOptions): Buffer {
 export async function encodeRecordBatchAsync(opts: EncodeBatchOptions): Promise<Buffer> {
   const compression = checkCompression(opts.compression);
   if (compression === COMPRESSION_NONE) return encodeRecordBatch(opts);
-  const layout = layoutRecords(opts.records);
+  checkOffsetDeltas(opts);
+  const layout = layoutRecords(opts.records, opts.offsetDeltas);
   const raw = Buffer.allocUnsafe(layout.totalBytes);
-  assertEnd(writeRecords(raw, 0, opts.records, layout), raw.length);
+  assertEnd(writeRecords(raw, 0, opts.records, layout, opts.offsetDeltas), raw.length);
   const compressed = await codecFor(compression).compress(raw);
   return finishBatch(withHeaderRoom(compressed), opts, layout, attributesOf(opts, compression));
 }
