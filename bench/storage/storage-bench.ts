@@ -9,7 +9,9 @@
  *   against an `fs.writeSync` loop into a fresh preallocated file (same fresh-page cost as the log).
  * - always: 8 concurrent appenders each awaiting flush() (group commit) against one pwrite +
  *   fdatasync per batch (addon, preallocated) and against one appender awaiting each flush.
- * - lookup: random offset lookups in one segment (index only; index + header walk; full read()).
+ * - lookup: random offset lookups in one segment (index only; findBatch; full read()), for
+ *   16 KiB batches (one batch per index interval: answered from the index alone) and 1 KiB
+ *   batches (several per interval: index + one header walk).
  * - recovery: open after an unclean shutdown (no marker, no checkpoint): every batch re-checked.
  *
  * Default sizes keep the whole run short (256 MiB logs, 64 MiB lookup segment); `--big 1` uses
@@ -197,10 +199,11 @@ async function appendAlways(root: string, batchesTotal: number, rounds: number):
   return rows;
 }
 
-async function lookups(root: string, segmentBytes: number): Promise<Row[]> {
+async function lookups(root: string, segmentBytes: number, batchBytes: number): Promise<Row[]> {
   const dir = join(root, 'lookup');
   const log = openLog(dir, { segmentBytes: Math.min(segmentBytes + MiB, 0x7fffffff) });
-  const batch = batchOf(KiB);
+  const batch = batchOf(batchBytes);
+  const label = `${Math.round(segmentBytes / MiB)} MiB segment, ${batchBytes / KiB} KiB batches`;
   const n = Math.floor(segmentBytes / batch.length);
   for (let i = 0; i < n; i++) log.append(batch, NOW);
   const offsets = Array.from({ length: 1 << 16 }, () => Math.floor(Math.random() * n));
@@ -215,17 +218,17 @@ async function lookups(root: string, segmentBytes: number): Promise<Row[]> {
     const start = nowNs();
     for (let i = 0; i < iterations; i++) fn(offsets[i & 0xffff] as number);
     rows.push({
-      case: `lookup ${name} in ${Math.round(segmentBytes / MiB)} MiB segment`,
+      case: `lookup ${name} in ${label}`,
       lookupsPerSec: Math.round(iterations / secondsSince(start)),
     });
   };
   measure('index only', 2_000_000, (o) => seg.index.floorByOffset(o));
-  measure('index + header walk (findBatch)', 300_000, (o) => seg.findBatch(o));
+  measure('findBatch', 300_000, (o) => seg.findBatch(o));
   const tail = offsets.map((o) => n - 1 - (o % 1000));
   const startTail = nowNs();
   for (let i = 0; i < 2_000_000; i++) seg.findBatch(tail[i & 0xffff] as number);
   rows.push({
-    case: 'lookup findBatch near the tail (last 1000 batches, in memory)',
+    case: `lookup findBatch near the tail (last 1000 batches) in ${label}`,
     lookupsPerSec: Math.round(2_000_000 / secondsSince(startTail)),
   });
   measure('read() one batch with lease', 300_000, (o) => {
@@ -280,7 +283,8 @@ async function main(): Promise<void> {
     if (part === 'all' || part === 'always')
       rows.push(...(await appendAlways(root, Math.round(800 * args.scale), 3)));
     if (part === 'all' || part === 'lookup')
-      rows.push(...(await lookups(root, big ? GiB : 64 * MiB)));
+      for (const batchBytes of [16 * KiB, KiB])
+        rows.push(...(await lookups(root, big ? GiB : 64 * MiB, batchBytes)));
     if (part === 'all' || part === 'recovery')
       rows.push(...(await recovery(root, big ? GiB : 256 * MiB)));
   } finally {

@@ -9,6 +9,15 @@
  * One entry per `index.interval.bytes` of log (default 4096); both columns strictly increase.
  * The first batch (relative offset 0, position 0) is implicit and not stored.
  *
+ * In memory only (not in the file), each entry (and the implicit one) carries one "sole" bit:
+ * set when the batch starting at that entry is the only batch before the next entry and its
+ * offsets end right before the next entry's offset. Then the batch holding any offset between the
+ * two entries, and its size, follow from the two entries without reading the log. This is always
+ * the case when batches are at least `index.interval.bytes` (the next batch is then indexed). The
+ * bit is computed at append time (and so on a rebuild, which re-appends); entries loaded from a
+ * file start unknown (bit clear) and are learned by the first lookup that walks them. A clear bit
+ * only means "walk the log headers", never a wrong answer. Cost: 1 bit per entry.
+ *
  * `.timeindex` (time index): entries of 12 bytes, big-endian:
  *   0  timestamp       int64   the largest batch max timestamp seen so far in the segment
  *   8  relativeOffset  int32   base offset (relative) of the batch holding that timestamp
@@ -23,7 +32,7 @@ export const TIME_INDEX_ENTRY_BYTES = 12;
 /** Entries searched linearly from the end before falling back to a binary search (warm tail). */
 const WARM_TAIL_ENTRIES = 8;
 
-function grow<T extends Int32Array | Float64Array>(
+function grow<T extends Int32Array | Uint32Array | Float64Array>(
   a: T,
   needed: number,
   max: number,
@@ -39,6 +48,8 @@ function grow<T extends Int32Array | Float64Array>(
 export class OffsetIndex {
   private rel = new Int32Array(0);
   private pos = new Int32Array(0);
+  /** Sole bits (see the module comment), bit i + 1 for entry i; bit 0 is the implicit entry. */
+  private sole = new Uint32Array(0);
   count = 0;
 
   constructor(readonly maxEntries: number) {
@@ -58,8 +69,29 @@ export class OffsetIndex {
     return i < 0 ? 0 : (this.pos[i] as number);
   }
 
-  /** Adds an entry if it increases both columns and there is room. Returns whether it was added. */
-  append(relOffset: number, position: number): boolean {
+  /** Whether the batch at entry `i` (-1: the implicit entry) is known to be sole; see above. */
+  isSole(i: number): boolean {
+    const bit = i + 1;
+    return ((this.sole[bit >>> 5] ?? 0) & (1 << (bit & 31))) !== 0;
+  }
+
+  /** Records whether the batch at entry `i` (-1..count-2) is sole; see the module comment. */
+  setSole(i: number, sole: boolean): void {
+    if (!(i >= -1 && i < this.count)) throw new Error(`sole bit for entry ${i} of ${this.count}`);
+    const bit = i + 1;
+    const words = ((this.maxEntries + 1 + 31) >>> 5) as number;
+    this.sole = grow(this.sole, (bit >>> 5) + 1, words, (n) => new Uint32Array(n));
+    const mask = 1 << (bit & 31);
+    const w = this.sole[bit >>> 5] as number;
+    this.sole[bit >>> 5] = sole ? w | mask : w & ~mask;
+  }
+
+  /**
+   * Adds an entry if it increases both columns and there is room. Returns whether it was added.
+   * `previousIsSole`: the batch at the previous entry is the only batch before this one and its
+   * last offset is `relOffset - 1` (the caller knows this from the batch it wrote just before).
+   */
+  append(relOffset: number, position: number, previousIsSole = false): boolean {
     if (this.isFull) return false;
     if (
       this.count > 0 &&
@@ -71,7 +103,9 @@ export class OffsetIndex {
     this.pos = grow(this.pos, this.count + 1, this.maxEntries, (n) => new Int32Array(n));
     this.rel[this.count] = relOffset;
     this.pos[this.count] = position;
+    this.setSole(this.count - 1, previousIsSole);
     this.count++;
+    this.setSole(this.count - 1, false); // nothing is known yet about what follows it
     return true;
   }
 

@@ -132,6 +132,8 @@ export class Segment {
   maxTimestamp = -1;
   offsetOfMaxTimestamp = -1;
   bytesSinceIndexEntry = 0;
+  /** The batch last passed to `onBatchWritten` (position -1: none, or not known). */
+  private lastWritten = { position: -1, bytes: 0, lastOffset: -1 };
   /** Tail positions while the segment is appended to; dropped when it is sealed. */
   private recent: RecentBatches | null = null;
   private leases = 0;
@@ -168,7 +170,12 @@ export class Segment {
     this.recent ??= new RecentBatches();
     this.recent.add(b);
     if (this.bytesSinceIndexEntry >= indexIntervalBytes && b.position > 0) {
-      if (this.index.append(b.baseOffset - this.baseOffset, b.position)) {
+      const prev = this.lastWritten;
+      const sole =
+        prev.position === this.index.posAt(this.index.count - 1) &&
+        prev.position + prev.bytes === b.position &&
+        prev.lastOffset + 1 === b.baseOffset;
+      if (this.index.append(b.baseOffset - this.baseOffset, b.position, sole)) {
         if (this.maxTimestamp >= 0)
           this.timeIndex.maybeAppend(
             this.maxTimestamp,
@@ -178,6 +185,7 @@ export class Segment {
       this.bytesSinceIndexEntry = 0;
     }
     this.bytesSinceIndexEntry += b.bytes;
+    this.lastWritten = { position: b.position, bytes: b.bytes, lastOffset: b.lastOffset };
     this.sizeBytes = b.position + b.bytes;
     this.nextOffset = b.lastOffset + 1;
     if (b.maxTimestamp > this.maxTimestamp) {
@@ -197,6 +205,7 @@ export class Segment {
     alsoVisit?: (b: ScannedBatch) => void,
   ): boolean {
     this.recent = null;
+    this.lastWritten = { position: -1, bytes: 0, lastOffset: -1 };
     this.index.truncateFromPosition(0);
     this.timeIndex.truncateFromOffset(0);
     this.sizeBytes = 0;
@@ -260,19 +269,27 @@ export class Segment {
 
   /**
    * Position of the batch holding `offset`, or of the first batch after it; `sizeBytes` if none.
-   * Uses the greatest index entry <= offset, then a short scan.
+   * Uses the greatest index entry <= offset: when that entry's batch is sole (see `indexes.ts`)
+   * the answer needs no read; otherwise the tail memory or a short header walk (one pread).
    */
   findBatch(offset: number): { position: number; bytes: number } {
+    const index = this.index;
+    const i = index.floorByOffset(offset - this.baseOffset);
+    const hasNext = i + 1 < index.count;
+    if (hasNext && index.isSole(i)) {
+      const position = index.posAt(i);
+      return { position, bytes: index.posAt(i + 1) - position };
+    }
     const hit = offset < this.nextOffset ? this.recent?.find(offset) : null;
     if (hit) return hit;
-    const i = this.index.floorByOffset(offset - this.baseOffset);
-    const start = this.index.posAt(i);
+    const start = index.posAt(i);
     // The batch is before the next index entry: read just up to its header.
-    const nextEntry = i + 1 < this.index.count ? this.index.posAt(i + 1) : this.sizeBytes;
+    const nextEntry = hasNext ? index.posAt(i + 1) : this.sizeBytes;
     let found = { position: this.sizeBytes, bytes: 0 };
     this.walk(
       start,
       (pos, _base, last, bytes) => {
+        if (pos === start && hasNext) this.learnSole(i, pos + bytes, last);
         if (last < offset) return true;
         found = { position: pos, bytes };
         return false;
@@ -282,11 +299,21 @@ export class Segment {
     return found;
   }
 
+  /** Sets the sole bit of entry `i` if its batch (ending at `end`, last offset `last`) is sole. */
+  private learnSole(i: number, end: number, last: number): void {
+    const next = i + 1;
+    if (end === this.index.posAt(next) && last + 1 === this.baseOffset + this.index.relAt(next))
+      this.index.setSole(i, true);
+  }
+
   /** End of the last whole batch that starts at or after `from` and ends at or before `limit`. */
   lastBatchEndWithin(from: number, limit: number): number {
     if (limit >= this.sizeBytes) return this.sizeBytes; // the segment end is a batch end
     const i = this.index.floorByPosition(limit);
-    const start = Math.max(from, this.index.posAt(i));
+    const entryPos = this.index.posAt(i);
+    // A sole batch at entry i ends at the next entry, past `limit`: the answer is its start.
+    if (i + 1 < this.index.count && this.index.isSole(i) && entryPos >= from) return entryPos;
+    const start = Math.max(from, entryPos);
     let end = start;
     this.walk(
       start,
