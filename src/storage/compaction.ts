@@ -10,12 +10,22 @@
  *   younger than `deleteRetentionMs` (`delete.retention.ms`), so consumers that read the log
  *   meanwhile see the delete; Kafka measures this from the segment's modification time, this
  *   module from the record's timestamp.
- * - Control batches (transaction markers) are copied unchanged.
- * - A batch whose records all survive is copied byte for byte. A batch that loses some is
- *   re-encoded with the same base offset, lastOffsetDelta, leader epoch, producer id/epoch, base
- *   sequence, attributes and codec, and the surviving records' original offset deltas (so a batch
- *   may have gaps inside). A batch that loses all its records is dropped, leaving an offset gap
- *   between batches. Readers cope: a fetch at an offset inside a gap returns the next batch.
+ * - A segment holding any batch of an idempotent or transactional producer (producer id >= 0,
+ *   control batches included) is left unchanged: rewriting it would change the sequence numbers
+ *   that producer state is rebuilt from. `__consumer_offsets` is written without producer ids.
+ * - A segment in which no record survives is left unchanged (an empty segment file could not
+ *   hold its offset range; see below). It is compacted on a later pass once a record survives.
+ * - The log (recovery and index rebuild) requires every segment's batches to be contiguous: each
+ *   batch starts one past the previous one's last offset, the first at the segment's base. So the
+ *   rewritten segment spans exactly the same offsets: the surviving batches keep their records'
+ *   original offsets, the first one starts at the segment's first offset, and each one's
+ *   lastOffsetDelta is stretched to end right before the next (the last one: at the segment's
+ *   last offset). A batch that loses no records and keeps its span is copied byte for byte; any
+ *   other surviving batch is re-encoded with its leader epoch, timestamp type and codec, and
+ *   per-record offset deltas (so offsets inside a batch may have gaps). Batches that lose all
+ *   their records disappear. Readers cope: a fetch at an offset in a gap returns the batch
+ *   spanning it, whose next record is the next surviving one, and consumers move on past a
+ *   batch's lastOffsetDelta.
  *
  * Limits: at most `keysMax` distinct keys per pass (the offset map lives in memory), and
  * decompressed batches up to the decoder's default limit.
@@ -51,6 +61,8 @@ export interface CompactResult {
   bytes: Buffer;
   recordsKept: number;
   recordsRemoved: number;
+  /** False when the segment is left as it was. */
+  changed: boolean;
 }
 
 /** Thrown when a compaction limit is exceeded. */
@@ -100,45 +112,88 @@ function survives(r: DecodedRecord, latest: LatestOffsets, opts: CompactOptions)
   return r.value !== null || r.timestamp + opts.deleteRetentionMs > opts.nowMs;
 }
 
-function reencode(batch: DecodedBatch, kept: DecodedRecord[]): Buffer {
-  const h = batch.header;
+interface BatchPlan {
+  at: number;
+  batch: DecodedBatch;
+  kept: DecodedRecord[];
+  /** Offsets the rewritten batch spans: [base, last]. */
+  base: number;
+  last: number;
+}
+
+function reencode(p: BatchPlan): Buffer {
+  const h = p.batch.header;
   return encodeRecordBatch({
-    records: kept,
-    offsetDeltas: kept.map((r) => r.offset - h.baseOffset),
-    lastOffsetDelta: h.lastOffsetDelta,
-    baseOffset: h.baseOffset,
+    records: p.kept,
+    offsetDeltas: p.kept.map((r) => r.offset - p.base),
+    lastOffsetDelta: p.last - p.base,
+    baseOffset: p.base,
     partitionLeaderEpoch: h.partitionLeaderEpoch,
-    producerId: h.producerId,
-    producerEpoch: h.producerEpoch,
-    baseSequence: h.baseSequence,
-    transactional: batch.isTransactional,
-    timestampType: batch.timestampType,
-    compression: batch.compression,
+    timestampType: p.batch.timestampType,
+    compression: p.batch.compression,
   });
 }
 
-/** Rewrites one segment's bytes keeping only surviving records; see the module comment. */
+/** Whether the batch must stay untouched (see the module comment). */
+function untouchable(batch: DecodedBatch): boolean {
+  return batch.isControl || batch.isTransactional || batch.header.producerId >= 0;
+}
+
+/**
+ * Rewrites one segment's bytes keeping only surviving records; see the module comment. The
+ * result spans the same offsets, batch after batch without gaps; `changed` is false (and `bytes`
+ * the input's whole batches) when nothing is removed or the segment is left alone.
+ */
 export function compactSegment(
   segment: Buffer,
   latest: LatestOffsets,
   opts: CompactOptions,
 ): CompactResult {
-  const parts: Buffer[] = [];
+  const plans: BatchPlan[] = [];
   let recordsKept = 0;
   let recordsRemoved = 0;
+  let first = -1;
+  let lastOffset = -1;
+  let end = 0;
   for (const { at, batch } of segmentBatches(segment)) {
-    if (batch.isControl) {
-      parts.push(segment.subarray(at, at + batch.totalBytes));
-      continue;
-    }
+    const h = batch.header;
+    if (first < 0) first = h.baseOffset;
+    lastOffset = h.baseOffset + h.lastOffsetDelta;
+    end = at + batch.totalBytes;
+    if (untouchable(batch)) return unchanged(segment);
     const kept = batch.records.filter((r) => survives(r, latest, opts));
     recordsKept += kept.length;
     recordsRemoved += batch.records.length - kept.length;
-    if (kept.length === batch.records.length) {
-      parts.push(segment.subarray(at, at + batch.totalBytes));
-    } else if (kept.length > 0) {
-      parts.push(reencode(batch, kept));
-    }
+    if (kept.length > 0) plans.push({ at, batch, kept, base: h.baseOffset, last: lastOffset });
   }
-  return { bytes: Buffer.concat(parts), recordsKept, recordsRemoved };
+  if (recordsRemoved === 0 || plans.length === 0) return unchanged(segment.subarray(0, end));
+  (plans[0] as BatchPlan).base = first;
+  for (let i = 0; i < plans.length; i++) {
+    const next = plans[i + 1];
+    (plans[i] as BatchPlan).last = next === undefined ? lastOffset : next.base - 1;
+  }
+  const parts = plans.map((p) => {
+    const h = p.batch.header;
+    const same = p.base === h.baseOffset && p.last === h.baseOffset + h.lastOffsetDelta;
+    if (same && p.kept.length === p.batch.records.length) {
+      return segment.subarray(p.at, p.at + p.batch.totalBytes);
+    }
+    return reencode(p);
+  });
+  return { bytes: Buffer.concat(parts), recordsKept, recordsRemoved, changed: true };
+}
+
+function unchanged(segment: Buffer): CompactResult {
+  let records = 0;
+  let end = 0;
+  for (const { at, batch } of segmentBatches(segment)) {
+    records += batch.records.length;
+    end = at + batch.totalBytes;
+  }
+  return {
+    bytes: Buffer.from(segment.subarray(0, end)),
+    recordsKept: records,
+    recordsRemoved: 0,
+    changed: false,
+  };
 }

@@ -96,25 +96,43 @@ function buildSegments(ops: Op[], batchSize: number, perSeg: number, gzip: boole
   return segments;
 }
 
-function decodeAll(segments: Buffer[]): { offset: number; key: string; value: string | null }[] {
-  const out: { offset: number; key: string; value: string | null }[] = [];
-  for (const s of segments) {
-    for (const { batch } of segmentBatches(s)) {
-      expect(batch.records.length).toBeGreaterThan(0);
-      for (const r of batch.records) {
-        out.push({
-          offset: r.offset,
-          key: r.key?.toString() ?? '<null>',
-          value: r.value?.toString() ?? null,
-        });
-      }
+type Row = { offset: number; key: string; value: string | null };
+
+function rowsOf(segment: Buffer): Row[] {
+  const out: Row[] = [];
+  for (const { batch } of segmentBatches(segment)) {
+    for (const r of batch.records) {
+      out.push({
+        offset: r.offset,
+        key: r.key?.toString() ?? '<null>',
+        value: r.value?.toString() ?? null,
+      });
     }
   }
   return out;
 }
 
+/** Checks batches are contiguous and returns [first offset, last offset]. */
+function spanOf(segment: Buffer): [number, number] {
+  let first = -1;
+  let next = -1;
+  for (const { at, batch } of segmentBatches(segment)) {
+    const h = batch.header;
+    expect(batchCrcValid(segment, at)).toBe(true);
+    if (first < 0) first = h.baseOffset;
+    else expect(h.baseOffset).toBe(next);
+    expect(batch.records.length).toBeGreaterThan(0);
+    for (const r of batch.records) {
+      expect(r.offset).toBeGreaterThanOrEqual(h.baseOffset);
+      expect(r.offset).toBeLessThanOrEqual(h.baseOffset + h.lastOffsetDelta);
+    }
+    next = h.baseOffset + h.lastOffsetDelta + 1;
+  }
+  return [first, next - 1];
+}
+
 describe('compactSegment', () => {
-  it('keeps exactly the latest record per key at its original offset', () => {
+  it('keeps exactly the latest record per key at its original offset, same spans', () => {
     const opArb = fc.record({
       key: fc.option(fc.integer({ min: 0, max: 12 }), { freq: 8 }),
       tombstone: fc.boolean(),
@@ -131,35 +149,34 @@ describe('compactSegment', () => {
           const latest: LatestOffsets = new Map();
           for (const s of segments) collectLatestOffsets(s, latest);
           const opts = { nowMs: 2500, deleteRetentionMs: 1000 };
-          const compacted = segments.map((s) => compactSegment(s, latest, opts).bytes);
           // Reference: the last op per key; tombstones survive only if ts + 1000 > 2500.
-          const want = new Map<number, { offset: number; key: string; value: string | null }>();
+          const keep = new Set<number>();
+          const lastOf = new Map<number, number>();
           ops.forEach((o, offset) => {
-            if (o.key !== null)
-              want.set(o.key, {
-                offset,
-                key: `k${o.key}`,
-                value: o.tombstone ? null : `v${offset}`,
-              });
+            if (o.key !== null) lastOf.set(o.key, offset);
           });
-          const expected = [...want.values()]
-            .filter((w) => w.value !== null || (ops[w.offset]?.ts ?? 0) + 1000 > 2500)
-            .sort((a, b) => a.offset - b.offset);
-          expect(decodeAll(compacted)).toEqual(expected);
-          for (const c of compacted)
-            for (const { at } of segmentBatches(c)) expect(batchCrcValid(c, at)).toBe(true);
+          for (const offset of lastOf.values()) {
+            const o = ops[offset] as Op;
+            if (!o.tombstone || o.ts + 1000 > 2500) keep.add(offset);
+          }
+          for (const seg of segments) {
+            const before = rowsOf(seg);
+            const out = compactSegment(seg, latest, opts);
+            const survivors = before.filter((r) => keep.has(r.offset));
+            const want = survivors.length === 0 ? before : survivors;
+            expect(rowsOf(out.bytes)).toEqual(want);
+            expect(out.changed).toBe(survivors.length > 0 && survivors.length < before.length);
+            expect(spanOf(out.bytes)).toEqual(spanOf(seg));
+          }
         },
       ),
       { numRuns: 150 },
     );
   });
 
-  it('keeps batch spans and producer fields; copies untouched batches byte for byte', () => {
+  it('keeps the leader epoch; copies untouched batches byte for byte', () => {
     const b1 = encodeRecordBatch({
       baseOffset: 10,
-      producerId: 7,
-      producerEpoch: 2,
-      baseSequence: 40,
       partitionLeaderEpoch: 3,
       records: [rec('a', '1'), rec('b', '1'), rec('a', '2')],
     });
@@ -168,33 +185,57 @@ describe('compactSegment', () => {
     const latest: LatestOffsets = new Map();
     collectLatestOffsets(seg, latest);
     const out = compactSegment(seg, latest, { nowMs: 0, deleteRetentionMs: 0 });
-    expect(out.recordsKept).toBe(3);
-    expect(out.recordsRemoved).toBe(1);
+    expect(out).toMatchObject({ recordsKept: 3, recordsRemoved: 1, changed: true });
     const h = readBatchHeader(out.bytes);
     expect(h).toMatchObject({
       baseOffset: 10,
       lastOffsetDelta: 2,
       recordsCount: 2,
-      producerId: 7,
-      producerEpoch: 2,
-      baseSequence: 40,
       partitionLeaderEpoch: 3,
     });
     expect(out.bytes.subarray(out.bytes.length - b2.length).equals(b2)).toBe(true);
   });
 
+  it('stretches batches over dropped ones', () => {
+    const seg = Buffer.concat([
+      encodeRecordBatch({ baseOffset: 0, records: [rec('a', '1'), rec('b', '1')] }),
+      encodeRecordBatch({ baseOffset: 2, records: [rec('b', '2'), rec('c', '1')] }),
+      encodeRecordBatch({ baseOffset: 4, records: [rec('a', '2')] }),
+      encodeRecordBatch({ baseOffset: 5, records: [rec('c', '2')] }),
+    ]);
+    const latest: LatestOffsets = new Map();
+    collectLatestOffsets(seg, latest);
+    const out = compactSegment(seg, latest, { nowMs: 0, deleteRetentionMs: 0 });
+    const spans = [...segmentBatches(out.bytes)].map(({ batch }) => [
+      batch.header.baseOffset,
+      batch.header.baseOffset + batch.header.lastOffsetDelta,
+      batch.records.map((r) => r.offset),
+    ]);
+    expect(spans).toEqual([
+      [0, 3, [2]],
+      [4, 4, [4]],
+      [5, 5, [5]],
+    ]);
+  });
+
   it('removes tombstones only once older than delete.retention.ms', () => {
-    const seg = encodeRecordBatch({ records: [rec('a', '1', 100), rec('a', null, 200)] });
+    const seg = encodeRecordBatch({
+      records: [rec('a', '1', 100), rec('a', null, 200), rec('b', '1', 0)],
+    });
     const latest: LatestOffsets = new Map();
     collectLatestOffsets(seg, latest);
     const young = compactSegment(seg, latest, { nowMs: 1199, deleteRetentionMs: 1000 });
-    expect(decodeAll([young.bytes])).toEqual([{ offset: 1, key: 'a', value: null }]);
+    expect(rowsOf(young.bytes)).toEqual([
+      { offset: 1, key: 'a', value: null },
+      { offset: 2, key: 'b', value: '1' },
+    ]);
     const old = compactSegment(seg, latest, { nowMs: 1200, deleteRetentionMs: 1000 });
-    expect(old.bytes.length).toBe(0);
+    expect(rowsOf(old.bytes)).toEqual([{ offset: 2, key: 'b', value: '1' }]);
     expect(old.recordsRemoved).toBe(2);
+    expect(spanOf(old.bytes)).toEqual([0, 2]);
   });
 
-  it('copies control batches, drops null keys, stops at trailing zeros', () => {
+  it('leaves segments with producer ids, control batches or no survivors unchanged', () => {
     const marker = encodeEndTxnMarker({
       baseOffset: 2,
       producerId: 5,
@@ -203,16 +244,34 @@ describe('compactSegment', () => {
       coordinatorEpoch: 0,
       timestamp: 1,
     });
-    const data = encodeRecordBatch({ records: [rec(null, 'x'), rec('k', 'y')] });
-    const seg = Buffer.concat([data, marker, Buffer.alloc(200)]);
+    const data = encodeRecordBatch({ records: [rec(null, 'x'), rec('k', 'y'), rec('k', 'z')] });
+    const idem = encodeRecordBatch({
+      records: [rec('k', 'y'), rec('k', 'z')],
+      producerId: 7,
+      producerEpoch: 0,
+      baseSequence: 0,
+    });
+    const tombs = encodeRecordBatch({ records: [rec('k', null, 0), rec('k', null, 0)] });
+    for (const seg of [Buffer.concat([data, marker]), idem, tombs]) {
+      const latest: LatestOffsets = new Map();
+      collectLatestOffsets(seg, latest);
+      const out = compactSegment(Buffer.concat([seg, Buffer.alloc(100)]), latest, {
+        nowMs: 10_000,
+        deleteRetentionMs: 0,
+      });
+      expect(out.changed).toBe(false);
+      expect(out.bytes.equals(seg)).toBe(true);
+    }
+  });
+
+  it('drops null keys and stops at trailing zeros', () => {
+    const seg = encodeRecordBatch({ records: [rec(null, 'x'), rec('k', 'y')] });
     const latest: LatestOffsets = new Map();
-    collectLatestOffsets(seg, latest);
+    collectLatestOffsets(Buffer.concat([seg, Buffer.alloc(200)]), latest);
     expect([...latest.entries()]).toEqual([['k', 1]]);
     const out = compactSegment(seg, latest, { nowMs: 0, deleteRetentionMs: 0 });
-    const batches = [...segmentBatches(out.bytes)];
-    expect(batches.length).toBe(2);
-    expect(batches[0]?.batch.records.map((r) => r.offset)).toEqual([1]);
-    expect(out.bytes.subarray(batches[1]?.at).equals(marker)).toBe(true);
+    expect(rowsOf(out.bytes)).toEqual([{ offset: 1, key: 'k', value: 'y' }]);
+    expect(spanOf(out.bytes)).toEqual([0, 1]);
   });
 
   it('enforces the key limit', () => {
