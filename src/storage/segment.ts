@@ -133,7 +133,7 @@ export class Segment {
   offsetOfMaxTimestamp = -1;
   bytesSinceIndexEntry = 0;
   /** The batch last passed to `onBatchWritten` (position -1: none, or not known). */
-  private lastWritten = { position: -1, bytes: 0, lastOffset: -1 };
+  private readonly lastWritten = { position: -1, bytes: 0, lastOffset: -1 };
   /** Tail positions while the segment is appended to; dropped when it is sealed. */
   private recent: RecentBatches | null = null;
   private leases = 0;
@@ -185,7 +185,9 @@ export class Segment {
       this.bytesSinceIndexEntry = 0;
     }
     this.bytesSinceIndexEntry += b.bytes;
-    this.lastWritten = { position: b.position, bytes: b.bytes, lastOffset: b.lastOffset };
+    this.lastWritten.position = b.position; // mutated in place: no allocation per append
+    this.lastWritten.bytes = b.bytes;
+    this.lastWritten.lastOffset = b.lastOffset;
     this.sizeBytes = b.position + b.bytes;
     this.nextOffset = b.lastOffset + 1;
     if (b.maxTimestamp > this.maxTimestamp) {
@@ -205,7 +207,7 @@ export class Segment {
     alsoVisit?: (b: ScannedBatch) => void,
   ): boolean {
     this.recent = null;
-    this.lastWritten = { position: -1, bytes: 0, lastOffset: -1 };
+    this.lastWritten.position = -1;
     this.index.truncateFromPosition(0);
     this.timeIndex.truncateFromOffset(0);
     this.sizeBytes = 0;
