@@ -13,8 +13,9 @@
  * - A segment holding any batch of an idempotent or transactional producer (producer id >= 0,
  *   control batches included) is left unchanged: rewriting it would change the sequence numbers
  *   that producer state is rebuilt from. `__consumer_offsets` is written without producer ids.
- * - A segment in which no record survives is left unchanged (an empty segment file could not
- *   hold its offset range; see below). It is compacted on a later pass once a record survives.
+ * - A segment in which no record survives becomes one batch with no records spanning its offset
+ *   range (an empty file could not hold the range; see below). `PartitionLog.compact` then drops
+ *   such segments at the start of the log by moving the log start offset past them.
  * - The log (recovery and index rebuild) requires every segment's batches to be contiguous: each
  *   batch starts one past the previous one's last offset, the first at the segment's base. So the
  *   rewritten segment spans exactly the same offsets: the surviving batches keep their records'
@@ -36,7 +37,15 @@
  * Stateless functions; thread-safe as far as the caller's buffers and maps are.
  */
 
-import { BATCH_HEADER_BYTES, batchTotalBytes } from '../protocol/records/batch-header.js';
+import {
+  BATCH_HEADER_BYTES,
+  BATCH_LOG_OVERHEAD_BYTES,
+  BATCH_OFFSET_ATTRIBUTES,
+  BATCH_OFFSET_CRC,
+  batchTotalBytes,
+  RECORD_BATCH_MAGIC,
+} from '../protocol/records/batch-header.js';
+import { crc32c } from '../protocol/records/crc32c.js';
 import {
   type DecodedBatch,
   type DecodedRecord,
@@ -154,11 +163,15 @@ export function compactSegment(
   let recordsRemoved = 0;
   let first = -1;
   let lastOffset = -1;
+  let lastMaxTimestamp = -1;
+  let lastLeaderEpoch = -1;
   let end = 0;
   for (const { at, batch } of segmentBatches(segment)) {
     const h = batch.header;
     if (first < 0) first = h.baseOffset;
     lastOffset = h.baseOffset + h.lastOffsetDelta;
+    lastMaxTimestamp = h.maxTimestamp;
+    lastLeaderEpoch = h.partitionLeaderEpoch;
     end = at + batch.totalBytes;
     if (untouchable(batch)) return unchanged(segment);
     const kept = batch.records.filter((r) => survives(r, latest, opts));
@@ -166,7 +179,11 @@ export function compactSegment(
     recordsRemoved += batch.records.length - kept.length;
     if (kept.length > 0) plans.push({ at, batch, kept, base: h.baseOffset, last: lastOffset });
   }
-  if (recordsRemoved === 0 || plans.length === 0) return unchanged(segment.subarray(0, end));
+  if (recordsRemoved === 0) return unchanged(segment.subarray(0, end));
+  if (plans.length === 0) {
+    const bytes = encodeEmptyBatch(first, lastOffset, lastMaxTimestamp, lastLeaderEpoch);
+    return { bytes, recordsKept, recordsRemoved, changed: true };
+  }
   (plans[0] as BatchPlan).base = first;
   for (let i = 0; i < plans.length; i++) {
     const next = plans[i + 1];
@@ -181,6 +198,40 @@ export function compactSegment(
     return reencode(p);
   });
   return { bytes: Buffer.concat(parts), recordsKept, recordsRemoved, changed: true };
+}
+
+/**
+ * A batch with no records spanning [baseOffset, lastOffset] (Kafka's cleaner leaves such batches
+ * too): it keeps a segment whose records were all removed holding its offset range.
+ */
+export function encodeEmptyBatch(
+  baseOffset: number,
+  lastOffset: number,
+  maxTimestamp: number,
+  leaderEpoch: number,
+): Buffer {
+  const delta = lastOffset - baseOffset;
+  if (!(delta >= 0 && delta <= 0x7fffffff)) throw new CompactionError(`empty batch span ${delta}`);
+  const buf = Buffer.alloc(BATCH_HEADER_BYTES);
+  writeInt64(buf, 0, baseOffset);
+  buf.writeInt32BE(BATCH_HEADER_BYTES - BATCH_LOG_OVERHEAD_BYTES, 8);
+  buf.writeInt32BE(leaderEpoch, 12);
+  buf[16] = RECORD_BATCH_MAGIC;
+  buf.writeInt32BE(delta, 23);
+  writeInt64(buf, 27, maxTimestamp);
+  writeInt64(buf, 35, maxTimestamp);
+  writeInt64(buf, 43, -1); // producer id
+  buf.writeInt16BE(-1, 51);
+  buf.writeInt32BE(-1, 53);
+  buf.writeInt32BE(0, 57); // records count
+  buf.writeUInt32BE(crc32c(buf, BATCH_OFFSET_ATTRIBUTES, buf.length), BATCH_OFFSET_CRC);
+  return buf;
+}
+
+function writeInt64(buf: Buffer, at: number, v: number): void {
+  const hi = Math.floor(v / 4294967296);
+  buf.writeInt32BE(hi, at);
+  buf.writeUInt32BE(v - hi * 4294967296, at + 4);
 }
 
 function unchanged(segment: Buffer): CompactResult {

@@ -4,14 +4,22 @@
  */
 
 export {
+  COMPACTION_KEYS_MAX,
+  CompactionError,
+  collectLatestOffsets,
+  compactSegment,
+  type LatestOffsets,
+} from './compaction.js';
+export {
   LogManager,
   PARTITIONS_PER_MANAGER_MAX,
   parsePartitionDirName,
   partitionDirName,
   type TopicPartition,
 } from './log-manager.js';
-export type { OpenPartitionLogOptions, ReadResult } from './partition-log.js';
+export type { CompactionStats, OpenPartitionLogOptions, ReadResult } from './partition-log.js';
 export {
+  COMPACTION_PASS_BYTES_MAX,
   openPartitionLog,
   PartitionLog,
   PREALLOCATE_STEP_BYTES,

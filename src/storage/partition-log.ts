@@ -41,6 +41,18 @@
  * start offset. The active segment is deleted only by `retention.ms`, like Kafka: when all of it
  * has expired it is rolled first, so the log becomes empty at its end offset.
  *
+ * Compaction swap (`compact()`, for cleanup.policy=compact; which records survive is decided in
+ * `compaction.ts`): only closed segments are rewritten, each keeping its base offset and offset
+ * range. Protocol per segment: (1) write the compacted bytes to `<base>.log.cleaned.tmp` and
+ * fdatasync it; (2) rename it over `<base>.log` (atomic: the name holds either the whole old or the
+ * whole new file) and fsync the directory; (3) rebuild the in-memory indexes from the new file and
+ * write its index files; the old segment's descriptor is closed once its last reader lease is
+ * released. A crash before (2) leaves the old log plus a `.tmp` file, which recovery deletes
+ * (roll back); a crash after (2) leaves the new log, whose indexes recovery rebuilds by scanning
+ * (every crash is an unclean start). Never both, never neither. Closed segments at the start of
+ * the log left with no records are then deleted by moving the log start offset past them (the
+ * same steps as DeleteRecords).
+ *
  * Owned by the partition's owner worker thread (all calls from that thread); not thread-safe.
  */
 
@@ -66,8 +78,23 @@ import {
   readCheckpoint,
   writeCheckpoint,
 } from './checkpoint.js';
+import { collectLatestOffsets, compactSegment, type LatestOffsets } from './compaction.js';
 import { OFFSET_INDEX_ENTRY_BYTES, OffsetIndex, TimeIndex } from './indexes.js';
 import { type ScannedBatch, SEGMENT_BYTES_MAX, Segment, segmentFileName } from './segment.js';
+
+/** What one compaction pass did. */
+export interface CompactionStats {
+  segmentsRewritten: number;
+  recordsRemoved: number;
+  bytesRemoved: number;
+}
+
+/** Bytes of closed segments one compaction pass reads and rewrites at most. */
+export const COMPACTION_PASS_BYTES_MAX = 64 * 1024 * 1024;
+/** Compaction passes without new closed segments run at most this often. */
+const COMPACTION_INTERVAL_MIN_MS = 60_000;
+/** Suffix of a compacted segment file before it is renamed over the original. */
+const COMPACTION_TMP_SUFFIX = '.cleaned.tmp';
 
 /** A disk error for one partition; maps to KAFKA_STORAGE_ERROR. */
 export class StorageError extends Error {
@@ -135,6 +162,8 @@ export class PartitionLog {
   private closeFailure: StorageError | null = null;
   private closed = false;
   private producers = new ProducerStateTable();
+  /** When the last compaction pass ran and which segment was active then. */
+  private lastCompaction: { nowMs: number; activeBase: number } | null = null;
 
   private constructor(
     readonly dir: string,
@@ -651,6 +680,142 @@ export class PartitionLog {
       return true;
     });
     if (this.segments.length !== before) this.saveCheckpoint();
+  }
+
+  // ---- compaction (cleanup.policy=compact; record rules in compaction.ts) --------------------
+
+  /**
+   * One compaction pass over the oldest closed segments (never the active one), at most
+   * `COMPACTION_PASS_BYTES_MAX` of them: the latest offset per key is taken over those segments
+   * only (a key superseded beyond the window is simply not removed yet), then each segment that
+   * loses records is rewritten and swapped in (`swapSegment`). Synchronous on the owner thread;
+   * the byte budget bounds one pass.
+   */
+  compact(nowMs: number, deleteRetentionMs: number): CompactionStats {
+    this.checkWritable();
+    const stats: CompactionStats = { segmentsRewritten: 0, recordsRemoved: 0, bytesRemoved: 0 };
+    const window: { seg: Segment; bytes: Buffer }[] = [];
+    let budget = COMPACTION_PASS_BYTES_MAX;
+    for (const seg of this.segments.slice(0, -1)) {
+      if (seg.sizeBytes > budget) break;
+      budget -= seg.sizeBytes;
+      window.push({ seg, bytes: this.readWholeSegment(seg) });
+    }
+    const latest: LatestOffsets = new Map();
+    for (const w of window) collectLatestOffsets(w.bytes, latest);
+    let emptyPrefix = 0;
+    for (const w of window) {
+      const r = compactSegment(w.bytes, latest, { nowMs, deleteRetentionMs });
+      if (r.recordsKept === 0 && emptyPrefix === window.indexOf(w)) emptyPrefix++;
+      if (!r.changed) continue;
+      this.swapSegment(w.seg, r.bytes);
+      stats.segmentsRewritten++;
+      stats.recordsRemoved += r.recordsRemoved;
+      stats.bytesRemoved += w.bytes.length - r.bytes.length;
+    }
+    stats.bytesRemoved += this.dropEmptyPrefix(emptyPrefix);
+    this.lastCompaction = { nowMs, activeBase: this.active.baseOffset };
+    return stats;
+  }
+
+  /**
+   * Deletes the first `count` closed segments (compacted to no records) by moving the log start
+   * offset past them, like DeleteRecords. Returns the bytes freed.
+   */
+  private dropEmptyPrefix(count: number): number {
+    const next = this.segments[count];
+    if (count === 0 || next === undefined) return 0;
+    const before = this.sizeBytes;
+    this.startOffset = Math.max(this.startOffset, next.baseOffset);
+    this.deleteSegmentsWhile(
+      (s, n) => n !== undefined && n.baseOffset <= this.startOffset && s !== this.active,
+    );
+    this.saveCheckpoint();
+    return before - this.sizeBytes;
+  }
+
+  /**
+   * The compaction trigger: a pass is due when a segment rolled since the last pass (new closed
+   * data), or `deleteRetentionMs` passed since it (tombstones may have expired).
+   */
+  compactionDue(nowMs: number, deleteRetentionMs: number): boolean {
+    if (this.segments.length < 2) return false;
+    const last = this.lastCompaction;
+    if (last === null || last.activeBase !== this.active.baseOffset) return true;
+    return nowMs - last.nowMs >= Math.max(deleteRetentionMs, COMPACTION_INTERVAL_MIN_MS);
+  }
+
+  private readWholeSegment(seg: Segment): Buffer {
+    const buf = Buffer.allocUnsafe(seg.sizeBytes);
+    try {
+      const n = this.io.pread(seg.fd, buf, 0, seg.sizeBytes);
+      if (n !== seg.sizeBytes) throw new StorageError(`short read of ${seg.path('.log')}`);
+    } catch (err) {
+      throw toStorageError(err, `reading ${seg.path('.log')} for compaction`);
+    }
+    return buf;
+  }
+
+  /**
+   * Replaces a closed segment's log file with `bytes` (the same offset range); see "Compaction
+   * swap" in the module comment. Readers holding a lease on the old segment keep reading the old
+   * (now unlinked) file through its descriptor.
+   */
+  private swapSegment(old: Segment, bytes: Buffer): void {
+    const logPath = old.path('.log');
+    const tmpPath = `${logPath}${COMPACTION_TMP_SUFFIX}`;
+    let fd = -1;
+    try {
+      fd = this.io.open(tmpPath, 'create');
+      this.io.ftruncate(fd, 0);
+      if (bytes.length > 0) this.io.pwrite(fd, bytes, 0);
+      this.io.fdatasync(fd);
+    } catch (err) {
+      this.abandonTmp(fd, tmpPath);
+      throw toStorageError(err, `writing ${tmpPath}`);
+    }
+    try {
+      this.io.rename(tmpPath, logPath);
+      this.io.fsyncDir(this.dir);
+    } catch (err) {
+      // The rename may or may not have happened: only recovery (reopen) can tell; either file is
+      // a complete, valid segment.
+      this.abandonTmp(fd, null);
+      throw this.goOffline(toStorageError(err, `swapping in ${logPath}`));
+    }
+    const seg = new Segment(
+      this.io,
+      this.dir,
+      old.baseOffset,
+      fd,
+      old.createdMs,
+      this.indexEntriesMax(),
+    );
+    seg.rebuild(bytes.length, false, this.settings.indexIntervalBytes);
+    if (seg.sizeBytes !== bytes.length || seg.nextOffset !== old.nextOffset) {
+      throw this.goOffline(new StorageError(`compacted ${logPath} does not span the old offsets`));
+    }
+    seg.allocatedBytes = seg.sizeBytes;
+    try {
+      this.writeIndexFiles(seg);
+    } catch (err) {
+      throw this.goOffline(toStorageError(err, `writing indexes of ${logPath}`));
+    }
+    const i = this.segments.indexOf(old);
+    if (i < 0 || i === this.segments.length - 1) throw new Error('swapped segment is not closed');
+    this.segments[i] = seg;
+    this.dirty.delete(old);
+    old.retire();
+  }
+
+  /** Best-effort cleanup of an unfinished compaction file; recovery removes what remains. */
+  private abandonTmp(fd: number, tmpPath: string | null): void {
+    try {
+      if (fd >= 0) this.io.close(fd);
+      if (tmpPath !== null && this.io.exists(tmpPath)) this.io.unlink(tmpPath);
+    } catch {
+      // recovery deletes leftover `.tmp` files
+    }
   }
 
   /** Deletes segments from the oldest while `pred` holds, keeping the active segment. */

@@ -121,7 +121,6 @@ function spanOf(segment: Buffer): [number, number] {
     expect(batchCrcValid(segment, at)).toBe(true);
     if (first < 0) first = h.baseOffset;
     else expect(h.baseOffset).toBe(next);
-    expect(batch.records.length).toBeGreaterThan(0);
     for (const r of batch.records) {
       expect(r.offset).toBeGreaterThanOrEqual(h.baseOffset);
       expect(r.offset).toBeLessThanOrEqual(h.baseOffset + h.lastOffsetDelta);
@@ -163,9 +162,9 @@ describe('compactSegment', () => {
             const before = rowsOf(seg);
             const out = compactSegment(seg, latest, opts);
             const survivors = before.filter((r) => keep.has(r.offset));
-            const want = survivors.length === 0 ? before : survivors;
-            expect(rowsOf(out.bytes)).toEqual(want);
-            expect(out.changed).toBe(survivors.length > 0 && survivors.length < before.length);
+            expect(rowsOf(out.bytes)).toEqual(survivors);
+            expect(out.changed).toBe(survivors.length < before.length);
+            if (survivors.length === 0) expect(out.bytes.length).toBe(61);
             expect(spanOf(out.bytes)).toEqual(spanOf(seg));
           }
         },
@@ -235,7 +234,7 @@ describe('compactSegment', () => {
     expect(spanOf(old.bytes)).toEqual([0, 2]);
   });
 
-  it('leaves segments with producer ids, control batches or no survivors unchanged', () => {
+  it('leaves segments with producer ids or control batches unchanged', () => {
     const marker = encodeEndTxnMarker({
       baseOffset: 2,
       producerId: 5,
@@ -251,8 +250,7 @@ describe('compactSegment', () => {
       producerEpoch: 0,
       baseSequence: 0,
     });
-    const tombs = encodeRecordBatch({ records: [rec('k', null, 0), rec('k', null, 0)] });
-    for (const seg of [Buffer.concat([data, marker]), idem, tombs]) {
+    for (const seg of [Buffer.concat([data, marker]), idem]) {
       const latest: LatestOffsets = new Map();
       collectLatestOffsets(seg, latest);
       const out = compactSegment(Buffer.concat([seg, Buffer.alloc(100)]), latest, {
@@ -262,6 +260,21 @@ describe('compactSegment', () => {
       expect(out.changed).toBe(false);
       expect(out.bytes.equals(seg)).toBe(true);
     }
+  });
+
+  it('turns a segment with no survivors into one empty batch over its span', () => {
+    const seg = Buffer.concat([
+      encodeRecordBatch({ baseOffset: 5, records: [rec('k', null, 0), rec('k', null, 10)] }),
+      encodeRecordBatch({ baseOffset: 7, records: [rec('k', null, 20)] }),
+    ]);
+    const latest: LatestOffsets = new Map();
+    collectLatestOffsets(seg, latest);
+    const out = compactSegment(seg, latest, { nowMs: 10_000, deleteRetentionMs: 0 });
+    expect(out).toMatchObject({ changed: true, recordsKept: 0, recordsRemoved: 3 });
+    const batch = decodeRecordBatch(out.bytes);
+    expect(batch.records).toEqual([]);
+    expect(batch.header).toMatchObject({ baseOffset: 5, lastOffsetDelta: 2, maxTimestamp: 20 });
+    expect(batchCrcValid(out.bytes)).toBe(true);
   });
 
   it('drops null keys and stops at trailing zeros', () => {
