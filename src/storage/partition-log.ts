@@ -89,8 +89,8 @@ export interface CompactionStats {
   bytesRemoved: number;
 }
 
-/** Bytes of closed segments one compaction pass reads and rewrites at most. */
-export const COMPACTION_PASS_BYTES_MAX = 64 * 1024 * 1024;
+/** Bytes of closed segments one compaction pass reads and rewrites at most (bounds its time). */
+export const COMPACTION_PASS_BYTES_MAX = 8 * 1024 * 1024;
 /** Compaction passes without new closed segments run at most this often. */
 const COMPACTION_INTERVAL_MIN_MS = 60_000;
 /** Suffix of a compacted segment file before it is renamed over the original. */
