@@ -39,6 +39,8 @@ async function main(): Promise<void> {
       flushPolicy: 'never',
       flushMs: 1000,
       flushMessages: 0,
+      cleanupPolicy: 'compact',
+      deleteRetentionMs: 86_400_000,
     },
   });
   try {

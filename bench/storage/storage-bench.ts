@@ -52,6 +52,8 @@ function settings(over: { segmentBytes?: number; flush?: 'always' | 'never' } = 
     flushPolicy: over.flush ?? 'never',
     flushMs: 1000,
     flushMessages: 0,
+    cleanupPolicy: 'delete',
+    deleteRetentionMs: 86_400_000,
   } as const;
 }
 

@@ -14,7 +14,7 @@
  */
 
 import { type ConfigSet, effectiveTopicValue, topicOverrides } from '../config/config.js';
-import type { FlushPolicy } from '../config/definitions.js';
+import type { CleanupPolicy, FlushPolicy } from '../config/definitions.js';
 import { ErrorCode } from '../protocol/generated/errors.js';
 import type { PartitionStateTable } from '../threads/partition-state.js';
 import type { PartitionRoute, RoutingTable } from '../threads/routing.js';
@@ -111,6 +111,8 @@ export class BrokerCore {
       flushPolicy: v('flush.policy') as FlushPolicy,
       flushMs: v('flush.ms') as number,
       flushMessages: v('flush.messages') as number,
+      cleanupPolicy: v('cleanup.policy') as CleanupPolicy,
+      deleteRetentionMs: v('delete.retention.ms') as number,
     };
   }
 

@@ -37,6 +37,7 @@ import { decodeRecordBatches, encodeRecordBatch } from '../protocol/records/reco
 import type { BrokerCore } from './broker-core.js';
 
 export const OFFSETS_TOPIC = '__consumer_offsets';
+const OFFSETS_TOPIC_CONFIGS: Record<string, string> = { 'cleanup.policy': 'compact' };
 /** How often expired offsets of empty groups are removed (Kafka's default: 10 minutes). */
 const OFFSETS_RETENTION_CHECK_MS = 600_000;
 /** Bytes per read while loading the offsets topic. */
@@ -153,13 +154,17 @@ export class GroupService {
   }
 
   private async load(): Promise<void> {
-    if (!this.core.topic(OFFSETS_TOPIC)) {
+    // Compacted like Kafka's: the latest commit per group/topic/partition is kept however old.
+    const existing = this.core.topic(OFFSETS_TOPIC);
+    if (!existing) {
       await this.core.createTopic(
         OFFSETS_TOPIC,
         this.core.config.int('offsets.topic.num.partitions'),
         1,
-        {},
+        OFFSETS_TOPIC_CONFIGS,
       );
+    } else if (existing.configs['cleanup.policy'] === undefined) {
+      await this.core.alterTopicConfigs(OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS, false);
     }
     const records: OffsetsTopicRecord[] = [];
     for (let p = 0; p < this.partitions; p++) await this.readPartition(p, records);

@@ -64,6 +64,8 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const INT32_MAX = 2147483647;
 
 export const FLUSH_POLICIES = ['always', 'interval', 'never'] as const;
+export const CLEANUP_POLICIES = ['delete', 'compact', 'compact,delete'] as const;
+export type CleanupPolicy = (typeof CLEANUP_POLICIES)[number];
 export type FlushPolicy = (typeof FLUSH_POLICIES)[number];
 export const TIMESTAMP_TYPES = ['CreateTime', 'LogAppendTime'] as const;
 
@@ -73,8 +75,17 @@ export const TOPIC_CONFIGS: readonly ConfigDef[] = [
     name: 'cleanup.policy',
     type: 'string',
     default: 'delete',
-    oneOf: ['delete'],
-    doc: 'Retention policy for old segments. Only "delete" is supported (no compaction yet).',
+    oneOf: CLEANUP_POLICIES,
+    doc:
+      'delete: remove whole old segments by retention.ms/retention.bytes; compact: keep the latest ' +
+      'record per key (closed segments rewritten); compact,delete: both.',
+  },
+  {
+    name: 'delete.retention.ms',
+    type: 'long',
+    default: 86_400_000,
+    min: 0,
+    doc: 'Compacted topics: how long the latest tombstone of a key is kept before compaction drops it.',
   },
   {
     name: 'retention.ms',
@@ -313,9 +324,17 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
     name: 'log.cleanup.policy',
     type: 'string',
     default: 'delete',
-    oneOf: ['delete'],
+    oneOf: CLEANUP_POLICIES,
     topicKey: 'cleanup.policy',
     doc: 'Default cleanup.policy.',
+  },
+  {
+    name: 'log.cleaner.delete.retention.ms',
+    type: 'long',
+    default: 86_400_000,
+    min: 0,
+    topicKey: 'delete.retention.ms',
+    doc: 'Default delete.retention.ms.',
   },
   {
     name: 'message.max.bytes',

@@ -205,4 +205,59 @@ describe('topic configs', () => {
       await admin.disconnect();
     }
   });
+
+  it('cleanup.policy=compact keeps the latest record per key', async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({
+      topics: [
+        {
+          topic: 'compacted',
+          configEntries: [
+            { name: 'cleanup.policy', value: 'compact' },
+            { name: 'segment.bytes', value: '1024' },
+          ],
+        },
+      ],
+    });
+    await admin.disconnect();
+    const producer = kafka.producer();
+    await producer.connect();
+    for (let round = 0; round < 40; round++) {
+      await producer.send({
+        topic: 'compacted',
+        messages: ['a', 'b', 'c'].map((k) => ({ key: k, value: `${k}${round}` })),
+      });
+    }
+    await producer.disconnect();
+    const latest = async () => {
+      const consumer = kafka.consumer({
+        groupId: `compact-check-${Date.now()}`,
+        maxWaitTimeInMs: 100,
+      });
+      const seen: string[] = [];
+      await consumer.connect();
+      await consumer.subscribe({ topics: ['compacted'], fromBeginning: true });
+      const done = new Promise<void>((resolve) => {
+        void consumer.run({
+          eachMessage: async ({ message }) => {
+            seen.push(message.value?.toString() ?? '');
+            if (seen.includes('a39') && seen.includes('b39') && seen.includes('c39')) resolve();
+          },
+        });
+      });
+      await Promise.race([done, new Promise((r) => setTimeout(r, 10_000))]);
+      await consumer.disconnect();
+      return seen;
+    };
+    let seen: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      seen = await latest();
+      if (seen.length < 60) break;
+    }
+    // Superseded values of closed segments are gone; the latest value of every key remains.
+    expect(seen.length).toBeLessThan(120);
+    expect(seen).toEqual(expect.arrayContaining(['a39', 'b39', 'c39']));
+  });
 });

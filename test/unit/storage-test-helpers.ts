@@ -24,6 +24,8 @@ export function settings(over: Partial<PartitionLogSettings> = {}): PartitionLog
     flushPolicy: 'never',
     flushMs: 1000,
     flushMessages: 0,
+    cleanupPolicy: 'delete',
+    deleteRetentionMs: 86_400_000,
     ...over,
   };
 }

@@ -3,7 +3,7 @@
  * network thread (which sends requests) and the owner workers (which answer them).
  */
 
-import type { FlushPolicy } from '../../config/definitions.js';
+import type { CleanupPolicy, FlushPolicy } from '../../config/definitions.js';
 
 /** Everything an owner needs to run one partition's log. Plain data. */
 export interface PartitionLogSettings {
@@ -18,6 +18,8 @@ export interface PartitionLogSettings {
   flushPolicy: FlushPolicy;
   flushMs: number;
   flushMessages: number;
+  cleanupPolicy: CleanupPolicy;
+  deleteRetentionMs: number;
 }
 
 export interface OpenPartitionReq {

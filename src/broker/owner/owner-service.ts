@@ -39,14 +39,6 @@ import type {
 import { lastSequence, ProducerStateTable } from './producer-state.js';
 import { Op, type OpCode, type RpcMessage } from './rpc.js';
 
-/**
- * Topics compacted (cleanup.policy=compact) instead of deleted by retention. Only the offsets
- * topic, whose name is fixed, until the topic's cleanup.policy reaches the owner's settings.
- */
-const COMPACTED_TOPICS: ReadonlySet<string> = new Set(['__consumer_offsets']);
-/** Kafka's delete.retention.ms default: how long a compacted topic keeps its latest tombstones. */
-const DELETE_RETENTION_MS_DEFAULT = 86_400_000;
-
 /** A lease not released after this long is released anyway (a lost Release message). */
 export const LEASE_TTL_MS = 120_000;
 /** At most this many read leases open at once per worker. */
@@ -349,8 +341,8 @@ export class OwnerService {
    * `COMPACTION_PASS_BYTES_MAX` of closed segments (about 0.1 s: bench/storage/compaction-bench.ts).
    */
   private compact(h: Hosted, nowMs: number): void {
-    if (!h.log.compactionDue(nowMs, DELETE_RETENTION_MS_DEFAULT)) return;
-    h.log.compact(nowMs, DELETE_RETENTION_MS_DEFAULT);
+    if (!h.log.compactionDue(nowMs, h.settings.deleteRetentionMs)) return;
+    h.log.compact(nowMs, h.settings.deleteRetentionMs);
   }
 
   /** Timer work: interval flushes, retention or compaction. Called by the worker loop. */
@@ -365,8 +357,10 @@ export class OwnerService {
       }
       if (retentionDue) {
         try {
-          if (COMPACTED_TOPICS.has(h.topic)) this.compact(h, nowMs);
-          else h.log.applyRetention(nowMs);
+          // compact: only compaction removes records; delete: time/size retention; both: both.
+          const policy = h.settings.cleanupPolicy;
+          if (policy !== 'delete') this.compact(h, nowMs);
+          if (policy !== 'compact') h.log.applyRetention(nowMs);
           h.producers.truncateBelow(h.log.logStartOffset);
           this.publish(h);
         } catch {
