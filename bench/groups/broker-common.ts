@@ -5,7 +5,7 @@
  */
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,9 +39,13 @@ export async function serveBroker(config: Record<string, string>): Promise<Serve
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'sluice-bench-groups-'));
   const sets = Object.entries(config).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
+  // The compiled broker (built by npm ci) runs as `sluice serve` does; the sources need tsx.
+  const entry = existsSync(join(REPO_ROOT, 'dist', 'cli', 'main.js'))
+    ? ['dist/cli/main.js']
+    : ['--import', 'tsx', 'src/cli/main.ts'];
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--host', '127.0.0.1', '--port', '0'].concat([
+    [...entry, 'serve', '--host', '127.0.0.1', '--port', '0'].concat([
       '--data-dir',
       dataDir,
       ...sets,
