@@ -8,7 +8,8 @@
  *   fetch     read a page-cached partition with large fetches (sendfile); vs raw loopback TCP
  *   latency   produce -> consume latency at a fixed rate, acks=1, with a long-polling fetcher
  *
- *   node --import tsx bench/broker/broker-bench.ts [startup|produce|fetch|latency ...] [--json FILE]
+ *   node --import tsx bench/broker/broker-bench.ts [startup|produce|fetch|latency ...] [--clients N]
+ *     [--json FILE]   (--clients: produce load-generator processes, default 1)
  *
  * Uses the compiled broker (`dist/`, built by `npm ci`) so workers start as they do in
  * production; falls back to the sources when there is no build.
@@ -145,59 +146,58 @@ async function startup(startBroker: StartBroker): Promise<void> {
   );
 }
 
-async function produceRun(partitions: number, seconds: number): Promise<number> {
+/** Produce ingest from `clients` load-generator processes (bench/broker/produce-load.ts). */
+async function produceRun(partitions: number, seconds: number, clients: number): Promise<number> {
   const b = await serveBroker();
   try {
     const c = await RawClient.connect(b.host, b.port);
-    await c.request(19, 4, {
-      topics: [
-        {
-          name: 'p',
-          numPartitions: partitions,
-          replicationFactor: 1,
-          assignments: [],
-          configs: [],
-        },
-      ],
-      timeoutMs: 5000,
-      validateOnly: false,
-    });
-    const { buf, records } = batch64k();
-    const inFlight = 32;
-    let sent = 0;
-    let done = 0;
-    const deadline = performance.now() + seconds * 1000;
-    const t0 = performance.now();
-    const one = async (): Promise<void> => {
-      while (performance.now() < deadline) {
-        const partition = sent++ % partitions;
-        await c.request(0, 8, {
-          transactionalId: null,
-          acks: 1,
-          timeoutMs: 5000,
-          topicData: [{ name: 'p', partitionData: [{ index: partition, records: buf }] }],
-        });
-        done++;
-      }
-    };
-    await Promise.all(Array.from({ length: inFlight }, one));
-    const elapsed = (performance.now() - t0) / 1000;
+    await createTopic(c, 'p', partitions);
     c.close();
-    return (done * records) / elapsed;
+    const script = new URL('./produce-load.ts', import.meta.url).pathname;
+    const rates = await Promise.all(
+      Array.from(
+        { length: clients },
+        (_, i) =>
+          new Promise<number>((resolve, reject) => {
+            const args = [
+              b.host,
+              String(b.port),
+              'p',
+              String(partitions),
+              String(seconds),
+              String(i),
+            ];
+            const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+              stdio: ['ignore', 'pipe', 'inherit'],
+            });
+            let out = '';
+            child.stdout.on('data', (d: Buffer) => {
+              out += d.toString();
+            });
+            child.once('exit', (code) =>
+              code === 0
+                ? resolve(Number(out.trim()))
+                : reject(new Error(`load generator exited with ${code}`)),
+            );
+          }),
+      ),
+    );
+    return rates.reduce((a, r) => a + r, 0);
   } finally {
     await b.stop();
   }
 }
 
-async function produce(): Promise<void> {
+async function produce(clients: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
   try {
     const { buf, records } = batch64k();
     const raw = measureWriteLoop('addon', buf.length, 2 * 1024 * 1024 * 1024, dir);
     const rawRecordsPerSec = raw.writesPerSec * records;
-    const one = await produceRun(1, 4);
-    const eight = await produceRun(8, 4);
+    const one = await produceRun(1, 4, clients);
+    const eight = await produceRun(8, 4, clients);
     results.produce = {
+      clients,
       recordsPerBatch: records,
       batchBytes: buf.length,
       onePartition: one,
@@ -206,7 +206,7 @@ async function produce(): Promise<void> {
       rawGBps: raw.gbPerSec,
     };
     console.log(
-      `produce: 1 partition ${(one / 1e6).toFixed(2)} M records/s, 8 partitions ${(eight / 1e6).toFixed(2)} M records/s`,
+      `produce (${clients} client process${clients > 1 ? 'es' : ''}): 1 partition ${(one / 1e6).toFixed(2)} M records/s, 8 partitions ${(eight / 1e6).toFixed(2)} M records/s`,
     );
     console.log(
       `         raw pwrite loop of the same 64 KiB batches: ${(rawRecordsPerSec / 1e6).toFixed(2)} M records/s (${raw.gbPerSec.toFixed(2)} GB/s); ratio ${(one / rawRecordsPerSec).toFixed(2)} / ${(eight / rawRecordsPerSec).toFixed(2)}`,
@@ -443,12 +443,15 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const jsonAt = args.indexOf('--json');
   const jsonFile = jsonAt >= 0 ? args[jsonAt + 1] : undefined;
-  const modes = args.filter((a, i) => !a.startsWith('--') && (jsonAt < 0 || i !== jsonAt + 1));
+  const clientsAt = args.indexOf('--clients');
+  const clients = clientsAt >= 0 ? Number(args[clientsAt + 1]) : 1;
+  const flagValues = new Set([jsonAt + 1, clientsAt + 1].filter((i) => i > 0));
+  const modes = args.filter((a, i) => !a.startsWith('--') && !flagValues.has(i));
   const run = modes.length > 0 ? modes : ['startup', 'produce', 'fetch', 'latency'];
   const startBroker = await loadStartBroker();
   for (const m of run) {
     if (m === 'startup') await startup(startBroker);
-    else if (m === 'produce') await produce();
+    else if (m === 'produce') await produce(clients);
     else if (m === 'fetch') await fetch();
     else if (m === 'latency') await latency();
     else throw new Error(`unknown mode ${m}`);
