@@ -44,6 +44,7 @@ import {
   BATCH_OFFSET_CRC,
   batchTotalBytes,
   RECORD_BATCH_MAGIC,
+  writeInt64,
 } from '../protocol/records/batch-header.js';
 import { crc32c } from '../protocol/records/crc32c.js';
 import {
@@ -226,12 +227,6 @@ export function encodeEmptyBatch(
   buf.writeInt32BE(0, 57); // records count
   buf.writeUInt32BE(crc32c(buf, BATCH_OFFSET_ATTRIBUTES, buf.length), BATCH_OFFSET_CRC);
   return buf;
-}
-
-function writeInt64(buf: Buffer, at: number, v: number): void {
-  const hi = Math.floor(v / 4294967296);
-  buf.writeInt32BE(hi, at);
-  buf.writeUInt32BE(v - hi * 4294967296, at + 4);
 }
 
 function unchanged(segment: Buffer): CompactResult {

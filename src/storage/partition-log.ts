@@ -67,6 +67,7 @@ import {
   BATCH_OFFSET_MAGIC,
   BATCH_OFFSET_MAX_TIMESTAMP,
   RECORD_BATCH_MAGIC,
+  readInt64,
   setBaseOffset,
   setPartitionLeaderEpoch,
 } from '../protocol/records/batch-header.js';
@@ -299,7 +300,7 @@ export class PartitionLog {
         bytes,
         baseOffset: next,
         lastOffset: next + delta,
-        maxTimestamp: buf.readInt32BE(ts) * 4294967296 + buf.readUInt32BE(ts + 4),
+        maxTimestamp: readInt64(buf, ts),
         // Producer fields are not needed on append (the caller keeps the producer state).
         producerId: -1,
         producerEpoch: -1,
@@ -596,9 +597,7 @@ export class PartitionLog {
     let result: { offset: number; timestamp: number } | null = null;
     seg.walk(seg.findBatch(fromOffset).position, (pos, base, last, bytes) => {
       this.io.pread(seg.fd, header, pos, BATCH_HEADER_BYTES);
-      const maxTs =
-        header.readInt32BE(BATCH_OFFSET_MAX_TIMESTAMP) * 4294967296 +
-        header.readUInt32BE(BATCH_OFFSET_MAX_TIMESTAMP + 4);
+      const maxTs = readInt64(header, BATCH_OFFSET_MAX_TIMESTAMP);
       if (maxTs < ts || last < this.startOffset) return true;
       result = this.recordAtTimestamp(seg, pos, bytes, ts) ?? {
         offset: Math.max(base, this.startOffset),

@@ -31,6 +31,7 @@ import {
   BATCH_OFFSET_PRODUCER_ID,
   BATCH_OFFSET_RECORDS_COUNT,
   RECORD_BATCH_MAGIC,
+  readInt64,
 } from '../protocol/records/batch-header.js';
 import { crc32c } from '../protocol/records/crc32c.js';
 import { OffsetIndex, TimeIndex } from './indexes.js';
@@ -49,11 +50,6 @@ export function segmentFileName(
   suffix: '.log' | '.index' | '.timeindex',
 ): string {
   return `${String(baseOffset).padStart(20, '0')}${suffix}`;
-}
-
-/** Reads a non-negative int64 stored big-endian (offsets and timestamps fit in 2^53). */
-function readInt64(buf: Buffer, at: number): number {
-  return buf.readInt32BE(at) * 4294967296 + buf.readUInt32BE(at + 4);
 }
 
 /** What a scan learns about one batch. */

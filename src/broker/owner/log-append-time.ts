@@ -14,15 +14,14 @@ import {
   BATCH_OFFSET_CRC,
   BATCH_OFFSET_MAX_TIMESTAMP,
   batchTotalBytes,
+  writeInt64,
 } from '../../protocol/records/batch-header.js';
 import { crc32c } from '../../protocol/records/crc32c.js';
 
 export function stampLogAppendTime(batch: Buffer, nowMs: number, at = 0): void {
   const attributes = batch.readInt16BE(at + BATCH_OFFSET_ATTRIBUTES);
   batch.writeInt16BE(attributes | ATTR_TIMESTAMP_TYPE_LOG_APPEND, at + BATCH_OFFSET_ATTRIBUTES);
-  const hi = Math.floor(nowMs / 4294967296);
-  batch.writeInt32BE(hi, at + BATCH_OFFSET_MAX_TIMESTAMP);
-  batch.writeUInt32BE(nowMs - hi * 4294967296, at + BATCH_OFFSET_MAX_TIMESTAMP + 4);
+  writeInt64(batch, at + BATCH_OFFSET_MAX_TIMESTAMP, nowMs);
   const end = at + batchTotalBytes(batch, at);
   batch.writeUInt32BE(crc32c(batch, at + BATCH_OFFSET_ATTRIBUTES, end), at + BATCH_OFFSET_CRC);
 }

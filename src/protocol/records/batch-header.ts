@@ -65,11 +65,14 @@ export interface BatchHeader {
   recordsCount: number;
 }
 
-function readInt64(buf: Buffer, at: number): number {
+/** Big-endian int64 at `at` as a number (saturating beyond 2^53, the project's int64 policy). */
+export function readInt64(buf: Buffer, at: number): number {
   return int64FromParts(buf.readInt32BE(at), buf.readUInt32BE(at + 4));
 }
 
-function writeInt64(buf: Buffer, at: number, v: number): void {
+/** Writes a safe-integer number as a big-endian int64 at `at`. */
+export function writeInt64(buf: Buffer, at: number, v: number): void {
+  if (!Number.isSafeInteger(v)) throw new RangeError(`int64 value ${v} is not a safe integer`);
   const hi = Math.floor(v / 4294967296);
   buf.writeInt32BE(hi, at);
   buf.writeUInt32BE(v - hi * 4294967296, at + 4);

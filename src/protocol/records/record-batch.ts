@@ -42,6 +42,7 @@ import {
   batchTotalBytes,
   RECORD_BATCH_MAGIC,
   readBatchHeader,
+  writeInt64 as writeInt64BE,
 } from './batch-header.js';
 import {
   COMPRESSION_NONE,
@@ -300,9 +301,7 @@ function attributesOf(opts: EncodeBatchOptions, compression: CompressionId): num
 function writeInt64(buf: Buffer, at: number, v: number): void {
   if (!Number.isSafeInteger(v))
     throw new RecordBatchError(`int64 field ${v} is not a safe integer`);
-  const hi = Math.floor(v / 4294967296);
-  buf.writeInt32BE(hi, at);
-  buf.writeUInt32BE(v - hi * 4294967296, at + 4);
+  writeInt64BE(buf, at, v);
 }
 
 /** Writes the 61-byte header for `recordsBytes` of records (already in place) and the CRC. */

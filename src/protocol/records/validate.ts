@@ -17,7 +17,6 @@
  * Stateless functions; thread-safe as far as the buffer is.
  */
 
-import { int64FromParts } from '../reader.js';
 import {
   ATTR_COMPRESSION_MASK,
   ATTR_CONTROL,
@@ -35,6 +34,7 @@ import {
   BATCH_OFFSET_PRODUCER_ID,
   BATCH_OFFSET_RECORDS_COUNT,
   RECORD_BATCH_MAGIC,
+  readInt64,
 } from './batch-header.js';
 import { COMPRESSION_NONE, COMPRESSION_ZSTD } from './compression.js';
 import { crc32c } from './crc32c.js';
@@ -103,10 +103,6 @@ class Invalid {
 
 function fail(error: BatchErrorName, message: string): Invalid {
   return new Invalid(error, message);
-}
-
-function readInt64(buf: Buffer, at: number): number {
-  return int64FromParts(buf.readInt32BE(at), buf.readUInt32BE(at + 4));
 }
 
 function checkFrame(buf: Buffer, at: number, maxBatchBytes: number): number | Invalid {
