@@ -22,6 +22,7 @@
  * Thread-safety: none; one instance per thread, like every FileIO.
  */
 
+import { prng } from '../util/prng.js';
 import { type FileIO, IoError, type OpenMode } from './file-io.js';
 
 interface Inode {
@@ -46,18 +47,6 @@ const FILE_BYTES_MAX = 4 * 1024 * 1024 * 1024;
 function parentOf(path: string): string {
   const i = path.lastIndexOf('/');
   return i <= 0 ? '/' : path.slice(0, i);
-}
-
-/** mulberry32: a small deterministic PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** In-memory FileIO with fault injection. Owned by one thread; not thread-safe. */

@@ -6,23 +6,13 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryFileIO } from '../../src/io/memory-file-io.js';
 import { openPartitionLog, type PartitionLog, StorageError } from '../../src/storage/index.js';
+import { prng } from '../../src/util/prng.js';
 import { batchesIn, makeBatch, readSlices, settings } from './storage-test-helpers.js';
 
 const NOW = 1_700_000_000_000;
 const DIR = '/data/t-0';
 const SEEDS = Array.from({ length: Number(process.env.STORAGE_FUZZ_SEEDS ?? 12) }, (_, i) => i + 1);
 const STEPS = 250;
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface ModelBatch {
   base: number;

@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { OffsetIndex, TimeIndex } from '../../src/storage/indexes.js';
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../../src/util/prng.js';
 
 function build(seed: number, n: number): { idx: OffsetIndex; rel: number[]; pos: number[] } {
   const rnd = prng(seed);

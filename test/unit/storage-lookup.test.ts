@@ -12,22 +12,12 @@ import { MemoryFileIO } from '../../src/io/memory-file-io.js';
 import { openPartitionLog, type PartitionLog } from '../../src/storage/index.js';
 import { OffsetIndex } from '../../src/storage/indexes.js';
 import type { Segment } from '../../src/storage/segment.js';
+import { prng } from '../../src/util/prng.js';
 import { makeBatch, settings } from './storage-test-helpers.js';
 
 const NOW = 1_700_000_000_000;
 const DIR = '/data/t-0';
 const INTERVAL_BYTES = 4096;
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A FileIO that counts `pread` calls and forwards everything to `inner`. */
 function counting(inner: MemoryFileIO): { io: FileIO; preads: () => number } {
