@@ -13,8 +13,8 @@ import type {
   IncrementalAlterConfigsResponse,
 } from '../../protocol/generated/incremental-alter-configs.js';
 import { TopicError } from '../broker-core.js';
-import { RESOURCE_TOPIC } from './describe-configs.js';
-import type { Handler, RequestContext } from './handler.js';
+import type { Handler } from './handler.js';
+import { changeTopicConfigs } from './topic-config-change.js';
 
 type Resource = IncrementalAlterConfigsRequest['resources'][number];
 type Result = IncrementalAlterConfigsResponse['responses'][number];
@@ -43,24 +43,6 @@ function changesOf(r: Resource): Record<string, string | null> {
   return changes;
 }
 
-async function alterOne(ctx: RequestContext, r: Resource, validateOnly: boolean): Promise<Result> {
-  const base = { resourceType: r.resourceType, resourceName: r.resourceName };
-  if (r.resourceType !== RESOURCE_TOPIC) {
-    return {
-      ...base,
-      errorCode: ErrorCode.INVALID_REQUEST,
-      errorMessage: 'only topic configs can be altered',
-    };
-  }
-  try {
-    await ctx.core.alterTopicConfigs(r.resourceName, changesOf(r), validateOnly);
-    return { ...base, errorCode: 0, errorMessage: null };
-  } catch (err) {
-    const code = err instanceof TopicError ? err.errorCode : ErrorCode.UNKNOWN_SERVER_ERROR;
-    return { ...base, errorCode: code, errorMessage: (err as Error).message };
-  }
-}
-
 export const incrementalAlterConfigsHandler: Handler<
   IncrementalAlterConfigsRequest,
   IncrementalAlterConfigsResponse
@@ -71,7 +53,9 @@ export const incrementalAlterConfigsHandler: Handler<
   maxVersion: 1,
   async handle(req, ctx) {
     const responses: Result[] = [];
-    for (const r of req.resources) responses.push(await alterOne(ctx, r, req.validateOnly));
+    for (const r of req.resources) {
+      responses.push(await changeTopicConfigs(ctx, r, () => changesOf(r), req.validateOnly));
+    }
     return { throttleTimeMs: 0, responses };
   },
 };
