@@ -110,9 +110,3 @@ export interface DeleteRecordsRes {
   errorCode: number;
   lowWatermark: number;
 }
-
-export interface StatsRes {
-  partitions: number;
-  busyMs: number;
-  appendedBytes: number;
-}

@@ -70,8 +70,6 @@ export class OwnerService {
   private readonly hosted = new Map<number, Hosted>();
   private readonly leases = new Map<number, Lease>();
   private nextLeaseId = 1;
-  busyMs = 0;
-  appendedBytes = 0;
 
   constructor(
     private readonly io: FileIO,
@@ -87,7 +85,6 @@ export class OwnerService {
 
   /** Dispatches one request; answers through `out.complete`. Never throws. */
   handle(op: OpCode, msg: RpcMessage): void {
-    const started = performance.now();
     try {
       this.dispatch(op, msg);
     } catch (err) {
@@ -97,8 +94,6 @@ export class OwnerService {
           ? this.produceError(ErrorCode.UNKNOWN_SERVER_ERROR, String(err))
           : { errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, error: String(err) };
       this.out.complete(msg.reqId, answer);
-    } finally {
-      this.busyMs += performance.now() - started;
     }
   }
 
@@ -136,13 +131,6 @@ export class OwnerService {
         return;
       case Op.DeleteRecords:
         this.out.complete(reqId, this.deleteRecords(msg.json as DeleteRecordsReq));
-        return;
-      case Op.Stats:
-        this.out.complete(reqId, {
-          partitions: this.hosted.size,
-          busyMs: this.busyMs,
-          appendedBytes: this.appendedBytes,
-        });
         return;
       default:
         throw new Error(`owner: unknown op ${op}`);
@@ -272,7 +260,6 @@ export class OwnerService {
       this.out.complete(reqId, this.produceError(code, String(err), h));
       return;
     }
-    this.appendedBytes += batch.length;
     if (info.producerId >= 0) {
       h.producers.record(info.producerId, info.producerEpoch, {
         firstSeq: info.baseSequence,

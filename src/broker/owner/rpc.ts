@@ -23,7 +23,6 @@ export const Op = {
   ListOffset: 7,
   DeleteRecords: 8,
   Shutdown: 9,
-  Stats: 10,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
