@@ -71,3 +71,19 @@ export interface ClusterView {
     isr: number[],
   ): Promise<PartitionState | null>;
 }
+
+/**
+ * The data side's entry points, implemented by the replica manager (`src/cluster/replication/`)
+ * and called by the broker's cluster glue whenever the view changes a partition this node hosts
+ * (`localNodeId` in `replicas`). Calls for one partition are serialised by the caller and are
+ * idempotent for the same leader epoch. The partition's log is already open locally (the glue
+ * opens it through BrokerCore before the first call).
+ */
+export interface ReplicaRoles {
+  /** This node leads the partition from `state.leaderEpoch` on. */
+  becomeLeader(key: TopicPartitionKey, state: PartitionState): Promise<void>;
+  /** This node follows `state.leader`: truncate per leader epochs, then fetch from it. */
+  becomeFollower(key: TopicPartitionKey, state: PartitionState): Promise<void>;
+  /** This node no longer hosts the partition (reassigned or topic deleted). */
+  stopReplica(key: TopicPartitionKey): Promise<void>;
+}
