@@ -238,10 +238,17 @@ export class GroupService {
       } else if (e.type === 'schedule') this.schedule(e.key, e.atMs, e.timer);
       else {
         const write = this.persist(e);
+        if (e.type === 'persistOffsets') void write.then((code) => this.takeBackOnFailure(e, code));
         stepWrites.push(write);
         this.writesDone = Promise.all([this.writesDone, write]).then(() => undefined);
       }
     }
+  }
+
+  /** A failed offsets write: the coordinator forgets those commits (see OffsetsWriteFailedEvent). */
+  private takeBackOnFailure(e: Effect, errorCode: number): void {
+    if (errorCode === ErrorCode.NONE || e.type !== 'persistOffsets') return;
+    this.apply({ type: 'offsetsWriteFailed', groupId: e.groupId, offsets: e.offsets });
   }
 
   private respond(requestId: number, response: CoordinatorResponse): void {

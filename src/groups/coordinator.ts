@@ -20,6 +20,7 @@ import {
   handleListGroups,
   handleOffsetCommit,
   handleOffsetFetch,
+  handleOffsetsWriteFailed,
 } from './offsets.js';
 import { onJoinTimer, onSessionTimer, onSyncTimer } from './rebalance.js';
 import {
@@ -94,6 +95,10 @@ function dispatch(ctx: StepContext, event: CoordinatorEvent): void {
     }
     case 'timer': {
       onTimer(ctx, event);
+      return;
+    }
+    case 'offsetsWriteFailed': {
+      handleOffsetsWriteFailed(ctx, event);
       return;
     }
     case 'expireOffsets': {

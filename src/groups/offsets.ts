@@ -23,6 +23,8 @@ import type {
   OffsetCommitValue,
   OffsetFetchEvent,
   OffsetFetchPartitionOut,
+  OffsetsWriteFailedEvent,
+  PersistedOffset,
 } from './types.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -78,7 +80,7 @@ export function handleOffsetCommit(ctx: StepContext, e: OffsetCommitEvent): void
 
 function commitOffsets(ctx: StepContext, group: Group, e: OffsetCommitEvent): void {
   const expireTimestamp = e.retentionTimeMs >= 0 ? ctx.nowMs + e.retentionTimeMs : -1;
-  const written: { topic: string; partition: number; value: OffsetCommitValue }[] = [];
+  const written: PersistedOffset[] = [];
   let stored = totalOffsets(group);
   const topics = e.topics.map((t) => ({
     name: t.name,
@@ -103,14 +105,45 @@ function commitOffsets(ctx: StepContext, group: Group, e: OffsetCommitEvent): vo
         commitTimestamp: ctx.nowMs,
         expireTimestamp,
       };
-      written.push({ topic: t.name, partition: p.partitionIndex, value });
+      const held = group.offsets.get(t.name)?.get(p.partitionIndex);
+      const previous = held === undefined ? null : { ...held };
+      written.push({ topic: t.name, partition: p.partitionIndex, value, previous });
       return { partitionIndex: p.partitionIndex, errorCode: ErrorCode.NONE };
     }),
   }));
-  for (const w of written) setOffset(group, w.topic, w.partition, { ...w.value });
+  for (const w of written) if (w.value) setOffset(group, w.topic, w.partition, { ...w.value });
   if (written.length > 0)
     ctx.effects.push({ type: 'persistOffsets', groupId: group.groupId, offsets: written });
   respond(ctx, e.requestId, { api: 'offsetCommit', topics });
+}
+
+function sameCommit(a: OffsetCommitValue, b: OffsetCommitValue): boolean {
+  return (
+    a.offset === b.offset &&
+    a.leaderEpoch === b.leaderEpoch &&
+    a.metadata === b.metadata &&
+    a.commitTimestamp === b.commitTimestamp &&
+    a.expireTimestamp === b.expireTimestamp
+  );
+}
+
+/**
+ * Takes back the commits of a failed offsets write: each partition whose value is still the one
+ * that failed gets its previous value back (or none); a partition committed again since is left.
+ */
+export function handleOffsetsWriteFailed(ctx: StepContext, e: OffsetsWriteFailedEvent): void {
+  const group = ctx.state.groups.get(e.groupId);
+  if (group === undefined) return;
+  for (const o of e.offsets) {
+    if (o.value === null || o.previous === undefined) continue; // tombstones are not taken back
+    const parts = group.offsets.get(o.topic);
+    const held = parts?.get(o.partition);
+    if (parts === undefined || held === undefined || !sameCommit(held, o.value)) continue;
+    if (o.previous === null) {
+      parts.delete(o.partition);
+      if (parts.size === 0) group.offsets.delete(o.topic);
+    } else parts.set(o.partition, { ...o.previous });
+  }
 }
 
 export function setOffset(

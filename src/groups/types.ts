@@ -201,6 +201,19 @@ export interface ExpireOffsetsEvent {
   readonly type: 'expireOffsets';
 }
 
+/**
+ * The write of a `persistOffsets` effect failed: the commits it carried were never durable, so
+ * each one is taken back (the previous value restored), unless a later commit already replaced it.
+ * Kafka keeps such commits pending until the append succeeds; here they are applied at once and
+ * reverted on failure, which gives the same visible result for every OffsetFetch answered after
+ * the failed commit's response.
+ */
+export interface OffsetsWriteFailedEvent {
+  readonly type: 'offsetsWriteFailed';
+  readonly groupId: string;
+  readonly offsets: readonly PersistedOffset[];
+}
+
 export type CoordinatorEvent =
   | JoinGroupEvent
   | SyncGroupEvent
@@ -208,6 +221,7 @@ export type CoordinatorEvent =
   | LeaveGroupEvent
   | OffsetCommitEvent
   | OffsetFetchEvent
+  | OffsetsWriteFailedEvent
   | ListGroupsEvent
   | DescribeGroupsEvent
   | DeleteGroupsEvent
@@ -370,6 +384,15 @@ export interface OffsetCommitValue {
   readonly expireTimestamp: number;
 }
 
+/** One offset record of a `persistOffsets` effect (null value = tombstone). */
+export interface PersistedOffset {
+  readonly topic: string;
+  readonly partition: number;
+  readonly value: OffsetCommitValue | null;
+  /** What the coordinator held before this write (commits only; null = nothing). */
+  readonly previous?: OffsetCommitValue | null;
+}
+
 export type Effect =
   | { readonly type: 'respond'; readonly requestId: number; readonly response: CoordinatorResponse }
   /** Write the group's metadata record (null value = tombstone). */
@@ -382,11 +405,7 @@ export type Effect =
   | {
       readonly type: 'persistOffsets';
       readonly groupId: string;
-      readonly offsets: readonly {
-        readonly topic: string;
-        readonly partition: number;
-        readonly value: OffsetCommitValue | null;
-      }[];
+      readonly offsets: readonly PersistedOffset[];
     }
   /**
    * Feed back `{ type: 'timer', timer }` at or after `atMs`. A later schedule with the same `key`

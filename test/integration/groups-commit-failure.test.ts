@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import type { OffsetCommitResponse } from '../../src/protocol/generated/offset-commit.js';
+import type { OffsetFetchResponse } from '../../src/protocol/generated/offset-fetch.js';
 import { RawClient } from '../support/raw-client.js';
 
 let broker: Broker;
@@ -23,7 +24,7 @@ afterAll(async () => {
   await broker?.stop();
 });
 
-function commit(metadata: string): Promise<OffsetCommitResponse> {
+function commit(metadata: string, offset = 5): Promise<OffsetCommitResponse> {
   return client.request<OffsetCommitResponse>(8, 8, {
     groupId: 'fails',
     generationIdOrMemberEpoch: -1,
@@ -36,7 +37,7 @@ function commit(metadata: string): Promise<OffsetCommitResponse> {
         partitions: [
           {
             partitionIndex: 0,
-            committedOffset: 5,
+            committedOffset: offset,
             committedLeaderEpoch: -1,
             commitTimestamp: -1,
             committedMetadata: metadata,
@@ -56,7 +57,15 @@ describe('offset commit write failures', () => {
       { 'max.message.bytes': '200' },
       false,
     );
-    const res = await commit('m'.repeat(1000));
+    const res = await commit('m'.repeat(1000), 9);
     expect(res.topics[0]?.partitions[0]?.errorCode).toBe(ErrorCode.INVALID_COMMIT_OFFSET_SIZE);
+    // the refused commit was never durable, so the group still holds the last good one
+    const fetched = await client.request<OffsetFetchResponse>(9, 7, {
+      groupId: 'fails',
+      topics: [{ name: 'any', partitionIndexes: [0] }],
+      requireStable: false,
+    });
+    expect(fetched.topics[0]?.partitions[0]?.committedOffset).toBe(5);
+    expect(fetched.topics[0]?.partitions[0]?.metadata).toBe('small');
   });
 });

@@ -94,6 +94,30 @@ describe('OffsetCommit / OffsetFetch', () => {
     ]);
   });
 
+  it('a failed offsets write takes its commits back, unless a later commit replaced them', () => {
+    const h = new Harness();
+    commit(h, {
+      offsets: [
+        ['t', 0, 10],
+        ['t', 1, 20],
+      ],
+    });
+    const failed = commit(h, {
+      offsets: [
+        ['t', 0, 11],
+        ['t', 1, 21],
+        ['t', 2, 31],
+      ],
+    });
+    const persist = failed.effects.find((e) => e.type === 'persistOffsets');
+    if (persist?.type !== 'persistOffsets') throw new Error('no persistOffsets effect');
+    // partition 1 is committed again (and durably) before the failure comes back
+    commit(h, { offsets: [['t', 1, 22]] });
+    h.send({ type: 'offsetsWriteFailed', groupId: 'g', offsets: persist.offsets });
+    const r = fetch(h, 'g', [{ name: 't', partitionIndexes: [0, 1, 2] }]);
+    expect(r.topics[0]?.partitions.map((p) => p.committedOffset)).toEqual([10, 22, -1]);
+  });
+
   it('a commit with a generation to an unknown group is ILLEGAL_GENERATION', () => {
     const h = new Harness();
     expect(commit(h, { generationIdOrMemberEpoch: 1, memberId: 'm' }).codes).toEqual([
