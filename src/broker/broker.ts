@@ -115,15 +115,11 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
   const liveCore = new BrokerCore(config, registry, routing, state, pool, logger, identity);
   core = liveCore;
   try {
-    // With partitions to recover, serve only once every log is open. With none, accept
-    // connections at once: requests wait in the owners' rings while the workers boot.
+    // With partitions to recover, serve only once every log is open (that starts the workers
+    // owning them). With none, no worker starts until a partition is created.
     if (registry.size > 0) {
-      await pool.ready;
       await liveCore.openAll();
-    } else {
-      pool.ready.catch((err: unknown) =>
-        logger.error({ err: String(err) }, 'partition worker failed to start'),
-      );
+      await pool.ready;
     }
   } catch (err) {
     await pool.stop();

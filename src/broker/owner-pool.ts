@@ -1,8 +1,10 @@
 /**
  * OwnerPool: the partition-owner workers, seen from the network thread.
  *
- * Starts `workerCount` workers, each with its own channel (two SPSC rings) and RpcEndpoint, and
- * routes calls by worker index. Watches every worker: when one dies (uncaught error, exit), its
+ * Runs up to `workerCount` workers, each with its own channel (two SPSC rings) and RpcEndpoint, and
+ * routes calls by worker index. A worker starts on the first call routed to it, so an idle broker
+ * (or an embedded one with a single partition) pays only for the threads its partitions need:
+ * each worker thread costs about 10 MiB of resident memory before it does anything. Watches every worker: when one dies (uncaught error, exit), its
  * pending calls fail with WorkerCrashedError (handlers turn that into a per-partition error), a
  * replacement is started on a fresh channel, and `onRestart` lets the broker reopen the
  * partitions that worker owned (the logs recover from disk as after an unclean shutdown).
@@ -47,6 +49,8 @@ interface Slot {
   /** The thread has exited: nothing reads this slot's ring any more. */
   exited: boolean;
   restarts: number[];
+  /** Resolves once the thread runs; rejects if it fails to start. */
+  started: Promise<void>;
 }
 
 const ownerEntry = (): URL => {
@@ -56,31 +60,47 @@ const ownerEntry = (): URL => {
 };
 
 export class OwnerPool {
+  /** Sparse: a slot exists once its worker was first needed. */
   private readonly slots: Slot[] = [];
   private closed = false;
   /** Read once at start: a restarted worker keeps the transport the pool started with. */
   private readonly transport: Transport = transportFromEnv();
 
   private constructor(private readonly opts: OwnerPoolOptions) {
-    this.ready = Promise.all(
-      Array.from({ length: opts.workerCount }, (_, i) => this.spawn(i, [])),
-    ).then(() => undefined);
+    if (!Number.isInteger(opts.workerCount) || opts.workerCount < 1)
+      throw new RangeError(`workerCount must be a positive integer, got ${opts.workerCount}`);
   }
 
-  /** Resolves when every worker has started; rejects if one fails to start. */
-  readonly ready: Promise<void>;
-
   /**
-   * Starts the workers without waiting for them: calls made before a worker is up wait in its
-   * ring (FIFO) and are served as soon as it runs, so a broker with nothing to recover can accept
-   * connections while its workers boot. Await `ready` to surface start failures.
+   * Resolves when every worker started so far is up; rejects if one failed to start. Calls made
+   * before a worker is up wait in its ring (FIFO) and are served as soon as it runs.
    */
+  get ready(): Promise<void> {
+    const live = this.slots.filter((slot) => slot !== undefined);
+    return Promise.all(live.map((slot) => slot.started)).then(() => undefined);
+  }
+
+  /** Creates the pool; no thread starts until a call is routed to it. */
   static start(opts: OwnerPoolOptions): OwnerPool {
     return new OwnerPool(opts);
   }
 
   get workerCount(): number {
-    return this.slots.length;
+    return this.opts.workerCount;
+  }
+
+  /** Workers started so far (for tests and metrics). */
+  get startedWorkers(): number {
+    return this.slots.filter((s) => s !== undefined).length;
+  }
+
+  /** The slot of `worker`, starting its thread on first use; undefined once stopped. */
+  private slotFor(worker: number): Slot | undefined {
+    if (!Number.isInteger(worker) || worker < 0 || worker >= this.opts.workerCount)
+      return undefined;
+    // A start failure surfaces through `ready`, and the calls fail when the thread exits.
+    if (this.slots[worker] === undefined && !this.closed) this.spawn(worker, []);
+    return this.slots[worker];
   }
 
   call<T>(
@@ -89,7 +109,7 @@ export class OwnerPool {
     json: unknown,
     tail?: readonly Uint8Array[],
   ): Promise<RpcMessage<T>> {
-    const slot = this.slots[worker];
+    const slot = this.slotFor(worker);
     // An exited worker that was not replaced (restart limit reached) would leave the call
     // waiting forever in a ring nobody reads: fail it at once instead.
     if (!slot || this.closed || slot.exited)
@@ -98,6 +118,7 @@ export class OwnerPool {
   }
 
   notify(worker: number, op: OpCode, json: unknown): void {
+    // A notification needs no worker that is not running yet (nothing to release there).
     const slot = this.slots[worker];
     if (!slot || this.closed || slot.exited) return;
     try {
@@ -107,7 +128,8 @@ export class OwnerPool {
     }
   }
 
-  private async spawn(index: number, restarts: number[]): Promise<void> {
+  /** Starts the thread of slot `index`; `started` on the slot resolves once it runs. */
+  private spawn(index: number, restarts: number[]): Slot {
     const pair = createChannel({ capacityBytes: OWNER_CHANNEL_BYTES, transport: this.transport });
     const data: OwnerWorkerData = {
       workerIndex: index,
@@ -119,13 +141,23 @@ export class OwnerPool {
     };
     const worker = startWorker(ownerEntry(), { workerData: data, transferList: pair.transferList });
     const rpc = new RpcEndpoint(pair.main, null);
-    const slot: Slot = { worker, rpc, stopping: false, exited: false, restarts };
+    const started = waitReady(worker);
+    // A thread that never comes up must not leave calls waiting in a ring nobody reads.
+    started.catch((err: unknown) => {
+      this.opts.onLog('error', 'partition worker failed to start', {
+        worker: index,
+        err: String(err),
+      });
+      rpc.failAll(new WorkerCrashedError(`partition worker ${index} failed to start`));
+      void worker.terminate();
+    });
+    const slot: Slot = { worker, rpc, started, stopping: false, exited: false, restarts };
     this.slots[index] = slot;
     worker.on('error', (err) =>
       this.opts.onLog('error', 'partition worker failed', { worker: index, err: String(err) }),
     );
     worker.on('exit', (code) => this.onExit(index, slot, code));
-    await waitReady(worker);
+    return slot;
   }
 
   private onExit(index: number, slot: Slot, code: number): void {
@@ -144,7 +176,7 @@ export class OwnerPool {
       worker: index,
       code,
     });
-    this.spawn(index, [...recent, now]).then(
+    this.spawn(index, [...recent, now]).started.then(
       () => this.opts.onRestart(index),
       (err) =>
         this.opts.onLog('error', 'partition worker restart failed', {
@@ -158,17 +190,19 @@ export class OwnerPool {
   async stop(): Promise<void> {
     this.closed = true;
     await Promise.all(
-      this.slots.map(async (slot) => {
-        slot.stopping = true;
-        // An exited worker cannot answer; its logs recover on the next start.
-        if (!slot.exited) {
-          const done = slot.rpc.call(Op.Shutdown, {}).catch(() => undefined);
-          const timeout = new Promise((r) => setTimeout(r, WORKER_STOP_TIMEOUT_MS).unref());
-          await Promise.race([done, timeout]);
-        }
-        await slot.rpc.close('broker stopping');
-        await slot.worker.terminate();
-      }),
+      this.slots
+        .filter((slot) => slot !== undefined)
+        .map(async (slot) => {
+          slot.stopping = true;
+          // An exited worker cannot answer; its logs recover on the next start.
+          if (!slot.exited) {
+            const done = slot.rpc.call(Op.Shutdown, {}).catch(() => undefined);
+            const timeout = new Promise((r) => setTimeout(r, WORKER_STOP_TIMEOUT_MS).unref());
+            await Promise.race([done, timeout]);
+          }
+          await slot.rpc.close('broker stopping');
+          await slot.worker.terminate();
+        }),
     );
   }
 

@@ -234,7 +234,7 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
     default: 0,
     min: 0,
     max: 64,
-    doc: 'Sluice: partition-owner worker threads; 0 means one per CPU core.',
+    doc: 'Sluice: partition-owner worker threads (at most; each starts with the first partition routed to it); 0 means one per CPU core.',
   },
   {
     name: 'socket.request.max.bytes',
