@@ -54,6 +54,15 @@ export const APIS = [
   'AlterConfigs',
 ] as const;
 
+/**
+ * "data" messages (no API key): byte layouts carried inside other messages, such as the consumer
+ * protocol inside JoinGroup metadata and SyncGroup assignments. One module each, no registry entry.
+ */
+export const DATA_MESSAGES = [
+  'ConsumerProtocolSubscription',
+  'ConsumerProtocolAssignment',
+] as const;
+
 export function kebab(name: string): string {
   return name.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
 }
@@ -67,6 +76,15 @@ function generateApi(name: string): { file: string; text: string; samples: strin
   const text = emitter.emit(HEADER) + apiKeyLine;
   const samples = emitter.emitSamples(HEADER, `../../src/protocol/generated/${kebab(name)}.js`);
   return { file, text, samples };
+}
+
+function generateData(name: string): { file: string; text: string; samples: string } {
+  const msg = loadMessage(join(protocolDir, 'message'), `${name}.json`);
+  if (msg.kind !== 'data') throw new Error(`${name}: expected a "data" message, got ${msg.kind}`);
+  const emitter = new ModuleEmitter(name, [msg]);
+  const file = `${kebab(name)}.ts`;
+  const samples = emitter.emitSamples(HEADER, `../../src/protocol/generated/${kebab(name)}.js`);
+  return { file, text: emitter.emit(HEADER), samples };
 }
 
 function generateSamplesIndex(apis: readonly string[]): string {
@@ -211,6 +229,11 @@ function generateAll(): Map<string, Map<string, string>> {
   const samples = new Map<string, string>();
   for (const name of APIS) {
     const g = generateApi(name);
+    files.set(g.file, g.text);
+    samples.set(g.file, g.samples);
+  }
+  for (const name of DATA_MESSAGES) {
+    const g = generateData(name);
     files.set(g.file, g.text);
     samples.set(g.file, g.samples);
   }

@@ -56,7 +56,8 @@ export interface Field {
 export interface Message {
   name: string;
   apiKey: number;
-  kind: 'request' | 'response' | 'header';
+  /** 'data': a byte layout carried inside other messages (no API key, no header). */
+  kind: 'request' | 'response' | 'header' | 'data';
   valid: Range;
   flexible: Range;
   fields: Field[];
