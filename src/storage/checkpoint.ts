@@ -10,6 +10,12 @@
  * `.clean-shutdown` (empty): present only between a clean close and the next open. Open deletes
  * it (durably) before any write, so a crash afterwards is seen as unclean.
  *
+ * `high-watermark.checkpoint` (cluster mode only; text, ASCII), written periodically and at clean
+ * close by a replicated partition, so a restarted broker exposes no record above the last known
+ * high watermark (it starts from min(this, log end) and learns the rest from the leader):
+ *   sluice-high-watermark 1
+ *   highWatermark <offset>
+ *
  * `producer-state.json`: the idempotent-producer snapshot (`ProducerStateTable.snapshot`), written
  * at clean close; used on open only when its offset equals the recovered log end offset.
  */
@@ -20,6 +26,8 @@ export const CHECKPOINT_FILE = 'partition.checkpoint';
 export const CLEAN_SHUTDOWN_FILE = '.clean-shutdown';
 export const PRODUCER_STATE_FILE = 'producer-state.json';
 const HEADER = 'sluice-partition-checkpoint 1';
+export const HIGH_WATERMARK_FILE = 'high-watermark.checkpoint';
+const HW_HEADER = 'sluice-high-watermark 1';
 
 export interface PartitionCheckpoint {
   recoveryPoint: number;
@@ -45,4 +53,19 @@ export function readCheckpoint(io: FileIO, dir: string): PartitionCheckpoint | n
   const logStartOffset = field('logStartOffset', lines[2]);
   if (recoveryPoint === null || logStartOffset === null) return null;
   return { recoveryPoint, logStartOffset };
+}
+
+export function writeHighWatermark(io: FileIO, dir: string, highWatermark: number): void {
+  const text = `${HW_HEADER}\nhighWatermark ${highWatermark}\n`;
+  io.writeFileAtomic(`${dir}/${HIGH_WATERMARK_FILE}`, Buffer.from(text, 'ascii'));
+}
+
+/** The checkpointed high watermark, or null when the file is missing or malformed. */
+export function readHighWatermark(io: FileIO, dir: string): number | null {
+  const buf = io.readFile(`${dir}/${HIGH_WATERMARK_FILE}`);
+  if (buf === null) return null;
+  const lines = buf.toString('ascii').split('\n');
+  if (lines[0] !== HW_HEADER) return null;
+  const m = lines[1]?.match(/^highWatermark (\d{1,16})$/);
+  return m ? Number(m[1]) : null;
 }

@@ -53,6 +53,14 @@
  * the log left with no records are then deleted by moving the log start offset past them (the
  * same steps as DeleteRecords).
  *
+ * Replication (cluster mode; a single broker never calls these): the leader stamps its epoch into
+ * every appended batch (`append(..., { leaderEpoch })`, outside the CRC); a follower appends the
+ * leader's batches byte for byte (`appendAsFollower`: offsets kept, CRC and continuity checked);
+ * the leader epoch cache (`leader-epoch-cache.ts`) answers `endOffsetForEpoch`; `truncateTo` cuts
+ * a divergent tail; a replicated partition keeps a high watermark (`enableHighWatermark`,
+ * `setHighWatermark`) checkpointed to `high-watermark.checkpoint` by `checkpointHighWatermark` and
+ * at clean close.
+ *
  * Owned by the partition's owner worker thread (all calls from that thread); not thread-safe.
  */
 
@@ -63,24 +71,38 @@ import { type FileIO, type FileSlice, IoError } from '../io/file-io.js';
 import {
   BATCH_HEADER_BYTES,
   BATCH_LOG_OVERHEAD_BYTES,
+  BATCH_OFFSET_BASE_SEQUENCE,
+  BATCH_OFFSET_CRC,
   BATCH_OFFSET_LAST_OFFSET_DELTA,
+  BATCH_OFFSET_LEADER_EPOCH,
   BATCH_OFFSET_MAGIC,
   BATCH_OFFSET_MAX_TIMESTAMP,
+  BATCH_OFFSET_PRODUCER_EPOCH,
+  BATCH_OFFSET_PRODUCER_ID,
+  BATCH_OFFSET_RECORDS_COUNT,
   RECORD_BATCH_MAGIC,
   readInt64,
   setBaseOffset,
   setPartitionLeaderEpoch,
 } from '../protocol/records/batch-header.js';
+import { crc32c } from '../protocol/records/crc32c.js';
 import { decodeRecordBatch } from '../protocol/records/record-batch.js';
 import {
   CLEAN_SHUTDOWN_FILE,
   type PartitionCheckpoint,
   PRODUCER_STATE_FILE,
   readCheckpoint,
+  readHighWatermark,
   writeCheckpoint,
+  writeHighWatermark,
 } from './checkpoint.js';
 import { collectLatestOffsets, compactSegment, type LatestOffsets } from './compaction.js';
 import { OFFSET_INDEX_ENTRY_BYTES, OffsetIndex, TimeIndex } from './indexes.js';
+import {
+  type EpochEntry,
+  LEADER_EPOCH_FILE as LEADER_EPOCH_FILE_NAME,
+  LeaderEpochCache,
+} from './leader-epoch-cache.js';
 import { type ScannedBatch, SEGMENT_BYTES_MAX, Segment, segmentFileName } from './segment.js';
 
 /** What one compaction pass did. */
@@ -165,6 +187,12 @@ export class PartitionLog {
   private producers = new ProducerStateTable();
   /** When the last compaction pass ran and which segment was active then. */
   private lastCompaction: { nowMs: number; activeBase: number } | null = null;
+  private readonly epochs: LeaderEpochCache;
+  /** False after a clean open without a usable epoch file: rebuilt by a scan on first use. */
+  private epochsKnown = true;
+  /** High watermark of a replicated partition; null on a single broker (HW = log end there). */
+  private hw: number | null = null;
+  private hwCheckpointed = -1;
 
   private constructor(
     readonly dir: string,
@@ -172,6 +200,7 @@ export class PartitionLog {
     private settings: PartitionLogSettings,
   ) {
     checkSettings(settings);
+    this.epochs = new LeaderEpochCache(io, dir);
   }
 
   /** Opens (or creates) the log in `dir`, running recovery if the last shutdown was not clean. */
@@ -268,7 +297,174 @@ export class PartitionLog {
     }
     for (const m of metas) seg.onBatchWritten(m, this.settings.indexIntervalBytes);
     this.dirty.add(seg);
+    if (opts.leaderEpoch !== undefined && opts.leaderEpoch > this.epochs.latestEpoch)
+      this.assignLeaderEpoch(opts.leaderEpoch, baseOffset);
     return { baseOffset, lastOffset: last.lastOffset };
+  }
+
+  /**
+   * Follower append: writes the leader's batches byte for byte, keeping their offsets. Every
+   * batch is checked (length, magic, CRC-32C, base offset continuing the log end); a trailing
+   * partial batch is ignored. Producer state and the leader epoch cache follow the batches.
+   * Returns the new log end offset.
+   */
+  appendAsFollower(batches: Buffer, nowMs: number): number {
+    this.checkWritable();
+    const metas = this.scanFollowerBatches(batches, this.logEndOffset);
+    const last = metas[metas.length - 1];
+    if (last === undefined) return this.logEndOffset;
+    const bytes = last.position + last.bytes;
+    this.maybeRoll(bytes, last.lastOffset, nowMs);
+    const seg = this.active;
+    const position = seg.sizeBytes;
+    this.reserve(seg, position + bytes);
+    try {
+      this.io.pwrite(
+        seg.fd,
+        bytes === batches.length ? batches : batches.subarray(0, bytes),
+        position,
+      );
+    } catch (err) {
+      this.scrub(seg, position, bytes);
+      throw toStorageError(err, `follower append to ${this.dir}`);
+    }
+    this.ensureEpochs();
+    let epochsChanged = false;
+    for (const m of metas) {
+      seg.onBatchWritten(
+        { ...m, position: m.position + position },
+        this.settings.indexIntervalBytes,
+      );
+      replayBatch(this.producers, m);
+      if (m.leaderEpoch > this.epochs.latestEpoch)
+        epochsChanged = this.epochs.assign(m.leaderEpoch, m.baseOffset) || epochsChanged;
+    }
+    this.dirty.add(seg);
+    if (epochsChanged) this.saveEpochs();
+    return this.logEndOffset;
+  }
+
+  /** Checks a follower append's batches; positions are relative to `buf`. */
+  private scanFollowerBatches(buf: Buffer, firstOffset: number): ScannedBatch[] {
+    const out: ScannedBatch[] = [];
+    let pos = 0;
+    let next = firstOffset;
+    while (buf.length - pos >= BATCH_HEADER_BYTES) {
+      const bytes = buf.readInt32BE(pos + 8) + BATCH_LOG_OVERHEAD_BYTES;
+      if (bytes < BATCH_HEADER_BYTES) throw new StorageError(`bad batch length at ${pos}`);
+      if (pos + bytes > buf.length) break; // a partial batch at the end of a fetch
+      if (buf.readInt8(pos + BATCH_OFFSET_MAGIC) !== RECORD_BATCH_MAGIC)
+        throw new StorageError(`batch magic is not 2 at ${pos}`);
+      const base = readInt64(buf, pos);
+      const delta = buf.readInt32BE(pos + BATCH_OFFSET_LAST_OFFSET_DELTA);
+      if (base !== next || delta < 0)
+        throw new StorageError(
+          `follower batch at offset ${base} does not continue the log at ${next}`,
+        );
+      if (crc32c(buf, pos + 21, pos + bytes) !== buf.readUInt32BE(pos + BATCH_OFFSET_CRC))
+        throw new StorageError(`follower batch at offset ${base} fails its CRC`);
+      out.push({
+        position: pos,
+        bytes,
+        baseOffset: base,
+        lastOffset: base + delta,
+        maxTimestamp: readInt64(buf, pos + BATCH_OFFSET_MAX_TIMESTAMP),
+        producerId: readInt64(buf, pos + BATCH_OFFSET_PRODUCER_ID),
+        producerEpoch: buf.readInt16BE(pos + BATCH_OFFSET_PRODUCER_EPOCH),
+        baseSequence: buf.readInt32BE(pos + BATCH_OFFSET_BASE_SEQUENCE),
+        recordsCount: buf.readInt32BE(pos + BATCH_OFFSET_RECORDS_COUNT),
+        leaderEpoch: buf.readInt32BE(pos + BATCH_OFFSET_LEADER_EPOCH),
+      });
+      next = base + delta + 1;
+      pos += bytes;
+    }
+    return out;
+  }
+
+  // ---- replication: leader epochs and the high watermark -------------------------------------
+
+  /** The latest leader epoch in the cache (-1 when none). */
+  get latestLeaderEpoch(): number {
+    this.ensureEpochs();
+    return this.epochs.latestEpoch;
+  }
+
+  /** The cache's entries, oldest first (for tests and tools). */
+  leaderEpochEntries(): EpochEntry[] {
+    this.ensureEpochs();
+    return this.epochs.list();
+  }
+
+  /** Records that `epoch` starts at `startOffset` (a leader taking over); durable on return. */
+  assignLeaderEpoch(epoch: number, startOffset: number): void {
+    this.ensureEpochs();
+    if (this.epochs.assign(epoch, startOffset)) this.saveEpochs();
+  }
+
+  /** OffsetForLeaderEpoch: the largest epoch <= `epoch` and where it ends (KIP-279). */
+  endOffsetForEpoch(epoch: number): { epoch: number; endOffset: number } {
+    this.ensureEpochs();
+    return this.epochs.endOffsetFor(epoch, this.logEndOffset);
+  }
+
+  private ensureEpochs(): void {
+    if (this.epochsKnown) return;
+    const rebuilt = new LeaderEpochCache(this.io, this.dir);
+    for (const seg of this.segments) {
+      seg.scan(0, seg.sizeBytes, seg.baseOffset, false, (b) =>
+        rebuilt.assign(b.leaderEpoch, b.baseOffset),
+      );
+    }
+    this.epochs.reset(rebuilt.list());
+    this.epochsKnown = true;
+    this.saveEpochs();
+  }
+
+  private saveEpochs(): void {
+    try {
+      this.epochs.save();
+    } catch (err) {
+      throw this.goOffline(toStorageError(err, `leader epoch checkpoint of ${this.dir}`));
+    }
+  }
+
+  /**
+   * Turns on the replicated high watermark: starts from the checkpoint (or the log start offset
+   * when there is none), never above the log end. Returns it.
+   */
+  enableHighWatermark(): number {
+    if (this.hw !== null) return this.hw;
+    const saved = readHighWatermark(this.io, this.dir) ?? this.startOffset;
+    this.hw = Math.min(Math.max(saved, this.startOffset), this.logEndOffset);
+    this.hwCheckpointed = saved;
+    return this.hw;
+  }
+
+  /** The replicated high watermark, or null on a single broker (where it is the log end). */
+  get highWatermark(): number | null {
+    return this.hw;
+  }
+
+  /**
+   * Moves the high watermark up to `hw` (capped at the log end; never backwards except through
+   * truncation). Returns the resulting value.
+   */
+  setHighWatermark(hw: number): number {
+    const current = this.hw ?? this.enableHighWatermark();
+    const next = Math.max(current, Math.min(hw, this.logEndOffset));
+    this.hw = next;
+    return next;
+  }
+
+  /** Writes the high watermark checkpoint when it changed since the last write. */
+  checkpointHighWatermark(): void {
+    if (this.hw === null || this.hw === this.hwCheckpointed || this.closed) return;
+    try {
+      writeHighWatermark(this.io, this.dir, this.hw);
+    } catch (err) {
+      throw toStorageError(err, `high watermark checkpoint of ${this.dir}`);
+    }
+    this.hwCheckpointed = this.hw;
   }
 
   private checkWritable(): void {
@@ -306,6 +502,7 @@ export class PartitionLog {
         producerEpoch: -1,
         baseSequence: -1,
         recordsCount: 0,
+        leaderEpoch: leaderEpoch ?? -1,
       });
       next += delta + 1;
       pos += bytes;
@@ -870,6 +1067,7 @@ export class PartitionLog {
       this.flushed = Math.min(this.flushed, this.logEndOffset);
       this.startOffset = Math.min(this.startOffset, this.logEndOffset); // cut inside the first batch
       this.producerState.truncateFrom(this.logEndOffset);
+      this.afterTruncation(false);
       this.saveCheckpoint();
     } catch (err) {
       throw this.goOffline(toStorageError(err, `truncating ${this.dir}`));
@@ -888,7 +1086,17 @@ export class PartitionLog {
     this.startOffset = offset;
     this.flushed = offset;
     this.producerState.truncateFrom(0);
+    this.afterTruncation(true);
     this.saveCheckpoint();
+  }
+
+  /** Epoch cache and high watermark follow a truncation (the cache durably). */
+  private afterTruncation(fully: boolean): void {
+    this.ensureEpochs();
+    const changed = fully ? this.epochs.clear() : this.epochs.truncateFromEnd(this.logEndOffset);
+    if (changed) this.epochs.save();
+    if (this.hw !== null)
+      this.hw = Math.max(this.startOffset, Math.min(this.hw, this.logEndOffset));
   }
 
   /** Cuts `seg` at `position` and rebuilds its in-memory indexes from the remaining batches. */
@@ -922,6 +1130,8 @@ export class PartitionLog {
         this.io.fsyncDir(this.dir);
         this.flushed = this.logEndOffset;
         this.saveCheckpoint();
+        if (this.hw !== null && this.hw !== this.hwCheckpointed)
+          writeHighWatermark(this.io, this.dir, this.hw);
         const snap = this.producerState.snapshot(this.logEndOffset);
         this.io.writeFileAtomic(
           `${this.dir}/${PRODUCER_STATE_FILE}`,
@@ -954,8 +1164,10 @@ export class PartitionLog {
     const replay = new ProducerStateTable();
     const replayFrom = cp?.logStartOffset ?? 0;
     let replayComplete = true;
+    const scannedEpochs = new LeaderEpochCache(this.io, this.dir);
     const visit = (b: ScannedBatch): void => {
       if (b.lastOffset >= replayFrom) replayBatch(replay, b);
+      scannedEpochs.assign(b.leaderEpoch, b.baseOffset);
     };
     let expected: number | null = null;
     let stopAt = -1;
@@ -992,6 +1204,24 @@ export class PartitionLog {
       replay.truncateBelow(this.startOffset);
     }
     this.restoreProducerState(clean, replayComplete ? replay : null);
+    this.restoreEpochs(clean, scannedEpochs);
+  }
+
+  /**
+   * After a clean shutdown the epoch file is used when valid (else rebuilt lazily by a scan);
+   * after a crash the cache is always the one rebuilt from the scanned batches.
+   */
+  private restoreEpochs(clean: boolean, scanned: LeaderEpochCache): void {
+    if (clean) {
+      const entries = LeaderEpochCache.readFile(this.io, this.dir, this.logEndOffset);
+      if (entries !== null) this.epochs.reset(entries);
+      else this.epochsKnown = false;
+      return;
+    }
+    scanned.truncateFromEnd(this.logEndOffset + 1);
+    const hadFile = this.io.exists(`${this.dir}/${LEADER_EPOCH_FILE_NAME}`);
+    this.epochs.reset(scanned.list());
+    if (hadFile || scanned.latestEpoch >= 0) this.epochs.save();
   }
 
   /** Removes segments wholly below the log start offset (an unlink that a crash undid). */

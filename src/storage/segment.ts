@@ -25,6 +25,7 @@ import {
   BATCH_OFFSET_BASE_SEQUENCE,
   BATCH_OFFSET_CRC,
   BATCH_OFFSET_LAST_OFFSET_DELTA,
+  BATCH_OFFSET_LEADER_EPOCH,
   BATCH_OFFSET_MAGIC,
   BATCH_OFFSET_MAX_TIMESTAMP,
   BATCH_OFFSET_PRODUCER_EPOCH,
@@ -63,6 +64,8 @@ export interface ScannedBatch {
   producerEpoch: number;
   baseSequence: number;
   recordsCount: number;
+  /** The batch's partitionLeaderEpoch (-1 when no leader stamped it). */
+  leaderEpoch: number;
 }
 
 export interface ScanResult {
@@ -385,6 +388,7 @@ export class Segment {
         producerEpoch: buf.readInt16BE(h + BATCH_OFFSET_PRODUCER_EPOCH),
         baseSequence: buf.readInt32BE(h + BATCH_OFFSET_BASE_SEQUENCE),
         recordsCount: buf.readInt32BE(h + BATCH_OFFSET_RECORDS_COUNT),
+        leaderEpoch: buf.readInt32BE(h + BATCH_OFFSET_LEADER_EPOCH),
       });
       next = base + delta + 1;
       pos += bytes;
