@@ -1,6 +1,7 @@
 /**
  * Consumer throughput from the beginning of a topic, Sluice client vs kafkajs in the same run:
- * 100-byte records, one embedded broker over loopback (in this process).
+ * 100-byte records, one Sluice broker over loopback (a `sluice serve` child process;
+ * `--in-process` embeds it; `--broker HOST:PORT` uses a running one).
  *
  *   node --import tsx bench/client/consume.ts [--records N] [--partitions P]
  *
@@ -10,10 +11,10 @@
  */
 
 import { Kafka, logLevel } from 'kafkajs';
-import { startBroker } from '../../src/broker/broker.js';
 import { Admin } from '../../src/client/admin.js';
 import { Consumer } from '../../src/client/consumer.js';
 import { Producer } from '../../src/client/producer.js';
+import { benchBroker } from './bench-broker.js';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -84,7 +85,8 @@ async function kafkajs(bootstrap: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const broker = await startBroker({ port: 0 });
+  const broker = await benchBroker();
+  console.log(`broker: ${broker.where} (${broker.bootstrap})`);
   const admin = new Admin({ bootstrap: broker.bootstrap });
   try {
     await admin.createTopics([{ name: TOPIC, partitions: PARTITIONS }]);

@@ -1,20 +1,22 @@
 /**
- * Producer throughput, Sluice client vs kafkajs and @platformatic/kafka in the same run: 100-byte records, acks=1, one
- * embedded broker over loopback (in this process), batch 64 KiB, linger 5 ms.
+ * Producer throughput, Sluice client vs kafkajs and @platformatic/kafka in the same run:
+ * 100-byte records, acks=1, batch 64 KiB, linger 5 ms, one Sluice broker over loopback (a
+ * `sluice serve` child process; `--in-process` embeds it; `--broker HOST:PORT` uses a running one).
  *
  *   node --import tsx bench/client/produce.ts [--records N] [--partitions P] [--rounds R]
  *
- * The Sluice producer gets records through `sendAndForget` in slices of 5,000 (yielding between
- * slices so the embedded broker keeps running) and then `flush()`. kafkajs has no linger; it gets
- * `send()` calls of 1,000 messages (about 100 KiB), 5 at a time; @platformatic/kafka the same. Each round uses a fresh topic.
- * Reports records/s per client (best of the rounds) and the ratio.
+ * The Sluice producer gets records through `send(record, callback)` in slices of 5,000 (yielding
+ * between slices so the event loop keeps running) and then `flush()`. kafkajs has no linger; it
+ * gets `send()` calls of 1,000 messages (about 100 KiB), 5 at a time; @platformatic/kafka the
+ * same. Each round uses a fresh topic. Reports records/s per client (best of the rounds) and the
+ * ratios.
  */
 
 import { Producer as PlatformaticProducer, ProduceAcks } from '@platformatic/kafka';
 import { Kafka, logLevel } from 'kafkajs';
-import { startBroker } from '../../src/broker/broker.js';
 import { Admin } from '../../src/client/admin.js';
 import { Producer } from '../../src/client/producer.js';
+import { benchBroker } from './bench-broker.js';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -102,7 +104,8 @@ function fmt(rate: number): string {
 }
 
 async function main(): Promise<void> {
-  const broker = await startBroker({ port: 0 });
+  const broker = await benchBroker();
+  console.log(`broker: ${broker.where} (${broker.bootstrap})`);
   const admin = new Admin({ bootstrap: broker.bootstrap });
   const best: Record<ClientName, number> = { sluice: 0, kafkajs: 0, platformatic: 0 };
   try {

@@ -11,7 +11,7 @@
  * the `bufferMemory` limit; the exact size is known once a batch is encoded.
  */
 
-import type { ProduceRecord } from '../protocol/records/index.js';
+import { type ProduceRecord, RecordBatchBuilder } from '../protocol/records/index.js';
 
 /** Result of one record: metadata on success, an error otherwise. */
 export interface RecordMetadata {
@@ -41,7 +41,8 @@ export function estimateRecordBytes(r: ProduceRecord): number {
 export interface Batch {
   readonly topic: string;
   readonly partition: number;
-  readonly records: ProduceRecord[];
+  /** The records, serialised as they were appended. */
+  readonly builder: RecordBatchBuilder;
   readonly completions: Completion[];
   /** Estimated bytes of the records plus the batch header. */
   bytes: number;
@@ -54,6 +55,9 @@ export interface Batch {
   attempts: number;
   retryAtMs: number;
 }
+
+/** First buffer of a batch's builder: the batch size, capped so tiny batches stay cheap. */
+const BUILDER_INITIAL_BYTES_MAX = 1024 * 1024;
 
 /** The queue of one partition. */
 export interface PartitionQueue {
@@ -78,7 +82,8 @@ export interface AccumulatorOptions {
  * Batches per partition. Owned by its producer's event-loop thread; not thread-safe.
  */
 export class RecordAccumulator {
-  readonly queues = new Map<string, PartitionQueue>();
+  /** Queues by topic, then partition index. */
+  readonly queues = new Map<string, PartitionQueue[]>();
   /** Estimated bytes of records not yet answered (queued or in flight). */
   bufferedBytes = 0;
   /** Batches queued or in flight. */
@@ -93,13 +98,23 @@ export class RecordAccumulator {
   }
 
   queueOf(topic: string, partition: number): PartitionQueue {
-    const key = `${topic}\u0000${partition}`;
-    let q = this.queues.get(key);
-    if (!q) {
+    let byPartition = this.queues.get(topic);
+    if (byPartition === undefined) {
+      byPartition = [];
+      this.queues.set(topic, byPartition);
+    }
+    let q = byPartition[partition];
+    if (q === undefined) {
       q = { topic, partition, batches: [], inFlight: 0, nextSequence: 0 };
-      this.queues.set(key, q);
+      byPartition[partition] = q;
     }
     return q;
+  }
+
+  /** Every partition queue (sparse per topic). */
+  *allQueues(): IterableIterator<PartitionQueue> {
+    for (const byPartition of this.queues.values())
+      for (const q of byPartition) if (q !== undefined) yield q;
   }
 
   /** Appends a record; returns true when its batch is now full (worth sending at once). */
@@ -114,11 +129,11 @@ export class RecordAccumulator {
     const q = this.queueOf(topic, partition);
     let last = q.batches[q.batches.length - 1];
     if (!last || last.encoded !== null || last.bytes + recordBytes > this.opts.batchSize) {
-      if (last && last.records.length === 0) throw new Error('empty batch in queue');
+      if (last && last.builder.count === 0) throw new Error('empty batch in queue');
       last = this.newBatch(topic, partition, nowMs);
       q.batches.push(last);
     }
-    last.records.push(record);
+    last.builder.append(record);
     last.completions.push(done);
     last.bytes += recordBytes;
     this.bufferedBytes += recordBytes;
@@ -165,7 +180,7 @@ export class RecordAccumulator {
     return {
       topic,
       partition,
-      records: [],
+      builder: new RecordBatchBuilder(Math.min(this.opts.batchSize, BUILDER_INITIAL_BYTES_MAX)),
       completions: [],
       bytes: BATCH_OVERHEAD_BYTES,
       createdMs: nowMs,

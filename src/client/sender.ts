@@ -20,7 +20,7 @@ import type {
   ProduceRequest,
   ProduceResponse,
 } from '../protocol/generated/produce.js';
-import { type CompressionId, encodeRecordBatch } from '../protocol/records/index.js';
+import type { CompressionId } from '../protocol/records/index.js';
 import type { Batch, PartitionQueue, RecordAccumulator } from './accumulator.js';
 import type { Cluster } from './cluster.js';
 import { API_KEY } from './connection.js';
@@ -112,7 +112,7 @@ export class Sender {
     const byLeader = new Map<number, Batch[]>();
     let nextMs = Number.POSITIVE_INFINITY;
     let refresh: string[] = [];
-    for (const q of this.acc.queues.values()) {
+    for (const q of this.acc.allQueues()) {
       this.expire(q, nowMs);
       if (q.batches.length === 0) continue;
       const flushing = this.state.flushing || this.state.closing;
@@ -251,10 +251,9 @@ export class Sender {
     const q = this.acc.queueOf(b.topic, b.partition);
     if (this.opts.idempotent) {
       b.baseSequence = q.nextSequence;
-      q.nextSequence = (q.nextSequence + b.records.length) % SEQUENCE_MOD;
+      q.nextSequence = (q.nextSequence + b.builder.count) % SEQUENCE_MOD;
     }
-    b.encoded = encodeRecordBatch({
-      records: b.records,
+    b.encoded = b.builder.build({
       producerId: this.opts.idempotent ? this.producerId : -1,
       producerEpoch: this.opts.idempotent ? this.producerEpoch : -1,
       baseSequence: this.opts.idempotent ? b.baseSequence : -1,
@@ -328,14 +327,13 @@ export class Sender {
   }
 
   private complete(b: Batch, baseOffset: number, appendTimeMs: number): void {
-    for (let i = 0; i < b.records.length; i++) {
-      const r = b.records[i] as { timestamp: number };
+    for (let i = 0; i < b.completions.length; i++) {
       const done = b.completions[i] as (e: Error | null, m: unknown) => void;
       done(null, {
         topic: b.topic,
         partition: b.partition,
         offset: baseOffset < 0 ? -1 : baseOffset + i,
-        timestamp: appendTimeMs >= 0 ? appendTimeMs : r.timestamp,
+        timestamp: appendTimeMs >= 0 ? appendTimeMs : b.builder.timestampAt(i),
       });
     }
     this.release(b);
@@ -354,7 +352,7 @@ export class Sender {
 
   /** Fails every queued batch (used when the producer id cannot be obtained or on abort). */
   failAll(err: Error): void {
-    for (const q of this.acc.queues.values()) {
+    for (const q of this.acc.allQueues()) {
       for (const b of q.batches.splice(0)) this.finish(b, err);
     }
   }

@@ -87,7 +87,7 @@ describe('record accumulator', () => {
     const fulls: boolean[] = [];
     for (let i = 0; i < 10; i++) fulls.push(acc.append('t', 0, rec(79), 100, noop, 0));
     const q = acc.queueOf('t', 0);
-    expect(q.batches.map((b) => b.records.length)).toEqual([4, 4, 2]);
+    expect(q.batches.map((b) => b.builder.count)).toEqual([4, 4, 2]);
     expect(acc.openBatches).toBe(3);
     expect(acc.bufferedBytes).toBe(1000);
     expect(fulls.filter(Boolean).length).toBe(0);
@@ -102,7 +102,7 @@ describe('record accumulator', () => {
     });
     acc.append('t', 0, rec(10), 31, noop, 0);
     expect(acc.append('t', 0, rec(1000), 1021, noop, 0)).toBe(true);
-    expect(acc.queueOf('t', 0).batches.map((b) => b.records.length)).toEqual([1, 1]);
+    expect(acc.queueOf('t', 0).batches.map((b) => b.builder.count)).toEqual([1, 1]);
   });
 
   it('is ready after lingerMs, when full, or when flushing', () => {

@@ -305,27 +305,56 @@ function writeInt64(buf: Buffer, at: number, v: number): void {
 }
 
 /** Writes the 61-byte header for `recordsBytes` of records (already in place) and the CRC. */
+/** The header fields of a batch the encoder writes (the records are already in `buf`). */
+interface HeaderFields {
+  baseOffset: number;
+  partitionLeaderEpoch: number;
+  attributes: number;
+  lastOffsetDelta: number;
+  baseTimestamp: number;
+  maxTimestamp: number;
+  producerId: number;
+  producerEpoch: number;
+  baseSequence: number;
+  count: number;
+}
+
+/** Writes the 61-byte header in front of the records already in `buf`, CRC last. */
+function writeBatchHeader(buf: Buffer, h: HeaderFields): Buffer {
+  writeInt64(buf, 0, h.baseOffset);
+  buf.writeInt32BE(buf.length - BATCH_LOG_OVERHEAD_BYTES, 8);
+  buf.writeInt32BE(h.partitionLeaderEpoch, 12);
+  buf[16] = RECORD_BATCH_MAGIC;
+  buf.writeInt16BE(h.attributes, 21);
+  buf.writeInt32BE(h.lastOffsetDelta, 23);
+  writeInt64(buf, 27, h.baseTimestamp);
+  writeInt64(buf, 35, h.maxTimestamp);
+  writeInt64(buf, 43, h.producerId);
+  buf.writeInt16BE(h.producerEpoch, 51);
+  buf.writeInt32BE(h.baseSequence, 53);
+  buf.writeInt32BE(h.count, 57);
+  buf.writeUInt32BE(crc32c(buf, BATCH_OFFSET_ATTRIBUTES, buf.length), BATCH_OFFSET_CRC);
+  return buf;
+}
+
 function finishBatch(
   buf: Buffer,
   opts: EncodeBatchOptions,
   layout: RecordsLayout,
   attributes: number,
 ): Buffer {
-  const count = opts.records.length;
-  writeInt64(buf, 0, opts.baseOffset ?? 0);
-  buf.writeInt32BE(buf.length - BATCH_LOG_OVERHEAD_BYTES, 8);
-  buf.writeInt32BE(opts.partitionLeaderEpoch ?? -1, 12);
-  buf[16] = RECORD_BATCH_MAGIC;
-  buf.writeInt16BE(attributes, 21);
-  buf.writeInt32BE(checkOffsetDeltas(opts), 23);
-  writeInt64(buf, 27, layout.baseTimestamp);
-  writeInt64(buf, 35, layout.maxTimestamp);
-  writeInt64(buf, 43, opts.producerId ?? -1);
-  buf.writeInt16BE(opts.producerEpoch ?? -1, 51);
-  buf.writeInt32BE(opts.baseSequence ?? -1, 53);
-  buf.writeInt32BE(count, 57);
-  buf.writeUInt32BE(crc32c(buf, BATCH_OFFSET_ATTRIBUTES, buf.length), BATCH_OFFSET_CRC);
-  return buf;
+  return writeBatchHeader(buf, {
+    baseOffset: opts.baseOffset ?? 0,
+    partitionLeaderEpoch: opts.partitionLeaderEpoch ?? -1,
+    attributes,
+    lastOffsetDelta: checkOffsetDeltas(opts),
+    baseTimestamp: layout.baseTimestamp,
+    maxTimestamp: layout.maxTimestamp,
+    producerId: opts.producerId ?? -1,
+    producerEpoch: opts.producerEpoch ?? -1,
+    baseSequence: opts.baseSequence ?? -1,
+    count: opts.records.length,
+  });
 }
 
 function checkCompression(c: number | undefined): CompressionId {
@@ -350,6 +379,113 @@ export function encodeRecordBatch(opts: EncodeBatchOptions): Buffer {
   assertEnd(writeRecords(raw, 0, opts.records, layout, opts.offsetDeltas), raw.length);
   const compressed = codecFor(compression).compressSync(raw);
   return finishBatch(withHeaderRoom(compressed), opts, layout, attributes);
+}
+
+/** Producer-side fields of a batch the builder does not know until it is sent. */
+export interface BuildBatchOptions {
+  producerId?: number;
+  producerEpoch?: number;
+  baseSequence?: number;
+  compression?: CompressionId;
+}
+
+/**
+ * Builds one RecordBatch v2 record by record, as a producer fills a batch: each `append`
+ * serialises the record at once into a growing buffer (room for the header kept in front), so a
+ * waiting batch holds bytes, not record objects, and `build` only writes the header (or
+ * compresses the records section) when the batch is sent. Offset deltas are 0, 1, 2, ...
+ *
+ * Owned by one thread (the producer's); not thread-safe. Build once: appends after `build` throw.
+ */
+export class RecordBatchBuilder {
+  private buf: Buffer;
+  /** End of the records written so far (the header occupies the first BATCH_HEADER_BYTES). */
+  private end = BATCH_HEADER_BYTES;
+  private readonly timestamps: number[] = [];
+  private baseTimestamp = 0;
+  private maxTimestamp = 0;
+  private built: Buffer | null = null;
+
+  constructor(initialBytes: number) {
+    if (!Number.isInteger(initialBytes) || initialBytes < 1)
+      throw new RangeError(`initialBytes must be a positive integer, got ${initialBytes}`);
+    this.buf = Buffer.allocUnsafe(BATCH_HEADER_BYTES + initialBytes);
+  }
+
+  /** Records appended so far. */
+  get count(): number {
+    return this.timestamps.length;
+  }
+
+  /** Bytes of the batch as built uncompressed (header included). */
+  get sizeBytes(): number {
+    return this.end;
+  }
+
+  /** CreateTime of record `index`. */
+  timestampAt(index: number): number {
+    const t = this.timestamps[index];
+    if (t === undefined) throw new RangeError(`no record ${index} in the batch`);
+    return t;
+  }
+
+  /** Serialises `r` as the next record; returns the bytes it took. */
+  append(r: ProduceRecord): number {
+    if (this.built !== null) throw new RecordBatchError('batch already built');
+    if (!Number.isSafeInteger(r.timestamp))
+      throw new RecordBatchError(`record timestamp ${r.timestamp} is not an integer`);
+    const count = this.timestamps.length;
+    if (count === MAX_RECORDS_PER_BATCH) throw new RecordBatchError('batch record count is full');
+    if (count === 0) {
+      this.baseTimestamp = r.timestamp;
+      this.maxTimestamp = r.timestamp;
+    } else if (r.timestamp > this.maxTimestamp) this.maxTimestamp = r.timestamp;
+    const body = recordBodyBytes(r, count, this.baseTimestamp);
+    const total = sizeOfUnsignedVarint(body * 2) + body;
+    if (this.end + total > MAX_BATCH_BYTES) throw new RecordBatchError('batch exceeds 2 GiB');
+    this.reserve(total);
+    const start = this.end;
+    this.end = writeRecord(this.buf, start, r, body, count, this.baseTimestamp);
+    assertEnd(this.end, start + total);
+    this.timestamps.push(r.timestamp);
+    return total;
+  }
+
+  /** The finished batch (baseOffset 0, CreateTime); later calls return the same bytes. */
+  build(opts: BuildBatchOptions = {}): Buffer {
+    if (this.built !== null) return this.built;
+    const count = this.timestamps.length;
+    if (count < 1) throw new RecordBatchError('a batch needs at least one record');
+    const compression = checkCompression(opts.compression);
+    const buf =
+      compression === COMPRESSION_NONE
+        ? this.buf.subarray(0, this.end)
+        : withHeaderRoom(
+            codecFor(compression).compressSync(this.buf.subarray(BATCH_HEADER_BYTES, this.end)),
+          );
+    this.built = writeBatchHeader(buf, {
+      baseOffset: 0,
+      partitionLeaderEpoch: -1,
+      attributes: compression,
+      lastOffsetDelta: count - 1,
+      baseTimestamp: this.baseTimestamp,
+      maxTimestamp: this.maxTimestamp,
+      producerId: opts.producerId ?? -1,
+      producerEpoch: opts.producerEpoch ?? -1,
+      baseSequence: opts.baseSequence ?? -1,
+      count,
+    });
+    return this.built;
+  }
+
+  private reserve(bytes: number): void {
+    if (this.end + bytes <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.end + bytes) size *= 2;
+    const grown = Buffer.allocUnsafe(Math.min(size, BATCH_HEADER_BYTES + MAX_BATCH_BYTES));
+    this.buf.copy(grown, 0, 0, this.end);
+    this.buf = grown;
+  }
 }
 
 /** Like `encodeRecordBatch`, but compresses off the event loop where the codec allows. */
