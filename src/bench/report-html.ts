@@ -54,7 +54,7 @@ export function percentileX(percentile: number): number {
   return Math.log10(100 / (100 - percentile));
 }
 
-/** The labelled ticks of the percentile axis: 0% .. 99.999%. */
+/** The labelled ticks of the percentile axis: 0% .. 99.999% (99.9999% when the data reach it). */
 export const PERCENTILE_TICKS: readonly { percentile: number; label: string }[] = [
   { percentile: 0, label: '0%' },
   { percentile: 50, label: '50%' },
@@ -63,6 +63,7 @@ export const PERCENTILE_TICKS: readonly { percentile: number; label: string }[] 
   { percentile: 99.9, label: '99.9%' },
   { percentile: 99.99, label: '99.99%' },
   { percentile: 99.999, label: '99.999%' },
+  { percentile: 99.9999, label: '99.9999%' },
 ];
 
 /** A round step (1, 2 or 5 times a power of ten) giving about `count` ticks up to `max`. */
