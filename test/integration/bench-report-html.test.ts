@@ -39,6 +39,14 @@ describe('helpers', () => {
   });
 });
 
+/** The parts of an SVGPathElement used here (the project compiles without the DOM library). */
+interface SvgPathLike {
+  getBBox(): { width: number; height: number };
+  getTotalLength(): number;
+  getAttribute(name: string): string | null;
+  closest(selector: string): { id: string } | null;
+}
+
 interface PageReport {
   errors: string[];
   requests: string[];
@@ -91,7 +99,7 @@ describe('in headless Chromium', () => {
   function geometry(page: Page): Promise<PathGeometry[]> {
     return page.$$eval('figure path.series', (paths) =>
       paths.map((p) => {
-        const path = p as SVGPathElement;
+        const path = p as unknown as SvgPathLike;
         const box = path.getBBox();
         const d = path.getAttribute('d') ?? '';
         return {
