@@ -111,6 +111,10 @@ export interface BenchResult {
   throughput: Throughput;
   latency: Partial<Record<LatencySeries, LatencySummary>> & Record<string, LatencySummary>;
   timeline: TimelinePoint[];
+  /** Records that failed (produce errors); absent in micro results. */
+  errors?: number;
+  /** The first failure's message, if any. */
+  firstError?: string | null;
 }
 
 /** Thrown by {@link validateResult}; the message names the first offending path. */
@@ -263,5 +267,7 @@ export function validateResult(doc: unknown): BenchResult {
   for (const [name, s] of Object.entries(obj(d.latency, 'latency')))
     validateLatency(s, `latency.${name}`);
   validateTimeline(d.timeline);
+  if (d.errors !== undefined) num(d.errors, 'errors', 0);
+  if (d.firstError !== undefined && d.firstError !== null) str(d.firstError, 'firstError');
   return d as unknown as BenchResult;
 }

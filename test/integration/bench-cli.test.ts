@@ -1,0 +1,243 @@
+/**
+ * `sluice bench produce | consume | e2e` as users run it: the real binary against its embedded
+ * broker with small record counts. Checks the result document against the schema, monotone
+ * percentiles, exact record counts, the --hgrm text, the rate limiter (loosely), kafkajs as the
+ * load source, end-to-end latencies, and one-line errors for bad flags.
+ */
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type BenchResult, type LatencySummary, validateResult } from '../../src/bench/result.js';
+
+const cli = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
+const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-cli-'));
+const RUN_TIMEOUT_MS = 90_000;
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function sluice(args: string[]): Promise<Run> {
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+let fileNo = 0;
+async function bench(args: string[]): Promise<{ run: Run; result: BenchResult; json: string }> {
+  const json = join(dir, `result-${fileNo++}.json`);
+  const run = await sluice(['bench', ...args, '--json', json]);
+  expect(run.code, run.stderr).toBe(0);
+  const result = validateResult(JSON.parse(readFileSync(json, 'utf8')));
+  return { run, result, json };
+}
+
+function expectMonotone(s: LatencySummary | undefined, count: number): void {
+  expect(s).toBeDefined();
+  const l = s as LatencySummary;
+  expect(l.count).toBe(count);
+  const chain = [l.p50, l.p90, l.p99, l.p999, l.p9999, l.max];
+  for (let i = 1; i < chain.length; i++)
+    expect(chain[i] as number).toBeGreaterThanOrEqual(chain[i - 1] as number);
+  expect(l.p50).toBeGreaterThan(0);
+  const values = l.percentiles.map((p) => p.valueMs);
+  expect(values).toEqual([...values].sort((a, b) => a - b));
+  expect(l.percentiles.at(-1)?.percentile).toBe(100);
+  expect(l.percentiles.at(-1)?.valueMs).toBe(l.max);
+}
+
+/** Parses HdrHistogram's percentile distribution text: [value, percentile, count] rows. */
+function parseHgrm(text: string): { rows: number[][]; total: number } {
+  const rows = text
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter((cols) => cols.length >= 3 && cols.slice(0, 3).every((c) => /^[\d.]+$/.test(c)))
+    .map((cols) => cols.slice(0, 3).map(Number));
+  const total = /Total count\s*=\s*(\d+)/.exec(text)?.[1];
+  return { rows, total: Number(total) };
+}
+
+describe('sluice bench', () => {
+  it(
+    'produce: counts every record, monotone percentiles, JSON and --hgrm files',
+    async () => {
+      const hgrm = join(dir, 'produce.hgrm');
+      const { run, result } = await bench([
+        'produce',
+        '--records',
+        '3000',
+        '--record-size',
+        '200',
+        '--partitions',
+        '2',
+        '--producers',
+        '2',
+        '--keys',
+        '10',
+        '--hgrm',
+        hgrm,
+      ]);
+      expect(result.kind).toBe('produce');
+      expect(result.settings).toMatchObject({ bootstrap: 'embedded', partitions: 2, producers: 2 });
+      expect(result.throughput.records).toBe(3000);
+      expect(result.throughput.bytes).toBe(3000 * 200 + 3000 * 'key-N'.length);
+      expect(result.throughput.recordsPerS).toBeGreaterThan(0);
+      expect(result.errors).toBe(0);
+      expectMonotone(result.latency.produceAck, 3000);
+      expect(result.metrics['produce_ack.p99_ms']?.value).toBe(result.latency.produceAck?.p99);
+      expect(result.metrics['produce.records_per_s']?.better).toBe('higher');
+      expect(run.stdout).toMatch(/records\/s/);
+      expect(run.stdout).toMatch(/p99\.99/);
+      const parsed = parseHgrm(readFileSync(hgrm, 'utf8'));
+      expect(parsed.total).toBe(3000);
+      expect(parsed.rows.length).toBeGreaterThan(5);
+      const pct = parsed.rows.map((r) => r[1] as number);
+      expect(pct).toEqual([...pct].sort((a, b) => a - b));
+      expect(parsed.rows.at(-1)?.[2]).toBe(3000);
+    },
+    RUN_TIMEOUT_MS,
+  );
+
+  it(
+    'a workload with --duration and --rate: workload values under explicit flags, rate holds loosely',
+    async () => {
+      const rate = 1000;
+      const { result } = await bench([
+        'produce',
+        '--workload',
+        '1-topic-16-partitions-100b',
+        '--duration',
+        '1.5',
+        '--warmup',
+        '0',
+        '--rate',
+        String(rate),
+      ]);
+      expect(result.settings).toMatchObject({
+        workload: '1-topic-16-partitions-100b',
+        partitions: 16,
+        recordSizeBytes: 100,
+        rateRecordsPerS: rate,
+        durationS: 1.5,
+        records: null,
+      });
+      const { records, durationMs } = result.throughput;
+      // 1.5 s at 1000/s: about 1500 records. Loose: the schedule may fall behind, never ahead.
+      expect(records).toBeGreaterThan(300);
+      expect(records).toBeLessThanOrEqual(1501);
+      expect(records / (durationMs / 1000)).toBeLessThan(rate * 1.3);
+      expect(result.timeline.length).toBeGreaterThan(0);
+    },
+    RUN_TIMEOUT_MS,
+  );
+
+  it(
+    'e2e: every record consumed once, end-to-end latencies present',
+    async () => {
+      const { run, result } = await bench([
+        'e2e',
+        '--records',
+        '2000',
+        '--record-size',
+        '64',
+        '--partitions',
+        '2',
+        '--consumers',
+        '2',
+      ]);
+      expect(result.kind).toBe('e2e');
+      expect(result.throughput.records).toBe(2000);
+      expectMonotone(result.latency.endToEnd, 2000);
+      expectMonotone(result.latency.produceAck, 2000);
+      expect(result.metrics['e2e.p99_ms']?.value).toBe(result.latency.endToEnd?.p99);
+      expect(result.metrics['consume.records_per_s']?.value).toBeGreaterThan(0);
+      expect(run.stdout).toMatch(/end-to-end latency/);
+    },
+    RUN_TIMEOUT_MS,
+  );
+
+  it(
+    'consume: fills the topic, then reads exactly --records records',
+    async () => {
+      const { result } = await bench([
+        'consume',
+        '--records',
+        '2500',
+        '--record-size',
+        '100',
+        '--partitions',
+        '3',
+        '--consumers',
+        '2',
+      ]);
+      expect(result.kind).toBe('consume');
+      expect(result.throughput.records).toBe(2500);
+      expect(result.throughput.bytes).toBe(2500 * 100);
+      expect(result.metrics['consume.records_per_s']?.value).toBeGreaterThan(0);
+    },
+    RUN_TIMEOUT_MS,
+  );
+
+  it(
+    '--client kafkajs: produce and e2e with kafkajs as the load source',
+    async () => {
+      const produce = await bench(['produce', '--client', 'kafkajs', '--records', '2000']);
+      expect(produce.result.versions.client).toBe('kafkajs');
+      expect(produce.result.versions.kafkajs).toMatch(/^\d+\.\d+/);
+      expect(produce.result.throughput.records).toBe(2000);
+      expectMonotone(produce.result.latency.produceAck, 2000);
+      const e2e = await bench([
+        'e2e',
+        '--client',
+        'kafkajs',
+        '--records',
+        '1000',
+        '--partitions',
+        '2',
+        '--consumers',
+        '2',
+      ]);
+      expect(e2e.result.throughput.records).toBe(1000);
+      expectMonotone(e2e.result.latency.endToEnd, 1000);
+    },
+    RUN_TIMEOUT_MS,
+  );
+
+  it('bad flags: one line on stderr and a non-zero exit code', async () => {
+    const cases: [string[], RegExp][] = [
+      [['produce', '--records', 'abc'], /--records must be an integer/],
+      [['produce', '--acks', '2'], /--acks must be one of/],
+      [['produce', '--workload', 'nope'], /unknown workload 'nope'/],
+      [['produce', '--records', '10', '--duration', '1'], /--records or --duration/],
+      [['e2e', '--record-size', '4'], /at least 8 bytes/],
+      [['e2e', '--partitions', '1', '--consumers', '2'], /--consumers \(2\) must not exceed/],
+      [['consume', '--duration', '5'], /give --records/],
+      [['produce', '--bootstrap', 'nohost'], /--bootstrap must be host:port/],
+      [['produce', '--bogus'], /unknown option/],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => sluice(['bench', ...args])));
+    runs.forEach((run, i) => {
+      const [args, pattern] = cases[i] as [string[], RegExp];
+      expect(run.code, args.join(' ')).not.toBe(0);
+      expect(run.stderr.trimEnd().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(run.stderr, args.join(' ')).toMatch(pattern);
+      expect(run.stdout).toBe('');
+    });
+  }, 60_000);
+});
