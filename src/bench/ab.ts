@@ -8,10 +8,11 @@
  *
  * Preparation (`prepare: 'auto'`): in the baseline, when `node_modules` is missing, symlink the
  * current tree's `node_modules` if both `package-lock.json` files are byte-identical (or both are
- * absent), else run `npm ci` (which also builds). Without `npm ci`, run
- * `npm run build:native --if-present` in the baseline. Then `npm run build --if-present` in both
- * trees, so both run freshly compiled code. `prepare` may instead be a shell command (run in the
- * baseline only) or `false` (nothing).
+ * absent), else run `npm ci` (`npm install` without a lock; either also builds). Without an
+ * install, run `npm run build:native --if-present` and `npm run build --if-present` in the
+ * baseline. Then `npm run build --if-present` in the current tree, so that both run freshly
+ * compiled code. `prepare` may instead be a shell command (run in the baseline only) or `false`
+ * (nothing).
  *
  * Each run is `sh -c COMMAND` in the tree's root with `SLUICE_BENCH_JSON` set to a fresh file that
  * the command must write (a `sluice-bench/1` document); `{json}` in COMMAND stands for that path.
@@ -302,21 +303,23 @@ function prepareStep(dir: string, command: string, log: StepLog): void {
 /** The `auto` preparation (see the module comment). */
 export function prepareAuto(baselineDir: string, currentDir: string, log: StepLog): void {
   if (!existsSync(join(baselineDir, 'package.json'))) return;
-  let ranNpmCi = false;
+  let ranInstall = false;
   if (!existsSync(join(baselineDir, 'node_modules'))) {
     const lockA = join(baselineDir, 'package-lock.json');
-    const lockB = join(currentDir, 'package-lock.json');
     const shared = join(currentDir, 'node_modules');
-    if (existsSync(shared) && sameFileOrBothAbsent(lockA, lockB)) {
-      log(`prepare (${baselineDir}): node_modules -> ${shared} (same package-lock.json)`);
-      symlinkSync(shared, join(baselineDir, 'node_modules'), 'dir');
+    if (sameFileOrBothAbsent(lockA, join(currentDir, 'package-lock.json'))) {
+      // Same dependency tree: share the current one (nothing to share if it has none either).
+      if (existsSync(shared)) {
+        log(`prepare (${baselineDir}): node_modules -> ${shared} (same package-lock.json)`);
+        symlinkSync(shared, join(baselineDir, 'node_modules'), 'dir');
+      }
     } else {
-      prepareStep(baselineDir, 'npm ci', log);
-      ranNpmCi = true;
+      prepareStep(baselineDir, existsSync(lockA) ? 'npm ci' : 'npm install', log);
+      ranInstall = true; // which also ran the package's install and prepare (build) scripts
     }
   }
-  if (!ranNpmCi) prepareStep(baselineDir, 'npm run build:native --if-present', log);
-  if (!ranNpmCi) prepareStep(baselineDir, 'npm run build --if-present', log);
+  if (!ranInstall) prepareStep(baselineDir, 'npm run build:native --if-present', log);
+  if (!ranInstall) prepareStep(baselineDir, 'npm run build --if-present', log);
   if (existsSync(join(currentDir, 'package.json')))
     prepareStep(currentDir, 'npm run build --if-present', log);
 }
