@@ -10,6 +10,7 @@
  */
 
 import type { Bench, Fn } from 'tinybench';
+import type { BenchResult } from '../../src/bench/result.js';
 
 export interface BenchUnits {
   /** How many units one call of the function processes (bytes, records, keys...). */
@@ -36,7 +37,7 @@ export function unitsOf(bench: Bench, name: string): BenchUnits | undefined {
   return unitsByBench.get(bench)?.get(name);
 }
 
-/** One row of the JSON report (schema 1). */
+/** One row of the result table (kept in the JSON report under `micro`). */
 export interface MicroResult {
   name: string;
   opsPerSec: number;
@@ -49,11 +50,8 @@ export interface MicroResult {
   unit?: string;
 }
 
-export interface MicroReport {
-  schema: 1;
-  node: string;
-  cpu: string;
-  cpuCount: number;
-  date: string;
-  results: MicroResult[];
+/** What `run.ts --json` writes: a `sluice-bench/1` result of kind 'micro' plus the table rows. */
+export interface MicroReport extends BenchResult {
+  kind: 'micro';
+  micro: MicroResult[];
 }
