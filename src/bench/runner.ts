@@ -353,10 +353,11 @@ class Timeline {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
-    this.sample();
+    this.sample(true);
   }
 
-  private sample(): void {
+  /** Every tick makes a point (a stalled second shows as zero); the final one only if it counts. */
+  private sample(final = false): void {
     const now = nowMs();
     const total = sum(this.handles(), (s) => s.total);
     const h = this.series ? this.sink.interval.get(this.series) : undefined;
@@ -372,7 +373,7 @@ class Timeline {
     };
     this.lastTotal = total;
     this.lastMs = now;
-    if (records === 0 && this.points.length > 0 && p99Ms === null) return;
+    if (final && records === 0 && p99Ms === null) return;
     this.points.push(point);
     this.progress?.(
       `${(point.elapsedMs / 1000).toFixed(0).padStart(5)} s  ${total.toLocaleString('en-US').padStart(13)} records  ${Math.round(point.recordsPerS).toLocaleString('en-US').padStart(11)} records/s  p99 ${p99Ms === null ? '-' : `${p99Ms.toFixed(2)} ms`}`,

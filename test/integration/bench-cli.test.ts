@@ -78,6 +78,7 @@ describe('sluice bench', () => {
     'produce: counts every record, monotone percentiles, JSON and --hgrm files',
     async () => {
       const hgrm = join(dir, 'produce.hgrm');
+      const html = join(dir, 'produce.html');
       const { run, result } = await bench([
         'produce',
         '--records',
@@ -92,6 +93,8 @@ describe('sluice bench', () => {
         '10',
         '--hgrm',
         hgrm,
+        '--html',
+        html,
       ]);
       expect(result.kind).toBe('produce');
       expect(result.settings).toMatchObject({ bootstrap: 'embedded', partitions: 2, producers: 2 });
@@ -110,6 +113,8 @@ describe('sluice bench', () => {
       const pct = parsed.rows.map((r) => r[1] as number);
       expect(pct).toEqual([...pct].sort((a, b) => a - b));
       expect(parsed.rows.at(-1)?.[2]).toBe(3000);
+      // The report itself is checked in a browser by its own test; here, that it is written.
+      expect(readFileSync(html, 'utf8')).toMatch(/^<!DOCTYPE html>/);
     },
     RUN_TIMEOUT_MS,
   );
