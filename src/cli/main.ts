@@ -5,6 +5,7 @@
  */
 
 import { Command, CommanderError } from 'commander';
+import { registerBenchGate } from './bench-gate.js';
 import { registerServe } from './serve.js';
 
 const VERSION = '0.1.0';
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerServe(program);
+  registerBenchGate(program); // after any other `bench` registration: it joins that command
   return program;
 }
 
