@@ -3,8 +3,11 @@
  * incremental alter), delete records and list offsets. Requests that change cluster state go to
  * the controller; per-partition ones to each leader. Errors come back as KafkaError.
  *
- * Groups: list, describe, delete, committed offsets with lag. Resetting a group's offsets is not
- * implemented yet.
+ * Groups: list, describe (members with their decoded assignments), delete, committed offsets with
+ * lag (`groupLag`), and resetting the offsets of an inactive group (`resetGroupOffsets`), which
+ * follows Kafka's rule and its tool: only a group with no members (Empty, or Dead: never seen)
+ * may have its offsets reset, and the commit is a "simple" one (generation -1, empty member id),
+ * exactly what kafka-consumer-groups sends.
  */
 
 import type { CreatePartitionsResponse } from '../protocol/generated/create-partitions.js';
@@ -14,14 +17,17 @@ import type { DeleteRecordsResponse } from '../protocol/generated/delete-records
 import type { DeleteTopicsResponse } from '../protocol/generated/delete-topics.js';
 import type { DescribeConfigsResponse } from '../protocol/generated/describe-configs.js';
 import type { DescribeGroupsResponse } from '../protocol/generated/describe-groups.js';
+import { ErrorCode } from '../protocol/generated/errors.js';
 import type { IncrementalAlterConfigsResponse } from '../protocol/generated/incremental-alter-configs.js';
 import type { ListGroupsResponse } from '../protocol/generated/list-groups.js';
 import type { ListOffsetsResponse } from '../protocol/generated/list-offsets.js';
+import type { OffsetCommitResponse } from '../protocol/generated/offset-commit.js';
 import type { OffsetFetchResponse } from '../protocol/generated/offset-fetch.js';
 import { Cluster, type ClusterOptions, type TopicInfo } from './cluster.js';
 import { API_KEY } from './connection.js';
 import type { TopicPartition } from './consumer.js';
 import { ClientError, ERR, KafkaError } from './errors.js';
+import { decodeAssignment } from './group/consumer-protocol.js';
 
 export type AdminOptions = ClusterOptions;
 
@@ -48,17 +54,62 @@ export interface ConfigEntry {
   isSensitive: boolean;
 }
 
+export interface GroupMemberDescription {
+  memberId: string;
+  groupInstanceId: string | null;
+  clientId: string;
+  clientHost: string;
+  /**
+   * Partitions the member was assigned (ConsumerProtocolAssignment decoded); empty for a group
+   * whose protocol type is not 'consumer', or whose assignment bytes do not decode.
+   */
+  assignment: TopicPartition[];
+}
+
 export interface GroupDescription {
   groupId: string;
+  /** Kafka's group state: Empty, PreparingRebalance, CompletingRebalance, Stable or Dead. */
   state: string;
   protocolType: string;
   protocol: string;
-  members: {
-    memberId: string;
-    groupInstanceId: string | null;
-    clientId: string;
-    clientHost: string;
-  }[];
+  members: GroupMemberDescription[];
+}
+
+/** One partition of a group: what it committed, where the log ends, and the difference. */
+export interface PartitionLag extends TopicPartition {
+  /** Committed offset; null when the group has not committed this partition. */
+  committedOffset: number | null;
+  /** Log end offset; null when the partition no longer exists. */
+  logEndOffset: number | null;
+  /** logEndOffset - committedOffset (never negative); null when either is unknown. */
+  lag: number | null;
+  /** Member currently assigned the partition, or null. */
+  memberId: string | null;
+}
+
+/** Where `resetGroupOffsets` moves each partition. */
+export type OffsetResetTarget =
+  | { earliest: true }
+  | { latest: true }
+  /** An absolute offset, clamped into [log start, log end] like kafka-consumer-groups does. */
+  | { offset: number }
+  /** The first offset whose timestamp is >= this one (ms since the epoch); log end when none. */
+  | { timestamp: number };
+
+export interface OffsetResetSpec {
+  topic: string;
+  /** Default: every partition of the topic. */
+  partitions?: readonly number[];
+  to: OffsetResetTarget;
+  /** Plan only: compute the new offsets but commit nothing. Default false. */
+  dryRun?: boolean;
+}
+
+/** One line of a reset plan. */
+export interface OffsetResetPlan extends TopicPartition {
+  /** Committed before the reset; null when none. */
+  previousOffset: number | null;
+  newOffset: number;
 }
 
 export type AlterOp = 'set' | 'delete' | 'append' | 'subtract';
@@ -293,7 +344,11 @@ export class Admin implements AsyncDisposable {
     return out.sort((a, b) => (a.groupId < b.groupId ? -1 : a.groupId > b.groupId ? 1 : 0));
   }
 
-  /** State, protocol and members of each group (asked of each group's coordinator). */
+  /**
+   * State, protocol and members of each group (asked of each group's coordinator), with each
+   * member's assignment decoded when the group speaks the consumer protocol. A group the
+   * coordinator does not know comes back in state 'Dead' with no members, as in Kafka.
+   */
   async describeGroups(groupIds: readonly string[]): Promise<GroupDescription[]> {
     checkCount(groupIds.length);
     const out: GroupDescription[] = [];
@@ -305,6 +360,7 @@ export class Admin implements AsyncDisposable {
       });
       for (const g of res.groups) {
         if (g.errorCode !== 0) throw new KafkaError(g.errorCode, g.groupId);
+        const consumer = g.protocolType === 'consumer';
         out.push({
           groupId: g.groupId,
           state: g.groupState,
@@ -315,6 +371,7 @@ export class Admin implements AsyncDisposable {
             groupInstanceId: m.groupInstanceId,
             clientId: m.clientId,
             clientHost: m.clientHost,
+            assignment: consumer ? assignedPartitions(m.memberAssignment) : [],
           })),
         });
       }
@@ -329,28 +386,81 @@ export class Admin implements AsyncDisposable {
   async fetchGroupOffsets(
     groupId: string,
   ): Promise<(TopicPartition & { offset: number; lag: number | null })[]> {
-    const conn = await this.cluster.coordinatorFor(groupId);
-    const res = await conn.request<OffsetFetchResponse>(API_KEY.offsetFetch, {
-      groupId,
-      topics: null,
-      groups: [],
-      requireStable: false,
-    });
-    if (res.errorCode !== 0) throw new KafkaError(res.errorCode, groupId);
-    const committed: (TopicPartition & { offset: number })[] = [];
-    for (const t of res.topics) {
-      for (const p of t.partitions) {
-        if (p.errorCode !== 0) throw new KafkaError(p.errorCode, `${t.name}-${p.partitionIndex}`);
-        committed.push({ topic: t.name, partition: p.partitionIndex, offset: p.committedOffset });
-      }
-    }
+    const committed = await this.committedOffsets(groupId);
     if (committed.length === 0) return [];
     const ends = await this.listOffsets(committed.map((c) => ({ ...c, at: 'latest' as const })));
-    const endOf = new Map(ends.map((e) => [`${e.topic}\u0000${e.partition}`, e.offset]));
+    const endOf = new Map(ends.map((e) => [tpKey(e), e.offset]));
     return committed.map((c) => {
-      const end = endOf.get(`${c.topic}\u0000${c.partition}`);
+      const end = endOf.get(tpKey(c));
       return { ...c, lag: c.offset >= 0 && end !== undefined ? Math.max(0, end - c.offset) : null };
     });
+  }
+
+  /**
+   * Lag of a group per partition: every partition it committed or that a member is assigned,
+   * with the committed offset, the log end offset and their difference, sorted by topic and
+   * partition (what kafka-consumer-groups --describe shows). Partitions of topics deleted since
+   * the commit have a null log end offset.
+   */
+  async groupLag(groupId: string): Promise<PartitionLag[]> {
+    const [description] = await this.describeGroups([groupId]);
+    const owner = new Map<string, string>();
+    for (const m of description?.members ?? [])
+      for (const tp of m.assignment) owner.set(tpKey(tp), m.memberId);
+    const committed = new Map<string, TopicPartition & { offset: number }>();
+    for (const c of await this.committedOffsets(groupId)) committed.set(tpKey(c), c);
+    const all = new Map<string, TopicPartition>();
+    for (const m of description?.members ?? [])
+      for (const tp of m.assignment) all.set(tpKey(tp), tp);
+    for (const [k, c] of committed) all.set(k, { topic: c.topic, partition: c.partition });
+    const tps = [...all.values()].sort(compareTopicPartitions);
+    const ends = await this.logEndOffsets(tps);
+    return tps.map((tp) => {
+      const c = committed.get(tpKey(tp));
+      const committedOffset = c !== undefined && c.offset >= 0 ? c.offset : null;
+      const logEndOffset = ends.get(tpKey(tp)) ?? null;
+      return {
+        topic: tp.topic,
+        partition: tp.partition,
+        committedOffset,
+        logEndOffset,
+        lag:
+          committedOffset !== null && logEndOffset !== null
+            ? Math.max(0, logEndOffset - committedOffset)
+            : null,
+        memberId: owner.get(tpKey(tp)) ?? null,
+      };
+    });
+  }
+
+  /**
+   * Moves the committed offsets of an inactive group (state Empty, or Dead: unknown to the
+   * coordinator) for one topic; throws NON_EMPTY_GROUP while the group has members. Returns the
+   * plan: each partition's previous and new offset. With `dryRun` nothing is committed.
+   */
+  async resetGroupOffsets(groupId: string, spec: OffsetResetSpec): Promise<OffsetResetPlan[]> {
+    if (groupId === '') throw new ClientError('group id must not be empty');
+    const [description] = await this.describeGroups([groupId]);
+    if (description && description.state !== 'Empty' && description.state !== 'Dead') {
+      throw new KafkaError(
+        ErrorCode.NON_EMPTY_GROUP,
+        `offsets of group '${groupId}' can only be reset when it is inactive; it is ` +
+          `${description.state} with ${description.members.length} member(s)`,
+      );
+    }
+    const tps = await this.partitionsOf(spec.topic, spec.partitions);
+    const targets = await this.targetOffsets(tps, spec.to);
+    const previous = new Map<string, number>();
+    for (const c of await this.committedOffsets(groupId))
+      if (c.offset >= 0) previous.set(tpKey(c), c.offset);
+    const plan = tps.map((tp) => ({
+      topic: tp.topic,
+      partition: tp.partition,
+      previousOffset: previous.get(tpKey(tp)) ?? null,
+      newOffset: targets.get(tpKey(tp)) as number,
+    }));
+    if (!spec.dryRun) await this.commitSimple(groupId, plan);
+    return plan;
   }
 
   /** Deletes groups (they must be empty). */
@@ -373,6 +483,119 @@ export class Admin implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /** Committed offsets of a group (OffsetFetch of every partition it committed). */
+  private async committedOffsets(
+    groupId: string,
+  ): Promise<(TopicPartition & { offset: number })[]> {
+    const conn = await this.cluster.coordinatorFor(groupId);
+    const res = await conn.request<OffsetFetchResponse>(API_KEY.offsetFetch, {
+      groupId,
+      topics: null,
+      groups: [],
+      requireStable: false,
+    });
+    if (res.errorCode !== 0) throw new KafkaError(res.errorCode, groupId);
+    const committed: (TopicPartition & { offset: number })[] = [];
+    for (const t of res.topics) {
+      for (const p of t.partitions) {
+        if (p.errorCode !== 0) throw new KafkaError(p.errorCode, `${t.name}-${p.partitionIndex}`);
+        committed.push({ topic: t.name, partition: p.partitionIndex, offset: p.committedOffset });
+      }
+    }
+    return committed;
+  }
+
+  /** Log end offsets of the partitions that still exist (others are left out of the map). */
+  private async logEndOffsets(tps: readonly TopicPartition[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (tps.length === 0) return out;
+    await this.cluster.refresh([...new Set(tps.map((tp) => tp.topic))]);
+    const live = tps.filter((tp) => this.cluster.leaderOf(tp.topic, tp.partition) >= 0);
+    if (live.length === 0) return out;
+    const ends = await this.listOffsets(live.map((tp) => ({ ...tp, at: 'latest' as const })));
+    for (const e of ends) out.set(tpKey(e), e.offset);
+    return out;
+  }
+
+  /** The partitions named (default all) of an existing topic; unknown ones throw. */
+  private async partitionsOf(
+    topic: string,
+    partitions: readonly number[] | undefined,
+  ): Promise<TopicPartition[]> {
+    const [info] = await this.describeTopics([topic]);
+    const count = info?.partitions.length ?? 0;
+    const chosen = partitions ?? Array.from({ length: count }, (_, i) => i);
+    checkCount(chosen.length);
+    for (const p of chosen) {
+      if (!Number.isInteger(p) || p < 0 || p >= count)
+        throw new KafkaError(ERR.UNKNOWN_TOPIC_OR_PARTITION, `${topic}-${p}`);
+    }
+    return [...new Set(chosen)].sort((a, b) => a - b).map((partition) => ({ topic, partition }));
+  }
+
+  /** New offset per partition for a reset target. */
+  private async targetOffsets(
+    tps: readonly TopicPartition[],
+    to: OffsetResetTarget,
+  ): Promise<Map<string, number>> {
+    const at = async (where: 'earliest' | 'latest' | number) => {
+      const got = await this.listOffsets(tps.map((tp) => ({ ...tp, at: where })));
+      return new Map(got.map((g) => [tpKey(g), g.offset]));
+    };
+    if ('earliest' in to) return at('earliest');
+    const latest = await at('latest');
+    if ('latest' in to) return latest;
+    if ('offset' in to) {
+      if (!Number.isSafeInteger(to.offset) || to.offset < 0)
+        throw new ClientError(`bad offset ${to.offset}`);
+      const earliest = await at('earliest');
+      const out = new Map<string, number>();
+      for (const [k, end] of latest) {
+        const start = earliest.get(k) ?? 0;
+        out.set(k, Math.min(end, Math.max(start, to.offset)));
+      }
+      return out;
+    }
+    if (!Number.isSafeInteger(to.timestamp) || to.timestamp < 0)
+      throw new ClientError(`bad timestamp ${to.timestamp}`);
+    const byTime = await at(to.timestamp);
+    // No record at or after the timestamp: the log end, as Kafka's tool does.
+    for (const [k, end] of latest) if ((byTime.get(k) ?? -1) < 0) byTime.set(k, end);
+    return byTime;
+  }
+
+  /** A "simple" commit (generation -1, no member), accepted only while the group is inactive. */
+  private async commitSimple(groupId: string, plan: readonly OffsetResetPlan[]): Promise<void> {
+    if (plan.length === 0) return;
+    const conn = await this.cluster.coordinatorFor(groupId);
+    const res = await conn.request<OffsetCommitResponse>(API_KEY.offsetCommit, {
+      groupId,
+      generationIdOrMemberEpoch: -1,
+      memberId: '',
+      groupInstanceId: null,
+      retentionTimeMs: -1,
+      topics: groupTopics(plan, (x) => ({
+        partitionIndex: x.partition,
+        committedOffset: x.newOffset,
+        committedLeaderEpoch: -1,
+        commitTimestamp: -1,
+        committedMetadata: '',
+      })),
+    });
+    for (const t of res.topics) {
+      for (const p of t.partitions) {
+        if (p.errorCode === 0) continue;
+        // The group gained a member between the state check and the commit.
+        if (
+          p.errorCode === ErrorCode.UNKNOWN_MEMBER_ID ||
+          p.errorCode === ErrorCode.ILLEGAL_GENERATION
+        )
+          throw new KafkaError(ErrorCode.NON_EMPTY_GROUP, `group '${groupId}' became active`);
+        throw new KafkaError(p.errorCode, `${t.name}-${p.partitionIndex}`);
+      }
+    }
   }
 
   private async byLeader<T extends TopicPartition>(list: readonly T[]): Promise<Map<number, T[]>> {
@@ -401,6 +624,24 @@ function groupTopics<T extends TopicPartition, P>(
     arr.push(f(x));
   }
   return [...m].map(([name, partitions]) => ({ name, partitions }));
+}
+
+function tpKey(tp: TopicPartition): string {
+  return `${tp.topic}\u0000${tp.partition}`;
+}
+
+function compareTopicPartitions(a: TopicPartition, b: TopicPartition): number {
+  if (a.topic !== b.topic) return a.topic < b.topic ? -1 : 1;
+  return a.partition - b.partition;
+}
+
+/** Partitions in a ConsumerProtocolAssignment; none when the bytes do not decode. */
+function assignedPartitions(bytes: Buffer): TopicPartition[] {
+  try {
+    return decodeAssignment(bytes).partitions.slice().sort(compareTopicPartitions);
+  } catch {
+    return [];
+  }
 }
 
 function checkCount(n: number): void {

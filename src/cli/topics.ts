@@ -1,0 +1,213 @@
+/**
+ * `sluice topics create | list | describe | alter | delete`: topic administration through the
+ * Sluice Admin client, with the flags of Kafka's kafka-topics where they apply.
+ *
+ * - create NAME [--partitions N] [--replication-factor R] [--config k=v ...] [--if-not-exists]
+ * - list [--internal] [--json]
+ * - describe NAME [--all-configs] [--json]: partitions with leader, replicas and ISR, and the
+ *   topic's configs that differ from the defaults (all of them with --all-configs)
+ * - alter NAME [--config k=v ...] [--delete-config k ...] [--partitions N]
+ * - delete NAME
+ */
+
+import type { Command } from 'commander';
+import { Admin } from '../client/admin.js';
+import type { TopicInfo } from '../client/cluster.js';
+import {
+  type ConnectFlags,
+  clientOptions,
+  intFlag,
+  json,
+  keyValueFlag,
+  repeatFlag,
+  run,
+  table,
+  withConnectFlags,
+  writeOut,
+} from './common.js';
+
+/** Kafka's limit on partitions per topic is practical, not protocol; this one keeps typos out. */
+const PARTITIONS_MAX = 100_000;
+const REPLICATION_FACTOR_MAX = 32_767;
+
+interface CreateFlags extends ConnectFlags {
+  partitions?: number;
+  replicationFactor?: number;
+  config: [string, string][];
+  ifNotExists?: boolean;
+}
+
+interface ListFlags extends ConnectFlags {
+  internal?: boolean;
+  json?: boolean;
+}
+
+interface DescribeFlags extends ConnectFlags {
+  allConfigs?: boolean;
+  json?: boolean;
+}
+
+interface AlterFlags extends ConnectFlags {
+  config: [string, string][];
+  deleteConfig: string[];
+  partitions?: number;
+}
+
+/** What `describe --json` prints for one topic. */
+export interface TopicDescription {
+  name: string;
+  internal: boolean;
+  partitions: { partition: number; leader: number; replicas: number[]; isr: number[] }[];
+  configs: Record<string, string | null>;
+}
+
+export function registerTopics(program: Command): void {
+  const topics = program
+    .command('topics')
+    .description('create, list, describe, alter and delete topics');
+
+  withConnectFlags(topics.command('create <name>'))
+    .description('create a topic')
+    .option(
+      '--partitions <n>',
+      "partition count (default: the broker's num.partitions)",
+      intFlag(1, PARTITIONS_MAX),
+    )
+    .option(
+      '--replication-factor <r>',
+      "replicas per partition (default: the broker's default.replication.factor)",
+      intFlag(1, REPLICATION_FACTOR_MAX),
+    )
+    .option('--config <key=value>', 'topic config (repeatable)', keyValueFlag, [])
+    .option('--if-not-exists', 'succeed when the topic already exists')
+    .action((name: string, flags: CreateFlags) => create(name, flags));
+
+  withConnectFlags(topics.command('list'))
+    .description('list topic names')
+    .option('--internal', 'include internal topics such as __consumer_offsets')
+    .option('--json', 'print a JSON array')
+    .action((flags: ListFlags) => list(flags));
+
+  withConnectFlags(topics.command('describe <name>'))
+    .description('partitions (leader, replicas, isr) and configs of a topic')
+    .option('--all-configs', 'show every config, not only those that differ from the defaults')
+    .option('--json', 'print JSON')
+    .action((name: string, flags: DescribeFlags) => describe(name, flags));
+
+  withConnectFlags(topics.command('alter <name>'))
+    .description('change topic configs or raise the partition count')
+    .option('--config <key=value>', 'set a topic config (repeatable)', keyValueFlag, [])
+    .option('--delete-config <key>', 'return a config to its default (repeatable)', repeatFlag, [])
+    .option('--partitions <n>', 'raise the partition count to n', intFlag(1, PARTITIONS_MAX))
+    .action((name: string, flags: AlterFlags) => alter(name, flags));
+
+  withConnectFlags(topics.command('delete <name>'))
+    .description('delete a topic and its data')
+    .action((name: string, flags: ConnectFlags) => remove(name, flags));
+}
+
+async function create(name: string, flags: CreateFlags): Promise<void> {
+  await run(flags, name, async () => {
+    await using admin = new Admin(clientOptions(flags));
+    const created = await admin.createTopics(
+      [
+        {
+          name,
+          ...(flags.partitions !== undefined && { partitions: flags.partitions }),
+          ...(flags.replicationFactor !== undefined && {
+            replicationFactor: flags.replicationFactor,
+          }),
+          configs: Object.fromEntries(flags.config),
+        },
+      ],
+      { failIfExists: !flags.ifNotExists },
+    );
+    await writeOut(created.length > 0 ? `created topic ${name}\n` : `topic ${name} exists\n`);
+  });
+}
+
+async function list(flags: ListFlags): Promise<void> {
+  await run(flags, '', async () => {
+    await using admin = new Admin(clientOptions(flags));
+    const names = await admin.listTopics({ includeInternal: flags.internal === true });
+    await writeOut(flags.json ? json(names) : names.map((n) => `${n}\n`).join(''));
+  });
+}
+
+async function describe(name: string, flags: DescribeFlags): Promise<void> {
+  await run(flags, name, async () => {
+    await using admin = new Admin(clientOptions(flags));
+    const [info] = await admin.describeTopics([name]);
+    const configs = await admin.describeConfigs([{ type: 'topic', name }]);
+    const shown = (configs.get(name) ?? []).filter((c) => flags.allConfigs || !c.isDefault);
+    const d = description(info as TopicInfo, shown);
+    await writeOut(flags.json ? json(d) : describeText(d));
+  });
+}
+
+function description(
+  info: TopicInfo,
+  configs: readonly { name: string; value: string | null; isSensitive: boolean }[],
+): TopicDescription {
+  return {
+    name: info.name,
+    internal: info.isInternal,
+    partitions: info.partitions
+      .filter((p) => p !== undefined)
+      .map((p) => ({
+        partition: p.partition,
+        leader: p.leaderId,
+        replicas: p.replicas,
+        isr: p.isr,
+      })),
+    configs: Object.fromEntries(
+      [...configs]
+        .sort((a, b) => (a.name < b.name ? -1 : 1))
+        .map((c) => [c.name, c.isSensitive ? null : c.value]),
+    ),
+  };
+}
+
+function describeText(d: TopicDescription): string {
+  const rf = d.partitions[0]?.replicas.length ?? 0;
+  const configs = Object.entries(d.configs).map(([k, v]) => `${k}=${v ?? '(sensitive)'}`);
+  const head =
+    `topic: ${d.name}${d.internal ? ' (internal)' : ''}  partitions: ${d.partitions.length}` +
+    `  replication factor: ${rf}\nconfigs: ${configs.length > 0 ? configs.join(', ') : '(defaults)'}\n`;
+  const rows = d.partitions.map((p) => [
+    String(p.partition),
+    String(p.leader),
+    p.replicas.join(','),
+    p.isr.join(','),
+  ]);
+  return head + table(['PARTITION', 'LEADER', 'REPLICAS', 'ISR'], rows);
+}
+
+async function alter(name: string, flags: AlterFlags): Promise<void> {
+  if (
+    flags.config.length === 0 &&
+    flags.deleteConfig.length === 0 &&
+    flags.partitions === undefined
+  )
+    throw new Error('nothing to alter: give --config, --delete-config or --partitions');
+  await run(flags, name, async () => {
+    await using admin = new Admin(clientOptions(flags));
+    await admin.describeTopics([name]);
+    const changes = [
+      ...flags.config.map(([k, v]) => ({ name: k, value: v, op: 'set' as const })),
+      ...flags.deleteConfig.map((k) => ({ name: k, value: null, op: 'delete' as const })),
+    ];
+    if (changes.length > 0) await admin.alterConfigs({ type: 'topic', name }, changes);
+    if (flags.partitions !== undefined)
+      await admin.createPartitions([{ topic: name, count: flags.partitions }]);
+    await writeOut(`altered topic ${name}\n`);
+  });
+}
+
+async function remove(name: string, flags: ConnectFlags): Promise<void> {
+  await run(flags, name, async () => {
+    await using admin = new Admin(clientOptions(flags));
+    await admin.deleteTopics([name]);
+    await writeOut(`deleted topic ${name}\n`);
+  });
+}
