@@ -9,7 +9,10 @@
  *   the difference between the old and new assignment to the consumer (revoke, then assign);
  * - the heartbeat loop sends a Heartbeat every `heartbeatIntervalMs` while the member is stable,
  *   and every `metadataMaxAgeMs` checks whether the subscribed topics (a RegExp subscription) or
- *   their partition counts changed, which needs a new assignment.
+ *   their partition counts changed, which needs a new assignment. When the application has not
+ *   polled for `rebalanceTimeoutMs` (Kafka's max.poll.interval.ms) the member gives its
+ *   partitions up as lost and leaves the group, so that a stuck application does not hold them;
+ *   its next poll joins again.
  *
  * Errors map to actions through `actionFor` (actions.ts). EAGER members give up everything
  * before joining (committing first when auto-commit is on); COOPERATIVE members keep consuming
@@ -66,6 +69,8 @@ export interface MembershipHost {
   revoke(tps: TopicPartition[], lost: boolean): Promise<void>;
   /** Takes new partitions: their committed offsets, start fetching, tell the application. */
   assign(tps: TopicPartition[]): Promise<void>;
+  /** Milliseconds since the application last polled (0 while a poll runs). */
+  pollIdleMs(): number;
 }
 
 export interface MembershipOptions {
@@ -121,6 +126,8 @@ export class GroupMembership {
   private readonly sleepers = new Set<() => void>();
   private joinWaiter: (() => void) | null = null;
   private lastMetadataCheckMs = Date.now();
+  /** Set when the member left because the application stopped polling; the next poll rejoins. */
+  private pollExpired = false;
 
   constructor(
     private readonly cluster: Cluster,
@@ -150,6 +157,13 @@ export class GroupMembership {
     if (kind === 'reset' || this.rejoin === null) this.rejoin = kind;
     if (this.state === 'stable') this.state = 'unjoined';
     this.joinWaiter?.();
+  }
+
+  /** The application polls: rejoin if the member left for lack of polls. */
+  onPoll(): void {
+    if (!this.pollExpired) return;
+    this.pollExpired = false;
+    this.requestRejoin('reset');
   }
 
   /**
@@ -439,6 +453,10 @@ export class GroupMembership {
       await this.sleep(this.opts.heartbeatIntervalMs);
       if (this.stopped || this.state !== 'stable') continue;
       try {
+        if (this.host.pollIdleMs() > this.opts.rebalanceTimeoutMs) {
+          await this.expirePoll();
+          continue;
+        }
         await this.heartbeat();
         await this.checkMetadata();
       } catch (err) {
@@ -448,6 +466,19 @@ export class GroupMembership {
         // A failed heartbeat does not end the generation; the next one (or the join loop) will.
       }
     }
+  }
+
+  /** max.poll.interval.ms passed without a poll: partitions lost, leave (dynamic members). */
+  private async expirePoll(): Promise<void> {
+    this.state = 'unjoined';
+    this.pollExpired = true;
+    const owned = this.host.owned();
+    if (owned.length > 0) await this.host.revoke(owned, true);
+    if (this.opts.groupInstanceId === null && this.memberId !== '') {
+      await this.leave().catch(() => undefined);
+    }
+    this.memberId = '';
+    this.generationId = -1;
   }
 
   private async heartbeat(): Promise<void> {

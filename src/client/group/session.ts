@@ -66,6 +66,8 @@ export class GroupSession {
   private autoCommitTimer: NodeJS.Timeout | null = null;
   private autoCommitting = false;
   private closed = false;
+  private polling = false;
+  private lastPollMs = Date.now();
 
   constructor(
     private readonly cluster: Cluster,
@@ -93,10 +95,19 @@ export class GroupSession {
         owned: () => this.table.assigned(),
         revoke: (tps, lost) => this.revoke(tps, lost),
         assign: (tps) => this.assign(tps),
+        pollIdleMs: () => (this.polling ? 0 : Date.now() - this.lastPollMs),
       },
       this.opts,
     );
+    this.lastPollMs = Date.now();
     this.membership.subscribe(topics);
+  }
+
+  /** A poll starts (true) or ends (false): the max.poll.interval.ms clock. */
+  polled(running: boolean): void {
+    this.polling = running;
+    this.lastPollMs = Date.now();
+    if (running) this.membership?.onPoll();
   }
 
   /** Throws a fatal membership error or a listener's error (the latter once). */
