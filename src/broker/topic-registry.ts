@@ -118,9 +118,15 @@ export class TopicRegistry {
     return this.topics.size;
   }
 
-  create(name: string, partitions: number, configs: TopicRecord['configs']): TopicRecord {
+  /** Adds a topic; `id` is given in cluster mode (the cluster-wide id), random otherwise. */
+  create(
+    name: string,
+    partitions: number,
+    configs: TopicRecord['configs'],
+    id: Buffer = randomBytes(16),
+  ): TopicRecord {
     if (this.topics.has(name)) throw new Error(`topic ${name} exists`);
-    const t: TopicRecord = { name, id: randomBytes(16), partitions, configs };
+    const t: TopicRecord = { name, id, partitions, configs };
     this.put(t);
     this.save();
     return t;

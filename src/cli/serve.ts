@@ -22,6 +22,9 @@ interface ServeFlags {
   numPartitions?: string;
   autoCreateTopics?: string;
   workers?: string;
+  nodeId?: string;
+  etcd?: string;
+  rack?: string;
   set: string[];
 }
 
@@ -42,6 +45,9 @@ export function serveConfig(flags: ServeFlags): Record<string, string> {
     ['num.partitions', flags.numPartitions],
     ['auto.create.topics.enable', flags.autoCreateTopics],
     ['num.partition.workers', flags.workers],
+    ['node.id', flags.nodeId],
+    ['etcd.endpoints', flags.etcd],
+    ['broker.rack', flags.rack],
   ];
   for (const [k, v] of direct) if (v !== undefined) config[k] = v;
   for (const pair of flags.set) {
@@ -63,6 +69,9 @@ export function registerServe(program: Command): void {
     .option('--num-partitions <n>', 'partitions of auto-created topics')
     .option('--auto-create-topics <bool>', 'create unknown topics on first use: true | false')
     .option('--workers <n>', 'partition-owner worker threads (default: one per core)')
+    .option('--node-id <n>', 'cluster mode: this broker id (node.id)')
+    .option('--etcd <urls>', 'cluster mode: etcd endpoints, comma-separated (etcd.endpoints)')
+    .option('--rack <rack>', 'cluster mode: this broker rack (broker.rack)')
     .option('--set <key=value>', 'any broker config key (repeatable)', collect, [])
     .action(async (flags: ServeFlags) => {
       const config = serveConfig(flags);

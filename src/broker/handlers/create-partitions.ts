@@ -2,7 +2,8 @@
  * CreatePartitions (API key 37), versions 0-3.
  *
  * Version notes: v2 flexible. Always returns one result per requested topic. Partition counts
- * only grow; manual assignments must name this broker alone (single broker).
+ * only grow; manual assignments must name this broker alone on a single broker, and any live
+ * brokers in cluster mode.
  */
 
 import type {
@@ -23,12 +24,13 @@ export const createPartitionsHandler: Handler<CreatePartitionsRequest, CreatePar
     const results: CreatePartitionsResponse['results'] = [];
     for (const t of req.topics) {
       try {
-        const badAssignment = t.assignments?.some(
-          (a) => a.brokerIds.length !== 1 || a.brokerIds[0] !== self,
-        );
+        const badAssignment =
+          !ctx.core.cluster &&
+          t.assignments?.some((a) => a.brokerIds.length !== 1 || a.brokerIds[0] !== self);
         if (badAssignment)
           throw new TopicError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `only broker ${self} exists`);
-        await ctx.core.createPartitions(t.name, t.count, req.validateOnly);
+        const assignments = t.assignments?.map((a) => [...a.brokerIds]);
+        await ctx.core.createPartitions(t.name, t.count, req.validateOnly, assignments);
         results.push({ name: t.name, errorCode: 0, errorMessage: null });
       } catch (err) {
         const code = err instanceof TopicError ? err.errorCode : ErrorCode.UNKNOWN_SERVER_ERROR;

@@ -5,8 +5,8 @@
  * partition count, replication factor and every config of the new topic; v7 topic ids.
  *
  * -1 partitions / replication factor mean the broker defaults (`num.partitions`,
- * `default.replication.factor`). Manual assignments are accepted only when every replica list is
- * this broker alone (a single broker). Each topic succeeds or fails on its own; duplicated names in
+ * `default.replication.factor`). On a single broker manual assignments are accepted only when
+ * every replica list is this broker alone; in cluster mode they may name any live brokers. Each topic succeeds or fails on its own; duplicated names in
  * one request all get INVALID_REQUEST, as in Kafka.
  */
 
@@ -46,6 +46,7 @@ function partitionsOf(ctx: RequestContext, t: CreatableTopic): number {
     );
   }
   const self = ctx.core.identity.nodeId;
+  if (ctx.core.cluster) return t.assignments.length;
   for (const a of t.assignments) {
     if (a.brokerIds.length !== 1 || a.brokerIds[0] !== self) {
       throw new TopicError(
@@ -55,6 +56,15 @@ function partitionsOf(ctx: RequestContext, t: CreatableTopic): number {
     }
   }
   return t.assignments.length;
+}
+
+/** The manual assignment in partition order, or undefined when none was given. */
+function assignmentOf(t: CreatableTopic): number[][] | undefined {
+  if (t.assignments.length === 0) return undefined;
+  const sorted = [...t.assignments].sort((a, b) => a.partitionIndex - b.partitionIndex);
+  if (sorted.some((a, i) => a.partitionIndex !== i))
+    throw new TopicError(ErrorCode.INVALID_REPLICA_ASSIGNMENT, 'partitions must be 0..n-1');
+  return sorted.map((a) => [...a.brokerIds]);
 }
 
 function configRecord(t: CreatableTopic): Record<string, string> {
@@ -77,12 +87,14 @@ async function createOne(
   }
   try {
     const partitions = partitionsOf(ctx, t);
-    const replication = t.assignments.length > 0 ? 1 : t.replicationFactor;
+    const assignment = assignmentOf(t);
+    const replication = assignment ? (assignment[0]?.length ?? 1) : t.replicationFactor;
     const configs = configRecord(t);
     const count = ctx.core.validateNewTopic(t.name, partitions, replication, configs);
     const id = validateOnly
       ? NO_TOPIC_ID
-      : (await ctx.core.createTopic(t.name, count, replication, configs)).id;
+      : (await ctx.core.createTopic(t.name, count, replication, configs, assignment)).id;
+    const rf = replication === -1 ? ctx.core.config.int('default.replication.factor') : replication;
     return {
       name: t.name,
       topicId: id,
@@ -90,7 +102,7 @@ async function createOne(
       errorMessage: null,
       topicConfigErrorCode: 0,
       numPartitions: count,
-      replicationFactor: 1,
+      replicationFactor: rf,
       configs: describeTopicConfigs(ctx.core.config, topicOverrides(configs)).map((c) => ({
         name: c.name,
         value: c.value,

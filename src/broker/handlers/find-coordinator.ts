@@ -4,30 +4,88 @@
  * Version notes: v1 key type (0 group, 1 transaction) and error messages, v3 flexible, v4 batched
  * keys (KIP-699). v5+ (KIP-890 transaction v2 errors) is not advertised.
  *
- * On a single broker this broker coordinates every group. Transaction coordinators do not exist
+ * On a single broker this broker coordinates every group. In cluster mode a group's coordinator
+ * is the leader of its `__consumer_offsets` partition (created on first use, like Kafka); while
+ * that partition has no leader the answer is COORDINATOR_NOT_AVAILABLE. Transaction coordinators do not exist
  * yet: key type 1 gets COORDINATOR_NOT_AVAILABLE so transactional clients fail clearly.
  */
 
+import { partitionFor } from '../../groups/index.js';
 import { ErrorCode } from '../../protocol/generated/errors.js';
 import type {
   FindCoordinatorRequest,
   FindCoordinatorResponse,
 } from '../../protocol/generated/find-coordinator.js';
-import type { Handler } from './handler.js';
+import { OFFSETS_TOPIC } from '../group-service.js';
+import type { Handler, RequestContext } from './handler.js';
 
 const KEY_TYPE_GROUP = 0;
+
+interface Coordinator {
+  nodeId: number;
+  host: string;
+  port: number;
+  errorCode: number;
+  errorMessage: string | null;
+}
+
+const NOT_AVAILABLE: Coordinator = {
+  nodeId: -1,
+  host: '',
+  port: -1,
+  errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+  errorMessage: 'the coordinator is not available',
+};
+
+/** Cluster mode: the leader of the group's offsets partition. */
+async function clusterCoordinator(ctx: RequestContext, groupId: string): Promise<Coordinator> {
+  const cluster = ctx.core.cluster;
+  if (!cluster) return NOT_AVAILABLE;
+  let topic = ctx.core.topic(OFFSETS_TOPIC);
+  if (!topic) {
+    try {
+      topic = await ctx.core.createTopic(
+        OFFSETS_TOPIC,
+        ctx.core.config.int('offsets.topic.num.partitions'),
+        -1,
+        { 'cleanup.policy': 'compact' },
+      );
+    } catch {
+      return NOT_AVAILABLE;
+    }
+  }
+  const state = cluster.view.partitionState(OFFSETS_TOPIC, partitionFor(groupId, topic.partitions));
+  const leader = cluster.view.brokers().find((b) => b.nodeId === state?.leader);
+  if (!leader) return NOT_AVAILABLE;
+  return {
+    nodeId: leader.nodeId,
+    host: leader.host,
+    port: leader.port,
+    errorCode: 0,
+    errorMessage: null,
+  };
+}
 
 export const findCoordinatorHandler: Handler<FindCoordinatorRequest, FindCoordinatorResponse> = {
   apiKey: 10,
   name: 'FindCoordinator',
   minVersion: 0,
   maxVersion: 4,
-  handle(req, ctx) {
+  async handle(req, ctx) {
+    const keys = ctx.apiVersion >= 4 ? req.coordinatorKeys : [req.key];
+    if (ctx.core.cluster && req.keyType === KEY_TYPE_GROUP) {
+      const found = await Promise.all(keys.map((k) => clusterCoordinator(ctx, k)));
+      const first = found[0] ?? NOT_AVAILABLE;
+      return {
+        throttleTimeMs: 0,
+        ...first,
+        coordinators: keys.map((key, i) => ({ key, ...(found[i] ?? NOT_AVAILABLE) })),
+      };
+    }
     const { nodeId, host, port } = ctx.core.identity;
     const supported = req.keyType === KEY_TYPE_GROUP;
     const errorCode = supported ? 0 : ErrorCode.COORDINATOR_NOT_AVAILABLE;
     const errorMessage = supported ? null : 'transactions are not supported';
-    const keys = ctx.apiVersion >= 4 ? req.coordinatorKeys : [req.key];
     return {
       throttleTimeMs: 0,
       errorCode,

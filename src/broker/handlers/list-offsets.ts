@@ -9,6 +9,9 @@
  * offset for READ_COMMITTED), -2 earliest (log start offset), -3 the offset of the record with
  * the largest timestamp, >= 0 the first offset whose batch max timestamp is >= the target (time
  * index), or offset -1 when no such record exists.
+ *
+ * In cluster mode only the partition's leader answers (others: NOT_LEADER_OR_FOLLOWER), with its
+ * current leader epoch.
  */
 
 import { ErrorCode } from '../../protocol/generated/errors.js';
@@ -25,6 +28,7 @@ function answer(
   errorCode: number,
   offset = -1,
   timestamp = -1,
+  leaderEpoch = 0,
 ): PartitionResponse {
   return {
     partitionIndex,
@@ -32,7 +36,7 @@ function answer(
     oldStyleOffsets: [],
     timestamp,
     offset,
-    leaderEpoch: errorCode === 0 ? 0 : -1,
+    leaderEpoch: errorCode === 0 ? leaderEpoch : -1,
   };
 }
 
@@ -46,9 +50,17 @@ async function listOne(
   if (!route) return answer(partitionIndex, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
   if (timestamp === -3 && ctx.apiVersion < 7)
     return answer(partitionIndex, ErrorCode.UNSUPPORTED_VERSION);
+  let leaderEpoch = 0;
+  const cluster = ctx.core.cluster;
+  if (cluster) {
+    const state = cluster.view.partitionState(topic, partitionIndex);
+    if (!state || state.leader !== ctx.core.identity.nodeId)
+      return answer(partitionIndex, ErrorCode.NOT_LEADER_OR_FOLLOWER);
+    leaderEpoch = state.leaderEpoch;
+  }
   try {
     const r = await ctx.core.listOffset(route, timestamp);
-    return answer(partitionIndex, r.errorCode, r.offset, r.timestamp);
+    return answer(partitionIndex, r.errorCode, r.offset, r.timestamp, leaderEpoch);
   } catch {
     return answer(partitionIndex, ErrorCode.NOT_LEADER_OR_FOLLOWER);
   }

@@ -9,10 +9,14 @@
  *
  * On a single broker this broker is every partition's leader, its only replica and ISR, and the
  * controller (kafkajs sends admin requests to the controller, so it must be a real broker id).
+ * In cluster mode (etcd) the answer comes from the cluster view: every live broker, each
+ * partition's leader (-1 with LEADER_NOT_AVAILABLE when offline), leader epoch, replicas, ISR and
+ * offline replicas (assigned but not live), the controller id and the cluster-wide cluster id.
  * Unknown topics are created when both the broker (`auto.create.topics.enable`) and the request
  * (v4+) allow it; otherwise UNKNOWN_TOPIC_OR_PARTITION. Invalid names: INVALID_TOPIC_EXCEPTION.
  */
 
+import type { ClusterNode } from '../../cluster/cluster-node.js';
 import { ErrorCode } from '../../protocol/generated/errors.js';
 import type { MetadataRequest, MetadataResponse } from '../../protocol/generated/metadata.js';
 import { type TopicRecord, topicNameProblem } from '../topic-registry.js';
@@ -22,8 +26,46 @@ type TopicResponse = MetadataResponse['topics'][number];
 
 const NO_TOPIC_ID = Buffer.alloc(16);
 
+function clusterPartitions(cluster: ClusterNode, t: TopicRecord): TopicResponse['partitions'] {
+  const live = new Set(cluster.view.brokers().map((b) => b.nodeId));
+  return Array.from({ length: t.partitions }, (_, partitionIndex) => {
+    const s = cluster.view.partitionState(t.name, partitionIndex);
+    if (!s) {
+      return {
+        errorCode: ErrorCode.LEADER_NOT_AVAILABLE,
+        partitionIndex,
+        leaderId: -1,
+        leaderEpoch: -1,
+        replicaNodes: [],
+        isrNodes: [],
+        offlineReplicas: [],
+      };
+    }
+    return {
+      errorCode: s.leader === -1 ? ErrorCode.LEADER_NOT_AVAILABLE : 0,
+      partitionIndex,
+      leaderId: s.leader,
+      leaderEpoch: s.leaderEpoch,
+      replicaNodes: s.replicas,
+      isrNodes: s.isr,
+      offlineReplicas: s.replicas.filter((r) => !live.has(r)),
+    };
+  });
+}
+
 function topicResponse(ctx: RequestContext, t: TopicRecord): TopicResponse {
   const nodeId = ctx.core.identity.nodeId;
+  const cluster = ctx.core.cluster;
+  if (cluster) {
+    return {
+      errorCode: 0,
+      name: t.name,
+      topicId: t.id,
+      isInternal: ctx.core.isInternal(t.name),
+      partitions: clusterPartitions(cluster, t),
+      topicAuthorizedOperations: AUTHORIZED_OPERATIONS_OMITTED,
+    };
+  }
   return {
     errorCode: 0,
     name: t.name,
@@ -83,12 +125,22 @@ export const metadataHandler: Handler<MetadataRequest, MetadataResponse> = {
   minVersion: 1,
   maxVersion: 12,
   async handle(req, ctx) {
-    const { identity } = ctx.core;
+    const { identity, cluster } = ctx.core;
     const allowAutoCreate = ctx.apiVersion < 4 || req.allowAutoTopicCreation;
     const topics =
       req.topics === null
         ? ctx.core.registry.all().map((t) => topicResponse(ctx, t))
         : await Promise.all(req.topics.map((t) => resolveTopic(ctx, t, allowAutoCreate)));
+    if (cluster) {
+      return {
+        throttleTimeMs: 0,
+        brokers: cluster.view.brokers(),
+        clusterId: cluster.clusterId,
+        controllerId: cluster.view.controllerId(),
+        topics,
+        clusterAuthorizedOperations: AUTHORIZED_OPERATIONS_OMITTED,
+      };
+    }
     return {
       throttleTimeMs: 0,
       brokers: [{ nodeId: identity.nodeId, host: identity.host, port: identity.port, rack: null }],

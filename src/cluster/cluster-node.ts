@@ -1,0 +1,494 @@
+/**
+ * ClusterNode: one broker's part in a cluster kept in etcd (the glue between the broker, the
+ * controller side in `controller/` and the replication side behind `ReplicaRoles`).
+ *
+ * - Liveness: the broker registers `brokers/<id>` under a lease of `broker.session.timeout.ms`
+ *   (kept alive every third of the TTL). A lost lease (etcd unreachable for longer than the TTL)
+ *   is replaced by a new one and the broker registers again.
+ * - The view (`EtcdClusterView`) caches the cluster; the controller (`Controller`) campaigns and,
+ *   when elected, keeps leaders and ISRs right.
+ * - Local replicas: on every view change one sync pass (passes never overlap) makes the local
+ *   topic registry match the cluster's topics (same ids; every partition of a topic is opened
+ *   locally, so routing needs no special case), then tells `ReplicaRoles` about each partition
+ *   this broker hosts whose leader or leader epoch changed (becomeLeader / becomeFollower, in one
+ *   pass at most one call per partition, so calls for a partition are serialised), and calls
+ *   stopReplica for partitions it no longer hosts. A follower may be told a leader of -1 (the
+ *   partition is offline); it then waits for the next state.
+ * - Topic changes (CreateTopics, DeleteTopics, CreatePartitions, auto-creation) are written to
+ *   etcd by the broker that received them, with placement from placement.ts; they resolve once
+ *   this broker has opened the new partitions.
+ * - Controlled shutdown: the broker marks itself `shuttingDown`, the controller moves its
+ *   leaderships to other ISR members and drops it from ISRs, and the broker waits (at most
+ *   `controlled.shutdown.timeout.ms`) until it leads nothing that could move, then deregisters.
+ *
+ * Owned by the network (main) thread; not thread-safe.
+ */
+
+import { randomBytes } from 'node:crypto';
+import type { Lease } from 'etcd3';
+import type { BrokerCore } from '../broker/broker-core.js';
+import { PARTITIONS_PER_TOPIC_MAX, TopicError } from '../broker/broker-core.js';
+import type { TopicRecord } from '../broker/topic-registry.js';
+import { topicNameProblem } from '../broker/topic-registry.js';
+import { topicOverrides } from '../config/config.js';
+import { ErrorCode } from '../protocol/generated/errors.js';
+import type { Logger } from '../util/logger.js';
+import { Controller } from './controller/controller.js';
+import { EtcdClusterView } from './controller/etcd-view.js';
+import {
+  initialState,
+  PlacementError,
+  placeReplicas,
+  validateAssignment,
+} from './controller/placement.js';
+import { type BrokerRecord, ClusterStore, type TopicAssignment } from './controller/store.js';
+import type { PartitionState, ReplicaRoles, TopicPartitionKey } from './types.js';
+
+/** How often a stopping broker re-checks whether its leaderships have moved. */
+const SHUTDOWN_POLL_MS = 50;
+/** How long a topic change waits for the local broker to open the new partitions. */
+const LOCAL_APPLY_TIMEOUT_MS = 10_000;
+/** Pause between checks while waiting for a change to come back through the watch. */
+const LOCAL_APPLY_POLL_MS = 10;
+const LEASE_RETRY_MS = 500;
+
+export interface ClusterNodeOptions {
+  core: BrokerCore;
+  endpoints: string[];
+  logger: Logger;
+  /** The replication side; a leader-only stand-in is used when absent. */
+  roles?: (node: ClusterNode) => ReplicaRoles;
+}
+
+/** Stand-in for the replication side: leads and follows without moving any data. */
+export class LeaderOnlyRoles implements ReplicaRoles {
+  async becomeLeader(): Promise<void> {}
+  async becomeFollower(): Promise<void> {}
+  async stopReplica(): Promise<void> {}
+}
+
+interface AppliedRole {
+  leader: number;
+  leaderEpoch: number;
+}
+
+export class ClusterNode {
+  readonly view: EtcdClusterView;
+  readonly controller: Controller;
+  roles: ReplicaRoles = new LeaderOnlyRoles();
+  clusterId = '';
+  private lease: Lease | null = null;
+  private leaseIdPromise: Promise<string> = Promise.reject(new Error('no lease yet'));
+  private readonly applied = new Map<string, AppliedRole>();
+  private syncing = false;
+  private syncAgain = false;
+  private syncWaiters: (() => void)[] = [];
+  private shuttingDown = false;
+  private closed = false;
+  private readonly nodeId: number;
+
+  private constructor(
+    readonly core: BrokerCore,
+    readonly store: ClusterStore,
+    private readonly logger: Logger,
+  ) {
+    const c = core.config;
+    this.nodeId = core.identity.nodeId;
+    this.view = new EtcdClusterView(store, this.nodeId, logger);
+    this.controller = new Controller(
+      store,
+      this.view,
+      () => this.leaseIdPromise,
+      {
+        nodeId: this.nodeId,
+        uncleanElection: c.bool('unclean.leader.election.enable'),
+        autoRebalance: c.bool('auto.leader.rebalance.enable'),
+        rebalanceIntervalMs: c.int('leader.imbalance.check.interval.seconds') * 1000,
+      },
+      logger,
+    );
+    this.leaseIdPromise.catch(() => undefined);
+  }
+
+  /** Joins the cluster: cluster id, lease, registration, view, controller, first sync. */
+  static async start(opts: ClusterNodeOptions): Promise<ClusterNode> {
+    const c = opts.core.config;
+    const store = new ClusterStore({ endpoints: opts.endpoints, cluster: c.str('cluster.name') });
+    const node = new ClusterNode(opts.core, store, opts.logger);
+    try {
+      node.clusterId = await store.clusterId();
+      if (opts.roles) node.roles = opts.roles(node);
+      await node.newLease();
+      await node.view.start();
+      node.view.onChange(() => node.scheduleSync());
+      opts.core.cluster = node;
+      node.controller.start();
+      await node.syncNow();
+    } catch (err) {
+      await node.close().catch(() => undefined);
+      throw err;
+    }
+    return node;
+  }
+
+  private get ttlSeconds(): number {
+    return Math.max(1, Math.ceil(this.core.config.int('broker.session.timeout.ms') / 1000));
+  }
+
+  private record(): BrokerRecord {
+    const { identity, config } = this.core;
+    const rack = config.str('broker.rack');
+    return {
+      nodeId: this.nodeId,
+      host: identity.host,
+      port: identity.port,
+      rack: rack === '' ? null : rack,
+      shuttingDown: this.shuttingDown,
+    };
+  }
+
+  /** Takes a fresh lease and registers under it; on loss, does it again. */
+  private async newLease(): Promise<void> {
+    const lease = this.store.lease(this.ttlSeconds);
+    this.lease = lease;
+    lease.on('lost', (err) => {
+      if (this.lease !== lease || this.closed) return;
+      this.logger.warn({ err: String(err) }, 'cluster: lease lost, registering again');
+      this.lease = null;
+      this.leaseIdPromise = Promise.reject(new Error('lease lost; a new one is coming'));
+      this.leaseIdPromise.catch(() => undefined);
+      setTimeout(() => this.renewLease(), LEASE_RETRY_MS).unref();
+    });
+    this.leaseIdPromise = lease.grant();
+    this.leaseIdPromise.catch(() => undefined);
+    await this.store.registerBroker(await this.leaseIdPromise, this.record());
+  }
+
+  private renewLease(): void {
+    if (this.closed) return;
+    this.newLease().then(
+      () => this.controller.onControllerChange(),
+      (err: unknown) => {
+        this.logger.warn({ err: String(err) }, 'cluster: registration failed, retrying');
+        setTimeout(() => this.renewLease(), LEASE_RETRY_MS).unref();
+      },
+    );
+  }
+
+  // ---- questions handlers ask ----
+
+  /** Whether this broker leads the partition now. */
+  isLeader(topic: string, partition: number): boolean {
+    return this.view.partitionState(topic, partition)?.leader === this.nodeId;
+  }
+
+  /** Live broker ids that are not shutting down. */
+  private eligible = (id: number): boolean => {
+    const b = this.view.brokerRecord(id);
+    return b !== undefined && !b.shuttingDown;
+  };
+
+  // ---- topic changes (any broker; written to etcd) ----
+
+  async createTopic(
+    name: string,
+    partitions: number,
+    replicationFactor: number,
+    configs: Record<string, string>,
+    assignment?: number[][],
+  ): Promise<TopicRecord> {
+    const problem = topicNameProblem(name);
+    if (problem) throw new TopicError(ErrorCode.INVALID_TOPIC_EXCEPTION, problem);
+    if (this.view.topic(name))
+      throw new TopicError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic ${name} already exists`);
+    try {
+      topicOverrides(configs);
+    } catch (err) {
+      throw new TopicError(ErrorCode.INVALID_CONFIG, (err as Error).message);
+    }
+    const replicas = this.placement(name, partitions, replicationFactor, assignment);
+    const a: TopicAssignment = {
+      id: randomBytes(16).toString('hex'),
+      replicas,
+      configs,
+    };
+    if (!(await this.store.createTopic(name, a)))
+      throw new TopicError(ErrorCode.TOPIC_ALREADY_EXISTS, `topic ${name} already exists`);
+    await this.writeInitialStates(name, replicas, 0);
+    this.logger.info({ topic: name, partitions: replicas.length }, 'cluster: topic created');
+    await this.waitLocal(() => this.core.registry.get(name)?.partitions === replicas.length);
+    const t = this.core.registry.get(name);
+    if (!t) throw new TopicError(ErrorCode.UNKNOWN_SERVER_ERROR, `topic ${name} not applied`);
+    return t;
+  }
+
+  private placement(
+    name: string,
+    partitions: number,
+    replicationFactor: number,
+    assignment?: number[][],
+  ): number[][] {
+    const live = this.view.brokers().map((b) => b.nodeId);
+    try {
+      if (assignment && assignment.length > 0) {
+        validateAssignment(assignment, new Set(live));
+        return assignment;
+      }
+      const count = partitions === -1 ? this.core.config.int('num.partitions') : partitions;
+      if (count < 1 || count > PARTITIONS_PER_TOPIC_MAX)
+        throw new TopicError(
+          ErrorCode.INVALID_PARTITIONS,
+          `partitions must be in [1, ${PARTITIONS_PER_TOPIC_MAX}], got ${count}`,
+        );
+      let rf =
+        replicationFactor === -1
+          ? this.core.config.int('default.replication.factor')
+          : replicationFactor;
+      if (this.core.isInternal(name))
+        rf = Math.min(this.core.config.int('offsets.topic.replication.factor'), live.length);
+      return placeReplicas({ brokers: live, partitions: count, replicationFactor: rf });
+    } catch (err) {
+      if (err instanceof PlacementError) throw new TopicError(err.errorCode, err.message);
+      throw err;
+    }
+  }
+
+  private async writeInitialStates(name: string, replicas: number[][], first: number) {
+    const epoch = this.view.controllerRecord()?.epoch ?? 0;
+    await this.store.createPartitionStates(
+      name,
+      replicas.slice(first).map((r, i) => ({
+        partition: first + i,
+        state: initialState(r, this.eligible, epoch),
+      })),
+    );
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    if (!this.core.config.bool('delete.topic.enable'))
+      throw new TopicError(ErrorCode.TOPIC_DELETION_DISABLED, 'topic deletion is disabled');
+    if (!(await this.store.deleteTopic(name)))
+      throw new TopicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `no topic ${name}`);
+    this.logger.info({ topic: name }, 'cluster: topic deleted');
+    await this.waitLocal(() => this.core.registry.get(name) === undefined);
+  }
+
+  async createPartitions(
+    name: string,
+    count: number,
+    validateOnly: boolean,
+    assignments?: number[][],
+  ): Promise<void> {
+    const t = this.view.topic(name);
+    if (!t) throw new TopicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `no topic ${name}`);
+    const have = t.assignment.replicas.length;
+    if (count <= have)
+      throw new TopicError(
+        ErrorCode.INVALID_PARTITIONS,
+        `topic ${name} has ${have} partitions; ${count} would not add any`,
+      );
+    if (count > PARTITIONS_PER_TOPIC_MAX)
+      throw new TopicError(
+        ErrorCode.INVALID_PARTITIONS,
+        `at most ${PARTITIONS_PER_TOPIC_MAX} partitions`,
+      );
+    const rf = t.assignment.replicas[0]?.length ?? 1;
+    let added: number[][];
+    try {
+      if (assignments && assignments.length > 0) {
+        if (assignments.length !== count - have || assignments.some((a) => a.length !== rf))
+          throw new PlacementError(
+            ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+            `need ${count - have} assignments of ${rf} replicas`,
+          );
+        validateAssignment(assignments, new Set(this.view.brokers().map((b) => b.nodeId)));
+        added = assignments;
+      } else {
+        added = placeReplicas({
+          brokers: this.view.brokers().map((b) => b.nodeId),
+          partitions: count - have,
+          replicationFactor: rf,
+          firstPartition: have,
+        });
+      }
+    } catch (err) {
+      if (err instanceof PlacementError) throw new TopicError(err.errorCode, err.message);
+      throw err;
+    }
+    if (validateOnly) return;
+    const replicas = [...t.assignment.replicas, ...added];
+    if (!(await this.store.updateTopic(name, t.version, { ...t.assignment, replicas })))
+      throw new TopicError(
+        ErrorCode.REASSIGNMENT_IN_PROGRESS,
+        `topic ${name} changed meanwhile; retry`,
+      );
+    await this.writeInitialStates(name, replicas, have);
+    await this.waitLocal(() => (this.core.registry.get(name)?.partitions ?? 0) >= count);
+  }
+
+  /**
+   * Resolves once `done()` holds after a sync pass (bounded). It sleeps between checks: the
+   * change arrives through the watch, which needs the event loop (a pass alone would spin on
+   * microtasks and starve it).
+   */
+  private async waitLocal(done: () => boolean): Promise<void> {
+    const deadline = Date.now() + LOCAL_APPLY_TIMEOUT_MS;
+    while (!done()) {
+      if (Date.now() > deadline)
+        throw new TopicError(
+          ErrorCode.REQUEST_TIMED_OUT,
+          'the change did not reach this broker in time',
+        );
+      await new Promise((r) => setTimeout(r, LOCAL_APPLY_POLL_MS));
+      await this.syncNow();
+    }
+  }
+
+  // ---- local replicas ----
+
+  private scheduleSync(): void {
+    if (this.closed) return;
+    if (this.syncing) {
+      this.syncAgain = true;
+      return;
+    }
+    this.syncing = true;
+    void this.syncLoop();
+  }
+
+  private syncNow(): Promise<void> {
+    return new Promise((resolve) => {
+      this.syncWaiters.push(resolve);
+      this.scheduleSync();
+    });
+  }
+
+  private async syncLoop(): Promise<void> {
+    try {
+      do {
+        this.syncAgain = false;
+        const waiters = this.syncWaiters;
+        this.syncWaiters = [];
+        try {
+          await this.syncOnce();
+        } catch (err) {
+          this.logger.error({ err: String(err) }, 'cluster: applying the cluster view failed');
+        }
+        for (const w of waiters) w();
+      } while (this.syncAgain && !this.closed);
+    } finally {
+      this.syncing = false;
+      if (this.syncWaiters.length > 0 && !this.closed) this.scheduleSync();
+    }
+  }
+
+  private async syncOnce(): Promise<void> {
+    const names = new Set(this.view.topicNames());
+    for (const local of this.core.registry.all()) {
+      if (names.has(local.name)) continue;
+      await this.stopTopicReplicas(local.name);
+      await this.core.dropLocalTopic(local.name);
+    }
+    for (const name of names) {
+      const t = this.view.topic(name);
+      if (!t) continue;
+      const { id, replicas, configs } = t.assignment;
+      await this.core.adoptTopic(name, Buffer.from(id, 'hex'), replicas.length, configs);
+    }
+    const calls: Promise<void>[] = [];
+    const hosted = new Set<string>();
+    for (const name of names) {
+      for (const [partition, state] of this.view.topicStates(name)) {
+        if (!state.replicas.includes(this.nodeId)) continue;
+        const key = `${name}\u0000${partition}`;
+        hosted.add(key);
+        const before = this.applied.get(key);
+        if (before && before.leader === state.leader && before.leaderEpoch === state.leaderEpoch)
+          continue;
+        this.applied.set(key, { leader: state.leader, leaderEpoch: state.leaderEpoch });
+        calls.push(this.applyRole({ topic: name, partition }, state));
+      }
+    }
+    for (const key of [...this.applied.keys()]) {
+      if (hosted.has(key)) continue;
+      this.applied.delete(key);
+      const [topic, p] = key.split('\u0000') as [string, string];
+      calls.push(
+        this.roleCall('stopReplica', () => this.roles.stopReplica({ topic, partition: Number(p) })),
+      );
+    }
+    await Promise.all(calls);
+  }
+
+  private applyRole(key: TopicPartitionKey, state: PartitionState): Promise<void> {
+    if (state.leader === this.nodeId)
+      return this.roleCall('becomeLeader', () => this.roles.becomeLeader(key, state));
+    return this.roleCall('becomeFollower', () => this.roles.becomeFollower(key, state));
+  }
+
+  private async roleCall(what: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      this.logger.error({ err: String(err), what }, 'cluster: replica role change failed');
+    }
+  }
+
+  private async stopTopicReplicas(topic: string): Promise<void> {
+    const prefix = `${topic}\u0000`;
+    for (const key of [...this.applied.keys()]) {
+      if (!key.startsWith(prefix)) continue;
+      this.applied.delete(key);
+      const partition = Number(key.slice(prefix.length));
+      await this.roleCall('stopReplica', () => this.roles.stopReplica({ topic, partition }));
+    }
+  }
+
+  // ---- shutdown ----
+
+  /** Partitions this broker leads whose leadership another live ISR member could take. */
+  movableLeaderships(): number {
+    let n = 0;
+    for (const name of this.view.topicNames()) {
+      for (const s of this.view.topicStates(name).values()) {
+        if (s.leader !== this.nodeId) continue;
+        if (s.isr.some((r) => r !== this.nodeId && this.eligible(r))) n++;
+      }
+    }
+    return n;
+  }
+
+  /** Controlled shutdown: hands leaderships over (bounded wait), then leaves the cluster. */
+  async shutdown(): Promise<void> {
+    const c = this.core.config;
+    if (c.bool('controlled.shutdown.enable') && !this.closed && this.lease) {
+      this.shuttingDown = true;
+      const deadline = Date.now() + c.int('controlled.shutdown.timeout.ms');
+      try {
+        await this.store.registerBroker(await this.leaseIdPromise, this.record());
+        // The controller itself must hand its role over first, or nobody moves its leaderships.
+        await this.controller.close();
+        while (this.movableLeaderships() > 0 && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, SHUTDOWN_POLL_MS));
+      } catch (err) {
+        this.logger.warn({ err: String(err) }, 'cluster: controlled shutdown incomplete');
+      }
+      this.logger.info({ leading: this.movableLeaderships() }, 'cluster: controlled shutdown done');
+    }
+    await this.close();
+  }
+
+  /** Leaves at once: resigns, revokes the lease (the registration vanishes), stops watching. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const w of this.syncWaiters) w();
+    this.syncWaiters = [];
+    await this.controller.close();
+    await this.view.close();
+    const lease = this.lease;
+    this.lease = null;
+    await lease?.revoke().catch(() => undefined);
+    this.store.close();
+  }
+}

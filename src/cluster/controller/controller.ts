@@ -1,0 +1,228 @@
+/**
+ * Controller: campaigns for the cluster's controller role in etcd and, while it holds it, keeps
+ * every partition's leader and ISR consistent with the live brokers.
+ *
+ * Election: whenever the view shows no controller, every broker campaigns (store.campaign: create
+ * the `controller` key under its lease only if absent, and CAS-increment `controller_epoch` in the
+ * same transaction). The winner's epoch fences every write it makes; a broker that sees another
+ * controller, or whose write is refused for its epoch, steps down.
+ *
+ * Reconciliation is level-triggered: any change of brokers, topics or partition states schedules
+ * one pass over every partition (`decidePartition` in placement.ts) and writes each needed change
+ * with a compare-and-swap. A refused write is simply retried on the next pass, which the watch
+ * event of the conflicting write triggers. Passes never overlap. Partitions missing a state (a
+ * topic creation interrupted midway) get their initial state here. Preferred leaders are restored
+ * by a periodic pass (`auto.leader.rebalance.enable`, `leader.imbalance.check.interval.seconds`).
+ *
+ * Owned by the network (main) thread; not thread-safe.
+ */
+
+import type { Logger } from '../../util/logger.js';
+import type { EtcdClusterView } from './etcd-view.js';
+import { decidePartition, initialState } from './placement.js';
+import type { ClusterStore } from './store.js';
+
+/** How soon a refused or failed pass is retried. */
+const RETRY_DELAY_MS = 100;
+/** Partition writes in flight at once during a pass. */
+const WRITES_IN_FLIGHT_MAX = 64;
+
+export interface ControllerOptions {
+  nodeId: number;
+  uncleanElection: boolean;
+  autoRebalance: boolean;
+  rebalanceIntervalMs: number;
+}
+
+export class Controller {
+  /** The epoch this broker won, or null when it is not the controller. */
+  private epoch: number | null = null;
+  private running = false;
+  private rerun = false;
+  private preferredDue = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private rebalanceTimer: NodeJS.Timeout | null = null;
+  private campaigning = false;
+  private closed = false;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly store: ClusterStore,
+    private readonly view: EtcdClusterView,
+    private readonly leaseId: () => Promise<string>,
+    private readonly opts: ControllerOptions,
+    private readonly logger: Logger,
+  ) {
+    this.unsubscribe = view.onChange((change) => {
+      if (change === 'controller') this.onControllerChange();
+      else this.schedule();
+    });
+  }
+
+  get isActive(): boolean {
+    return this.epoch !== null;
+  }
+
+  get controllerEpoch(): number | null {
+    return this.epoch;
+  }
+
+  start(): void {
+    this.onControllerChange();
+    if (this.opts.autoRebalance) {
+      this.rebalanceTimer = setInterval(() => {
+        this.preferredDue = true;
+        this.schedule();
+      }, this.opts.rebalanceIntervalMs);
+      this.rebalanceTimer.unref();
+    }
+  }
+
+  /** Stops campaigning; resigns the role if held. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.unsubscribe();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.rebalanceTimer) clearInterval(this.rebalanceTimer);
+    const epoch = this.epoch;
+    this.epoch = null;
+    if (epoch !== null) await this.store.resign(this.opts.nodeId, epoch).catch(() => undefined);
+  }
+
+  /** Called on every controller-key change (and at start): step down, or campaign. */
+  onControllerChange(): void {
+    if (this.closed) return;
+    const rec = this.view.controllerRecord();
+    if (this.epoch !== null && (rec === null || rec.epoch !== this.epoch)) {
+      this.logger.warn({ epoch: this.epoch }, 'controller: lost the role');
+      this.epoch = null;
+    }
+    if (rec === null) void this.campaign();
+  }
+
+  private async campaign(): Promise<void> {
+    if (this.campaigning || this.closed) return;
+    this.campaigning = true;
+    try {
+      const won = await this.store.campaign(await this.leaseId(), this.opts.nodeId);
+      if (won !== null && !this.closed) {
+        this.epoch = won;
+        this.logger.info({ epoch: won }, 'controller: elected');
+        this.schedule();
+      }
+    } catch (err) {
+      this.logger.warn({ err: String(err) }, 'controller: campaign failed');
+      this.retryLater(() => this.onControllerChange());
+    } finally {
+      this.campaigning = false;
+    }
+  }
+
+  private retryLater(fn: () => void): void {
+    if (this.retryTimer || this.closed) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      fn();
+    }, RETRY_DELAY_MS);
+    this.retryTimer.unref();
+  }
+
+  /** Asks for a reconciliation pass (coalesced). */
+  schedule(): void {
+    if (this.epoch === null || this.closed) return;
+    if (this.running) {
+      this.rerun = true;
+      return;
+    }
+    this.running = true;
+    void this.reconcileLoop();
+  }
+
+  private async reconcileLoop(): Promise<void> {
+    try {
+      do {
+        this.rerun = false;
+        const preferred = this.preferredDue;
+        this.preferredDue = false;
+        const settled = await this.reconcile(preferred).catch((err: unknown) => {
+          this.logger.warn({ err: String(err) }, 'controller: pass failed');
+          return false;
+        });
+        if (!settled) this.retryLater(() => this.schedule());
+      } while (this.rerun && this.epoch !== null && !this.closed);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** One pass over every partition; resolves false when some write was refused or failed. */
+  private async reconcile(preferred: boolean): Promise<boolean> {
+    const epoch = this.epoch;
+    if (epoch === null) return true;
+    const eligible = (id: number) => {
+      const b = this.view.brokerRecord(id);
+      return b !== undefined && !b.shuttingDown;
+    };
+    const writes: (() => Promise<boolean>)[] = [];
+    for (const name of this.view.topicNames()) {
+      const topic = this.view.topic(name);
+      if (!topic) continue;
+      const states = this.view.topicStates(name);
+      const missing = topic.assignment.replicas.flatMap((replicas, partition) =>
+        states.has(partition)
+          ? []
+          : [{ partition, state: initialState(replicas, eligible, epoch) }],
+      );
+      if (missing.length > 0)
+        writes.push(() => this.store.createPartitionStates(name, missing).then(() => true));
+      for (const [partition, s] of states) {
+        const next = decidePartition(s, {
+          eligible,
+          uncleanElection: this.opts.uncleanElection,
+          preferPreferred: preferred,
+          controllerEpoch: epoch,
+        });
+        if (next === null) continue;
+        writes.push(async () => {
+          const v = await this.store.writePartitionAsController(
+            epoch,
+            name,
+            partition,
+            s.version,
+            next,
+          );
+          if (v !== null) {
+            this.logger.info(
+              {
+                topic: name,
+                partition,
+                leader: next.leader,
+                leaderEpoch: next.leaderEpoch,
+                isr: next.isr,
+              },
+              'controller: partition state changed',
+            );
+          }
+          return v !== null;
+        });
+      }
+    }
+    let ok = true;
+    for (let i = 0; i < writes.length; i += WRITES_IN_FLIGHT_MAX) {
+      const results = await Promise.all(writes.slice(i, i + WRITES_IN_FLIGHT_MAX).map((w) => w()));
+      if (results.includes(false)) ok = false;
+      if (this.epoch !== epoch) return true;
+    }
+    if (!ok) await this.checkStillController(epoch);
+    return ok;
+  }
+
+  /** After a refused write: if a newer controller epoch exists, step down. */
+  private async checkStillController(epoch: number): Promise<void> {
+    const stored = await this.store.client.get(this.store.key('controller_epoch')).string();
+    if (stored !== null && Number(stored) !== epoch && this.epoch === epoch) {
+      this.logger.warn({ epoch, stored }, 'controller: fenced by a newer epoch, stepping down');
+      this.epoch = null;
+    }
+  }
+}

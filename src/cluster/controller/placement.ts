@@ -1,0 +1,158 @@
+/**
+ * Replica placement and leader election rules, as pure functions (no etcd, no clock).
+ *
+ * Placement follows Kafka's rack-unaware assignment: brokers sorted by id, the first replica of
+ * partition p on broker (start + p) mod n, followers shifted by a per-round offset that grows every
+ * n partitions, so leaders spread evenly and followers do not always pair up the same way. The
+ * start and shift are random in production and fixed in tests.
+ *
+ * Leader election (`decidePartition`) mirrors Kafka's controller: a leader that is no longer
+ * eligible (dead, or in controlled shutdown) is replaced by the first replica, in replica order,
+ * that is in the ISR and eligible; ineligible brokers leave the ISR; with no eligible ISR member
+ * the partition goes offline (leader -1) keeping its last ISR, unless unclean election is on, in
+ * which case the first eligible replica leads with itself as ISR. Every leader change bumps the
+ * leader epoch; an ISR-only change does not.
+ */
+
+import { ErrorCode } from '../../protocol/generated/errors.js';
+import type { PartitionState } from '../types.js';
+
+export class PlacementError extends Error {
+  constructor(
+    readonly errorCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface PlacementInput {
+  /** Live broker ids (any order). */
+  brokers: readonly number[];
+  partitions: number;
+  replicationFactor: number;
+  /** Partition id of the first new partition (CreatePartitions); 0 for a new topic. */
+  firstPartition?: number;
+  /** Fixed start index and shift (tests); random when absent. */
+  start?: number;
+  shift?: number;
+}
+
+/** Replica lists for `partitions` new partitions (Kafka's round robin with shifted followers). */
+export function placeReplicas(input: PlacementInput): number[][] {
+  const brokers = [...input.brokers].sort((a, b) => a - b);
+  const n = brokers.length;
+  const rf = input.replicationFactor;
+  if (rf < 1)
+    throw new PlacementError(
+      ErrorCode.INVALID_REPLICATION_FACTOR,
+      'replication factor must be >= 1',
+    );
+  if (rf > n)
+    throw new PlacementError(
+      ErrorCode.INVALID_REPLICATION_FACTOR,
+      `replication factor ${rf} is larger than the ${n} available brokers`,
+    );
+  const start = input.start ?? Math.floor(Math.random() * n);
+  let shift = input.shift ?? Math.floor(Math.random() * n);
+  const out: number[][] = [];
+  let p = input.firstPartition ?? 0;
+  for (let i = 0; i < input.partitions; i++, p++) {
+    if (p > 0 && p % n === 0) shift += 1;
+    const first = (p + start) % n;
+    const replicas = [brokers[first] as number];
+    for (let j = 0; j < rf - 1; j++) {
+      const idx = (first + 1 + ((shift + j) % (n - 1))) % n;
+      replicas.push(brokers[idx] as number);
+    }
+    out.push(replicas);
+  }
+  return out;
+}
+
+/** Checks a manual assignment: every list the same length, no duplicates, known brokers. */
+export function validateAssignment(
+  replicas: readonly (readonly number[])[],
+  knownBrokers: ReadonlySet<number>,
+): void {
+  const rf = replicas[0]?.length ?? 0;
+  for (const [p, list] of replicas.entries()) {
+    if (list.length === 0 || list.length !== rf)
+      throw new PlacementError(
+        ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+        `partition ${p}: every partition needs the same number of replicas (${rf})`,
+      );
+    if (new Set(list).size !== list.length)
+      throw new PlacementError(
+        ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+        `partition ${p}: duplicate broker`,
+      );
+    const unknown = list.find((b) => !knownBrokers.has(b));
+    if (unknown !== undefined)
+      throw new PlacementError(
+        ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+        `partition ${p}: no live broker ${unknown}`,
+      );
+  }
+}
+
+/** The first state of a new partition: the first eligible replica leads, eligible ones are ISR. */
+export function initialState(
+  replicas: readonly number[],
+  eligible: (id: number) => boolean,
+  controllerEpoch: number,
+): Omit<PartitionState, 'version'> {
+  const live = replicas.filter(eligible);
+  return {
+    leader: live[0] ?? -1,
+    leaderEpoch: 0,
+    isr: live.length > 0 ? live : [...replicas],
+    replicas: [...replicas],
+    controllerEpoch,
+  };
+}
+
+export interface DecideOptions {
+  eligible: (id: number) => boolean;
+  uncleanElection: boolean;
+  /** Move leadership back to the preferred replica when it is in the ISR and eligible. */
+  preferPreferred: boolean;
+  controllerEpoch: number;
+}
+
+/** The state a partition should move to, or null when it is fine as it is. */
+export function decidePartition(
+  s: PartitionState,
+  o: DecideOptions,
+): Omit<PartitionState, 'version'> | null {
+  const eligibleIsr = s.isr.filter(o.eligible);
+  let leader = s.leader;
+  let isr = eligibleIsr.length > 0 ? eligibleIsr : s.isr;
+  if (leader === -1 || !o.eligible(leader)) {
+    const next = s.replicas.find((r) => eligibleIsr.includes(r));
+    if (next !== undefined) leader = next;
+    else if (o.uncleanElection && s.replicas.some(o.eligible)) {
+      leader = s.replicas.find(o.eligible) as number;
+      isr = [leader];
+    } else leader = -1;
+  } else if (o.preferPreferred) {
+    const preferred = s.replicas[0];
+    if (preferred !== undefined && preferred !== leader && eligibleIsr.includes(preferred))
+      leader = preferred;
+  }
+  const leaderChanged = leader !== s.leader;
+  const isrChanged = !sameMembers(isr, s.isr);
+  if (!leaderChanged && !isrChanged) return null;
+  if (leader === -1 && s.leader === -1 && !isrChanged) return null;
+  return {
+    leader,
+    leaderEpoch: leaderChanged ? s.leaderEpoch + 1 : s.leaderEpoch,
+    isr: s.replicas.filter((r) => isr.includes(r)),
+    replicas: s.replicas,
+    controllerEpoch: o.controllerEpoch,
+  };
+}
+
+function sameMembers(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
+}

@@ -1,0 +1,273 @@
+/**
+ * ClusterStore: every read and write of cluster metadata in etcd (v3 API, through the `etcd3`
+ * client). Tested with etcd 3.4 (Debian's etcd-server).
+ *
+ * Key layout, all under `/sluice/<cluster>/` (`<cluster>` is the config key `cluster.name`):
+ *
+ *   cluster_id                 the Kafka cluster id (22-char base64url), created once, never changed
+ *   brokers/<nodeId>           {"nodeId","host","port","rack","shuttingDown"} under the broker's
+ *                              lease (TTL from broker.session.timeout.ms): it vanishes when the
+ *                              broker dies or stops; shuttingDown marks a controlled shutdown
+ *   controller                 {"nodeId","epoch"} under the winner's lease, created only when
+ *                              absent (the election)
+ *   controller_epoch           decimal integer, incremented with compare-and-swap on every win
+ *   topics/<name>              {"id": 32 hex, "replicas": [[nodeId,...] per partition],
+ *                              "configs": {key: value}}: the assignment; its length is the
+ *                              partition count
+ *   partitions/<topic>/<p>     {"leader","leaderEpoch","isr","replicas","controllerEpoch"}: the
+ *                              PartitionState of types.ts; its `version` is the key's etcd mod
+ *                              revision
+ *
+ * Every write of partition state is a transaction comparing the key's mod revision with the
+ * version the writer read (compare-and-swap). Controller writes also compare `controller_epoch`
+ * with the writer's epoch, so a controller that lost its election (a newer epoch exists) can
+ * never overwrite anything.
+ *
+ * Owned by the network (main) thread; not thread-safe (one store per broker).
+ */
+
+import { randomBytes } from 'node:crypto';
+import { ExponentialBackoff, handleWhen, noop, retry } from 'cockatiel';
+import { Etcd3, isRecoverableError, type Lease } from 'etcd3';
+import type { BrokerEndpoint, PartitionState } from '../types.js';
+
+/** Most operations in one etcd transaction (etcd's default --max-txn-ops is 128). */
+export const TXN_OPS_MAX = 100;
+/** Deadline of one etcd call (not of watches or lease keep-alives). */
+const CALL_DEADLINE_MS = 3_000;
+const DIAL_TIMEOUT_MS = 2_000;
+
+/** A broker's registration record. */
+export interface BrokerRecord extends BrokerEndpoint {
+  shuttingDown: boolean;
+}
+
+/** A topic's assignment record. */
+export interface TopicAssignment {
+  /** 32 hex chars: Kafka's 16-byte topic id. */
+  id: string;
+  /** Replica list of each partition, preferred leader first. */
+  replicas: number[][];
+  configs: Record<string, string | number | boolean>;
+}
+
+export interface ControllerRecord {
+  nodeId: number;
+  epoch: number;
+}
+
+/** A key/value as read from etcd, with its mod revision. */
+export interface StoredKv {
+  key: string;
+  value: string;
+  modRevision: number;
+}
+
+export interface StoreOptions {
+  endpoints: string[];
+  cluster: string;
+}
+
+/** The partition state as stored (its version is the mod revision, not part of the value). */
+export function encodePartitionState(s: Omit<PartitionState, 'version'>): string {
+  return JSON.stringify({
+    leader: s.leader,
+    leaderEpoch: s.leaderEpoch,
+    isr: s.isr,
+    replicas: s.replicas,
+    controllerEpoch: s.controllerEpoch,
+  });
+}
+
+export function decodePartitionState(value: string, modRevision: number): PartitionState {
+  const j = JSON.parse(value) as Omit<PartitionState, 'version'>;
+  return { ...j, version: modRevision };
+}
+
+export class ClusterStore {
+  readonly client: Etcd3;
+  readonly prefix: string;
+
+  constructor(opts: StoreOptions) {
+    if (opts.endpoints.length === 0) throw new Error('etcd: no endpoints');
+    if (!/^[a-zA-Z0-9._-]+$/.test(opts.cluster))
+      throw new Error(`cluster.name ${JSON.stringify(opts.cluster)}: letters, digits, . _ - only`);
+    this.prefix = `/sluice/${opts.cluster}/`;
+    this.client = new Etcd3({
+      hosts: opts.endpoints,
+      dialTimeout: DIAL_TIMEOUT_MS,
+      defaultCallOptions: (ctx) =>
+        ctx.isStream ? {} : { deadline: Date.now() + CALL_DEADLINE_MS },
+      // No circuit breaker: after an etcd restart, calls must reach it at once, not 5 s later.
+      faultHandling: {
+        host: () => noop,
+        global: retry(handleWhen(isRecoverableError), { maxAttempts: 2 }),
+        watchBackoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1_000 }).next(),
+      },
+    });
+  }
+
+  key(...parts: (string | number)[]): string {
+    return this.prefix + parts.join('/');
+  }
+
+  partitionKey(topic: string, partition: number): string {
+    return this.key('partitions', topic, partition);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  /** A lease of `ttlSeconds`, kept alive by the client every third of its TTL. */
+  lease(ttlSeconds: number): Lease {
+    return this.client.lease(ttlSeconds);
+  }
+
+  /** The cluster id, created on first use by whichever broker gets there first. */
+  async clusterId(): Promise<string> {
+    const key = this.key('cluster_id');
+    const fresh = randomBytes(16).toString('base64url');
+    await this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(fresh)).commit();
+    const id = await this.client.get(key).string();
+    if (id === null) throw new Error('etcd: cluster_id vanished');
+    return id;
+  }
+
+  /** Every key under the prefix and the revision they were read at. */
+  async snapshot(): Promise<{ kvs: StoredKv[]; revision: number }> {
+    const res = await this.client.getAll().prefix(this.prefix).exec();
+    return {
+      revision: Number(res.header.revision),
+      kvs: res.kvs.map((kv) => ({
+        key: kv.key.toString(),
+        value: kv.value.toString(),
+        modRevision: Number(kv.mod_revision),
+      })),
+    };
+  }
+
+  async registerBroker(leaseId: string, b: BrokerRecord): Promise<void> {
+    await this.client.put(this.key('brokers', b.nodeId)).value(JSON.stringify(b)).lease(leaseId);
+  }
+
+  /**
+   * Campaigns for controller: succeeds only when no controller key exists and the epoch is
+   * still the one read; the key lives under `leaseId`. Returns the won epoch, or null.
+   */
+  async campaign(leaseId: string, nodeId: number): Promise<number | null> {
+    const epochKey = this.key('controller_epoch');
+    const ctlKey = this.key('controller');
+    const current = await this.client.get(epochKey).exec();
+    const kv = current.kvs[0];
+    const epoch = kv ? Number(kv.value.toString()) : 0;
+    const next = epoch + 1;
+    const record: ControllerRecord = { nodeId, epoch: next };
+    const res = await this.client
+      .if(ctlKey, 'Create', '==', 0)
+      .and(epochKey, 'Mod', '==', kv ? kv.mod_revision : 0)
+      .then(
+        this.client.put(ctlKey).value(JSON.stringify(record)).lease(leaseId),
+        this.client.put(epochKey).value(String(next)),
+      )
+      .commit();
+    return res.succeeded ? next : null;
+  }
+
+  /** Removes the controller key if it is still ours (controlled shutdown of the controller). */
+  async resign(nodeId: number, epoch: number): Promise<void> {
+    const record: ControllerRecord = { nodeId, epoch };
+    const key = this.key('controller');
+    await this.client
+      .if(key, 'Value', '==', JSON.stringify(record))
+      .then(this.client.delete().key(key))
+      .commit();
+  }
+
+  /**
+   * Controller write of one partition state: compare-and-swap on the state's version, fenced by
+   * the controller epoch. Resolves to the new version, or null when refused.
+   */
+  async writePartitionAsController(
+    controllerEpoch: number,
+    topic: string,
+    partition: number,
+    expectedVersion: number,
+    next: Omit<PartitionState, 'version'>,
+  ): Promise<number | null> {
+    const key = this.partitionKey(topic, partition);
+    const res = await this.client
+      .if(this.key('controller_epoch'), 'Value', '==', String(controllerEpoch))
+      .and(key, 'Mod', '==', expectedVersion)
+      .then(this.client.put(key).value(encodePartitionState(next)))
+      .commit();
+    return res.succeeded ? Number(res.header.revision) : null;
+  }
+
+  /** Leader write of a partition state (ISR change): compare-and-swap on the version only. */
+  async writePartitionAsLeader(
+    topic: string,
+    partition: number,
+    expectedVersion: number,
+    next: Omit<PartitionState, 'version'>,
+  ): Promise<number | null> {
+    const key = this.partitionKey(topic, partition);
+    const res = await this.client
+      .if(key, 'Mod', '==', expectedVersion)
+      .then(this.client.put(key).value(encodePartitionState(next)))
+      .commit();
+    return res.succeeded ? Number(res.header.revision) : null;
+  }
+
+  /** Creates a topic's assignment; false when the topic already exists. */
+  async createTopic(name: string, t: TopicAssignment): Promise<boolean> {
+    const key = this.key('topics', name);
+    const res = await this.client
+      .if(key, 'Create', '==', 0)
+      .then(this.client.put(key).value(JSON.stringify(t)))
+      .commit();
+    return res.succeeded;
+  }
+
+  /** Replaces a topic's assignment if it is still at `expectedVersion`. */
+  async updateTopic(name: string, expectedVersion: number, t: TopicAssignment): Promise<boolean> {
+    const key = this.key('topics', name);
+    const res = await this.client
+      .if(key, 'Mod', '==', expectedVersion)
+      .then(this.client.put(key).value(JSON.stringify(t)))
+      .commit();
+    return res.succeeded;
+  }
+
+  /** Creates partition states that do not exist yet (each only if absent), in bounded batches. */
+  async createPartitionStates(
+    topic: string,
+    states: { partition: number; state: Omit<PartitionState, 'version'> }[],
+  ): Promise<void> {
+    for (let i = 0; i < states.length; i += TXN_OPS_MAX / 2) {
+      // One compare per write: a txn holds at most TXN_OPS_MAX / 2 of each.
+      await Promise.all(
+        states.slice(i, i + TXN_OPS_MAX / 2).map(({ partition, state }) => {
+          const key = this.partitionKey(topic, partition);
+          return this.client
+            .if(key, 'Create', '==', 0)
+            .then(this.client.put(key).value(encodePartitionState(state)))
+            .commit();
+        }),
+      );
+    }
+  }
+
+  /** Deletes a topic and all its partition states; false when it did not exist. */
+  async deleteTopic(name: string): Promise<boolean> {
+    const key = this.key('topics', name);
+    const res = await this.client
+      .if(key, 'Create', '>', 0)
+      .then(
+        this.client.delete().key(key),
+        this.client.delete().prefix(`${this.key('partitions', name)}/`),
+      )
+      .commit();
+    return res.succeeded;
+  }
+}
