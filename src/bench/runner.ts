@@ -392,8 +392,8 @@ async function startWorkers(
   bootstrap: string,
   admin: Admin,
   sink: HistogramSink,
-): Promise<Phases> {
-  const phases: Phases = { producers: [], consumers: [] };
+  phases: Phases,
+): Promise<void> {
   if (c.kind !== 'produce') {
     const ranges = await consumerRanges(admin, c, bootstrap);
     phases.consumers = consumerSetups(c, bootstrap, ranges).map((s) => new LoadHandle(s, sink.add));
@@ -406,72 +406,78 @@ async function startWorkers(
     );
     await Promise.all(phases.producers.map((h) => h.ready));
   }
-  return phases;
 }
 
-/** Runs the benchmark described by `c` and returns its result document. */
-export async function runBench(c: BenchConfig, hooks: BenchHooks): Promise<BenchOutcome> {
+/** Creates the topic if missing; a topic that exists keeps its partition count (with a warning). */
+async function prepareTopic(admin: Admin, c: BenchConfig, hooks: BenchHooks): Promise<BenchConfig> {
+  await admin.createTopics([{ name: c.topic, partitions: c.partitions }]);
+  const partitions = await waitTopicReady(admin, c.topic);
+  if (partitions === c.partitions) return c;
+  hooks.warn(
+    `topic ${c.topic} exists with ${partitions} partitions (not ${c.partitions}); using it as it is`,
+  );
+  return { ...c, partitions };
+}
+
+interface Measured {
+  warmupEndMs: number;
+  producerStats: LoadStats[];
+  consumerStats: LoadStats[];
+  timeline: TimelinePoint[];
+}
+
+/** Starts the load on every worker and waits for the end of the run (and the consumers' drain). */
+async function measure(
+  c: BenchConfig,
+  phases: Phases,
+  sink: HistogramSink,
+  hooks: BenchHooks,
+): Promise<Measured> {
+  const startAtMs = nowMs() + 10;
+  const warmupEndMs = startAtMs + c.warmupS * 1000;
+  const stopAtMs = c.durationS === null ? null : warmupEndMs + c.durationS * 1000;
+  const start: StartMessage = { type: 'start', startAtMs, warmupEndMs, stopAtMs };
+  const primary = c.kind === 'produce' ? phases.producers : phases.consumers;
+  const series =
+    c.kind === 'produce' ? SERIES_PRODUCE_ACK : c.kind === 'e2e' ? SERIES_END_TO_END : null;
+  const timeline = new Timeline(startAtMs, () => primary, sink, series, hooks.progress);
+  for (const h of [...phases.consumers, ...phases.producers]) h.post(start);
+  const onAbort = () => {
+    for (const h of phases.producers) h.post({ type: 'stop' });
+  };
+  hooks.signal?.addEventListener('abort', onAbort, { once: true });
+  timeline.start();
+  try {
+    const producerStats = await Promise.all(phases.producers.map((h) => h.done));
+    const target =
+      c.kind === 'consume'
+        ? () => c.records ?? 0
+        : () => producerStats.reduce((n, s) => n + s.total, 0);
+    const consumerStats =
+      phases.consumers.length > 0 ? await drainConsumers(phases.consumers, target, hooks.warn) : [];
+    return { warmupEndMs, producerStats, consumerStats, timeline: timeline.points };
+  } finally {
+    timeline.stop();
+    hooks.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Runs the benchmark described by `config` and returns its result document. */
+export async function runBench(config: BenchConfig, hooks: BenchHooks): Promise<BenchOutcome> {
   const startedAt = new Date().toISOString();
-  const broker: Broker | null = c.bootstrap
+  const broker: Broker | null = config.bootstrap
     ? null
-    : await startBroker({ config: { 'num.partitions': c.partitions } });
-  const bootstrap = c.bootstrap ?? (broker as Broker).bootstrap;
+    : await startBroker({ config: { 'num.partitions': config.partitions } });
+  const bootstrap = config.bootstrap ?? (broker as Broker).bootstrap;
   const admin = new Admin({ bootstrap, clientId: 'sluice-bench-admin' });
   const sink = new HistogramSink();
-  let phases: Phases = { producers: [], consumers: [] };
+  // Filled as workers start, so a failure part-way still terminates the ones already running.
+  const phases: Phases = { producers: [], consumers: [] };
   try {
-    await admin.createTopics([{ name: c.topic, partitions: c.partitions }]);
-    const partitions = await waitTopicReady(admin, c.topic);
-    if (partitions !== c.partitions) {
-      hooks.warn(
-        `topic ${c.topic} exists with ${partitions} partitions (not ${c.partitions}); using it as it is`,
-      );
-      c = { ...c, partitions };
-    }
-    phases = await startWorkers(c, bootstrap, admin, sink);
-    const startAtMs = nowMs() + 10;
-    const warmupEndMs = startAtMs + c.warmupS * 1000;
-    const start: StartMessage = {
-      type: 'start',
-      startAtMs,
-      warmupEndMs,
-      stopAtMs: c.durationS === null ? null : warmupEndMs + c.durationS * 1000,
-    };
-    const primary = c.kind === 'produce' ? phases.producers : phases.consumers;
-    const series =
-      c.kind === 'produce' ? SERIES_PRODUCE_ACK : c.kind === 'e2e' ? SERIES_END_TO_END : null;
-    const timeline = new Timeline(startAtMs, () => primary, sink, series, hooks.progress);
-    const all = [...phases.consumers, ...phases.producers];
-    for (const h of all) h.post(start);
-    const onAbort = () => {
-      for (const h of phases.producers) h.post({ type: 'stop' });
-    };
-    hooks.signal?.addEventListener('abort', onAbort, { once: true });
-    timeline.start();
-    let producerStats: LoadStats[] = [];
-    let consumerStats: LoadStats[] = [];
-    try {
-      producerStats = await Promise.all(phases.producers.map((h) => h.done));
-      if (phases.consumers.length > 0) {
-        const target =
-          c.kind === 'consume'
-            ? () => c.records ?? 0
-            : () => producerStats.reduce((n, s) => n + s.total, 0);
-        consumerStats = await drainConsumers(phases.consumers, target, hooks.warn);
-      }
-    } finally {
-      timeline.stop();
-      hooks.signal?.removeEventListener('abort', onAbort);
-    }
-    const result = buildResult(
-      c,
-      startedAt,
-      warmupEndMs,
-      producerStats,
-      consumerStats,
-      sink,
-      timeline.points,
-    );
+    const c = await prepareTopic(admin, config, hooks);
+    await startWorkers(c, bootstrap, admin, sink, phases);
+    const m = await measure(c, phases, sink, hooks);
+    const result = buildResult(c, startedAt, m, sink);
     return { result, histograms: sink.total };
   } finally {
     await Promise.all([...phases.consumers, ...phases.producers].map((h) => h.terminate()));
@@ -483,23 +489,20 @@ export async function runBench(c: BenchConfig, hooks: BenchHooks): Promise<Bench
 function buildResult(
   c: BenchConfig,
   startedAt: string,
-  measureStartMs: number,
-  producerStats: LoadStats[],
-  consumerStats: LoadStats[],
+  m: Measured,
   sink: HistogramSink,
-  timeline: TimelinePoint[],
 ): BenchResult {
   const latency: Record<string, LatencySummary> = {};
   for (const [series, h] of sink.total) latency[series] = summarize(h);
   const metrics: Record<string, Metric> = {};
-  const produced = throughputOf(producerStats, measureStartMs);
-  const consumed = throughputOf(consumerStats, measureStartMs);
+  const produced = throughputOf(m.producerStats, m.warmupEndMs);
+  const consumed = throughputOf(m.consumerStats, m.warmupEndMs);
   if (c.kind !== 'consume') Object.assign(metrics, throughputMetrics('produce', produced));
   if (c.kind !== 'produce') Object.assign(metrics, throughputMetrics('consume', consumed));
   if (latency.produceAck) Object.assign(metrics, latencyMetrics('produce_ack', latency.produceAck));
   if (latency.endToEnd) Object.assign(metrics, latencyMetrics('e2e', latency.endToEnd));
   const throughput = c.kind === 'produce' ? produced : consumed;
-  const all = [...producerStats, ...consumerStats];
+  const all = [...m.producerStats, ...m.consumerStats];
   const errors = all.reduce((n, s) => n + s.errors, 0);
   return {
     schema: BENCH_SCHEMA,
@@ -516,7 +519,7 @@ function buildResult(
     metrics,
     throughput,
     latency,
-    timeline,
+    timeline: m.timeline,
     errors,
     firstError: all.find((s) => s.firstError !== null)?.firstError ?? null,
   };
