@@ -5,8 +5,13 @@
  */
 
 import { Command, CommanderError } from 'commander';
+import { registerBench } from './bench.js';
 import { registerBenchGate } from './bench-gate.js';
+import { registerConsume } from './consume.js';
+import { registerGroups } from './groups.js';
+import { registerProduce } from './produce.js';
 import { registerServe } from './serve.js';
+import { registerTopics } from './topics.js';
 
 const VERSION = '0.1.0';
 
@@ -16,9 +21,17 @@ export function buildProgram(): Command {
     .name('sluice')
     .description('A Kafka-compatible message broker for Node.js')
     .version(VERSION)
-    .showHelpAfterError()
+    // Usage errors in one line: `sluice: unknown option '--x'` (--help shows the usage).
+    .configureOutput({
+      outputError: (text, write) => write(`sluice: ${text.replace(/^error: /, '').trimEnd()}\n`),
+    })
     .exitOverride();
   registerServe(program);
+  registerBench(program);
+  registerTopics(program);
+  registerProduce(program);
+  registerConsume(program);
+  registerGroups(program);
   registerBenchGate(program); // after any other `bench` registration: it joins that command
   return program;
 }
