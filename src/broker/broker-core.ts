@@ -13,9 +13,9 @@
  * Owned by the network (main) thread; not thread-safe.
  */
 
-import type { ClusterNode } from '../cluster/cluster-node.js';
 import { type ConfigSet, effectiveTopicValue, topicOverrides } from '../config/config.js';
 import type { CleanupPolicy, FlushPolicy } from '../config/definitions.js';
+import type { BrokerMetrics } from '../metrics/broker-metrics.js';
 import { ErrorCode } from '../protocol/generated/errors.js';
 import type { PartitionStateTable } from '../threads/partition-state.js';
 import type { PartitionRoute, RoutingTable } from '../threads/routing.js';
@@ -64,11 +64,11 @@ export class BrokerCore {
   readonly stopSignal: Promise<void> = new Promise((resolve) => {
     this.signalStop = resolve;
   });
+  /** Prometheus metrics; null unless the broker has a metrics port. Set by startBroker. */
+  metrics: BrokerMetrics | null = null;
   /** The consumer-group coordinator (loads `__consumer_offsets` on first use). */
   readonly groups: GroupService = new GroupService(this);
   private nextProducerId: number;
-  /** Cluster mode (etcd); null on a single broker. Set by startBroker before it serves. */
-  cluster: ClusterNode | null = null;
 
   constructor(
     readonly config: ConfigSet,
@@ -146,11 +146,10 @@ export class BrokerCore {
     }
     const rf =
       replicationFactor === -1 ? this.config.int('default.replication.factor') : replicationFactor;
-    const brokerCount = this.cluster ? this.cluster.view.brokers().length : 1;
-    if (rf < 1 || rf > brokerCount) {
+    if (rf !== 1) {
       throw new TopicError(
         ErrorCode.INVALID_REPLICATION_FACTOR,
-        `replication factor ${rf} is not in [1, ${brokerCount}] (the available brokers)`,
+        `replication factor ${rf} is larger than the 1 available broker`,
       );
     }
     try {
@@ -166,10 +165,7 @@ export class BrokerCore {
     partitions: number,
     replicationFactor: number,
     configs: Record<string, string>,
-    assignment?: number[][],
   ): Promise<TopicRecord> {
-    if (this.cluster)
-      return this.cluster.createTopic(name, partitions, replicationFactor, configs, assignment);
     return this.serial(async () => {
       const count = this.validateNewTopic(name, partitions, replicationFactor, configs);
       const t = this.registry.create(name, count, configs);
@@ -200,7 +196,6 @@ export class BrokerCore {
   }
 
   deleteTopic(name: string): Promise<void> {
-    if (this.cluster) return this.cluster.deleteTopic(name);
     return this.serial(async () => {
       if (!this.config.bool('delete.topic.enable')) {
         throw new TopicError(ErrorCode.TOPIC_DELETION_DISABLED, 'topic deletion is disabled');
@@ -219,13 +214,7 @@ export class BrokerCore {
     });
   }
 
-  createPartitions(
-    name: string,
-    count: number,
-    validateOnly: boolean,
-    assignments?: number[][],
-  ): Promise<void> {
-    if (this.cluster) return this.cluster.createPartitions(name, count, validateOnly, assignments);
+  createPartitions(name: string, count: number, validateOnly: boolean): Promise<void> {
     return this.serial(async () => {
       const t = this.registry.get(name);
       if (!t) throw new TopicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `no topic ${name}`);
@@ -269,44 +258,6 @@ export class BrokerCore {
         routes.map((r) => this.pool.call(r.worker, Op.UpdateConfig, { slot: r.slot, settings })),
       );
     });
-  }
-
-  /**
-   * Cluster mode: makes the local registry hold a topic as the cluster knows it (same id,
-   * partition count and configs) and opens its partitions. Idempotent.
-   */
-  adoptTopic(
-    name: string,
-    id: Buffer,
-    partitions: number,
-    configs: TopicRecord['configs'],
-  ): Promise<void> {
-    return this.serial(async () => {
-      let t = this.registry.get(name);
-      if (t && !t.id.equals(id)) {
-        await this.dropLocal(name);
-        t = undefined;
-      }
-      if (!t) t = this.registry.create(name, partitions, configs, id);
-      else if (t.partitions < partitions) this.registry.setPartitions(name, partitions);
-      await this.openPartitions(t, this.routing.ensurePartitions(name, t.partitions));
-    });
-  }
-
-  /** Cluster mode: removes a topic the cluster no longer has (registry, logs, directories). */
-  dropLocalTopic(name: string): Promise<void> {
-    return this.serial(() => this.dropLocal(name));
-  }
-
-  private async dropLocal(name: string): Promise<void> {
-    if (!this.registry.delete(name)) return;
-    const routes = this.routing.removeTopic(name);
-    await Promise.all(
-      routes.map((r) =>
-        this.pool.call(r.worker, Op.ClosePartition, { slot: r.slot, delete: true }),
-      ),
-    );
-    this.logger.info({ topic: name }, 'local replicas of a deleted topic removed');
   }
 
   /** Opens every partition of every known topic (broker start, after a worker restart). */

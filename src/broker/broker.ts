@@ -19,8 +19,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ClusterNode } from '../cluster/cluster-node.js';
-import type { ReplicaRoles } from '../cluster/types.js';
 import { brokerConfig, type ConfigSet } from '../config/config.js';
 import { createFileIO, type FileIO } from '../io/index.js';
 import { loadNativeAddon } from '../native/addon.js';
@@ -30,6 +28,7 @@ import { createLogger, type Logger, type LogLevel } from '../util/logger.js';
 import { BrokerCore } from './broker-core.js';
 import { dispatch } from './dispatch.js';
 import { NetworkServer } from './network.js';
+import { Observability } from './observability.js';
 import { OwnerPool } from './owner-pool.js';
 import { TopicRegistry } from './topic-registry.js';
 
@@ -48,16 +47,12 @@ export interface BrokerOptions {
   /** Any broker config key (Kafka names), as strings or typed values. */
   config?: Record<string, string | number | boolean>;
   logLevel?: LogLevel;
+  /** Serve Prometheus metrics on this port of the broker's host (0 = any free port). */
+  metricsPort?: number;
+  /** One info log line per request (api key, version, correlation id, latency). */
+  logRequests?: boolean;
   /** Embedded defaults (see above); `sluice serve` turns them off. Default true. */
   embeddedDefaults?: boolean;
-  /** Cluster mode: this broker's id (config `node.id`). */
-  nodeId?: number;
-  /** Cluster mode: etcd endpoint URL(s) (config `etcd.endpoints`, comma-separated). */
-  etcd?: string | string[];
-  /** Cluster mode: this broker's rack (config `broker.rack`). */
-  rack?: string;
-  /** Cluster mode: the replication side; a leader-only stand-in when absent. */
-  replicaRoles?: (node: ClusterNode) => ReplicaRoles;
 }
 
 export interface Broker extends AsyncDisposable {
@@ -67,6 +62,8 @@ export interface Broker extends AsyncDisposable {
   readonly dataDir: string;
   readonly clusterId: string;
   readonly logger: Logger;
+  /** Bound port of the metrics endpoint (`GET /metrics`); null without metrics. */
+  readonly metricsPort: number | null;
   /** Internal state, for tests and tools in this package. */
   readonly core: BrokerCore;
   stop(): Promise<void>;
@@ -82,10 +79,6 @@ function resolveConfig(opts: BrokerOptions, dataDir: string): ConfigSet {
     'log.dirs': dataDir,
   };
   if (opts.host !== undefined) given.host = opts.host;
-  if (opts.nodeId !== undefined) given['node.id'] = opts.nodeId;
-  if (opts.rack !== undefined) given['broker.rack'] = opts.rack;
-  if (opts.etcd !== undefined)
-    given['etcd.endpoints'] = typeof opts.etcd === 'string' ? opts.etcd : opts.etcd.join(',');
   if (opts.port !== undefined) given.port = opts.port;
   return brokerConfig(given);
 }
@@ -119,6 +112,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
         );
     },
     onLog: (level, msg, fields) => logger[level](fields ?? {}, msg),
+    metrics: metricsPortOf(opts, config) !== null,
   });
   const identity = {
     nodeId: config.int('node.id'),
@@ -128,6 +122,11 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
   };
   const liveCore = new BrokerCore(config, registry, routing, state, pool, logger, identity);
   core = liveCore;
+  const observability = new Observability(liveCore, {
+    metricsPort: metricsPortOf(opts, config),
+    logRequests: opts.logRequests ?? config.bool('log.requests.enable'),
+    logger,
+  });
   try {
     // With partitions to recover, serve only once every log is open (that starts the workers
     // owning them). With none, no worker starts until a partition is created.
@@ -148,8 +147,9 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
     idleTimeoutMs: config.int('connections.max.idle.ms'),
     writeHighWaterBytes: WRITE_HIGH_WATER_BYTES,
     logger,
-    handle: (frame, peer) => dispatch(liveCore, frame, peer),
+    handle: observability.wrap((frame, peer) => dispatch(liveCore, frame, peer)),
   });
+  observability.setNetwork(() => network.stats);
   let bound: { host: string; port: number };
   try {
     bound = await network.listen();
@@ -157,28 +157,16 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
     await pool.stop();
     throw err;
   }
+  let metricsPort: number | null;
+  try {
+    metricsPort = await observability.listen(bound.host);
+  } catch (err) {
+    await network.close();
+    await pool.stop();
+    throw err;
+  }
   identity.host = config.str('advertised.host') || advertisable(bound.host);
   identity.port = config.int('advertised.port') || bound.port;
-  const etcdEndpoints = config
-    .str('etcd.endpoints')
-    .split(',')
-    .map((e) => e.trim())
-    .filter((e) => e !== '');
-  let cluster: ClusterNode | null = null;
-  if (etcdEndpoints.length > 0) {
-    try {
-      cluster = await ClusterNode.start({
-        core: liveCore,
-        endpoints: etcdEndpoints,
-        logger,
-        ...(opts.replicaRoles ? { roles: opts.replicaRoles } : {}),
-      });
-    } catch (err) {
-      await network.close();
-      await pool.stop();
-      throw err;
-    }
-  }
   logger.info(
     { host: bound.host, port: bound.port, dataDir, workers: workerCount, io: fileIo },
     'broker started',
@@ -187,9 +175,9 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      await cluster?.shutdown();
       liveCore.beginStop();
       await network.close();
+      await observability.close();
       liveCore.groups.close();
       await pool.stop();
       if (tempDir && !opts.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
@@ -204,10 +192,17 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
     dataDir,
     clusterId: registry.clusterId,
     logger,
+    metricsPort,
     core: liveCore,
     stop,
     [Symbol.asyncDispose]: stop,
   };
+}
+
+/** The metrics port asked for (option, else `metrics.port`; -1 there means none). */
+function metricsPortOf(opts: BrokerOptions, config: ConfigSet): number | null {
+  const port = opts.metricsPort ?? config.int('metrics.port');
+  return port >= 0 ? port : null;
 }
 
 /** A wildcard listen address is not one clients can connect to: advertise loopback instead. */

@@ -336,6 +336,21 @@ export class GroupService {
     }
   }
 
+  /** Every committed offset (metrics: group lag); none before the offsets topic is loaded. */
+  *committedOffsets(): Generator<{
+    groupId: string;
+    topic: string;
+    partition: number;
+    offset: number;
+  }> {
+    for (const [groupId, group] of this.state?.groups ?? []) {
+      for (const [topic, partitions] of group.offsets) {
+        for (const [partition, c] of partitions)
+          yield { groupId, topic, partition, offset: c.offset };
+      }
+    }
+  }
+
   close(): void {
     this.closed = true;
     for (const t of this.timers.values()) clearTimeout(t);

@@ -139,6 +139,7 @@ class Connection {
   ) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     stats.connectionsOpen++;
+    opts.logger.debug({ remote: this.remote }, 'connection opened');
     socket.setTimeout(opts.idleTimeoutMs);
     socket.on('timeout', () => this.onIdle());
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -282,6 +283,7 @@ class Connection {
     if (this.closed) return;
     this.closed = true;
     this.stats.connectionsOpen--;
+    this.opts.logger.debug({ remote: this.remote }, 'connection closed');
     this.socket.destroy();
     // Responses still queued release their file leases once they settle.
     for (const p of this.queue.splice(0))

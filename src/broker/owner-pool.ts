@@ -13,7 +13,15 @@
  */
 
 import type { Worker } from 'node:worker_threads';
-import { createChannel, type Transport, transportFromEnv } from '../threads/channel.js';
+import { FSYNC_BUCKETS_SECONDS, SharedHistogram } from '../metrics/histogram.js';
+import type { WorkerSample } from '../metrics/index.js';
+import { ringCapacityBytes, ringUsedBytes } from '../metrics/owner-side.js';
+import {
+  type ChannelInit,
+  createChannel,
+  type Transport,
+  transportFromEnv,
+} from '../threads/channel.js';
 import { startWorker } from '../threads/worker-spawn.js';
 import type { OwnerWorkerData } from './owner/owner-worker.js';
 import { Op, type OpCode, type RpcMessage } from './owner/rpc.js';
@@ -40,6 +48,8 @@ export interface OwnerPoolOptions {
   retentionCheckIntervalMs: number;
   onRestart: (workerIndex: number) => void;
   onLog: (level: 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  /** Give each worker an fdatasync histogram in shared memory (metrics on). Default false. */
+  metrics?: boolean;
 }
 
 interface Slot {
@@ -51,6 +61,8 @@ interface Slot {
   restarts: number[];
   /** Resolves once the thread runs; rejects if it fails to start. */
   started: Promise<void>;
+  /** The channel's shared buffers (ring occupancy for metrics). */
+  channel: ChannelInit;
 }
 
 const ownerEntry = (): URL => {
@@ -65,6 +77,8 @@ export class OwnerPool {
   private closed = false;
   /** Read once at start: a restarted worker keeps the transport the pool started with. */
   private readonly transport: Transport = transportFromEnv();
+  /** Per worker index (kept across restarts): fdatasync histograms, when metrics are on. */
+  private readonly fsyncHistogramsByWorker: SharedHistogram[] = [];
 
   private constructor(private readonly opts: OwnerPoolOptions) {
     if (!Number.isInteger(opts.workerCount) || opts.workerCount < 1)
@@ -138,6 +152,7 @@ export class OwnerPool {
       dataDir: this.opts.dataDir,
       fileIo: this.opts.fileIo,
       retentionCheckIntervalMs: this.opts.retentionCheckIntervalMs,
+      fsyncHistogram: this.fsyncHistogramFor(index),
     };
     const worker = startWorker(ownerEntry(), { workerData: data, transferList: pair.transferList });
     const rpc = new RpcEndpoint(pair.main, null);
@@ -151,7 +166,15 @@ export class OwnerPool {
       rpc.failAll(new WorkerCrashedError(`partition worker ${index} failed to start`));
       void worker.terminate();
     });
-    const slot: Slot = { worker, rpc, started, stopping: false, exited: false, restarts };
+    const slot: Slot = {
+      worker,
+      rpc,
+      started,
+      stopping: false,
+      exited: false,
+      restarts,
+      channel: pair.workerInit,
+    };
     this.slots[index] = slot;
     worker.on('error', (err) =>
       this.opts.onLog('error', 'partition worker failed', { worker: index, err: String(err) }),
@@ -204,6 +227,51 @@ export class OwnerPool {
           await slot.worker.terminate();
         }),
     );
+  }
+
+  private fsyncHistogramFor(index: number): SharedArrayBuffer | null {
+    if (!this.opts.metrics) return null;
+    let h = this.fsyncHistogramsByWorker[index];
+    if (h === undefined) {
+      const buffer = SharedHistogram.createBuffer(FSYNC_BUCKETS_SECONDS);
+      h = new SharedHistogram(buffer, FSYNC_BUCKETS_SECONDS);
+      this.fsyncHistogramsByWorker[index] = h;
+    }
+    return h.buffer;
+  }
+
+  /** The workers' fdatasync histograms (empty unless `metrics`). */
+  fsyncHistograms(): SharedHistogram[] {
+    return this.fsyncHistogramsByWorker.filter((h) => h !== undefined);
+  }
+
+  /** Busy time and ring occupancy of every running worker (metrics scrape). */
+  workerSamples(): WorkerSample[] {
+    const out: WorkerSample[] = [];
+    this.slots.forEach((slot, worker) => {
+      if (slot === undefined || slot.exited) return;
+      // Event loop utilisation, measured by Node for the worker thread: no cost on its hot path.
+      const busyMs = slot.worker.performance.eventLoopUtilization().active;
+      out.push({
+        worker,
+        busySeconds: busyMs / 1000,
+        requestRingUsedBytes: ringUsedBytes(slot.channel.requestBuffer),
+        completionRingUsedBytes: ringUsedBytes(slot.channel.completionBuffer),
+        ringCapacityBytes: ringCapacityBytes(slot.channel.requestBuffer),
+      });
+    });
+    return out;
+  }
+
+  /** Calls `op` on every running worker (starts none); failed calls are left out. */
+  async callRunning<T>(op: OpCode, json: unknown): Promise<T[]> {
+    const calls: Promise<RpcMessage<T>>[] = [];
+    this.slots.forEach((slot) => {
+      if (slot !== undefined && !slot.exited && !this.closed)
+        calls.push(slot.rpc.call<T>(op, json));
+    });
+    const settled = await Promise.allSettled(calls);
+    return settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value.json] : []));
   }
 
   /** Test hook: kills a worker as a crash would. */

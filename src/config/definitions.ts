@@ -188,6 +188,20 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
   },
   { name: 'port', type: 'int', default: 9092, min: 0, max: 65535, doc: 'Sluice: TCP port.' },
   {
+    name: 'metrics.port',
+    type: 'int',
+    default: -1,
+    min: -1,
+    max: 65535,
+    doc: 'Sluice: port of the Prometheus endpoint (GET /metrics) on the broker host; 0 picks a free one, -1 serves none.',
+  },
+  {
+    name: 'log.requests.enable',
+    type: 'boolean',
+    default: false,
+    doc: 'Sluice: log one info line per request (api key, version, correlation id, latency).',
+  },
+  {
     name: 'advertised.host',
     type: 'string',
     default: '',
@@ -418,69 +432,6 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
     default: 10080,
     min: 1,
     doc: 'Committed offsets of an empty group expire after this.',
-  },
-  // ---- cluster mode (controller side) ----
-  {
-    name: 'etcd.endpoints',
-    type: 'string',
-    default: '',
-    doc: 'Sluice: comma-separated etcd URLs; empty runs a single broker without etcd.',
-  },
-  {
-    name: 'cluster.name',
-    type: 'string',
-    default: 'sluice',
-    doc: 'Sluice: the cluster this broker joins (etcd keys live under /sluice/<cluster.name>/).',
-  },
-  { name: 'broker.rack', type: 'string', default: '', doc: 'Rack of this broker (Metadata).' },
-  {
-    name: 'broker.session.timeout.ms',
-    type: 'int',
-    default: 1000,
-    min: 1000,
-    doc:
-      'A broker whose etcd lease is not renewed for this long (whole seconds, rounded up) is ' +
-      'dead. etcd raises the TTL to its minimum, 1.5 election timeouts: run etcd with ' +
-      '--election-timeout 500 or less for the 1 s default.',
-  },
-  {
-    name: 'unclean.leader.election.enable',
-    type: 'boolean',
-    default: false,
-    doc: 'Elect a replica outside the ISR when no ISR member is alive (may lose records).',
-  },
-  {
-    name: 'auto.leader.rebalance.enable',
-    type: 'boolean',
-    default: true,
-    doc: 'The controller moves leadership back to preferred replicas that are in the ISR.',
-  },
-  {
-    name: 'leader.imbalance.check.interval.seconds',
-    type: 'int',
-    default: 300,
-    min: 1,
-    doc: 'How often the controller checks for preferred leaders to restore.',
-  },
-  {
-    name: 'controlled.shutdown.enable',
-    type: 'boolean',
-    default: true,
-    doc: 'A stopping broker first has the controller move its leaderships away.',
-  },
-  {
-    name: 'controlled.shutdown.timeout.ms',
-    type: 'int',
-    default: 5000,
-    min: 0,
-    doc: 'Sluice: how long a stopping broker waits for its leaderships to move.',
-  },
-  {
-    name: 'offsets.topic.replication.factor',
-    type: 'int',
-    default: 3,
-    min: 1,
-    doc: 'Replication factor of __consumer_offsets (capped at the live brokers when created).',
   },
 ];
 

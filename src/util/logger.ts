@@ -1,7 +1,9 @@
 /**
  * Logging: structured JSON lines through pino. The broker logs at `info` when served and is
- * silent by default when embedded (a test process should not print a broker's chatter); request
- * logging is off unless the level is `debug` or lower.
+ * silent by default when embedded (a test process should not print a broker's chatter). Levels:
+ * errors that affect clients at warn/error with their context, connection open/close at debug;
+ * request logging (one info line per request) only with `log.requests.enable` / `--log-requests`
+ * (see src/metrics/request-observer.ts).
  *
  * Loggers are safe to share on one thread; each worker thread makes its own.
  */

@@ -41,6 +41,8 @@ export const FETCH_MAX_WAIT_MS_LIMIT = 60_000;
 /** Records of one partition as file slices: encoded as a length prefix, sent with sendfile. */
 export interface SliceRecords extends RecordsRef {
   readonly slices: readonly FileSlice[];
+  /** Records in the slices' batches; counted by the owner only when the broker has metrics. */
+  readonly recordCount?: number;
 }
 
 export function isSliceRecords(v: RecordsRef): v is SliceRecords {
@@ -131,6 +133,7 @@ export const fetchHandler: Handler<FetchRequest, FetchResponse> = {
           req.minBytes <= 0 ||
           result.hasError
         ) {
+          if (ctx.core.metrics) countFetch(ctx, targets, result.responses);
           return { ...base, responses: result.responses };
         }
         result.release();
@@ -226,7 +229,12 @@ async function readOne(
     return { data: withOffsets(p.partition, ctx, route.slot), bytes: 0 };
   let res: ReadRes;
   try {
-    res = await ctx.core.read(route, { offset: p.fetchOffset, maxBytes, maxOffsetExclusive: hw });
+    res = await ctx.core.read(route, {
+      offset: p.fetchOffset,
+      maxBytes,
+      maxOffsetExclusive: hw,
+      ...(ctx.core.metrics ? { countRecords: true } : {}),
+    });
   } catch {
     return { data: emptyPartition(p.partition, ErrorCode.NOT_LEADER_OR_FOLLOWER), bytes: 0 };
   }
@@ -243,9 +251,35 @@ async function readOne(
     position,
     length,
   }));
-  const records: SliceRecords = { kind: 'records-ref', byteLength: res.bytes, slices };
+  const records: SliceRecords = {
+    kind: 'records-ref',
+    byteLength: res.bytes,
+    slices,
+    ...(res.records !== undefined ? { recordCount: res.records } : {}),
+  };
   const release = () => ctx.core.release(route.worker, res.leaseId);
   return { data: { ...data, records }, bytes: res.bytes, release };
+}
+
+/** Metrics: records and bytes sent per partition, and partition errors, of a final response. */
+function countFetch(
+  ctx: RequestContext,
+  targets: readonly Target[],
+  responses: TopicResponse[],
+): void {
+  const metrics = ctx.core.metrics;
+  if (!metrics) return;
+  for (const t of targets) {
+    const data = responses[t.topicIndex]?.partitions[t.partitionIndex];
+    if (!data) continue;
+    if (data.errorCode !== 0) {
+      metrics.error('fetch', t.topic, data.errorCode);
+      continue;
+    }
+    const records = data.records;
+    if (records !== null && !Buffer.isBuffer(records) && isSliceRecords(records))
+      metrics.fetched(t.topic, t.req.partition, records.recordCount ?? 0, records.byteLength);
+  }
 }
 
 function withOffsets(partition: number, ctx: RequestContext, slot: number): PartitionData {

@@ -15,6 +15,7 @@
  * obtain a transactional producer id (InitProducerId refuses a transactional id).
  */
 
+import { countProduce } from '../../metrics/traffic.js';
 import { ErrorCode } from '../../protocol/generated/errors.js';
 import type { ProduceRequest, ProduceResponse } from '../../protocol/generated/produce.js';
 import type { ProduceRes } from '../owner/messages.js';
@@ -130,6 +131,7 @@ export const produceHandler: Handler<ProduceRequest, ProduceResponse> = {
     for (const t of topics) {
       responses.push({ name: t.name, partitionResponses: await Promise.all(t.partitions) });
     }
+    if (ctx.core.metrics) countProduce(ctx.core.metrics, req.topicData, responses);
     if (req.acks === 0) return null;
     return { responses, throttleTimeMs: 0, nodeEndpoints: [] };
   },

@@ -70,6 +70,8 @@ export interface ReadReq {
   maxBytes: number;
   /** Read no batch that starts at or above this offset (the high watermark). */
   maxOffsetExclusive: number;
+  /** Also count the records in the batches read (metrics on; one header read per batch). */
+  countRecords?: boolean;
 }
 
 export interface ReadRes {
@@ -82,6 +84,13 @@ export interface ReadRes {
   highWatermark: number;
   logStartOffset: number;
   logEndOffset: number;
+  /** Records in the batches read; present when the request asked (`countRecords`). */
+  records?: number;
+}
+
+/** Answer to Op.LogSizes: [slot, bytes on disk] per hosted partition. */
+export interface LogSizesRes {
+  sizes: [number, number][];
 }
 
 export interface ReleaseReq {

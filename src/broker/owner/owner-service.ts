@@ -36,6 +36,7 @@ import type {
   ReleaseReq,
   UpdateConfigReq,
 } from './messages.js';
+import { countRecords, logSizes } from './owner-metrics.js';
 import { lastSequence, ProducerStateTable } from './producer-state.js';
 import { Op, type OpCode, type RpcMessage } from './rpc.js';
 
@@ -131,6 +132,9 @@ export class OwnerService {
         return;
       case Op.DeleteRecords:
         this.out.complete(reqId, this.deleteRecords(msg.json as DeleteRecordsReq));
+        return;
+      case Op.LogSizes:
+        this.out.complete(reqId, { sizes: logSizes(this.hosted) });
         return;
       default:
         throw new Error(`owner: unknown op ${op}`);
@@ -393,6 +397,7 @@ export class OwnerService {
       slices: r.slices.map((s) => [s.fd, s.position, s.length]),
       bytes: r.bytes,
       leaseId,
+      ...(req.countRecords ? { records: countRecords(this.io, r.slices) } : {}),
     };
   }
 

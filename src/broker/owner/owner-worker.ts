@@ -11,6 +11,8 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { createFileIO } from '../../io/index.js';
+import { FSYNC_BUCKETS_SECONDS, SharedHistogram } from '../../metrics/histogram.js';
+import { timedSyncIO } from '../../metrics/owner-side.js';
 import { type ChannelInit, openChannel } from '../../threads/channel.js';
 import { PartitionStateTable } from '../../threads/partition-state.js';
 import { OwnerService } from './owner-service.js';
@@ -24,13 +26,19 @@ export interface OwnerWorkerData {
   dataDir: string;
   fileIo: 'native' | 'node-fs';
   retentionCheckIntervalMs: number;
+  /** fdatasync latency histogram (FSYNC_BUCKETS_SECONDS) when the broker has metrics; else null. */
+  fsyncHistogram: SharedArrayBuffer | null;
 }
 
 /** How often timer work (interval flush, retention, lease expiry) runs. */
 const TICK_MS = 100;
 
 function run(data: OwnerWorkerData): void {
-  const io = createFileIO({ prefer: data.fileIo });
+  const plainIo = createFileIO({ prefer: data.fileIo });
+  const io =
+    data.fsyncHistogram === null
+      ? plainIo
+      : timedSyncIO(plainIo, new SharedHistogram(data.fsyncHistogram, FSYNC_BUCKETS_SECONDS));
   const state = new PartitionStateTable(data.stateBuffer);
   const channel = openChannel(data.channel);
   let lastRetentionMs = Date.now();

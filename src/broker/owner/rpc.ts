@@ -23,6 +23,8 @@ export const Op = {
   ListOffset: 7,
   DeleteRecords: 8,
   Shutdown: 9,
+  /** Log size of every hosted partition (metrics scrape). */
+  LogSizes: 16,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
