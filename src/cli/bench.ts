@@ -32,13 +32,18 @@ const KIND_HELP: Record<LoadKind, string> = {
   e2e: 'producers and consumers together: produce-to-consume latency',
 };
 
+const WORKLOAD_HELP = `
+A --workload sets partitions, record size, rate, producers and consumers like the
+OpenMessaging Benchmark file of that name, and OMB's 15-minute run after a 1-minute
+warmup; flags given beside it win (e.g. --duration 60 --warmup 5).`;
+
 function addLoadOptions(cmd: Command, kind: LoadKind): Command {
   cmd
     .option(
       '--bootstrap <host:port>',
       'broker to drive (default: an embedded broker in a temp dir)',
     )
-    .option('--topic <name>', 'topic (created when missing)', 'sluice-bench')
+    .option('--topic <name>', 'topic, created when missing', 'sluice-bench')
     .option('--partitions <n>', 'partitions of the topic (default 1)')
     .option('--records <n>', 'records to measure (after warmup)')
     .option('--duration <s>', 'seconds to measure (after warmup; default 10)')
@@ -103,7 +108,11 @@ export function registerBench(program: Command): void {
   const bench = benchCommand(program);
   for (const kind of ['produce', 'consume', 'e2e'] as const) {
     // One-line usage errors (no help dump), whatever the program-level setting.
-    const cmd = bench.command(kind).description(KIND_HELP[kind]).showHelpAfterError(false);
+    const cmd = bench
+      .command(kind)
+      .description(KIND_HELP[kind])
+      .showHelpAfterError(false)
+      .addHelpText('after', WORKLOAD_HELP);
     addLoadOptions(cmd, kind).action(async (flags: BenchFlags) => runKind(kind, flags));
   }
 }
