@@ -435,7 +435,8 @@ function writeOutputs(s: AbSummary, a: BenchResult[], b: BenchResult[], opts: Ab
 }
 
 /** The whole `ab` command; returns the exit code (0 ok, 1 regression, 2 bad input/failed run). */
-export async function runAb(opts: AbOptions, io: CommandIo = PROCESS_IO): Promise<number> {
+export async function runAb(given: AbOptions, io: CommandIo = PROCESS_IO): Promise<number> {
+  const opts: AbOptions = { ...given, currentDir: resolve(given.currentDir) };
   const log: StepLog = (line) => io.stderr(`ab: ${line}\n`);
   let baseline: Baseline | null = null;
   const tempOut = opts.outDir === null ? mkdtempSync(join(tmpdir(), 'sluice-ab-runs-')) : null;

@@ -9,6 +9,7 @@
 import { type Command, CommanderError } from 'commander';
 import { AB_RUNS_MAX, DEFAULT_AB_COMMAND, runAb } from '../bench/ab.js';
 import { DEFAULT_THRESHOLDS, runCompare } from '../bench/compare.js';
+import { benchCommand } from './bench.js';
 
 interface GateFlags {
   maxThroughputDrop: string;
@@ -136,13 +137,6 @@ function registerAb(bench: Command): void {
   });
 }
 
-/** The program's `bench` command, created when nothing registered it yet. */
-export function benchCommandOf(program: Command): Command {
-  const existing = program.commands.find((c) => c.name() === 'bench');
-  if (existing !== undefined) return existing;
-  return program.command('bench').description('load benchmarks and the CI perf gate');
-}
-
 /** Usage errors of the gate commands exit 2 (bad input), like unreadable files do. */
 function usageExits2(cmd: Command): Command {
   return cmd.exitOverride((err) => {
@@ -153,7 +147,7 @@ function usageExits2(cmd: Command): Command {
 
 /** Adds `compare` and `ab` under `bench` (found or created on `program`). */
 export function registerBenchGate(program: Command): void {
-  const bench = benchCommandOf(program);
+  const bench = benchCommand(program);
   registerCompare(bench);
   registerAb(bench);
 }
