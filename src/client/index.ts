@@ -23,6 +23,22 @@ export {
   type TopicPartition,
 } from './consumer.js';
 export { ClientError, KafkaError } from './errors.js';
+export {
+  assignorByName,
+  assignorNames,
+  DEFAULT_ASSIGNORS,
+  rangeAssignor,
+  roundRobinAssignor,
+} from './group/assignors.js';
+export { cooperativeStickyAssignor } from './group/cooperative-sticky.js';
+export type {
+  Assignment,
+  AssignmentInput,
+  Assignor,
+  GroupMember,
+  RebalanceProtocol,
+  Subscription,
+} from './group/types.js';
 export type { PartitionerFn, PartitionerKind } from './partitioner.js';
 export { Producer, type ProducerOptions, type ProducerRecord } from './producer.js';
 export * from './serializers.js';
