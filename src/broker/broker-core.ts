@@ -14,6 +14,7 @@
  */
 
 import { type ConfigSet, effectiveTopicValue, topicOverrides } from '../config/config.js';
+import type { ReplicaManager } from '../cluster/replication/replica-manager.js';
 import type { CleanupPolicy, FlushPolicy } from '../config/definitions.js';
 import type { BrokerMetrics } from '../metrics/broker-metrics.js';
 import { ErrorCode } from '../protocol/generated/errors.js';
@@ -70,6 +71,8 @@ export class BrokerCore {
   readonly groups: GroupService = new GroupService(this);
   private nextProducerId: number;
 
+  /** Cluster mode, data side (leadership, ISR, high watermark); null on a single broker. */
+  replication: ReplicaManager | null = null;
   constructor(
     readonly config: ConfigSet,
     readonly registry: TopicRegistry,

@@ -1074,6 +1074,19 @@ export class PartitionLog {
     }
   }
 
+  /**
+   * Drops the whole log and restarts it empty at `offset` (a follower whose log ends below the
+   * leader's log start offset). Durable on return.
+   */
+  truncateFullyAndStartAt(offset: number): void {
+    this.checkWritable();
+    try {
+      this.truncateFully(Math.max(offset, 0));
+    } catch (err) {
+      throw this.goOffline(toStorageError(err, `truncating ${this.dir}`));
+    }
+  }
+
   private truncateFully(offset: number): void {
     while (this.segments.length > 0) {
       const gone = this.segments.pop() as Segment;

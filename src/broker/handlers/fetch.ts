@@ -20,8 +20,14 @@
  *   (session_id > 0) gets FETCH_SESSION_ID_NOT_FOUND.
  * - No transactions: last_stable_offset = high watermark, aborted_transactions empty.
  * - Replica fetches (replica_id >= 0) are for cluster mode and refused on a single broker.
+ * - Cluster mode (`core.replication` set): only the leader serves a partition it manages
+ *   (NOT_LEADER_OR_FOLLOWER otherwise); a current_leader_epoch older than the leader's gets
+ *   FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH. A replica fetch records the
+ *   follower's fetch offset as its LEO (before any wait) and reads up to the log end; consumers
+ *   read below the high watermark only.
  */
 
+import type { ReplicaManager } from '../../cluster/replication/replica-manager.js';
 import type { FileSlice } from '../../io/file-io.js';
 import { ErrorCode } from '../../protocol/generated/errors.js';
 import type { FetchRequest, FetchResponse } from '../../protocol/generated/fetch.js';
@@ -54,6 +60,10 @@ interface Target {
   partitionIndex: number;
   topic: string;
   req: FetchPartition;
+  /** Cluster mode: the replication check failed with this error code (0: none). */
+  errorCode: number;
+  /** A follower's fetch (replica_id >= 0): reads up to the log end, not the high watermark. */
+  replica: boolean;
 }
 
 function emptyPartition(partitionIndex: number, errorCode: number): PartitionData {
@@ -76,11 +86,30 @@ function emptyPartition(partitionIndex: number, errorCode: number): PartitionDat
 /** True when the partition has something to answer now: data, or an error to report. */
 function answerable(ctx: RequestContext, t: Target): boolean {
   const route = ctx.core.route(t.topic, t.req.partition);
-  if (!route) return true;
+  if (!route || t.errorCode !== 0) return true;
   return (
-    ctx.core.state.highWatermark(route.slot) > t.req.fetchOffset ||
+    upperOf(ctx, route.slot, t) > t.req.fetchOffset ||
     outOfRange(ctx, route.slot, t.req.fetchOffset)
   );
+}
+
+/** Where reading stops: the high watermark for consumers, the log end for a follower. */
+function upperOf(ctx: RequestContext, slot: number, t: Target): number {
+  return t.replica ? ctx.core.state.logEndOffset(slot) : ctx.core.state.highWatermark(slot);
+}
+
+/** Cluster mode: leadership and leader-epoch checks; a follower's fetch offset is its LEO. */
+function checkReplication(rep: ReplicaManager, replicaId: number, targets: Target[]): void {
+  for (const t of targets) {
+    const c = rep.leaderCheck(t.topic, t.req.partition, t.req.currentLeaderEpoch);
+    if (c === null) {
+      if (t.replica) t.errorCode = ErrorCode.NOT_LEADER_OR_FOLLOWER; // not replicated here
+      continue;
+    }
+    t.errorCode = c.errorCode;
+    if (t.replica && c.errorCode === 0)
+      rep.onFollowerFetch(t.topic, t.req.partition, replicaId, t.req.fetchOffset);
+  }
 }
 
 function outOfRange(ctx: RequestContext, slot: number, offset: number): boolean {
@@ -111,13 +140,18 @@ export const fetchHandler: Handler<FetchRequest, FetchResponse> = {
       nodeEndpoints: [],
     };
     if (req.sessionId > 0) return { ...base, errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND };
-    if (req.replicaId >= 0) return { ...base, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER };
+    const rep = ctx.core.replication;
+    if (req.replicaId >= 0 && rep === null)
+      return { ...base, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER };
+    const replica = req.replicaId >= 0;
     const targets: Target[] = [];
     req.topics.forEach((t, topicIndex) => {
       t.partitions.forEach((p, partitionIndex) => {
-        targets.push({ topicIndex, partitionIndex, topic: topicName(ctx, t), req: p });
+        const topic = topicName(ctx, t);
+        targets.push({ topicIndex, partitionIndex, topic, req: p, errorCode: 0, replica });
       });
     });
+    if (rep !== null) checkReplication(rep, req.replicaId, targets);
     const deadline = Date.now() + Math.min(Math.max(0, req.maxWaitMs), FETCH_MAX_WAIT_MS_LIMIT);
     for (;;) {
       const seen = changeSeen(ctx);
@@ -200,6 +234,7 @@ async function readOne(
   first: boolean,
 ): Promise<{ data: PartitionData; bytes: number; release?: () => void }> {
   const p = t.req;
+  if (t.errorCode !== 0) return { data: emptyPartition(p.partition, t.errorCode), bytes: 0 };
   const known = ctx.core.topic(t.topic);
   const route = ctx.core.route(t.topic, p.partition);
   if (!known || !route) {
@@ -215,7 +250,7 @@ async function readOne(
   const maxBytes = first
     ? Math.max(1, Math.min(partitionMax, budget))
     : Math.min(partitionMax, budget);
-  const hw = ctx.core.state.highWatermark(route.slot);
+  const hw = upperOf(ctx, route.slot, t);
   if (outOfRange(ctx, route.slot, p.fetchOffset)) {
     return {
       data: {

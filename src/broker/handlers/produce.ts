@@ -11,13 +11,19 @@
  * `always`, fdatasync'd. Any other value: INVALID_REQUIRED_ACKS for every partition.
  * Partitions of one request are appended in parallel by their owner workers; the response lists
  * them in request order. `timeout_ms` bounds how long acks=all waits (REQUEST_TIMED_OUT).
+ * Cluster mode (`core.replication` set): only the leader appends (NOT_LEADER_OR_FOLLOWER);
+ * acks=all needs |ISR| >= min.insync.replicas at append (NOT_ENOUGH_REPLICAS) and is answered
+ * when the high watermark passes the batch (NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrinks
+ * below min.insync.replicas first); acks=1 answers after the leader's append, as on one broker.
  * Not implemented: transactions. Sluice has no transaction coordinator, so a client cannot
  * obtain a transactional producer id (InitProducerId refuses a transactional id).
  */
 
+import type { ReplicaManager } from '../../cluster/replication/replica-manager.js';
 import { countProduce } from '../../metrics/traffic.js';
 import { ErrorCode } from '../../protocol/generated/errors.js';
 import type { ProduceRequest, ProduceResponse } from '../../protocol/generated/produce.js';
+import type { PartitionRoute } from '../../threads/routing.js';
 import type { ProduceRes } from '../owner/messages.js';
 import type { Handler, RequestContext } from './handler.js';
 
@@ -95,9 +101,34 @@ function producePartition(
   if (p.records === null || p.records.length === 0) {
     return Promise.resolve(partitionError(p.index, ErrorCode.INVALID_RECORD, 'no records'));
   }
+  const rep = ctx.core.replication;
+  if (rep !== null) return produceReplicated(ctx, rep, route, acks, topic, p.index, p.records);
   return ctx.core
     .produce(route, acks, ctx.apiVersion, p.records)
     .then((r) => fromOwner(p.index, r));
+}
+
+/** Cluster mode: leadership and min.insync checks, then acks=all waits for the HW. */
+async function produceReplicated(
+  ctx: RequestContext,
+  rep: ReplicaManager,
+  route: PartitionRoute,
+  acks: number,
+  topic: string,
+  index: number,
+  records: Uint8Array,
+): Promise<PartitionResponse> {
+  const check = rep.produceCheck(topic, index, acks);
+  if (check !== null && check.errorCode !== 0)
+    return partitionError(index, check.errorCode, check.message);
+  const r = await ctx.core.produce(route, acks, ctx.apiVersion, records);
+  if (check === null || r.errorCode !== 0) return fromOwner(index, r);
+  rep.onAppended(topic, index);
+  if (acks !== -1) return fromOwner(index, r);
+  const done = await rep.awaitCommitted(topic, index, r.lastOffset ?? r.baseOffset);
+  return done.errorCode === 0
+    ? fromOwner(index, r)
+    : partitionError(index, done.errorCode, done.message);
 }
 
 export const produceHandler: Handler<ProduceRequest, ProduceResponse> = {

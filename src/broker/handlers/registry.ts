@@ -25,6 +25,7 @@ import { listOffsetsHandler } from './list-offsets.js';
 import { metadataHandler } from './metadata.js';
 import { offsetCommitHandler } from './offset-commit.js';
 import { offsetFetchHandler } from './offset-fetch.js';
+import { offsetForLeaderEpochHandler } from './offset-for-leader-epoch.js';
 import { produceHandler } from './produce.js';
 import { syncGroupHandler } from './sync-group.js';
 
@@ -61,6 +62,7 @@ for (const h of [
   leaveGroupHandler,
   offsetCommitHandler,
   offsetFetchHandler,
+  offsetForLeaderEpochHandler,
   listGroupsHandler,
   describeGroupsHandler,
   deleteGroupsHandler,

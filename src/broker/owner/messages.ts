@@ -58,6 +58,8 @@ export interface ProduceRes {
   errorCode: number;
   errorMessage: string | null;
   baseOffset: number;
+  /** Offset of the last record appended (acks=all in cluster mode waits for the HW past it). */
+  lastOffset?: number;
   logAppendTimeMs: number;
   logStartOffset: number;
   /** Kafka's per-record errors (INVALID_RECORD details); empty when none. */
@@ -118,4 +120,60 @@ export interface DeleteRecordsReq {
 export interface DeleteRecordsRes {
   errorCode: number;
   lowWatermark: number;
+}
+
+// ---- replication (cluster mode; a single broker never sends these) ----------------------------
+
+/** BecomeLeader / BecomeFollower: switch the partition to replicated mode under `leaderEpoch`. */
+export interface ReplicaRoleReq {
+  slot: number;
+  leaderEpoch: number;
+}
+
+/** The replica's position after a role change, an append or a truncation. */
+export interface ReplicaPositionRes {
+  errorCode: number;
+  error?: string;
+  logStartOffset: number;
+  logEndOffset: number;
+  highWatermark: number;
+  /** Latest epoch in the leader epoch cache (-1 when none). */
+  latestEpoch: number;
+}
+
+/** Leader: the new high watermark (min LEO over the ISR); the owner publishes it. */
+export interface SetHighWatermarkReq {
+  slot: number;
+  highWatermark: number;
+}
+
+/** Tail: the leader's batches, appended byte for byte. */
+export interface FollowerAppendReq {
+  slot: number;
+  /** The epoch the fetch ran under; refused (FENCED_LEADER_EPOCH) once the replica moved on. */
+  leaderEpoch: number;
+  /** The leader's high watermark from the same fetch; the follower adopts min(it, its LEO). */
+  leaderHighWatermark: number;
+  /** The leader's log start offset from the same fetch. */
+  leaderLogStartOffset: number;
+}
+
+export interface TruncateReq {
+  slot: number;
+  /** As in FollowerAppendReq. */
+  leaderEpoch: number;
+  offset: number;
+  /** Drop everything and restart the log at `offset` (the follower fell below the leader's start). */
+  fully: boolean;
+}
+
+export interface EndOffsetForEpochReq {
+  slot: number;
+  epoch: number;
+}
+
+export interface EndOffsetForEpochRes {
+  errorCode: number;
+  leaderEpoch: number;
+  endOffset: number;
 }

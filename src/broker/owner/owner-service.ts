@@ -11,6 +11,13 @@
  * Single broker: the high watermark equals the log end offset as soon as an append returns
  * (there are no followers to wait for).
  *
+ * Cluster mode (after Op.BecomeLeader / Op.BecomeFollower for a partition): the partition keeps a
+ * replicated high watermark, written only here: the leader's replica manager (network thread)
+ * computes min LEO over the ISR and sends Op.SetHighWatermark; a follower adopts min(leader HW,
+ * its LEO) on each Op.FollowerAppend. The leader stamps its epoch into every appended batch; a
+ * follower refuses produce and appends the leader's batches byte for byte. The HW is
+ * checkpointed every `HW_CHECKPOINT_INTERVAL_MS` and at clean close.
+ *
  * Owned by one worker thread; not thread-safe.
  */
 
@@ -25,6 +32,9 @@ import type {
   ClosePartitionReq,
   DeleteRecordsReq,
   DeleteRecordsRes,
+  EndOffsetForEpochReq,
+  EndOffsetForEpochRes,
+  FollowerAppendReq,
   ListOffsetReq,
   ListOffsetRes,
   OpenPartitionReq,
@@ -34,6 +44,10 @@ import type {
   ReadReq,
   ReadRes,
   ReleaseReq,
+  ReplicaPositionRes,
+  ReplicaRoleReq,
+  SetHighWatermarkReq,
+  TruncateReq,
   UpdateConfigReq,
 } from './messages.js';
 import { countRecords, logSizes } from './owner-metrics.js';
@@ -44,6 +58,8 @@ import { Op, type OpCode, type RpcMessage } from './rpc.js';
 export const LEASE_TTL_MS = 120_000;
 /** At most this many read leases open at once per worker. */
 export const LEASES_MAX = 100_000;
+/** A replicated partition writes its high watermark checkpoint at most this often. */
+export const HW_CHECKPOINT_INTERVAL_MS = 5_000;
 
 export interface Completer {
   complete(reqId: number, json: unknown, tail?: readonly Uint8Array[]): void;
@@ -60,6 +76,9 @@ interface Hosted {
   /** Appends not yet covered by an fdatasync (interval policy). */
   unflushedRecords: number;
   lastFlushMs: number;
+  /** Cluster mode: this replica's role and the leader epoch; null on a single broker. */
+  replica: { role: 'leader' | 'follower'; leaderEpoch: number } | null;
+  lastHwCheckpointMs: number;
 }
 
 interface Lease {
@@ -133,6 +152,22 @@ export class OwnerService {
       case Op.DeleteRecords:
         this.out.complete(reqId, this.deleteRecords(msg.json as DeleteRecordsReq));
         return;
+      case Op.BecomeLeader:
+      case Op.BecomeFollower:
+        this.out.complete(reqId, this.becomeReplica(msg.json as ReplicaRoleReq, op));
+        return;
+      case Op.SetHighWatermark:
+        this.out.complete(reqId, this.setHighWatermark(msg.json as SetHighWatermarkReq));
+        return;
+      case Op.FollowerAppend:
+        this.out.complete(reqId, this.followerAppend(msg.json as FollowerAppendReq, msg.tail));
+        return;
+      case Op.Truncate:
+        this.out.complete(reqId, this.truncate(msg.json as TruncateReq));
+        return;
+      case Op.EndOffsetForEpoch:
+        this.out.complete(reqId, this.endOffsetForEpoch(msg.json as EndOffsetForEpochReq));
+        return;
       case Op.LogSizes:
         this.out.complete(reqId, { sizes: logSizes(this.hosted) });
         return;
@@ -160,6 +195,8 @@ export class OwnerService {
       producers: log.producerState ?? new ProducerStateTable(),
       unflushedRecords: 0,
       lastFlushMs: this.nowMs(),
+      replica: null,
+      lastHwCheckpointMs: this.nowMs(),
     };
     this.hosted.set(req.slot, h);
     // One seqlocked update of all four offsets, never a reset first: a reopen after a worker
@@ -179,9 +216,110 @@ export class OwnerService {
     this.state.update(h.slot, {
       logStartOffset: h.log.logStartOffset,
       logEndOffset: leo,
-      highWatermark: leo,
+      highWatermark: this.hwOf(h),
       flushedOffset: h.log.flushedOffset,
     });
+  }
+
+  /** The high watermark readers may see: the replicated one in cluster mode, else the log end. */
+  private hwOf(h: Hosted): number {
+    return h.replica === null ? h.log.logEndOffset : (h.log.highWatermark ?? h.log.logStartOffset);
+  }
+
+  // ---- replication (cluster mode) ------------------------------------------------------------
+
+  private position(h: Hosted): ReplicaPositionRes {
+    return {
+      errorCode: 0,
+      logStartOffset: h.log.logStartOffset,
+      logEndOffset: h.log.logEndOffset,
+      highWatermark: this.hwOf(h),
+      latestEpoch: h.log.latestLeaderEpoch,
+    };
+  }
+
+  private replicaError(code: number, error: string): ReplicaPositionRes {
+    return {
+      errorCode: code,
+      error,
+      logStartOffset: -1,
+      logEndOffset: -1,
+      highWatermark: -1,
+      latestEpoch: -1,
+    };
+  }
+
+  /** Either role: replicated HW on; a leader records where its epoch starts (durably). */
+  private becomeReplica(req: ReplicaRoleReq, op: OpCode): ReplicaPositionRes {
+    const h = this.hosted.get(req.slot);
+    if (!h) return this.replicaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'partition not hosted here');
+    h.log.enableHighWatermark();
+    const role = op === Op.BecomeLeader ? 'leader' : 'follower';
+    if (role === 'leader') h.log.assignLeaderEpoch(req.leaderEpoch, h.log.logEndOffset);
+    h.replica = { role, leaderEpoch: req.leaderEpoch };
+    this.publish(h);
+    return this.position(h);
+  }
+
+  private setHighWatermark(req: SetHighWatermarkReq): ReplicaPositionRes {
+    const h = this.hosted.get(req.slot);
+    if (h?.replica?.role !== 'leader')
+      return this.replicaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'not the leader here');
+    const before = h.log.highWatermark;
+    if (h.log.setHighWatermark(req.highWatermark) !== before) this.publish(h);
+    return this.position(h);
+  }
+
+  private followerAppend(req: FollowerAppendReq, tail: Uint8Array): ReplicaPositionRes {
+    const h = this.hosted.get(req.slot);
+    if (h?.replica?.role !== 'follower')
+      return this.replicaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'not a follower here');
+    if (h.replica.leaderEpoch !== req.leaderEpoch)
+      return this.replicaError(ErrorCode.FENCED_LEADER_EPOCH, 'the replica moved to another epoch');
+    const batches = Buffer.from(tail.buffer, tail.byteOffset, tail.byteLength);
+    try {
+      if (batches.length > 0) h.log.appendAsFollower(batches, this.nowMs());
+    } catch (err) {
+      const code =
+        err instanceof StorageError && h.log.isOffline
+          ? ErrorCode.KAFKA_STORAGE_ERROR
+          : ErrorCode.CORRUPT_MESSAGE;
+      return this.replicaError(code, String(err));
+    }
+    h.log.setHighWatermark(Math.min(req.leaderHighWatermark, h.log.logEndOffset));
+    if (batches.length > 0 && h.settings.flushPolicy !== 'never') {
+      h.unflushedRecords += 1;
+      if (h.settings.flushPolicy === 'always') this.flush(h).catch(() => undefined);
+    }
+    this.publish(h);
+    return this.position(h);
+  }
+
+  private truncate(req: TruncateReq): ReplicaPositionRes {
+    const h = this.hosted.get(req.slot);
+    if (h?.replica?.role !== 'follower')
+      return this.replicaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'not a follower here');
+    if (h.replica.leaderEpoch !== req.leaderEpoch)
+      return this.replicaError(ErrorCode.FENCED_LEADER_EPOCH, 'the replica moved to another epoch');
+    try {
+      if (req.fully) h.log.truncateFullyAndStartAt(req.offset);
+      else h.log.truncateTo(req.offset);
+    } catch (err) {
+      return this.replicaError(ErrorCode.KAFKA_STORAGE_ERROR, String(err));
+    }
+    this.publish(h);
+    return this.position(h);
+  }
+
+  private endOffsetForEpoch(req: EndOffsetForEpochReq): EndOffsetForEpochRes {
+    const h = this.hosted.get(req.slot);
+    if (!h) return { errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, leaderEpoch: -1, endOffset: -1 };
+    if (h.replica === null) {
+      // A single broker never stamps epochs: its whole log belongs to the current epoch.
+      return { errorCode: 0, leaderEpoch: req.epoch, endOffset: h.log.logEndOffset };
+    }
+    const r = h.log.endOffsetForEpoch(req.epoch);
+    return { errorCode: 0, leaderEpoch: r.epoch, endOffset: r.endOffset };
   }
 
   private async close(req: ClosePartitionReq): Promise<void> {
@@ -220,6 +358,13 @@ export class OwnerService {
       );
       return;
     }
+    if (h.replica !== null && h.replica.role !== 'leader') {
+      this.out.complete(
+        reqId,
+        this.produceError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'this replica is a follower', h),
+      );
+      return;
+    }
     const batch = Buffer.from(tail.buffer, tail.byteOffset, tail.byteLength);
     const v = validateRecordBatches(batch, {
       produceApiVersion: req.apiVersion,
@@ -243,7 +388,7 @@ export class OwnerService {
         info.recordsCount,
       );
       if (c.kind === 'duplicate') {
-        this.out.complete(reqId, this.produceOk(h, c.batch.firstOffset, -1));
+        this.out.complete(reqId, this.produceOk(h, c.batch.firstOffset, -1, c.batch.lastOffset));
         return;
       }
       if (c.kind === 'error') {
@@ -255,7 +400,10 @@ export class OwnerService {
     if (h.settings.logAppendTime) stampLogAppendTime(batch, now);
     let baseOffset: number;
     try {
-      baseOffset = h.log.append(batch, now).baseOffset;
+      baseOffset =
+        h.replica === null
+          ? h.log.append(batch, now).baseOffset
+          : h.log.append(batch, now, { leaderEpoch: h.replica.leaderEpoch }).baseOffset;
     } catch (err) {
       const code =
         err instanceof StorageError
@@ -276,14 +424,20 @@ export class OwnerService {
     this.publish(h);
     h.unflushedRecords += info.recordsCount;
     const appendTime = h.settings.logAppendTime ? now : -1;
-    this.afterAppend(reqId, req.acks, h, baseOffset, appendTime);
+    this.afterAppend(reqId, req.acks, h, baseOffset, appendTime, info.lastOffsetDelta);
   }
 
-  private produceOk(h: Hosted, baseOffset: number, logAppendTimeMs: number): ProduceRes {
+  private produceOk(
+    h: Hosted,
+    baseOffset: number,
+    logAppendTimeMs: number,
+    lastOffset = baseOffset,
+  ): ProduceRes {
     return {
       errorCode: 0,
       errorMessage: null,
       baseOffset,
+      lastOffset,
       logAppendTimeMs,
       logStartOffset: h.log.logStartOffset,
       recordErrors: [],
@@ -297,7 +451,9 @@ export class OwnerService {
     h: Hosted,
     baseOffset: number,
     appendTime: number,
+    lastOffsetDelta: number,
   ): void {
+    const last = baseOffset + lastOffsetDelta;
     const policy = h.settings.flushPolicy;
     const dueByCount =
       policy === 'interval' &&
@@ -307,7 +463,7 @@ export class OwnerService {
       const flushed = this.flush(h);
       if (policy === 'always' && acks === -1) {
         flushed.then(
-          () => this.out.complete(reqId, this.produceOk(h, baseOffset, appendTime)),
+          () => this.out.complete(reqId, this.produceOk(h, baseOffset, appendTime, last)),
           (err) =>
             this.out.complete(
               reqId,
@@ -317,7 +473,7 @@ export class OwnerService {
         return;
       }
     }
-    this.out.complete(reqId, this.produceOk(h, baseOffset, appendTime));
+    this.out.complete(reqId, this.produceOk(h, baseOffset, appendTime, last));
   }
 
   private flush(h: Hosted): Promise<void> {
@@ -345,6 +501,14 @@ export class OwnerService {
         nowMs - h.lastFlushMs >= h.settings.flushMs
       ) {
         this.flush(h).catch(() => undefined); // the log records the failure and goes offline
+      }
+      if (h.replica !== null && nowMs - h.lastHwCheckpointMs >= HW_CHECKPOINT_INTERVAL_MS) {
+        h.lastHwCheckpointMs = nowMs;
+        try {
+          h.log.checkpointHighWatermark();
+        } catch {
+          // Retried on the next interval; the checkpoint only bounds what a restart exposes.
+        }
       }
       if (retentionDue) {
         try {
@@ -376,7 +540,7 @@ export class OwnerService {
     if (!h) return { ...empty, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER };
     const base = {
       ...empty,
-      highWatermark: h.log.logEndOffset,
+      highWatermark: this.hwOf(h),
       logStartOffset: h.log.logStartOffset,
       logEndOffset: h.log.logEndOffset,
     };
@@ -411,7 +575,7 @@ export class OwnerService {
   private listOffset(req: ListOffsetReq): ListOffsetRes {
     const h = this.hosted.get(req.slot);
     if (!h) return { errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, offset: -1, timestamp: -1 };
-    if (req.timestamp === -1) return { errorCode: 0, offset: h.log.logEndOffset, timestamp: -1 };
+    if (req.timestamp === -1) return { errorCode: 0, offset: this.hwOf(h), timestamp: -1 };
     if (req.timestamp === -2) return { errorCode: 0, offset: h.log.logStartOffset, timestamp: -1 };
     if (req.timestamp === -3) {
       const m = h.log.maxTimestamp();
@@ -426,8 +590,8 @@ export class OwnerService {
   private deleteRecords(req: DeleteRecordsReq): DeleteRecordsRes {
     const h = this.hosted.get(req.slot);
     if (!h) return { errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, lowWatermark: -1 };
-    const target = req.offset === -1 ? h.log.logEndOffset : req.offset;
-    if (target < 0 || target > h.log.logEndOffset) {
+    const target = req.offset === -1 ? this.hwOf(h) : req.offset;
+    if (target < 0 || target > this.hwOf(h)) {
       return { errorCode: ErrorCode.OFFSET_OUT_OF_RANGE, lowWatermark: h.log.logStartOffset };
     }
     h.log.deleteRecordsBefore(target);

@@ -23,6 +23,13 @@ export const Op = {
   ListOffset: 7,
   DeleteRecords: 8,
   Shutdown: 9,
+  // Replication (cluster mode only; see messages.ts).
+  BecomeLeader: 10,
+  BecomeFollower: 11,
+  SetHighWatermark: 12,
+  FollowerAppend: 13,
+  Truncate: 14,
+  EndOffsetForEpoch: 15,
   /** Log size of every hosted partition (metrics scrape). */
   LogSizes: 16,
 } as const;

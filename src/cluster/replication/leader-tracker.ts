@@ -1,0 +1,98 @@
+/**
+ * The leader's bookkeeping for one partition, as pure rules over numbers (no I/O, no timers), so
+ * they are tested on their own:
+ *
+ * - Each follower's log end offset (LEO) is the offset of its latest fetch (a follower fetches
+ *   from its own LEO).
+ * - Last-caught-up time (Kafka's rule): a fetch at or past the leader's LEO at that moment makes
+ *   the follower caught up now; a fetch at or past the leader's LEO as of the follower's previous
+ *   fetch makes it caught up as of that previous fetch.
+ * - High watermark = min LEO over the ISR (the leader's own LEO included). A follower whose LEO
+ *   is not known yet (no fetch since this leader took over) holds the HW where it is. The caller
+ *   keeps the HW monotonic.
+ * - ISR shrink: an ISR follower not caught up for more than `replica.lag.time.max.ms`.
+ * - ISR expand: a follower outside the ISR whose LEO reached the HW and the offset where the
+ *   leader's epoch began.
+ *
+ * Owned by the network thread (inside the replica manager); not thread-safe.
+ */
+
+export interface FollowerProgress {
+  /** -1 until the follower's first fetch under this leader. */
+  leo: number;
+  lastCaughtUpMs: number;
+  lastFetchLeaderLeo: number;
+  lastFetchMs: number;
+}
+
+/** See the module comment. */
+export class LeaderTracker {
+  private readonly followers = new Map<number, FollowerProgress>();
+
+  /** Every replica but the leader starts "caught up now" (it gets the lag time to show up). */
+  constructor(
+    readonly localNodeId: number,
+    replicas: readonly number[],
+    nowMs: number,
+  ) {
+    for (const id of replicas) this.addReplica(id, nowMs);
+  }
+
+  addReplica(id: number, nowMs: number): void {
+    if (id === this.localNodeId || this.followers.has(id)) return;
+    this.followers.set(id, {
+      leo: -1,
+      lastCaughtUpMs: nowMs,
+      lastFetchLeaderLeo: -1,
+      lastFetchMs: nowMs,
+    });
+  }
+
+  progress(id: number): FollowerProgress | undefined {
+    const p = this.followers.get(id);
+    return p ? { ...p } : undefined;
+  }
+
+  /** Records a follower fetch at `fetchOffset` while the leader's LEO is `leaderLeo`. */
+  onFollowerFetch(id: number, fetchOffset: number, leaderLeo: number, nowMs: number): void {
+    const p = this.followers.get(id);
+    if (p === undefined) return; // not a replica of this partition
+    if (fetchOffset >= leaderLeo) p.lastCaughtUpMs = nowMs;
+    else if (fetchOffset >= p.lastFetchLeaderLeo)
+      p.lastCaughtUpMs = Math.max(p.lastCaughtUpMs, p.lastFetchMs);
+    p.leo = fetchOffset;
+    p.lastFetchLeaderLeo = leaderLeo;
+    p.lastFetchMs = nowMs;
+  }
+
+  /** min LEO over the ISR, or -1 when an ISR follower's LEO is not known yet. */
+  highWatermark(isr: readonly number[], leaderLeo: number): number {
+    let hw = leaderLeo;
+    for (const id of isr) {
+      if (id === this.localNodeId) continue;
+      const p = this.followers.get(id);
+      if (p === undefined || p.leo < 0) return -1;
+      hw = Math.min(hw, p.leo);
+    }
+    return hw;
+  }
+
+  /** ISR followers not caught up within `lagMaxMs`. */
+  lagging(isr: readonly number[], nowMs: number, lagMaxMs: number): number[] {
+    return isr.filter((id) => {
+      if (id === this.localNodeId) return false;
+      const p = this.followers.get(id);
+      return p === undefined || nowMs - p.lastCaughtUpMs > lagMaxMs;
+    });
+  }
+
+  /** Followers outside the ISR that may join it. */
+  caughtUp(isr: readonly number[], hw: number, epochStartOffset: number): number[] {
+    const out: number[] = [];
+    for (const [id, p] of this.followers) {
+      if (isr.includes(id)) continue;
+      if (p.leo >= 0 && p.leo >= hw && p.leo >= epochStartOffset) out.push(id);
+    }
+    return out;
+  }
+}

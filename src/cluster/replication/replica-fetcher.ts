@@ -1,0 +1,382 @@
+/**
+ * ReplicaFetcher: a follower's fetch loop towards one leader broker (one fetcher and one
+ * connection per leader, shared by every partition this node follows there).
+ *
+ * Per partition:
+ * 1. Truncating: OffsetForLeaderEpoch to the leader for the follower's latest epoch, then truncate
+ *    to the divergence point (KIP-101/KIP-279): the leader answers (epoch E, end offset O) for the
+ *    largest epoch it has <= ours; if we hold E too we truncate to min(O, our end of E); if our
+ *    largest epoch <= E is older, we truncate to our end of it and ask again. The high watermark
+ *    is used only where Kafka also falls back to it: the follower has no epoch at all (data
+ *    written before replication) or the leader cannot answer (undefined end offset).
+ * 2. Fetching: Fetch with replica_id = our node id and current_leader_epoch; the leader's batches
+ *    are appended byte for byte (owner Op.FollowerAppend, which also adopts min(leader HW, LEO));
+ *    the next fetch offset is the new LEO, which tells the leader how far we are.
+ * 3. Errors: a fenced/unknown epoch or "not leader" waits (backoff) for the view to send a new
+ *    role; OFFSET_OUT_OF_RANGE below the leader's log start restarts the log there, above the
+ *    leader's end goes back to truncating; a connection failure reconnects after the backoff.
+ *
+ * `stop()` ends the loop after the request in flight (bounded by the long poll).
+ *
+ * Owned by the network (main) thread; not thread-safe.
+ */
+
+import type { BrokerCore } from '../../broker/broker-core.js';
+import type {
+  EndOffsetForEpochRes,
+  FollowerAppendReq,
+  ReplicaPositionRes,
+  TruncateReq,
+} from '../../broker/owner/messages.js';
+import { Op } from '../../broker/owner/rpc.js';
+import { Connection } from '../../client/connection.js';
+import { ErrorCode } from '../../protocol/generated/errors.js';
+import {
+  defaultFetchPartition,
+  defaultFetchRequest,
+  type FetchRequest,
+  type FetchResponse,
+} from '../../protocol/generated/fetch.js';
+import type {
+  OffsetForLeaderEpochRequest,
+  OffsetForLeaderEpochResponse,
+} from '../../protocol/generated/offset-for-leader-epoch.js';
+import type { PartitionRoute } from '../../threads/routing.js';
+import type { BrokerEndpoint } from '../types.js';
+import type { ReplicationOptions } from './replica-manager.js';
+
+const FETCH_API_KEY = 1;
+const OFFSET_FOR_LEADER_EPOCH_API_KEY = 23;
+/** Truncation rounds per OffsetForLeaderEpoch exchange before giving up until the next loop. */
+const TRUNCATION_ROUNDS_MAX = 100;
+/** Partitions one fetcher serves at most (a limit). */
+export const FETCHER_PARTITIONS_MAX = 100_000;
+
+export interface FollowedPartition {
+  topic: string;
+  partition: number;
+  route: PartitionRoute;
+  leaderEpoch: number;
+  logEndOffset: number;
+  highWatermark: number;
+  latestEpoch: number;
+}
+
+interface FetchState extends FollowedPartition {
+  status: 'truncating' | 'fetching';
+  delayUntilMs: number;
+}
+
+export interface FetcherDeps {
+  core: BrokerCore;
+  localNodeId: number;
+  endpoint: () => BrokerEndpoint | undefined;
+  opts: ReplicationOptions;
+}
+
+const keyOf = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+/** See the module comment. */
+export class ReplicaFetcher {
+  private readonly parts = new Map<string, FetchState>();
+  private conn: Connection | null = null;
+  private stopped = false;
+  private loop: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
+
+  constructor(
+    readonly leaderId: number,
+    private readonly deps: FetcherDeps,
+  ) {}
+
+  get size(): number {
+    return this.parts.size;
+  }
+
+  add(p: FollowedPartition): void {
+    if (this.parts.size >= FETCHER_PARTITIONS_MAX)
+      throw new Error('too many partitions for one fetcher');
+    this.parts.set(keyOf(p.topic, p.partition), { ...p, status: 'truncating', delayUntilMs: 0 });
+    this.wake?.();
+  }
+
+  remove(topic: string, partition: number): void {
+    this.parts.delete(keyOf(topic, partition));
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    this.conn?.close();
+    this.conn = null;
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        if (this.parts.size === 0) {
+          await this.sleep(this.deps.opts.fetchBackoffMs * 10);
+          continue;
+        }
+        const conn = await this.connection();
+        await this.truncatePending(conn);
+        const now = Date.now();
+        const ready = [...this.parts.values()].filter(
+          (p) => p.status === 'fetching' && p.delayUntilMs <= now,
+        );
+        if (ready.length === 0) {
+          await this.sleep(this.deps.opts.fetchBackoffMs);
+          continue;
+        }
+        await this.fetchOnce(conn, ready);
+      } catch {
+        if (this.stopped) break;
+        this.conn?.close();
+        this.conn = null;
+        await this.sleep(this.deps.opts.fetchBackoffMs);
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => done(), ms);
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wake = null;
+        resolve();
+      };
+      this.wake = done;
+    });
+  }
+
+  private async connection(): Promise<Connection> {
+    if (this.conn !== null && !this.conn.closed) return this.conn;
+    const ep = this.deps.endpoint();
+    if (ep === undefined) throw new Error(`leader ${this.leaderId} is not a live broker`);
+    this.conn = await Connection.connect({
+      host: ep.host,
+      port: ep.port,
+      clientId: `sluice-replica-${this.deps.localNodeId}`,
+      requestTimeoutMs: this.deps.opts.requestTimeoutMs,
+      maxInFlight: 1,
+    });
+    return this.conn;
+  }
+
+  private current(p: FetchState): boolean {
+    return !this.stopped && this.parts.get(keyOf(p.topic, p.partition)) === p;
+  }
+
+  private delay(p: FetchState): void {
+    p.delayUntilMs = Date.now() + this.deps.opts.fetchBackoffMs;
+  }
+
+  // ---- truncation --------------------------------------------------------------------------
+
+  private async truncatePending(conn: Connection): Promise<void> {
+    const now = Date.now();
+    const pending = [...this.parts.values()].filter(
+      (p) => p.status === 'truncating' && p.delayUntilMs <= now,
+    );
+    for (let round = 0; pending.length > 0 && round < TRUNCATION_ROUNDS_MAX; round++) {
+      const withEpoch = pending.filter((p) => p.latestEpoch >= 0);
+      // No epoch at all (data older than replication): Kafka's fallback, the high watermark.
+      for (const p of pending.filter((q) => q.latestEpoch < 0))
+        await this.truncate(p, p.highWatermark);
+      if (withEpoch.length === 0) return;
+      const answers = await this.askLeader(conn, withEpoch);
+      pending.length = 0;
+      for (const p of withEpoch) {
+        const a = answers.get(keyOf(p.topic, p.partition));
+        if (!this.current(p)) continue;
+        if (a === undefined || a.errorCode !== 0) {
+          this.delay(p);
+          continue;
+        }
+        if (await this.applyAnswer(p, a.leaderEpoch, a.endOffset)) pending.push(p);
+      }
+    }
+  }
+
+  private async askLeader(
+    conn: Connection,
+    parts: FetchState[],
+  ): Promise<Map<string, { errorCode: number; leaderEpoch: number; endOffset: number }>> {
+    const topics = new Map<string, FetchState[]>();
+    for (const p of parts) topics.set(p.topic, [...(topics.get(p.topic) ?? []), p]);
+    const req: OffsetForLeaderEpochRequest = {
+      replicaId: this.deps.localNodeId,
+      topics: [...topics].map(([topic, ps]) => ({
+        topic,
+        partitions: ps.map((p) => ({
+          partition: p.partition,
+          currentLeaderEpoch: p.leaderEpoch,
+          leaderEpoch: p.latestEpoch,
+        })),
+      })),
+    };
+    const res = await conn.request<OffsetForLeaderEpochResponse>(
+      OFFSET_FOR_LEADER_EPOCH_API_KEY,
+      req,
+    );
+    const out = new Map<string, { errorCode: number; leaderEpoch: number; endOffset: number }>();
+    for (const t of res.topics)
+      for (const p of t.partitions) out.set(keyOf(t.topic, p.partition), p);
+    return out;
+  }
+
+  /** Applies the leader's answer; returns true when another round is needed. */
+  private async applyAnswer(
+    p: FetchState,
+    leaderEpoch: number,
+    endOffset: number,
+  ): Promise<boolean> {
+    if (endOffset < 0) {
+      await this.truncate(p, p.highWatermark); // the leader cannot answer: Kafka's fallback
+      return false;
+    }
+    if (leaderEpoch < 0) {
+      await this.truncate(p, Math.min(endOffset, p.logEndOffset));
+      return false;
+    }
+    const mine = await this.localEndOffset(p, leaderEpoch);
+    if (mine.endOffset < 0) {
+      await this.truncate(p, Math.min(endOffset, p.logEndOffset));
+      return false;
+    }
+    if (mine.leaderEpoch !== leaderEpoch) {
+      // Our largest epoch <= the leader's is older: cut to its end and ask again with it.
+      await this.truncate(p, Math.min(mine.endOffset, p.logEndOffset), true);
+      return this.current(p) && p.status === 'truncating';
+    }
+    await this.truncate(p, Math.min(endOffset, mine.endOffset));
+    return false;
+  }
+
+  private async localEndOffset(p: FetchState, epoch: number): Promise<EndOffsetForEpochRes> {
+    const res = await this.deps.core.pool.call<EndOffsetForEpochRes>(
+      p.route.worker,
+      Op.EndOffsetForEpoch,
+      {
+        slot: p.route.slot,
+        epoch,
+      },
+    );
+    return res.json;
+  }
+
+  private async truncate(
+    p: FetchState,
+    offset: number,
+    again = false,
+    fully = false,
+  ): Promise<void> {
+    const req: TruncateReq = {
+      slot: p.route.slot,
+      offset: Math.max(0, offset),
+      fully,
+      leaderEpoch: p.leaderEpoch,
+    };
+    const res = await this.deps.core.pool.call<ReplicaPositionRes>(
+      p.route.worker,
+      Op.Truncate,
+      req,
+    );
+    if (!this.current(p)) return;
+    if (res.json.errorCode !== 0) {
+      this.delay(p);
+      return;
+    }
+    this.setPosition(p, res.json);
+    p.status = again ? 'truncating' : 'fetching';
+  }
+
+  private setPosition(p: FetchState, pos: ReplicaPositionRes): void {
+    p.logEndOffset = pos.logEndOffset;
+    p.highWatermark = pos.highWatermark;
+    p.latestEpoch = pos.latestEpoch;
+  }
+
+  // ---- fetching ----------------------------------------------------------------------------
+
+  private async fetchOnce(conn: Connection, ready: FetchState[]): Promise<void> {
+    const { opts, localNodeId } = this.deps;
+    const topics = new Map<string, FetchState[]>();
+    for (const p of ready) topics.set(p.topic, [...(topics.get(p.topic) ?? []), p]);
+    const asked = new Map(ready.map((p) => [p, p.logEndOffset]));
+    const body: FetchRequest = {
+      ...defaultFetchRequest(),
+      replicaId: localNodeId,
+      maxWaitMs: opts.fetchWaitMaxMs,
+      minBytes: 1,
+      maxBytes: opts.fetchResponseMaxBytes,
+      topics: [...topics].map(([topic, ps]) => ({
+        topic,
+        topicId: Buffer.alloc(16),
+        partitions: ps.map((p) => ({
+          ...defaultFetchPartition(),
+          partition: p.partition,
+          currentLeaderEpoch: p.leaderEpoch,
+          fetchOffset: p.logEndOffset,
+          partitionMaxBytes: opts.fetchMaxBytes,
+        })),
+      })),
+    };
+    const res = await conn.request<FetchResponse>(FETCH_API_KEY, body, {
+      timeoutMs: opts.requestTimeoutMs + opts.fetchWaitMaxMs,
+    });
+    if (res.errorCode !== 0) throw new Error(`replica fetch failed: error ${res.errorCode}`);
+    const work: Promise<void>[] = [];
+    for (const t of res.responses) {
+      for (const pr of t.partitions) {
+        const p = this.parts.get(keyOf(t.topic, pr.partitionIndex));
+        if (!p || asked.get(p) !== p.logEndOffset) continue; // removed or moved meanwhile
+        work.push(this.onPartition(p, pr));
+      }
+    }
+    await Promise.all(work);
+  }
+
+  private async onPartition(
+    p: FetchState,
+    pr: FetchResponse['responses'][number]['partitions'][number],
+  ): Promise<void> {
+    if (pr.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
+      if (p.logEndOffset < pr.logStartOffset)
+        await this.truncate(p, pr.logStartOffset, false, true);
+      else p.status = 'truncating';
+      return;
+    }
+    if (pr.errorCode !== 0) {
+      this.delay(p);
+      return;
+    }
+    const records = Buffer.isBuffer(pr.records) ? pr.records : Buffer.alloc(0);
+    if (records.length === 0 && pr.highWatermark <= p.highWatermark) return;
+    const req: FollowerAppendReq = {
+      slot: p.route.slot,
+      leaderHighWatermark: pr.highWatermark,
+      leaderLogStartOffset: pr.logStartOffset,
+      leaderEpoch: p.leaderEpoch,
+    };
+    const res = await this.deps.core.pool.call<ReplicaPositionRes>(
+      p.route.worker,
+      Op.FollowerAppend,
+      req,
+      [records],
+    );
+    if (!this.current(p)) return;
+    if (res.json.errorCode !== 0) {
+      p.status = 'truncating'; // a batch that does not continue our log: find the divergence again
+      this.delay(p);
+      return;
+    }
+    this.setPosition(p, res.json);
+  }
+}

@@ -1,0 +1,438 @@
+/**
+ * ReplicaManager: the data side of cluster mode on the network thread. It implements
+ * `ReplicaRoles` (called by the cluster glue when the `ClusterView` changes a partition this
+ * node hosts) and gives the Produce, Fetch and OffsetForLeaderEpoch handlers their checks.
+ *
+ * Leader of a partition:
+ * - Owner Op.BecomeLeader: replicated high watermark on, `(epoch, LEO)` in the epoch cache, every
+ *   later batch stamped with the epoch.
+ * - Each replica fetch (replica_id >= 0) records the follower's LEO and last-caught-up time
+ *   (`LeaderTracker`); HW = min LEO over the ISR, sent to the owner (Op.SetHighWatermark), which
+ *   alone writes it to the shared partition state; consumer fetches read below it only.
+ * - ISR shrink (lag > `replica.lag.time.max.ms`, checked on a timer) and expand (a follower
+ *   reached the HW) go through `ClusterView.proposeIsr`, a compare-and-swap; a lost race re-reads.
+ * - Produce: NOT_LEADER_OR_FOLLOWER when not leader; acks=all gets NOT_ENOUGH_REPLICAS when
+ *   |ISR| < min.insync.replicas at append, completes when the HW passes the batch's last offset,
+ *   or NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrinks below min.insync.replicas first (the
+ *   produce handler adds REQUEST_TIMED_OUT at the request timeout).
+ * - Fetch with a current_leader_epoch older than ours: FENCED_LEADER_EPOCH; newer:
+ *   UNKNOWN_LEADER_EPOCH.
+ *
+ * Follower: Op.BecomeFollower, then the partition joins the `ReplicaFetcher` of its leader broker
+ * (one fetcher, one connection, per leader), which truncates per leader epoch and then fetches.
+ *
+ * A partition the view does not know is served as on a single broker (not managed here).
+ *
+ * Owned by the network (main) thread; not thread-safe.
+ */
+
+import type { BrokerCore } from '../../broker/broker-core.js';
+import type { ReplicaPositionRes } from '../../broker/owner/messages.js';
+import { Op } from '../../broker/owner/rpc.js';
+import { effectiveTopicValue, topicOverrides } from '../../config/config.js';
+import { ErrorCode } from '../../protocol/generated/errors.js';
+import type { PartitionRoute } from '../../threads/routing.js';
+import type { ClusterView, PartitionState, ReplicaRoles, TopicPartitionKey } from '../types.js';
+import { LeaderTracker } from './leader-tracker.js';
+import { ReplicaFetcher } from './replica-fetcher.js';
+
+export interface ReplicationOptions {
+  /** Kafka `replica.lag.time.max.ms`: an ISR follower not caught up for this long is dropped. */
+  replicaLagTimeMaxMs: number;
+  /** Kafka `replica.fetch.wait.max.ms`: a follower's long poll. */
+  fetchWaitMaxMs: number;
+  /** Kafka `replica.fetch.max.bytes`: per partition and fetch. */
+  fetchMaxBytes: number;
+  /** Kafka `replica.fetch.response.max.bytes`. */
+  fetchResponseMaxBytes: number;
+  /** Kafka `replica.fetch.backoff.ms`: wait after a fetcher error. */
+  fetchBackoffMs: number;
+  /** Timeout of one request to a leader. */
+  requestTimeoutMs: number;
+}
+
+export const DEFAULT_REPLICATION_OPTIONS: ReplicationOptions = {
+  replicaLagTimeMaxMs: 30_000,
+  fetchWaitMaxMs: 500,
+  fetchMaxBytes: 1024 * 1024,
+  fetchResponseMaxBytes: 10 * 1024 * 1024,
+  fetchBackoffMs: 100,
+  requestTimeoutMs: 30_000,
+};
+
+/** acks=all requests waiting for the HW per partition (a limit; beyond it produce is refused). */
+export const COMMIT_WAITERS_MAX = 100_000;
+
+export interface CheckResult {
+  errorCode: number;
+  message: string | null;
+}
+
+interface Waiter {
+  lastOffset: number;
+  resolve: (r: CheckResult) => void;
+}
+
+interface LocalReplica {
+  key: TopicPartitionKey;
+  route: PartitionRoute;
+  role: 'leader' | 'follower';
+  leaderEpoch: number;
+  state: PartitionState;
+  /** Leader only. */
+  tracker: LeaderTracker | null;
+  epochStartOffset: number;
+  /** Highest HW asked of the owner. */
+  hwAsked: number;
+  waiters: Waiter[];
+  isrPending: boolean;
+  minInsync: number;
+}
+
+const OK: CheckResult = { errorCode: 0, message: null };
+const keyOf = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+/** See the module comment. */
+export class ReplicaManager implements ReplicaRoles {
+  private readonly replicas = new Map<string, LocalReplica>();
+  private readonly fetchers = new Map<number, ReplicaFetcher>();
+  private readonly timer: NodeJS.Timeout;
+  private stopped = false;
+  readonly opts: ReplicationOptions;
+
+  constructor(
+    private readonly core: BrokerCore,
+    readonly view: ClusterView,
+    opts: Partial<ReplicationOptions> = {},
+  ) {
+    this.opts = { ...DEFAULT_REPLICATION_OPTIONS, ...opts };
+    if (!(this.opts.replicaLagTimeMaxMs > 0)) throw new RangeError('replica.lag.time.max.ms > 0');
+    const checkMs = Math.max(10, Math.min(this.opts.replicaLagTimeMaxMs / 2, 5_000));
+    this.timer = setInterval(() => this.checkIsr(), checkMs);
+    this.timer.unref();
+  }
+
+  get localNodeId(): number {
+    return this.view.localNodeId;
+  }
+
+  /** The role this node has for a partition, or null when it is not managed here. */
+  roleOf(
+    topic: string,
+    partition: number,
+  ): { role: 'leader' | 'follower'; leaderEpoch: number } | null {
+    const r = this.replicas.get(keyOf(topic, partition));
+    return r ? { role: r.role, leaderEpoch: r.leaderEpoch } : null;
+  }
+
+  // ---- ReplicaRoles ----------------------------------------------------------------------------
+
+  async becomeLeader(key: TopicPartitionKey, state: PartitionState): Promise<void> {
+    const k = keyOf(key.topic, key.partition);
+    const cur = this.replicas.get(k);
+    if (cur?.role === 'leader' && cur.leaderEpoch === state.leaderEpoch) {
+      this.applyLeaderState(cur, state);
+      return;
+    }
+    if (cur && state.leaderEpoch < cur.leaderEpoch) return; // a stale call
+    const route = this.routeOf(key);
+    this.leave(k, cur, 'now led by this node');
+    const pos = await this.ownerCall(route, Op.BecomeLeader, state.leaderEpoch);
+    const r: LocalReplica = {
+      key: { ...key },
+      route,
+      role: 'leader',
+      leaderEpoch: state.leaderEpoch,
+      state,
+      tracker: new LeaderTracker(this.localNodeId, state.replicas, Date.now()),
+      epochStartOffset: pos.logEndOffset,
+      hwAsked: pos.highWatermark,
+      waiters: [],
+      isrPending: false,
+      minInsync: this.minInsyncOf(key.topic),
+    };
+    this.replicas.set(k, r);
+    this.maybeAdvanceHw(r);
+  }
+
+  async becomeFollower(key: TopicPartitionKey, state: PartitionState): Promise<void> {
+    const k = keyOf(key.topic, key.partition);
+    const cur = this.replicas.get(k);
+    if (
+      cur?.role === 'follower' &&
+      cur.leaderEpoch === state.leaderEpoch &&
+      cur.state.leader === state.leader
+    ) {
+      cur.state = state;
+      return;
+    }
+    if (cur && state.leaderEpoch < cur.leaderEpoch) return;
+    const route = this.routeOf(key);
+    this.leave(k, cur, 'leadership moved');
+    const pos = await this.ownerCall(route, Op.BecomeFollower, state.leaderEpoch);
+    const r: LocalReplica = {
+      key: { ...key },
+      route,
+      role: 'follower',
+      leaderEpoch: state.leaderEpoch,
+      state,
+      tracker: null,
+      epochStartOffset: -1,
+      hwAsked: -1,
+      waiters: [],
+      isrPending: false,
+      minInsync: 1,
+    };
+    this.replicas.set(k, r);
+    if (state.leader < 0 || state.leader === this.localNodeId || this.stopped) return;
+    this.fetcherFor(state.leader).add({
+      topic: key.topic,
+      partition: key.partition,
+      route,
+      leaderEpoch: state.leaderEpoch,
+      logEndOffset: pos.logEndOffset,
+      highWatermark: pos.highWatermark,
+      latestEpoch: pos.latestEpoch,
+    });
+  }
+
+  async stopReplica(key: TopicPartitionKey): Promise<void> {
+    const k = keyOf(key.topic, key.partition);
+    this.leave(k, this.replicas.get(k), 'replica stopped');
+    this.replicas.delete(k);
+  }
+
+  /** Stops fetchers and the ISR timer; pending acks=all requests fail. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    for (const [k, r] of this.replicas) this.leave(k, r, 'broker stopping');
+    this.replicas.clear();
+    const all = [...this.fetchers.values()];
+    this.fetchers.clear();
+    await Promise.all(all.map((f) => f.stop()));
+  }
+
+  // ---- checks for the handlers -----------------------------------------------------------------
+
+  /** Produce: leadership and, for acks=all, min.insync.replicas. null: not managed here. */
+  produceCheck(topic: string, partition: number, acks: number): CheckResult | null {
+    const r = this.replicas.get(keyOf(topic, partition));
+    if (r === undefined) return this.unmanaged(topic, partition);
+    if (r.role !== 'leader')
+      return { errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, message: 'not the leader' };
+    if (acks === -1 && r.state.isr.length < r.minInsync) {
+      return {
+        errorCode: ErrorCode.NOT_ENOUGH_REPLICAS,
+        message: `ISR ${r.state.isr.length} < min.insync.replicas ${r.minInsync}`,
+      };
+    }
+    if (acks === -1 && r.waiters.length >= COMMIT_WAITERS_MAX)
+      return { errorCode: ErrorCode.REQUEST_TIMED_OUT, message: 'too many acks=all in flight' };
+    return OK;
+  }
+
+  /** After a leader append: the leader's own LEO moved (ISR of one: HW follows at once). */
+  onAppended(topic: string, partition: number): void {
+    const r = this.replicas.get(keyOf(topic, partition));
+    if (r?.role === 'leader') this.maybeAdvanceHw(r);
+  }
+
+  /** acks=all: resolves when the HW passes `lastOffset` (or with the error that ended the wait). */
+  awaitCommitted(topic: string, partition: number, lastOffset: number): Promise<CheckResult> {
+    const r = this.replicas.get(keyOf(topic, partition));
+    if (r === undefined) return Promise.resolve(OK);
+    if (r.role !== 'leader')
+      return Promise.resolve({
+        errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER,
+        message: 'not leader',
+      });
+    if (this.core.state.highWatermark(r.route.slot) > lastOffset)
+      return Promise.resolve(this.committedResult(r));
+    return new Promise((resolve) => r.waiters.push({ lastOffset, resolve }));
+  }
+
+  /**
+   * Fetch / OffsetForLeaderEpoch: only the leader serves; the client's current leader epoch must
+   * match when given (-1: not checked). null: not managed here (single-broker behaviour).
+   */
+  leaderCheck(topic: string, partition: number, currentLeaderEpoch: number): CheckResult | null {
+    const r = this.replicas.get(keyOf(topic, partition));
+    if (r === undefined) return this.unmanaged(topic, partition);
+    if (currentLeaderEpoch >= 0 && currentLeaderEpoch < r.leaderEpoch)
+      return { errorCode: ErrorCode.FENCED_LEADER_EPOCH, message: null };
+    if (currentLeaderEpoch > r.leaderEpoch)
+      return { errorCode: ErrorCode.UNKNOWN_LEADER_EPOCH, message: null };
+    if (r.role !== 'leader') return { errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, message: null };
+    return OK;
+  }
+
+  /** A replica fetch reached the leader: the follower's LEO is `fetchOffset`. */
+  onFollowerFetch(topic: string, partition: number, replicaId: number, fetchOffset: number): void {
+    const r = this.replicas.get(keyOf(topic, partition));
+    if (r?.role !== 'leader' || r.tracker === null) return;
+    const leo = this.core.state.logEndOffset(r.route.slot);
+    r.tracker.onFollowerFetch(replicaId, fetchOffset, leo, Date.now());
+    this.maybeAdvanceHw(r);
+    if (!r.state.isr.includes(replicaId) && !r.isrPending) {
+      const hw = this.core.state.highWatermark(r.route.slot);
+      const joining = r.tracker.caughtUp(r.state.isr, hw, r.epochStartOffset);
+      if (joining.length > 0) this.proposeIsr(r, [...r.state.isr, ...joining]);
+    }
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  private unmanaged(topic: string, partition: number): CheckResult | null {
+    // The view knows it but this node holds no role: another broker serves it.
+    if (this.view.partitionState(topic, partition) !== undefined)
+      return { errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, message: 'not a replica here' };
+    return null;
+  }
+
+  private routeOf(key: TopicPartitionKey): PartitionRoute {
+    const route = this.core.route(key.topic, key.partition);
+    if (!route) throw new Error(`partition ${key.topic}-${key.partition} is not open here`);
+    return route;
+  }
+
+  private minInsyncOf(topic: string): number {
+    const t = this.core.topic(topic);
+    const overrides = topicOverrides(t?.configs ?? {});
+    return effectiveTopicValue(this.core.config, overrides, 'min.insync.replicas') as number;
+  }
+
+  private async ownerCall(
+    route: PartitionRoute,
+    op: number,
+    leaderEpoch: number,
+  ): Promise<ReplicaPositionRes> {
+    const res = await this.core.pool.call<ReplicaPositionRes>(
+      route.worker,
+      op as typeof Op.BecomeLeader,
+      {
+        slot: route.slot,
+        leaderEpoch,
+      },
+    );
+    if (res.json.errorCode !== 0)
+      throw new Error(`replica role change failed: ${res.json.error ?? res.json.errorCode}`);
+    return res.json;
+  }
+
+  /** Ends the current role of a partition: waiters fail, its fetcher lets it go. */
+  private leave(k: string, r: LocalReplica | undefined, why: string): void {
+    if (r === undefined) return;
+    this.failWaiters(r, { errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, message: why });
+    if (r.role === 'follower') {
+      const f = this.fetchers.get(r.state.leader);
+      f?.remove(r.key.topic, r.key.partition);
+      if (f && f.size === 0) {
+        this.fetchers.delete(r.state.leader);
+        f.stop().catch(() => undefined);
+      }
+    }
+    this.replicas.delete(k);
+  }
+
+  private fetcherFor(leader: number): ReplicaFetcher {
+    let f = this.fetchers.get(leader);
+    if (f === undefined) {
+      f = new ReplicaFetcher(leader, {
+        core: this.core,
+        localNodeId: this.localNodeId,
+        endpoint: () => this.view.brokers().find((b) => b.nodeId === leader),
+        opts: this.opts,
+      });
+      this.fetchers.set(leader, f);
+      f.start();
+    }
+    return f;
+  }
+
+  private applyLeaderState(r: LocalReplica, s: PartitionState): void {
+    if (s.leader !== this.localNodeId || s.leaderEpoch !== r.leaderEpoch) return;
+    if (s.version < r.state.version) return;
+    r.state = s;
+    r.minInsync = this.minInsyncOf(r.key.topic);
+    const now = Date.now();
+    for (const id of s.replicas) r.tracker?.addReplica(id, now);
+    if (s.isr.length < r.minInsync) {
+      this.failWaiters(r, {
+        errorCode: ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+        message: `ISR shrank to ${s.isr.length} < min.insync.replicas ${r.minInsync}`,
+      });
+    }
+    this.maybeAdvanceHw(r);
+  }
+
+  private maybeAdvanceHw(r: LocalReplica): void {
+    if (r.tracker === null) return;
+    const leo = this.core.state.logEndOffset(r.route.slot);
+    const hw = r.tracker.highWatermark(r.state.isr, leo);
+    if (hw <= r.hwAsked) return;
+    r.hwAsked = hw;
+    this.core.pool
+      .call<ReplicaPositionRes>(r.route.worker, Op.SetHighWatermark, {
+        slot: r.route.slot,
+        highWatermark: hw,
+      })
+      .then(
+        (m) => {
+          if (m.json.errorCode === 0) this.onHighWatermark(r, m.json.highWatermark);
+        },
+        () => undefined, // a worker crash: the partition is reopened and roles re-applied
+      );
+  }
+
+  private onHighWatermark(r: LocalReplica, hw: number): void {
+    if (r.waiters.length === 0) return;
+    const done = r.waiters.filter((w) => w.lastOffset < hw);
+    if (done.length === 0) return;
+    r.waiters = r.waiters.filter((w) => w.lastOffset >= hw);
+    const result = this.committedResult(r);
+    for (const w of done) w.resolve(result);
+  }
+
+  private committedResult(r: LocalReplica): CheckResult {
+    if (r.state.isr.length >= r.minInsync) return OK;
+    return {
+      errorCode: ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+      message: `ISR ${r.state.isr.length} < min.insync.replicas ${r.minInsync}`,
+    };
+  }
+
+  private failWaiters(r: LocalReplica, result: CheckResult): void {
+    const ws = r.waiters;
+    r.waiters = [];
+    for (const w of ws) w.resolve(result);
+  }
+
+  private checkIsr(): void {
+    const now = Date.now();
+    for (const r of this.replicas.values()) {
+      if (r.role !== 'leader' || r.tracker === null || r.isrPending) continue;
+      const lagging = r.tracker.lagging(r.state.isr, now, this.opts.replicaLagTimeMaxMs);
+      if (lagging.length > 0)
+        this.proposeIsr(
+          r,
+          r.state.isr.filter((id) => !lagging.includes(id)),
+        );
+    }
+  }
+
+  private proposeIsr(r: LocalReplica, isr: number[]): void {
+    r.isrPending = true;
+    const { topic, partition } = r.key;
+    this.view.proposeIsr(topic, partition, r.state, isr).then(
+      (s) => {
+        r.isrPending = false;
+        const now = s ?? this.view.partitionState(topic, partition);
+        if (now) this.applyLeaderState(r, now);
+      },
+      () => {
+        r.isrPending = false; // the store is unreachable: retried on the next check
+      },
+    );
+  }
+}

@@ -1,0 +1,264 @@
+/**
+ * Replication across three embedded brokers in one process sharing a `StaticClusterStore` (no
+ * etcd): RF 3, min.insync.replicas 2, acks=all with the Sluice producer and kafkajs; replicas
+ * byte-identical; ISR shrink and expand through proposeIsr; NOT_ENOUGH_REPLICAS; a consumer never
+ * sees records above the high watermark; a leader change with a divergent tail truncated per
+ * leader epoch; leader-epoch fencing of fetches.
+ */
+
+import { Kafka, logLevel } from 'kafkajs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Connection } from '../../src/client/connection.js';
+import { Producer } from '../../src/client/index.js';
+import { ErrorCode } from '../../src/protocol/generated/errors.js';
+import {
+  defaultFetchPartition,
+  defaultFetchRequest,
+  type FetchResponse,
+} from '../../src/protocol/generated/fetch.js';
+import type { ProduceResponse } from '../../src/protocol/generated/produce.js';
+import { decodeRecordBatches, encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
+import { ReplicatedCluster, waitFor } from '../support/replicated-cluster.js';
+
+const TOPIC = 'rep';
+const CONFIGS = { 'min.insync.replicas': '2' };
+
+let cluster: ReplicatedCluster | null = null;
+const conns: Connection[] = [];
+
+afterEach(async () => {
+  for (const c of conns.splice(0)) c.close();
+  await cluster?.stop();
+  cluster = null;
+});
+
+async function connect(c: ReplicatedCluster, id: number): Promise<Connection> {
+  const b = c.broker(id);
+  const conn = await Connection.connect({ host: b.host, port: b.port, requestTimeoutMs: 10_000 });
+  conns.push(conn);
+  return conn;
+}
+
+/** One raw Produce of `count` records; returns the partition's error code and base offset. */
+async function produceRaw(
+  conn: Connection,
+  acks: number,
+  count: number,
+  tag: string,
+  timeoutMs = 5_000,
+): Promise<{ errorCode: number; baseOffset: number }> {
+  const records = Array.from({ length: count }, (_, i) => ({
+    key: null,
+    value: Buffer.from(`${tag}-${i}`),
+    timestamp: Date.now(),
+  }));
+  const res = await conn.request<ProduceResponse>(0, {
+    transactionalId: null,
+    acks,
+    timeoutMs,
+    topicData: [
+      { name: TOPIC, partitionData: [{ index: 0, records: encodeRecordBatch({ records }) }] },
+    ],
+  });
+  const p = res.responses[0]?.partitionResponses[0];
+  if (!p) throw new Error('no partition response');
+  return { errorCode: p.errorCode, baseOffset: p.baseOffset };
+}
+
+/** A consumer fetch (replica_id -1) from `offset`; returns the partition data. */
+async function fetchRaw(conn: Connection, offset: number, currentLeaderEpoch = -1) {
+  const res = await conn.request<FetchResponse>(1, {
+    ...defaultFetchRequest(),
+    maxWaitMs: 0,
+    minBytes: 0,
+    maxBytes: 1 << 20,
+    topics: [
+      {
+        topic: TOPIC,
+        topicId: Buffer.alloc(16),
+        partitions: [
+          {
+            ...defaultFetchPartition(),
+            partition: 0,
+            fetchOffset: offset,
+            currentLeaderEpoch,
+            partitionMaxBytes: 1 << 20,
+          },
+        ],
+      },
+    ],
+  });
+  const p = res.responses[0]?.partitions[0];
+  if (!p) throw new Error('no partition data');
+  const records = Buffer.isBuffer(p.records) ? p.records : Buffer.alloc(0);
+  const offsets = decodeRecordBatches(records).batches.flatMap((b) =>
+    b.records.map((r) => r.offset),
+  );
+  return { errorCode: p.errorCode, highWatermark: p.highWatermark, offsets, records };
+}
+
+function allInSync(c: ReplicatedCluster, ids: number[]): boolean {
+  const leo = c.offsets(ids[0] as number, TOPIC).leo;
+  return ids.every((id) => {
+    const o = c.offsets(id, TOPIC);
+    return o.leo === leo && o.hw === leo;
+  });
+}
+
+function expectIdentical(c: ReplicatedCluster, ids: number[]): void {
+  const ref = c.segmentBytes(ids[0] as number, TOPIC);
+  expect(ref.length).toBeGreaterThan(0);
+  for (const id of ids.slice(1)) expect(c.segmentBytes(id, TOPIC).equals(ref)).toBe(true);
+}
+
+describe('replication across 3 brokers (RF 3, min.insync.replicas 2)', () => {
+  it('acks=all from the Sluice producer and kafkajs; replicas end byte-identical with the leader epoch stamped', async () => {
+    cluster = await ReplicatedCluster.start([1, 2, 3], {
+      replicaLagTimeMaxMs: 10_000,
+      fetchWaitMaxMs: 200,
+    });
+    const c = cluster;
+    await c.createTopic({ name: TOPIC, partitions: 1, configs: CONFIGS }, [1, 2, 3]);
+
+    const producer = new Producer({ bootstrap: c.bootstrap(1), lingerMs: 1 });
+    const sent = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        producer.send({ topic: TOPIC, partition: 0, value: `sluice-${i}` }),
+      ),
+    );
+    await producer.close();
+    expect(sent.map((m) => m.offset)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+
+    const kafka = new Kafka({
+      brokers: [c.bootstrap(1)],
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 2 },
+    });
+    const kp = kafka.producer();
+    await kp.connect();
+    for (let i = 0; i < 5; i++) {
+      const r = await kp.send({
+        topic: TOPIC,
+        acks: -1,
+        messages: Array.from({ length: 20 }, (_, j) => ({
+          partition: 0,
+          value: `kafkajs-${i}-${j}`,
+        })),
+      });
+      expect(r[0]?.errorCode).toBe(0);
+    }
+    await kp.disconnect();
+
+    // acks=all answered: the HW has passed every record on the leader.
+    expect(c.offsets(1, TOPIC)).toEqual({ leo: 300, hw: 300 });
+    await waitFor('followers at the leader end', () => allInSync(c, [1, 2, 3]));
+    expectIdentical(c, [1, 2, 3]);
+    const conn = await connect(c, 2);
+    // A follower does not serve consumers.
+    expect((await fetchRaw(conn, 0)).errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+    const leaderConn = await connect(c, 1);
+    const f = await fetchRaw(leaderConn, 0);
+    expect(f.errorCode).toBe(0);
+    for (const b of decodeRecordBatches(f.records).batches) expect(b.header.partitionLeaderEpoch).toBe(1);
+    // Fencing by leader epoch.
+    expect((await fetchRaw(leaderConn, 0, 0)).errorCode).toBe(ErrorCode.FENCED_LEADER_EPOCH);
+    expect((await fetchRaw(leaderConn, 0, 5)).errorCode).toBe(ErrorCode.UNKNOWN_LEADER_EPOCH);
+    expect((await fetchRaw(leaderConn, 0, 1)).errorCode).toBe(0);
+  });
+
+  it('a stopped follower leaves the ISR, acks=all continues with 2, ISR of 1 refuses, the follower catches up and rejoins', async () => {
+    cluster = await ReplicatedCluster.start([1, 2, 3], {
+      replicaLagTimeMaxMs: 500,
+      fetchWaitMaxMs: 100,
+    });
+    const c = cluster;
+    await c.createTopic({ name: TOPIC, partitions: 1, configs: CONFIGS }, [1, 2, 3]);
+    const conn = await connect(c, 1);
+    expect(await produceRaw(conn, -1, 10, 'a')).toEqual({ errorCode: 0, baseOffset: 0 });
+
+    await c.stopNode(3);
+    // Node 3 is still in the ISR: acks=1 appends, but the HW cannot pass it; consumers see only
+    // records below the HW.
+    expect((await produceRaw(conn, 1, 5, 'b')).errorCode).toBe(0);
+    expect(c.offsets(1, TOPIC).leo).toBe(15);
+    const hidden = await fetchRaw(conn, 0);
+    expect(hidden.highWatermark).toBeLessThan(15);
+    expect(Math.max(...hidden.offsets)).toBeLessThan(hidden.highWatermark);
+    expect((await fetchRaw(conn, hidden.highWatermark)).offsets).toEqual([]);
+
+    await waitFor('ISR without node 3', () => c.state(TOPIC).isr.join() === '1,2');
+    expect(
+      c.store.isrProposals.some((p) => p.nodeId === 1 && p.accepted && !p.isr.includes(3)),
+    ).toBe(true);
+    expect(await produceRaw(conn, -1, 5, 'c')).toEqual({ errorCode: 0, baseOffset: 15 });
+    expect(c.offsets(1, TOPIC).hw).toBe(20);
+
+    await c.stopNode(2);
+    await waitFor('ISR of the leader alone', () => c.state(TOPIC).isr.join() === '1');
+    expect((await produceRaw(conn, -1, 1, 'd')).errorCode).toBe(ErrorCode.NOT_ENOUGH_REPLICAS);
+    expect(c.offsets(1, TOPIC).leo).toBe(20); // refused before the append
+    expect((await produceRaw(conn, 1, 1, 'e')).errorCode).toBe(0); // acks=1 still works
+
+    await c.startNode(3);
+    await waitFor('node 3 back in the ISR', () => c.state(TOPIC).isr.includes(3));
+    expect(await produceRaw(conn, -1, 4, 'f')).toEqual({ errorCode: 0, baseOffset: 21 });
+    await waitFor('node 3 caught up', () => allInSync(c, [1, 3]));
+    expectIdentical(c, [1, 3]);
+  });
+
+  it('acks=all waiting for a follower fails with NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrinks below min.insync', async () => {
+    cluster = await ReplicatedCluster.start([1, 2], {
+      replicaLagTimeMaxMs: 300,
+      fetchWaitMaxMs: 100,
+    });
+    const c = cluster;
+    await c.createTopic({ name: TOPIC, partitions: 1, configs: CONFIGS }, [1, 2]);
+    const conn = await connect(c, 1);
+    expect((await produceRaw(conn, -1, 3, 'a')).errorCode).toBe(0);
+    await c.stopNode(2);
+    const pending = produceRaw(conn, -1, 3, 'b', 10_000);
+    expect((await pending).errorCode).toBe(ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND);
+    expect(c.state(TOPIC).isr).toEqual([1]);
+  });
+
+  it('a new leader: the old leader truncates its divergent tail per leader epoch and ends byte-identical', async () => {
+    cluster = await ReplicatedCluster.start([1, 2, 3], {
+      replicaLagTimeMaxMs: 10_000,
+      fetchWaitMaxMs: 100,
+      fetchBackoffMs: 50,
+    });
+    const c = cluster;
+    await c.createTopic({ name: TOPIC, partitions: 1, configs: CONFIGS }, [1, 2, 3]);
+    let conn = await connect(c, 1);
+    expect((await produceRaw(conn, -1, 10, 'committed')).errorCode).toBe(0);
+    await waitFor('all replicas at 10', () => allInSync(c, [1, 2, 3]));
+
+    // Followers gone; the leader appends a tail nobody else has (acks=1, never committed).
+    await c.stopNode(2);
+    await c.stopNode(3);
+    expect((await produceRaw(conn, 1, 5, 'divergent')).errorCode).toBe(0);
+    expect(c.offsets(1, TOPIC)).toEqual({ leo: 15, hw: 10 });
+
+    // The controller elects node 2 (epoch 2) from the ISR; node 1 becomes its follower.
+    c.store.elect(TOPIC, 0, 2, [2, 3]);
+    await c.settled();
+    await c.startNode(2);
+    await c.startNode(3);
+    conn = await connect(c, 2);
+    expect(await produceRaw(conn, -1, 7, 'epoch2')).toEqual({ errorCode: 0, baseOffset: 10 });
+
+    await waitFor('node 1 truncated and caught up', () => allInSync(c, [2, 3, 1]));
+    await waitFor('node 1 back in the ISR', () => c.state(TOPIC).isr.includes(1));
+    expectIdentical(c, [2, 3, 1]);
+    const f = await fetchRaw(conn, 0);
+    expect(f.offsets).toEqual(Array.from({ length: 17 }, (_, i) => i));
+    const values = decodeRecordBatches(f.records).batches.flatMap((b) =>
+      b.records.map((r) => r.value?.toString()),
+    );
+    expect(values.some((v) => v?.startsWith('divergent'))).toBe(false);
+    expect(c.broker(1).core.replication?.roleOf(TOPIC, 0)).toEqual({
+      role: 'follower',
+      leaderEpoch: 2,
+    });
+  });
+});
