@@ -11,7 +11,13 @@
  * following poll finds records ready; one fetch is in flight at a time, and answers for a
  * partition sought or reset in the meantime are dropped.
  *
- * Consumer groups (`groupId`, `subscribe`, commits) are not implemented yet.
+ * Consumer groups: with `groupId`, `subscribe(topics | RegExp, listener?)` joins the group and
+ * the group decides the assignment (src/client/group/: membership, offsets, commits); positions of
+ * newly assigned partitions start at the group's committed offsets (autoOffsetReset where none).
+ * Each partition also keeps a "consumed" position, the offset after the last record handed to the
+ * application (by `poll`, or by the iterator once the application asks for the next record): the
+ * only offsets `commit()` and auto-commit send. `assign()` with a `groupId` uses and commits the
+ * group's offsets without joining it (generation -1), as Kafka's consumer does.
  */
 
 import {
@@ -30,6 +36,10 @@ import {
 import { Cluster, type ClusterOptions } from './cluster.js';
 import { API_KEY } from './connection.js';
 import { ClientError, ERR, KafkaError, needsMetadataRefresh } from './errors.js';
+import { assignorByName, DEFAULT_ASSIGNORS } from './group/assignors.js';
+import type { CommittedOffset, OffsetAndMetadata } from './group/offsets.js';
+import { GroupSession, type PartitionTable, type RebalanceListener } from './group/session.js';
+import type { Assignor } from './group/types.js';
 import { bytesDeserializer, type Deserializer } from './serializers.js';
 
 export interface TopicPartition {
@@ -50,8 +60,32 @@ export interface ConsumerRecord<K, V> {
 export type OffsetResetPolicy = 'earliest' | 'latest' | 'none';
 
 export interface ConsumerOptions<K, V> extends ClusterOptions {
-  /** `group.id`: accepted for later use; groups are not implemented yet (must be unset). */
+  /** `group.id`: needed by `subscribe` and commits. */
   groupId?: string;
+  /** `group.instance.id`: static membership (no rebalance when it restarts in time). */
+  groupInstanceId?: string;
+  /** `session.timeout.ms`. Default 45000. */
+  sessionTimeoutMs?: number;
+  /** `max.poll.interval.ms`, sent as the rebalance timeout. Default 300000. */
+  rebalanceTimeoutMs?: number;
+  /** `heartbeat.interval.ms`. Default 3000. */
+  heartbeatIntervalMs?: number;
+  /**
+   * `partition.assignment.strategy`: assignor names ('range', 'roundrobin',
+   * 'cooperative-sticky') or Assignor objects, in preference order. Default
+   * ['range', 'cooperative-sticky'] (EAGER; cooperative only when every assignor supports it).
+   */
+  partitionAssignmentStrategy?: readonly (string | Assignor)[];
+  /** `enable.auto.commit`. Default true (when a groupId is set). */
+  enableAutoCommit?: boolean;
+  /** `auto.commit.interval.ms`. Default 5000. */
+  autoCommitIntervalMs?: number;
+  /** `retry.backoff.ms`. Default 100. */
+  retryBackoffMs?: number;
+  /** `metadata.max.age.ms`: how often a subscription is checked for new topics. Default 300000. */
+  metadataMaxAgeMs?: number;
+  /** `allow.auto.create.topics` for subscribed topics. Default true. */
+  allowAutoCreateTopics?: boolean;
   /** `auto.offset.reset`. Default 'latest'. */
   autoOffsetReset?: OffsetResetPolicy;
   /** `max.poll.records`. Default 500. */
@@ -89,6 +123,10 @@ interface PartitionState {
   buffer: ConsumerRecord<unknown, unknown>[];
   /** Bumped by seeks and resets, so answers to fetches sent before them are dropped. */
   epoch: number;
+  /** Offset after the last record handed to the application (what commits send); null: none. */
+  consumed: number | null;
+  /** True once the group's committed offset was looked up (or when there is no group). */
+  checked: boolean;
 }
 
 type Bytes = Buffer | null;
@@ -121,9 +159,10 @@ export class Consumer<K = Bytes, V = Bytes>
   private fetching: Promise<void> | null = null;
   private fetchError: Error | null = null;
   private closed = false;
+  /** The group side (commits, membership); null without a groupId. */
+  private readonly group: GroupSession | null;
 
   constructor(opts: ConsumerOptions<K, V>) {
-    if (opts.groupId !== undefined) throw new ClientError('consumer groups are not supported yet');
     this.cluster = new Cluster(opts);
     this.opts = {
       autoOffsetReset: opts.autoOffsetReset ?? 'latest',
@@ -137,6 +176,117 @@ export class Consumer<K = Bytes, V = Bytes>
     if (this.opts.maxPollRecords < 1) throw new RangeError('maxPollRecords must be positive');
     this.keyDes = opts.keyDeserializer ?? (bytesDeserializer as Deserializer<K>);
     this.valueDes = opts.valueDeserializer ?? (bytesDeserializer as Deserializer<V>);
+    this.group = opts.groupId === undefined ? null : this.newGroupSession(opts, opts.groupId);
+  }
+
+  private newGroupSession(opts: ConsumerOptions<K, V>, groupId: string): GroupSession {
+    if (groupId === '') throw new ClientError('groupId must not be empty');
+    const names = opts.partitionAssignmentStrategy ?? DEFAULT_ASSIGNORS;
+    if (names.length === 0) throw new ClientError('partitionAssignmentStrategy is empty');
+    const assignors = names.map((a) => (typeof a === 'string' ? assignorByName(a) : a));
+    const table: PartitionTable = {
+      assigned: () => this.assignment(),
+      consumed: (tps) => this.consumedOffsets(tps),
+      add: (entries) => {
+        for (const e of entries) this.addPartition(e.tp, e.committed, e.checked);
+      },
+      freeze: (tps) => {
+        for (const tp of tps) {
+          const s = this.parts.get(key(tp));
+          if (s) s.paused = true;
+        }
+      },
+      remove: (tps) => {
+        for (const tp of tps) this.parts.delete(key(tp));
+      },
+    };
+    return new GroupSession(this.cluster, table, {
+      groupId,
+      groupInstanceId: opts.groupInstanceId ?? null,
+      sessionTimeoutMs: opts.sessionTimeoutMs ?? 45_000,
+      rebalanceTimeoutMs: opts.rebalanceTimeoutMs ?? 300_000,
+      heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 3000,
+      retryBackoffMs: opts.retryBackoffMs ?? 100,
+      metadataMaxAgeMs: opts.metadataMaxAgeMs ?? 300_000,
+      allowAutoCreateTopics: opts.allowAutoCreateTopics ?? true,
+      assignors,
+      enableAutoCommit: opts.enableAutoCommit ?? true,
+      autoCommitIntervalMs: opts.autoCommitIntervalMs ?? 5000,
+      requestTimeoutMs: this.opts.requestTimeoutMs,
+      clientId: opts.clientId ?? 'sluice-client',
+      connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
+    });
+  }
+
+  /**
+   * Joins the consumer group (needs `groupId`) for these topics, or every topic matching the
+   * RegExp (checked again every `metadataMaxAgeMs`). The group assigns the partitions; the
+   * listener hears about partitions assigned, revoked and lost. Calling it again changes the
+   * subscription (and rejoins).
+   */
+  subscribe(topics: readonly string[] | RegExp, listener?: RebalanceListener): void {
+    if (this.closed) throw new ClientError('consumer is closed');
+    if (!this.group) throw new ClientError('subscribe needs a groupId');
+    if (!this.group.membership && this.parts.size > 0)
+      throw new ClientError('subscribe cannot follow assign() on the same consumer');
+    if (Array.isArray(topics) && topics.length === 0) throw new ClientError('no topics given');
+    this.group.subscribe(topics, listener);
+  }
+
+  /**
+   * Commits offsets and waits (default: the consumed position of every assigned partition).
+   * A commit from a generation that is over fails with CommitFailedError and the consumer rejoins.
+   */
+  async commit(offsets?: readonly OffsetAndMetadata[]): Promise<void> {
+    await this.groupSession().commit(offsets);
+  }
+
+  /** Commits without waiting; `cb` gets the outcome. */
+  commitAsync(
+    offsets?: readonly OffsetAndMetadata[],
+    cb?: (err: Error | null, offsets: readonly OffsetAndMetadata[]) => void,
+  ): void {
+    this.groupSession().commitAsync(offsets, cb);
+  }
+
+  /** The group's committed offsets for `tps` (offset null where none). */
+  committed(tps: readonly TopicPartition[]): Promise<CommittedOffset[]> {
+    return this.groupSession().committed(tps);
+  }
+
+  /** The group membership (null before subscribe), for diagnostics: member id, generation. */
+  get groupMembership(): GroupSession['membership'] {
+    return this.group?.membership ?? null;
+  }
+
+  private groupSession(): GroupSession {
+    if (this.closed) throw new ClientError('consumer is closed');
+    if (!this.group) throw new ClientError('commits need a groupId');
+    return this.group;
+  }
+
+  private addPartition(tp: TopicPartition, committed: number | null, checked: boolean): void {
+    this.parts.set(key(tp), {
+      topic: tp.topic,
+      partition: tp.partition,
+      fetchOffset: committed,
+      reset: this.opts.autoOffsetReset,
+      paused: false,
+      buffer: [],
+      epoch: 0,
+      consumed: committed,
+      checked,
+    });
+  }
+
+  private consumedOffsets(tps: readonly TopicPartition[]): OffsetAndMetadata[] {
+    const out: OffsetAndMetadata[] = [];
+    for (const tp of tps) {
+      const s = this.parts.get(key(tp));
+      if (s && s.consumed !== null)
+        out.push({ topic: s.topic, partition: s.partition, offset: s.consumed });
+    }
+    return out;
   }
 
   async connect(): Promise<void> {
@@ -146,6 +296,7 @@ export class Consumer<K = Bytes, V = Bytes>
   /** Replaces the assignment (positions of partitions kept are kept). */
   assign(partitions: readonly TopicPartition[]): void {
     if (partitions.length > ASSIGNED_PARTITIONS_MAX) throw new ClientError('too many partitions');
+    if (this.group?.membership) throw new ClientError('assign cannot follow subscribe');
     const next = new Map<string, PartitionState>();
     for (const tp of partitions) {
       const k = key(tp);
@@ -158,6 +309,8 @@ export class Consumer<K = Bytes, V = Bytes>
           paused: false,
           buffer: [],
           epoch: 0,
+          consumed: null,
+          checked: this.group === null,
         },
       );
     }
@@ -179,6 +332,8 @@ export class Consumer<K = Bytes, V = Bytes>
     if (!Number.isSafeInteger(offset) || offset < 0) throw new ClientError(`bad offset ${offset}`);
     const s = this.state(tp);
     s.fetchOffset = offset;
+    s.consumed = offset;
+    s.checked = true;
     s.buffer = [];
     s.epoch++;
   }
@@ -220,14 +375,27 @@ export class Consumer<K = Bytes, V = Bytes>
 
   /** Waits up to `timeoutMs` for records; returns at most `maxPollRecords` (maybe none). */
   async poll(timeoutMs: number): Promise<ConsumerRecord<K, V>[]> {
+    return this.pollRecords(timeoutMs, true);
+  }
+
+  /**
+   * The records of one poll. `markConsumed` moves the consumed positions past them as they leave
+   * the buffers (synchronously, so no commit can run between handing them over and marking).
+   */
+  private async pollRecords(
+    timeoutMs: number,
+    markConsumed: boolean,
+  ): Promise<ConsumerRecord<K, V>[]> {
     if (this.closed) throw new ClientError('consumer is closed');
     if (this.polling) throw new ClientError('poll is already running');
     this.polling = true;
+    this.group?.polled(true);
     try {
       const deadlineMs = Date.now() + Math.max(0, timeoutMs);
       for (;;) {
         this.throwFetchError();
-        const out = this.drainBuffers();
+        this.group?.throwIfFailed();
+        const out = this.drainBuffers(markConsumed);
         if (out.length > 0) {
           this.prefetch();
           return out;
@@ -240,24 +408,47 @@ export class Consumer<K = Bytes, V = Bytes>
           await this.fetchTracked(Math.max(0, Math.min(this.opts.fetchMaxWaitMs, leftMs)));
         }
         this.throwFetchError();
-        const more = this.drainBuffers();
+        const more = this.drainBuffers(markConsumed);
         if (more.length > 0) this.prefetch();
         if (more.length > 0 || Date.now() >= deadlineMs || this.closed) return more;
       }
     } finally {
       this.polling = false;
+      this.group?.polled(false);
     }
   }
 
+  /**
+   * Yields records one by one; a record counts as consumed (committable) once the application
+   * asks for the next one, so a crash while handling it does not commit past it.
+   */
   async *[Symbol.asyncIterator](): AsyncIterator<ConsumerRecord<K, V>> {
     while (!this.closed) {
-      for (const r of await this.poll(this.opts.fetchMaxWaitMs)) yield r;
+      const batch = await this.pollRecords(this.opts.fetchMaxWaitMs, false);
+      const epochs = new Map(batch.map((r) => [key(r), this.parts.get(key(r))?.epoch ?? -1]));
+      for (const r of batch) {
+        yield r;
+        this.markConsumed(r, epochs.get(key(r)) ?? -1);
+      }
     }
   }
 
+  /** Moves the consumed position past `r` (unless sought or reassigned since it was polled). */
+  private markConsumed(r: ConsumerRecord<K, V>, epoch: number | null): void {
+    const s = this.parts.get(key(r));
+    if (!s || (epoch !== null && s.epoch !== epoch)) return;
+    if (s.consumed === null || r.offset + 1 > s.consumed) s.consumed = r.offset + 1;
+  }
+
+  /** Commits (auto-commit), leaves the group (dynamic members), closes the connections. */
   async close(): Promise<void> {
-    this.closed = true;
-    this.cluster.close();
+    if (this.closed) return;
+    try {
+      await this.group?.close();
+    } finally {
+      this.closed = true;
+      this.cluster.close();
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -273,23 +464,42 @@ export class Consumer<K = Bytes, V = Bytes>
   private resetTo(tp: TopicPartition, policy: 'earliest' | 'latest'): void {
     const s = this.state(tp);
     s.fetchOffset = null;
+    s.consumed = null;
+    s.checked = true;
     s.reset = policy;
     s.buffer = [];
     s.epoch++;
   }
 
-  private drainBuffers(): ConsumerRecord<K, V>[] {
+  private drainBuffers(markConsumed: boolean): ConsumerRecord<K, V>[] {
     const out: ConsumerRecord<K, V>[] = [];
     for (const s of this.parts.values()) {
       if (s.paused || s.buffer.length === 0) continue;
       const n = Math.min(s.buffer.length, this.opts.maxPollRecords - out.length);
-      for (const r of s.buffer.splice(0, n)) out.push(r as ConsumerRecord<K, V>);
+      const taken = s.buffer.splice(0, n);
+      for (const r of taken) out.push(r as ConsumerRecord<K, V>);
+      const last = taken[taken.length - 1];
+      if (markConsumed && last) s.consumed = Math.max(s.consumed ?? 0, last.offset + 1);
       if (out.length >= this.opts.maxPollRecords) break;
     }
     return out;
   }
 
+  /** Positions of partitions not looked up yet start at the group's committed offsets. */
+  private async fetchCommittedPositions(): Promise<void> {
+    const todo = [...this.parts.values()].filter((s) => !s.checked && s.fetchOffset === null);
+    if (todo.length === 0 || !this.group) return;
+    const got = await this.group.committed(todo);
+    for (const c of got) {
+      const s = this.parts.get(key(c));
+      if (!s || s.checked) continue;
+      s.checked = true;
+      if (c.offset !== null && s.fetchOffset === null) s.fetchOffset = s.consumed = c.offset;
+    }
+  }
+
   private async resetPositions(): Promise<void> {
+    await this.fetchCommittedPositions();
     const todo = [...this.parts.values()].filter((s) => s.fetchOffset === null && !s.paused);
     if (todo.length === 0) return;
     const none = todo.find((s) => s.reset === 'none');
@@ -307,7 +517,10 @@ export class Consumer<K = Bytes, V = Bytes>
     );
     for (const s of todo) {
       const r = got.get(key(s));
-      if (r && r.offset >= 0 && s.fetchOffset === null) s.fetchOffset = r.offset;
+      if (r && r.offset >= 0 && s.fetchOffset === null) {
+        s.fetchOffset = r.offset;
+        s.consumed ??= r.offset;
+      }
     }
   }
 

@@ -116,10 +116,12 @@ describe('consumer (standalone assign)', () => {
     expect(seen).toEqual([25, 26, 27, 28, 29]);
   });
 
-  it('rejects operations on unassigned partitions and group ids (not supported yet)', () => {
+  it('rejects operations on unassigned partitions, and group operations without a group id', () => {
     const c = stringConsumer();
     expect(() => c.seek({ topic: 'x', partition: 0 }, 1)).toThrow(/not assigned/);
-    expect(() => new Consumer({ bootstrap: broker.bootstrap, groupId: 'g' })).toThrow(/groups/);
+    expect(() => c.subscribe(['x'])).toThrow(/groupId/);
+    expect(() => c.commitAsync()).toThrow(/groupId/);
+    expect(() => new Consumer({ bootstrap: broker.bootstrap, groupId: '' })).toThrow(/empty/);
   });
 });
 

@@ -40,6 +40,8 @@ export interface PartitionTable {
   consumed(tps: readonly TopicPartition[]): OffsetAndMetadata[];
   /** Adds partitions; `committed` null means "no committed offset known". */
   add(entries: readonly { tp: TopicPartition; committed: number | null; checked: boolean }[]): void;
+  /** Stops handing out records of `tps` (they are being revoked). */
+  freeze(tps: readonly TopicPartition[]): void;
   remove(tps: readonly TopicPartition[]): void;
 }
 
@@ -208,13 +210,17 @@ export class GroupSession {
 
   /** Membership host: give partitions up (commit first unless lost), then tell the listener. */
   private async revoke(tps: TopicPartition[], lost: boolean): Promise<void> {
+    // Hand out no more records of these partitions from here on, so the offsets committed below
+    // (and any the listener commits) cover everything the application got: the next owner
+    // starts right after them, with no duplicate.
+    this.table.freeze(tps);
     if (!lost && this.opts.enableAutoCommit) await this.commitChanged(tps).catch(() => undefined);
-    this.table.remove(tps);
-    for (const tp of tps) this.lastCommitted.delete(key(tp));
     const cb = lost
       ? (this.listener.onPartitionsLost ?? this.listener.onPartitionsRevoked)
       : this.listener.onPartitionsRevoked;
     await this.call(cb, tps);
+    this.table.remove(tps);
+    for (const tp of tps) this.lastCommitted.delete(key(tp));
   }
 
   /** Membership host: committed offsets of new partitions, add them, tell the listener. */
