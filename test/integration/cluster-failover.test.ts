@@ -1,0 +1,283 @@
+/**
+ * Cluster mode failover with three `sluice serve --node-id N --etcd URL` processes and a private
+ * etcd: SIGKILL of a partition leader (a new leader from the ISR with a higher leader epoch in
+ * Metadata, found by kafkajs and by the Sluice client), SIGKILL of the controller (another broker
+ * wins with a higher controller epoch), and an etcd restart (brokers keep answering from their
+ * cache meanwhile, then catch up: new topics and failovers work again).
+ *
+ * Brokers run with the default `broker.session.timeout.ms` (1 s lease); the time from SIGKILL to
+ * the new leader in Metadata is printed (measured properly by bench/cluster/failover.ts).
+ */
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Producer } from '../../src/client/index.js';
+import { ClusterStore, type ControllerRecord } from '../../src/cluster/controller/store.js';
+import type { MetadataResponse } from '../../src/protocol/generated/metadata.js';
+import { BrokerChild } from '../support/broker-child.js';
+import { EtcdServer, ensureEtcd } from '../support/etcd.js';
+import { RawClient } from '../support/raw-client.js';
+
+const haveEtcd = ensureEtcd();
+const TOPIC = 'failover';
+
+type PartitionMeta = MetadataResponse['topics'][number]['partitions'][number];
+
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => {
+  let etcd: EtcdServer;
+  const dirs = new Map<number, string>();
+  const children = new Map<number, BrokerChild>();
+  const clusterName = `fo-${process.pid}-${Date.now()}`;
+
+  async function start(nodeId: number): Promise<BrokerChild> {
+    let dir = dirs.get(nodeId);
+    if (!dir) {
+      dir = mkdtempSync(join(tmpdir(), `sluice-fo-${nodeId}-`));
+      dirs.set(nodeId, dir);
+    }
+    const child = await BrokerChild.start({
+      dataDir: dir,
+      args: [
+        '--node-id',
+        String(nodeId),
+        '--etcd',
+        etcd.endpoint,
+        '--set',
+        `cluster.name=${clusterName}`,
+        '--set',
+        'group.initial.rebalance.delay.ms=0',
+      ],
+    });
+    children.set(nodeId, child);
+    return child;
+  }
+
+  async function metadata(child: BrokerChild, topics: string[] | null): Promise<MetadataResponse> {
+    const c = await RawClient.connect(child.port);
+    try {
+      return await c.metadata(topics);
+    } finally {
+      c.close();
+    }
+  }
+
+  function survivor(except: number): BrokerChild {
+    const found = [...children].find(([id]) => id !== except);
+    if (!found) throw new Error('no survivor');
+    return found[1];
+  }
+
+  async function partition0(child: BrokerChild): Promise<PartitionMeta> {
+    const m = await metadata(child, [TOPIC]);
+    const p = m.topics[0]?.partitions.find((x) => x.partitionIndex === 0);
+    if (!p) throw new Error('no partition 0');
+    return p;
+  }
+
+  /** The controller record as stored in etcd. */
+  async function controllerRecord(): Promise<ControllerRecord | null> {
+    const store = new ClusterStore({ endpoints: [etcd.endpoint], cluster: clusterName });
+    try {
+      const v = await store.client.get(store.key('controller')).string();
+      return v === null ? null : (JSON.parse(v) as ControllerRecord);
+    } finally {
+      store.close();
+    }
+  }
+
+  function kafka(): Kafka {
+    return new Kafka({
+      clientId: 'failover-test',
+      brokers: [...children.values()].map((c) => c.bootstrap),
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 10, initialRetryTime: 100, maxRetryTime: 1000 },
+    });
+  }
+
+  beforeAll(async () => {
+    etcd = await EtcdServer.start();
+    await Promise.all([1, 2, 3].map((id) => start(id)));
+    const admin = kafka().admin();
+    await admin.connect();
+    try {
+      // kafkajs sends CreateTopics to the broker Metadata names as controller.
+      await until('three brokers registered', async () =>
+        (await admin.describeCluster()).brokers.length === 3 ? true : undefined,
+      );
+      await admin.createTopics({
+        topics: [{ topic: TOPIC, numPartitions: 3, replicationFactor: 3 }],
+        waitForLeaders: true,
+      });
+    } finally {
+      await admin.disconnect();
+    }
+  }, 90_000);
+
+  afterAll(async () => {
+    await Promise.all([...children.values()].map((c) => c.kill9()));
+    await etcd?.stop();
+    for (const d of dirs.values()) rmSync(d, { recursive: true, force: true });
+  }, 60_000);
+
+  it('elects a new leader from the ISR after SIGKILL of the leader; clients find it', async () => {
+    const before = await partition0(survivor(0));
+    expect([...before.isrNodes].sort()).toEqual([1, 2, 3]);
+    const victim = before.leaderId;
+    const observer = survivor(victim);
+    const killedAt = Date.now();
+    await children.get(victim)?.kill9();
+    children.delete(victim);
+    const after = await until('a new leader in Metadata', async () => {
+      const p = await partition0(observer);
+      return p.leaderId !== victim && p.leaderId !== -1 ? p : undefined;
+    });
+    const failoverMs = Date.now() - killedAt;
+    console.log(`leader failover (SIGKILL -> new leader in Metadata): ${failoverMs} ms`);
+    expect(before.isrNodes).toContain(after.leaderId);
+    expect(after.leaderId).toBe(before.replicaNodes.find((r) => r !== victim));
+    expect(after.leaderEpoch).toBe(before.leaderEpoch + 1);
+    expect(after.isrNodes).not.toContain(victim);
+    expect(after.offlineReplicas).toEqual([victim]);
+    // Every survivor tells the same story.
+    for (const c of children.values()) {
+      const p = await until('survivors agree', async () => {
+        const x = await partition0(c);
+        return x.leaderId === after.leaderId ? x : undefined;
+      });
+      expect(p.leaderEpoch).toBe(after.leaderEpoch);
+    }
+
+    const producer = kafka().producer();
+    await producer.connect();
+    try {
+      const [res] = await producer.send({
+        topic: TOPIC,
+        acks: 1,
+        messages: [{ partition: 0, value: 'after failover (kafkajs)' }],
+      });
+      expect(res?.errorCode).toBe(0);
+    } finally {
+      await producer.disconnect();
+    }
+    const sluice = new Producer({ bootstrap: observer.bootstrap, acks: 1 });
+    try {
+      const meta = await sluice.send({
+        topic: TOPIC,
+        partition: 0,
+        value: 'after failover (sluice)',
+      });
+      expect(meta.partition).toBe(0);
+    } finally {
+      await sluice.close();
+    }
+
+    // The old leader returns as a follower; it is live again in Metadata.
+    await start(victim);
+    await until('the old leader registered again', async () => {
+      const m = await metadata(observer, null);
+      return m.brokers.length === 3 ? true : undefined;
+    });
+  }, 60_000);
+
+  it('moves the controller role to another broker with a higher epoch after SIGKILL', async () => {
+    const m = await metadata(survivor(0), null);
+    const victim = m.controllerId;
+    expect(victim).toBeGreaterThan(0);
+    const before = await controllerRecord();
+    expect(before?.nodeId).toBe(victim);
+    const observer = survivor(victim);
+    await children.get(victim)?.kill9();
+    children.delete(victim);
+    const next = await until('a new controller', async () => {
+      const x = await metadata(observer, null);
+      return x.controllerId !== victim && x.controllerId !== -1 ? x : undefined;
+    });
+    expect(next.brokers.map((b) => b.nodeId)).not.toContain(victim);
+    const after = await controllerRecord();
+    expect(after?.nodeId).toBe(next.controllerId);
+    expect(after?.epoch).toBeGreaterThan(before?.epoch ?? Number.POSITIVE_INFINITY);
+    // The new controller did its job: no partition is led by the dead broker.
+    const parts = await until('partitions moved off the dead controller', async () => {
+      const x = await metadata(observer, [TOPIC]);
+      const ps = x.topics[0]?.partitions ?? [];
+      return ps.every((p) => p.leaderId !== victim && p.leaderId !== -1) ? ps : undefined;
+    });
+    expect(parts).toHaveLength(3);
+    await start(victim);
+    await until('all three back', async () =>
+      (await metadata(observer, null)).brokers.length === 3 ? true : undefined,
+    );
+  }, 60_000);
+
+  it('keeps serving from its cache while etcd is down, and catches up when it returns', async () => {
+    const any = survivor(0);
+    const before = await partition0(any);
+    await etcd.kill();
+    try {
+      // Longer than two lease TTLs: every broker's lease is given up and must be taken anew.
+      await new Promise((r) => setTimeout(r, 2_500));
+      // No etcd: every broker still answers Metadata with the leaders it knew.
+      for (const c of children.values()) {
+        const p = await partition0(c);
+        expect(p.leaderId).toBe(before.leaderId);
+      }
+      const producer = kafka().producer();
+      await producer.connect();
+      try {
+        const [res] = await producer.send({
+          topic: TOPIC,
+          acks: 1,
+          messages: [{ partition: 0, value: 'while etcd is down' }],
+        });
+        expect(res?.errorCode).toBe(0);
+      } finally {
+        await producer.disconnect();
+      }
+    } finally {
+      await etcd.restart();
+    }
+    // Back: all three registered, a controller, and changes flow again.
+    await until('cluster healthy again', async () => {
+      const m = await metadata(any, null);
+      return m.brokers.length === 3 && m.controllerId > 0 ? true : undefined;
+    });
+    const admin = kafka().admin();
+    await admin.connect();
+    try {
+      await until('topic creation works again', async () =>
+        (await admin.createTopics({
+          topics: [{ topic: 'after-etcd', numPartitions: 1, replicationFactor: 3 }],
+          waitForLeaders: true,
+        }))
+          ? true
+          : undefined,
+      );
+    } finally {
+      await admin.disconnect();
+    }
+    for (const c of children.values()) {
+      const m = await until('new topic everywhere', async () => {
+        const x = await metadata(c, ['after-etcd']);
+        return x.topics[0]?.errorCode === 0 ? x : undefined;
+      });
+      expect(m.topics[0]?.partitions[0]?.replicaNodes).toHaveLength(3);
+    }
+  }, 60_000);
+});
