@@ -11,7 +11,12 @@ export {
   type ConfigEntry,
   type ConfigResource,
   type GroupDescription,
+  type GroupMemberDescription,
   type NewTopic,
+  type OffsetResetPlan,
+  type OffsetResetSpec,
+  type OffsetResetTarget,
+  type PartitionLag,
 } from './admin.js';
 export type { BrokerInfo, ClusterOptions, PartitionInfo, TopicInfo } from './cluster.js';
 export { Connection, type ConnectionOptions } from './connection.js';
