@@ -73,7 +73,10 @@ export interface BenchOutcome {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Adds encoded interval histograms to the whole-run and the current-interval ones. */
+/**
+ * Adds encoded interval histograms to the whole-run and the current-interval ones. Owned by the
+ * parent's main thread (fed by worker messages); not thread-safe.
+ */
 class HistogramSink {
   readonly total = new Map<string, Histogram>();
   readonly interval = new Map<string, Histogram>();
@@ -330,7 +333,10 @@ function latencyMetrics(prefix: string, s: LatencySummary): Record<string, Metri
   };
 }
 
-/** Live counters sampled every second into the timeline (and the progress line). */
+/**
+ * Live counters sampled every second into the timeline (and the progress line). Owned by the
+ * parent's main thread; not thread-safe.
+ */
 class Timeline {
   readonly points: TimelinePoint[] = [];
   private lastTotal = 0;
