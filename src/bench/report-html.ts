@@ -103,7 +103,7 @@ interface ChartSpec {
 
 const W = 860;
 const H = 380;
-const M = { left: 78, right: 24, top: 16, bottom: 52 };
+const M = { left: 78, right: 40, top: 16, bottom: 52 };
 
 function round1(v: number): string {
   return (Math.round(v * 10) / 10).toString();
@@ -423,7 +423,7 @@ export function renderHtmlReport(
 </head>
 <body>
 <h1>${escapeHtml(title)}</h1>
-<p class="note">${escapeHtml(results.map((r, i) => `${labels[i] || r.kind}: ${r.kind}, started ${r.startedAt}`).join('; '))}</p>
+<p class="note">${escapeHtml(results.map((r, i) => `${labels[i] ? `${labels[i]}: ` : ''}${r.kind}, started ${r.startedAt}`).join('; '))}</p>
 ${chartsOrNote}
 ${summaryTables(results, labels)}
 </body>
