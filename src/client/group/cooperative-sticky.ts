@@ -64,7 +64,10 @@ export function generationOf(subscription: Subscription): number {
   return DEFAULT_GENERATION;
 }
 
-/** Dense integer ids for every partition of the topics being assigned. */
+/**
+ * Dense integer ids for every partition of the topics being assigned. Built and used inside one
+ * assign call (whatever thread runs it) and never changed after construction.
+ */
 class PartitionSpace {
   readonly topicIndex = new Map<string, number>();
   readonly base: number[] = [];
