@@ -33,8 +33,8 @@ export class LoadHandle {
   readonly done: Promise<LoadStats>;
   /** The latest cumulative counts. */
   latest: LoadStats = EMPTY;
-  /** kafkajs consumers: partitions in the latest group assignment. */
-  assigned = 0;
+  /** kafkajs consumers: partitions in the latest group assignment; null before joining. */
+  assigned: number | null = null;
   finished = false;
   private readonly worker: Worker;
 

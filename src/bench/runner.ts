@@ -265,7 +265,11 @@ async function fill(c: BenchConfig, bootstrap: string, records: number): Promise
 
 async function waitGroupFormed(consumers: LoadHandle[], partitions: number): Promise<void> {
   const deadline = Date.now() + GROUP_READY_TIMEOUT_MS;
-  while (consumers.reduce((n, h) => n + h.assigned, 0) !== partitions) {
+  // Every member must have joined: until then an early member still holds every partition.
+  const formed = () =>
+    consumers.every((h) => h.assigned !== null) &&
+    consumers.reduce((n, h) => n + (h.assigned ?? 0), 0) === partitions;
+  while (!formed()) {
     if (Date.now() > deadline)
       throw new Error(`kafkajs consumer group did not form within ${GROUP_READY_TIMEOUT_MS} ms`);
     await sleep(POLL_MS);
