@@ -10,8 +10,9 @@
  * - Local replicas: on every view change one sync pass (passes never overlap) makes the local
  *   topic registry match the cluster's topics (same ids; every partition of a topic is opened
  *   locally, so routing needs no special case), then tells `ReplicaRoles` about each partition
- *   this broker hosts whose leader or leader epoch changed (becomeLeader / becomeFollower, in one
- *   pass at most one call per partition, so calls for a partition are serialised), and calls
+ *   this broker hosts whose state changed (becomeLeader / becomeFollower with the new state, also
+ *   for ISR-only changes; in one pass at most one call per partition, and passes never overlap,
+ *   so calls for a partition are serialised), and calls
  *   stopReplica for partitions it no longer hosts. A follower may be told a leader of -1 (the
  *   partition is offline); it then waits for the next state.
  * - Topic changes (CreateTopics, DeleteTopics, CreatePartitions, auto-creation) are written to
@@ -42,6 +43,7 @@ import {
   validateAssignment,
 } from './controller/placement.js';
 import { type BrokerRecord, ClusterStore, type TopicAssignment } from './controller/store.js';
+import { attachReplication, ReplicaManager } from './replication/index.js';
 import type { PartitionState, ReplicaRoles, TopicPartitionKey } from './types.js';
 
 /** How often a stopping broker re-checks whether its leaderships have moved. */
@@ -56,7 +58,7 @@ export interface ClusterNodeOptions {
   core: BrokerCore;
   endpoints: string[];
   logger: Logger;
-  /** The replication side; a leader-only stand-in is used when absent. */
+  /** The replication side; default: the ReplicaManager attached to the broker's handlers. */
   roles?: (node: ClusterNode) => ReplicaRoles;
 }
 
@@ -67,9 +69,9 @@ export class LeaderOnlyRoles implements ReplicaRoles {
   async stopReplica(): Promise<void> {}
 }
 
+/** The partition state version last handed to ReplicaRoles. */
 interface AppliedRole {
-  leader: number;
-  leaderEpoch: number;
+  version: number;
 }
 
 export class ClusterNode {
@@ -117,7 +119,7 @@ export class ClusterNode {
     const node = new ClusterNode(opts.core, store, opts.logger);
     try {
       node.clusterId = await store.clusterId();
-      if (opts.roles) node.roles = opts.roles(node);
+      node.roles = opts.roles ? opts.roles(node) : attachReplication(opts.core, node.view);
       await node.newLease();
       await node.view.start();
       node.view.onChange(() => node.scheduleSync());
@@ -403,9 +405,8 @@ export class ClusterNode {
         const key = `${name}\u0000${partition}`;
         hosted.add(key);
         const before = this.applied.get(key);
-        if (before && before.leader === state.leader && before.leaderEpoch === state.leaderEpoch)
-          continue;
-        this.applied.set(key, { leader: state.leader, leaderEpoch: state.leaderEpoch });
+        if (before && before.version === state.version) continue;
+        this.applied.set(key, { version: state.version });
         calls.push(this.applyRole({ topic: name, partition }, state));
       }
     }
@@ -485,6 +486,7 @@ export class ClusterNode {
     for (const w of this.syncWaiters) w();
     this.syncWaiters = [];
     await this.controller.close();
+    if (this.roles instanceof ReplicaManager) await this.roles.stop();
     await this.view.close();
     const lease = this.lease;
     this.lease = null;
