@@ -1,6 +1,6 @@
 /**
- * The Sluice client: Producer, Consumer (standalone assignment) and Admin, with their options,
- * errors and serializers.
+ * The Sluice client: Producer, Consumer (standalone assignment or consumer groups) and Admin,
+ * with their options, errors and serializers.
  */
 
 export type { Completion, RecordMetadata } from './accumulator.js';
@@ -36,6 +36,13 @@ export {
   roundRobinAssignor,
 } from './group/assignors.js';
 export { cooperativeStickyAssignor } from './group/cooperative-sticky.js';
+export type { GroupMembership, MembershipState } from './group/membership.js';
+export {
+  CommitFailedError,
+  type CommittedOffset,
+  type OffsetAndMetadata,
+} from './group/offsets.js';
+export type { RebalanceListener } from './group/session.js';
 export type {
   Assignment,
   AssignmentInput,
