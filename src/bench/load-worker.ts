@@ -23,36 +23,35 @@ import type {
 } from './messages.js';
 import { runProducerLoad, sluiceSender } from './producer-load.js';
 
-interface Control {
-  start: Promise<StartMessage>;
-  started: StartMessage | null;
-  stop: Promise<void>;
-  stopped: boolean;
-}
+/**
+ * The parent's start and stop messages as promises and flags. Owned by the worker thread; not
+ * thread-safe.
+ */
+class Control {
+  started: StartMessage | null = null;
+  stopped = false;
+  readonly start: Promise<StartMessage>;
+  readonly stop: Promise<void>;
 
-function control(port: MessagePort): Control {
-  const c: Partial<Control> & { started: StartMessage | null; stopped: boolean } = {
-    started: null,
-    stopped: false,
-  };
-  let onStart: (m: StartMessage) => void = () => {};
-  let onStop: () => void = () => {};
-  c.start = new Promise<StartMessage>((r) => {
-    onStart = r;
-  });
-  c.stop = new Promise<void>((r) => {
-    onStop = r;
-  });
-  port.on('message', (m: ParentMessage) => {
-    if (m.type === 'start') {
-      c.started = m;
-      onStart(m);
-    } else {
-      c.stopped = true;
-      onStop();
-    }
-  });
-  return c as Control;
+  constructor(port: MessagePort) {
+    let onStart: (m: StartMessage) => void = () => {};
+    let onStop: () => void = () => {};
+    this.start = new Promise<StartMessage>((r) => {
+      onStart = r;
+    });
+    this.stop = new Promise<void>((r) => {
+      onStop = r;
+    });
+    port.on('message', (m: ParentMessage) => {
+      if (m.type === 'start') {
+        this.started = m;
+        onStart(m);
+      } else {
+        this.stopped = true;
+        onStop();
+      }
+    });
+  }
 }
 
 async function runProducer(
@@ -107,7 +106,7 @@ async function main(): Promise<void> {
   const port = parentPort;
   if (!port) throw new Error('load-worker must run in a worker thread');
   const setup = workerData as LoadSetup;
-  const ctl = control(port);
+  const ctl = new Control(port);
   const stats = new LoadStatsTracker(port);
   try {
     if (setup.role === 'producer') await runProducer(setup, port, ctl, stats);
