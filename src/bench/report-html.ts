@@ -223,7 +223,7 @@ function percentileChart(results: readonly BenchResult[], labels: readonly strin
     seriesNames.forEach((name, si) => {
       const s = r.latency[name];
       if (s === undefined) return;
-      const label = labels[ri] === '' ? name : `${name} (${labels[ri]})`;
+      const label = labels[ri] === '' ? name : `${labels[ri]}: ${name}`;
       lines.push({ label, ...styleOf(ri, si), points: latencyPoints(s) });
     });
   });
@@ -326,7 +326,7 @@ function summaryTables(results: readonly BenchResult[], labels: readonly string[
   const latencyRows: Cell[][] = [];
   results.forEach((r, ri) => {
     for (const [name, s] of Object.entries(r.latency)) {
-      const label = labels[ri] === '' ? name : `${name} (${labels[ri]})`;
+      const label = labels[ri] === '' ? name : `${labels[ri]}: ${name}`;
       latencyRows.push([label, ...LATENCY_COLUMNS.map((c) => s[c])]);
     }
   });

@@ -181,7 +181,7 @@ describe('in headless Chromium', () => {
     expect(await page.locator('script').count()).toBe(0);
     expect(await page.locator('body').textContent()).toContain(hostile);
     // B is slower: its produceAck line lies above A's (smaller y) at the right end.
-    const ack = paths.filter((p) => p.label.startsWith('produceAck'));
+    const ack = paths.filter((p) => p.label.endsWith(': produceAck'));
     const lastY = (p: PathGeometry): number => points(p.d).at(-1)?.[1] as number;
     expect(lastY(ack[1] as PathGeometry)).toBeLessThan(lastY(ack[0] as PathGeometry));
     expect(report.errors).toEqual([]);
