@@ -466,62 +466,95 @@ describe('Sluice consumer groups', () => {
     await rb.stop();
   });
 
-  it('shares a group with a kafkajs consumer (round robin under kafkajs protocol name)', async () => {
+  it('shares a group with kafkajs consumers (round robin under kafkajs protocol name), either one leading', async () => {
     const topic = 'cg-interop';
     await admin.createTopics([{ name: topic, partitions: 4 }]);
-    const kafka = new Kafka({
-      clientId: 'interop',
-      brokers: [broker.bootstrap],
-      logLevel: logLevel.NOTHING,
-    });
-    const kjsSeen: { value: string; partition: number }[] = [];
-    const kjs = kafka.consumer({
-      groupId: 'interop',
-      sessionTimeout: 3000,
-      rebalanceTimeout: 3000,
-      heartbeatInterval: 100,
-      maxWaitTimeInMs: 100,
-    });
-    let kjsPartitions: number[] = [];
-    kjs.on(kjs.events.GROUP_JOIN, (e) => {
-      kjsPartitions = [...(e.payload.memberAssignment[topic] ?? [])].sort((x, y) => x - y);
-    });
-    await kjs.connect();
-    await kjs.subscribe({ topics: [topic], fromBeginning: true });
-    await kjs.run({
-      eachMessage: async ({ message, partition }) => {
-        kjsSeen.push({ value: message.value?.toString() ?? '', partition });
-      },
-    });
+    const k1 = await kafkajsMember('interop', topic);
     const sluice = consumerFor('interop', {
       partitionAssignmentStrategy: [{ ...roundRobinAssignor, name: 'RoundRobinAssigner' }],
     });
+    let k2: KafkajsMember | null = null;
     try {
-      await waitUntil('kafkajs owns all', () => kjsPartitions.length === 4);
+      await waitUntil('kafkajs owns all', () => k1.partitions.length === 4);
       sluice.subscribe([topic]);
       const run = new Runner(sluice);
+      // 1. kafkajs leads (it was first) and assigns with its own round robin.
       await waitUntil(
         '2 + 2',
-        () => sortedPartitions(sluice).length === 2 && kjsPartitions.length === 2,
-        () => [sortedPartitions(sluice), kjsPartitions],
+        () => sortedPartitions(sluice).length === 2 && k1.partitions.length === 2,
+        () => [sortedPartitions(sluice), k1.partitions],
       );
-      expect([...sortedPartitions(sluice), ...kjsPartitions].sort()).toEqual([0, 1, 2, 3]);
-      const produced = await produce(topic, 4, 10, 'i');
-      await waitUntil('every record', () => {
-        const seen = new Set([...run.values(), ...kjsSeen.map((s) => s.value)]);
-        return produced.every((v) => seen.has(v));
-      });
-      const mine = new Set(sortedPartitions(sluice));
-      expect(run.seen.length).toBeGreaterThan(0);
-      expect(run.seen.every((s) => mine.has(s.partition))).toBe(true);
-      expect(kjsSeen.every((s) => !mine.has(s.partition))).toBe(true);
+      expect(sluice.groupMembership?.leaderId).not.toBe(sluice.groupMembership?.memberId);
+      expect([...sortedPartitions(sluice), ...k1.partitions].sort()).toEqual([0, 1, 2, 3]);
+      await expectShared(topic, 'i1', run, k1);
+      // 2. kafkajs leaves; a new kafkajs member joins a group that the Sluice consumer leads.
+      await k1.consumer.disconnect();
+      await waitUntil('sluice owns all', () => sortedPartitions(sluice).length === 4);
+      k2 = await kafkajsMember('interop', topic);
+      await waitUntil(
+        '2 + 2 again',
+        () => sortedPartitions(sluice).length === 2 && k2?.partitions.length === 2,
+      );
+      expect(sluice.groupMembership?.leaderId).toBe(sluice.groupMembership?.memberId);
+      await expectShared(topic, 'i2', run, k2);
       await run.stop();
     } finally {
-      await kjs.disconnect();
+      await k1.consumer.disconnect();
+      await k2?.consumer.disconnect();
       await sluice.close();
     }
   });
 });
+
+interface KafkajsMember {
+  consumer: ReturnType<Kafka['consumer']>;
+  seen: { value: string; partition: number }[];
+  partitions: number[];
+}
+
+/** A running kafkajs group member that notes its latest assignment and every value. */
+async function kafkajsMember(groupId: string, topic: string): Promise<KafkajsMember> {
+  const kafka = new Kafka({
+    clientId: 'interop',
+    brokers: [broker.bootstrap],
+    logLevel: logLevel.NOTHING,
+  });
+  const consumer = kafka.consumer({
+    groupId,
+    sessionTimeout: 3000,
+    rebalanceTimeout: 3000,
+    heartbeatInterval: 100,
+    maxWaitTimeInMs: 100,
+  });
+  const m: KafkajsMember = { consumer, seen: [], partitions: [] };
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    m.partitions = [...(e.payload.memberAssignment[topic] ?? [])].sort((x, y) => x - y);
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message, partition }) => {
+      m.seen.push({ value: message.value?.toString() ?? '', partition });
+    },
+  });
+  return m;
+}
+
+/** New records reach both consumers, each only from its own partitions, none missing. */
+async function expectShared(topic: string, tag: string, run: Runner, k: KafkajsMember) {
+  const mine = new Set(sortedPartitions(run.consumer));
+  const produced = await produce(topic, 4, 10, tag);
+  await waitUntil(`every ${tag} record`, () => {
+    const seen = new Set([...run.values(), ...k.seen.map((s) => s.value)]);
+    return produced.every((v) => seen.has(v));
+  });
+  const sluiceNew = run.seen.filter((s) => s.value.startsWith(`${tag}:`));
+  const kafkajsNew = k.seen.filter((s) => s.value.startsWith(`${tag}:`));
+  expect(sluiceNew.length).toBe(20);
+  expect(kafkajsNew.length).toBe(20);
+  expect(sluiceNew.every((s) => mine.has(s.partition))).toBe(true);
+  expect(kafkajsNew.every((s) => !mine.has(s.partition))).toBe(true);
+}
 
 async function pollUntilSome(c: StringConsumer) {
   const deadline = Date.now() + WAIT_MS_MAX;
