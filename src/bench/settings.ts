@@ -200,7 +200,9 @@ export function resolveConfig(kind: LoadKind, flags: BenchFlags): BenchConfig {
   const rate =
     flags.rate !== undefined
       ? decimal('rate', flags.rate, 0, LIMITS.rateRecordsPerSMax)
-      : (w?.rateRecordsPerS ?? 0);
+      : kind === 'consume'
+        ? 0 // a workload's producer rate does not pace a backlog read
+        : (w?.rateRecordsPerS ?? 0);
   const config: BenchConfig = {
     kind,
     workload: w?.name ?? null,
@@ -272,6 +274,8 @@ function checkCombination(c: BenchConfig): void {
     throw new BenchUsageError(
       `--consumers (${c.consumers}) must not exceed --partitions (${c.partitions})`,
     );
+  if (c.kind === 'consume' && c.rateRecordsPerS !== null)
+    throw new BenchUsageError('--rate paces producers; consume reads as fast as it can');
   if (c.kind === 'consume' && c.records === null)
     throw new BenchUsageError('consume reads a backlog of a known size: give --records N');
   if (c.client === 'kafkajs' && c.compression !== 'none' && c.compression !== 'gzip')

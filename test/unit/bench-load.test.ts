@@ -64,6 +64,19 @@ describe('bench settings', () => {
     ).toBeNull();
   });
 
+  it('consume needs --records and takes no --rate', () => {
+    expect(() => resolveConfig('consume', { duration: '5' })).toThrow(/give --records N/);
+    expect(() => resolveConfig('consume', { records: '5', rate: '10' })).toThrow(
+      /--rate paces producers/,
+    );
+    expect(resolveConfig('consume', { records: '5' }).records).toBe(5);
+    const fromWorkload = resolveConfig('consume', {
+      records: '5',
+      workload: '1-topic-1-partition-1kb',
+    });
+    expect(fromWorkload.rateRecordsPerS).toBeNull();
+  });
+
   it('parses acks, keys and compression', () => {
     expect(resolveConfig('produce', { acks: '0' }).acks).toBe(0);
     expect(resolveConfig('produce', { acks: '-1' }).acks).toBe('all');
