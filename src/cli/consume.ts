@@ -5,8 +5,9 @@
  *   Start: the end of each partition by default (as kafka-console-consumer does),
  *   `--from-beginning`, `--offset N` (out-of-range offsets fall back to the end), or
  *   `--timestamp T` (ms or ISO-8601; the first record at or after T, else the end).
- * - With `--group G`: joins consumer group G (subscribe) and commits what it printed;
- *   `--from-beginning` applies when the group has no committed offset.
+ * - With `--group G`: joins consumer group G (subscribe) and, after each batch it printed,
+ *   commits exactly the printed offsets; `--from-beginning` applies when the group has no
+ *   committed offset.
  * - Stops after `--max-messages N`, at the end of every partition with `--exit-at-end` (kcat's
  *   -e; standalone mode only), or on SIGINT/SIGTERM, closing the consumer cleanly (a second
  *   signal exits at once with 130).
@@ -19,7 +20,7 @@
 import type { Command } from 'commander';
 import { Admin } from '../client/admin.js';
 import { Consumer, type ConsumerRecord, type TopicPartition } from '../client/consumer.js';
-import { ClientError } from '../client/errors.js';
+import { CommitFailedError, type OffsetAndMetadata } from '../client/group/offsets.js';
 import {
   type ConnectFlags,
   clientOptions,
@@ -34,6 +35,8 @@ import {
 const POLL_TIMEOUT_MS = 250;
 /** Records per poll. */
 const MAX_POLL_RECORDS = 1_000;
+/** Least request timeout in group mode (a JoinGroup waits for the other members). */
+const GROUP_REQUEST_TIMEOUT_MS_MIN = 30_000;
 /** Longest --format string. */
 const FORMAT_CHARS_MAX = 4_096;
 
@@ -241,34 +244,84 @@ async function endOffsets(
   return new Map(ends.map((e) => [e.partition, e.offset]));
 }
 
-/** Polls and prints until the record limit, the end (when asked) or a signal. */
+/**
+ * Polls and prints until the record limit, the end (when asked) or a signal; `afterPrint` gets
+ * the offsets to commit for what each round printed.
+ */
 async function loop(
   consumer: { poll(timeoutMs: number): Promise<Rec[]> },
   flags: ConsumeFlags,
   format: (r: Rec) => string,
   stop: Stop,
   atEnd: () => boolean,
+  afterPrint?: (next: OffsetAndMetadata[]) => Promise<void>,
 ): Promise<void> {
   let printed = 0;
   const max = flags.maxMessages ?? Number.POSITIVE_INFINITY;
   while (!stop.requested && printed < max && !atEnd()) {
     const records = await consumer.poll(POLL_TIMEOUT_MS);
+    const shown = records.length <= max - printed ? records : records.slice(0, max - printed);
+    if (shown.length === 0) continue;
     let out = '';
-    for (const r of records) {
-      if (printed >= max) break;
-      out += format(r);
-      printed++;
-    }
-    if (out) await writeOut(out);
+    for (const r of shown) out += format(r);
+    printed += shown.length;
+    await writeOut(out);
+    if (afterPrint) await afterPrint(nextOffsets(shown));
   }
 }
 
+/**
+ * Group mode: subscribe, print, and after each poll commit exactly what was printed (auto-commit
+ * is off so records fetched but not printed, beyond --max-messages, are not committed). A commit
+ * refused because a rebalance took the partition away is not fatal: the new owner resumes from
+ * the last commit that went through, so a record may print twice (at-least-once), never zero.
+ */
 async function consumeGroup(
-  _topic: string,
-  _groupId: string,
-  _flags: ConsumeFlags,
-  _format: (r: Rec) => string,
-  _stop: Stop,
+  topic: string,
+  groupId: string,
+  flags: ConsumeFlags,
+  format: (r: Rec) => string,
+  stop: Stop,
 ): Promise<void> {
-  throw new ClientError('consume --group needs consumer groups in the Sluice client (not yet)');
+  {
+    await using admin = new Admin(clientOptions(flags));
+    await admin.describeTopics([topic]);
+  }
+  await using consumer = new Consumer<Bytes, Bytes>({
+    ...clientOptions(flags),
+    // Joining may wait for other members to rejoin: give group requests room beyond --timeout-ms.
+    requestTimeoutMs: Math.max(flags.timeoutMs, GROUP_REQUEST_TIMEOUT_MS_MIN),
+    groupId,
+    enableAutoCommit: false,
+    allowAutoCreateTopics: false,
+    autoOffsetReset: flags.fromBeginning ? 'earliest' : 'latest',
+    maxPollRecords: MAX_POLL_RECORDS,
+  });
+  consumer.subscribe([topic]);
+  await loop(
+    consumer,
+    flags,
+    format,
+    stop,
+    () => false,
+    async (printed) => {
+      try {
+        await consumer.commit(printed);
+      } catch (err) {
+        if (!(err instanceof CommitFailedError)) throw err;
+      }
+    },
+  );
+}
+
+/** Offsets to commit after printing `records`: per partition, the last printed offset + 1. */
+export function nextOffsets(records: readonly Rec[]): OffsetAndMetadata[] {
+  const next = new Map<string, OffsetAndMetadata>();
+  for (const r of records) {
+    const k = `${r.topic}\u0000${r.partition}`;
+    const cur = next.get(k);
+    if (!cur || r.offset + 1 > cur.offset)
+      next.set(k, { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
+  }
+  return [...next.values()];
 }

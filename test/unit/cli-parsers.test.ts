@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { intFlag, table, timeFlag } from '../../src/cli/common.js';
-import { compileFormat } from '../../src/cli/consume.js';
+import { compileFormat, nextOffsets } from '../../src/cli/consume.js';
 import { parseTopicPartitions } from '../../src/cli/groups.js';
 import { lines, parseHeaders } from '../../src/cli/produce.js';
 import type { ConsumerRecord } from '../../src/client/consumer.js';
@@ -62,6 +62,25 @@ describe('consume --format', () => {
         expect(out).toBe(text.endsWith('\n') ? text : `${text}\n`);
       }),
     );
+  });
+});
+
+describe('consume --group commits', () => {
+  it('commits the last printed offset + 1 per partition', () => {
+    const at = (topic: string, partition: number, offset: number) => ({
+      ...record,
+      topic,
+      partition,
+      offset,
+    });
+    expect(
+      nextOffsets([at('a', 0, 5), at('a', 1, 2), at('a', 0, 6), at('b', 0, 9), at('a', 1, 3)]),
+    ).toEqual([
+      { topic: 'a', partition: 0, offset: 7 },
+      { topic: 'a', partition: 1, offset: 4 },
+      { topic: 'b', partition: 0, offset: 10 },
+    ]);
+    expect(nextOffsets([])).toEqual([]);
   });
 });
 
