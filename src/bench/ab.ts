@@ -235,8 +235,12 @@ export function openBaseline(spec: string, currentDir: string, log: StepLog): Ba
     return { dir: asDir, label: asDir, cleanup: () => {} };
   }
   let commit: string;
+  let prefix: string;
   try {
+    if (spec.startsWith('-')) throw new Error('not a ref');
     commit = git(currentDir, ['rev-parse', '--verify', '--quiet', `${spec}^{commit}`]);
+    // The current tree may be a subdirectory of its repository: use the same one in the baseline.
+    prefix = git(currentDir, ['rev-parse', '--show-prefix']);
   } catch {
     throw new CompareInputError(
       `--baseline ${spec} is neither a directory nor a git ref of ${currentDir}`,
@@ -264,7 +268,12 @@ export function openBaseline(spec: string, currentDir: string, log: StepLog): Ba
       // Nothing more to do; a stale entry is harmless and `git worktree prune` clears it.
     }
   };
-  return { dir, label: `${spec} (${commit.slice(0, 12)})`, cleanup };
+  const treeDir = join(dir, prefix);
+  if (!existsSync(treeDir)) {
+    cleanup();
+    throw new CompareInputError(`${prefix} does not exist at ${spec}`);
+  }
+  return { dir: treeDir, label: `${spec} (${commit.slice(0, 12)})`, cleanup };
 }
 
 function firstLine(err: unknown): string {

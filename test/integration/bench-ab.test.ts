@@ -224,6 +224,22 @@ describe('runAb with a git ref', () => {
     expect(existsSync(join(repo, 'node_modules', 'marker'))).toBe(true); // the shared tree survives
   });
 
+  it('uses the same subdirectory of the worktree when the current tree is one', async () => {
+    const repo = join(root, 'mono');
+    makeTree(join(repo, 'pkg'), 1);
+    git(root, 'init', '-q', repo);
+    git(repo, 'add', '.');
+    git(repo, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'pkg');
+    const io = captureIo();
+    const current = join(repo, 'pkg');
+    const code = await runAb(
+      options({ baseline: 'HEAD', currentDir: current, runs: 1, prepare: false }),
+      io,
+    );
+    expect(code, io.err).toBe(0);
+    expect(io.out).toMatch(/1 run each/);
+  });
+
   it('through the binary: exit 0 against the same commit, 2 against an unknown ref', () => {
     const repo = makeRepo();
     const cli = (...args: string[]) =>
