@@ -141,9 +141,7 @@ export class GroupSession {
       } catch (err) {
         if (!(err instanceof KafkaError) || this.closed) throw err;
         if (err instanceof CommitFailedError || isStaleGenerationError(err.code)) {
-          this.membership?.requestRejoin(
-            actionFor('offsetCommit', err.code) === 'reset' ? 'reset' : 'rejoin',
-          );
+          this.onStaleCommit(err.code);
           throw err;
         }
         const action = actionFor('offsetCommit', err.code);
@@ -152,6 +150,18 @@ export class GroupSession {
         await new Promise((r) => setTimeout(r, this.opts.retryBackoffMs));
       }
     }
+  }
+
+  /**
+   * A commit refused for a stale generation: rejoin (from scratch when the member is unknown).
+   * Not while a rebalance is already under way (it settles the generation), and not for a
+   * fenced static member (its heartbeat stops the membership).
+   */
+  private onStaleCommit(code: number): void {
+    const m = this.membership;
+    if (m?.state !== 'stable') return;
+    const action = actionFor('offsetCommit', code);
+    if (action === 'reset' || action === 'rejoin') m.requestRejoin(action);
   }
 
   /** Commits without waiting; `cb` gets the outcome. */
