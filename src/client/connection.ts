@@ -237,14 +237,15 @@ export class Connection {
     this.chunks.push(data);
     this.bufferedBytes += data.length;
     while (this.bufferedBytes >= 4) {
-      const head = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : this.flatten();
-      const size = head.readInt32BE(0);
+      // Only the 4-byte size prefix is needed until the whole frame is here: joining every chunk
+      // on each arrival would copy a large response once per chunk (quadratic).
+      const size = this.frameSize();
       if (size < 4 || size > RESPONSE_BYTES_MAX) {
         this.fail(new KafkaError(ERR.NETWORK_EXCEPTION, `bad response size ${size}`));
         return;
       }
       if (this.bufferedBytes < 4 + size) return;
-      const buf = this.chunks.length === 1 ? head : this.flatten();
+      const buf = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : this.flatten();
       const frame = buf.subarray(4, 4 + size);
       const rest = buf.subarray(4 + size);
       this.chunks = rest.length > 0 ? [rest] : [];
@@ -252,6 +253,19 @@ export class Connection {
       this.onFrame(frame);
       if (this.closedError) return;
     }
+  }
+
+  /** The size prefix of the next frame (needs at least 4 buffered bytes). */
+  private frameSize(): number {
+    const first = this.chunks[0] as Buffer;
+    if (first.length >= 4) return first.readInt32BE(0);
+    const prefix = Buffer.alloc(4);
+    let at = 0;
+    for (const c of this.chunks) {
+      at += c.copy(prefix, at, 0, Math.min(c.length, 4 - at));
+      if (at === 4) break;
+    }
+    return prefix.readInt32BE(0);
   }
 
   private flatten(): Buffer {

@@ -1,0 +1,54 @@
+/**
+ * One broker process for `replication-bench.ts`: starts a broker on a fixed port with its own
+ * data dir and, unless it runs alone, joins the others through an in-memory `StaticClusterStore`
+ * holding the same brokers and partition state in every process (leader node 1, ISR = all; the
+ * state never changes during a healthy run, so the per-process copies stay equal). Creates the
+ * topic, prints "ready" and runs until SIGTERM, then stops cleanly. With `--check-isr` it exits
+ * with status 3 if its ISR ever shrank (proposeIsr called), so a run that lost a follower fails.
+ *
+ *   node --import tsx bench/cluster/replica-node.ts NODE_ID DATA_DIR PORT1,PORT2,PORT3 [--single]
+ */
+
+import { startBroker } from '../../src/broker/broker.js';
+import { attachReplication, RoleDriver } from '../../src/cluster/replication/index.js';
+import { StaticClusterStore } from '../../src/cluster/static-view.js';
+
+const TOPIC = 'p';
+
+async function main(): Promise<void> {
+  const [idArg = '1', dataDir = '', portsArg = ''] = process.argv.slice(2);
+  const single = process.argv.includes('--single');
+  const id = Number(idArg);
+  const ports = portsArg.split(',').map(Number);
+  const broker = await startBroker({
+    dataDir,
+    port: ports[id - 1] as number,
+    config: { 'node.id': id, 'log.flush.policy': 'never' },
+  });
+  await broker.core.createTopic(TOPIC, 1, 1, single ? {} : { 'min.insync.replicas': '2' });
+  let stopReplication = async (): Promise<void> => undefined;
+  if (!single) {
+    const store = new StaticClusterStore();
+    for (const [i, port] of ports.entries())
+      store.setBroker({ nodeId: i + 1, host: '127.0.0.1', port, rack: null });
+    const replicas = ports.map((_, i) => i + 1);
+    store.set(TOPIC, 0, { leader: 1, leaderEpoch: 1, isr: replicas, replicas, controllerEpoch: 1 });
+    const view = store.viewFor(id);
+    const manager = attachReplication(broker.core, view);
+    const driver = new RoleDriver(view, manager);
+    await driver.apply({ topic: TOPIC, partition: 0 });
+    stopReplication = async () => {
+      driver.stop();
+      await manager.stop();
+      if (store.isrProposals.length > 0) process.exitCode = 3;
+    };
+  }
+  process.stdout.write('ready\n');
+  process.once('SIGTERM', () => {
+    void stopReplication()
+      .then(() => broker.stop())
+      .then(() => process.exit());
+  });
+}
+
+await main();
