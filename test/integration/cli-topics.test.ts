@@ -159,10 +159,17 @@ describe('sluice topics', { timeout: 90_000 }, () => {
     const closed = await listen();
     const closedPort = port(closed);
     await new Promise((r) => closed.close(r));
-    expectOneLineError(
-      await sluice(['topics', 'list', '--bootstrap', `127.0.0.1:${closedPort}`]),
-      /cannot reach a broker at 127\.0\.0\.1:\d+.*ECONNREFUSED/,
-    );
+    const away = ['--bootstrap', `127.0.0.1:${closedPort}`];
+    const refused = await Promise.all([
+      sluice(['topics', 'list', ...away]),
+      sluice(['produce', 't', ...away], 'x\n'),
+      sluice(['consume', 't', ...away]),
+      sluice(['consume', 't', '--group', 'g', ...away]),
+      sluice(['groups', 'list', ...away]),
+      sluice(['groups', 'reset-offsets', 'g', '--topic', 't', '--to-latest', ...away]),
+    ]);
+    for (const r of refused)
+      expectOneLineError(r, /cannot reach a broker at 127\.0\.0\.1:\d+: .*ECONNREFUSED/);
     expectOneLineError(
       await sluice(['topics', 'list', '--bootstrap', 'nonsense']),
       /bad broker address/,
