@@ -376,6 +376,28 @@ describe('Sluice consumer groups', () => {
     }
   });
 
+  it('assign() with a groupId starts at and commits the group offsets without joining', async () => {
+    const topic = 'cg-manual';
+    await admin.createTopics([{ name: topic, partitions: 1 }]);
+    await produce(topic, 1, 30, 'm');
+    const tp = { topic, partition: 0 };
+    const opts = { enableAutoCommit: false, maxPollRecords: 10 };
+    const first = consumerFor('manual', opts);
+    first.assign([tp]);
+    expect((await pollUntilSome(first)).map((r) => r.offset)).toEqual([...Array(10).keys()]);
+    await first.commit();
+    expect(first.groupMembership).toBeNull();
+    await first.close();
+    const second = consumerFor('manual', opts);
+    try {
+      second.assign([tp]);
+      expect((await pollUntilSome(second))[0]?.offset).toBe(10);
+      expect(() => second.subscribe([topic])).toThrow(/assign/);
+    } finally {
+      await second.close();
+    }
+  });
+
   it('cooperative-sticky: partitions that stay keep flowing while a member joins', async () => {
     const topic = 'cg-coop';
     await admin.createTopics([{ name: topic, partitions: 4 }]);
