@@ -9,7 +9,8 @@
  *   latency   produce -> consume latency at a fixed rate, acks=1, with a long-polling fetcher
  *
  *   node --import tsx bench/broker/broker-bench.ts [startup|produce|fetch|latency ...] [--clients N]
- *     [--json FILE]   (--clients: produce load-generator processes, default 1)
+ *     [--json FILE] [--metrics]   (--clients: produce load-generator processes, default 1;
+ *     --metrics: the served broker runs with `--metrics-port 0`, to measure what metrics cost)
  *
  * Uses the compiled broker (`dist/`, built by `npm ci`) so workers start as they do in
  * production; falls back to the sources when there is no build.
@@ -42,15 +43,22 @@ interface ServedBroker {
   stop(): Promise<void>;
 }
 
+/** Extra `sluice serve` flags for every served broker (`--metrics`). */
+let serveFlags: string[] = [];
+
 async function serveBroker(): Promise<ServedBroker> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sluice-bench-serve-'));
   const dist = new URL('../../dist/cli/main.js', import.meta.url);
   const args = existsSync(dist)
     ? [dist.pathname]
     : ['--import', 'tsx', new URL('../../src/cli/main.ts', import.meta.url).pathname];
-  const child = spawn(process.execPath, [...args, 'serve', '--port', '0', '--data-dir', dataDir], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...args, 'serve', '--port', '0', '--data-dir', dataDir, ...serveFlags],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const line = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -445,6 +453,7 @@ async function main(): Promise<void> {
   const jsonFile = jsonAt >= 0 ? args[jsonAt + 1] : undefined;
   const clientsAt = args.indexOf('--clients');
   const clients = clientsAt >= 0 ? Number(args[clientsAt + 1]) : 1;
+  if (args.includes('--metrics')) serveFlags = ['--metrics-port', '0'];
   const flagValues = new Set([jsonAt + 1, clientsAt + 1].filter((i) => i > 0));
   const modes = args.filter((a, i) => !a.startsWith('--') && !flagValues.has(i));
   const run = modes.length > 0 ? modes : ['startup', 'produce', 'fetch', 'latency'];
