@@ -14,11 +14,18 @@
  * request (not at broker start, so an embedded broker that never sees a group starts in
  * milliseconds). Every group request waits for that load.
  *
+ * Cluster mode: this broker coordinates only the groups whose offsets partition it leads. The
+ * cluster glue reports leadership changes (`offsetsLeadershipChanged`): on gaining a partition its
+ * groups are read back into the coordinator (requests for them wait for that), on losing it they
+ * are dropped, and requests for groups led elsewhere get NOT_COORDINATOR. Offsets writes wait for
+ * the replicated high watermark (acks=all across the ISR) before their responses go out.
+ *
  * Owned by the network (main) thread; not thread-safe.
  */
 
 import { randomBytes } from 'node:crypto';
 import { readSync } from 'node:fs';
+import { refusal } from '../cluster/group-ownership.js';
 import {
   type CoordinatorEvent,
   type CoordinatorResponse,
@@ -115,6 +122,8 @@ export class GroupService {
   private writesDone: Promise<void> = Promise.resolve();
   private expiry: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Cluster mode: offsets partitions led here, each with its load (groups read back). */
+  private readonly ownedPartitions = new Map<number, Promise<void>>();
 
   constructor(private readonly core: BrokerCore) {}
 
@@ -140,12 +149,58 @@ export class GroupService {
   /** Sends one request to the coordinator; resolves with its (possibly deferred) response. */
   async request(event: EventWithoutId): Promise<CoordinatorResponse> {
     await this.ensureLoaded();
+    if (this.core.cluster && 'groupId' in event) {
+      const code = await this.ownership(event.groupId);
+      const refused = code === ErrorCode.NONE ? null : refusal(event, code);
+      if (refused) return refused;
+    }
     const requestId = this.nextRequestId++;
     const response = new Promise<CoordinatorResponse>((resolve) =>
       this.waiting.set(requestId, resolve),
     );
     this.apply({ ...event, requestId } as CoordinatorEvent);
     return response;
+  }
+
+  /** Cluster mode: NONE when this broker coordinates the group (once loaded), else the error. */
+  private async ownership(groupId: string): Promise<number> {
+    const partition = partitionFor(groupId, this.partitions);
+    const loading = this.ownedPartitions.get(partition);
+    if (!loading) return ErrorCode.NOT_COORDINATOR;
+    try {
+      await loading;
+    } catch {
+      return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    }
+    return this.ownedPartitions.get(partition) === loading
+      ? ErrorCode.NONE
+      : ErrorCode.NOT_COORDINATOR;
+  }
+
+  /** Cluster mode: this broker now leads (or no longer leads) an offsets partition. */
+  offsetsLeadershipChanged(partition: number, leading: boolean): void {
+    if (this.closed) return;
+    if (leading) {
+      if (this.ownedPartitions.has(partition)) return;
+      const loading = this.ensureLoaded().then(() => this.loadOffsetsPartition(partition));
+      loading.catch((err: unknown) =>
+        this.core.logger.error({ err: String(err), partition }, 'loading offsets partition failed'),
+      );
+      this.ownedPartitions.set(partition, loading);
+      return;
+    }
+    if (!this.ownedPartitions.delete(partition) || this.state === null) return;
+    for (const groupId of [...this.state.groups.keys()])
+      if (partitionFor(groupId, this.partitions) === partition) this.state.groups.delete(groupId);
+  }
+
+  private async loadOffsetsPartition(partition: number): Promise<void> {
+    const records: OffsetsTopicRecord[] = [];
+    await this.readPartition(partition, records);
+    const loaded = loadGroups(records, Date.now(), this.groupConfig());
+    if (this.state === null || !this.ownedPartitions.has(partition)) return;
+    for (const [groupId, g] of loaded.groups)
+      if (partitionFor(groupId, this.partitions) === partition) this.state.groups.set(groupId, g);
   }
 
   private ensureLoaded(): Promise<void> {
@@ -167,7 +222,9 @@ export class GroupService {
       await this.core.alterTopicConfigs(OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS, false);
     }
     const records: OffsetsTopicRecord[] = [];
-    for (let p = 0; p < this.partitions; p++) await this.readPartition(p, records);
+    // In cluster mode partitions are read as their leadership arrives (offsetsLeadershipChanged).
+    if (!this.core.cluster)
+      for (let p = 0; p < this.partitions; p++) await this.readPartition(p, records);
     this.state = loadGroups(records, Date.now(), this.groupConfig());
     this.expiry = setInterval(
       () => this.apply({ type: 'expireOffsets' }),
@@ -325,6 +382,12 @@ export class GroupService {
       });
       const res = await this.core.produce(route, -1, 8, bytes);
       errorCode = res.errorCode;
+      const replication = this.core.replication;
+      if (errorCode === ErrorCode.NONE && replication?.roleOf(OFFSETS_TOPIC, partition)) {
+        const lastOffset = res.baseOffset + batch.records.length - 1;
+        errorCode = (await replication.awaitCommitted(OFFSETS_TOPIC, partition, lastOffset))
+          .errorCode;
+      }
       if (res.errorCode !== ErrorCode.NONE) {
         this.core.logger.error(
           { groups: [...batch.groupIds], errorCode: res.errorCode, err: res.errorMessage },

@@ -29,6 +29,7 @@ import { randomBytes } from 'node:crypto';
 import type { Lease } from 'etcd3';
 import type { BrokerCore } from '../broker/broker-core.js';
 import { PARTITIONS_PER_TOPIC_MAX, TopicError } from '../broker/broker-core.js';
+import { OFFSETS_TOPIC } from '../broker/group-service.js';
 import type { TopicRecord } from '../broker/topic-registry.js';
 import { topicNameProblem } from '../broker/topic-registry.js';
 import { topicOverrides } from '../config/config.js';
@@ -82,6 +83,8 @@ export class ClusterNode {
   private lease: Lease | null = null;
   private leaseIdPromise: Promise<string> = Promise.reject(new Error('no lease yet'));
   private readonly applied = new Map<string, AppliedRole>();
+  /** Offsets partitions this broker leads, as last told to the group coordinator. */
+  private offsetsLed = new Set<number>();
   private syncing = false;
   private syncAgain = false;
   private syncWaiters: (() => void)[] = [];
@@ -419,6 +422,19 @@ export class ClusterNode {
       );
     }
     await Promise.all(calls);
+    this.updateOffsetsLeadership();
+  }
+
+  /** The group coordinator follows the leadership of the `__consumer_offsets` partitions. */
+  private updateOffsetsLeadership(): void {
+    const now = new Set<number>();
+    for (const [p, s] of this.view.topicStates(OFFSETS_TOPIC))
+      if (s.leader === this.nodeId && !this.shuttingDown) now.add(p);
+    for (const p of this.offsetsLed)
+      if (!now.has(p)) this.core.groups.offsetsLeadershipChanged(p, false);
+    for (const p of now)
+      if (!this.offsetsLed.has(p)) this.core.groups.offsetsLeadershipChanged(p, true);
+    this.offsetsLed = now;
   }
 
   private applyRole(key: TopicPartitionKey, state: PartitionState): Promise<void> {

@@ -16,6 +16,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Producer } from '../../src/client/index.js';
 import { ClusterStore, type ControllerRecord } from '../../src/cluster/controller/store.js';
+import type { FindCoordinatorResponse } from '../../src/protocol/generated/find-coordinator.js';
 import type { MetadataResponse } from '../../src/protocol/generated/metadata.js';
 import { BrokerChild } from '../support/broker-child.js';
 import { EtcdServer, ensureEtcd } from '../support/etcd.js';
@@ -101,6 +102,21 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
       return v === null ? null : (JSON.parse(v) as ControllerRecord);
     } finally {
       store.close();
+    }
+  }
+
+  /** The group's coordinator as `broker` tells it (FindCoordinator v1). */
+  async function coordinatorOf(broker: BrokerChild, groupId: string): Promise<number> {
+    const c = await RawClient.connect(broker.port);
+    try {
+      const r = await c.request<FindCoordinatorResponse>(10, 1, {
+        key: groupId,
+        keyType: 0,
+        coordinatorKeys: [],
+      });
+      return r.errorCode === 0 ? r.nodeId : -1;
+    } finally {
+      c.close();
     }
   }
 
@@ -282,4 +298,66 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
       expect(m.topics[0]?.partitions[0]?.replicaNodes).toHaveLength(3);
     }
   }, 60_000);
+
+  it('keeps a consumer group working across a coordinator failover', async () => {
+    const topic = 'grouped';
+    const k = kafka();
+    const admin = k.admin();
+    await admin.connect();
+    await admin.createTopics({
+      topics: [{ topic, numPartitions: 1, replicationFactor: 3 }],
+      waitForLeaders: true,
+    });
+    await admin.disconnect();
+    const producer = k.producer();
+    await producer.connect();
+    const send = (from: number, n: number) =>
+      producer.send({
+        topic,
+        acks: -1,
+        messages: Array.from({ length: n }, (_, i) => ({ value: `m${from + i}` })),
+      });
+    await send(0, 10);
+
+    async function consume(expected: number): Promise<string[]> {
+      const consumer = k.consumer({ groupId: 'g-failover', retry: { retries: 10 } });
+      const seen: string[] = [];
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      let done: () => void = () => undefined;
+      const all = new Promise<void>((r) => {
+        done = r;
+      });
+      await consumer.run({
+        autoCommit: false,
+        eachMessage: async ({ message }) => {
+          seen.push(String(message.value));
+          await consumer.commitOffsets([
+            { topic, partition: 0, offset: String(Number(message.offset) + 1) },
+          ]);
+          if (seen.length >= expected) done();
+        },
+      });
+      await Promise.race([all, new Promise((r) => setTimeout(r, 30_000))]);
+      await consumer.disconnect();
+      return seen;
+    }
+
+    expect(await consume(10)).toEqual(Array.from({ length: 10 }, (_, i) => `m${i}`));
+    const coordinator = await coordinatorOf(survivor(0), 'g-failover');
+    expect(coordinator).toBeGreaterThan(0);
+    await children.get(coordinator)?.kill9();
+    children.delete(coordinator);
+    const observer = survivor(coordinator);
+    const moved = await until('the coordinator moved', async () => {
+      const c = await coordinatorOf(observer, 'g-failover');
+      return c > 0 && c !== coordinator ? c : undefined;
+    });
+    expect(moved).not.toBe(coordinator);
+    await send(10, 5);
+    await producer.disconnect();
+    // The new coordinator read the group's commits back: the group resumes after m9.
+    expect(await consume(5)).toEqual(['m10', 'm11', 'm12', 'm13', 'm14']);
+    await start(coordinator);
+  }, 90_000);
 });
