@@ -1,0 +1,195 @@
+/**
+ * Replica placement and the controller's per-partition decisions (pure functions of
+ * src/cluster/controller/placement.ts).
+ */
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  decidePartition,
+  initialState,
+  PlacementError,
+  placeReplicas,
+  validateAssignment,
+} from '../../src/cluster/controller/placement.js';
+import type { PartitionState } from '../../src/cluster/types.js';
+import { ErrorCode } from '../../src/protocol/generated/errors.js';
+
+function state(over: Partial<PartitionState>): PartitionState {
+  return {
+    leader: 1,
+    leaderEpoch: 4,
+    isr: [1, 2, 3],
+    replicas: [1, 2, 3],
+    controllerEpoch: 1,
+    version: 10,
+    ...over,
+  };
+}
+
+const live =
+  (...ids: number[]) =>
+  (id: number) =>
+    ids.includes(id);
+
+describe('placeReplicas', () => {
+  it("follows Kafka's round robin with shifted followers", () => {
+    const r = placeReplicas({
+      brokers: [3, 1, 2],
+      partitions: 6,
+      replicationFactor: 2,
+      start: 0,
+      shift: 0,
+    });
+    // Leaders 1,2,3,1,2,3; the follower shift grows by one after every 3 partitions.
+    expect(r).toEqual([
+      [1, 2],
+      [2, 3],
+      [3, 1],
+      [1, 3],
+      [2, 1],
+      [3, 2],
+    ]);
+  });
+
+  it('spreads leaders evenly and never repeats a broker within a partition', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer({ min: 1, max: 60 }),
+        fc.integer({ min: 1, max: 9 }),
+        (n, partitions, rfRaw) => {
+          const rf = Math.min(rfRaw, n);
+          const brokers = Array.from({ length: n }, (_, i) => i * 10 + 1);
+          const r = placeReplicas({ brokers, partitions, replicationFactor: rf });
+          expect(r).toHaveLength(partitions);
+          const leaders = new Map<number, number>();
+          for (const list of r) {
+            expect(list).toHaveLength(rf);
+            expect(new Set(list).size).toBe(rf);
+            for (const b of list) expect(brokers).toContain(b);
+            leaders.set(list[0] as number, (leaders.get(list[0] as number) ?? 0) + 1);
+          }
+          const counts = brokers.map((b) => leaders.get(b) ?? 0);
+          expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('refuses a replication factor above the broker count', () => {
+    try {
+      placeReplicas({ brokers: [1, 2], partitions: 1, replicationFactor: 3 });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(PlacementError);
+      expect((err as PlacementError).errorCode).toBe(ErrorCode.INVALID_REPLICATION_FACTOR);
+    }
+  });
+
+  it('checks manual assignments', () => {
+    const known = new Set([1, 2, 3]);
+    expect(() =>
+      validateAssignment(
+        [
+          [1, 2],
+          [2, 3],
+        ],
+        known,
+      ),
+    ).not.toThrow();
+    expect(() => validateAssignment([[1, 1]], known)).toThrow(/duplicate/);
+    expect(() => validateAssignment([[1, 2], [3]], known)).toThrow(/same number/);
+    expect(() => validateAssignment([[1, 4]], known)).toThrow(/no live broker 4/);
+  });
+});
+
+describe('initialState', () => {
+  it('makes the first live replica leader and the live replicas the ISR', () => {
+    expect(initialState([2, 3, 1], live(1, 3), 7)).toEqual({
+      leader: 3,
+      leaderEpoch: 0,
+      isr: [3, 1],
+      replicas: [2, 3, 1],
+      controllerEpoch: 7,
+    });
+  });
+});
+
+describe('decidePartition', () => {
+  const opts = { uncleanElection: false, preferPreferred: false, controllerEpoch: 9 };
+
+  it('leaves a healthy partition alone', () => {
+    expect(decidePartition(state({}), { ...opts, eligible: live(1, 2, 3) })).toBeNull();
+  });
+
+  it('elects the next ISR member in replica order when the leader dies, bumping the epoch', () => {
+    const next = decidePartition(state({ replicas: [1, 3, 2], isr: [2, 1, 3] }), {
+      ...opts,
+      eligible: live(2, 3),
+    });
+    expect(next).toEqual({
+      leader: 3,
+      leaderEpoch: 5,
+      isr: [3, 2],
+      replicas: [1, 3, 2],
+      controllerEpoch: 9,
+    });
+  });
+
+  it('does not elect a live replica outside the ISR (no unclean election by default)', () => {
+    const next = decidePartition(state({ isr: [1, 2] }), { ...opts, eligible: live(3) });
+    expect(next).toEqual({
+      leader: -1,
+      leaderEpoch: 5,
+      isr: [1, 2],
+      replicas: [1, 2, 3],
+      controllerEpoch: 9,
+    });
+    // Offline and still nobody from the ISR: nothing to write.
+    expect(
+      decidePartition(state({ leader: -1, leaderEpoch: 5, isr: [1, 2] }), {
+        ...opts,
+        eligible: live(3),
+      }),
+    ).toBeNull();
+    // An ISR member comes back: it leads.
+    expect(
+      decidePartition(state({ leader: -1, leaderEpoch: 5, isr: [1, 2] }), {
+        ...opts,
+        eligible: live(2, 3),
+      })?.leader,
+    ).toBe(2);
+  });
+
+  it('elects outside the ISR when unclean election is enabled', () => {
+    const next = decidePartition(state({ isr: [1, 2] }), {
+      ...opts,
+      uncleanElection: true,
+      eligible: live(3),
+    });
+    expect(next).toMatchObject({ leader: 3, leaderEpoch: 5, isr: [3] });
+  });
+
+  it('drops a dead follower from the ISR without a new leader epoch', () => {
+    const next = decidePartition(state({}), { ...opts, eligible: live(1, 3) });
+    expect(next).toMatchObject({ leader: 1, leaderEpoch: 4, isr: [1, 3] });
+  });
+
+  it('moves leadership back to the preferred replica when asked and it is in the ISR', () => {
+    const s = state({ leader: 2, leaderEpoch: 6 });
+    expect(decidePartition(s, { ...opts, eligible: live(1, 2, 3) })).toBeNull();
+    expect(
+      decidePartition(s, { ...opts, preferPreferred: true, eligible: live(1, 2, 3) }),
+    ).toMatchObject({ leader: 1, leaderEpoch: 7 });
+    // Not in the ISR yet: stays.
+    expect(
+      decidePartition(state({ leader: 2, isr: [2, 3] }), {
+        ...opts,
+        preferPreferred: true,
+        eligible: live(1, 2, 3),
+      }),
+    ).toBeNull();
+  });
+});
