@@ -52,7 +52,7 @@ function values(stdout: string): string[] {
   return stdout.split('\n').filter((l) => l !== '');
 }
 
-describe('sluice consume --group', { timeout: 90_000 }, () => {
+describe('sluice consume --group', { timeout: 120_000 }, () => {
   it('commits exactly what it printed, resumes after it, and rewinds after a reset', async () => {
     const first = ok(
       await sluice([

@@ -72,7 +72,7 @@ async function committed(): Promise<number[]> {
   return [0, 1].map((p) => got.find((g) => g.topic === TOPIC && g.partition === p)?.offset ?? -1);
 }
 
-describe('sluice groups', { timeout: 90_000 }, () => {
+describe('sluice groups', { timeout: 120_000 }, () => {
   it('lists and describes a live group with lag; refuses reset and delete while it is live', async () => {
     const k = new Kafka({
       clientId: 'billing-app',

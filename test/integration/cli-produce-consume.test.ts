@@ -51,7 +51,7 @@ async function waitUntil(pred: () => boolean, what: string): Promise<void> {
   }
 }
 
-describe('sluice produce and consume', { timeout: 90_000 }, () => {
+describe('sluice produce and consume', { timeout: 120_000 }, () => {
   it('round-trips keys, values and headers through --format, and kafkajs reads them too', async () => {
     await admin.createTopics([{ name: 'kv', partitions: 1 }]);
     const input = 'user-1:login\nuser-2:click\r\nuser-1::colon:in:value\nuser-3:\n';

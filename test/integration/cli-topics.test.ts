@@ -38,7 +38,7 @@ function expectOneLineError(r: CliResult, pattern: RegExp): void {
   expect(lines[0]).toMatch(pattern);
 }
 
-describe('sluice topics', { timeout: 90_000 }, () => {
+describe('sluice topics', { timeout: 120_000 }, () => {
   it('creates, lists, describes, alters and deletes a topic', async () => {
     const created = await sluice([
       'topics',

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** Longest a command may run before the child is killed and the call fails. */
-const RUN_TIMEOUT_MS = 25_000;
+const RUN_TIMEOUT_MS = 60_000;
 /** Output kept per stream (bytes). */
 const OUTPUT_KEPT_BYTES = 4 * 1024 * 1024;
 
