@@ -3,7 +3,6 @@
  * the parent. Owned by one worker thread; not thread-safe (reports cross threads by postMessage).
  */
 
-import type { MessagePort } from 'node:worker_threads';
 import { encodeHistogram, type Histogram, newHistogram, recordMs } from './histogram.js';
 import type { LoadStats, WorkerMessage } from './messages.js';
 
@@ -24,7 +23,8 @@ export class LoadStatsTracker {
   private readonly histograms = new Map<string, Histogram>();
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly port: MessagePort) {}
+  /** `port`: the worker's parentPort (anything with postMessage, for tests). */
+  constructor(private readonly port: { postMessage(message: WorkerMessage): void }) {}
 
   /** One record completed at `atMs`; counted (and its latency recorded) unless warmup. */
   complete(atMs: number, measured: boolean, bytes: number, series?: string, latencyMs?: number) {
