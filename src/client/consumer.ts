@@ -193,7 +193,9 @@ export class Consumer<K = Bytes, V = Bytes>
       freeze: (tps) => {
         for (const tp of tps) {
           const s = this.parts.get(key(tp));
-          if (s) s.paused = true;
+          if (!s) continue;
+          s.paused = true;
+          s.epoch++; // fetch answers in flight and iterator batches for it are dropped
         }
       },
       remove: (tps) => {
@@ -420,24 +422,23 @@ export class Consumer<K = Bytes, V = Bytes>
 
   /**
    * Yields records one by one; a record counts as consumed (committable) once the application
-   * asks for the next one, so a crash while handling it does not commit past it.
+   * asks for the next one, so a crash while handling it does not commit past it. Records still
+   * waiting in the current batch are dropped when their partition is revoked, lost or sought
+   * meanwhile: the new owner (or the new position) reads them instead, without a duplicate.
    */
   async *[Symbol.asyncIterator](): AsyncIterator<ConsumerRecord<K, V>> {
     while (!this.closed) {
       const batch = await this.pollRecords(this.opts.fetchMaxWaitMs, false);
-      const epochs = new Map(batch.map((r) => [key(r), this.parts.get(key(r))?.epoch ?? -1]));
+      const states = new Map(batch.map((r) => [key(r), this.parts.get(key(r))]));
+      const epochs = new Map([...states].map(([k, s]) => [k, s?.epoch ?? -1]));
       for (const r of batch) {
+        const s = states.get(key(r));
+        if (!s || this.parts.get(key(r)) !== s || s.epoch !== epochs.get(key(r))) continue;
         yield r;
-        this.markConsumed(r, epochs.get(key(r)) ?? -1);
+        if (this.parts.get(key(r)) === s && s.epoch === epochs.get(key(r)))
+          s.consumed = Math.max(s.consumed ?? 0, r.offset + 1);
       }
     }
-  }
-
-  /** Moves the consumed position past `r` (unless sought or reassigned since it was polled). */
-  private markConsumed(r: ConsumerRecord<K, V>, epoch: number | null): void {
-    const s = this.parts.get(key(r));
-    if (!s || (epoch !== null && s.epoch !== epoch)) return;
-    if (s.consumed === null || r.offset + 1 > s.consumed) s.consumed = r.offset + 1;
   }
 
   /** Commits (auto-commit), leaves the group (dynamic members), closes the connections. */

@@ -206,6 +206,39 @@ describe('Sluice consumer groups', () => {
     expectExactlyOnce(run.values(), produced);
   });
 
+  it('for await over a subscribed consumer; close commits what was handed over', async () => {
+    const topic = 'cg-iter';
+    await admin.createTopics([{ name: topic, partitions: 2 }]);
+    const produced = await produce(topic, 2, 15, 'it');
+    const seen: string[] = [];
+    {
+      await using c = consumerFor('iter', { autoCommitIntervalMs: 60_000 });
+      c.subscribe([topic]);
+      for await (const r of c) {
+        seen.push(r.value ?? '');
+        if (seen.length === 12) break; // the 12th record is handed over, not yet done with
+      }
+    }
+    const after = consumerFor('iter');
+    try {
+      const committed = await after.committed([
+        { topic, partition: 0 },
+        { topic, partition: 1 },
+      ]);
+      // The records finished with (11 of them) are committed; the one in hand when the loop
+      // broke off is not, so it is read again.
+      expect(committed.reduce((n, c) => n + (c.offset ?? 0), 0)).toBe(11);
+      after.subscribe([topic]);
+      const rest: string[] = [];
+      while (rest.length < 30 - 11)
+        rest.push(...(await pollUntilSome(after)).map((r) => r.value ?? ''));
+      expect(new Set([...seen, ...rest])).toEqual(new Set(produced));
+      expect(rest).toContain(seen[11]);
+    } finally {
+      await after.close();
+    }
+  });
+
   it('scale out then in: partitions split, never owned twice, no record lost or duplicated', async () => {
     const topic = 'cg-scale';
     await admin.createTopics([{ name: topic, partitions: 6 }]);
