@@ -404,14 +404,16 @@ export class Admin implements AsyncDisposable {
    */
   async groupLag(groupId: string): Promise<PartitionLag[]> {
     const [description] = await this.describeGroups([groupId]);
+    const all = new Map<string, TopicPartition>();
     const owner = new Map<string, string>();
-    for (const m of description?.members ?? [])
-      for (const tp of m.assignment) owner.set(tpKey(tp), m.memberId);
+    for (const m of description?.members ?? []) {
+      for (const tp of m.assignment) {
+        all.set(tpKey(tp), tp);
+        owner.set(tpKey(tp), m.memberId);
+      }
+    }
     const committed = new Map<string, TopicPartition & { offset: number }>();
     for (const c of await this.committedOffsets(groupId)) committed.set(tpKey(c), c);
-    const all = new Map<string, TopicPartition>();
-    for (const m of description?.members ?? [])
-      for (const tp of m.assignment) all.set(tpKey(tp), tp);
     for (const [k, c] of committed) all.set(k, { topic: c.topic, partition: c.partition });
     const tps = [...all.values()].sort(compareTopicPartitions);
     const ends = await this.logEndOffsets(tps);
