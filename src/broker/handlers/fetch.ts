@@ -32,6 +32,7 @@ import type { FileSlice } from '../../io/file-io.js';
 import { ErrorCode } from '../../protocol/generated/errors.js';
 import type { FetchRequest, FetchResponse } from '../../protocol/generated/fetch.js';
 import type { RecordsRef } from '../../protocol/writer.js';
+import { failureLogFor, isBrokerFault } from '../failure-log.js';
 import type { ReadRes } from '../owner/messages.js';
 import type { Handler, RequestContext } from './handler.js';
 
@@ -168,6 +169,7 @@ export const fetchHandler: Handler<FetchRequest, FetchResponse> = {
           result.hasError
         ) {
           if (ctx.core.metrics) countFetch(ctx, targets, result.responses);
+          if (result.hasError) logFetchFailures(ctx, targets, result.responses);
           return { ...base, responses: result.responses };
         }
         result.release();
@@ -314,6 +316,23 @@ function countFetch(
     const records = data.records;
     if (records !== null && !Buffer.isBuffer(records) && isSliceRecords(records))
       metrics.fetched(t.topic, t.req.partition, records.recordCount ?? 0, records.byteLength);
+  }
+}
+
+/** Broker-fault partition errors of a final response, at error (rate limited). */
+function logFetchFailures(
+  ctx: RequestContext,
+  targets: readonly Target[],
+  responses: TopicResponse[],
+): void {
+  for (const t of targets) {
+    const errorCode = responses[t.topicIndex]?.partitions[t.partitionIndex]?.errorCode ?? 0;
+    if (!isBrokerFault(errorCode)) continue;
+    failureLogFor(ctx.core.logger).partition('fetch', {
+      topic: t.topic,
+      partition: t.req.partition,
+      errorCode,
+    });
   }
 }
 

@@ -24,6 +24,7 @@ import { countProduce } from '../../metrics/traffic.js';
 import { ErrorCode } from '../../protocol/generated/errors.js';
 import type { ProduceRequest, ProduceResponse } from '../../protocol/generated/produce.js';
 import type { PartitionRoute } from '../../threads/routing.js';
+import { logProduceFailures } from '../failure-log.js';
 import type { ProduceRes } from '../owner/messages.js';
 import type { Handler, RequestContext } from './handler.js';
 
@@ -163,6 +164,7 @@ export const produceHandler: Handler<ProduceRequest, ProduceResponse> = {
       responses.push({ name: t.name, partitionResponses: await Promise.all(t.partitions) });
     }
     if (ctx.core.metrics) countProduce(ctx.core.metrics, req.topicData, responses);
+    logProduceFailures(ctx.core.logger, responses);
     if (req.acks === 0) return null;
     return { responses, throttleTimeMs: 0, nodeEndpoints: [] };
   },
