@@ -18,7 +18,8 @@ import { Producer } from '../../src/client/producer.js';
 import { stringDeserializer } from '../../src/client/serializers.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SESSION_TIMEOUT_MS = 1500;
+/** Long enough that a busy machine (the suite runs files in parallel) does not expire members. */
+const SESSION_TIMEOUT_MS = 3000;
 const HEARTBEAT_INTERVAL_MS = 100;
 /** Upper bound on any wait in this file. */
 const WAIT_MS_MAX = 20_000;
@@ -56,7 +57,7 @@ function consumerFor(
     bootstrap: broker.bootstrap,
     groupId,
     sessionTimeoutMs: SESSION_TIMEOUT_MS,
-    rebalanceTimeoutMs: 3000,
+    rebalanceTimeoutMs: 10_000,
     heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
     autoCommitIntervalMs: 200,
     autoOffsetReset: 'earliest',
