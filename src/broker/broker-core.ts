@@ -13,8 +13,9 @@
  * Owned by the network (main) thread; not thread-safe.
  */
 
-import { type ConfigSet, effectiveTopicValue, topicOverrides } from '../config/config.js';
+import type { ClusterNode } from '../cluster/cluster-node.js';
 import type { ReplicaManager } from '../cluster/replication/replica-manager.js';
+import { type ConfigSet, effectiveTopicValue, topicOverrides } from '../config/config.js';
 import type { CleanupPolicy, FlushPolicy } from '../config/definitions.js';
 import type { BrokerMetrics } from '../metrics/broker-metrics.js';
 import { ErrorCode } from '../protocol/generated/errors.js';
@@ -70,9 +71,11 @@ export class BrokerCore {
   /** The consumer-group coordinator (loads `__consumer_offsets` on first use). */
   readonly groups: GroupService = new GroupService(this);
   private nextProducerId: number;
-
   /** Cluster mode, data side (leadership, ISR, high watermark); null on a single broker. */
   replication: ReplicaManager | null = null;
+  /** Cluster mode (etcd); null on a single broker. Set by startBroker before it serves. */
+  cluster: ClusterNode | null = null;
+
   constructor(
     readonly config: ConfigSet,
     readonly registry: TopicRegistry,
@@ -149,10 +152,11 @@ export class BrokerCore {
     }
     const rf =
       replicationFactor === -1 ? this.config.int('default.replication.factor') : replicationFactor;
-    if (rf !== 1) {
+    const brokerCount = this.cluster ? this.cluster.view.brokers().length : 1;
+    if (rf < 1 || rf > brokerCount) {
       throw new TopicError(
         ErrorCode.INVALID_REPLICATION_FACTOR,
-        `replication factor ${rf} is larger than the 1 available broker`,
+        `replication factor ${rf} is not in [1, ${brokerCount}] (the available brokers)`,
       );
     }
     try {
@@ -168,7 +172,10 @@ export class BrokerCore {
     partitions: number,
     replicationFactor: number,
     configs: Record<string, string>,
+    assignment?: number[][],
   ): Promise<TopicRecord> {
+    if (this.cluster)
+      return this.cluster.createTopic(name, partitions, replicationFactor, configs, assignment);
     return this.serial(async () => {
       const count = this.validateNewTopic(name, partitions, replicationFactor, configs);
       const t = this.registry.create(name, count, configs);
@@ -199,6 +206,7 @@ export class BrokerCore {
   }
 
   deleteTopic(name: string): Promise<void> {
+    if (this.cluster) return this.cluster.deleteTopic(name);
     return this.serial(async () => {
       if (!this.config.bool('delete.topic.enable')) {
         throw new TopicError(ErrorCode.TOPIC_DELETION_DISABLED, 'topic deletion is disabled');
@@ -217,7 +225,13 @@ export class BrokerCore {
     });
   }
 
-  createPartitions(name: string, count: number, validateOnly: boolean): Promise<void> {
+  createPartitions(
+    name: string,
+    count: number,
+    validateOnly: boolean,
+    assignments?: number[][],
+  ): Promise<void> {
+    if (this.cluster) return this.cluster.createPartitions(name, count, validateOnly, assignments);
     return this.serial(async () => {
       const t = this.registry.get(name);
       if (!t) throw new TopicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `no topic ${name}`);
@@ -261,6 +275,44 @@ export class BrokerCore {
         routes.map((r) => this.pool.call(r.worker, Op.UpdateConfig, { slot: r.slot, settings })),
       );
     });
+  }
+
+  /**
+   * Cluster mode: makes the local registry hold a topic as the cluster knows it (same id,
+   * partition count and configs) and opens its partitions. Idempotent.
+   */
+  adoptTopic(
+    name: string,
+    id: Buffer,
+    partitions: number,
+    configs: TopicRecord['configs'],
+  ): Promise<void> {
+    return this.serial(async () => {
+      let t = this.registry.get(name);
+      if (t && !t.id.equals(id)) {
+        await this.dropLocal(name);
+        t = undefined;
+      }
+      if (!t) t = this.registry.create(name, partitions, configs, id);
+      else if (t.partitions < partitions) this.registry.setPartitions(name, partitions);
+      await this.openPartitions(t, this.routing.ensurePartitions(name, t.partitions));
+    });
+  }
+
+  /** Cluster mode: removes a topic the cluster no longer has (registry, logs, directories). */
+  dropLocalTopic(name: string): Promise<void> {
+    return this.serial(() => this.dropLocal(name));
+  }
+
+  private async dropLocal(name: string): Promise<void> {
+    if (!this.registry.delete(name)) return;
+    const routes = this.routing.removeTopic(name);
+    await Promise.all(
+      routes.map((r) =>
+        this.pool.call(r.worker, Op.ClosePartition, { slot: r.slot, delete: true }),
+      ),
+    );
+    this.logger.info({ topic: name }, 'local replicas of a deleted topic removed');
   }
 
   /** Opens every partition of every known topic (broker start, after a worker restart). */

@@ -19,6 +19,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ClusterNode } from '../cluster/cluster-node.js';
+import type { ReplicaRoles } from '../cluster/types.js';
 import { brokerConfig, type ConfigSet } from '../config/config.js';
 import { createFileIO, type FileIO } from '../io/index.js';
 import { loadNativeAddon } from '../native/addon.js';
@@ -53,6 +55,14 @@ export interface BrokerOptions {
   logRequests?: boolean;
   /** Embedded defaults (see above); `sluice serve` turns them off. Default true. */
   embeddedDefaults?: boolean;
+  /** Cluster mode: this broker's id (config `node.id`). */
+  nodeId?: number;
+  /** Cluster mode: etcd endpoint URL(s) (config `etcd.endpoints`, comma-separated). */
+  etcd?: string | string[];
+  /** Cluster mode: this broker's rack (config `broker.rack`). */
+  rack?: string;
+  /** Cluster mode: the replication side; a leader-only stand-in when absent. */
+  replicaRoles?: (node: ClusterNode) => ReplicaRoles;
 }
 
 export interface Broker extends AsyncDisposable {
@@ -79,6 +89,10 @@ function resolveConfig(opts: BrokerOptions, dataDir: string): ConfigSet {
     'log.dirs': dataDir,
   };
   if (opts.host !== undefined) given.host = opts.host;
+  if (opts.nodeId !== undefined) given['node.id'] = opts.nodeId;
+  if (opts.rack !== undefined) given['broker.rack'] = opts.rack;
+  if (opts.etcd !== undefined)
+    given['etcd.endpoints'] = typeof opts.etcd === 'string' ? opts.etcd : opts.etcd.join(',');
   if (opts.port !== undefined) given.port = opts.port;
   return brokerConfig(given);
 }
@@ -167,6 +181,26 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
   }
   identity.host = config.str('advertised.host') || advertisable(bound.host);
   identity.port = config.int('advertised.port') || bound.port;
+  const etcdEndpoints = config
+    .str('etcd.endpoints')
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
+  let cluster: ClusterNode | null = null;
+  if (etcdEndpoints.length > 0) {
+    try {
+      cluster = await ClusterNode.start({
+        core: liveCore,
+        endpoints: etcdEndpoints,
+        logger,
+        ...(opts.replicaRoles ? { roles: opts.replicaRoles } : {}),
+      });
+    } catch (err) {
+      await network.close();
+      await pool.stop();
+      throw err;
+    }
+  }
   logger.info(
     { host: bound.host, port: bound.port, dataDir, workers: workerCount, io: fileIo },
     'broker started',
@@ -175,6 +209,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      await cluster?.shutdown();
       liveCore.beginStop();
       await network.close();
       await observability.close();

@@ -28,6 +28,9 @@ interface ServeFlags {
   logLevel?: string;
   logRequests?: boolean;
   workers?: string;
+  nodeId?: string;
+  etcd?: string;
+  rack?: string;
   set: string[];
 }
 
@@ -50,6 +53,9 @@ export function serveConfig(flags: ServeFlags): Record<string, string> {
     ['metrics.port', flags.metricsPort],
     ['log.requests.enable', flags.logRequests ? 'true' : undefined],
     ['num.partition.workers', flags.workers],
+    ['node.id', flags.nodeId],
+    ['etcd.endpoints', flags.etcd],
+    ['broker.rack', flags.rack],
   ];
   for (const [k, v] of direct) if (v !== undefined) config[k] = v;
   for (const pair of flags.set) {
@@ -74,6 +80,9 @@ export function registerServe(program: Command): void {
     .option('--log-level <level>', 'silent | fatal | error | warn | info | debug | trace', 'info')
     .option('--log-requests', 'log one line per request at info (config log.requests.enable)')
     .option('--workers <n>', 'partition-owner worker threads (default: one per core)')
+    .option('--node-id <n>', 'cluster mode: this broker id (node.id)')
+    .option('--etcd <urls>', 'cluster mode: etcd endpoints, comma-separated (etcd.endpoints)')
+    .option('--rack <rack>', 'cluster mode: this broker rack (broker.rack)')
     .option('--set <key=value>', 'any broker config key (repeatable)', collect, [])
     .action(async (flags: ServeFlags) => {
       const config = serveConfig(flags);
