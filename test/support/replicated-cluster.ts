@@ -57,8 +57,8 @@ export class ReplicatedCluster {
         manager: null,
         driver: null,
       });
-      await c.startNode(id);
     }
+    await Promise.all(ids.map((id) => c.startNode(id)));
     return c;
   }
 
@@ -81,10 +81,13 @@ export class ReplicatedCluster {
   /** Creates the topic's local logs on every running node and its partition states in the store. */
   async createTopic(spec: TopicSpec, replicas: number[]): Promise<void> {
     this.topics.push(spec);
-    for (const n of this.nodes.values()) {
-      if (n.broker && !n.broker.core.topic(spec.name))
-        await n.broker.core.createTopic(spec.name, spec.partitions, 1, spec.configs ?? {});
-    }
+    // In parallel: each broker starts its partition worker on the first partition (a thread).
+    await Promise.all(
+      [...this.nodes.values()].map(async (n) => {
+        if (n.broker && !n.broker.core.topic(spec.name))
+          await n.broker.core.createTopic(spec.name, spec.partitions, 1, spec.configs ?? {});
+      }),
+    );
     for (let p = 0; p < spec.partitions; p++) {
       const rotated = replicas.map((_, i) => replicas[(i + p) % replicas.length] as number);
       this.store.set(spec.name, p, {

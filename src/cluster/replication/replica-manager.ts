@@ -98,6 +98,7 @@ export class ReplicaManager implements ReplicaRoles {
   private readonly fetchers = new Map<number, ReplicaFetcher>();
   private readonly timer: NodeJS.Timeout;
   private stopped = false;
+  private stopping: Promise<void> = Promise.resolve();
   readonly opts: ReplicationOptions;
 
   constructor(
@@ -110,6 +111,8 @@ export class ReplicaManager implements ReplicaRoles {
     const checkMs = Math.max(10, Math.min(this.opts.replicaLagTimeMaxMs / 2, 5_000));
     this.timer = setInterval(() => this.checkIsr(), checkMs);
     this.timer.unref();
+    // A stopping broker stops replication first: fetchers must not outlive the owner workers.
+    void core.stopSignal.then(() => this.stop());
   }
 
   get localNodeId(): number {
@@ -204,7 +207,13 @@ export class ReplicaManager implements ReplicaRoles {
 
   /** Stops fetchers and the ISR timer; pending acks=all requests fail. */
   async stop(): Promise<void> {
+    if (this.stopped) return this.stopping;
     this.stopped = true;
+    this.stopping = this.stopAll();
+    return this.stopping;
+  }
+
+  private async stopAll(): Promise<void> {
     clearInterval(this.timer);
     for (const [k, r] of this.replicas) this.leave(k, r, 'broker stopping');
     this.replicas.clear();
