@@ -8,7 +8,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
 import { Admin } from '../../src/client/admin.js';
@@ -79,7 +78,12 @@ describe('broker metrics endpoint', () => {
   beforeAll(async () => {
     broker = await startBroker({
       metricsPort: 0,
-      config: { 'log.flush.policy': 'always', 'num.partition.workers': 1 },
+      config: {
+        'log.flush.policy': 'always',
+        'num.partition.workers': 1,
+        // One offsets partition: the group coordinator loads at once (50 would open 50 logs).
+        'offsets.topic.num.partitions': 1,
+      },
     });
     base = `http://${broker.host}:${broker.metricsPort}`;
   });
@@ -151,19 +155,8 @@ describe('broker metrics endpoint', () => {
     expect(one(s, 'sluice_partition_records_out_total', tp)).toBeGreaterThanOrEqual(2 * RECORDS);
     expect(one(s, 'sluice_partition_bytes_out_total', tp)).toBeGreaterThanOrEqual(2 * bytesIn);
 
-    // A group commit at offset 10: lag is the high watermark minus it.
-    const kafka = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
-    const kadmin = kafka.admin();
-    await kadmin.connect();
-    try {
-      await kadmin.setOffsets({
-        groupId: 'lagging',
-        topic: TOPIC,
-        partitions: [{ partition: 0, offset: '10' }],
-      });
-    } finally {
-      await kadmin.disconnect();
-    }
+    // A group commit at offset 10 (OffsetCommit of an empty group): lag is the HW minus it.
+    await admin.resetGroupOffsets('lagging', { topic: TOPIC, partitions: [0], to: { offset: 10 } });
     s = await scrape();
     const g = { group: 'lagging', topic: TOPIC, partition: '0' };
     expect(one(s, 'sluice_consumer_group_committed_offset', g)).toBe(10);
