@@ -20,6 +20,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClusterNode } from '../cluster/cluster-node.js';
+import { attachReplication } from '../cluster/replication/index.js';
 import type { ReplicaRoles } from '../cluster/types.js';
 import { brokerConfig, type ConfigSet } from '../config/config.js';
 import { createFileIO, type FileIO } from '../io/index.js';
@@ -61,7 +62,7 @@ export interface BrokerOptions {
   etcd?: string | string[];
   /** Cluster mode: this broker's rack (config `broker.rack`). */
   rack?: string;
-  /** Cluster mode: the replication side; a leader-only stand-in when absent. */
+  /** Cluster mode: the replication side; default: `attachReplication` (src/cluster/replication). */
   replicaRoles?: (node: ClusterNode) => ReplicaRoles;
 }
 
@@ -193,9 +194,11 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
         core: liveCore,
         endpoints: etcdEndpoints,
         logger,
-        ...(opts.replicaRoles ? { roles: opts.replicaRoles } : {}),
+        // The replication side (src/cluster/replication) unless a test brings its own.
+        roles: opts.replicaRoles ?? ((node) => attachReplication(liveCore, node.view)),
       });
     } catch (err) {
+      await liveCore.replication?.stop();
       await network.close();
       await pool.stop();
       throw err;
