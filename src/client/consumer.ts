@@ -236,6 +236,14 @@ export class Consumer<K = Bytes, V = Bytes>
   }
 
   /**
+   * Leaves the group: partitions revoked (committed first with auto-commit), LeaveGroup sent
+   * (dynamic members). The consumer may then subscribe again or assign().
+   */
+  async unsubscribe(): Promise<void> {
+    await this.groupSession().unsubscribe();
+  }
+
+  /**
    * Commits offsets and waits (default: the consumed position of every assigned partition).
    * A commit from a generation that is over fails with CommitFailedError and the consumer rejoins.
    */

@@ -207,6 +207,34 @@ describe('Sluice consumer groups', () => {
     expectExactlyOnce(run.values(), produced);
   });
 
+  it('unsubscribe revokes, commits and leaves; subscribing again resumes after the commit', async () => {
+    await admin.createTopics([{ name: 'cg-unsub', partitions: 2 }]);
+    const produced = await produce('cg-unsub', 2, 10, 'u');
+    const revoked: string[] = [];
+    const c = consumerFor('unsub');
+    try {
+      c.subscribe(['cg-unsub'], {
+        onPartitionsRevoked: (tps) => {
+          revoked.push(...tps.map(tpKey));
+        },
+      });
+      const seen: string[] = [];
+      while (seen.length < 20) seen.push(...(await pollUntilSome(c)).map((r) => r.value ?? ''));
+      await c.unsubscribe();
+      expect(c.assignment()).toEqual([]);
+      expect(c.groupMembership).toBeNull();
+      expect(revoked.sort()).toEqual(['cg-unsub-0', 'cg-unsub-1']);
+      const [group] = await admin.describeGroups(['unsub']);
+      expect(group?.state).toBe('Empty');
+      const more = await produce('cg-unsub', 2, 3, 'v');
+      c.subscribe(['cg-unsub']);
+      while (seen.length < 26) seen.push(...(await pollUntilSome(c)).map((r) => r.value ?? ''));
+      expectExactlyOnce(seen, [...produced, ...more]);
+    } finally {
+      await c.close();
+    }
+  });
+
   it('for await over a subscribed consumer; close commits what was handed over', async () => {
     const topic = 'cg-iter';
     await admin.createTopics([{ name: topic, partitions: 2 }]);

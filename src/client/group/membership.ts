@@ -205,7 +205,9 @@ export class GroupMembership {
       await this.leave().catch(() => undefined);
     }
     this.state = 'closed';
-    this.link.close();
+    // Fails a JoinGroup still parked at the coordinator; the link itself stays usable for
+    // commits (the consumer may unsubscribe and go on).
+    this.link.invalidate();
     await Promise.allSettled([this.joinLoop, this.heartbeatLoop]);
   }
 

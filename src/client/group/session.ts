@@ -182,6 +182,19 @@ export class GroupSession {
     return fetchCommitted(conn, this.opts.groupId, tps);
   }
 
+  /**
+   * Leaves the group: revokes every partition (committing first with auto-commit), sends
+   * LeaveGroup (dynamic members) and forgets the subscription. Commits still work afterwards.
+   */
+  async unsubscribe(): Promise<void> {
+    const m = this.membership;
+    if (!m) return;
+    const owned = this.table.assigned();
+    if (owned.length > 0) await this.revoke(owned, false);
+    this.membership = null;
+    await m.close();
+  }
+
   /** Commits (auto-commit), tells the listener, leaves the group, closes the link. */
   async close(): Promise<void> {
     if (this.closed) return;
