@@ -9,7 +9,8 @@
  * (coordinated omission, as in wrk2 and HdrHistogram's documentation).
  *
  * Warmup: records intended before `warmupEndMs` are sent but neither counted nor recorded; a
- * record quota counts only records after warmup.
+ * record quota counts only records after warmup. With a stop time, sending ends at that time
+ * even if the schedule has fallen behind.
  */
 
 import { ClientError } from '../client/errors.js';
@@ -129,7 +130,9 @@ export async function runProducerLoad(
   for (;;) {
     const now = nowMs();
     const nextIntended = perMs === null ? now : start.startAtMs + state.issued / perMs;
-    if (finished(nextIntended)) break;
+    // A schedule that fell behind ends at the stop time too: records still due are not sent
+    // (the delay of those that were shows the backlog), so --duration bounds the run.
+    if (finished(nextIntended) || (start.stopAtMs !== null && now >= start.stopAtMs)) break;
     if (state.outstanding >= window) {
       await new Promise<void>((r) => {
         state.wakeWindow = r;

@@ -64,6 +64,7 @@ async function run(
   s: ProducerSetup,
   sender: RecordSender,
   warmupMs = 0,
+  stopAfterMs: number | null = null,
 ): Promise<{ stats: LoadStats; start: StartMessage }> {
   const messages: WorkerMessage[] = [];
   const tracker = new LoadStatsTracker({ postMessage: (m) => messages.push(m) });
@@ -72,7 +73,7 @@ async function run(
     type: 'start',
     startAtMs,
     warmupEndMs: startAtMs + warmupMs,
-    stopAtMs: null,
+    stopAtMs: stopAfterMs === null ? null : startAtMs + stopAfterMs,
   };
   await runProducerLoad(s, sender, start, tracker, () => false);
   tracker.report('done');
@@ -122,5 +123,16 @@ describe('producer load loop', () => {
     // About 100 warmup records (100 ms at 1000/s) went out first, uncounted.
     expect(stats.total).toBeGreaterThanOrEqual(190);
     expect(sender.sent).toBe(stats.total);
+  });
+
+  it('a run with a stop time ends then, even when the schedule fell behind', async () => {
+    // 1000/s for 200 ms, but nothing is answered for the first 300 ms and the window is 5:
+    // at 300 ms, 300 records are overdue; none of them is sent after the stop time.
+    let t0 = 0;
+    const sender = fakeSender(() => nowMs() - t0 < 300);
+    t0 = nowMs();
+    const { stats } = await run(setup({ rateRecordsPerS: 1000, windowRecords: 5 }), sender, 0, 200);
+    expect(sender.sent).toBe(5);
+    expect(stats.total).toBe(5);
   });
 });
