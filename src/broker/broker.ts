@@ -153,35 +153,8 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
     await pool.stop();
     throw err;
   }
-  const network = new NetworkServer({
-    host: config.str('host'),
-    port: config.int('port'),
-    maxFrameBytes: config.int('socket.request.max.bytes'),
-    maxConnections: config.int('max.connections'),
-    maxInFlight: config.int('queued.max.requests.per.connection'),
-    idleTimeoutMs: config.int('connections.max.idle.ms'),
-    writeHighWaterBytes: WRITE_HIGH_WATER_BYTES,
-    logger,
-    handle: observability.wrap((frame, peer) => dispatch(liveCore, frame, peer)),
-  });
-  observability.setNetwork(() => network.stats);
-  let bound: { host: string; port: number };
-  try {
-    bound = await network.listen();
-  } catch (err) {
-    await pool.stop();
-    throw err;
-  }
-  let metricsPort: number | null;
-  try {
-    metricsPort = await observability.listen(bound.host);
-  } catch (err) {
-    await network.close();
-    await pool.stop();
-    throw err;
-  }
-  identity.host = config.str('advertised.host') || advertisable(bound.host);
-  identity.port = config.int('advertised.port') || bound.port;
+  // Cluster mode: the view and local replicas are in place before the first request is served,
+  // so no request is ever answered as if this were a single broker.
   const etcdEndpoints = config
     .str('etcd.endpoints')
     .split(',')
@@ -199,10 +172,52 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
       });
     } catch (err) {
       await liveCore.replication?.stop();
-      await network.close();
       await pool.stop();
       throw err;
     }
+  }
+  const network = new NetworkServer({
+    host: config.str('host'),
+    port: config.int('port'),
+    maxFrameBytes: config.int('socket.request.max.bytes'),
+    maxConnections: config.int('max.connections'),
+    maxInFlight: config.int('queued.max.requests.per.connection'),
+    idleTimeoutMs: config.int('connections.max.idle.ms'),
+    writeHighWaterBytes: WRITE_HIGH_WATER_BYTES,
+    logger,
+    handle: observability.wrap((frame, peer) => dispatch(liveCore, frame, peer)),
+  });
+  observability.setNetwork(() => network.stats);
+  let bound: { host: string; port: number };
+  try {
+    bound = await network.listen();
+  } catch (err) {
+    await cluster?.close();
+    await liveCore.replication?.stop();
+    await pool.stop();
+    throw err;
+  }
+  let metricsPort: number | null;
+  try {
+    metricsPort = await observability.listen(bound.host);
+  } catch (err) {
+    await cluster?.close();
+    await liveCore.replication?.stop();
+    await network.close();
+    await pool.stop();
+    throw err;
+  }
+  identity.host = config.str('advertised.host') || advertisable(bound.host);
+  identity.port = config.int('advertised.port') || bound.port;
+  // Cluster mode: registered (and eligible as controller) only once clients can connect.
+  try {
+    await cluster?.join();
+  } catch (err) {
+    await cluster?.close();
+    await liveCore.replication?.stop();
+    await network.close();
+    await pool.stop();
+    throw err;
   }
   logger.info(
     { host: bound.host, port: bound.port, dataDir, workers: workerCount, io: fileIo },

@@ -89,6 +89,8 @@ export class ClusterNode {
   private syncAgain = false;
   private syncWaiters: (() => void)[] = [];
   private shuttingDown = false;
+  /** Registered; a renewed lease registers again. */
+  private joined = false;
   private closed = false;
   private readonly nodeId: number;
 
@@ -115,7 +117,10 @@ export class ClusterNode {
     this.leaseIdPromise.catch(() => undefined);
   }
 
-  /** Joins the cluster: cluster id, lease, registration, view, controller, first sync. */
+  /**
+   * Connects to the cluster without joining it yet: cluster id, lease, view, local replicas (first
+   * sync). `join()` registers the broker and starts the controller once it accepts connections.
+   */
   static async start(opts: ClusterNodeOptions): Promise<ClusterNode> {
     const c = opts.core.config;
     const store = new ClusterStore({ endpoints: opts.endpoints, cluster: c.str('cluster.name') });
@@ -123,17 +128,23 @@ export class ClusterNode {
     try {
       node.clusterId = await store.clusterId();
       node.roles = opts.roles ? opts.roles(node) : attachReplication(opts.core, node.view);
-      await node.newLease();
+      await node.newLease(false);
       await node.view.start();
       node.view.onChange(() => node.scheduleSync());
       opts.core.cluster = node;
-      node.controller.start();
       await node.syncNow();
     } catch (err) {
       await node.close().catch(() => undefined);
       throw err;
     }
     return node;
+  }
+
+  /** Registers the broker (its endpoint must be known by now) and starts campaigning. */
+  async join(): Promise<void> {
+    await this.store.registerBroker(await this.leaseIdPromise, this.record());
+    this.joined = true;
+    this.controller.start();
   }
 
   private get ttlSeconds(): number {
@@ -152,8 +163,8 @@ export class ClusterNode {
     };
   }
 
-  /** Takes a fresh lease and registers under it; on loss, does it again. */
-  private async newLease(): Promise<void> {
+  /** Takes a fresh lease and (once joined) registers under it; on loss, does it again. */
+  private async newLease(register: boolean): Promise<void> {
     const lease = this.store.lease(this.ttlSeconds);
     this.lease = lease;
     lease.on('lost', (err) => {
@@ -166,13 +177,14 @@ export class ClusterNode {
     });
     this.leaseIdPromise = lease.grant();
     this.leaseIdPromise.catch(() => undefined);
-    await this.store.registerBroker(await this.leaseIdPromise, this.record());
+    const leaseId = await this.leaseIdPromise;
+    if (register) await this.store.registerBroker(leaseId, this.record());
   }
 
   private renewLease(): void {
     if (this.closed) return;
-    this.newLease().then(
-      () => this.controller.onControllerChange(),
+    this.newLease(this.joined).then(
+      () => this.controller.onControllerChange(), // a no-op until joined
       (err: unknown) => {
         this.logger.warn({ err: String(err) }, 'cluster: registration failed, retrying');
         setTimeout(() => this.renewLease(), LEASE_RETRY_MS).unref();

@@ -43,6 +43,8 @@ export class Controller {
   private retryTimer: NodeJS.Timeout | null = null;
   private rebalanceTimer: NodeJS.Timeout | null = null;
   private campaigning = false;
+  /** Campaigns only once started (the broker is registered by then). */
+  private started = false;
   private closed = false;
   private readonly unsubscribe: () => void;
 
@@ -68,6 +70,7 @@ export class Controller {
   }
 
   start(): void {
+    this.started = true;
     this.onControllerChange();
     if (this.opts.autoRebalance) {
       this.rebalanceTimer = setInterval(() => {
@@ -91,7 +94,7 @@ export class Controller {
 
   /** Called on every controller-key change (and at start): step down, or campaign. */
   onControllerChange(): void {
-    if (this.closed) return;
+    if (this.closed || !this.started) return;
     const rec = this.view.controllerRecord();
     if (this.epoch !== null && (rec === null || rec.epoch !== this.epoch)) {
       this.logger.warn({ epoch: this.epoch }, 'controller: lost the role');
