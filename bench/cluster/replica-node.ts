@@ -25,7 +25,8 @@ async function main(): Promise<void> {
     port: ports[id - 1] as number,
     config: { 'node.id': id, 'log.flush.policy': 'never' },
   });
-  await broker.core.createTopic(TOPIC, 1, 1, single ? {} : { 'min.insync.replicas': '2' });
+  if (!broker.core.topic(TOPIC))
+    await broker.core.createTopic(TOPIC, 1, 1, single ? {} : { 'min.insync.replicas': '2' });
   let stopReplication = async (): Promise<void> => undefined;
   if (!single) {
     const store = new StaticClusterStore();

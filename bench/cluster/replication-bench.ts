@@ -60,10 +60,13 @@ function run(
   return { child, done };
 }
 
+let runs = 0;
+
 async function startNodes(
   root: string,
   count: number,
 ): Promise<{ ports: number[]; stop: () => Promise<void> }> {
+  runs++;
   const ports: number[] = [];
   for (let i = 0; i < count; i++) ports.push(await freePort());
   const single = count === 1 ? ['--single'] : [];
@@ -72,7 +75,7 @@ async function startNodes(
     const isReady = new Promise<void>((r) => {
       ready = r;
     });
-    const dir = join(root, `${count}-node-${i + 1}`);
+    const dir = join(root, `run-${runs}-node-${i + 1}`);
     const n = run('./replica-node.ts', [String(i + 1), dir, ports.join(','), ...single], (l) => {
       if (l === 'ready') ready();
     });
