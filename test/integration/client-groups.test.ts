@@ -16,6 +16,7 @@ import { Consumer, type ConsumerOptions, type TopicPartition } from '../../src/c
 import { roundRobinAssignor } from '../../src/client/group/assignors.js';
 import { Producer } from '../../src/client/producer.js';
 import { stringDeserializer } from '../../src/client/serializers.js';
+import { ensureKcat } from '../support/kcat.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** Long enough that a busy machine (the suite runs files in parallel) does not expire members. */
@@ -586,6 +587,72 @@ describe('Sluice consumer groups', () => {
       await k1.consumer.disconnect();
       await k2?.consumer.disconnect();
       await sluice.close();
+    }
+  });
+});
+
+describe('Sluice and librdkafka (kcat -G) in one group', () => {
+  it('share the partitions under the range protocol', async () => {
+    if (!ensureKcat()) throw new Error('kcat is not installed and could not be installed');
+    const topic = 'cg-kcat';
+    await admin.createTopics([{ name: topic, partitions: 4 }]);
+    const sluice = consumerFor('kcat-mixed'); // ['range', 'cooperative-sticky']: range in common
+    sluice.subscribe([topic]);
+    const run = new Runner(sluice);
+    await waitUntil('sluice owns all', () => sortedPartitions(sluice).length === 4);
+    const lines: string[] = [];
+    const kc = spawn(
+      'kcat',
+      [
+        '-b',
+        broker.bootstrap,
+        '-G',
+        'kcat-mixed',
+        '-q',
+        '-u', // unbuffered: records reach the pipe as they arrive
+        '-f',
+        '%p:%s\\n',
+        '-X',
+        'session.timeout.ms=6000',
+        '-X',
+        'heartbeat.interval.ms=100',
+        '-X',
+        'partition.assignment.strategy=range',
+        '-X',
+        'auto.offset.reset=earliest',
+        topic,
+      ],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    let partial = '';
+    kc.stdout?.on('data', (d: Buffer) => {
+      const parts = (partial + d.toString()).split('\n');
+      partial = parts.pop() ?? '';
+      lines.push(...parts);
+    });
+    try {
+      await waitUntil(
+        'sluice keeps two',
+        () => sortedPartitions(sluice).length === 2 && sluice.groupMembership?.state === 'stable',
+      );
+      const mine = new Set(sortedPartitions(sluice));
+      const produced = await produce(topic, 4, 10, 'l');
+      await waitUntil(
+        'every record',
+        () => {
+          const seen = new Set([...run.values(), ...lines.map((l) => l.slice(l.indexOf(':') + 1))]);
+          return produced.every((v) => seen.has(v));
+        },
+        () => [run.values().length, lines.length],
+      );
+      expect(
+        run.seen.filter((s) => s.value.startsWith('l:')).every((s) => mine.has(s.partition)),
+      ).toBe(true);
+      const kcatParts = new Set(lines.map((l) => Number(l.slice(0, l.indexOf(':')))));
+      expect([...kcatParts].sort()).toEqual([0, 1, 2, 3].filter((p) => !mine.has(p)));
+    } finally {
+      kc.kill('SIGTERM');
+      await run.stop();
     }
   });
 });
