@@ -13,8 +13,10 @@
  *   fdatasync histograms the owners fill in shared memory (`SharedHistogram`).
  *
  * Names follow Redpanda's and Kafka's exporters with a `sluice_` prefix and units in the name.
- * Process metrics (`process_*`, `nodejs_*`) come from prom-client's collectDefaultMetrics on this
- * broker's registry.
+ * Process metrics (`process_*`, `nodejs_*`) come from prom-client's collectDefaultMetrics, run
+ * once per process in a registry of their own and merged into every scrape: they describe the
+ * process, and prom-client cannot release what it sets up for them (a GC observer, an event loop
+ * delay monitor), so brokers started and stopped in one process must not each add a set.
  *
  * Label cardinality is bounded: partition series exist only for partitions the broker hosts (and
  * are dropped with them), error series are capped at ERROR_SERIES_MAX, request series at
@@ -108,14 +110,25 @@ interface RequestSeries {
   readonly histogram: LocalHistogram;
 }
 
+let processMetrics: Registry | null = null;
+
+/** The process-wide registry of prom-client's default metrics, created on first use. */
+function processRegistry(): Registry {
+  if (processMetrics === null) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics });
+  }
+  return processMetrics;
+}
+
 export class BrokerMetrics {
+  /** This broker's own metrics (`text()` adds the process metrics). */
   readonly registry = new Registry();
   private readonly traffic = new Map<string, Map<number, Traffic>>();
   private readonly errors = new Map<string, ErrorSeries>();
   private readonly requests = new Map<number, RequestSeries>();
 
   constructor(private readonly sources: MetricsSources) {
-    collectDefaultMetrics({ register: this.registry });
     this.registerTraffic();
     this.registerErrors();
     this.registerRequests();
@@ -446,8 +459,8 @@ export class BrokerMetrics {
     );
   }
 
-  /** The exposition text (what GET /metrics returns). */
+  /** The exposition text (what GET /metrics returns): this broker's metrics and the process's. */
   text(): Promise<string> {
-    return this.registry.metrics();
+    return Registry.merge([this.registry, processRegistry()]).metrics();
   }
 }
