@@ -1,9 +1,11 @@
 /**
  * Sluice consumers in consumer groups against the embedded broker over real sockets: a single
- * member, scale out and in without loss or duplicates, a crashed member (killed process), resume
- * from committed offsets, a cooperative rebalance that keeps unaffected partitions flowing, a
- * static member restart without a rebalance, and a group shared with a kafkajs consumer.
- * Timeouts are short so that every rebalance takes well under a second.
+ * member, unsubscribe, the async iterator's commits, scale out and in without loss or
+ * duplicates, a crashed member (killed process), a RegExp subscription, resume from committed
+ * offsets (subscribed and assigned), a cooperative rebalance that keeps unaffected partitions
+ * flowing, a static member restart without a rebalance, and groups shared with kafkajs (either
+ * one leading) and with kcat (librdkafka). Heartbeats every 100 ms, so every rebalance takes
+ * well under a second; only the crash waits out a (3 s) session timeout.
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
