@@ -6,7 +6,10 @@
  * `metrics` is a flat map so that a compare tool can match two documents metric by metric without
  * knowing the kind of run; every metric says its unit and which direction is better.
  *
- * Shape (all times in milliseconds unless a name says otherwise):
+ * Units: times in milliseconds unless a name says otherwise; `mbPerS` and the `*.mb_per_s`
+ * metrics count MB as 2^20 bytes of record keys and values (as Kafka's perf tools do).
+ *
+ * Shape:
  *
  * ```
  * { schema: 'sluice-bench/1', kind: 'produce'|'consume'|'e2e'|'micro', startedAt: ISO-8601,
