@@ -273,7 +273,7 @@ describe('sluice serve --metrics-port, --log-requests', () => {
   }
 
   it('serves /metrics and logs each request at info when asked', async () => {
-    const child = await serve(['--metrics-port', '0', '--log-requests']);
+    const child = await serve(['--metrics-port', '0', '--log-requests', '--log-level', 'debug']);
     try {
       const m = /sluice metrics on (http:\/\/\S+)/.exec(child.log);
       expect(m, child.log).not.toBeNull();
@@ -298,6 +298,13 @@ describe('sluice serve --metrics-port, --log-requests', () => {
       expect(typeof produce?.correlationId).toBe('number');
       expect(typeof produce?.apiVersion).toBe('number');
       expect(typeof produce?.latencyMs).toBe('number');
+      // Connections open and close at debug, with the peer.
+      for (let i = 0; i < 100 && !child.log.includes('connection closed'); i++)
+        await new Promise((r) => setTimeout(r, 20));
+      const opened = lines.find((l) => l.msg === 'connection opened');
+      expect(opened?.level).toBe(20);
+      expect(String(opened?.remote)).toMatch(/^127\.0\.0\.1:\d+$/);
+      expect(child.log).toContain('"msg":"connection closed"');
     } finally {
       expect(await child.stop()).toBe(0);
     }
@@ -310,6 +317,7 @@ describe('sluice serve --metrics-port, --log-requests', () => {
       await new Promise((r) => setTimeout(r, 200));
       expect(child.log).not.toContain('sluice metrics on');
       expect(child.log).not.toContain('"msg":"request"');
+      expect(child.log).not.toContain('connection opened'); // debug lines are off at info
       expect(child.log).toContain('"msg":"broker started"');
     } finally {
       expect(await child.stop()).toBe(0);
