@@ -35,6 +35,8 @@ const RANGES: [number, number, number][] = [
   [API_KEY.apiVersions, 0, 3],
 ];
 const WAIT_MS_MAX = 5000;
+/** A scripted JoinGroup that the coordinator never answers (a rebalance waiting for others). */
+const PARKED = -1;
 
 interface JoinBody {
   memberId: string;
@@ -87,6 +89,7 @@ class Script {
     this.joinedWith.push(body.memberId);
     const next = this.joins.shift() ?? { errorCode: 0, memberId: body.memberId || 'm-default' };
     this.log.push(`join:${body.memberId}->${next.errorCode}`);
+    if (next.errorCode === PARKED) return 'silent';
     if (next.errorCode !== 0)
       return { ...defaultJoinGroupResponse(), errorCode: next.errorCode, memberId: next.memberId };
     this.generation++;
@@ -288,6 +291,28 @@ describe('group membership against a scripted coordinator', () => {
     expect(c.groupMembership?.memberId).toBe('m2');
     await c.close();
     expect(script.log.at(-1)).toBe('leave');
+  });
+
+  it('close during a rebalance (JoinGroup parked at the coordinator) still leaves, promptly', async () => {
+    let port = 0;
+    const script = new Script(() => port);
+    script.joins = [
+      { errorCode: 0, memberId: 'm1' },
+      { errorCode: PARKED, memberId: 'm1' },
+    ];
+    script.heartbeats = [ErrorCode.REBALANCE_IN_PROGRESS];
+    const { c, events } = await setup(script);
+    port = fake?.port ?? 0;
+    await waitUntil(
+      'parked',
+      () => script.joinedWith.length === 2,
+      () => script.log,
+    );
+    const t0 = Date.now();
+    await c.close();
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(script.log.at(-1)).toBe('leave');
+    expect(events).toEqual(['assigned:t-0', 'revoked:t-0']);
   });
 
   it('FENCED_INSTANCE_ID stops a static member and poll reports it', async () => {

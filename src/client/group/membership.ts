@@ -201,6 +201,9 @@ export class GroupMembership {
     this.stopped = true;
     for (const wake of this.sleepers) wake();
     this.joinWaiter?.();
+    // A JoinGroup parked at the coordinator would hold the LeaveGroup answer behind it (answers
+    // come in request order): drop that connection and leave on a fresh one.
+    if (this.state === 'joining') this.link.invalidate();
     if (wasMember && this.opts.groupInstanceId === null) {
       await this.leave().catch(() => undefined);
     }
