@@ -211,7 +211,10 @@ export class GroupService {
   private async load(): Promise<void> {
     // Compacted like Kafka's: the latest commit per group/topic/partition is kept however old.
     const existing = this.core.topic(OFFSETS_TOPIC);
-    if (!existing) {
+    if (this.core.cluster) {
+      // Cluster mode: FindCoordinator creates the topic (compacted) in etcd; a group request can
+      // reach this broker before the topic does, and is then refused (NOT_COORDINATOR).
+    } else if (!existing) {
       await this.core.createTopic(
         OFFSETS_TOPIC,
         this.core.config.int('offsets.topic.num.partitions'),

@@ -66,6 +66,8 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
         `cluster.name=${clusterName}`,
         '--set',
         'group.initial.rebalance.delay.ms=0',
+        '--set',
+        'offsets.topic.num.partitions=3',
       ],
     });
     children.set(nodeId, child);
@@ -320,7 +322,11 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
     await send(0, 10);
 
     async function consume(expected: number): Promise<string[]> {
-      const consumer = k.consumer({ groupId: 'g-failover', retry: { retries: 10 } });
+      const consumer = k.consumer({
+        groupId: 'g-failover',
+        retry: { retries: 10 },
+        maxWaitTimeInMs: 100, // disconnect waits for the fetch in flight
+      });
       const seen: string[] = [];
       await consumer.connect();
       await consumer.subscribe({ topic, fromBeginning: true });
