@@ -331,11 +331,15 @@ export class BrokerCore {
     const settings = this.logSettings(t);
     await Promise.all(
       routes.map(async (r) => {
+        // Cluster mode: a partition reopened after a worker crash gets its replica role back at
+        // once (never a moment of single-broker behaviour: HW = LEO, unstamped batches).
+        const replica = this.replication?.roleOf(t.name, r.partition) ?? null;
         const req: OpenPartitionReq = {
           slot: r.slot,
           topic: t.name,
           partition: r.partition,
           settings,
+          ...(replica !== null ? { replica } : {}),
         };
         const res = await this.pool.call<{ errorCode: number; error?: string }>(
           r.worker,

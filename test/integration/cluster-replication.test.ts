@@ -159,7 +159,8 @@ describe('replication across 3 brokers (RF 3, min.insync.replicas 2)', () => {
     const leaderConn = await connect(c, 1);
     const f = await fetchRaw(leaderConn, 0);
     expect(f.errorCode).toBe(0);
-    for (const b of decodeRecordBatches(f.records).batches) expect(b.header.partitionLeaderEpoch).toBe(1);
+    for (const b of decodeRecordBatches(f.records).batches)
+      expect(b.header.partitionLeaderEpoch).toBe(1);
     // Fencing by leader epoch.
     expect((await fetchRaw(leaderConn, 0, 0)).errorCode).toBe(ErrorCode.FENCED_LEADER_EPOCH);
     expect((await fetchRaw(leaderConn, 0, 5)).errorCode).toBe(ErrorCode.UNKNOWN_LEADER_EPOCH);
@@ -260,5 +261,42 @@ describe('replication across 3 brokers (RF 3, min.insync.replicas 2)', () => {
       role: 'follower',
       leaderEpoch: 2,
     });
+  });
+
+  it('a partition worker crash on a follower and then on the leader: roles survive the reopen, acks=all continues', async () => {
+    cluster = await ReplicatedCluster.start([1, 2, 3], {
+      replicaLagTimeMaxMs: 10_000,
+      fetchWaitMaxMs: 100,
+      fetchBackoffMs: 20,
+    });
+    const c = cluster;
+    await c.createTopic({ name: TOPIC, partitions: 1, configs: CONFIGS }, [1, 2, 3]);
+    const conn = await connect(c, 1);
+    expect((await produceRaw(conn, -1, 5, 'a')).errorCode).toBe(0);
+    const crash = async (id: number): Promise<void> => {
+      const core = c.broker(id).core;
+      const route = core.route(TOPIC, 0);
+      if (!route) throw new Error('no route');
+      await core.pool.crashWorkerForTest(route.worker);
+    };
+    await crash(2);
+    // Node 2 stays in the ISR, so this completes only once its reopened replica follows again.
+    expect(await produceRaw(conn, -1, 5, 'b')).toEqual({ errorCode: 0, baseOffset: 5 });
+    await crash(1);
+    let r = await produceRaw(conn, -1, 5, 'c');
+    for (let i = 0; i < 50 && r.errorCode !== 0; i++) {
+      await new Promise((res) => setTimeout(res, 50)); // the worker restarts
+      r = await produceRaw(conn, -1, 5, 'c');
+    }
+    expect(r).toEqual({ errorCode: 0, baseOffset: 10 });
+    // The reopened leader still stamps its epoch and keeps the HW below unreplicated records.
+    expect(c.broker(1).core.replication?.roleOf(TOPIC, 0)).toEqual({
+      role: 'leader',
+      leaderEpoch: 1,
+    });
+    await waitFor('all replicas at 15', () => allInSync(c, [1, 2, 3]));
+    expectIdentical(c, [1, 2, 3]);
+    for (const b of decodeRecordBatches((await fetchRaw(conn, 0)).records).batches)
+      expect(b.header.partitionLeaderEpoch).toBe(1);
   });
 });

@@ -27,6 +27,8 @@ export interface OpenPartitionReq {
   topic: string;
   partition: number;
   settings: PartitionLogSettings;
+  /** Cluster mode: the replica role to resume with (a reopen after a worker crash). */
+  replica?: { role: 'leader' | 'follower'; leaderEpoch: number };
 }
 
 export interface PartitionOffsetsRes {

@@ -199,6 +199,12 @@ export class OwnerService {
       lastHwCheckpointMs: this.nowMs(),
     };
     this.hosted.set(req.slot, h);
+    if (req.replica !== undefined) {
+      log.enableHighWatermark();
+      if (req.replica.role === 'leader')
+        log.assignLeaderEpoch(req.replica.leaderEpoch, log.logEndOffset);
+      h.replica = { ...req.replica };
+    }
     // One seqlocked update of all four offsets, never a reset first: a reopen after a worker
     // restart must not show readers a moment of zeros (a long poll woken by it would answer
     // OFFSET_OUT_OF_RANGE, and the consumer would reset its position).

@@ -72,6 +72,8 @@ export interface FetcherDeps {
   localNodeId: number;
   endpoint: () => BrokerEndpoint | undefined;
   opts: ReplicationOptions;
+  /** The owner answered "not a follower here" (its worker restarted): send the role again. */
+  reassert: (topic: string, partition: number) => void;
 }
 
 const keyOf = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
@@ -290,11 +292,19 @@ export class ReplicaFetcher {
     );
     if (!this.current(p)) return;
     if (res.json.errorCode !== 0) {
-      this.delay(p);
+      this.onOwnerError(p, res.json.errorCode);
       return;
     }
     this.setPosition(p, res.json);
     p.status = again ? 'truncating' : 'fetching';
+  }
+
+  private onOwnerError(p: FetchState, errorCode: number): void {
+    this.delay(p);
+    if (errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER) {
+      p.status = 'truncating'; // the log was reopened: find our position again
+      this.deps.reassert(p.topic, p.partition);
+    }
   }
 
   private setPosition(p: FetchState, pos: ReplicaPositionRes): void {
@@ -374,7 +384,7 @@ export class ReplicaFetcher {
     if (!this.current(p)) return;
     if (res.json.errorCode !== 0) {
       p.status = 'truncating'; // a batch that does not continue our log: find the divergence again
-      this.delay(p);
+      this.onOwnerError(p, res.json.errorCode);
       return;
     }
     this.setPosition(p, res.json);

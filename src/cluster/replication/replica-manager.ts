@@ -87,6 +87,8 @@ interface LocalReplica {
   waiters: Waiter[];
   isrPending: boolean;
   minInsync: number;
+  /** A role re-send to the owner is in flight (see `reassert`). */
+  reasserting: boolean;
 }
 
 const OK: CheckResult = { errorCode: 0, message: null };
@@ -153,6 +155,7 @@ export class ReplicaManager implements ReplicaRoles {
       waiters: [],
       isrPending: false,
       minInsync: this.minInsyncOf(key.topic),
+      reasserting: false,
     };
     this.replicas.set(k, r);
     this.maybeAdvanceHw(r);
@@ -185,6 +188,7 @@ export class ReplicaManager implements ReplicaRoles {
       waiters: [],
       isrPending: false,
       minInsync: 1,
+      reasserting: false,
     };
     this.replicas.set(k, r);
     if (state.leader < 0 || state.leader === this.localNodeId || this.stopped) return;
@@ -352,6 +356,10 @@ export class ReplicaManager implements ReplicaRoles {
         localNodeId: this.localNodeId,
         endpoint: () => this.view.brokers().find((b) => b.nodeId === leader),
         opts: this.opts,
+        reassert: (topic, partition) => {
+          const r = this.replicas.get(keyOf(topic, partition));
+          if (r?.role === 'follower') this.reassert(r);
+        },
       });
       this.fetchers.set(leader, f);
       f.start();
@@ -389,9 +397,36 @@ export class ReplicaManager implements ReplicaRoles {
       .then(
         (m) => {
           if (m.json.errorCode === 0) this.onHighWatermark(r, m.json.highWatermark);
+          else if (m.json.errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER) this.reassert(r);
         },
-        () => undefined, // a worker crash: the partition is reopened and roles re-applied
+        () => {
+          // A worker crash: the reopened partition keeps its role (the open carries it); ask
+          // again on the next follower fetch.
+          if (r.hwAsked === hw) r.hwAsked = -1;
+        },
       );
+  }
+
+  /**
+   * The owner lost the partition's role (its worker crashed and reopened the log as a single
+   * broker would): send the role again, then continue. Idempotent in the owner.
+   */
+  private reassert(r: LocalReplica): void {
+    if (this.replicas.get(keyOf(r.key.topic, r.key.partition)) !== r || r.reasserting) return;
+    r.reasserting = true;
+    const op = r.role === 'leader' ? Op.BecomeLeader : Op.BecomeFollower;
+    this.ownerCall(r.route, op, r.leaderEpoch).then(
+      () => {
+        r.reasserting = false;
+        if (r.role === 'leader') {
+          r.hwAsked = -1;
+          this.maybeAdvanceHw(r);
+        }
+      },
+      () => {
+        r.reasserting = false;
+      },
+    );
   }
 
   private onHighWatermark(r: LocalReplica, hw: number): void {
