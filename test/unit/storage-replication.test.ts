@@ -136,6 +136,21 @@ describe.each(ioCases().map((c) => [c.name, c] as [string, IoCase]))(
       expect(follower.appendAsFollower(partial, NOW)).toBe(11);
     });
 
+    it('follower appends carry idempotent-producer state (a new leader detects duplicates)', () => {
+      const leader = open(`${dir}-leader`);
+      const follower = open();
+      leader.append(
+        makeBatch({ records: 3, producerId: 7, producerEpoch: 0, baseSequence: 0 }),
+        NOW,
+        {
+          leaderEpoch: 1,
+        },
+      );
+      follower.appendAsFollower(readAll(leader), NOW);
+      expect(follower.producerState.check(7, 0, 0, 3).kind).toBe('duplicate');
+      expect(follower.producerState.check(7, 0, 3, 1).kind).toBe('append');
+    });
+
     it('truncation drops the tail, its epochs and caps the high watermark', () => {
       const log = open();
       log.assignLeaderEpoch(1, 0);
