@@ -1,21 +1,36 @@
 #!/usr/bin/env node
 /**
- * The `sluice` command: one binary, sub-commands per job (`serve`, and more as they land).
+ * The `sluice` command: one binary, sub-commands per job (serve, bench, topics, produce, consume,
+ * groups).
  * Errors print one clear line to stderr and exit non-zero.
  */
 
 import { Command, CommanderError } from 'commander';
-import { registerBench } from './bench.js';
-import { registerBenchGate } from './bench-gate.js';
-import { registerConsume } from './consume.js';
-import { registerGroups } from './groups.js';
-import { registerProduce } from './produce.js';
-import { registerServe } from './serve.js';
-import { registerTopics } from './topics.js';
 
 const VERSION = '0.1.0';
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * Each command's module, loaded only when that command runs: the broker, the bench runner and the
+ * clients are heavy to import, and a `sluice topics list` should not pay for `serve`. Help and
+ * unknown commands load them all. `bench` gathers the runner and the regression gate (the gate
+ * joins the `bench` command the runner made, so it registers second).
+ */
+const COMMANDS: Record<string, () => Promise<Register[]>> = {
+  serve: async () => [(await import('./serve.js')).registerServe],
+  bench: async () => [
+    (await import('./bench.js')).registerBench,
+    (await import('./bench-gate.js')).registerBenchGate,
+  ],
+  topics: async () => [(await import('./topics.js')).registerTopics],
+  produce: async () => [(await import('./produce.js')).registerProduce],
+  consume: async () => [(await import('./consume.js')).registerConsume],
+  groups: async () => [(await import('./groups.js')).registerGroups],
+};
+
+/** The program with the commands `argv` needs (all of them unless it names one). */
+export async function buildProgram(argv: readonly string[]): Promise<Command> {
   const program = new Command();
   program
     .name('sluice')
@@ -26,19 +41,15 @@ export function buildProgram(): Command {
       outputError: (text, write) => write(`sluice: ${text.replace(/^error: /, '').trimEnd()}\n`),
     })
     .exitOverride();
-  registerServe(program);
-  registerBench(program);
-  registerTopics(program);
-  registerProduce(program);
-  registerConsume(program);
-  registerGroups(program);
-  registerBenchGate(program); // after any other `bench` registration: it joins that command
+  const named = argv[2] === undefined ? undefined : COMMANDS[argv[2]];
+  const loaders = named ? [named] : Object.values(COMMANDS);
+  for (const load of loaders) for (const register of await load()) register(program);
   return program;
 }
 
 async function main(argv: string[]): Promise<void> {
   try {
-    await buildProgram().parseAsync(argv);
+    await (await buildProgram(argv)).parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) process.exit(err.exitCode);
     process.stderr.write(`sluice: ${err instanceof Error ? err.message : String(err)}\n`);
