@@ -86,6 +86,8 @@ export interface ConsumerOptions<K, V> extends ClusterOptions {
   metadataMaxAgeMs?: number;
   /** `allow.auto.create.topics` for subscribed topics. Default true. */
   allowAutoCreateTopics?: boolean;
+  /** `client.rack`: sent to the group leader in the subscription. Default unset. */
+  clientRack?: string;
   /** `auto.offset.reset`. Default 'latest'. */
   autoOffsetReset?: OffsetResetPolicy;
   /** `max.poll.records`. Default 500. */
@@ -212,6 +214,7 @@ export class Consumer<K = Bytes, V = Bytes>
       metadataMaxAgeMs: opts.metadataMaxAgeMs ?? 300_000,
       allowAutoCreateTopics: opts.allowAutoCreateTopics ?? true,
       assignors,
+      rackId: opts.clientRack ?? null,
       enableAutoCommit: opts.enableAutoCommit ?? true,
       autoCommitIntervalMs: opts.autoCommitIntervalMs ?? 5000,
       requestTimeoutMs: this.opts.requestTimeoutMs,

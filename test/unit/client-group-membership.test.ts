@@ -11,7 +11,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { API_KEY } from '../../src/client/connection.js';
 import { Consumer, type TopicPartition } from '../../src/client/consumer.js';
-import { encodeAssignment } from '../../src/client/group/consumer-protocol.js';
+import { decodeSubscription, encodeAssignment } from '../../src/client/group/consumer-protocol.js';
 import { CommitFailedError } from '../../src/client/group/offsets.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import { defaultFetchResponse, defaultPartitionData } from '../../src/protocol/generated/fetch.js';
@@ -52,6 +52,8 @@ class Script {
   generation = 0;
   readonly joinedWith: string[] = [];
   readonly log: string[] = [];
+  /** Protocols (name, subscription bytes) of the latest JoinGroup. */
+  lastProtocols: JoinBody['protocols'] = [];
   /** Partitions the coordinator hands out in SyncGroup. */
   assignment: TopicPartition[] = [{ topic: 't', partition: 0 }];
 
@@ -87,6 +89,7 @@ class Script {
 
   private join(body: JoinBody): unknown {
     this.joinedWith.push(body.memberId);
+    this.lastProtocols = body.protocols;
     const next = this.joins.shift() ?? { errorCode: 0, memberId: body.memberId || 'm-default' };
     this.log.push(`join:${body.memberId}->${next.errorCode}`);
     if (next.errorCode === PARKED) return 'silent';
@@ -212,7 +215,7 @@ afterEach(async () => {
 
 async function setup(
   script: Script,
-  extra: { groupInstanceId?: string; rebalanceTimeoutMs?: number } = {},
+  extra: { groupInstanceId?: string; rebalanceTimeoutMs?: number; clientRack?: string } = {},
 ) {
   fake = await startFakeBroker({ topics: [{ name: 't', partitions: 1 }], handle: script.handle });
   const events: string[] = [];
@@ -321,13 +324,17 @@ describe('group membership against a scripted coordinator', () => {
     script.assignment = [];
     script.joins = [{ errorCode: 0, memberId: 's1' }];
     script.heartbeats = [0, ErrorCode.FENCED_INSTANCE_ID];
-    const { c } = await setup(script, { groupInstanceId: 'instance-1' });
+    const { c } = await setup(script, { groupInstanceId: 'instance-1', clientRack: 'rack-a' });
     port = fake?.port ?? 0;
     await waitUntil(
       'failed',
       () => c.groupMembership?.state === 'failed',
       () => script.log,
     );
+    const [range] = script.lastProtocols;
+    expect(range?.name).toBe('range');
+    const sub = decodeSubscription(range?.metadata ?? Buffer.alloc(0));
+    expect([sub.topics, sub.rackId]).toEqual([['t'], 'rack-a']);
     await expect(c.poll(50)).rejects.toThrow(/FENCED|another consumer/);
     await c.close();
     // A static member does not leave on close.

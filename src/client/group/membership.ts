@@ -83,6 +83,8 @@ export interface MembershipOptions {
   metadataMaxAgeMs: number;
   allowAutoCreateTopics: boolean;
   assignors: readonly Assignor[];
+  /** `client.rack`, sent in the subscription (v3) for rack-aware assignors; null when unset. */
+  rackId: string | null;
 }
 
 export type MembershipState = 'unjoined' | 'joining' | 'stable' | 'failed' | 'closed';
@@ -334,16 +336,7 @@ export class GroupMembership {
           memberId: this.memberId,
           groupInstanceId: version >= 5 ? this.opts.groupInstanceId : null,
           protocolType: PROTOCOL_TYPE,
-          protocols: this.opts.assignors.map((a) => ({
-            name: a.name,
-            metadata: encodeSubscription({
-              topics: this.joinedTopics,
-              userData: a.subscriptionUserData?.(owned, this.generationId) ?? null,
-              ownedPartitions: owned,
-              generationId: this.generationId,
-              rackId: null,
-            }),
-          })),
+          protocols: this.joinProtocols(owned),
           reason: null,
         },
         this.opts.rebalanceTimeoutMs + JOIN_TIMEOUT_EXTRA_MS,
@@ -360,6 +353,20 @@ export class GroupMembership {
       this.leaderId = res.leader;
       return res;
     }
+  }
+
+  /** One protocol per assignor, each with this member's subscription (and assignor user data). */
+  private joinProtocols(owned: TopicPartition[]): { name: string; metadata: Buffer }[] {
+    return this.opts.assignors.map((a) => ({
+      name: a.name,
+      metadata: encodeSubscription({
+        topics: this.joinedTopics,
+        userData: a.subscriptionUserData?.(owned, this.generationId) ?? null,
+        ownedPartitions: owned,
+        generationId: this.generationId,
+        rackId: this.opts.rackId,
+      }),
+    }));
   }
 
   /** The leader's job: decode every member's subscription and run the chosen assignor. */
