@@ -258,6 +258,7 @@ export class BrokerCore {
     changes: Record<string, string | null>,
     validateOnly: boolean,
   ): Promise<void> {
+    if (this.cluster) return this.cluster.alterTopicConfigs(name, changes, validateOnly);
     return this.serial(async () => {
       const t = this.registry.get(name);
       if (!t) throw new TopicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `no topic ${name}`);
@@ -279,7 +280,8 @@ export class BrokerCore {
 
   /**
    * Cluster mode: makes the local registry hold a topic as the cluster knows it (same id,
-   * partition count and configs) and opens its partitions. Idempotent.
+   * partition count and configs; owners get config changes) and opens its partitions.
+   * Idempotent.
    */
   adoptTopic(
     name: string,
@@ -295,6 +297,15 @@ export class BrokerCore {
       }
       if (!t) t = this.registry.create(name, partitions, configs, id);
       else if (t.partitions < partitions) this.registry.setPartitions(name, partitions);
+      if (JSON.stringify(t.configs) !== JSON.stringify(configs)) {
+        this.registry.setConfigs(name, configs);
+        const settings = this.logSettings(t);
+        await Promise.all(
+          (this.routing.partitions(name) ?? []).map((r) =>
+            this.pool.call(r.worker, Op.UpdateConfig, { slot: r.slot, settings }),
+          ),
+        );
+      }
       await this.openPartitions(t, this.routing.ensurePartitions(name, t.partitions));
     });
   }

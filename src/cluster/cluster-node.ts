@@ -54,6 +54,8 @@ const LOCAL_APPLY_TIMEOUT_MS = 10_000;
 /** Pause between checks while waiting for a change to come back through the watch. */
 const LOCAL_APPLY_POLL_MS = 10;
 const LEASE_RETRY_MS = 500;
+/** Tries of a topic change whose compare-and-swap keeps losing to other changes. */
+const TOPIC_CAS_ATTEMPTS_MAX = 5;
 
 export interface ClusterNodeOptions {
   core: BrokerCore;
@@ -341,6 +343,34 @@ export class ClusterNode {
       );
     await this.writeInitialStates(name, replicas, have);
     await this.waitLocal(() => (this.core.registry.get(name)?.partitions ?? 0) >= count);
+  }
+
+  /** Changes a topic's config overrides in etcd; every broker applies them to its replicas. */
+  async alterTopicConfigs(
+    name: string,
+    changes: Record<string, string | null>,
+    validateOnly: boolean,
+  ): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const t = this.view.topic(name);
+      if (!t) throw new TopicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `no topic ${name}`);
+      let configs: TopicAssignment['configs'];
+      try {
+        configs = topicOverrides(t.assignment.configs).with(changes, 'topic').toRecord();
+      } catch (err) {
+        throw new TopicError(ErrorCode.INVALID_CONFIG, (err as Error).message);
+      }
+      if (validateOnly) return;
+      if (await this.store.updateTopic(name, t.version, { ...t.assignment, configs })) {
+        const want = JSON.stringify(configs);
+        await this.waitLocal(() => JSON.stringify(this.core.registry.get(name)?.configs) === want);
+        return;
+      }
+      // Another change of the topic won the compare-and-swap: re-read it and try again.
+      if (attempt >= TOPIC_CAS_ATTEMPTS_MAX)
+        throw new TopicError(ErrorCode.UNKNOWN_SERVER_ERROR, `topic ${name} keeps changing`);
+      await this.waitLocal(() => (this.view.topic(name)?.version ?? 0) !== t.version);
+    }
   }
 
   /**

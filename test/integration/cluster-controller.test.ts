@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
 import type { ClusterNode } from '../../src/cluster/cluster-node.js';
 import type { PartitionState, ReplicaRoles, TopicPartitionKey } from '../../src/cluster/types.js';
+import type { AlterConfigsResponse } from '../../src/protocol/generated/alter-configs.js';
 import type { CreatePartitionsResponse } from '../../src/protocol/generated/create-partitions.js';
 import type { CreateTopicsResponse } from '../../src/protocol/generated/create-topics.js';
 import type { DeleteTopicsResponse } from '../../src/protocol/generated/delete-topics.js';
@@ -185,7 +186,7 @@ describe.skipIf(!haveEtcd)('cluster controller (3 embedded brokers)', () => {
     expect(again.topics[0]?.errorCode).toBe(ErrorCode.TOPIC_ALREADY_EXISTS);
   });
 
-  it('adds partitions and deletes topics through etcd, seen by every broker', async () => {
+  it('adds partitions, changes configs and deletes topics through etcd, seen by every broker', async () => {
     expect((await createTopics(any(), 'grow', 2, 2)).topics[0]?.errorCode).toBe(0);
     const grown = await request<CreatePartitionsResponse>(any(), 37, 1, {
       topics: [{ name: 'grow', count: 5, assignments: null }],
@@ -199,6 +200,23 @@ describe.skipIf(!haveEtcd)('cluster controller (3 embedded brokers)', () => {
       );
       const m = await metadata(b, ['grow']);
       for (const p of m.topics[0]?.partitions ?? []) expect(p.replicaNodes).toHaveLength(2);
+    }
+    // Config overrides live in etcd too: every broker's replicas get them.
+    const altered = await request<AlterConfigsResponse>(any(), 33, 1, {
+      resources: [
+        {
+          resourceType: 2,
+          resourceName: 'grow',
+          configs: [{ name: 'retention.ms', value: '123456' }],
+        },
+      ],
+      validateOnly: false,
+    });
+    expect(altered.responses[0]?.errorCode).toBe(0);
+    for (const b of brokers.values()) {
+      await until('the config everywhere', () =>
+        String(b.core.topic('grow')?.configs['retention.ms']) === '123456' ? true : undefined,
+      );
     }
     const deleted = await request<DeleteTopicsResponse>(any(), 20, 4, {
       topicNames: ['grow'],
