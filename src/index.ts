@@ -2,9 +2,11 @@
  * Sluice: a Kafka-compatible message broker core for Node.js.
  *
  * Public entry point: the embedded broker, the protocol layer, storage and I/O building blocks,
- * and the consumer-group coordinator (as the `groups` namespace: its names are generic).
+ * the consumer-group coordinator (as the `groups` namespace: its names are generic), the benchmark
+ * result format and regression gate (the `bench` namespace), and the broker's Prometheus metrics.
  */
 
+export * as bench from './bench/index.js';
 export { type Broker, type BrokerOptions, startBroker } from './broker/broker.js';
 export * from './client/index.js';
 export { ConfigError } from './config/config.js';
@@ -20,6 +22,7 @@ export {
   type SendChunksOptions,
   sendChunks,
 } from './io/index.js';
+export { BrokerMetrics, METRICS_PATH, MetricsServer } from './metrics/index.js';
 export { loadNativeAddon } from './native/addon.js';
 export * from './protocol/index.js';
 export { LogManager, openPartitionLog, type PartitionLog, StorageError } from './storage/index.js';
