@@ -265,11 +265,21 @@ export class ClusterNode {
           : replicationFactor;
       if (this.core.isInternal(name))
         rf = Math.min(this.core.config.int('offsets.topic.replication.factor'), live.length);
-      return placeReplicas({ brokers: live, partitions: count, replicationFactor: rf });
+      return placeReplicas({
+        brokers: live,
+        racks: this.racks(),
+        partitions: count,
+        replicationFactor: rf,
+      });
     } catch (err) {
       if (err instanceof PlacementError) throw new TopicError(err.errorCode, err.message);
       throw err;
     }
+  }
+
+  /** `broker.rack` of every live broker. */
+  private racks(): Map<number, string | null> {
+    return new Map(this.view.brokers().map((b) => [b.nodeId, b.rack]));
   }
 
   private async writeInitialStates(name: string, replicas: number[][], first: number) {
@@ -325,6 +335,7 @@ export class ClusterNode {
       } else {
         added = placeReplicas({
           brokers: this.view.brokers().map((b) => b.nodeId),
+          racks: this.racks(),
           partitions: count - have,
           replicationFactor: rf,
           firstPartition: have,

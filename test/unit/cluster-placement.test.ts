@@ -78,6 +78,52 @@ describe('placeReplicas', () => {
     );
   });
 
+  it('puts replicas on distinct racks when every broker has a rack, leaders still even', () => {
+    const racks = new Map<number, string>([
+      [1, 'a'],
+      [2, 'a'],
+      [3, 'b'],
+      [4, 'b'],
+      [5, 'c'],
+      [6, 'c'],
+    ]);
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 5 }),
+        fc.integer({ min: 0, max: 5 }),
+        (start, shift) => {
+          const r = placeReplicas({
+            brokers: [6, 5, 4, 3, 2, 1],
+            racks,
+            partitions: 12,
+            replicationFactor: 3,
+            start,
+            shift,
+          });
+          const leaders = new Map<number, number>();
+          for (const list of r) {
+            expect(new Set(list.map((b) => racks.get(b))).size).toBe(3);
+            leaders.set(list[0] as number, (leaders.get(list[0] as number) ?? 0) + 1);
+          }
+          expect([...leaders.values()]).toEqual([2, 2, 2, 2, 2, 2]);
+        },
+      ),
+    );
+    // More replicas than racks: racks repeat only once every rack holds one.
+    const two = new Map<number, string>([
+      [1, 'a'],
+      [2, 'a'],
+      [3, 'b'],
+    ]);
+    for (const list of placeReplicas({
+      brokers: [1, 2, 3],
+      racks: two,
+      partitions: 6,
+      replicationFactor: 3,
+    }))
+      expect(new Set(list).size).toBe(3);
+  });
+
   it('refuses a replication factor above the broker count', () => {
     try {
       placeReplicas({ brokers: [1, 2], partitions: 1, replicationFactor: 3 });

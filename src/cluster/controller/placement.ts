@@ -4,7 +4,10 @@
  * Placement follows Kafka's rack-unaware assignment: brokers sorted by id, the first replica of
  * partition p on broker (start + p) mod n, followers shifted by a per-round offset that grows every
  * n partitions, so leaders spread evenly and followers do not always pair up the same way. The
- * start and shift are random in production and fixed in tests.
+ * start and shift are random in production and fixed in tests. When every broker has a rack
+ * (`broker.rack`), Kafka's rack-aware variant is used: brokers are ordered alternating between
+ * racks, and a follower is skipped while its rack (or the broker itself) already holds a replica of
+ * the partition, unless every rack (or broker) already does.
  *
  * Leader election (`decidePartition`) mirrors Kafka's controller: a leader that is no longer
  * eligible (dead, or in controlled shutdown) is replaced by the first replica, in replica order,
@@ -29,6 +32,8 @@ export class PlacementError extends Error {
 export interface PlacementInput {
   /** Live broker ids (any order). */
   brokers: readonly number[];
+  /** Rack of each broker; rack-aware placement when every broker has one. */
+  racks?: ReadonlyMap<number, string | null>;
   partitions: number;
   replicationFactor: number;
   /** Partition id of the first new partition (CreatePartitions); 0 for a new topic. */
@@ -40,6 +45,9 @@ export interface PlacementInput {
 
 /** Replica lists for `partitions` new partitions (Kafka's round robin with shifted followers). */
 export function placeReplicas(input: PlacementInput): number[][] {
+  const racks = input.racks;
+  if (racks && input.brokers.length > 0 && input.brokers.every((b) => racks.get(b)))
+    return placeRackAware(input, racks as ReadonlyMap<number, string>);
   const brokers = [...input.brokers].sort((a, b) => a - b);
   const n = brokers.length;
   const rf = input.replicationFactor;
@@ -64,6 +72,55 @@ export function placeReplicas(input: PlacementInput): number[][] {
     for (let j = 0; j < rf - 1; j++) {
       const idx = (first + 1 + ((shift + j) % (n - 1))) % n;
       replicas.push(brokers[idx] as number);
+    }
+    out.push(replicas);
+  }
+  return out;
+}
+
+/** Brokers ordered alternating between racks (racks and brokers sorted): r1b1, r2b1, r1b2, ... */
+function rackAlternated(brokers: readonly number[], racks: ReadonlyMap<number, string>): number[] {
+  const byRack = new Map<string, number[]>();
+  for (const b of [...brokers].sort((x, y) => x - y)) {
+    const rack = racks.get(b) as string;
+    byRack.set(rack, [...(byRack.get(rack) ?? []), b]);
+  }
+  const lists = [...byRack.keys()].sort().map((r) => byRack.get(r) as number[]);
+  const out: number[] = [];
+  for (let i = 0; out.length < brokers.length; i++)
+    for (const list of lists) if (i < list.length) out.push(list[i] as number);
+  return out;
+}
+
+function placeRackAware(input: PlacementInput, racks: ReadonlyMap<number, string>): number[][] {
+  const arranged = rackAlternated(input.brokers, racks);
+  const n = arranged.length;
+  const rf = input.replicationFactor;
+  if (rf < 1 || rf > n)
+    throw new PlacementError(
+      ErrorCode.INVALID_REPLICATION_FACTOR,
+      `replication factor ${rf} is not in [1, ${n}] (the available brokers)`,
+    );
+  const rackCount = new Set(arranged.map((b) => racks.get(b))).size;
+  const start = input.start ?? Math.floor(Math.random() * n);
+  let shift = input.shift ?? Math.floor(Math.random() * n);
+  const out: number[][] = [];
+  let p = input.firstPartition ?? 0;
+  for (let i = 0; i < input.partitions; i++, p++) {
+    if (p > 0 && p % n === 0) shift += 1;
+    const first = (p + start) % n;
+    const leader = arranged[first] as number;
+    const replicas = [leader];
+    const usedRacks = new Set([racks.get(leader)]);
+    for (let k = 0; replicas.length < rf; k++) {
+      const idx = (first + 1 + ((shift * rackCount + k) % (n - 1))) % n;
+      const b = arranged[idx] as number;
+      const rackFree = !usedRacks.has(racks.get(b)) || usedRacks.size === rackCount;
+      if (rackFree && !replicas.includes(b)) {
+        replicas.push(b);
+        usedRacks.add(racks.get(b));
+      }
+      if (k > 4 * n * n) throw new Error('placeRackAware: no progress (invariant broken)');
     }
     out.push(replicas);
   }
