@@ -68,6 +68,8 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
         'group.initial.rebalance.delay.ms=0',
         '--set',
         'offsets.topic.num.partitions=3',
+        '--set',
+        'leader.imbalance.check.interval.seconds=1',
       ],
     });
     children.set(nodeId, child);
@@ -208,12 +210,15 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
       await sluice.close();
     }
 
-    // The old leader returns as a follower; it is live again in Metadata.
+    // The old leader returns as a follower, catches up (back in the ISR), and being the
+    // preferred replica it gets the leadership back from the periodic preferred-leader check.
+    expect(before.replicaNodes[0]).toBe(victim);
     await start(victim);
-    await until('the old leader registered again', async () => {
-      const m = await metadata(observer, null);
-      return m.brokers.length === 3 ? true : undefined;
+    const restored = await until('the preferred leader restored', async () => {
+      const p = await partition0(observer);
+      return p.leaderId === victim && p.isrNodes.length === 3 ? p : undefined;
     });
+    expect(restored.leaderEpoch).toBe(after.leaderEpoch + 1);
   }, 60_000);
 
   it('moves the controller role to another broker with a higher epoch after SIGKILL', async () => {
