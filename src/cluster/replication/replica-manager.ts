@@ -7,8 +7,9 @@
  * - Owner Op.BecomeLeader: replicated high watermark on, `(epoch, LEO)` in the epoch cache, every
  *   later batch stamped with the epoch.
  * - Each replica fetch (replica_id >= 0) records the follower's LEO and last-caught-up time
- *   (`LeaderTracker`); HW = min LEO over the ISR, sent to the owner (Op.SetHighWatermark), which
- *   alone writes it to the shared partition state; consumer fetches read below it only.
+ *   (`LeaderTracker`); HW = min LEO over the ISR. acks=all waiters below it are answered at once
+ *   (every ISR replica has those records), and the HW goes to the owner (Op.SetHighWatermark),
+ *   which alone writes it to the shared partition state; consumer fetches read below it only.
  * - ISR shrink (lag > `replica.lag.time.max.ms`, checked on a timer) and expand (a follower
  *   reached the HW) go through `ClusterView.proposeIsr`, a compare-and-swap; a lost race re-reads.
  * - Produce: NOT_LEADER_OR_FOLLOWER when not leader; acks=all gets NOT_ENOUGH_REPLICAS when
@@ -260,7 +261,7 @@ export class ReplicaManager implements ReplicaRoles {
         errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER,
         message: 'not leader',
       });
-    if (this.core.state.highWatermark(r.route.slot) > lastOffset)
+    if (Math.max(r.hwAsked, this.core.state.highWatermark(r.route.slot)) > lastOffset)
       return Promise.resolve(this.committedResult(r));
     return new Promise((resolve) => r.waiters.push({ lastOffset, resolve }));
   }
@@ -389,6 +390,9 @@ export class ReplicaManager implements ReplicaRoles {
     const hw = r.tracker.highWatermark(r.state.isr, leo);
     if (hw <= r.hwAsked) return;
     r.hwAsked = hw;
+    // Every ISR replica holds the records below `hw` now: acks=all is answered at once; the
+    // owner publishes the HW to consumers a moment later (one message, not waited for).
+    this.onHighWatermark(r, hw);
     this.core.pool
       .call<ReplicaPositionRes>(r.route.worker, Op.SetHighWatermark, {
         slot: r.route.slot,
@@ -396,8 +400,7 @@ export class ReplicaManager implements ReplicaRoles {
       })
       .then(
         (m) => {
-          if (m.json.errorCode === 0) this.onHighWatermark(r, m.json.highWatermark);
-          else if (m.json.errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER) this.reassert(r);
+          if (m.json.errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER) this.reassert(r);
         },
         () => {
           // A worker crash: the reopened partition keeps its role (the open carries it); ask
