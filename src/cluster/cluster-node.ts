@@ -54,6 +54,8 @@ const LOCAL_APPLY_TIMEOUT_MS = 10_000;
 /** Pause between checks while waiting for a change to come back through the watch. */
 const LOCAL_APPLY_POLL_MS = 10;
 const LEASE_RETRY_MS = 500;
+/** Pause between registration attempts while the node id is still held by an older lease. */
+const JOIN_RETRY_MS = 100;
 /** Tries of a topic change whose compare-and-swap keeps losing to other changes. */
 const TOPIC_CAS_ATTEMPTS_MAX = 5;
 
@@ -93,6 +95,8 @@ export class ClusterNode {
   private shuttingDown = false;
   /** Registered; a renewed lease registers again. */
   private joined = false;
+  /** A lease renewal is scheduled or running. */
+  private renewing = false;
   private closed = false;
   private readonly nodeId: number;
 
@@ -130,7 +134,7 @@ export class ClusterNode {
     try {
       node.clusterId = await store.clusterId();
       node.roles = opts.roles ? opts.roles(node) : attachReplication(opts.core, node.view);
-      await node.newLease(false);
+      await node.newLease();
       await node.view.start();
       node.view.onChange(() => node.scheduleSync());
       opts.core.cluster = node;
@@ -142,9 +146,13 @@ export class ClusterNode {
     return node;
   }
 
-  /** Registers the broker (its endpoint must be known by now) and starts campaigning. */
+  /**
+   * Registers the broker (its endpoint must be known by now) and starts campaigning. While the
+   * node id is held by another lease (this broker's previous run, killed less than a session
+   * timeout ago) it retries; past two session timeouts it fails: another broker has this id.
+   */
   async join(): Promise<void> {
-    await this.store.registerBroker(await this.leaseIdPromise, this.record());
+    await this.register(2 * this.ttlSeconds * 1000 + LEASE_RETRY_MS);
     this.joined = true;
     this.controller.start();
   }
@@ -165,8 +173,11 @@ export class ClusterNode {
     };
   }
 
-  /** Takes a fresh lease and (once joined) registers under it; on loss, does it again. */
-  private async newLease(register: boolean): Promise<void> {
+  /**
+   * Takes a fresh lease. When it is lost (etcd unreachable for longer than the TTL), one renewal
+   * runs (`renewing`): a new lease, then registration again once joined.
+   */
+  private async newLease(): Promise<void> {
     const lease = this.store.lease(this.ttlSeconds);
     this.lease = lease;
     lease.on('lost', (err) => {
@@ -175,23 +186,46 @@ export class ClusterNode {
       this.lease = null;
       this.leaseIdPromise = Promise.reject(new Error('lease lost; a new one is coming'));
       this.leaseIdPromise.catch(() => undefined);
-      setTimeout(() => this.renewLease(), LEASE_RETRY_MS).unref();
+      this.scheduleRenewal();
     });
     this.leaseIdPromise = lease.grant();
     this.leaseIdPromise.catch(() => undefined);
-    const leaseId = await this.leaseIdPromise;
-    if (register) await this.store.registerBroker(leaseId, this.record());
+    await this.leaseIdPromise;
   }
 
-  private renewLease(): void {
-    if (this.closed) return;
-    this.newLease(this.joined).then(
-      () => this.controller.onControllerChange(), // a no-op until joined
-      (err: unknown) => {
-        this.logger.warn({ err: String(err) }, 'cluster: registration failed, retrying');
-        setTimeout(() => this.renewLease(), LEASE_RETRY_MS).unref();
-      },
-    );
+  private scheduleRenewal(): void {
+    if (this.renewing || this.closed) return;
+    this.renewing = true;
+    setTimeout(() => void this.renew(), LEASE_RETRY_MS).unref();
+  }
+
+  private async renew(): Promise<void> {
+    try {
+      await this.newLease();
+      if (this.joined) await this.register(2 * this.ttlSeconds * 1000 + LEASE_RETRY_MS);
+      this.renewing = false;
+      this.controller.onControllerChange();
+    } catch (err) {
+      this.logger.warn({ err: String(err) }, 'cluster: registration failed, retrying');
+      const failed = this.lease;
+      this.lease = null;
+      await failed?.revoke().catch(() => undefined);
+      this.renewing = false;
+      this.scheduleRenewal();
+    }
+  }
+
+  /**
+   * Registers under the current lease, retrying while the node id is still held by an older lease
+   * (a previous run killed less than a session timeout ago) for at most `patienceMs`.
+   */
+  private async register(patienceMs: number): Promise<void> {
+    const deadline = Date.now() + patienceMs;
+    while (!(await this.store.registerBroker(await this.leaseIdPromise, this.record()))) {
+      if (Date.now() > deadline)
+        throw new Error(`node.id ${this.nodeId} is already registered by a live broker`);
+      await new Promise((r) => setTimeout(r, JOIN_RETRY_MS));
+    }
   }
 
   // ---- questions handlers ask ----

@@ -233,6 +233,24 @@ describe.skipIf(!haveEtcd)('cluster controller (3 embedded brokers)', () => {
     }
   });
 
+  it('refuses to start a second broker with a node id that is live', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-cluster-dup-'));
+    try {
+      await expect(
+        startBroker({
+          dataDir: dir,
+          nodeId: 1,
+          etcd: etcd.endpoint,
+          config: { 'cluster.name': clusterName, 'broker.session.timeout.ms': 1000 },
+        }),
+      ).rejects.toThrow(/node.id 1 is already registered/);
+      const m = await metadata(any(), null);
+      expect(m.brokers.find((b) => b.nodeId === 1)?.port).toBe(brokers.get(1)?.port);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('fences a write made with a stale controller epoch', async () => {
     const node = cluster(any());
     const epoch = node.view.controllerRecord()?.epoch ?? 0;

@@ -147,8 +147,18 @@ export class ClusterStore {
     };
   }
 
-  async registerBroker(leaseId: string, b: BrokerRecord): Promise<void> {
-    await this.client.put(this.key('brokers', b.nodeId)).value(JSON.stringify(b)).lease(leaseId);
+  /**
+   * Registers (or updates) a broker under `leaseId`. Refused (false) while another lease holds the
+   * same node id: a second broker with that id, or this broker's previous run whose lease has not
+   * expired yet.
+   */
+  async registerBroker(leaseId: string, b: BrokerRecord): Promise<boolean> {
+    const key = this.key('brokers', b.nodeId);
+    const put = () => this.client.put(key).value(JSON.stringify(b)).lease(leaseId);
+    const fresh = await this.client.if(key, 'Create', '==', 0).then(put()).commit();
+    if (fresh.succeeded) return true;
+    const mine = await this.client.if(key, 'Lease', '==', leaseId).then(put()).commit();
+    return mine.succeeded;
   }
 
   /**
