@@ -81,9 +81,11 @@ export interface ProducerOptions<K, V> extends ClusterOptions {
   onError?: (err: Error, record: ProducerRecord<K, V>) => void;
 }
 
+/** A record waiting for metadata or buffer space: one object holding what `appendNow` needs. */
 interface Blocked<K, V> {
   record: ProducerRecord<K, V>;
-  prepared: { record: ProduceRecord; bytes: number };
+  prepared: ProduceRecord;
+  bytes: number;
   done: Completion;
   deadlineMs: number;
 }
@@ -113,6 +115,16 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
   private blockedHead = 0;
   private draining: Promise<void> | null = null;
   private readonly maxQueuedRecords: number;
+  /**
+   * The record being appended on the fast path: filled, serialised into its batch by the
+   * accumulator (which keeps no reference to it) and cleared, so a send allocates nothing here.
+   */
+  private readonly scratch: ProduceRecord = {
+    key: null,
+    value: null,
+    headers: undefined,
+    timestamp: 0,
+  };
 
   constructor(opts: ProducerOptions<K, V>) {
     const acks = opts.acks === 'all' || opts.acks === undefined ? -1 : opts.acks;
@@ -222,10 +234,13 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
       done(new ClientError('producer is closed'), null);
       return;
     }
-    let prepared: { record: ProduceRecord; bytes: number };
+    const nowMs = Date.now();
+    const prepared = this.scratch;
+    let bytes: number;
     try {
-      prepared = this.prepare(record);
+      bytes = this.prepare(record, prepared, nowMs);
     } catch (err) {
+      clearRecord(prepared);
       done(err as Error, null);
       return;
     }
@@ -234,11 +249,19 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
       topic &&
       topic.errorCode === 0 &&
       this.blocked.length === this.blockedHead &&
-      this.acc.bufferedBytes + prepared.bytes <= this.bufferMemory
+      this.acc.bufferedBytes + bytes <= this.bufferMemory
     ) {
-      this.appendNow(record, prepared, topic, done);
+      this.appendNow(record, prepared, bytes, topic, done, nowMs);
+      clearRecord(prepared);
       return;
     }
+    const copy: ProduceRecord = {
+      key: prepared.key,
+      value: prepared.value,
+      headers: prepared.headers,
+      timestamp: prepared.timestamp,
+    };
+    clearRecord(prepared);
     if (this.blocked.length - this.blockedHead >= this.maxQueuedRecords) {
       done(
         new ClientError(`more than ${this.maxQueuedRecords} records wait for buffer space`),
@@ -246,15 +269,18 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
       );
       return;
     }
-    this.blocked.push({ record, prepared, done, deadlineMs: Date.now() + this.maxBlockMs });
+    const deadlineMs = nowMs + this.maxBlockMs;
+    this.blocked.push({ record, prepared: copy, bytes, done, deadlineMs });
     this.startDrain();
   }
 
   private appendNow(
     record: ProducerRecord<K, V>,
-    prepared: { record: ProduceRecord; bytes: number },
+    prepared: ProduceRecord,
+    bytes: number,
     topic: TopicInfo,
     done: Completion,
+    nowMs: number,
   ): void {
     const n = topic.partitions.length;
     let partition: number;
@@ -270,10 +296,10 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
         return;
       }
     } else {
-      const key = prepared.record.key;
+      const key = prepared.key;
       partition = this.customPartitioner
         ? this.customPartitioner(record.topic, key, n)
-        : this.partitioner.partition(record.topic, key, n, prepared.bytes);
+        : this.partitioner.partition(record.topic, key, n, bytes);
       if (!Number.isInteger(partition) || partition < 0 || partition >= n) {
         done(
           new ClientError(`partitioner chose ${partition} for '${record.topic}' (0..${n - 1})`),
@@ -282,16 +308,8 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
         return;
       }
     }
-    const full = this.acc.append(
-      record.topic,
-      partition,
-      prepared.record,
-      prepared.bytes,
-      done,
-      Date.now(),
-    );
+    this.acc.append(record.topic, partition, prepared, bytes, done, nowMs);
     this.sender.wake();
-    void full;
   }
 
   private startDrain(): void {
@@ -311,14 +329,14 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
         if (topic?.errorCode !== 0) {
           topic = await this.waitForTopic(b.record.topic, b.deadlineMs);
         }
-        while (this.acc.bufferedBytes + b.prepared.bytes > this.bufferMemory) {
+        while (this.acc.bufferedBytes + b.bytes > this.bufferMemory) {
           const leftMs = b.deadlineMs - Date.now();
           if (leftMs <= 0) throw new ClientError(`bufferMemory full for ${this.maxBlockMs} ms`);
           await Promise.race([this.sender.whenSpace(), sleep(Math.min(100, leftMs))]);
         }
         this.shiftBlocked();
         if (this.closed) throw new ClientError('producer is closed');
-        this.appendNow(b.record, b.prepared, topic, b.done);
+        this.appendNow(b.record, b.prepared, b.bytes, topic, b.done, Date.now());
       } catch (err) {
         if (this.blocked[this.blockedHead] === b) this.shiftBlocked();
         b.done(err as Error, null);
@@ -351,7 +369,8 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
     }
   }
 
-  private prepare(record: ProducerRecord<K, V>): { record: ProduceRecord; bytes: number } {
+  /** Serialises `record` into `out` (CreateTime defaults to `nowMs`); returns its size estimate. */
+  private prepare(record: ProducerRecord<K, V>, out: ProduceRecord, nowMs: number): number {
     let key: Buffer | null;
     let value: Buffer | null;
     try {
@@ -365,20 +384,25 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
         },
       );
     }
-    const out: ProduceRecord = {
-      key,
-      value,
-      headers: toHeaders(record.headers),
-      timestamp: record.timestamp ?? Date.now(),
-    };
+    out.key = key;
+    out.value = value;
+    out.headers = toHeaders(record.headers);
+    out.timestamp = record.timestamp ?? nowMs;
     const bytes = estimateRecordBytes(out);
     if (bytes + 61 > this.maxRequestSize) {
       throw new ClientError(
         `record of about ${bytes} bytes is larger than maxRequestSize (${this.maxRequestSize})`,
       );
     }
-    return { record: out, bytes };
+    return bytes;
   }
+}
+
+/** Drops the scratch record's references (the caller's buffers) once it has been used. */
+function clearRecord(r: ProduceRecord): void {
+  r.key = null;
+  r.value = null;
+  r.headers = undefined;
 }
 
 function toHeaders(h: ProducerRecord<unknown, unknown>['headers']): RecordHeader[] | undefined {

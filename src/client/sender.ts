@@ -3,7 +3,8 @@
  *
  * Each run groups the ready head batches by leader (one batch per partition per request, the
  * request bounded by `maxRequestSize`) and sends one Produce request per leader while that
- * leader has fewer than `maxInFlight` requests unanswered. Answers complete the records; retriable
+ * leader has fewer than `maxInFlight` requests unanswered; it repeats with the next ready batches
+ * (up to `maxInFlight` rounds), so one busy partition keeps several requests in flight. Answers complete the records; retriable
  * errors put the batch back (in sequence order) after `retryBackoffMs`, within the batch's
  * delivery deadline, and errors that mean stale metadata trigger a refresh.
  *
@@ -109,31 +110,37 @@ export class Sender {
       return;
     }
     const nowMs = Date.now();
-    const byLeader = new Map<number, Batch[]>();
     let nextMs = Number.POSITIVE_INFINITY;
     let refresh: string[] = [];
-    for (const q of this.acc.allQueues()) {
-      this.expire(q, nowMs);
-      if (q.batches.length === 0) continue;
-      const flushing = this.state.flushing || this.state.closing;
-      if (!this.acc.isReady(q, nowMs, flushing)) {
-        nextMs = Math.min(nextMs, this.acc.msUntilReady(q, nowMs));
-        continue;
+    // Rounds: each takes at most one ready head batch per partition and sends one request per
+    // leader; further rounds follow while batches stay ready and in-flight limits allow, so a
+    // backlog on few partitions fills the pipeline in one run instead of one request per run.
+    for (let round = 0; round < this.opts.maxInFlight; round++) {
+      const byLeader = new Map<number, Batch[]>();
+      for (const q of this.acc.allQueues()) {
+        if (round === 0) this.expire(q, nowMs);
+        if (q.batches.length === 0) continue;
+        const flushing = this.state.flushing || this.state.closing;
+        if (!this.acc.isReady(q, nowMs, flushing)) {
+          nextMs = Math.min(nextMs, this.acc.msUntilReady(q, nowMs));
+          continue;
+        }
+        const head = q.batches[0] as Batch;
+        if (q.inFlight >= this.opts.maxInFlight || (head.attempts > 0 && q.inFlight > 0)) continue;
+        const leader = this.cluster.leaderOf(q.topic, q.partition);
+        if (leader < 0) {
+          if (round === 0) refresh.push(q.topic);
+          nextMs = Math.min(nextMs, this.opts.retryBackoffMs);
+          continue;
+        }
+        if ((this.inFlightByLeader.get(leader) ?? 0) >= this.opts.maxInFlight) continue;
+        const list = byLeader.get(leader) ?? [];
+        if (list.length === 0) byLeader.set(leader, list);
+        list.push(this.acc.take(q) as Batch);
       }
-      const head = q.batches[0] as Batch;
-      if (q.inFlight >= this.opts.maxInFlight || (head.attempts > 0 && q.inFlight > 0)) continue;
-      const leader = this.cluster.leaderOf(q.topic, q.partition);
-      if (leader < 0) {
-        refresh.push(q.topic);
-        nextMs = Math.min(nextMs, this.opts.retryBackoffMs);
-        continue;
-      }
-      if ((this.inFlightByLeader.get(leader) ?? 0) >= this.opts.maxInFlight) continue;
-      const list = byLeader.get(leader) ?? [];
-      if (list.length === 0) byLeader.set(leader, list);
-      list.push(this.acc.take(q) as Batch);
+      if (byLeader.size === 0) break;
+      for (const [leader, batches] of byLeader) this.sendTo(leader, batches, nowMs);
     }
-    for (const [leader, batches] of byLeader) this.sendTo(leader, batches, nowMs);
     if (refresh.length > 0) {
       refresh = [...new Set(refresh)];
       this.cluster.refresh(refresh).then(

@@ -1,0 +1,135 @@
+/**
+ * The producer's throughput pipeline: the sender keeps several requests of one busy partition in
+ * flight, and records sent while the buffer is full keep their order and bytes.
+ */
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { Producer } from '../../src/client/producer.js';
+import { encodeResponse } from '../../src/protocol/frame.js';
+import { decodeRecordBatch, readBatchHeader } from '../../src/protocol/records/index.js';
+import {
+  type FakeBroker,
+  type FakeRequest,
+  produceAnswer,
+  startFakeBroker,
+} from './client-fake-broker.js';
+
+let fake: FakeBroker | null = null;
+afterEach(async () => {
+  await fake?.close();
+  fake = null;
+});
+
+const PRODUCE = 0;
+
+function recordsOf(req: FakeRequest): Buffer {
+  const body = req.body as { topicData: { partitionData: { records: Buffer }[] }[] };
+  return body.topicData[0]?.partitionData[0]?.records as Buffer;
+}
+
+/** Answers a held Produce request with consecutive offsets starting at `base`. */
+function answer(req: FakeRequest, base: number): void {
+  const body = produceAnswer(req.body, () => ({ errorCode: 0, baseOffset: base }));
+  const { apiKey, apiVersion, correlationId } = req.header;
+  const chunks = encodeResponse(apiKey, apiVersion, correlationId, body);
+  req.socket.write(Buffer.concat(chunks as Buffer[]));
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!cond()) throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('producer pipeline', () => {
+  it('keeps maxInFlight requests of one partition in flight from one burst of sends', async () => {
+    const held: FakeRequest[] = [];
+    fake = await startFakeBroker({
+      topics: [{ name: 't', partitions: 1 }],
+      handle: (r) => {
+        if (r.header.apiKey !== PRODUCE) return undefined;
+        held.push(r);
+        return 'silent';
+      },
+    });
+    const p = new Producer({
+      bootstrap: fake.bootstrap,
+      acks: 1,
+      batchSize: 300,
+      lingerMs: 60_000,
+      maxInFlightRequestsPerConnection: 4,
+    });
+    await p.connect();
+    const value = Buffer.alloc(50, 0x62);
+    const offsets: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      p.send({ topic: 't', value }, (err, meta) => {
+        if (err === null && meta !== null) offsets.push(meta.offset);
+      });
+    }
+    // Full batches are ready at once; the lingering last one is not. No answer has come, so
+    // only the first run of the sender can have sent these.
+    await until(() => held.length >= 4, 'four requests');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(held).toHaveLength(4);
+    const flushed = p.flush();
+    let next = 0;
+    while (next < 60) {
+      await until(() => held.length > 0, 'the next request');
+      const req = held.shift() as FakeRequest;
+      answer(req, next);
+      next += readBatchHeader(recordsOf(req)).recordsCount;
+    }
+    await flushed;
+    await until(() => offsets.length === 60, 'every answer');
+    expect(offsets).toEqual(Array.from({ length: 60 }, (_, i) => i));
+    await p.close();
+  });
+
+  it('records sent past bufferMemory keep their order, keys, values and headers', async () => {
+    let next = 0;
+    const stored: Buffer[] = [];
+    fake = await startFakeBroker({
+      topics: [{ name: 't', partitions: 1 }],
+      handle: (r) => {
+        if (r.header.apiKey !== PRODUCE) return undefined;
+        return produceAnswer(r.body, (_t, _p, recs) => {
+          stored.push(Buffer.from(recs));
+          const base = next;
+          next += readBatchHeader(recs).recordsCount;
+          return { errorCode: 0, baseOffset: base };
+        });
+      },
+    });
+    const p = new Producer({
+      bootstrap: fake.bootstrap,
+      acks: 1,
+      batchSize: 400,
+      bufferMemory: 1500,
+      lingerMs: 0,
+    });
+    await p.connect();
+    const results = await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        p.send({
+          topic: 't',
+          key: `k${i}`,
+          value: `value-${i}`,
+          headers: i % 3 === 0 ? { h: `x${i}` } : undefined,
+          timestamp: 1_700_000_000_000 + i,
+        }),
+      ),
+    );
+    expect(results.map((m) => m.offset)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    const records = stored.flatMap((b) => decodeRecordBatch(b).records);
+    expect(records).toHaveLength(300);
+    records.forEach((r, i) => {
+      expect(r.key?.toString()).toBe(`k${i}`);
+      expect(r.value?.toString()).toBe(`value-${i}`);
+      expect(r.timestamp).toBe(1_700_000_000_000 + i);
+      expect(r.headers.map((h) => `${h.key}=${h.value?.toString()}`)).toEqual(
+        i % 3 === 0 ? [`h=x${i}`] : [],
+      );
+    });
+    await p.close();
+  });
+});
