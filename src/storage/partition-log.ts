@@ -89,6 +89,7 @@ import { crc32c } from '../protocol/records/crc32c.js';
 import { decodeRecordBatch } from '../protocol/records/record-batch.js';
 import {
   CLEAN_SHUTDOWN_FILE,
+  HIGH_WATERMARK_FILE,
   type PartitionCheckpoint,
   PRODUCER_STATE_FILE,
   readCheckpoint,
@@ -438,6 +439,11 @@ export class PartitionLog {
     this.hw = Math.min(Math.max(saved, this.startOffset), this.logEndOffset);
     this.hwCheckpointed = saved;
     return this.hw;
+  }
+
+  /** True when a high watermark checkpoint exists (the partition was replicated before). */
+  hasHighWatermarkCheckpoint(): boolean {
+    return this.io.exists(`${this.dir}/${HIGH_WATERMARK_FILE}`);
   }
 
   /** The replicated high watermark, or null on a single broker (where it is the log end). */

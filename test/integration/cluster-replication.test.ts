@@ -300,4 +300,33 @@ describe('replication across 3 brokers (RF 3, min.insync.replicas 2)', () => {
     for (const b of decodeRecordBatches((await fetchRaw(conn, 0)).records).batches)
       expect(b.header.partitionLeaderEpoch).toBe(1);
   });
+
+  it('a restarted replica exposes nothing above its checkpointed high watermark before its role arrives', async () => {
+    cluster = await ReplicatedCluster.start([1, 2], {
+      replicaLagTimeMaxMs: 10_000,
+      fetchWaitMaxMs: 100,
+    });
+    const c = cluster;
+    await c.createTopic(
+      { name: TOPIC, partitions: 1, configs: { 'min.insync.replicas': '1' } },
+      [1, 2],
+    );
+    const conn = await connect(c, 1);
+    expect((await produceRaw(conn, -1, 5, 'a')).errorCode).toBe(0);
+    await c.stopNode(2);
+    expect((await produceRaw(conn, 1, 3, 'b')).errorCode).toBe(0); // HW stays at 5 (2 is in the ISR)
+    expect(c.offsets(1, TOPIC)).toEqual({ leo: 8, hw: 5 });
+    conns.splice(0).forEach((x) => x.close());
+    await c.stopNode(1); // clean stop: HW checkpoint 5
+    let before = { leo: -1, hw: -1 };
+    await c.startNode(1, (b) => {
+      const route = b.core.route(TOPIC, 0);
+      if (!route) throw new Error('no route');
+      before = {
+        leo: b.core.state.logEndOffset(route.slot),
+        hw: b.core.state.highWatermark(route.slot),
+      };
+    });
+    expect(before).toEqual({ leo: 8, hw: 5 });
+  });
 });

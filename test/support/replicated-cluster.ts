@@ -112,7 +112,11 @@ export class ReplicatedCluster {
     for (const n of this.nodes.values()) await n.driver?.settled();
   }
 
-  async startNode(id: number): Promise<void> {
+  /**
+   * Starts (or restarts) a node. `hook` runs after the broker started and before replication is
+   * attached (the moment a restarted broker has opened its logs but knows no roles yet).
+   */
+  async startNode(id: number, hook?: (broker: Broker) => void | Promise<void>): Promise<void> {
     const n = this.node(id);
     if (n.broker) return;
     const broker = await startBroker({
@@ -120,6 +124,7 @@ export class ReplicatedCluster {
       keepDataDir: true,
       config: { 'node.id': id, 'auto.create.topics.enable': false, ...this.config },
     });
+    await hook?.(broker);
     for (const t of this.topics) {
       if (!broker.core.topic(t.name))
         await broker.core.createTopic(t.name, t.partitions, 1, t.configs ?? {});

@@ -204,6 +204,10 @@ export class OwnerService {
       if (req.replica.role === 'leader')
         log.assignLeaderEpoch(req.replica.leaderEpoch, log.logEndOffset);
       h.replica = { ...req.replica };
+    } else if (log.hasHighWatermarkCheckpoint()) {
+      // Replicated before this restart: until its role arrives, expose nothing above the last
+      // checkpointed high watermark (records above it may never have been committed).
+      log.enableHighWatermark();
     }
     // One seqlocked update of all four offsets, never a reset first: a reopen after a worker
     // restart must not show readers a moment of zeros (a long poll woken by it would answer
@@ -229,7 +233,7 @@ export class OwnerService {
 
   /** The high watermark readers may see: the replicated one in cluster mode, else the log end. */
   private hwOf(h: Hosted): number {
-    return h.replica === null ? h.log.logEndOffset : (h.log.highWatermark ?? h.log.logStartOffset);
+    return h.log.highWatermark ?? h.log.logEndOffset;
   }
 
   // ---- replication (cluster mode) ------------------------------------------------------------
