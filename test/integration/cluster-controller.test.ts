@@ -263,6 +263,17 @@ describe.skipIf(!haveEtcd)('cluster controller (3 embedded brokers)', () => {
     });
     expect(stale).toBeNull();
     expect(node.view.partitionState('placed', 0)?.leaderEpoch).toBe(state.leaderEpoch);
+
+    // A leader's ISR change is a compare-and-swap on the version it read.
+    const leaderNode = cluster(brokers.get(state.leader) as Broker);
+    const moved = await leaderNode.view.proposeIsr('placed', 0, state, state.isr);
+    expect(moved?.version).toBeGreaterThan(state.version);
+    expect(await leaderNode.view.proposeIsr('placed', 0, state, state.isr)).toBeNull();
+    // Every broker's view catches up with the new version through its watch.
+    for (const b of brokers.values())
+      await until('the new version everywhere', () =>
+        cluster(b).view.partitionState('placed', 0)?.version === moved?.version ? true : undefined,
+      );
   });
 
   it('controlled shutdown moves leadership away first; the controller role moves with a higher epoch; the preferred leader comes back', async () => {
