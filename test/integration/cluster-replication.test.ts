@@ -316,7 +316,7 @@ describe('replication across 3 brokers (RF 3, min.insync.replicas 2)', () => {
     await c.stopNode(2);
     expect((await produceRaw(conn, 1, 3, 'b')).errorCode).toBe(0); // HW stays at 5 (2 is in the ISR)
     expect(c.offsets(1, TOPIC)).toEqual({ leo: 8, hw: 5 });
-    conns.splice(0).forEach((x) => x.close());
+    for (const x of conns.splice(0)) x.close();
     await c.stopNode(1); // clean stop: HW checkpoint 5
     let before = { leo: -1, hw: -1 };
     await c.startNode(1, (b) => {
