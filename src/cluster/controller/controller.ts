@@ -22,8 +22,9 @@ import type { EtcdClusterView } from './etcd-view.js';
 import { decidePartition, initialState } from './placement.js';
 import type { ClusterStore } from './store.js';
 
-/** How soon a refused or failed pass is retried. */
-const RETRY_DELAY_MS = 100;
+/** How soon a refused or failed pass (or campaign) is retried; doubles while failures go on. */
+const RETRY_DELAY_MS_MIN = 100;
+const RETRY_DELAY_MS_MAX = 1_000;
 /** Partition writes in flight at once during a pass. */
 const WRITES_IN_FLIGHT_MAX = 64;
 
@@ -41,6 +42,7 @@ export class Controller {
   private rerun = false;
   private preferredDue = false;
   private retryTimer: NodeJS.Timeout | null = null;
+  private retryDelayMs = RETRY_DELAY_MS_MIN;
   private rebalanceTimer: NodeJS.Timeout | null = null;
   private campaigning = false;
   /** Campaigns only once started (the broker is registered by then). */
@@ -126,7 +128,8 @@ export class Controller {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       fn();
-    }, RETRY_DELAY_MS);
+    }, this.retryDelayMs);
+    this.retryDelayMs = Math.min(this.retryDelayMs * 2, RETRY_DELAY_MS_MAX);
     this.retryTimer.unref();
   }
 
@@ -152,6 +155,7 @@ export class Controller {
           return false;
         });
         if (!settled) this.retryLater(() => this.schedule());
+        else this.retryDelayMs = RETRY_DELAY_MS_MIN;
       } while (this.rerun && this.epoch !== null && !this.closed);
     } finally {
       this.running = false;
