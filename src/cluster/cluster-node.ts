@@ -14,7 +14,9 @@
  *   for ISR-only changes; in one pass at most one call per partition, and passes never overlap,
  *   so calls for a partition are serialised), and calls
  *   stopReplica for partitions it no longer hosts. A follower may be told a leader of -1 (the
- *   partition is offline); it then waits for the next state.
+ *   partition is offline); it then waits for the next state. A local topic the cluster does not
+ *   have (or has under another topic id) is removed with its data: a data dir that served a
+ *   single broker is not carried into a cluster.
  * - Topic changes (CreateTopics, DeleteTopics, CreatePartitions, auto-creation) are written to
  *   etcd by the broker that received them, with placement from placement.ts; they resolve once
  *   this broker has opened the new partitions.
