@@ -1,9 +1,10 @@
 /**
  * Produce load generator for `replication-bench.ts`, in its own process: pre-encoded 64 KiB
- * batches of 100-byte records to one partition of HOST:PORT for SECONDS with ACKS (1 or -1),
- * IN_FLIGHT requests outstanding; prints the acknowledged records/s, or fails on any error code.
+ * batches of 100-byte records, round-robin over the TARGETs (each a partition and the broker that
+ * leads it), for SECONDS with ACKS (1 or -1), IN_FLIGHT requests outstanding in total; prints the
+ * acknowledged records/s, or fails on any error code.
  *
- *   node --import tsx bench/cluster/produce-load.ts HOST PORT TOPIC PARTITION SECONDS ACKS IN_FLIGHT
+ *   node --import tsx bench/cluster/produce-load.ts TOPIC SECONDS ACKS IN_FLIGHT HOST:PORT:PARTITION...
  */
 
 import type { ProduceResponse } from '../../src/protocol/generated/produce.js';
@@ -31,27 +32,34 @@ function batch64k(): { buf: Buffer; count: number } {
 }
 
 async function main(): Promise<void> {
-  const [
-    host = '127.0.0.1',
-    port = '9092',
-    topic = 'p',
-    partition = '0',
-    seconds = '4',
-    acks = '1',
-    inFlight = '32',
-  ] = process.argv.slice(2);
+  const [topic = 'p', seconds = '4', acks = '1', inFlight = '32', ...targetArgs] =
+    process.argv.slice(2);
   const { buf, count } = batch64k();
-  const c = await RawClient.connect(host, Number(port));
+  const clients = new Map<string, RawClient>();
+  const targets: { client: RawClient; partition: number }[] = [];
+  for (const t of targetArgs) {
+    const [host = '127.0.0.1', port = '9092', partition = '0'] = t.split(':');
+    const key = `${host}:${port}`;
+    let client = clients.get(key);
+    if (!client) {
+      client = await RawClient.connect(host, Number(port));
+      clients.set(key, client);
+    }
+    targets.push({ client, partition: Number(partition) });
+  }
+  if (targets.length === 0) throw new Error('no target');
   let done = 0;
+  let next = 0;
   const t0 = performance.now();
   const end = t0 + Number(seconds) * 1000;
   const loop = async (): Promise<void> => {
     while (performance.now() < end) {
-      const res = await c.request<ProduceResponse>(0, 8, {
+      const target = targets[next++ % targets.length] as (typeof targets)[number];
+      const res = await target.client.request<ProduceResponse>(0, 8, {
         transactionalId: null,
         acks: Number(acks),
         timeoutMs: 30_000,
-        topicData: [{ name: topic, partitionData: [{ index: Number(partition), records: buf }] }],
+        topicData: [{ name: topic, partitionData: [{ index: target.partition, records: buf }] }],
       });
       const code = res.responses[0]?.partitionResponses[0]?.errorCode ?? -1;
       if (code !== 0) throw new Error(`produce failed with error ${code}`);
@@ -60,7 +68,7 @@ async function main(): Promise<void> {
   };
   await Promise.all(Array.from({ length: Number(inFlight) }, loop));
   const elapsedS = (performance.now() - t0) / 1000;
-  c.close();
+  for (const c of clients.values()) c.close();
   process.stdout.write(`${((done * count) / elapsedS).toFixed(0)}\n`);
 }
 

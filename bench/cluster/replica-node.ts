@@ -3,10 +3,15 @@
  * data dir and, unless it runs alone, joins the others through an in-memory `StaticClusterStore`
  * holding the same brokers and partition state in every process (leader node 1, ISR = all; the
  * state never changes during a healthy run, so the per-process copies stay equal). Creates the
- * topic, prints "ready" and runs until SIGTERM, then stops cleanly. With `--check-isr` it exits
+ * topic, prints "ready" and runs until SIGTERM, then stops cleanly and prints "cpu <µs>" (the CPU
+ * time of the whole process, every thread, since the load started: `--cpu-from-ready`). With `--check-isr` it exits
  * with status 3 if its ISR ever shrank (proposeIsr called), so a run that lost a follower fails.
  *
- *   node --import tsx bench/cluster/replica-node.ts NODE_ID DATA_DIR PORT1,PORT2,PORT3 [--single]
+ * The topic has PARTITIONS partitions; partition p is led by node (p mod brokers) + 1, the other
+ * brokers follow it, so leadership (and work) is spread evenly.
+ *
+ *   node --import tsx bench/cluster/replica-node.ts NODE_ID DATA_DIR PORT1,PORT2,PORT3 PARTITIONS
+ *     [--single]
  */
 
 import { startBroker } from '../../src/broker/broker.js';
@@ -16,7 +21,8 @@ import { StaticClusterStore } from '../../src/cluster/static-view.js';
 const TOPIC = 'p';
 
 async function main(): Promise<void> {
-  const [idArg = '1', dataDir = '', portsArg = ''] = process.argv.slice(2);
+  const [idArg = '1', dataDir = '', portsArg = '', partitionsArg = '1'] = process.argv.slice(2);
+  const partitions = Number(partitionsArg);
   const single = process.argv.includes('--single');
   const id = Number(idArg);
   const ports = portsArg.split(',').map(Number);
@@ -26,26 +32,39 @@ async function main(): Promise<void> {
     config: { 'node.id': id, 'log.flush.policy': 'never' },
   });
   if (!broker.core.topic(TOPIC))
-    await broker.core.createTopic(TOPIC, 1, 1, single ? {} : { 'min.insync.replicas': '2' });
+    await broker.core.createTopic(
+      TOPIC,
+      partitions,
+      1,
+      single ? {} : { 'min.insync.replicas': '2' },
+    );
   let stopReplication = async (): Promise<void> => undefined;
   if (!single) {
     const store = new StaticClusterStore();
     for (const [i, port] of ports.entries())
       store.setBroker({ nodeId: i + 1, host: '127.0.0.1', port, rack: null });
-    const replicas = ports.map((_, i) => i + 1);
-    store.set(TOPIC, 0, { leader: 1, leaderEpoch: 1, isr: replicas, replicas, controllerEpoch: 1 });
+    const ids = ports.map((_, i) => i + 1);
+    for (let p = 0; p < partitions; p++) {
+      const replicas = ids.map((_, i) => ids[(i + p) % ids.length] as number);
+      const leader = replicas[0] as number;
+      store.set(TOPIC, p, { leader, leaderEpoch: 1, isr: replicas, replicas, controllerEpoch: 1 });
+    }
     const view = store.viewFor(id);
     const manager = attachReplication(broker.core, view);
     const driver = new RoleDriver(view, manager);
-    await driver.apply({ topic: TOPIC, partition: 0 });
+    for (let p = 0; p < partitions; p++) void driver.apply({ topic: TOPIC, partition: p });
+    await driver.settled();
     stopReplication = async () => {
       driver.stop();
       await manager.stop();
       if (store.isrProposals.length > 0) process.exitCode = 3;
     };
   }
+  const cpuAtReady = process.cpuUsage();
   process.stdout.write('ready\n');
   process.once('SIGTERM', () => {
+    const cpu = process.cpuUsage(cpuAtReady);
+    process.stdout.write(`cpu ${cpu.user + cpu.system}\n`);
     void stopReplication()
       .then(() => broker.stop())
       .then(() => process.exit());

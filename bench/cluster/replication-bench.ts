@@ -5,13 +5,15 @@
  *
  * Every broker is its own process (`replica-node.ts`: own network thread, owner workers, data dir
  * and port); the three form a cluster over an in-memory `StaticClusterStore` copy in each process
- * (no etcd; the partition state is fixed: leader node 1, ISR all three). Followers replicate with
- * real replica fetches over loopback. The load comes from another process (`produce-load.ts`,
- * 32 requests in flight). Flush policy `never` in both runs (Kafka's default), so the comparison
- * isolates replication. A run whose ISR shrank fails.
+ * (no etcd; the partition states are fixed: partition p led by node (p mod 3) + 1, ISR all three).
+ * Followers replicate with real replica fetches over loopback. The load comes from another
+ * process (`produce-load.ts`, 32 requests in flight in total, round-robin over the partitions,
+ * each sent to its leader). Both runs use the same topic shape (`--partitions`, default 3) and
+ * flush policy `never` (Kafka's default), so the comparison isolates replication. A run whose
+ * ISR shrank fails.
  *
- *   node --import tsx bench/cluster/replication-bench.ts [--seconds 4] [--in-flight 32] [--rounds 3]
- *     [--json FILE]
+ *   node --import tsx bench/cluster/replication-bench.ts [--seconds 4] [--partitions 3]
+ *     [--in-flight 32] [--rounds 3] [--json FILE]
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -60,12 +62,19 @@ function run(
   return { child, done };
 }
 
+interface Settings {
+  seconds: number;
+  partitions: number;
+  inFlight: number;
+}
+
 let runs = 0;
 
 async function startNodes(
   root: string,
   count: number,
-): Promise<{ ports: number[]; stop: () => Promise<void> }> {
+  partitions: number,
+): Promise<{ ports: number[]; stop: () => Promise<number> }> {
   runs++;
   const ports: number[] = [];
   for (let i = 0; i < count; i++) ports.push(await freePort());
@@ -76,7 +85,8 @@ async function startNodes(
       ready = r;
     });
     const dir = join(root, `run-${runs}-node-${i + 1}`);
-    const n = run('./replica-node.ts', [String(i + 1), dir, ports.join(','), ...single], (l) => {
+    const args = [String(i + 1), dir, ports.join(','), String(partitions), ...single];
+    const n = run('./replica-node.ts', args, (l) => {
       if (l === 'ready') ready();
     });
     return { ...n, isReady };
@@ -84,74 +94,99 @@ async function startNodes(
   await Promise.race([Promise.all(nodes.map((n) => n.isReady)), ...nodes.map((n) => n.done)]);
   return {
     ports,
+    /** Stops the brokers; resolves with their CPU time in µs (all threads, since ready). */
     stop: async () => {
       for (const n of nodes) n.child.kill('SIGTERM');
-      await Promise.all(nodes.map((n) => n.done));
+      const outs = await Promise.all(nodes.map((n) => n.done));
+      let cpuUs = 0;
+      for (const out of outs) for (const m of out.matchAll(/^cpu (\d+)$/gm)) cpuUs += Number(m[1]);
+      return cpuUs;
     },
   };
 }
 
-async function measure(
-  root: string,
-  brokers: number,
-  seconds: number,
-  inFlight: number,
-): Promise<number> {
-  const nodes = await startNodes(root, brokers);
+interface Measured {
+  recordsPerS: number;
+  /** Broker CPU (every process and thread) per record, in µs. */
+  cpuUsPerRecord: number;
+}
+
+async function measure(root: string, brokers: number, s: Settings): Promise<Measured> {
+  const nodes = await startNodes(root, brokers, s.partitions);
+  let recordsPerS = 0;
   try {
     const acks = brokers === 1 ? '1' : '-1';
-    const args = [
-      '127.0.0.1',
-      String(nodes.ports[0]),
-      'p',
-      '0',
-      String(seconds),
-      acks,
-      String(inFlight),
-    ];
-    return Number((await run('./produce-load.ts', args).done).trim());
+    // Partition p goes to its leader: node (p mod brokers) + 1.
+    const targets = Array.from(
+      { length: s.partitions },
+      (_, p) => `127.0.0.1:${nodes.ports[p % brokers]}:${p}`,
+    );
+    const args = ['p', String(s.seconds), acks, String(s.inFlight), ...targets];
+    recordsPerS = Number((await run('./produce-load.ts', args).done).trim());
   } finally {
-    await nodes.stop();
+    const cpuUs = await nodes.stop();
+    // The CPU covers the load (s.seconds) plus a short stop: a slight overestimate.
+    return { recordsPerS, cpuUsPerRecord: cpuUs / Math.max(1, recordsPerS * s.seconds) };
   }
 }
 
 function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
+const k = (n: number): string => `${(n / 1e3).toFixed(0)} k`;
+
 async function main(): Promise<void> {
-  const seconds = Number(arg('--seconds', '4'));
-  const inFlight = Number(arg('--in-flight', '32'));
+  const s: Settings = {
+    seconds: Number(arg('--seconds', '4')),
+    partitions: Number(arg('--partitions', '3')),
+    inFlight: Number(arg('--in-flight', '32')),
+  };
   const rounds = Number(arg('--rounds', '3'));
   const json = arg('--json', '');
   const root = mkdtempSync(join(tmpdir(), 'sluice-repl-bench-'));
-  const ones: number[] = [];
-  const threes: number[] = [];
+  const ones: Measured[] = [];
+  const threes: Measured[] = [];
   try {
     // Alternating rounds: a machine shared with other work drifts; medians of interleaved runs
     // compare like with like.
     for (let r = 0; r < rounds; r++) {
-      ones.push(await measure(root, 1, seconds, inFlight));
-      threes.push(await measure(root, 3, seconds, inFlight));
+      ones.push(await measure(root, 1, s));
+      threes.push(await measure(root, 3, s));
+      const a = ones[r] as Measured;
+      const b = threes[r] as Measured;
       process.stdout.write(
-        `round ${r + 1}: single acks=1 ${((ones[r] as number) / 1e3).toFixed(0)} k/s, ` +
-          `3 brokers acks=all ${((threes[r] as number) / 1e3).toFixed(0)} k/s\n`,
+        `round ${r + 1}: single acks=1 ${k(a.recordsPerS)}/s (${a.cpuUsPerRecord.toFixed(2)} µs CPU/record), ` +
+          `3 brokers acks=all ${k(b.recordsPerS)}/s (${b.cpuUsPerRecord.toFixed(2)} µs CPU/record)\n`,
       );
     }
-    const one = median(ones);
-    const three = median(threes);
+    const one = median(ones.map((m) => m.recordsPerS));
+    const three = median(threes.map((m) => m.recordsPerS));
+    const cpuOne = median(ones.map((m) => m.cpuUsPerRecord));
+    const cpuThree = median(threes.map((m) => m.cpuUsPerRecord));
     const ratio = three / one;
     process.stdout.write(
-      `single broker acks=1: ${(one / 1e3).toFixed(0)} k records/s (median of ${rounds})\n` +
-        `3 brokers RF 3 acks=all (min.insync 2): ${(three / 1e3).toFixed(0)} k records/s (median of ${rounds})\n` +
-        `ratio: ${(ratio * 100).toFixed(0)}% (target >= 40%)\n`,
+      `${s.partitions} partition(s), ${s.inFlight} requests in flight, medians of ${rounds} rounds\n` +
+        `single broker acks=1: ${k(one)} records/s\n` +
+        `3 brokers RF 3 acks=all (min.insync 2): ${k(three)} records/s\n` +
+        `ratio: ${(ratio * 100).toFixed(0)}% (target >= 40%)\n` +
+        `broker CPU per record: ${cpuOne.toFixed(2)} µs single, ${cpuThree.toFixed(2)} µs for the 3 brokers together\n`,
     );
     if (json !== '')
       writeFileSync(
         json,
         JSON.stringify(
-          { singleAcks1: one, replicatedAcksAll: three, ratio, rounds: { ones, threes } },
+          {
+            settings: s,
+            singleAcks1: one,
+            replicatedAcksAll: three,
+            ratio,
+            cpuOne,
+            cpuThree,
+            ones,
+            threes,
+          },
           null,
           2,
         ),

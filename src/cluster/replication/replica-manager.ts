@@ -388,26 +388,20 @@ export class ReplicaManager implements ReplicaRoles {
     if (r.tracker === null) return;
     const leo = this.core.state.logEndOffset(r.route.slot);
     const hw = r.tracker.highWatermark(r.state.isr, leo);
-    if (hw <= r.hwAsked) return;
-    r.hwAsked = hw;
-    // Every ISR replica holds the records below `hw` now: acks=all is answered at once; the
-    // owner publishes the HW to consumers a moment later (one message, not waited for).
-    this.onHighWatermark(r, hw);
-    this.core.pool
-      .call<ReplicaPositionRes>(r.route.worker, Op.SetHighWatermark, {
-        slot: r.route.slot,
-        highWatermark: hw,
-      })
-      .then(
-        (m) => {
-          if (m.json.errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER) this.reassert(r);
-        },
-        () => {
-          // A worker crash: the reopened partition keeps its role (the open carries it); ask
-          // again on the next follower fetch.
-          if (r.hwAsked === hw) r.hwAsked = -1;
-        },
-      );
+    if (hw > r.hwAsked) {
+      r.hwAsked = hw;
+      // Every ISR replica holds the records below `hw` now: acks=all is answered at once.
+      this.onHighWatermark(r, hw);
+    } else if (hw <= this.core.state.highWatermark(r.route.slot)) {
+      return; // nothing new, and the owner has published it
+    }
+    // The owner publishes the HW to consumers: a one-way message. One that got lost (a worker
+    // crash) or is still on its way is sent again on the next follower fetch, since the
+    // published HW is then still behind.
+    this.core.pool.notify(r.route.worker, Op.SetHighWatermark, {
+      slot: r.route.slot,
+      highWatermark: hw,
+    });
   }
 
   /**
