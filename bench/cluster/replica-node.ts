@@ -39,6 +39,7 @@ async function main(): Promise<void> {
       single ? {} : { 'min.insync.replicas': '2' },
     );
   let stopReplication = async (): Promise<void> => undefined;
+  let fetchStats = (): string => '';
   if (!single) {
     const store = new StaticClusterStore();
     for (const [i, port] of ports.entries())
@@ -54,6 +55,10 @@ async function main(): Promise<void> {
     const driver = new RoleDriver(view, manager);
     for (let p = 0; p < partitions; p++) void driver.apply({ topic: TOPIC, partition: p });
     await driver.settled();
+    fetchStats = () => {
+      const f = manager.fetchStats();
+      return `fetch ${f.rounds} ${f.bytes}\n`;
+    };
     stopReplication = async () => {
       driver.stop();
       await manager.stop();
@@ -64,7 +69,7 @@ async function main(): Promise<void> {
   process.stdout.write('ready\n');
   process.once('SIGTERM', () => {
     const cpu = process.cpuUsage(cpuAtReady);
-    process.stdout.write(`cpu ${cpu.user + cpu.system}\n`);
+    process.stdout.write(`cpu ${cpu.user + cpu.system}\n${fetchStats()}`);
     void stopReplication()
       .then(() => broker.stop())
       .then(() => process.exit());

@@ -100,6 +100,11 @@ async function startNodes(
       const outs = await Promise.all(nodes.map((n) => n.done));
       let cpuUs = 0;
       for (const out of outs) for (const m of out.matchAll(/^cpu (\d+)$/gm)) cpuUs += Number(m[1]);
+      for (const out of outs)
+        for (const m of out.matchAll(/^fetch (\d+) (\d+)$/gm))
+          process.stdout.write(
+            `  follower: ${m[1]} fetch rounds, ${(Number(m[2]) / Math.max(1, Number(m[1])) / 1024).toFixed(0)} KiB per round\n`,
+          );
       return cpuUs;
     },
   };

@@ -85,6 +85,8 @@ export class ReplicaFetcher {
   private stopped = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
+  /** Fetch rounds answered, and record bytes appended, since start (for benchmarks and tools). */
+  readonly stats = { rounds: 0, bytes: 0 };
 
   constructor(
     readonly leaderId: number,
@@ -342,6 +344,7 @@ export class ReplicaFetcher {
       timeoutMs: opts.requestTimeoutMs + opts.fetchWaitMaxMs,
     });
     if (res.errorCode !== 0) throw new Error(`replica fetch failed: error ${res.errorCode}`);
+    this.stats.rounds++;
     const work: Promise<void>[] = [];
     for (const t of res.responses) {
       for (const pr of t.partitions) {
@@ -368,6 +371,7 @@ export class ReplicaFetcher {
       return;
     }
     const records = Buffer.isBuffer(pr.records) ? pr.records : Buffer.alloc(0);
+    this.stats.bytes += records.length;
     if (records.length === 0 && pr.highWatermark <= p.highWatermark) return;
     const req: FollowerAppendReq = {
       slot: p.route.slot,

@@ -122,6 +122,16 @@ export class ReplicaManager implements ReplicaRoles {
     return this.view.localNodeId;
   }
 
+  /** Follower fetch rounds and bytes so far, over every fetcher (for benchmarks and tools). */
+  fetchStats(): { rounds: number; bytes: number } {
+    const out = { rounds: 0, bytes: 0 };
+    for (const f of this.fetchers.values()) {
+      out.rounds += f.stats.rounds;
+      out.bytes += f.stats.bytes;
+    }
+    return out;
+  }
+
   /** The role this node has for a partition, or null when it is not managed here. */
   roleOf(
     topic: string,
