@@ -6,7 +6,8 @@
  *   node --import tsx bench/client/produce.ts [--records N] [--partitions P] [--rounds R]
  *
  * The Sluice producer gets records through `send(record, callback)` in slices of 5,000 (yielding
- * between slices so the event loop keeps running) and then `flush()`. kafkajs has no linger; it
+ * between slices so the event loop keeps running) and then `flush()`; when `send` returns false
+ * (its `bufferMemory` is full) the loop awaits `drained()`, as the Java client's `send` blocks. kafkajs has no linger; it
  * gets `send()` calls of 1,000 messages (about 100 KiB), 5 at a time; @platformatic/kafka the
  * same. Each round uses a fresh topic. Reports records/s per client (best of the rounds) and the
  * ratios.
@@ -37,15 +38,18 @@ async function sluiceRound(bootstrap: string, topic: string): Promise<number> {
   const producer = new Producer({ bootstrap, acks: 1, batchSize: 65_536, lingerMs: 5 });
   await producer.send({ topic, value: VALUE });
   let failed = 0;
+  const onDone = (err: Error | null) => {
+    if (err) failed++;
+  };
   const t0 = process.hrtime.bigint();
   for (let sent = 0; sent < RECORDS; ) {
     const end = Math.min(RECORDS, sent + SLICE);
+    let full = false;
     for (; sent < end; sent++) {
-      producer.send({ topic, value: VALUE }, (err) => {
-        if (err) failed++;
-      });
+      full = !producer.send({ topic, value: VALUE }, onDone) || full;
     }
-    await yieldLoop();
+    if (full) await producer.drained();
+    else await yieldLoop();
   }
   await producer.flush();
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;

@@ -11,10 +11,13 @@
  * - A request that gets no answer within its timeout fails with REQUEST_TIMED_OUT and closes the
  *   connection (as the Java client does): after a lost answer the stream cannot be trusted.
  * - Socket failures fail every pending request with NETWORK_EXCEPTION (retriable).
+ * - Records fields given as `bufferRecordsRef(buffer)` (protocol/frame.ts) are not copied into
+ *   the request: the frame goes out as its header buffer plus the records buffers, corked into one
+ *   vectored write. Such a buffer must stay unchanged until the request is answered (or failed).
  */
 
 import { createConnection, type Socket } from 'node:net';
-import { decodeResponse, encodeRequest } from '../protocol/frame.js';
+import { decodeResponse, encodeRequestChunks } from '../protocol/frame.js';
 import type { ApiVersionsResponse } from '../protocol/generated/api-versions.js';
 import { codecFor } from '../protocol/generated/index.js';
 import { ClientError, ERR, KafkaError } from './errors.js';
@@ -88,7 +91,7 @@ interface Pending {
 }
 
 interface Queued {
-  frame: (correlationId: number) => Buffer;
+  frame: (correlationId: number) => Buffer[];
   pending: Omit<Pending, 'timer'>;
   expectResponse: boolean;
   timeoutMs: number;
@@ -172,7 +175,7 @@ export class Connection {
         return;
       }
       this.queue.push({
-        frame: (id) => encodeRequest(apiKey, version, id, this.clientId, body),
+        frame: (id) => encodeRequestChunks(apiKey, version, id, this.clientId, body),
         pending: { apiKey, version, resolve: resolve as (b: unknown) => void, reject },
         expectResponse: opts.expectResponse ?? true,
         timeoutMs: opts.timeoutMs ?? this.requestTimeoutMs,
@@ -205,14 +208,14 @@ export class Connection {
       const q = this.queue.shift() as Queued;
       const id = this.nextCorrelationId;
       this.nextCorrelationId = id >= 0x7fffffff ? 1 : id + 1;
-      let frame: Buffer;
+      let frame: Buffer[];
       try {
         frame = q.frame(id);
       } catch (err) {
         q.pending.reject(err as Error);
         continue;
       }
-      this.socket.write(frame);
+      this.write(frame);
       if (!q.expectResponse) {
         q.pending.resolve(undefined);
         continue;
@@ -221,6 +224,17 @@ export class Connection {
       this.pending.set(id, { ...q.pending, timer });
       this.inFlight++;
     }
+  }
+
+  /** Writes a frame's chunks; several go out corked, as one vectored write. */
+  private write(chunks: Buffer[]): void {
+    if (chunks.length === 1) {
+      this.socket.write(chunks[0] as Buffer);
+      return;
+    }
+    this.socket.cork();
+    for (const c of chunks) this.socket.write(c);
+    this.socket.uncork();
   }
 
   private onTimeout(correlationId: number): void {

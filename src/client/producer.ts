@@ -113,6 +113,8 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
   /** Records waiting for metadata or buffer space, in arrival order (flush waits for them). */
   private readonly blocked: Blocked<K, V>[] = [];
   private blockedHead = 0;
+  /** Callers of `drained()` waiting for the blocked queue to empty. */
+  private readonly drainWaiters: (() => void)[] = [];
   private draining: Promise<void> | null = null;
   private readonly maxQueuedRecords: number;
   /**
@@ -185,23 +187,36 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
 
   /** Sends a record; resolves with its metadata once the broker acknowledged it. */
   send(record: ProducerRecord<K, V>): Promise<RecordMetadata>;
-  /** Sends a record; the callback gets the outcome. */
-  send(record: ProducerRecord<K, V>, callback: Completion): void;
-  send(record: ProducerRecord<K, V>, callback?: Completion): Promise<RecordMetadata> | undefined {
-    if (callback) {
-      this.enqueue(record, callback);
-      return undefined;
-    }
+  /**
+   * Sends a record; the callback gets the outcome. Returns false when the record had to wait
+   * (buffer full or metadata unknown), like a stream's `write`: a caller sending a stream of
+   * records should then await `drained()` before sending more (the Java client blocks instead).
+   */
+  send(record: ProducerRecord<K, V>, callback: Completion): boolean;
+  send(record: ProducerRecord<K, V>, callback?: Completion): Promise<RecordMetadata> | boolean {
+    if (callback) return this.enqueue(record, callback);
     return new Promise((resolve, reject) => {
       this.enqueue(record, (err, meta) => (err ? reject(err) : resolve(meta as RecordMetadata)));
     });
   }
 
-  /** Sends without waiting; failures go to the `onError` option (ignored without one). */
-  sendAndForget(record: ProducerRecord<K, V>): void {
-    this.enqueue(record, (err) => {
+  /**
+   * Sends without waiting; failures go to the `onError` option (ignored without one). Returns
+   * false when the record had to wait, as `send` with a callback does.
+   */
+  sendAndForget(record: ProducerRecord<K, V>): boolean {
+    return this.enqueue(record, (err) => {
       if (err && this.onError) this.onError(err, record);
     });
+  }
+
+  /**
+   * Resolves once no record waits for buffer space or metadata (at once when none does): the
+   * back-pressure signal after `send` returned false.
+   */
+  drained(): Promise<void> {
+    if (this.blocked.length === this.blockedHead) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
   /** Sends what is buffered now and waits for every record sent so far to be answered. */
@@ -229,10 +244,11 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
     await this.close();
   }
 
-  private enqueue(record: ProducerRecord<K, V>, done: Completion): void {
+  /** Appends or queues a record; false when it was queued (waits for space or metadata). */
+  private enqueue(record: ProducerRecord<K, V>, done: Completion): boolean {
     if (this.closed) {
       done(new ClientError('producer is closed'), null);
-      return;
+      return true;
     }
     const nowMs = Date.now();
     const prepared = this.scratch;
@@ -242,7 +258,7 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
     } catch (err) {
       clearRecord(prepared);
       done(err as Error, null);
-      return;
+      return true;
     }
     const topic = this.cluster.topic(record.topic);
     if (
@@ -253,7 +269,7 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
     ) {
       this.appendNow(record, prepared, bytes, topic, done, nowMs);
       clearRecord(prepared);
-      return;
+      return true;
     }
     const copy: ProduceRecord = {
       key: prepared.key,
@@ -267,11 +283,12 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
         new ClientError(`more than ${this.maxQueuedRecords} records wait for buffer space`),
         null,
       );
-      return;
+      return false;
     }
     const deadlineMs = nowMs + this.maxBlockMs;
     this.blocked.push({ record, prepared: copy, bytes, done, deadlineMs });
     this.startDrain();
+    return false;
   }
 
   private appendNow(
@@ -350,6 +367,7 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
     if (this.blockedHead === this.blocked.length) {
       this.blocked.length = 0;
       this.blockedHead = 0;
+      for (const w of this.drainWaiters.splice(0)) w();
     } else if (this.blockedHead >= 65_536) {
       this.blocked.splice(0, this.blockedHead);
       this.blockedHead = 0;

@@ -15,6 +15,7 @@
  * DUPLICATE_SEQUENCE_NUMBER means an earlier attempt was written (success).
  */
 
+import { bufferRecordsRef } from '../protocol/frame.js';
 import type { InitProducerIdResponse } from '../protocol/generated/init-producer-id.js';
 import type {
   PartitionProduceResponse,
@@ -242,7 +243,10 @@ export class Sender {
       sent.push(b);
       const list = topics.get(b.topic) ?? [];
       if (list.length === 0) topics.set(b.topic, list);
-      list.push({ index: b.partition, records: encoded });
+      // The batch bytes go to the socket as they are (no copy into the request); a batch is not
+      // changed or reused before its request is answered, failed or (with acks=0) written.
+      const records = bufferRecordsRef(encoded) as unknown as Buffer;
+      list.push({ index: b.partition, records });
     }
     const body: ProduceRequest = {
       transactionalId: null,

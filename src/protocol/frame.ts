@@ -18,6 +18,7 @@ import { type ProtocolDecodeError, Reader } from './reader.js';
 import {
   chunksByteLength,
   type EncodedChunk,
+  type RecordsRef,
   sizeOfNullableString,
   sizeOfUvarint,
   Writer,
@@ -156,6 +157,61 @@ export function encodeRequest(
   codec.writeRequest(w, body as never, apiVersion);
   w.assertFilled();
   return w.buf;
+}
+
+/** A records payload held in memory, written after the surrounding bytes without a copy. */
+export interface BufferRecordsRef extends RecordsRef {
+  readonly buffer: Buffer;
+}
+
+/** Wraps `buffer` so a records field of a request body is sent as its own chunk (no copy). */
+export function bufferRecordsRef(buffer: Buffer): BufferRecordsRef {
+  return { kind: 'records-ref', byteLength: buffer.length, buffer };
+}
+
+function isBufferRecordsRef(c: EncodedChunk): c is BufferRecordsRef {
+  return !Buffer.isBuffer(c) && Buffer.isBuffer((c as Partial<BufferRecordsRef>).buffer);
+}
+
+/**
+ * Encodes a request frame (client side), size prefix included, as buffers in wire order: the
+ * header and fields in one buffer, and each records field given as a `bufferRecordsRef` as its
+ * own chunk (the caller's buffer itself, not a copy). Concatenated, the chunks are byte for byte
+ * what `encodeRequest` returns for the same body with plain buffers. The caller must not change a
+ * referenced buffer until the frame is written.
+ */
+export function encodeRequestChunks(
+  apiKey: number,
+  apiVersion: number,
+  correlationId: number,
+  clientId: string | null,
+  body: unknown,
+): Buffer[] {
+  const codec = requireCodec(apiKey);
+  const flexible = isFlexible(codec, apiVersion);
+  const headerBytes = 8 + sizeOfNullableString(clientId) + (flexible ? sizeOfUvarint(0) : 0);
+  const bodyBytes = codec.sizeOfRequest(body as never, apiVersion);
+  const w = Writer.alloc(4 + headerBytes + bodyBytes);
+  w.int32(0); // size, patched below once refs are known
+  w.int16(apiKey);
+  w.int16(apiVersion);
+  w.int32(correlationId);
+  w.nullableString(clientId);
+  if (flexible) w.uvarint(0);
+  codec.writeRequest(w, body as never, apiVersion);
+  w.assertFilled();
+  const chunks = w.chunks();
+  const out: Buffer[] = new Array(chunks.length);
+  let bytes = 0;
+  for (let i = 0; i < chunks.length; i++) {
+    const c = chunks[i] as EncodedChunk;
+    if (Buffer.isBuffer(c)) out[i] = c;
+    else if (isBufferRecordsRef(c)) out[i] = c.buffer;
+    else throw new Error('encodeRequestChunks: a records ref without a buffer');
+    bytes += (out[i] as Buffer).length;
+  }
+  w.buf.writeInt32BE(bytes - 4, 0);
+  return out;
 }
 
 export type DecodedResponse =

@@ -132,4 +132,49 @@ describe('producer pipeline', () => {
     });
     await p.close();
   });
+
+  it('send returns false past bufferMemory; drained() resolves once nothing waits', async () => {
+    let next = 0;
+    fake = await startFakeBroker({
+      topics: [{ name: 't', partitions: 1 }],
+      handle: (r) => {
+        if (r.header.apiKey !== PRODUCE) return undefined;
+        return produceAnswer(r.body, (_t, _p, recs) => {
+          const base = next;
+          next += readBatchHeader(recs).recordsCount;
+          return { errorCode: 0, baseOffset: base };
+        });
+      },
+    });
+    const p = new Producer({
+      bootstrap: fake.bootstrap,
+      acks: 1,
+      batchSize: 400,
+      bufferMemory: 2000,
+      lingerMs: 0,
+    });
+    await p.connect();
+    await p.drained();
+    const value = Buffer.alloc(60, 0x63);
+    const offsets: number[] = [];
+    const accepted: boolean[] = [];
+    for (let i = 0; i < 100; i++) {
+      accepted.push(
+        p.send({ topic: 't', value }, (err, meta) => {
+          if (err === null && meta !== null) offsets.push(meta.offset);
+        }),
+      );
+    }
+    const firstQueued = accepted.indexOf(false);
+    // About bufferMemory / record size records fit; every later one queues behind them.
+    expect(firstQueued).toBeGreaterThan(10);
+    expect(firstQueued).toBeLessThan(40);
+    expect(accepted.slice(firstQueued).every((a) => !a)).toBe(true);
+    await p.drained();
+    expect(offsets.length).toBeGreaterThan(0);
+    expect(p.send({ topic: 't', value }, () => undefined)).toBe(true);
+    await p.flush();
+    expect(offsets).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    await p.close();
+  });
 });
