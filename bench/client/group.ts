@@ -146,7 +146,11 @@ async function main(): Promise<void> {
         (r) => kafkajsRound(bootstrap, `kafkajs-${r}`, members, partitions),
       ]);
     for (let r = 0; r < rounds; r++) {
-      for (const [name, run] of clients) (runs[name] ??= []).push(await run(r));
+      for (const [name, run] of clients) {
+        const list = runs[name] ?? [];
+        runs[name] = list;
+        list.push(await run(r));
+      }
     }
     const results: Record<string, unknown> = { members, partitions, rounds };
     console.log(`group formation, ${members} members, ${partitions} partitions, ${rounds} rounds`);

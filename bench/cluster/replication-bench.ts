@@ -128,11 +128,13 @@ async function measure(root: string, brokers: number, s: Settings): Promise<Meas
     );
     const args = ['p', String(s.seconds), acks, String(s.inFlight), ...targets];
     recordsPerS = Number((await run('./produce-load.ts', args).done).trim());
-  } finally {
-    const cpuUs = await nodes.stop();
-    // The CPU covers the load (s.seconds) plus a short stop: a slight overestimate.
-    return { recordsPerS, cpuUsPerRecord: cpuUs / Math.max(1, recordsPerS * s.seconds) };
+  } catch (err) {
+    await nodes.stop();
+    throw err;
   }
+  const cpuUs = await nodes.stop();
+  // The CPU covers the load (s.seconds) plus a short stop: a slight overestimate.
+  return { recordsPerS, cpuUsPerRecord: cpuUs / Math.max(1, recordsPerS * s.seconds) };
 }
 
 function median(xs: number[]): number {
