@@ -9,6 +9,12 @@
  *
  * Sizes are estimates of the encoded bytes (record overhead included), used for batching and for
  * the `bufferMemory` limit; the exact size is known once a batch is encoded.
+ *
+ * Batch buffers are reused: a batch answered by the broker gives its builder's buffer back to a
+ * small free list (`BufferPool`) and the next batch writes into it, so a steady stream of batches
+ * does not allocate (and page-fault in) a fresh 64 KiB buffer each. A buffer is given back only
+ * once its request was answered, never while a request holding it may still be written (with
+ * acks=0 there is no answer, so nothing is given back).
  */
 
 import { type ProduceRecord, RecordBatchBuilder } from '../protocol/records/index.js';
@@ -59,6 +65,50 @@ export interface Batch {
 /** First buffer of a batch's builder: the batch size, capped so tiny batches stay cheap. */
 const BUILDER_INITIAL_BYTES_MAX = 1024 * 1024;
 
+/** Buffers kept for reuse at most (the pool holds `BUFFER_POOL_MAX` x one batch buffer). */
+export const BUFFER_POOL_MAX = 16;
+
+/**
+ * A bounded free list of equally sized batch buffers. Owned by its producer's event-loop thread;
+ * not thread-safe.
+ */
+export class BufferPool {
+  readonly bufferBytes: number;
+  private readonly free: Buffer[] = [];
+  /** Buffers handed out by `take` (fresh or reused) and not given back. */
+  private readonly out = new WeakSet<ArrayBufferLike>();
+
+  constructor(bufferBytes: number) {
+    if (!Number.isInteger(bufferBytes) || bufferBytes < 1) {
+      throw new RangeError(`bufferBytes must be a positive integer, got ${bufferBytes}`);
+    }
+    this.bufferBytes = bufferBytes;
+  }
+
+  /** Buffers waiting for reuse. */
+  get size(): number {
+    return this.free.length;
+  }
+
+  /** A buffer of `bufferBytes`: a given-back one when there is one, otherwise a new one. */
+  take(): Buffer {
+    const buf = this.free.pop() ?? Buffer.allocUnsafeSlow(this.bufferBytes);
+    this.out.add(buf.buffer);
+    return buf;
+  }
+
+  /**
+   * Gives back a buffer that nothing references any more. Buffers of another size (a builder
+   * that grew) or not from `take` are dropped, and a full pool drops the extra ones.
+   */
+  give(buf: Buffer): void {
+    if (!this.out.has(buf.buffer)) return;
+    this.out.delete(buf.buffer);
+    if (buf.length !== this.bufferBytes || buf.byteOffset !== 0) return;
+    if (this.free.length < BUFFER_POOL_MAX) this.free.push(buf);
+  }
+}
+
 /** The queue of one partition. */
 export interface PartitionQueue {
   readonly topic: string;
@@ -89,12 +139,17 @@ export class RecordAccumulator {
   /** Batches queued or in flight. */
   openBatches = 0;
   private readonly opts: AccumulatorOptions;
+  private readonly builderInitialBytes: number;
+  /** Free batch buffers of `BATCH_OVERHEAD_BYTES + builderInitialBytes`. */
+  readonly pool: BufferPool;
 
   constructor(opts: AccumulatorOptions) {
     if (opts.batchSize < 1 || opts.lingerMs < 0 || opts.bufferMemory < 1) {
       throw new RangeError('batchSize and bufferMemory must be positive, lingerMs not negative');
     }
     this.opts = opts;
+    this.builderInitialBytes = Math.min(opts.batchSize, BUILDER_INITIAL_BYTES_MAX);
+    this.pool = new BufferPool(BATCH_OVERHEAD_BYTES + this.builderInitialBytes);
   }
 
   queueOf(topic: string, partition: number): PartitionQueue {
@@ -169,10 +224,15 @@ export class RecordAccumulator {
     q.batches.splice(i, 0, batch);
   }
 
-  /** Marks a batch finished (answered or failed) and releases its bytes. */
-  release(batch: Batch): void {
+  /**
+   * Marks a batch finished (answered or failed) and releases its bytes. `reuseBuffer` gives its
+   * buffer back for the next batch: only when no request holding the batch's bytes can still be
+   * waiting to be written (the caller knows: answered, or never written).
+   */
+  release(batch: Batch, reuseBuffer: boolean): void {
     this.openBatches--;
     this.bufferedBytes -= batch.bytes - BATCH_OVERHEAD_BYTES;
+    if (reuseBuffer) this.pool.give(batch.builder.buffer);
   }
 
   private newBatch(topic: string, partition: number, nowMs: number): Batch {
@@ -180,7 +240,7 @@ export class RecordAccumulator {
     return {
       topic,
       partition,
-      builder: new RecordBatchBuilder(Math.min(this.opts.batchSize, BUILDER_INITIAL_BYTES_MAX)),
+      builder: new RecordBatchBuilder(this.builderInitialBytes, this.pool.take()),
       completions: [],
       bytes: BATCH_OVERHEAD_BYTES,
       createdMs: nowMs,

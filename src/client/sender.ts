@@ -356,7 +356,9 @@ export class Sender {
   }
 
   private release(b: Batch): void {
-    this.acc.release(b);
+    // With acks=0 a request "completes" once handed to the socket, possibly before it is written;
+    // answered (or failed, connection destroyed) requests no longer hold the batch bytes.
+    this.acc.release(b, this.opts.acks !== 0);
     for (const w of this.spaceWaiters.splice(0)) w();
     if (this.acc.openBatches === 0) for (const w of this.idleWaiters.splice(0)) w();
   }

@@ -1,12 +1,22 @@
 /**
  * The producer's throughput pipeline: the sender keeps several requests of one busy partition in
- * flight, and records sent while the buffer is full keep their order and bytes.
+ * flight, records sent while the buffer is full keep their order and bytes, and batch buffers are
+ * reused only once no request can still be writing them.
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
+import {
+  BUFFER_POOL_MAX,
+  BufferPool,
+  type RecordAccumulator,
+} from '../../src/client/accumulator.js';
 import { Producer } from '../../src/client/producer.js';
 import { encodeResponse } from '../../src/protocol/frame.js';
-import { decodeRecordBatch, readBatchHeader } from '../../src/protocol/records/index.js';
+import {
+  decodeRecordBatch,
+  RecordBatchBuilder,
+  readBatchHeader,
+} from '../../src/protocol/records/index.js';
 import {
   type FakeBroker,
   type FakeRequest,
@@ -176,5 +186,104 @@ describe('producer pipeline', () => {
     await p.flush();
     expect(offsets).toEqual(Array.from({ length: 100 }, (_, i) => i));
     await p.close();
+  });
+});
+
+/** White-box: the producer's accumulator, to watch its buffer pool. */
+function accOf(p: Producer): RecordAccumulator {
+  return (p as unknown as { acc: RecordAccumulator }).acc;
+}
+
+describe('batch buffer pool', () => {
+  it('hands back given buffers, drops foreign, resized and doubly given ones, and is bounded', () => {
+    const pool = new BufferPool(100);
+    const a = pool.take();
+    const b = pool.take();
+    expect(a.length).toBe(100);
+    expect(a.buffer).not.toBe(b.buffer);
+    pool.give(a);
+    pool.give(a);
+    expect(pool.size).toBe(1);
+    pool.give(Buffer.alloc(100));
+    pool.give(b.subarray(0, 50));
+    expect(pool.size).toBe(1);
+    expect(pool.take()).toBe(a);
+    expect(pool.take()).not.toBe(a);
+    const many = Array.from({ length: BUFFER_POOL_MAX + 5 }, () => pool.take());
+    for (const m of many) pool.give(m);
+    expect(pool.size).toBe(BUFFER_POOL_MAX);
+  });
+
+  it('a builder writing into a used buffer builds the same bytes as a fresh one', () => {
+    const records = Array.from({ length: 20 }, (_, i) => ({
+      key: i % 2 ? Buffer.from(`k${i}`) : null,
+      value: Buffer.from(`value ${i}`),
+      timestamp: 1_700_000_000_000 + i,
+    }));
+    const fresh = new RecordBatchBuilder(64);
+    const used = new RecordBatchBuilder(64, Buffer.alloc(61 + 64, 0xee));
+    expect(() => new RecordBatchBuilder(64, Buffer.alloc(100))).toThrow(RangeError);
+    for (const r of records) {
+      fresh.append(r);
+      used.append(r);
+    }
+    expect(used.build().equals(fresh.build())).toBe(true);
+  });
+
+  it('reuses a batch buffer only after its request is answered, never with acks=0', async () => {
+    const held: FakeRequest[] = [];
+    const stored: Buffer[] = [];
+    fake = await startFakeBroker({
+      topics: [{ name: 't', partitions: 1 }],
+      handle: (r) => {
+        if (r.header.apiKey !== PRODUCE) return undefined;
+        stored.push(Buffer.from(recordsOf(r)));
+        if ((r.body as { acks: number }).acks === 0) return 'silent';
+        held.push(r);
+        return 'silent';
+      },
+    });
+    const p = new Producer({
+      bootstrap: fake.bootstrap,
+      acks: 1,
+      batchSize: 300,
+      lingerMs: 0,
+      maxInFlightRequestsPerConnection: 3,
+    });
+    await p.connect();
+    const pool = accOf(p).pool;
+    const recordValue = (i: number) => `record-${String(i).padStart(4, '0')}`.padEnd(40, '.');
+    const all: Promise<unknown>[] = [];
+    const sendRange = (from: number, to: number) => {
+      for (let i = from; i < to; i++) all.push(p.send({ topic: 't', value: recordValue(i) }));
+    };
+    sendRange(0, 30);
+    await until(() => held.length === 3, 'three requests');
+    // Nothing answered: no buffer may be free for reuse while those three are on the wire.
+    expect(pool.size).toBe(0);
+    let next = 0;
+    while (next < 60) {
+      await until(() => held.length > 0, 'a request');
+      const req = held.shift() as FakeRequest;
+      answer(req, next);
+      next += readBatchHeader(recordsOf(req)).recordsCount;
+      if (all.length === 30) {
+        await until(() => pool.size > 0, 'a buffer given back');
+        sendRange(30, 60); // these batches are written into reused buffers
+      }
+    }
+    await Promise.all(all);
+    const values = stored.flatMap((b) => decodeRecordBatch(b).records.map((r) => `${r.value}`));
+    expect(values).toEqual(Array.from({ length: 60 }, (_, i) => recordValue(i)));
+    expect(pool.size).toBeGreaterThan(0);
+    await p.close();
+
+    const p0 = new Producer({ bootstrap: fake.bootstrap, acks: 0, batchSize: 300, lingerMs: 0 });
+    await p0.connect();
+    await Promise.all(
+      Array.from({ length: 30 }, (_, i) => p0.send({ topic: 't', value: `v${i}` })),
+    );
+    expect(accOf(p0).pool.size).toBe(0);
+    await p0.close();
   });
 });

@@ -406,10 +406,22 @@ export class RecordBatchBuilder {
   private maxTimestamp = 0;
   private built: Buffer | null = null;
 
-  constructor(initialBytes: number) {
+  /**
+   * `buffer`, when given, is written into instead of a fresh allocation (a producer reusing the
+   * buffer of an answered batch); it must hold the header and `initialBytes` and nothing else
+   * may use it while this builder or its built batch is alive.
+   */
+  constructor(initialBytes: number, buffer?: Buffer) {
     if (!Number.isInteger(initialBytes) || initialBytes < 1)
       throw new RangeError(`initialBytes must be a positive integer, got ${initialBytes}`);
-    this.buf = Buffer.allocUnsafe(BATCH_HEADER_BYTES + initialBytes);
+    if (buffer !== undefined && buffer.length < BATCH_HEADER_BYTES + initialBytes)
+      throw new RangeError(`buffer of ${buffer.length} bytes is too small`);
+    this.buf = buffer ?? Buffer.allocUnsafe(BATCH_HEADER_BYTES + initialBytes);
+  }
+
+  /** The buffer written into now (an uncompressed built batch is a view of it). */
+  get buffer(): Buffer {
+    return this.buf;
   }
 
   /** Records appended so far. */
