@@ -9,6 +9,16 @@
 export * as bench from './bench/index.js';
 export { type Broker, type BrokerOptions, startBroker } from './broker/broker.js';
 export * from './client/index.js';
+export { ClusterNode, LeaderOnlyRoles } from './cluster/cluster-node.js';
+export { EtcdClusterView } from './cluster/controller/etcd-view.js';
+export { attachReplication, ReplicaManager } from './cluster/replication/index.js';
+export { StaticClusterStore, StaticClusterView } from './cluster/static-view.js';
+export type {
+  BrokerEndpoint,
+  ClusterView,
+  PartitionState,
+  ReplicaRoles,
+} from './cluster/types.js';
 export { ConfigError } from './config/config.js';
 export { BROKER_CONFIGS, TOPIC_CONFIGS } from './config/definitions.js';
 export * as groups from './groups/index.js';

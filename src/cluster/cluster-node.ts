@@ -131,7 +131,10 @@ export class ClusterNode {
    */
   static async start(opts: ClusterNodeOptions): Promise<ClusterNode> {
     const c = opts.core.config;
-    const store = new ClusterStore({ endpoints: opts.endpoints, cluster: c.str('cluster.name') });
+    const store = await ClusterStore.open({
+      endpoints: opts.endpoints,
+      cluster: c.str('cluster.name'),
+    });
     const node = new ClusterNode(opts.core, store, opts.logger);
     try {
       node.clusterId = await store.clusterId();

@@ -100,7 +100,7 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
 
   /** The controller record as stored in etcd. */
   async function controllerRecord(): Promise<ControllerRecord | null> {
-    const store = new ClusterStore({ endpoints: [etcd.endpoint], cluster: clusterName });
+    const store = await ClusterStore.open({ endpoints: [etcd.endpoint], cluster: clusterName });
     try {
       const v = await store.client.get(store.key('controller')).string();
       return v === null ? null : (JSON.parse(v) as ControllerRecord);

@@ -27,8 +27,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { ExponentialBackoff, handleWhen, noop, retry } from 'cockatiel';
-import { Etcd3, isRecoverableError, type Lease } from 'etcd3';
+import type { Etcd3, Lease } from 'etcd3';
 import type { BrokerEndpoint, PartitionState } from '../types.js';
 
 /** Most operations in one etcd transaction (etcd's default --max-txn-ops is 128). */
@@ -88,12 +87,22 @@ export class ClusterStore {
   readonly client: Etcd3;
   readonly prefix: string;
 
-  constructor(opts: StoreOptions) {
+  private constructor(client: Etcd3, prefix: string) {
+    this.client = client;
+    this.prefix = prefix;
+  }
+
+  /**
+   * A store on a new etcd client. The etcd client (gRPC) is loaded here, on first use: it costs
+   * about 20 MB and 200 ms to import, which a single broker without a cluster never pays.
+   */
+  static async open(opts: StoreOptions): Promise<ClusterStore> {
     if (opts.endpoints.length === 0) throw new Error('etcd: no endpoints');
     if (!/^[a-zA-Z0-9._-]+$/.test(opts.cluster))
       throw new Error(`cluster.name ${JSON.stringify(opts.cluster)}: letters, digits, . _ - only`);
-    this.prefix = `/sluice/${opts.cluster}/`;
-    this.client = new Etcd3({
+    const { Etcd3, isRecoverableError } = await import('etcd3');
+    const { ExponentialBackoff, handleWhen, noop, retry } = await import('cockatiel');
+    const client = new Etcd3({
       hosts: opts.endpoints,
       dialTimeout: DIAL_TIMEOUT_MS,
       defaultCallOptions: (ctx) =>
@@ -105,6 +114,7 @@ export class ClusterStore {
         watchBackoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1_000 }).next(),
       },
     });
+    return new ClusterStore(client, `/sluice/${opts.cluster}/`);
   }
 
   key(...parts: (string | number)[]): string {
