@@ -81,10 +81,12 @@ export interface ProducerOptions<K, V> extends ClusterOptions {
   onError?: (err: Error, record: ProducerRecord<K, V>) => void;
 }
 
-/** A record waiting for metadata or buffer space: one object holding what `appendNow` needs. */
-interface Blocked<K, V> {
+/**
+ * A record waiting for metadata or buffer space: one object holding what `appendNow` needs; it is
+ * itself the serialised record (key, value, headers, timestamp) handed to the accumulator.
+ */
+interface Blocked<K, V> extends ProduceRecord {
   record: ProducerRecord<K, V>;
-  prepared: ProduceRecord;
   bytes: number;
   done: Completion;
   deadlineMs: number;
@@ -271,22 +273,18 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
       clearRecord(prepared);
       return true;
     }
-    const copy: ProduceRecord = {
-      key: prepared.key,
-      value: prepared.value,
-      headers: prepared.headers,
-      timestamp: prepared.timestamp,
-    };
-    clearRecord(prepared);
     if (this.blocked.length - this.blockedHead >= this.maxQueuedRecords) {
+      clearRecord(prepared);
       done(
         new ClientError(`more than ${this.maxQueuedRecords} records wait for buffer space`),
         null,
       );
       return false;
     }
+    const { key, value, headers, timestamp } = prepared;
+    clearRecord(prepared);
     const deadlineMs = nowMs + this.maxBlockMs;
-    this.blocked.push({ record, prepared: copy, bytes, done, deadlineMs });
+    this.blocked.push({ key, value, headers, timestamp, record, bytes, done, deadlineMs });
     this.startDrain();
     return false;
   }
@@ -349,11 +347,11 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
         while (this.acc.bufferedBytes + b.bytes > this.bufferMemory) {
           const leftMs = b.deadlineMs - Date.now();
           if (leftMs <= 0) throw new ClientError(`bufferMemory full for ${this.maxBlockMs} ms`);
-          await Promise.race([this.sender.whenSpace(), sleep(Math.min(100, leftMs))]);
+          await this.sender.whenSpace(Math.min(100, leftMs));
         }
         this.shiftBlocked();
         if (this.closed) throw new ClientError('producer is closed');
-        this.appendNow(b.record, b.prepared, b.bytes, topic, b.done, Date.now());
+        this.appendNow(b.record, b, b.bytes, topic, b.done, Date.now());
       } catch (err) {
         if (this.blocked[this.blockedHead] === b) this.shiftBlocked();
         b.done(err as Error, null);

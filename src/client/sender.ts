@@ -90,9 +90,19 @@ export class Sender {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Resolves when buffered bytes drop (for `bufferMemory` back-pressure). */
-  whenSpace(): Promise<void> {
-    return new Promise((resolve) => this.spaceWaiters.push(resolve));
+  /**
+   * Resolves when buffered bytes drop (for `bufferMemory` back-pressure) or after `timeoutMs`,
+   * whichever comes first; the timer is cleared when space comes first.
+   */
+  whenSpace(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, Math.max(0, timeoutMs));
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.spaceWaiters.push(done);
+    });
   }
 
   /** The producer id in use (-1 before InitProducerId or without idempotence). */
