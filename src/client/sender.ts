@@ -45,6 +45,14 @@ interface SendState {
   closing: boolean;
 }
 
+/** What one sender run found it must wait for. */
+interface RunWait {
+  /** Milliseconds until a waiting batch becomes ready by time. */
+  nextMs: number;
+  /** Topics whose partition leaders are unknown. */
+  refresh: Set<string>;
+}
+
 /** Sequence numbers wrap at int32 max as in Kafka. */
 const SEQUENCE_MOD = 0x80000000;
 
@@ -121,45 +129,58 @@ export class Sender {
       return;
     }
     const nowMs = Date.now();
-    let nextMs = Number.POSITIVE_INFINITY;
-    let refresh: string[] = [];
+    const wait: RunWait = { nextMs: Number.POSITIVE_INFINITY, refresh: new Set() };
     // Rounds: each takes at most one ready head batch per partition and sends one request per
     // leader; further rounds follow while batches stay ready and in-flight limits allow, so a
     // backlog on few partitions fills the pipeline in one run instead of one request per run.
+    // Only partitions that just sent can have another batch ready in the same run.
+    let queues: Iterable<PartitionQueue> = this.acc.allQueues();
     for (let round = 0; round < this.opts.maxInFlight; round++) {
       const byLeader = new Map<number, Batch[]>();
-      for (const q of this.acc.allQueues()) {
+      const took: PartitionQueue[] = [];
+      for (const q of queues) {
         if (round === 0) this.expire(q, nowMs);
-        if (q.batches.length === 0) continue;
-        const flushing = this.state.flushing || this.state.closing;
-        if (!this.acc.isReady(q, nowMs, flushing)) {
-          nextMs = Math.min(nextMs, this.acc.msUntilReady(q, nowMs));
-          continue;
-        }
-        const head = q.batches[0] as Batch;
-        if (q.inFlight >= this.opts.maxInFlight || (head.attempts > 0 && q.inFlight > 0)) continue;
-        const leader = this.cluster.leaderOf(q.topic, q.partition);
-        if (leader < 0) {
-          if (round === 0) refresh.push(q.topic);
-          nextMs = Math.min(nextMs, this.opts.retryBackoffMs);
-          continue;
-        }
-        if ((this.inFlightByLeader.get(leader) ?? 0) >= this.opts.maxInFlight) continue;
+        const leader = this.readyLeader(q, nowMs, wait);
+        if (leader < 0) continue;
         const list = byLeader.get(leader) ?? [];
         if (list.length === 0) byLeader.set(leader, list);
         list.push(this.acc.take(q) as Batch);
+        took.push(q);
       }
       if (byLeader.size === 0) break;
       for (const [leader, batches] of byLeader) this.sendTo(leader, batches, nowMs);
+      queues = took;
     }
-    if (refresh.length > 0) {
-      refresh = [...new Set(refresh)];
-      this.cluster.refresh(refresh).then(
+    if (wait.refresh.size > 0) {
+      this.cluster.refresh([...wait.refresh]).then(
         () => this.wake(),
         () => this.wake(),
       );
     }
-    this.armTimer(nextMs);
+    this.armTimer(wait.nextMs);
+  }
+
+  /**
+   * The leader to send the head batch of `q` to now, or -1 when it must wait (not ready, in-flight
+   * limits, retry ordering, unknown leader); records in `wait` when to look again.
+   */
+  private readyLeader(q: PartitionQueue, nowMs: number, wait: RunWait): number {
+    if (q.batches.length === 0) return -1;
+    const flushing = this.state.flushing || this.state.closing;
+    if (!this.acc.isReady(q, nowMs, flushing)) {
+      wait.nextMs = Math.min(wait.nextMs, this.acc.msUntilReady(q, nowMs));
+      return -1;
+    }
+    const head = q.batches[0] as Batch;
+    if (q.inFlight >= this.opts.maxInFlight || (head.attempts > 0 && q.inFlight > 0)) return -1;
+    const leader = this.cluster.leaderOf(q.topic, q.partition);
+    if (leader < 0) {
+      wait.refresh.add(q.topic);
+      wait.nextMs = Math.min(wait.nextMs, this.opts.retryBackoffMs);
+      return -1;
+    }
+    if ((this.inFlightByLeader.get(leader) ?? 0) >= this.opts.maxInFlight) return -1;
+    return leader;
   }
 
   private armTimer(inMs: number): void {
