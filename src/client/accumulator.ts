@@ -11,10 +11,10 @@
  * the `bufferMemory` limit; the exact size is known once a batch is encoded.
  *
  * Batch buffers are reused: a batch answered by the broker gives its builder's buffer back to a
- * small free list (`BufferPool`) and the next batch writes into it, so a steady stream of batches
- * does not allocate (and page-fault in) a fresh 64 KiB buffer each. A buffer is given back only
- * once its request was answered, never while a request holding it may still be written (with
- * acks=0 there is no answer, so nothing is given back).
+ * small free list (`BufferPool`: at most 16 buffers and 4 MiB) and the next batch writes into it,
+ * so a steady stream of batches does not allocate (and page-fault in) a fresh 64 KiB buffer each.
+ * A buffer is given back only once its request was answered, never while a request holding it
+ * may still be written (with acks=0 there is no answer, so nothing is given back).
  */
 
 import { type ProduceRecord, RecordBatchBuilder } from '../protocol/records/index.js';
@@ -65,8 +65,10 @@ export interface Batch {
 /** First buffer of a batch's builder: the batch size, capped so tiny batches stay cheap. */
 const BUILDER_INITIAL_BYTES_MAX = 1024 * 1024;
 
-/** Buffers kept for reuse at most (the pool holds `BUFFER_POOL_MAX` x one batch buffer). */
+/** Buffers kept for reuse at most. */
 export const BUFFER_POOL_MAX = 16;
+/** Bytes kept for reuse at most (fewer buffers when batches are large; always at least one). */
+export const BUFFER_POOL_BYTES_MAX = 4 * 1024 * 1024;
 
 /**
  * A bounded free list of equally sized batch buffers. Owned by its producer's event-loop thread;
@@ -74,6 +76,8 @@ export const BUFFER_POOL_MAX = 16;
  */
 export class BufferPool {
   readonly bufferBytes: number;
+  /** Free buffers kept at most. */
+  readonly maxBuffers: number;
   private readonly free: Buffer[] = [];
   /** Buffers handed out by `take` (fresh or reused) and not given back. */
   private readonly out = new WeakSet<ArrayBufferLike>();
@@ -83,6 +87,8 @@ export class BufferPool {
       throw new RangeError(`bufferBytes must be a positive integer, got ${bufferBytes}`);
     }
     this.bufferBytes = bufferBytes;
+    const byBytes = Math.floor(BUFFER_POOL_BYTES_MAX / bufferBytes);
+    this.maxBuffers = Math.max(1, Math.min(BUFFER_POOL_MAX, byBytes));
   }
 
   /** Buffers waiting for reuse. */
@@ -105,7 +111,7 @@ export class BufferPool {
     if (!this.out.has(buf.buffer)) return;
     this.out.delete(buf.buffer);
     if (buf.length !== this.bufferBytes || buf.byteOffset !== 0) return;
-    if (this.free.length < BUFFER_POOL_MAX) this.free.push(buf);
+    if (this.free.length < this.maxBuffers) this.free.push(buf);
   }
 }
 

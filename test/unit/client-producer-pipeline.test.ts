@@ -212,6 +212,10 @@ describe('batch buffer pool', () => {
     const many = Array.from({ length: BUFFER_POOL_MAX + 5 }, () => pool.take());
     for (const m of many) pool.give(m);
     expect(pool.size).toBe(BUFFER_POOL_MAX);
+    const big = new BufferPool(3 * 1024 * 1024);
+    const bigOnes = [big.take(), big.take()];
+    for (const m of bigOnes) big.give(m);
+    expect(big.size).toBe(1);
   });
 
   it('a builder writing into a used buffer builds the same bytes as a fresh one', () => {
