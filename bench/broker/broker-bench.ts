@@ -137,9 +137,16 @@ async function startup(startBroker: StartBroker): Promise<void> {
   }
   // Idle RSS of a served broker in its own process (this process also holds the benchmark's
   // own modules, which would inflate the figure).
+  // Idle first (no partition yet, so no worker thread started), then with a 2-partition topic
+  // (both workers running).
   const served = await serveBroker();
   await new Promise((r) => setTimeout(r, 1000));
   const rssMiB = rssOf(served.pid) / 1048576;
+  const c = await RawClient.connect(served.host, served.port);
+  await createTopic(c, 'idle', 2);
+  c.close();
+  await new Promise((r) => setTimeout(r, 1000));
+  const rssTopicMiB = rssOf(served.pid) / 1048576;
   await served.stop();
   const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)] ?? 0;
   results.startup = {
@@ -148,9 +155,10 @@ async function startup(startBroker: StartBroker): Promise<void> {
     starts,
     stops,
     idleRssMiB: rssMiB,
+    idleRssWithTopicMiB: rssTopicMiB,
   };
   console.log(
-    `startup: start median ${median(starts).toFixed(1)} ms, stop median ${median(stops).toFixed(1)} ms, idle RSS ${rssMiB.toFixed(0)} MiB (sluice serve, idle, 2 workers)`,
+    `startup: start median ${median(starts).toFixed(1)} ms, stop median ${median(stops).toFixed(1)} ms, idle RSS ${rssMiB.toFixed(0)} MiB (sluice serve, no partition, no worker started), ${rssTopicMiB.toFixed(0)} MiB with a 2-partition topic (2 workers)`,
   );
 }
 
