@@ -270,6 +270,36 @@ describe('codecs and interop', () => {
     });
   }
 
+  for (const codec of ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const) {
+    it(`kcat producer (compression ${codec}) -> Sluice consumer, keys, values and headers`, async (ctx) => {
+      if (!ensureKcat()) ctx.skip();
+      const topic = `from-kcat-${codec}`;
+      await admin.createTopics([{ name: topic, partitions: 1 }]);
+      const lines = Array.from(
+        { length: 60 },
+        (_, i) => `key-${i % 7}:value-${i}-${'z'.repeat(i)}`,
+      );
+      const r = await kcat(
+        ['-b', broker.bootstrap, '-P', '-t', topic, '-p', '0', '-z', codec, '-K', ':'].concat([
+          '-H',
+          'origin=kcat',
+          '-H',
+          `codec=${codec}`,
+        ]),
+        `${lines.join('\n')}\n`,
+      );
+      expect(r.code, r.stderr).toBe(0);
+      const got = await readAll(topic, 0, lines.length);
+      expect(got.map((g) => `${g.key?.toString()}:${g.value?.toString()}`)).toEqual(lines);
+      for (const g of got) {
+        expect(g.headers.map((h) => [h.key, h.value?.toString()])).toEqual([
+          ['origin', 'kcat'],
+          ['codec', codec],
+        ]);
+      }
+    });
+  }
+
   it('Sluice producer (gzip) -> kafkajs consumer, byte for byte with headers', async () => {
     const topic = 'to-kafkajs';
     await admin.createTopics([{ name: topic, partitions: 1 }]);
