@@ -6,6 +6,9 @@
  *   produce   pre-encoded 64 KiB batches of 100-byte records, acks=1, flush never, 1 and 8
  *             partitions, pipelined; vs a raw pwrite loop of the same 64 KiB writes
  *   fetch     read a page-cached partition with large fetches (sendfile); vs raw loopback TCP
+ *             (one thread, streaming) and vs the same shape served by a plain Node process
+ *             (separate process, one connection, one 32 MiB response at a time, same client
+ *             assembly): the second ratio isolates the broker from the client and the transport
  *   latency   produce -> consume latency at a fixed rate, acks=1, with a long-polling fetcher
  *
  *   node --import tsx bench/broker/broker-bench.ts [startup|produce|fetch|latency ...] [--clients N]
@@ -232,6 +235,9 @@ async function produce(clients: number): Promise<void> {
   }
 }
 
+/** Bytes per fetch response in the fetch benchmark (the partition's max bytes). */
+const FETCH_PARTITION_BYTES_MAX = 32 * 1024 * 1024;
+
 async function loopbackLimit(bytes: number): Promise<number> {
   const server = createServer((s) => s.on('data', () => undefined));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -250,6 +256,100 @@ async function loopbackLimit(bytes: number): Promise<number> {
   sock.destroy();
   server.close();
   return gbps;
+}
+
+/**
+ * Source of the frame server for `frameLoopbackLimit`, run in a child process (as the broker is):
+ * for each request frame it receives, it writes one response frame of `size` bytes (4-byte length,
+ * 4-byte correlation id, then payload from one preallocated buffer).
+ */
+const FRAME_SERVER = `
+const net = require('node:net');
+const size = Number(process.argv[1]);
+const payload = Buffer.alloc(size, 7);
+const server = net.createServer({ noDelay: true }, (s) => {
+  let buf = Buffer.alloc(0);
+  s.on('data', (d) => {
+    buf = buf.length ? Buffer.concat([buf, d]) : d;
+    while (buf.length >= 4 && buf.length >= 4 + buf.readInt32BE(0)) {
+      const n = buf.readInt32BE(0);
+      const id = buf.readInt32BE(4);
+      buf = buf.subarray(4 + n);
+      const head = Buffer.alloc(8);
+      head.writeInt32BE(4 + size, 0);
+      head.writeInt32BE(id, 4);
+      s.cork(); s.write(head); s.write(payload); s.uncork();
+    }
+  });
+});
+server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
+`;
+
+/**
+ * The loopback ceiling for the fetch benchmark's shape: one connection, one request at a time,
+ * `frameBytes` responses from a separate process, received and assembled exactly as the
+ * benchmark's client assembles a fetch response (chunks joined once per frame). Returns GB/s.
+ */
+async function frameLoopbackLimit(frameBytes: number, totalBytes: number): Promise<number> {
+  const child = spawn(process.execPath, ['-e', FRAME_SERVER, String(frameBytes)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout.once('data', (d: Buffer) =>
+        resolve(Number(/port (\d+)/.exec(d.toString())?.[1])),
+      );
+      child.once('exit', (code) => reject(new Error(`frame server exited with ${code}`)));
+    });
+    const sock = createConnection({ host: '127.0.0.1', port, noDelay: true });
+    await new Promise((r) => sock.once('connect', r));
+    let chunks: Buffer[] = [];
+    let have = 0;
+    let frameBytes = -1;
+    let onFrame: ((frame: Buffer) => void) | null = null;
+    const flatten = (): Buffer => {
+      const all = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, have);
+      chunks = [all];
+      return all;
+    };
+    sock.on('data', (d: Buffer) => {
+      chunks.push(d);
+      have += d.length;
+      if (frameBytes < 0) {
+        if (have < 4) return;
+        frameBytes = flatten().readInt32BE(0);
+      }
+      if (have < 4 + frameBytes) return;
+      assertEqual(have, 4 + frameBytes, 'one response in flight at a time');
+      const frame = flatten().subarray(4);
+      chunks = [];
+      have = 0;
+      frameBytes = -1;
+      onFrame?.(frame);
+    });
+    const request = Buffer.alloc(64);
+    request.writeInt32BE(60, 0);
+    let bytes = 0;
+    const t0 = performance.now();
+    for (let id = 1; bytes < totalBytes; id++) {
+      request.writeInt32BE(id, 4);
+      const frame = await new Promise<Buffer>((resolve) => {
+        onFrame = resolve;
+        sock.write(request);
+      });
+      assertEqual(frame.readInt32BE(0), id, 'correlation id');
+      bytes += frame.length - 4;
+    }
+    const gbps = bytes / ((performance.now() - t0) / 1000) / 1e9;
+    sock.destroy();
+    return gbps;
+  } finally {
+    child.kill();
+  }
+}
+
+function assertEqual(actual: number, expected: number, what: string): void {
+  if (actual !== expected) throw new Error(`${what}: ${actual} !== ${expected}`);
 }
 
 async function fetch(): Promise<void> {
@@ -298,7 +398,7 @@ async function fetch(): Promise<void> {
                 fetchOffset: offset,
                 lastFetchedEpoch: -1,
                 logStartOffset: -1,
-                partitionMaxBytes: 32 * 1024 * 1024,
+                partitionMaxBytes: FETCH_PARTITION_BYTES_MAX,
                 replicaDirectoryId: Buffer.alloc(16),
               },
             ],
@@ -324,9 +424,20 @@ async function fetch(): Promise<void> {
     const gbps = bytes / ((performance.now() - t0) / 1000) / 1e9;
     c.close();
     const limit = await loopbackLimit(2 * 1024 * 1024 * 1024);
-    results.fetch = { bytes, gbps, loopbackGBps: limit, ratio: gbps / limit };
+    const frameLimit = await frameLoopbackLimit(FETCH_PARTITION_BYTES_MAX, 512 * 1024 * 1024);
+    results.fetch = {
+      bytes,
+      gbps,
+      loopbackGBps: limit,
+      ratio: gbps / limit,
+      frameLoopbackGBps: frameLimit,
+      frameRatio: gbps / frameLimit,
+    };
     console.log(
       `fetch: ${(bytes / 1048576).toFixed(0)} MiB at ${gbps.toFixed(2)} GB/s; raw loopback TCP ${limit.toFixed(2)} GB/s; ratio ${(gbps / limit).toFixed(2)}`,
+    );
+    console.log(
+      `fetch vs same-shape loopback (separate process, one connection, ${FETCH_PARTITION_BYTES_MAX / 1048576} MiB responses one at a time): ${frameLimit.toFixed(2)} GB/s; ratio ${(gbps / frameLimit).toFixed(2)}`,
     );
   } finally {
     await b.stop();
