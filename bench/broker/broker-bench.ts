@@ -14,6 +14,9 @@
  *   node --import tsx bench/broker/broker-bench.ts [startup|produce|fetch|latency ...] [--clients N]
  *     [--json FILE] [--metrics]   (--clients: produce load-generator processes, default 1;
  *     --metrics: the served broker runs with `--metrics-port 0`, to measure what metrics cost)
+ *     [--spaced]  (latency: send each record at its own time by yielding with setImmediate, not
+ *     in the bursts a 1 ms timer allows; it costs client CPU, which on 2 cores hurts the tail)
+ *   SLUICE_BENCH_BROKER_NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR" profiles the served broker.
  *
  * Uses the compiled broker (`dist/`, built by `npm ci`) so workers start as they do in
  * production; falls back to the sources when there is no build.
@@ -24,6 +27,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import hdr from 'hdr-histogram-js';
 import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
 import { measureWriteLoop } from '../io/append.js';
@@ -49,6 +53,15 @@ interface ServedBroker {
 /** Extra `sluice serve` flags for every served broker (`--metrics`). */
 let serveFlags: string[] = [];
 
+/**
+ * Node flags for the served broker from `SLUICE_BENCH_BROKER_NODE_FLAGS` (space-separated), for
+ * example `--cpu-prof --cpu-prof-dir=prof` to profile the broker under load (NODE_OPTIONS refuses
+ * --cpu-prof).
+ */
+function brokerNodeFlags(): string[] {
+  return (process.env.SLUICE_BENCH_BROKER_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+}
+
 async function serveBroker(): Promise<ServedBroker> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sluice-bench-serve-'));
   const dist = new URL('../../dist/cli/main.js', import.meta.url);
@@ -57,7 +70,7 @@ async function serveBroker(): Promise<ServedBroker> {
     : ['--import', 'tsx', new URL('../../src/cli/main.ts', import.meta.url).pathname];
   const child = spawn(
     process.execPath,
-    [...args, 'serve', '--port', '0', '--data-dir', dataDir, ...serveFlags],
+    [...brokerNodeFlags(), ...args, 'serve', '--port', '0', '--data-dir', dataDir, ...serveFlags],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
@@ -444,6 +457,9 @@ async function fetch(): Promise<void> {
   }
 }
 
+/** Latency mode sends each record at its own intended time instead of in timer-sized bursts. */
+let latencySpaced = false;
+
 async function latency(): Promise<void> {
   const b = await serveBroker();
   try {
@@ -473,6 +489,9 @@ async function latency(): Promise<void> {
     });
     let received = 0;
     let offset = 0;
+    // The load generator's own event-loop delay: a stalled client inflates every percentile.
+    const clientDelay = monitorEventLoopDelay({ resolution: 1 });
+    clientDelay.enable();
     const t0 = performance.now();
     const consume = (async () => {
       while (received < total) {
@@ -530,8 +549,15 @@ async function latency(): Promise<void> {
       const intended = t0 + (i * 1000) / rate;
       const wait = intended - performance.now();
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      sentAt[i] = intended; // coordinated omission: measure from the intended send time
+      // --spaced: no bursts; yield to I/O (setImmediate) until the intended time (costs client CPU).
+      while (latencySpaced && performance.now() < intended) {
+        await new Promise((r) => setImmediate(r));
+      }
       sentActual[i] = performance.now();
+      // Coordinated omission: a late record counts from its intended send time; one sent early
+      // (without --spaced the timer sleeps only when more than 1 ms ahead, so records leave in
+      // bursts) counts from when it was actually sent.
+      sentAt[i] = Math.min(intended, sentActual[i] as number);
       void producer.request(0, 8, {
         transactionalId: null,
         acks: 1,
@@ -542,6 +568,10 @@ async function latency(): Promise<void> {
       });
     }
     await consume;
+    clientDelay.disable();
+    console.log(
+      `latency client event-loop delay: p50 ${(clientDelay.percentile(50) / 1000).toFixed(0)} us, p99 ${(clientDelay.percentile(99) / 1000).toFixed(0)} us, max ${(clientDelay.max / 1000).toFixed(0)} us`,
+    );
     producer.close();
     consumer.close();
     const us = (p: number) => h.getValueAtPercentile(p);
@@ -573,6 +603,7 @@ async function main(): Promise<void> {
   const clientsAt = args.indexOf('--clients');
   const clients = clientsAt >= 0 ? Number(args[clientsAt + 1]) : 1;
   if (args.includes('--metrics')) serveFlags = ['--metrics-port', '0'];
+  latencySpaced = args.includes('--spaced');
   const flagValues = new Set([jsonAt + 1, clientsAt + 1].filter((i) => i > 0));
   const modes = args.filter((a, i) => !a.startsWith('--') && !flagValues.has(i));
   const run = modes.length > 0 ? modes : ['startup', 'produce', 'fetch', 'latency'];
