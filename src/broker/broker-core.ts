@@ -417,8 +417,12 @@ export class BrokerCore {
       .then((m) => m.json);
   }
 
-  /** A new producer id (InitProducerId). Unique per broker run: time-based, then counting. */
-  allocateProducerId(): number {
+  /**
+   * A new producer id (InitProducerId). Cluster mode: from this broker's block claimed in etcd
+   * (unique cluster-wide). Single broker: unique per broker run, time-based, then counting.
+   */
+  allocateProducerId(): number | Promise<number> {
+    if (this.cluster) return this.cluster.producerIds.next();
     const id = this.nextProducerId;
     this.nextProducerId += 1;
     return id;

@@ -243,7 +243,8 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
     host: bound.host,
     port: bound.port,
     dataDir,
-    clusterId: registry.clusterId,
+    // Cluster mode: the cluster-wide id from etcd; a single broker: its own, from the data dir.
+    clusterId: cluster?.clusterId || registry.clusterId,
     logger,
     metricsPort,
     core: liveCore,

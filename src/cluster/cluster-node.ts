@@ -46,6 +46,7 @@ import {
   validateAssignment,
 } from './controller/placement.js';
 import { type BrokerRecord, ClusterStore, type TopicAssignment } from './controller/store.js';
+import { ProducerIdBlocks } from './producer-id-blocks.js';
 import { attachReplication, ReplicaManager } from './replication/index.js';
 import type { PartitionState, ReplicaRoles, TopicPartitionKey } from './types.js';
 
@@ -86,6 +87,8 @@ export class ClusterNode {
   readonly controller: Controller;
   roles: ReplicaRoles = new LeaderOnlyRoles();
   clusterId = '';
+  /** Cluster-wide producer ids (InitProducerId), claimed from etcd in blocks. */
+  readonly producerIds: ProducerIdBlocks;
   private lease: Lease | null = null;
   private leaseIdPromise: Promise<string> = Promise.reject(new Error('no lease yet'));
   private readonly applied = new Map<string, AppliedRole>();
@@ -110,6 +113,7 @@ export class ClusterNode {
     const c = core.config;
     this.nodeId = core.identity.nodeId;
     this.view = new EtcdClusterView(store, this.nodeId, logger);
+    this.producerIds = new ProducerIdBlocks(store);
     this.controller = new Controller(
       store,
       this.view,

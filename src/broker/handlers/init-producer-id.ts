@@ -6,6 +6,8 @@
  *
  * Idempotent producers (null transactional id) get a fresh producer id with epoch 0, or with v3+
  * their own id with the next epoch (a new id once the epoch would overflow int16).
+ * In cluster mode ids come from blocks claimed in etcd (src/cluster/producer-id-blocks.ts), so no
+ * two brokers hand out the same id.
  * Not implemented: transactional ids (no transaction coordinator yet); such a request gets
  * UNSUPPORTED_VERSION, which clients report as "the broker does not support transactions".
  */
@@ -24,12 +26,12 @@ export const initProducerIdHandler: Handler<InitProducerIdRequest, InitProducerI
   name: 'InitProducerId',
   minVersion: 0,
   maxVersion: 4,
-  handle(req, ctx) {
+  async handle(req, ctx) {
     const base = { throttleTimeMs: 0, errorCode: 0, producerId: -1, producerEpoch: -1 };
     if (req.transactionalId !== null) return { ...base, errorCode: ErrorCode.UNSUPPORTED_VERSION };
     if (req.producerId >= 0 && req.producerEpoch >= 0 && req.producerEpoch < EPOCH_MAX) {
       return { ...base, producerId: req.producerId, producerEpoch: req.producerEpoch + 1 };
     }
-    return { ...base, producerId: ctx.core.allocateProducerId(), producerEpoch: 0 };
+    return { ...base, producerId: await ctx.core.allocateProducerId(), producerEpoch: 0 };
   },
 };

@@ -17,6 +17,8 @@
  *   partitions/<topic>/<p>     {"leader","leaderEpoch","isr","replicas","controllerEpoch"}: the
  *                              PartitionState of types.ts; its `version` is the key's etcd mod
  *                              revision
+ *   producer_id_block          first producer id no broker has claimed yet (decimal), advanced
+ *                              with compare-and-swap by ../producer-id-blocks.ts
  *
  * Every write of partition state is a transaction comparing the key's mod revision with the
  * version the writer read (compare-and-swap). Controller writes also compare `controller_epoch`
