@@ -4,6 +4,11 @@
  * Version notes: v2 flexible. Moves each partition's log start offset up to the given offset
  * (-1 = the high watermark); whole segments below it are deleted, reads below it get
  * OFFSET_OUT_OF_RANGE. An offset above the high watermark: OFFSET_OUT_OF_RANGE.
+ *
+ * Cluster mode: only the partition's leader accepts it (others: NOT_LEADER_OR_FOLLOWER). Followers
+ * take the new log start offset from the leader's fetch responses (up to their high watermark), so
+ * it survives a failover. Not implemented: Kafka waits until every replica reached the new low
+ * watermark and answers the lowest; Sluice answers the leader's at once.
  */
 
 import type {
@@ -24,6 +29,9 @@ async function deleteOne(
   const route = ctx.core.route(topic, partitionIndex);
   if (!route)
     return { partitionIndex, lowWatermark: -1, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
+  const state = ctx.core.cluster?.view.partitionState(topic, partitionIndex);
+  if (ctx.core.cluster && state?.leader !== ctx.core.identity.nodeId)
+    return { partitionIndex, lowWatermark: -1, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER };
   try {
     const r = await ctx.core.deleteRecords(route, offset);
     return { partitionIndex, lowWatermark: r.lowWatermark, errorCode: r.errorCode };

@@ -297,12 +297,29 @@ export class OwnerService {
       return this.replicaError(code, String(err));
     }
     h.log.setHighWatermark(Math.min(req.leaderHighWatermark, h.log.logEndOffset));
+    this.followLogStart(h, req.leaderLogStartOffset);
     if (batches.length > 0 && h.settings.flushPolicy !== 'never') {
       h.unflushedRecords += 1;
       if (h.settings.flushPolicy === 'always') this.flush(h).catch(() => undefined);
     }
     this.publish(h);
     return this.position(h);
+  }
+
+  /**
+   * A follower takes the leader's log start offset (moved by DeleteRecords or retention there) up
+   * to its own high watermark, as Kafka's followers do from fetch responses, so the deletion
+   * survives a failover to this replica.
+   */
+  private followLogStart(h: Hosted, leaderLogStartOffset: number): void {
+    const target = Math.min(leaderLogStartOffset, this.hwOf(h));
+    if (target <= h.log.logStartOffset) return;
+    try {
+      h.log.deleteRecordsBefore(target);
+      h.producers.truncateBelow(h.log.logStartOffset);
+    } catch {
+      // An offline log: the next append reports the storage error.
+    }
   }
 
   private truncate(req: TruncateReq): ReplicaPositionRes {
@@ -599,7 +616,8 @@ export class OwnerService {
 
   private deleteRecords(req: DeleteRecordsReq): DeleteRecordsRes {
     const h = this.hosted.get(req.slot);
-    if (!h) return { errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, lowWatermark: -1 };
+    if (!h || (h.replica !== null && h.replica.role !== 'leader'))
+      return { errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, lowWatermark: -1 };
     const target = req.offset === -1 ? this.hwOf(h) : req.offset;
     if (target < 0 || target > this.hwOf(h)) {
       return { errorCode: ErrorCode.OFFSET_OUT_OF_RANGE, lowWatermark: h.log.logStartOffset };

@@ -372,7 +372,14 @@ export class ReplicaFetcher {
     }
     const records = Buffer.isBuffer(pr.records) ? pr.records : Buffer.alloc(0);
     this.stats.bytes += records.length;
-    if (records.length === 0 && pr.highWatermark <= p.highWatermark) return;
+    // Nothing new unless the leader's log start offset moved past ours (DeleteRecords there).
+    const localStart = this.deps.core.state.logStartOffset(p.route.slot);
+    if (
+      records.length === 0 &&
+      pr.highWatermark <= p.highWatermark &&
+      pr.logStartOffset <= localStart
+    )
+      return;
     const req: FollowerAppendReq = {
       slot: p.route.slot,
       leaderHighWatermark: pr.highWatermark,
