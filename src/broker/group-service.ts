@@ -17,7 +17,9 @@
  * Cluster mode: this broker coordinates only the groups whose offsets partition it leads. The
  * cluster glue reports leadership changes (`offsetsLeadershipChanged`): on gaining a partition its
  * groups are read back into the coordinator (requests for them wait for that), on losing it they
- * are dropped, and requests for groups led elsewhere get NOT_COORDINATOR. Offsets writes wait for
+ * are dropped and requests still waiting about them (parked JoinGroup/SyncGroup, OffsetCommit
+ * waiting for its write) are answered NOT_COORDINATOR at once; requests for groups led elsewhere
+ * get NOT_COORDINATOR. Offsets writes wait for
  * the replicated high watermark (acks=all across the ISR) before their responses go out.
  *
  * Owned by the network (main) thread; not thread-safe.
@@ -124,6 +126,8 @@ export class GroupService {
   private closed = false;
   /** Cluster mode: offsets partitions led here, each with its load (groups read back). */
   private readonly ownedPartitions = new Map<number, Promise<void>>();
+  /** Cluster mode: requests about one group awaiting their response, by request id. */
+  private readonly pendingByGroup = new Map<number, EventWithoutId & { groupId: string }>();
 
   constructor(private readonly core: BrokerCore) {}
 
@@ -158,6 +162,7 @@ export class GroupService {
     const response = new Promise<CoordinatorResponse>((resolve) =>
       this.waiting.set(requestId, resolve),
     );
+    if (this.core.cluster && 'groupId' in event) this.pendingByGroup.set(requestId, event);
     this.apply({ ...event, requestId } as CoordinatorEvent);
     return response;
   }
@@ -192,6 +197,21 @@ export class GroupService {
     if (!this.ownedPartitions.delete(partition) || this.state === null) return;
     for (const groupId of [...this.state.groups.keys()])
       if (partitionFor(groupId, this.partitions) === partition) this.state.groups.delete(groupId);
+    this.refusePending(partition);
+  }
+
+  /**
+   * Answers NOT_COORDINATOR at once to every request still waiting about a group of `partition`
+   * (a JoinGroup or SyncGroup parked for the rebalance, an OffsetCommit waiting for its write), so
+   * clients find the new coordinator instead of waiting for their request timeout. A response the
+   * coordinator produces later for one of them is dropped (`respond` finds no waiter).
+   */
+  private refusePending(partition: number): void {
+    for (const [requestId, event] of this.pendingByGroup) {
+      if (partitionFor(event.groupId, this.partitions) !== partition) continue;
+      const refused = refusal(event, ErrorCode.NOT_COORDINATOR);
+      if (refused) this.respond(requestId, refused);
+    }
   }
 
   private async loadOffsetsPartition(partition: number): Promise<void> {
@@ -315,6 +335,7 @@ export class GroupService {
     const resolve = this.waiting.get(requestId);
     if (!resolve) return;
     this.waiting.delete(requestId);
+    this.pendingByGroup.delete(requestId);
     resolve(response);
   }
 
