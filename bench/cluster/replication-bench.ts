@@ -13,7 +13,7 @@
  * ISR shrank fails.
  *
  *   node --import tsx bench/cluster/replication-bench.ts [--seconds 4] [--partitions 3]
- *     [--in-flight 32] [--rounds 3] [--json FILE]
+ *     [--in-flight 32] [--rounds 3] [--json FILE] [--node-options "--cpu-prof --cpu-prof-dir=D"]
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -41,14 +41,24 @@ function freePort(): Promise<number> {
   });
 }
 
+/** Extra node options for the broker processes only (e.g. "--cpu-prof --cpu-prof-dir=DIR"). */
+const brokerNodeOptions = arg('--node-options', '')
+  .split(' ')
+  .filter((o) => o !== '');
+
 function run(
   script: string,
   args: string[],
   onLine?: (line: string) => void,
+  nodeOptions: string[] = [],
 ): { child: ChildProcess; done: Promise<string> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', here(script), ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...nodeOptions, '--import', 'tsx', here(script), ...args],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
     out += d.toString();
@@ -86,9 +96,14 @@ async function startNodes(
     });
     const dir = join(root, `run-${runs}-node-${i + 1}`);
     const args = [String(i + 1), dir, ports.join(','), String(partitions), ...single];
-    const n = run('./replica-node.ts', args, (l) => {
-      if (l === 'ready') ready();
-    });
+    const n = run(
+      './replica-node.ts',
+      args,
+      (l) => {
+        if (l === 'ready') ready();
+      },
+      brokerNodeOptions,
+    );
     return { ...n, isReady };
   });
   await Promise.race([Promise.all(nodes.map((n) => n.isReady)), ...nodes.map((n) => n.done)]);

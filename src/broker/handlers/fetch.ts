@@ -32,6 +32,7 @@ import type { FileSlice } from '../../io/file-io.js';
 import { ErrorCode } from '../../protocol/generated/errors.js';
 import type { FetchRequest, FetchResponse } from '../../protocol/generated/fetch.js';
 import type { RecordsRef } from '../../protocol/writer.js';
+import type { ChangeTarget } from '../../threads/partition-state.js';
 import { failureLogFor, isBrokerFault } from '../failure-log.js';
 import type { ReadRes } from '../owner/messages.js';
 import type { Handler, RequestContext } from './handler.js';
@@ -123,8 +124,20 @@ function topicName(ctx: RequestContext, t: FetchRequest['topics'][number]): stri
   return ctx.core.registry.getById(t.topicId)?.name ?? '';
 }
 
-function changeSeen(ctx: RequestContext): number {
-  return ctx.core.state.changeCount('any');
+/**
+ * What a parked fetch waits on: the one partition's own change counter when every target is the
+ * same partition (a follower of one partition, a consumer of one), else any partition's. Waiting
+ * on 'any' wakes the network thread for every append, HW move and follower append of every other
+ * partition on this broker, each one a cross-thread wake-up and a re-check for nothing.
+ */
+function waitTarget(ctx: RequestContext, targets: Target[]): ChangeTarget {
+  let slot: number | undefined;
+  for (const t of targets) {
+    const route = ctx.core.route(t.topic, t.req.partition);
+    if (route === undefined || (slot !== undefined && route.slot !== slot)) return 'any';
+    slot = route.slot;
+  }
+  return slot ?? 'any';
 }
 
 export const fetchHandler: Handler<FetchRequest, FetchResponse> = {
@@ -154,8 +167,9 @@ export const fetchHandler: Handler<FetchRequest, FetchResponse> = {
     });
     if (rep !== null) checkReplication(rep, req.replicaId, targets);
     const deadline = Date.now() + Math.min(Math.max(0, req.maxWaitMs), FETCH_MAX_WAIT_MS_LIMIT);
+    const waitOn = waitTarget(ctx, targets);
     for (;;) {
-      const seen = changeSeen(ctx);
+      const seen = ctx.core.state.changeCount(waitOn);
       const ready = targets.some((t) => answerable(ctx, t));
       // A stopping broker answers long polls at once with what it has, so shutdown never waits
       // out a client's max_wait_ms.
@@ -175,7 +189,7 @@ export const fetchHandler: Handler<FetchRequest, FetchResponse> = {
         result.release();
       }
       await Promise.race([
-        ctx.core.state.waitForChangeAsync('any', seen, Math.max(1, deadline - Date.now())),
+        ctx.core.state.waitForChangeAsync(waitOn, seen, Math.max(1, deadline - Date.now())),
         ctx.core.stopSignal,
       ]);
     }
