@@ -100,6 +100,11 @@ export interface ConsumerOptions<K, V> extends ClusterOptions {
   maxPartitionFetchBytes?: number;
   /** `fetch.max.bytes`. Default 52428800. */
   fetchMaxBytes?: number;
+  /**
+   * `check.crcs`: verify each fetched batch's CRC-32C. Default true. False saves the checksum
+   * pass; batch framing (lengths, magic, record bounds) is still checked.
+   */
+  checkCrcs?: boolean;
   /** `key.deserializer`. Default: bytes (Buffer or null). */
   keyDeserializer?: Deserializer<K>;
   /** `value.deserializer`. Default: bytes (Buffer or null). */
@@ -152,6 +157,7 @@ export class Consumer<K = Bytes, V = Bytes>
       | 'maxPartitionFetchBytes'
       | 'fetchMaxBytes'
       | 'requestTimeoutMs'
+      | 'checkCrcs'
     >
   >;
   private readonly keyDes: Deserializer<K>;
@@ -174,6 +180,7 @@ export class Consumer<K = Bytes, V = Bytes>
       maxPartitionFetchBytes: opts.maxPartitionFetchBytes ?? 1_048_576,
       fetchMaxBytes: opts.fetchMaxBytes ?? 52_428_800,
       requestTimeoutMs: opts.requestTimeoutMs ?? 30_000,
+      checkCrcs: opts.checkCrcs ?? true,
     };
     if (this.opts.maxPollRecords < 1) throw new RangeError('maxPollRecords must be positive');
     this.keyDes = opts.keyDeserializer ?? (bytesDeserializer as Deserializer<K>);
@@ -711,7 +718,9 @@ export class Consumer<K = Bytes, V = Bytes>
     const records = p.records;
     if (!records || !Buffer.isBuffer(records) || records.length === 0 || s.fetchOffset === null)
       return;
-    const { batches, partialBytes } = decodeRecordBatches(records);
+    const { batches, partialBytes } = decodeRecordBatches(records, {
+      verifyCrc: this.opts.checkCrcs,
+    });
     if (
       batches.length === 0 &&
       partialBytes > 0 &&

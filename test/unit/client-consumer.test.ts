@@ -79,3 +79,51 @@ describe('consumer decoding (scripted fake broker)', () => {
     expect(await c.poll(50)).toEqual([]);
   });
 });
+
+describe('consumer checkCrcs (scripted fake broker)', () => {
+  /** One batch of two records at offset 0; `mutate` alters its bytes after encoding. */
+  function batchLog(mutate: (b: Buffer) => void): Buffer {
+    const rec = (v: string) => ({ key: null, value: Buffer.from(v), timestamp: 1000 });
+    const b = encodeRecordBatch({ records: [rec('x0'), rec('x1')], baseOffset: 0 });
+    mutate(b);
+    return b;
+  }
+  /** Byte 61 onwards is the records section; the last byte is inside the second value. */
+  const flipLastValueByte = (b: Buffer): void => {
+    b[b.length - 2] = 0x5a;
+  };
+
+  async function pollWith(log: Buffer, checkCrcs?: boolean): Promise<unknown> {
+    fake = await startFakeBroker({
+      topics: [{ name: 't', partitions: 1 }],
+      handle: (r) => (r.header.apiKey === FETCH ? fetchAnswer(r, log) : undefined),
+    });
+    await using c = new Consumer({ bootstrap: fake.bootstrap, fetchMaxWaitMs: 10, checkCrcs });
+    c.assign([{ topic: 't', partition: 0 }]);
+    c.seek({ topic: 't', partition: 0 }, 0);
+    try {
+      return (await c.poll(1000)).map((r) => r.value?.toString('latin1'));
+    } catch (err) {
+      return (err as Error).message;
+    }
+  }
+
+  it('rejects a batch whose CRC does not match by default', async () => {
+    expect(await pollWith(batchLog(flipLastValueByte))).toMatch(/CRC mismatch/);
+  });
+
+  it('with checkCrcs false delivers a batch with a wrong CRC but intact framing', async () => {
+    const got = await pollWith(batchLog(flipLastValueByte), false);
+    expect(got).toEqual(['x0', 'xZ']); // 0x5a is 'Z'
+  });
+
+  it('with checkCrcs false still rejects broken framing (records count too high)', async () => {
+    // recordsCount sits at byte 57 of the batch header; one more record than the bytes hold.
+    const got = await pollWith(
+      batchLog((b) => b.writeInt32BE(3, 57)),
+      false,
+    );
+    expect(typeof got).toBe('string');
+    expect(got).not.toMatch(/CRC/);
+  });
+});
