@@ -167,6 +167,16 @@ export class GroupService {
     return response;
   }
 
+  /**
+   * NONE when this broker coordinates `groupId` (always on a single broker), else the error for it
+   * (NOT_COORDINATOR, or COORDINATOR_NOT_AVAILABLE while its load failed).
+   */
+  async coordinatorError(groupId: string): Promise<number> {
+    if (!this.core.cluster) return ErrorCode.NONE;
+    await this.ensureLoaded();
+    return this.ownership(groupId);
+  }
+
   /** Cluster mode: NONE when this broker coordinates the group (once loaded), else the error. */
   private async ownership(groupId: string): Promise<number> {
     const partition = partitionFor(groupId, this.partitions);

@@ -1,7 +1,8 @@
 /**
  * Cluster mode, group coordinator moves: when a broker stops leading a `__consumer_offsets`
  * partition, a group request parked there (a JoinGroup waiting for the rebalance) is answered
- * NOT_COORDINATOR at once, and later requests for that group are refused the same way.
+ * NOT_COORDINATOR at once, and later requests for that group are refused the same way; ListGroups,
+ * DescribeGroups and DeleteGroups answer only for groups the broker coordinates.
  *
  * Three embedded brokers with real replication and a private etcd. The loss of leadership is
  * delivered through the same call the cluster glue makes when the controller moves the partition.
@@ -13,9 +14,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
 import { partitionFor } from '../../src/groups/partition.js';
+import type { DeleteGroupsResponse } from '../../src/protocol/generated/delete-groups.js';
+import type { DescribeGroupsResponse } from '../../src/protocol/generated/describe-groups.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import type { FindCoordinatorResponse } from '../../src/protocol/generated/find-coordinator.js';
 import type { JoinGroupResponse } from '../../src/protocol/generated/join-group.js';
+import type { ListGroupsResponse } from '../../src/protocol/generated/list-groups.js';
 import { EtcdServer, ensureEtcd } from '../support/etcd.js';
 import { RawClient } from '../support/raw-client.js';
 
@@ -35,6 +39,25 @@ function joinGroup(c: RawClient): Promise<JoinGroupResponse> {
     protocolType: 'consumer',
     protocols: [{ name: 'range', metadata: Buffer.from([0, 0, 0, 0, 0, 0, 0, 0]) }],
   });
+}
+
+async function listedGroups(c: RawClient): Promise<string[]> {
+  const r = await c.request<ListGroupsResponse>(16, 2, { statesFilter: [], typesFilter: [] });
+  expect(r.errorCode).toBe(0);
+  return r.groups.map((g) => g.groupId);
+}
+
+async function describeError(c: RawClient, groupId = GROUP): Promise<number> {
+  const r = await c.request<DescribeGroupsResponse>(15, 2, {
+    groups: [groupId],
+    includeAuthorizedOperations: false,
+  });
+  return r.groups[0]?.errorCode ?? -1;
+}
+
+async function deleteError(c: RawClient, groupId = GROUP): Promise<number> {
+  const r = await c.request<DeleteGroupsResponse>(42, 1, { groupsNames: [groupId] });
+  return r.results[0]?.errorCode ?? -1;
 }
 
 describe.skipIf(!haveEtcd)('cluster group coordinator moves (3 embedded brokers)', () => {
@@ -117,5 +140,34 @@ describe.skipIf(!haveEtcd)('cluster group coordinator moves (3 embedded brokers)
 
     // A new request for the group on the old coordinator is refused as well.
     expect((await joinGroup(await client(coord))).errorCode).toBe(ErrorCode.NOT_COORDINATOR);
+    // And it no longer lists, describes or deletes the group.
+    const c = await client(coord);
+    expect(await listedGroups(c)).not.toContain(GROUP);
+    expect(await describeError(c)).toBe(ErrorCode.NOT_COORDINATOR);
+    expect(await deleteError(c)).toBe(ErrorCode.NOT_COORDINATOR);
   }, 40_000);
+
+  it('DescribeGroups, DeleteGroups and ListGroups answer only for groups the broker coordinates', async () => {
+    // A broker leading an offsets partition other than the one the first test took away, a group
+    // on a partition it leads, and one on a partition it does not lead.
+    const moved = partitionFor(GROUP, OFFSETS_PARTITIONS);
+    const leaderOf = (p: number) =>
+      brokers[0]?.core.cluster?.view.partitionState('__consumer_offsets', p)?.leader ?? -1;
+    const p0 = [...Array(OFFSETS_PARTITIONS).keys()].find((p) => p !== moved && leaderOf(p) > 0);
+    const owner = brokers.find((b) => p0 !== undefined && b.core.identity.nodeId === leaderOf(p0));
+    if (!owner) throw new Error('no leader of a second offsets partition');
+    const led = new Set<number>();
+    for (let p = 0; p < OFFSETS_PARTITIONS; p++)
+      if (p !== moved && leaderOf(p) === owner.core.identity.nodeId) led.add(p);
+    const ids = Array.from({ length: 40 }, (_, i) => `g-${i}`);
+    const mine = ids.find((g) => led.has(partitionFor(g, OFFSETS_PARTITIONS)));
+    // (A group of the moved partition qualifies too: no broker coordinates it now.)
+    const other = ids.find((g) => !led.has(partitionFor(g, OFFSETS_PARTITIONS)));
+    if (!mine || !other) throw new Error('offsets partitions not spread over the brokers');
+    const c = await client(owner);
+    expect(await describeError(c, mine)).toBe(ErrorCode.NONE);
+    expect(await describeError(c, other)).toBe(ErrorCode.NOT_COORDINATOR);
+    expect(await deleteError(c, other)).toBe(ErrorCode.NOT_COORDINATOR);
+    expect(await deleteError(c, mine)).not.toBe(ErrorCode.NOT_COORDINATOR);
+  }, 20_000);
 });
