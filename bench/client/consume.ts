@@ -29,14 +29,12 @@ const TOPIC = 'consume-bench';
 async function fill(bootstrap: string): Promise<void> {
   const producer = new Producer({ bootstrap, acks: 1, batchSize: 65_536, lingerMs: 5 });
   let failed = 0;
-  for (let sent = 0; sent < RECORDS; ) {
-    const end = Math.min(RECORDS, sent + 5_000);
-    for (; sent < end; sent++) {
-      producer.send({ topic: TOPIC, value: VALUE }, (err) => {
-        if (err) failed++;
-      });
-    }
-    await new Promise((r) => setImmediate(r));
+  const done = (err: Error | null) => {
+    if (err) failed++;
+  };
+  for (let sent = 0; sent < RECORDS; sent++) {
+    // send() is false once the record had to wait for buffer space: wait for it to drain.
+    if (!producer.send({ topic: TOPIC, value: VALUE }, done)) await producer.drained();
   }
   await producer.close();
   if (failed > 0) throw new Error(`${failed} records failed`);
