@@ -2,7 +2,7 @@
  * Cluster chaos: three `sluice serve` processes and a private etcd; topic with replication factor
  * 3 and `min.insync.replicas` 2. Two idempotent acks=all producers (the Sluice client and kafkajs)
  * write numbered records while brokers are SIGKILLed and restarted: the leader of partition 0,
- * then another broker, then a few seeded random rounds. Afterwards every acknowledged record is
+ * then another broker, then seeded random rounds (SLUICE_CHAOS_ROUNDS, SLUICE_CHAOS_SEED). Afterwards every acknowledged record is
  * in the log exactly once and in order (per partition, per producer), and the logs of all replicas
  * hold byte-identical batches up to the high watermark (read from their segment files).
  */
@@ -23,8 +23,16 @@ const haveEtcd = ensureEtcd();
 const TOPIC = 'chaos';
 const PARTITIONS = 2;
 const NODE_IDS = [1, 2, 3] as const;
-const RANDOM_ROUNDS = 3;
-const SEED = 0x5eed;
+/**
+ * Random kill/restart rounds after the two fixed ones: 3 in the default suite; the soak run
+ * (`npm run soak:cluster`) sets SLUICE_CHAOS_ROUNDS (and optionally SLUICE_CHAOS_SEED) higher.
+ */
+const RANDOM_ROUNDS = Number(process.env.SLUICE_CHAOS_ROUNDS ?? 3);
+const SEED = Number(process.env.SLUICE_CHAOS_SEED ?? 0x5eed);
+if (!Number.isInteger(RANDOM_ROUNDS) || RANDOM_ROUNDS < 0 || RANDOM_ROUNDS > 10_000)
+  throw new RangeError(`SLUICE_CHAOS_ROUNDS must be an integer in [0, 10000]`);
+/** Time the test may take: the fixed part plus about 40 s per random round. */
+const TEST_TIMEOUT_MS = 160_000 + RANDOM_ROUNDS * 40_000;
 /** Sends the Sluice producer may have outstanding at once. */
 const SLUICE_WINDOW = 16;
 
@@ -172,142 +180,146 @@ describe.skipIf(!haveEtcd)('cluster chaos (3 sluice serve processes, RF 3, min.i
     for (const d of dirs.values()) rmSync(d, { recursive: true, force: true });
   }, 60_000);
 
-  it('keeps every acknowledged record exactly once, in order, on identical replicas', async () => {
-    const bootstrap = [...children.values()].map((c) => c.bootstrap);
-    /** Acknowledged sequence numbers per producer and partition. */
-    const acked = new Map<string, number[]>();
-    const ack = (who: string, partition: number, seq: number) => {
-      const k = `${who}/${partition}`;
-      const list = acked.get(k) ?? [];
-      list.push(seq);
-      acked.set(k, list);
-    };
-    let running = true;
+  it(
+    'keeps every acknowledged record exactly once, in order, on identical replicas',
+    async () => {
+      const bootstrap = [...children.values()].map((c) => c.bootstrap);
+      /** Acknowledged sequence numbers per producer and partition. */
+      const acked = new Map<string, number[]>();
+      const ack = (who: string, partition: number, seq: number) => {
+        const k = `${who}/${partition}`;
+        const list = acked.get(k) ?? [];
+        list.push(seq);
+        acked.set(k, list);
+      };
+      let running = true;
 
-    const sluice = new Producer({
-      bootstrap,
-      acks: 'all',
-      enableIdempotence: true,
-      lingerMs: 2,
-      deliveryTimeoutMs: 120_000,
-    });
-    const sluiceLoop = (async () => {
-      const pending = new Set<Promise<void>>();
-      for (let seq = 0; running; seq++) {
-        const partition = seq % PARTITIONS;
-        const p: Promise<void> = sluice
-          .send({ topic: TOPIC, partition, key: `s-${seq}`, value: `s-${seq}` })
-          .then(
-            () => ack('s', partition, seq),
-            () => undefined,
-          )
-          .finally(() => pending.delete(p));
-        pending.add(p);
-        if (pending.size >= SLUICE_WINDOW) await Promise.race(pending);
-      }
-      await Promise.all(pending);
-    })();
-
-    const kjs = kafka().producer({ idempotent: true, maxInFlightRequests: 1 });
-    await kjs.connect();
-    const kafkajsLoop = (async () => {
-      for (let seq = 0; running; seq++) {
-        const partition = seq % PARTITIONS;
-        try {
-          await kjs.send({
-            topic: TOPIC,
-            acks: -1,
-            messages: [{ partition, key: `k-${seq}`, value: `k-${seq}` }],
-          });
-          ack('k', partition, seq);
-        } catch {
-          await sleep(100);
-        }
-      }
-    })();
-
-    const rounds: string[] = [];
-    async function round(victim: number): Promise<void> {
-      rounds.push(`kill ${victim}`);
-      await kill(victim);
-      await sleep(1_500);
-      await start(victim);
-      await allInSync();
-      await sleep(500);
-    }
-
-    await sleep(1_000);
-    const p0 = (await partitions())[0];
-    if (!p0) throw new Error('no partition 0');
-    await round(p0.leaderId);
-    await round(NODE_IDS.find((id) => id !== p0.leaderId) ?? 1);
-    const rand = prng(SEED);
-    for (let i = 0; i < RANDOM_ROUNDS; i++) {
-      await round(NODE_IDS[Math.floor(rand() * NODE_IDS.length)] ?? 1);
-    }
-    running = false;
-    console.log(`chaos rounds: ${rounds.join(', ')}`);
-    await Promise.all([sluiceLoop, kafkajsLoop]);
-    await sluice.close();
-    await kjs.disconnect();
-    console.log('producers stopped');
-
-    const final = await allInSync();
-    const consumer = new Consumer({
-      bootstrap: [...children.values()].map((c) => c.bootstrap),
-      autoOffsetReset: 'earliest',
-    });
-    await consumer.connect();
-    const seen = new Map<string, number[]>();
-    const hw = new Map<number, number>();
-    try {
-      consumer.assign(final.map((p) => ({ topic: TOPIC, partition: p.partitionIndex })));
-      const total = [...acked.values()].reduce((n, l) => n + l.length, 0);
-      let read = 0;
-      let idle = 0;
-      // Stops after 2 s without records once the acknowledged count is read, else after 10 s.
-      while (idle < (read >= total ? 4 : 20)) {
-        const recs = await consumer.poll(500);
-        idle = recs.length === 0 ? idle + 1 : 0;
-        for (const r of recs) {
-          read++;
-          const [who, n] = String(r.value).split('-');
-          const k = `${who}/${r.partition}`;
-          const list = seen.get(k) ?? [];
-          list.push(Number(n));
-          seen.set(k, list);
-          hw.set(r.partition, Math.max(hw.get(r.partition) ?? 0, r.offset + 1));
-        }
-      }
-    } finally {
-      await consumer.close();
-    }
-
-    for (const [k, ackedSeqs] of acked) {
-      const log = seen.get(k) ?? [];
-      // Exactly once and in order: strictly increasing sequence numbers.
-      for (let i = 1; i < log.length; i++) {
-        expect(log[i], `${k}: order/duplicate at ${i}`).toBeGreaterThan(log[i - 1] ?? -1);
-      }
-      const present = new Set(log);
-      const lost = ackedSeqs.filter((s) => !present.has(s));
-      expect(lost, `${k}: acknowledged records missing`).toEqual([]);
-      expect(ackedSeqs.length).toBeGreaterThan(0);
-    }
-    console.log(
-      `acknowledged: ${[...acked].map(([k, l]) => `${k}=${l.length}`).join(' ')}; ` +
-        `in log: ${[...seen].map(([k, l]) => `${k}=${l.length}`).join(' ')}`,
-    );
-
-    for (const p of final) {
-      const limit = hw.get(p.partitionIndex) ?? 0;
-      const copies = NODE_IDS.map((id) => {
-        const d = join(dirs.get(id) ?? '', `${TOPIC}-${p.partitionIndex}`);
-        expect(existsSync(d), `replica dir ${d}`).toBe(true);
-        return Buffer.concat(batchesBelow(d, limit));
+      const sluice = new Producer({
+        bootstrap,
+        acks: 'all',
+        enableIdempotence: true,
+        lingerMs: 2,
+        deliveryTimeoutMs: 120_000,
       });
-      expect(copies[0]?.length).toBeGreaterThan(0);
-      for (const c of copies.slice(1)) expect(c.equals(copies[0] ?? Buffer.alloc(0))).toBe(true);
-    }
-  }, 240_000);
+      const sluiceLoop = (async () => {
+        const pending = new Set<Promise<void>>();
+        for (let seq = 0; running; seq++) {
+          const partition = seq % PARTITIONS;
+          const p: Promise<void> = sluice
+            .send({ topic: TOPIC, partition, key: `s-${seq}`, value: `s-${seq}` })
+            .then(
+              () => ack('s', partition, seq),
+              () => undefined,
+            )
+            .finally(() => pending.delete(p));
+          pending.add(p);
+          if (pending.size >= SLUICE_WINDOW) await Promise.race(pending);
+        }
+        await Promise.all(pending);
+      })();
+
+      const kjs = kafka().producer({ idempotent: true, maxInFlightRequests: 1 });
+      await kjs.connect();
+      const kafkajsLoop = (async () => {
+        for (let seq = 0; running; seq++) {
+          const partition = seq % PARTITIONS;
+          try {
+            await kjs.send({
+              topic: TOPIC,
+              acks: -1,
+              messages: [{ partition, key: `k-${seq}`, value: `k-${seq}` }],
+            });
+            ack('k', partition, seq);
+          } catch {
+            await sleep(100);
+          }
+        }
+      })();
+
+      const rounds: string[] = [];
+      async function round(victim: number): Promise<void> {
+        rounds.push(`kill ${victim}`);
+        await kill(victim);
+        await sleep(1_500);
+        await start(victim);
+        await allInSync();
+        await sleep(500);
+      }
+
+      await sleep(1_000);
+      const p0 = (await partitions())[0];
+      if (!p0) throw new Error('no partition 0');
+      await round(p0.leaderId);
+      await round(NODE_IDS.find((id) => id !== p0.leaderId) ?? 1);
+      const rand = prng(SEED);
+      for (let i = 0; i < RANDOM_ROUNDS; i++) {
+        await round(NODE_IDS[Math.floor(rand() * NODE_IDS.length)] ?? 1);
+      }
+      running = false;
+      console.log(`chaos rounds: ${rounds.join(', ')}`);
+      await Promise.all([sluiceLoop, kafkajsLoop]);
+      await sluice.close();
+      await kjs.disconnect();
+      console.log('producers stopped');
+
+      const final = await allInSync();
+      const consumer = new Consumer({
+        bootstrap: [...children.values()].map((c) => c.bootstrap),
+        autoOffsetReset: 'earliest',
+      });
+      await consumer.connect();
+      const seen = new Map<string, number[]>();
+      const hw = new Map<number, number>();
+      try {
+        consumer.assign(final.map((p) => ({ topic: TOPIC, partition: p.partitionIndex })));
+        const total = [...acked.values()].reduce((n, l) => n + l.length, 0);
+        let read = 0;
+        let idle = 0;
+        // Stops after 2 s without records once the acknowledged count is read, else after 10 s.
+        while (idle < (read >= total ? 4 : 20)) {
+          const recs = await consumer.poll(500);
+          idle = recs.length === 0 ? idle + 1 : 0;
+          for (const r of recs) {
+            read++;
+            const [who, n] = String(r.value).split('-');
+            const k = `${who}/${r.partition}`;
+            const list = seen.get(k) ?? [];
+            list.push(Number(n));
+            seen.set(k, list);
+            hw.set(r.partition, Math.max(hw.get(r.partition) ?? 0, r.offset + 1));
+          }
+        }
+      } finally {
+        await consumer.close();
+      }
+
+      for (const [k, ackedSeqs] of acked) {
+        const log = seen.get(k) ?? [];
+        // Exactly once and in order: strictly increasing sequence numbers.
+        for (let i = 1; i < log.length; i++) {
+          expect(log[i], `${k}: order/duplicate at ${i}`).toBeGreaterThan(log[i - 1] ?? -1);
+        }
+        const present = new Set(log);
+        const lost = ackedSeqs.filter((s) => !present.has(s));
+        expect(lost, `${k}: acknowledged records missing`).toEqual([]);
+        expect(ackedSeqs.length).toBeGreaterThan(0);
+      }
+      console.log(
+        `acknowledged: ${[...acked].map(([k, l]) => `${k}=${l.length}`).join(' ')}; ` +
+          `in log: ${[...seen].map(([k, l]) => `${k}=${l.length}`).join(' ')}`,
+      );
+
+      for (const p of final) {
+        const limit = hw.get(p.partitionIndex) ?? 0;
+        const copies = NODE_IDS.map((id) => {
+          const d = join(dirs.get(id) ?? '', `${TOPIC}-${p.partitionIndex}`);
+          expect(existsSync(d), `replica dir ${d}`).toBe(true);
+          return Buffer.concat(batchesBelow(d, limit));
+        });
+        expect(copies[0]?.length).toBeGreaterThan(0);
+        for (const c of copies.slice(1)) expect(c.equals(copies[0] ?? Buffer.alloc(0))).toBe(true);
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
 });
