@@ -71,21 +71,15 @@ import { type FileIO, type FileSlice, IoError } from '../io/file-io.js';
 import {
   BATCH_HEADER_BYTES,
   BATCH_LOG_OVERHEAD_BYTES,
-  BATCH_OFFSET_BASE_SEQUENCE,
-  BATCH_OFFSET_CRC,
   BATCH_OFFSET_LAST_OFFSET_DELTA,
-  BATCH_OFFSET_LEADER_EPOCH,
   BATCH_OFFSET_MAGIC,
   BATCH_OFFSET_MAX_TIMESTAMP,
-  BATCH_OFFSET_PRODUCER_EPOCH,
-  BATCH_OFFSET_PRODUCER_ID,
-  BATCH_OFFSET_RECORDS_COUNT,
+  batchCrcValid,
   RECORD_BATCH_MAGIC,
   readInt64,
   setBaseOffset,
   setPartitionLeaderEpoch,
 } from '../protocol/records/batch-header.js';
-import { crc32c } from '../protocol/records/crc32c.js';
 import { decodeRecordBatch } from '../protocol/records/record-batch.js';
 import {
   CLEAN_SHUTDOWN_FILE,
@@ -104,7 +98,13 @@ import {
   LEADER_EPOCH_FILE as LEADER_EPOCH_FILE_NAME,
   LeaderEpochCache,
 } from './leader-epoch-cache.js';
-import { type ScannedBatch, SEGMENT_BYTES_MAX, Segment, segmentFileName } from './segment.js';
+import {
+  type ScannedBatch,
+  SEGMENT_BYTES_MAX,
+  Segment,
+  scannedBatchAt,
+  segmentFileName,
+} from './segment.js';
 
 /** What one compaction pass did. */
 export interface CompactionStats {
@@ -362,20 +362,9 @@ export class PartitionLog {
         throw new StorageError(
           `follower batch at offset ${base} does not continue the log at ${next}`,
         );
-      if (crc32c(buf, pos + 21, pos + bytes) !== buf.readUInt32BE(pos + BATCH_OFFSET_CRC))
+      if (!batchCrcValid(buf, pos))
         throw new StorageError(`follower batch at offset ${base} fails its CRC`);
-      out.push({
-        position: pos,
-        bytes,
-        baseOffset: base,
-        lastOffset: base + delta,
-        maxTimestamp: readInt64(buf, pos + BATCH_OFFSET_MAX_TIMESTAMP),
-        producerId: readInt64(buf, pos + BATCH_OFFSET_PRODUCER_ID),
-        producerEpoch: buf.readInt16BE(pos + BATCH_OFFSET_PRODUCER_EPOCH),
-        baseSequence: buf.readInt32BE(pos + BATCH_OFFSET_BASE_SEQUENCE),
-        recordsCount: buf.readInt32BE(pos + BATCH_OFFSET_RECORDS_COUNT),
-        leaderEpoch: buf.readInt32BE(pos + BATCH_OFFSET_LEADER_EPOCH),
-      });
+      out.push(scannedBatchAt(buf, pos, pos, bytes));
       next = base + delta + 1;
       pos += bytes;
     }

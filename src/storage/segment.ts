@@ -23,7 +23,6 @@ import {
   BATCH_HEADER_BYTES,
   BATCH_LOG_OVERHEAD_BYTES,
   BATCH_OFFSET_BASE_SEQUENCE,
-  BATCH_OFFSET_CRC,
   BATCH_OFFSET_LAST_OFFSET_DELTA,
   BATCH_OFFSET_LEADER_EPOCH,
   BATCH_OFFSET_MAGIC,
@@ -31,10 +30,10 @@ import {
   BATCH_OFFSET_PRODUCER_EPOCH,
   BATCH_OFFSET_PRODUCER_ID,
   BATCH_OFFSET_RECORDS_COUNT,
+  batchCrcValid,
   RECORD_BATCH_MAGIC,
   readInt64,
 } from '../protocol/records/batch-header.js';
-import { crc32c } from '../protocol/records/crc32c.js';
 import { OffsetIndex, TimeIndex } from './indexes.js';
 
 /** Smallest legal batch: a header with no records. */
@@ -66,6 +65,31 @@ export interface ScannedBatch {
   recordsCount: number;
   /** The batch's partitionLeaderEpoch (-1 when no leader stamped it). */
   leaderEpoch: number;
+}
+
+/**
+ * The header fields of the batch at `at` in `buf` (its length and magic already checked), as a
+ * scan reports it; `position` is where the batch sits in the file or append.
+ */
+export function scannedBatchAt(
+  buf: Buffer,
+  at: number,
+  position: number,
+  bytes: number,
+): ScannedBatch {
+  const baseOffset = readInt64(buf, at);
+  return {
+    position,
+    bytes,
+    baseOffset,
+    lastOffset: baseOffset + buf.readInt32BE(at + BATCH_OFFSET_LAST_OFFSET_DELTA),
+    maxTimestamp: readInt64(buf, at + BATCH_OFFSET_MAX_TIMESTAMP),
+    producerId: readInt64(buf, at + BATCH_OFFSET_PRODUCER_ID),
+    producerEpoch: buf.readInt16BE(at + BATCH_OFFSET_PRODUCER_EPOCH),
+    baseSequence: buf.readInt32BE(at + BATCH_OFFSET_BASE_SEQUENCE),
+    recordsCount: buf.readInt32BE(at + BATCH_OFFSET_RECORDS_COUNT),
+    leaderEpoch: buf.readInt32BE(at + BATCH_OFFSET_LEADER_EPOCH),
+  };
 }
 
 export interface ScanResult {
@@ -371,25 +395,10 @@ export class Segment {
         delta < 0;
       if (bad) return { endPosition: pos, nextOffset: next, corrupt: true };
       if (verifyCrc) {
-        if (!ensure(bytes)) return { endPosition: pos, nextOffset: next, corrupt: true };
-        const a = pos - chunkPos;
-        if (crc32c(buf, a + 21, a + bytes) !== buf.readUInt32BE(a + BATCH_OFFSET_CRC)) {
+        if (!ensure(bytes) || !batchCrcValid(buf, pos - chunkPos))
           return { endPosition: pos, nextOffset: next, corrupt: true };
-        }
       }
-      const h = pos - chunkPos;
-      visit({
-        position: pos,
-        bytes,
-        baseOffset: base,
-        lastOffset: base + delta,
-        maxTimestamp: readInt64(buf, h + BATCH_OFFSET_MAX_TIMESTAMP),
-        producerId: readInt64(buf, h + BATCH_OFFSET_PRODUCER_ID),
-        producerEpoch: buf.readInt16BE(h + BATCH_OFFSET_PRODUCER_EPOCH),
-        baseSequence: buf.readInt32BE(h + BATCH_OFFSET_BASE_SEQUENCE),
-        recordsCount: buf.readInt32BE(h + BATCH_OFFSET_RECORDS_COUNT),
-        leaderEpoch: buf.readInt32BE(h + BATCH_OFFSET_LEADER_EPOCH),
-      });
+      visit(scannedBatchAt(buf, pos - chunkPos, pos, bytes));
       next = base + delta + 1;
       pos += bytes;
     }
