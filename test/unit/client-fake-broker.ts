@@ -9,6 +9,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { API_KEY } from '../../src/client/connection.js';
 import { decodeRequest, encodeResponse, type RequestHeader } from '../../src/protocol/frame.js';
 import { codecFor } from '../../src/protocol/generated/index.js';
+import { readBatchHeader } from '../../src/protocol/records/index.js';
 
 export interface FakeRequest {
   header: RequestHeader;
@@ -167,5 +168,24 @@ export function produceAnswer(
     })),
     throttleTimeMs: 0,
     nodeEndpoints: [],
+  };
+}
+
+/**
+ * A Produce handler that appends like a one-log broker: every batch gets the next offsets (one
+ * counter across partitions), and `onBatch` sees each batch's bytes. Other requests fall through.
+ */
+export function sequentialProduce(
+  onBatch?: (records: Buffer) => void,
+): (r: FakeRequest) => FakeAnswer {
+  let next = 0;
+  return (r) => {
+    if (r.header.apiKey !== API_KEY.produce) return undefined;
+    return produceAnswer(r.body, (_t, _p, records) => {
+      onBatch?.(records);
+      const base = next;
+      next += readBatchHeader(records).recordsCount;
+      return { errorCode: 0, baseOffset: base };
+    });
   };
 }

@@ -21,6 +21,7 @@ import {
   type FakeBroker,
   type FakeRequest,
   produceAnswer,
+  sequentialProduce,
   startFakeBroker,
 } from './client-fake-broker.js';
 
@@ -96,19 +97,10 @@ describe('producer pipeline', () => {
   });
 
   it('records sent past bufferMemory keep their order, keys, values and headers', async () => {
-    let next = 0;
     const stored: Buffer[] = [];
     fake = await startFakeBroker({
       topics: [{ name: 't', partitions: 1 }],
-      handle: (r) => {
-        if (r.header.apiKey !== PRODUCE) return undefined;
-        return produceAnswer(r.body, (_t, _p, recs) => {
-          stored.push(Buffer.from(recs));
-          const base = next;
-          next += readBatchHeader(recs).recordsCount;
-          return { errorCode: 0, baseOffset: base };
-        });
-      },
+      handle: sequentialProduce((recs) => stored.push(Buffer.from(recs))),
     });
     const p = new Producer({
       bootstrap: fake.bootstrap,
@@ -144,17 +136,9 @@ describe('producer pipeline', () => {
   });
 
   it('send returns false past bufferMemory; drained() resolves once nothing waits', async () => {
-    let next = 0;
     fake = await startFakeBroker({
       topics: [{ name: 't', partitions: 1 }],
-      handle: (r) => {
-        if (r.header.apiKey !== PRODUCE) return undefined;
-        return produceAnswer(r.body, (_t, _p, recs) => {
-          const base = next;
-          next += readBatchHeader(recs).recordsCount;
-          return { errorCode: 0, baseOffset: base };
-        });
-      },
+      handle: sequentialProduce(),
     });
     const p = new Producer({
       bootstrap: fake.bootstrap,

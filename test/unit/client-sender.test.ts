@@ -7,6 +7,7 @@ import {
   type FakeBroker,
   type FakeRequest,
   produceAnswer,
+  sequentialProduce,
   startFakeBroker,
 } from './client-fake-broker.js';
 
@@ -232,17 +233,9 @@ describe('sender retries and idempotence', () => {
   });
 
   it('keeps per-partition order with several requests in flight', async () => {
-    let next = 0;
     fake = await startFakeBroker({
       topics: [{ name: 't', partitions: 1 }],
-      handle: (r) => {
-        if (r.header.apiKey !== PRODUCE) return undefined;
-        return produceAnswer(r.body, (_t, _p, recs) => {
-          const base = next;
-          next += readBatchHeader(recs).recordsCount;
-          return { errorCode: 0, baseOffset: base };
-        });
-      },
+      handle: sequentialProduce(),
     });
     const p = new Producer({ bootstrap: fake.bootstrap, batchSize: 200, lingerMs: 1 });
     const metas = await Promise.all(
@@ -256,17 +249,9 @@ describe('sender retries and idempotence', () => {
   });
 
   it('queues records beyond bufferMemory in arrival order and fails beyond maxQueuedRecords', async () => {
-    let next = 0;
     fake = await startFakeBroker({
       topics: [{ name: 't', partitions: 1 }],
-      handle: (r) => {
-        if (r.header.apiKey !== PRODUCE) return undefined;
-        return produceAnswer(r.body, (_t, _p, recs) => {
-          const base = next;
-          next += readBatchHeader(recs).recordsCount;
-          return { errorCode: 0, baseOffset: base };
-        });
-      },
+      handle: sequentialProduce(),
     });
     const p = new Producer({
       bootstrap: fake.bootstrap,
