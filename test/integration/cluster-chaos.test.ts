@@ -7,17 +7,17 @@
  * hold byte-identical batches up to the high watermark (read from their segment files).
  */
 
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Consumer, Producer } from '../../src/client/index.js';
 import type { MetadataResponse } from '../../src/protocol/generated/metadata.js';
 import { prng } from '../../src/util/prng.js';
-import { BrokerChild } from '../support/broker-child.js';
+import type { BrokerChild } from '../support/broker-child.js';
 import { EtcdServer, ensureEtcd } from '../support/etcd.js';
 import { RawClient } from '../support/raw-client.js';
+import { ServedCluster, until as untilWithin } from '../support/served-cluster.js';
 
 const haveEtcd = ensureEtcd();
 const TOPIC = 'chaos';
@@ -38,20 +38,12 @@ const SLUICE_WINDOW = 16;
 
 type PartitionMeta = MetadataResponse['topics'][number]['partitions'][number];
 
-async function until<T>(
+function until<T>(
   what: string,
   fn: () => Promise<T | undefined> | T | undefined,
   timeoutMs = 20_000,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await Promise.resolve()
-      .then(fn)
-      .catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return untilWithin(what, fn, timeoutMs);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -79,38 +71,15 @@ function batchesBelow(partitionDir: string, hw: number): Buffer[] {
 
 describe.skipIf(!haveEtcd)('cluster chaos (3 sluice serve processes, RF 3, min.insync 2)', () => {
   let etcd: EtcdServer;
-  const dirs = new Map<number, string>();
-  const children = new Map<number, BrokerChild>();
   const clusterName = `chaos-${process.pid}-${Date.now()}`;
+  const cluster = new ServedCluster(clusterName, () => etcd.endpoint, [
+    '--set',
+    'leader.imbalance.check.interval.seconds=1',
+  ]);
+  const { dirs, children } = cluster;
+  const start = (nodeId: number): Promise<BrokerChild> => cluster.start(nodeId);
 
-  async function start(nodeId: number): Promise<BrokerChild> {
-    let dir = dirs.get(nodeId);
-    if (!dir) {
-      dir = mkdtempSync(join(tmpdir(), `sluice-chaos-${nodeId}-`));
-      dirs.set(nodeId, dir);
-    }
-    const child = await BrokerChild.start({
-      dataDir: dir,
-      args: [
-        '--node-id',
-        String(nodeId),
-        '--etcd',
-        etcd.endpoint,
-        '--set',
-        `cluster.name=${clusterName}`,
-        '--set',
-        'leader.imbalance.check.interval.seconds=1',
-      ],
-    });
-    children.set(nodeId, child);
-    return child;
-  }
-
-  async function kill(nodeId: number): Promise<void> {
-    const c = children.get(nodeId);
-    children.delete(nodeId);
-    await c?.kill9();
-  }
+  const kill = (nodeId: number): Promise<void> => cluster.kill(nodeId);
 
   async function partitions(): Promise<PartitionMeta[]> {
     const any = [...children.values()][0];
@@ -175,9 +144,8 @@ describe.skipIf(!haveEtcd)('cluster chaos (3 sluice serve processes, RF 3, min.i
   }, 90_000);
 
   afterAll(async () => {
-    await Promise.all([...children.values()].map((c) => c.kill9()));
+    await cluster.destroy();
     await etcd?.stop();
-    for (const d of dirs.values()) rmSync(d, { recursive: true, force: true });
   }, 60_000);
 
   it(

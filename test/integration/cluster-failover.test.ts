@@ -9,72 +9,43 @@
  * the new leader in Metadata is printed (measured properly by bench/cluster/failover.ts).
  */
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Producer } from '../../src/client/index.js';
 import { ClusterStore, type ControllerRecord } from '../../src/cluster/controller/store.js';
 import type { FindCoordinatorResponse } from '../../src/protocol/generated/find-coordinator.js';
 import type { MetadataResponse } from '../../src/protocol/generated/metadata.js';
-import { BrokerChild } from '../support/broker-child.js';
+import type { BrokerChild } from '../support/broker-child.js';
 import { EtcdServer, ensureEtcd } from '../support/etcd.js';
 import { RawClient } from '../support/raw-client.js';
+import { ServedCluster, until as untilWithin } from '../support/served-cluster.js';
 
 const haveEtcd = ensureEtcd();
 const TOPIC = 'failover';
 
 type PartitionMeta = MetadataResponse['topics'][number]['partitions'][number];
 
-async function until<T>(
+function until<T>(
   what: string,
   fn: () => Promise<T | undefined> | T | undefined,
   timeoutMs = 15_000,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await Promise.resolve()
-      .then(fn)
-      .catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  return untilWithin(what, fn, timeoutMs);
 }
 
 describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => {
   let etcd: EtcdServer;
-  const dirs = new Map<number, string>();
-  const children = new Map<number, BrokerChild>();
   const clusterName = `fo-${process.pid}-${Date.now()}`;
-
-  async function start(nodeId: number): Promise<BrokerChild> {
-    let dir = dirs.get(nodeId);
-    if (!dir) {
-      dir = mkdtempSync(join(tmpdir(), `sluice-fo-${nodeId}-`));
-      dirs.set(nodeId, dir);
-    }
-    const child = await BrokerChild.start({
-      dataDir: dir,
-      args: [
-        '--node-id',
-        String(nodeId),
-        '--etcd',
-        etcd.endpoint,
-        '--set',
-        `cluster.name=${clusterName}`,
-        '--set',
-        'group.initial.rebalance.delay.ms=0',
-        '--set',
-        'offsets.topic.num.partitions=3',
-        '--set',
-        'leader.imbalance.check.interval.seconds=1',
-      ],
-    });
-    children.set(nodeId, child);
-    return child;
-  }
+  const cluster = new ServedCluster(clusterName, () => etcd.endpoint, [
+    '--set',
+    'group.initial.rebalance.delay.ms=0',
+    '--set',
+    'offsets.topic.num.partitions=3',
+    '--set',
+    'leader.imbalance.check.interval.seconds=1',
+  ]);
+  const { children } = cluster;
+  const start = (nodeId: number): Promise<BrokerChild> => cluster.start(nodeId);
 
   async function metadata(child: BrokerChild, topics: string[] | null): Promise<MetadataResponse> {
     const c = await RawClient.connect(child.port);
@@ -153,9 +124,8 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
   }, 90_000);
 
   afterAll(async () => {
-    await Promise.all([...children.values()].map((c) => c.kill9()));
+    await cluster.destroy();
     await etcd?.stop();
-    for (const d of dirs.values()) rmSync(d, { recursive: true, force: true });
   }, 60_000);
 
   it('elects a new leader from the ISR after SIGKILL of the leader; clients find it', async () => {

@@ -1,0 +1,81 @@
+/**
+ * ServedCluster: the `sluice serve` processes of a cluster test, one per node id, each with its
+ * own data dir kept across restarts (so a killed broker comes back on its data). Test-only; owned
+ * by the test's thread.
+ */
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BrokerChild } from './broker-child.js';
+
+export class ServedCluster {
+  /** Data dir per node id (kept after a kill). */
+  readonly dirs = new Map<number, string>();
+  /** Running brokers per node id. */
+  readonly children = new Map<number, BrokerChild>();
+
+  /**
+   * @param etcdEndpoint read at each start (etcd may be restarted on another port)
+   * @param extraArgs more `sluice serve` arguments for every node (e.g. `--set k=v`)
+   */
+  constructor(
+    readonly clusterName: string,
+    private readonly etcdEndpoint: () => string,
+    private readonly extraArgs: readonly string[],
+  ) {}
+
+  /** Starts (or restarts) node `nodeId` on its data dir. */
+  async start(nodeId: number): Promise<BrokerChild> {
+    let dir = this.dirs.get(nodeId);
+    if (!dir) {
+      dir = mkdtempSync(join(tmpdir(), `sluice-${this.clusterName}-${nodeId}-`));
+      this.dirs.set(nodeId, dir);
+    }
+    const child = await BrokerChild.start({
+      dataDir: dir,
+      args: [
+        '--node-id',
+        String(nodeId),
+        '--etcd',
+        this.etcdEndpoint(),
+        '--set',
+        `cluster.name=${this.clusterName}`,
+        ...this.extraArgs,
+      ],
+    });
+    this.children.set(nodeId, child);
+    return child;
+  }
+
+  /** SIGKILLs node `nodeId` (its data dir stays). */
+  async kill(nodeId: number): Promise<void> {
+    const c = this.children.get(nodeId);
+    this.children.delete(nodeId);
+    await c?.kill9();
+  }
+
+  /** Kills every broker and removes the data dirs. */
+  async destroy(): Promise<void> {
+    await Promise.all([...this.children.values()].map((c) => c.kill9()));
+    this.children.clear();
+    for (const d of this.dirs.values()) rmSync(d, { recursive: true, force: true });
+  }
+}
+
+/** Polls `fn` until it gives a value (errors count as "not yet"), or fails after `timeoutMs`. */
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  timeoutMs: number,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await Promise.resolve()
+      .then(fn)
+      .catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
