@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
 import { Admin } from '../../src/client/admin.js';
 import { Producer } from '../../src/client/producer.js';
-import { type CliResult, sluice, startSluice } from '../support/sluice-cli.js';
+import { expectOk, sluice, startSluice } from '../support/sluice-cli.js';
 
 const TOPIC = 'ledger';
 const RECORDS = 9;
@@ -38,11 +38,6 @@ afterAll(async () => {
   await broker?.stop();
 });
 
-function ok(r: CliResult): CliResult {
-  expect(r.code, r.stderr).toBe(0);
-  return r;
-}
-
 async function committedTotal(groupId: string): Promise<number> {
   const offsets = await admin.fetchGroupOffsets(groupId);
   return offsets.reduce((sum, o) => sum + Math.max(0, o.offset), 0);
@@ -54,7 +49,7 @@ function values(stdout: string): string[] {
 
 describe('sluice consume --group', { timeout: 120_000 }, () => {
   it('commits exactly what it printed, resumes after it, and rewinds after a reset', async () => {
-    const first = ok(
+    const first = expectOk(
       await sluice([
         'consume',
         TOPIC,
@@ -74,7 +69,7 @@ describe('sluice consume --group', { timeout: 120_000 }, () => {
 
     // --from-beginning again: a partition the first run fetched but printed nothing of has no
     // commit, and would otherwise start at its end.
-    const second = ok(
+    const second = expectOk(
       await sluice([
         'consume',
         TOPIC,
@@ -90,7 +85,7 @@ describe('sluice consume --group', { timeout: 120_000 }, () => {
     expect(all).toEqual(Array.from({ length: RECORDS }, (_, i) => `r${i}`).sort());
     expect(await committedTotal('g1')).toBe(RECORDS);
 
-    ok(
+    expectOk(
       await sluice([
         'groups',
         'reset-offsets',
@@ -102,7 +97,7 @@ describe('sluice consume --group', { timeout: 120_000 }, () => {
         ...b,
       ]),
     );
-    const again = ok(
+    const again = expectOk(
       await sluice([
         'consume',
         TOPIC,

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
 import { Admin, type OffsetResetPlan, type PartitionLag } from '../../src/client/admin.js';
 import { Producer } from '../../src/client/producer.js';
-import { type CliResult, sluice } from '../support/sluice-cli.js';
+import { type CliResult, expectOk, expectOneLineError, sluice } from '../support/sluice-cli.js';
 
 const TOPIC = 'events';
 const GROUP = 'billing';
@@ -44,20 +44,6 @@ afterAll(async () => {
   await admin?.close();
   await broker?.stop();
 });
-
-function ok(r: CliResult): CliResult {
-  expect(r.code, r.stderr).toBe(0);
-  return r;
-}
-
-function expectOneLineError(r: CliResult, pattern: RegExp): void {
-  expect(r.code, `${pattern}: ${r.stderr}`).not.toBe(0);
-  expect(r.code).not.toBeNull();
-  const lines = r.stderr.split('\n').filter((l) => l !== '');
-  expect(lines, `${pattern}: ${r.stderr}`).toHaveLength(1);
-  expect(lines[0]).toMatch(/^sluice: /);
-  expect(lines[0]).toMatch(pattern);
-}
 
 async function waitUntil(pred: () => boolean, what: string): Promise<void> {
   const deadline = Date.now() + WAIT_MS_MAX;
@@ -113,14 +99,14 @@ describe('sluice groups', { timeout: 120_000 }, () => {
         ]),
         sluice(['groups', 'delete', GROUP, ...b]),
       ]);
-      expect(ok(listed).stdout).toMatch(new RegExp(`^${GROUP} +Stable +consumer$`, 'm'));
-      expect(JSON.parse(ok(listedJson).stdout)).toContainEqual({
+      expect(expectOk(listed).stdout).toMatch(new RegExp(`^${GROUP} +Stable +consumer$`, 'm'));
+      expect(JSON.parse(expectOk(listedJson).stdout)).toContainEqual({
         groupId: GROUP,
         protocolType: 'consumer',
         state: 'Stable',
       });
 
-      const t = ok(text).stdout;
+      const t = expectOk(text).stdout;
       expect(t).toMatch(
         new RegExp(
           `^group: ${GROUP} {2}state: Stable {2}protocol: RoundRobinAssigner {2}members: 1$`,
@@ -132,7 +118,7 @@ describe('sluice groups', { timeout: 120_000 }, () => {
       expect(t).toMatch(new RegExp(`^${TOPIC} +0 +2 +6 +4 +\\S+$`, 'm'));
       expect(t).toMatch(new RegExp(`^${TOPIC} +1 +5 +6 +1 +\\S+$`, 'm'));
 
-      const d = JSON.parse(ok(described).stdout) as {
+      const d = JSON.parse(expectOk(described).stdout) as {
         state: string;
         members: { memberId: string; clientId: string; assignment: unknown[] }[];
         offsets: PartitionLag[];
@@ -163,7 +149,7 @@ describe('sluice groups', { timeout: 120_000 }, () => {
   });
 
   it('resets the offsets of the empty group: dry run by default, then --execute', async () => {
-    const dry = ok(
+    const dry = expectOk(
       await sluice(['groups', 'reset-offsets', GROUP, '--topic', TOPIC, '--to-earliest', ...b]),
     );
     expect(dry.stdout).toMatch(/^TOPIC +PARTITION +CURRENT-OFFSET +NEW-OFFSET$/m);
@@ -172,7 +158,7 @@ describe('sluice groups', { timeout: 120_000 }, () => {
     expect(dry.stderr).toMatch(/dry run/);
     expect(await committed()).toEqual([2, 5]);
 
-    ok(
+    expectOk(
       await sluice([
         'groups',
         'reset-offsets',
@@ -188,7 +174,7 @@ describe('sluice groups', { timeout: 120_000 }, () => {
     expect(await committed()).toEqual([2, 3]);
 
     // Records are one minute apart from T0: 00:02:30 falls before the record at 00:03.
-    ok(
+    expectOk(
       await sluice([
         'groups',
         'reset-offsets',
@@ -203,7 +189,7 @@ describe('sluice groups', { timeout: 120_000 }, () => {
     );
     expect(await committed()).toEqual([3, 3]);
 
-    const latest = ok(
+    const latest = expectOk(
       await sluice([
         'groups',
         'reset-offsets',
@@ -224,7 +210,7 @@ describe('sluice groups', { timeout: 120_000 }, () => {
     ]);
     expect(await committed()).toEqual([6, 6]);
     const lag = JSON.parse(
-      ok(await sluice(['groups', 'describe', GROUP, '--json', ...b])).stdout,
+      expectOk(await sluice(['groups', 'describe', GROUP, '--json', ...b])).stdout,
     ) as {
       state: string;
       offsets: PartitionLag[];
@@ -267,7 +253,7 @@ describe('sluice groups', { timeout: 120_000 }, () => {
       expectOneLineError(results[i] as CliResult, pattern);
     expect(await committed()).toEqual([6, 6]);
 
-    expect(ok(await sluice(['groups', 'delete', GROUP, ...b])).stdout).toBe(
+    expect(expectOk(await sluice(['groups', 'delete', GROUP, ...b])).stdout).toBe(
       `deleted group ${GROUP}\n`,
     );
     expect(await admin.fetchGroupOffsets(GROUP)).toEqual([]);

@@ -9,7 +9,13 @@ import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
 import { Admin } from '../../src/client/admin.js';
-import { type CliResult, sluice, startSluice } from '../support/sluice-cli.js';
+import {
+  type CliResult,
+  expectOk,
+  expectOneLineError,
+  sluice,
+  startSluice,
+} from '../support/sluice-cli.js';
 
 /** Upper bound on any wait in this file. */
 const WAIT_MS_MAX = 20_000;
@@ -29,20 +35,6 @@ afterAll(async () => {
   await broker?.stop();
 });
 
-function ok(r: CliResult): CliResult {
-  expect(r.code, r.stderr).toBe(0);
-  return r;
-}
-
-function expectOneLineError(r: CliResult, pattern: RegExp): void {
-  expect(r.code, `${pattern}: ${r.stderr}`).not.toBe(0);
-  expect(r.code).not.toBeNull();
-  const lines = r.stderr.split('\n').filter((l) => l !== '');
-  expect(lines, `${pattern}: code ${r.code}, stderr ${r.stderr}`).toHaveLength(1);
-  expect(lines[0]).toMatch(/^sluice: /);
-  expect(lines[0]).toMatch(pattern);
-}
-
 async function waitUntil(pred: () => boolean, what: string): Promise<void> {
   const deadline = Date.now() + WAIT_MS_MAX;
   while (!pred()) {
@@ -55,7 +47,7 @@ describe('sluice produce and consume', { timeout: 120_000 }, () => {
   it('round-trips keys, values and headers through --format, and kafkajs reads them too', async () => {
     await admin.createTopics([{ name: 'kv', partitions: 1 }]);
     const input = 'user-1:login\nuser-2:click\r\nuser-1::colon:in:value\nuser-3:\n';
-    ok(
+    expectOk(
       await sluice(
         [
           'produce',
@@ -71,7 +63,7 @@ describe('sluice produce and consume', { timeout: 120_000 }, () => {
         input,
       ),
     );
-    const out = ok(
+    const out = expectOk(
       await sluice([
         'consume',
         'kv',
@@ -92,7 +84,9 @@ describe('sluice produce and consume', { timeout: 120_000 }, () => {
         '',
       ].join('\n'),
     );
-    const plain = ok(await sluice(['consume', 'kv', '--from-beginning', '--exit-at-end', ...b]));
+    const plain = expectOk(
+      await sluice(['consume', 'kv', '--from-beginning', '--exit-at-end', ...b]),
+    );
     expect(plain.stdout).toBe('login\nclick\n:colon:in:value\n\n');
 
     const k = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
@@ -123,8 +117,10 @@ describe('sluice produce and consume', { timeout: 120_000 }, () => {
     await admin.createTopics([{ name: 'pos', partitions: 2 }]);
     const lines = (prefix: string, n: number) =>
       Array.from({ length: n }, (_, i) => `${prefix}${i}`).join('\n');
-    ok(await sluice(['produce', 'pos', '--partition', '0', '--acks', '1', ...b], lines('a', 5)));
-    ok(
+    expectOk(
+      await sluice(['produce', 'pos', '--partition', '0', '--acks', '1', ...b], lines('a', 5)),
+    );
+    expectOk(
       await sluice(
         ['produce', 'pos', '--partition', '1', '--acks', '0', '--compression', 'gzip', ...b],
         lines('b', 3),
@@ -136,7 +132,9 @@ describe('sluice produce and consume', { timeout: 120_000 }, () => {
     expect(t2?.offset).toBe(5);
     const cutMs = Date.now() + 5;
     await new Promise((r) => setTimeout(r, 20));
-    ok(await sluice(['produce', 'pos', '--partition', '0', '--compression', 'zstd', ...b], 'late'));
+    expectOk(
+      await sluice(['produce', 'pos', '--partition', '0', '--compression', 'zstd', ...b], 'late'),
+    );
 
     const fmt = ['--format', '%p:%o:%v'];
     const [fromOffset, onePartition, fromTime, both] = await Promise.all([
@@ -165,10 +163,10 @@ describe('sluice produce and consume', { timeout: 120_000 }, () => {
       sluice(['consume', 'pos', '--timestamp', String(cutMs), '--exit-at-end', ...fmt, ...b]),
       sluice(['consume', 'pos', '--from-beginning', '--exit-at-end', ...fmt, ...b]),
     ]);
-    expect(ok(fromOffset).stdout).toBe('0:3:a3\n0:4:a4\n0:5:late\n');
-    expect(ok(onePartition).stdout).toBe('1:0:b0\n1:1:b1\n');
-    expect(ok(fromTime).stdout).toBe('0:5:late\n');
-    const all = ok(both).stdout.trim().split('\n').sort();
+    expect(expectOk(fromOffset).stdout).toBe('0:3:a3\n0:4:a4\n0:5:late\n');
+    expect(expectOk(onePartition).stdout).toBe('1:0:b0\n1:1:b1\n');
+    expect(expectOk(fromTime).stdout).toBe('0:5:late\n');
+    const all = expectOk(both).stdout.trim().split('\n').sort();
     expect(all).toEqual([
       '0:0:a0',
       '0:1:a1',
@@ -184,11 +182,11 @@ describe('sluice produce and consume', { timeout: 120_000 }, () => {
 
   it('waits for new records by default and closes cleanly on SIGINT', async () => {
     await admin.createTopics([{ name: 'live', partitions: 1 }]);
-    ok(await sluice(['produce', 'live', ...b], 'old\n'));
+    expectOk(await sluice(['produce', 'live', ...b], 'old\n'));
     const child = startSluice(['consume', 'live', '--format', '%o %v', ...b]);
     // It starts at the end: 'old' is not printed; a record produced now is.
     await new Promise((r) => setTimeout(r, 1_500));
-    ok(await sluice(['produce', 'live', ...b], 'new\n'));
+    expectOk(await sluice(['produce', 'live', ...b], 'new\n'));
     await waitUntil(() => child.stdout.includes('1 new\n'), 'the new record printed');
     child.proc.kill('SIGINT');
     const r = await child.done;

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
 import type { TopicDescription } from '../../src/cli/topics.js';
 import { Admin } from '../../src/client/admin.js';
-import { type CliResult, sluice } from '../support/sluice-cli.js';
+import { type CliResult, expectOneLineError, sluice } from '../support/sluice-cli.js';
 
 let broker: Broker;
 let admin: Admin;
@@ -29,14 +29,6 @@ afterAll(async () => {
 });
 
 /** A failure: non-zero exit, nothing on stdout, exactly one `sluice: ` line on stderr. */
-function expectOneLineError(r: CliResult, pattern: RegExp): void {
-  expect(r.code, r.stderr).not.toBe(0);
-  expect(r.code).not.toBeNull();
-  const lines = r.stderr.split('\n').filter((l) => l !== '');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^sluice: /);
-  expect(lines[0]).toMatch(pattern);
-}
 
 describe('sluice topics', { timeout: 120_000 }, () => {
   it('creates, lists, describes, alters and deletes a topic', async () => {

@@ -6,6 +6,7 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** Longest a command may run before the child is killed and the call fails. */
@@ -69,4 +70,20 @@ export function startSluice(args: readonly string[], stdin?: string | Buffer): C
 /** Runs `sluice ...args` to completion. */
 export function sluice(args: readonly string[], stdin?: string | Buffer): Promise<CliResult> {
   return startSluice(args, stdin).done;
+}
+
+/** Asserts that the command exited 0 (stderr in the failure message) and returns its result. */
+export function expectOk(r: CliResult): CliResult {
+  expect(r.code, r.stderr).toBe(0);
+  return r;
+}
+
+/** Asserts the CLI's error contract: a non-zero exit and exactly one `sluice: ...` stderr line. */
+export function expectOneLineError(r: CliResult, pattern: RegExp): void {
+  expect(r.code, `${pattern}: ${r.stderr}`).not.toBe(0);
+  expect(r.code).not.toBeNull();
+  const lines = r.stderr.split('\n').filter((l) => l !== '');
+  expect(lines, `${pattern}: code ${r.code}, stderr ${r.stderr}`).toHaveLength(1);
+  expect(lines[0]).toMatch(/^sluice: /);
+  expect(lines[0]).toMatch(pattern);
 }
