@@ -4,7 +4,9 @@
  *
  *   startup   start with an empty data dir to accepting connections; stop; idle RSS
  *   produce   pre-encoded 64 KiB batches of 100-byte records, acks=1, flush never, 1 and 8
- *             partitions, pipelined; vs a raw pwrite loop of the same 64 KiB writes
+ *             partitions, pipelined; vs a raw pwrite loop of the same 64 KiB writes, and vs the
+ *             same load generator against a sink process that decodes and answers every produce
+ *             request but stores nothing (produce-sink.ts: the loopback + protocol ceiling)
  *   fetch     read a page-cached partition with large fetches (sendfile); vs raw loopback TCP
  *             (one thread, streaming) and vs the same shape served by a plain Node process
  *             (separate process, one connection, one 32 MiB response at a time, same client
@@ -184,40 +186,87 @@ async function produceRun(partitions: number, seconds: number, clients: number):
   try {
     const c = await RawClient.connect(b.host, b.port);
     await createTopic(c, 'p', partitions);
+    await warmPartitions(c, 'p', partitions);
     c.close();
-    const script = new URL('./produce-load.ts', import.meta.url).pathname;
-    const rates = await Promise.all(
-      Array.from(
-        { length: clients },
-        (_, i) =>
-          new Promise<number>((resolve, reject) => {
-            const args = [
-              b.host,
-              String(b.port),
-              'p',
-              String(partitions),
-              String(seconds),
-              String(i),
-            ];
-            const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-              stdio: ['ignore', 'pipe', 'inherit'],
-            });
-            let out = '';
-            child.stdout.on('data', (d: Buffer) => {
-              out += d.toString();
-            });
-            child.once('exit', (code) =>
-              code === 0
-                ? resolve(Number(out.trim()))
-                : reject(new Error(`load generator exited with ${code}`)),
-            );
-          }),
-      ),
-    );
-    return rates.reduce((a, r) => a + r, 0);
+    return await produceLoad(b, partitions, seconds, clients);
   } finally {
     await b.stop();
   }
+}
+
+/**
+ * One small acks=1 produce per partition, so each partition's log is open (files created and
+ * synced) before the clock starts: creating 8 partitions costs several fsyncs of directories and
+ * checkpoints, which would otherwise be timed as produce throughput.
+ */
+async function warmPartitions(c: RawClient, topic: string, partitions: number): Promise<void> {
+  const records = batchOf(1, RECORD_BYTES);
+  for (let index = 0; index < partitions; index++) {
+    await c.request(0, 8, {
+      transactionalId: null,
+      acks: 1,
+      timeoutMs: 5000,
+      topicData: [{ name: topic, partitionData: [{ index, records }] }],
+    });
+  }
+}
+
+/** The same load against `produce-sink.ts` in its own process: the transport ceiling. */
+async function produceSinkRun(seconds: number, clients: number): Promise<number> {
+  const script = new URL('./produce-sink.ts', import.meta.url).pathname;
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout.once('data', (d: Buffer) =>
+        resolve(Number(/port (\d+)/.exec(d.toString())?.[1])),
+      );
+      child.once('exit', (code) => reject(new Error(`produce sink exited with ${code}`)));
+    });
+    return await produceLoad({ host: '127.0.0.1', port }, 1, seconds, clients);
+  } finally {
+    child.kill();
+  }
+}
+
+/** Runs `clients` produce-load.ts processes against host:port; their summed records/s. */
+async function produceLoad(
+  b: { host: string; port: number },
+  partitions: number,
+  seconds: number,
+  clients: number,
+): Promise<number> {
+  const script = new URL('./produce-load.ts', import.meta.url).pathname;
+  const rates = await Promise.all(
+    Array.from(
+      { length: clients },
+      (_, i) =>
+        new Promise<number>((resolve, reject) => {
+          const args = [
+            b.host,
+            String(b.port),
+            'p',
+            String(partitions),
+            String(seconds),
+            String(i),
+          ];
+          const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
+          let out = '';
+          child.stdout.on('data', (d: Buffer) => {
+            out += d.toString();
+          });
+          child.once('exit', (code) =>
+            code === 0
+              ? resolve(Number(out.trim()))
+              : reject(new Error(`load generator exited with ${code}`)),
+          );
+        }),
+    ),
+  );
+  return rates.reduce((a, r) => a + r, 0);
 }
 
 async function produce(clients: number): Promise<void> {
@@ -228,6 +277,7 @@ async function produce(clients: number): Promise<void> {
     const rawRecordsPerSec = raw.writesPerSec * records;
     const one = await produceRun(1, 4, clients);
     const eight = await produceRun(8, 4, clients);
+    const sink = await produceSinkRun(4, clients);
     results.produce = {
       clients,
       recordsPerBatch: records,
@@ -236,12 +286,16 @@ async function produce(clients: number): Promise<void> {
       eightPartitions: eight,
       rawPwriteRecordsPerSec: rawRecordsPerSec,
       rawGBps: raw.gbPerSec,
+      sinkRecordsPerSec: sink,
     };
     console.log(
       `produce (${clients} client process${clients > 1 ? 'es' : ''}): 1 partition ${(one / 1e6).toFixed(2)} M records/s, 8 partitions ${(eight / 1e6).toFixed(2)} M records/s`,
     );
     console.log(
       `         raw pwrite loop of the same 64 KiB batches: ${(rawRecordsPerSec / 1e6).toFixed(2)} M records/s (${raw.gbPerSec.toFixed(2)} GB/s); ratio ${(one / rawRecordsPerSec).toFixed(2)} / ${(eight / rawRecordsPerSec).toFixed(2)}`,
+    );
+    console.log(
+      `         sink (loopback + protocol, nothing stored): ${(sink / 1e6).toFixed(2)} M records/s; ratio ${(one / sink).toFixed(2)} / ${(eight / sink).toFixed(2)}`,
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });

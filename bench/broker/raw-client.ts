@@ -4,7 +4,7 @@
  */
 
 import { createConnection, type Socket } from 'node:net';
-import { decodeResponse, encodeRequest } from '../../src/protocol/frame.js';
+import { decodeResponse, encodeRequest, encodeRequestChunks } from '../../src/protocol/frame.js';
 
 export class RawClient {
   private nextId = 1;
@@ -46,6 +46,21 @@ export class RawClient {
     return new Promise<T>((resolve, reject) => {
       this.waiting.set(id, { apiKey, version, resolve: resolve as (b: unknown) => void, reject });
       this.socket.write(frame);
+    });
+  }
+
+  /**
+   * As `request`, but records fields given as `bufferRecordsRef` go out as their own chunks
+   * (written corked, not copied into the frame), as the Sluice producer sends them.
+   */
+  requestChunks<T>(apiKey: number, version: number, body: unknown): Promise<T> {
+    const id = this.nextId++;
+    const chunks = encodeRequestChunks(apiKey, version, id, 'bench', body);
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.set(id, { apiKey, version, resolve: resolve as (b: unknown) => void, reject });
+      this.socket.cork();
+      for (const c of chunks) this.socket.write(c);
+      this.socket.uncork();
     });
   }
 
