@@ -7,7 +7,8 @@
  * Writes bump the state's `version` and notify every view's listeners on a later microtask (as a
  * watch would). `proposeIsr` is a compare-and-swap on `version`, like the etcd implementation,
  * and every call is recorded (`isrProposals`) so tests can see what a leader asked for.
- * `failProposals` makes the next proposals lose the race (resolve null).
+ * `failProposals` makes the next proposals lose the race (resolve null); `holdProposals` keeps
+ * proposals waiting (neither decided nor answered) until released, as a slow store would.
  *
  * Owned by the thread that created it (the network thread); not thread-safe.
  */
@@ -40,6 +41,7 @@ export class StaticClusterStore {
   private readonly listeners = new Set<PartitionChangeListener>();
   private nextVersion = 1;
   private failing = 0;
+  private held: Promise<void> | null = null;
   controller = -1;
   readonly isrProposals: IsrProposal[] = [];
 
@@ -107,6 +109,19 @@ export class StaticClusterStore {
     this.failing = count;
   }
 
+  /** Proposals from now on wait until the returned function is called. */
+  holdProposals(): () => void {
+    let release = (): void => undefined;
+    this.held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const held = this.held;
+    return () => {
+      if (this.held === held) this.held = null;
+      release();
+    };
+  }
+
   subscribe(listener: PartitionChangeListener): () => void {
     if (this.listeners.size >= LISTENERS_MAX) throw new Error('too many cluster view listeners');
     this.listeners.add(listener);
@@ -123,6 +138,7 @@ export class StaticClusterStore {
     isr: number[],
   ): Promise<PartitionState | null> {
     await Promise.resolve(); // asynchronous, like a store round trip
+    if (this.held !== null) await this.held;
     const cur = this.get(topic, partition);
     const ok =
       this.failing === 0 &&

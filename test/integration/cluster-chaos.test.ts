@@ -7,12 +7,21 @@
  * hold byte-identical batches up to the high watermark (read from their segment files).
  */
 
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Consumer, Producer } from '../../src/client/index.js';
 import type { MetadataResponse } from '../../src/protocol/generated/metadata.js';
+import { decodeRecordBatch } from '../../src/protocol/records/record-batch.js';
 import { prng } from '../../src/util/prng.js';
 import type { BrokerChild } from '../support/broker-child.js';
 import { EtcdServer, ensureEtcd } from '../support/etcd.js';
@@ -48,12 +57,18 @@ function until<T>(
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Record batches of a partition's segment files, in offset order, below `hw`. */
-function batchesBelow(partitionDir: string, hw: number): Buffer[] {
+interface StoredBatch {
+  baseOffset: number;
+  lastOffset: number;
+  bytes: Buffer;
+}
+
+/** Every record batch of a partition's segment files, in offset order. */
+function storedBatches(partitionDir: string): StoredBatch[] {
   const files = readdirSync(partitionDir)
     .filter((f) => f.endsWith('.log'))
     .sort();
-  const out: Buffer[] = [];
+  const out: StoredBatch[] = [];
   for (const f of files) {
     const bytes = readFileSync(join(partitionDir, f));
     let pos = 0;
@@ -62,11 +77,56 @@ function batchesBelow(partitionDir: string, hw: number): Buffer[] {
       const batchBytes = bytes.readInt32BE(pos + 8) + 12;
       if (batchBytes <= 12 || pos + batchBytes > bytes.length) break; // preallocated tail
       const lastOffset = baseOffset + bytes.readInt32BE(pos + 23);
-      if (lastOffset < hw) out.push(bytes.subarray(pos, pos + batchBytes));
+      out.push({ baseOffset, lastOffset, bytes: bytes.subarray(pos, pos + batchBytes) });
       pos += batchBytes;
     }
   }
   return out;
+}
+
+/** Record batches of a partition's segment files, in offset order, below `hw`. */
+function batchesBelow(partitionDir: string, hw: number): Buffer[] {
+  return storedBatches(partitionDir)
+    .filter((b) => b.lastOffset < hw)
+    .map((b) => b.bytes);
+}
+
+/** One line about the batch holding `offset` in a replica's log (for a failure report). */
+function describeOffset(partitionDir: string, offset: number): string {
+  if (!existsSync(partitionDir)) return 'no partition dir';
+  const b = storedBatches(partitionDir).find(
+    (x) => x.baseOffset <= offset && offset <= x.lastOffset,
+  );
+  if (!b) return 'no batch holds this offset';
+  const epoch = b.bytes.readInt32BE(12);
+  const producerId = Number(b.bytes.readBigInt64BE(43));
+  const baseSequence = b.bytes.readInt32BE(53);
+  let values = '?';
+  try {
+    values = decodeRecordBatch(b.bytes, 0, { verifyCrc: false })
+      .records.map((r) => `${r.offset}:${String(r.value)}`)
+      .join(' ');
+  } catch (err) {
+    values = `undecodable: ${String(err)}`;
+  }
+  return (
+    `batch ${b.baseOffset}-${b.lastOffset} epoch ${epoch} producer ${producerId} ` +
+    `seq ${baseSequence}: ${values}`
+  );
+}
+
+/** A replica's epoch and high watermark checkpoints (for a failure report). */
+function describeReplica(partitionDir: string): string {
+  const read = (f: string): string => {
+    const path = join(partitionDir, f);
+    return existsSync(path) ? readFileSync(path, 'utf8').trim().replace(/\n/g, ' | ') : '-';
+  };
+  const batches = existsSync(partitionDir) ? storedBatches(partitionDir) : [];
+  const end = (batches.at(-1)?.lastOffset ?? -1) + 1;
+  return (
+    `log end ${end}; leader-epoch.checkpoint: ${read('leader-epoch.checkpoint')}; ` +
+    `high-watermark.checkpoint: ${read('high-watermark.checkpoint')}`
+  );
 }
 
 /**
@@ -86,7 +146,19 @@ describe.skipIf(!haveEtcd || !chaosRequested)(
       'leader.imbalance.check.interval.seconds=1',
     ]);
     const { dirs, children } = cluster;
-    const start = (nodeId: number): Promise<BrokerChild> => cluster.start(nodeId);
+    /** Every broker's log lines (JSON, pino) go to one file per node, kept for a failure report. */
+    const logDir = mkdtempSync(join(tmpdir(), 'sluice-chaos-logs-'));
+    const start = async (nodeId: number): Promise<BrokerChild> => {
+      const child = await cluster.start(nodeId);
+      const file = join(logDir, `broker-${nodeId}.log`);
+      appendFileSync(file, `--- start ${new Date().toISOString()} ---\n${child.log}`);
+      const tee = (d: Buffer) => appendFileSync(file, d);
+      child.proc.stdout?.on('data', tee);
+      child.proc.stderr?.on('data', tee);
+      return child;
+    };
+    /** Set when the check failed: data dirs and logs are kept then (paths printed). */
+    let failed = false;
 
     const kill = (nodeId: number): Promise<void> => cluster.kill(nodeId);
 
@@ -102,6 +174,41 @@ describe.skipIf(!haveEtcd || !chaosRequested)(
       } finally {
         c.close();
       }
+    }
+
+    /**
+     * For each acknowledged record missing from what the consumer read: partition, producer,
+     * sequence, the offset its acknowledgement named, and what each replica's log holds there.
+     * Empty when nothing is missing.
+     */
+    function lossReport(
+      acked: Map<string, number[]>,
+      seen: Map<string, number[]>,
+      ackedOffset: Map<string, number>,
+      final: PartitionMeta[],
+    ): string {
+      const lines: string[] = [];
+      for (const [k, ackedSeqs] of acked) {
+        const present = new Set(seen.get(k) ?? []);
+        const [who, partition] = k.split('/');
+        for (const seq of ackedSeqs.filter((x) => !present.has(x))) {
+          const offset = ackedOffset.get(`${k}/${seq}`) ?? -1;
+          lines.push(`missing: partition ${partition} producer ${who} seq ${seq} offset ${offset}`);
+          for (const id of NODE_IDS) {
+            const d = join(dirs.get(id) ?? '', `${TOPIC}-${partition}`);
+            lines.push(`  node ${id}: ${describeOffset(d, offset)}`);
+          }
+        }
+      }
+      if (lines.length === 0) return '';
+      for (const p of final) {
+        lines.push(`partition ${p.partitionIndex}: leader ${p.leaderId} isr ${p.isrNodes}`);
+        for (const id of NODE_IDS) {
+          const d = join(dirs.get(id) ?? '', `${TOPIC}-${p.partitionIndex}`);
+          lines.push(`  node ${id}: ${describeReplica(d)}`);
+        }
+      }
+      return lines.join('\n');
     }
 
     async function allInSync(): Promise<PartitionMeta[]> {
@@ -153,7 +260,15 @@ describe.skipIf(!haveEtcd || !chaosRequested)(
     }, 90_000);
 
     afterAll(async () => {
-      await cluster.destroy();
+      if (failed) {
+        for (const id of [...children.keys()]) await cluster.kill(id);
+        console.log(
+          `kept for diagnosis: logs ${logDir}; data ${[...dirs].map(([id, d]) => `${id}=${d}`).join(' ')}`,
+        );
+      } else {
+        await cluster.destroy();
+        rmSync(logDir, { recursive: true, force: true });
+      }
       await etcd?.stop();
     }, 60_000);
 
@@ -163,11 +278,14 @@ describe.skipIf(!haveEtcd || !chaosRequested)(
         const bootstrap = [...children.values()].map((c) => c.bootstrap);
         /** Acknowledged sequence numbers per producer and partition. */
         const acked = new Map<string, number[]>();
-        const ack = (who: string, partition: number, seq: number) => {
+        /** The offset each acknowledgement named, by `producer/partition/seq`. */
+        const ackedOffset = new Map<string, number>();
+        const ack = (who: string, partition: number, seq: number, offset: number) => {
           const k = `${who}/${partition}`;
           const list = acked.get(k) ?? [];
           list.push(seq);
           acked.set(k, list);
+          ackedOffset.set(`${k}/${seq}`, offset);
         };
         let running = true;
 
@@ -185,7 +303,7 @@ describe.skipIf(!haveEtcd || !chaosRequested)(
             const p: Promise<void> = sluice
               .send({ topic: TOPIC, partition, key: `s-${seq}`, value: `s-${seq}` })
               .then(
-                () => ack('s', partition, seq),
+                (meta) => ack('s', partition, seq, meta.offset),
                 () => undefined,
               )
               .finally(() => pending.delete(p));
@@ -201,12 +319,12 @@ describe.skipIf(!haveEtcd || !chaosRequested)(
           for (let seq = 0; running; seq++) {
             const partition = seq % PARTITIONS;
             try {
-              await kjs.send({
+              const [meta] = await kjs.send({
                 topic: TOPIC,
                 acks: -1,
                 messages: [{ partition, key: `k-${seq}`, value: `k-${seq}` }],
               });
-              ack('k', partition, seq);
+              ack('k', partition, seq, Number(meta?.baseOffset ?? -1));
             } catch {
               await sleep(100);
             }
@@ -215,7 +333,7 @@ describe.skipIf(!haveEtcd || !chaosRequested)(
 
         const rounds: string[] = [];
         async function round(victim: number): Promise<void> {
-          rounds.push(`kill ${victim}`);
+          rounds.push(`kill ${victim} at ${new Date().toISOString().slice(11, 23)}`);
           await kill(victim);
           await sleep(1_500);
           await start(victim);
@@ -270,6 +388,11 @@ describe.skipIf(!haveEtcd || !chaosRequested)(
           await consumer.close();
         }
 
+        const report = lossReport(acked, seen, ackedOffset, final);
+        if (report !== '') {
+          failed = true;
+          console.log(`rounds: ${rounds.join(', ')}\n${report}`);
+        }
         for (const [k, ackedSeqs] of acked) {
           const log = seen.get(k) ?? [];
           // Exactly once and in order: strictly increasing sequence numbers.
@@ -294,8 +417,11 @@ describe.skipIf(!haveEtcd || !chaosRequested)(
             return Buffer.concat(batchesBelow(d, limit));
           });
           expect(copies[0]?.length).toBeGreaterThan(0);
-          for (const c of copies.slice(1))
-            expect(c.equals(copies[0] ?? Buffer.alloc(0))).toBe(true);
+          const identical = copies.every((c) => c.equals(copies[0] ?? Buffer.alloc(0)));
+          if (!identical) failed = true;
+          expect(identical, `replicas of partition ${p.partitionIndex} differ below ${limit}`).toBe(
+            true,
+          );
         }
       },
       TEST_TIMEOUT_MS,

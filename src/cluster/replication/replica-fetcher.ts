@@ -15,6 +15,11 @@
  * 3. Errors: a fenced/unknown epoch or "not leader" waits (backoff) for the view to send a new
  *    role; OFFSET_OUT_OF_RANGE below the leader's log start restarts the log there, above the
  *    leader's end goes back to truncating; a connection failure reconnects after the backoff.
+ * 4. A response holding a batch of a leader epoch newer than the one we follow is dropped (and the
+ *    partition waits for its new role): the broker answering is no longer the leader of our
+ *    epoch (a long poll it parked while leading is answered from its log after it became a
+ *    follower of a newer leader), and appending that batch without the truncation a new epoch
+ *    needs could leave our log diverged below the batch for good.
  *
  * `stop()` ends the loop after the request in flight (bounded by the long poll).
  *
@@ -41,6 +46,11 @@ import type {
   OffsetForLeaderEpochRequest,
   OffsetForLeaderEpochResponse,
 } from '../../protocol/generated/offset-for-leader-epoch.js';
+import {
+  BATCH_LOG_OVERHEAD_BYTES,
+  BATCH_OFFSET_LEADER_EPOCH,
+  BATCH_OFFSET_LENGTH,
+} from '../../protocol/records/batch-header.js';
 import type { PartitionRoute } from '../../threads/routing.js';
 import type { BrokerEndpoint } from '../types.js';
 import type { ReplicationOptions } from './replica-manager.js';
@@ -77,6 +87,19 @@ export interface FetcherDeps {
 }
 
 const keyOf = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+/** The largest partitionLeaderEpoch of the whole batches in a fetch response (-1: none). */
+export function newestBatchEpoch(records: Buffer): number {
+  let newest = -1;
+  let pos = 0;
+  while (pos + BATCH_OFFSET_LEADER_EPOCH + 4 <= records.length) {
+    const bytes = records.readInt32BE(pos + BATCH_OFFSET_LENGTH) + BATCH_LOG_OVERHEAD_BYTES;
+    if (bytes <= BATCH_OFFSET_LEADER_EPOCH + 4) break; // malformed: the append check reports it
+    newest = Math.max(newest, records.readInt32BE(pos + BATCH_OFFSET_LEADER_EPOCH));
+    pos += bytes;
+  }
+  return newest;
+}
 
 /** See the module comment. */
 export class ReplicaFetcher {
@@ -371,6 +394,10 @@ export class ReplicaFetcher {
       return;
     }
     const records = Buffer.isBuffer(pr.records) ? pr.records : Buffer.alloc(0);
+    if (newestBatchEpoch(records) > p.leaderEpoch) {
+      this.delay(p);
+      return;
+    }
     this.stats.bytes += records.length;
     // Nothing new unless the leader's log start offset moved past ours (DeleteRecords there).
     const localStart = this.deps.core.state.logStartOffset(p.route.slot);

@@ -12,6 +12,13 @@
  *   which alone writes it to the shared partition state; consumer fetches read below it only.
  * - ISR shrink (lag > `replica.lag.time.max.ms`, checked on a timer) and expand (a follower
  *   reached the HW) go through `ClusterView.proposeIsr`, a compare-and-swap; a lost race re-reads.
+ * - The HW counts the *maximal* ISR (Kafka's KIP-497 rule): the committed ISR plus every follower
+ *   this leader proposed to add whose write may have committed but is not in the view yet. The
+ *   controller may elect any follower of the stored ISR, so once a proposal to add one is sent,
+ *   the HW must never pass what that follower holds, or an election of it loses acknowledged
+ *   records. A shrink takes effect only once committed and seen (the old ISR counts until then).
+ * - A follower may join only when its LEO reached the HW this leader has acknowledged up to
+ *   (`hwAsked`, which runs ahead of the HW the owner has published) and the start of the epoch.
  * - Produce: NOT_LEADER_OR_FOLLOWER when not leader; acks=all gets NOT_ENOUGH_REPLICAS when
  *   |ISR| < min.insync.replicas at append, completes when the HW passes the batch's last offset,
  *   or NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrinks below min.insync.replicas first (the
@@ -86,7 +93,14 @@ interface LocalReplica {
   /** Highest HW asked of the owner. */
   hwAsked: number;
   waiters: Waiter[];
+  /** An ISR write to the store is in flight (one at a time). */
   isrPending: boolean;
+  /**
+   * Followers proposed for the ISR that may be in the stored ISR although `state` does not show
+   * them (a proposal in flight, or one whose outcome is unknown): counted in the HW until a state
+   * newer than `baseVersion` (the version the proposal was made against) is applied.
+   */
+  isrMaybe: { members: number[]; baseVersion: number } | null;
   minInsync: number;
   /** A role re-send to the owner is in flight (see `reassert`). */
   reasserting: boolean;
@@ -94,6 +108,13 @@ interface LocalReplica {
 
 const OK: CheckResult = { errorCode: 0, message: null };
 const keyOf = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+/** The ISR the HW counts: the committed one plus additions that may have committed. */
+function maximalIsr(r: LocalReplica): readonly number[] {
+  const maybe = r.isrMaybe?.members ?? [];
+  if (maybe.length === 0) return r.state.isr;
+  return [...r.state.isr, ...maybe.filter((id) => !r.state.isr.includes(id))];
+}
 
 /** See the module comment. */
 export class ReplicaManager implements ReplicaRoles {
@@ -165,6 +186,7 @@ export class ReplicaManager implements ReplicaRoles {
       hwAsked: pos.highWatermark,
       waiters: [],
       isrPending: false,
+      isrMaybe: null,
       minInsync: this.minInsyncOf(key.topic),
       reasserting: false,
     };
@@ -198,6 +220,7 @@ export class ReplicaManager implements ReplicaRoles {
       hwAsked: -1,
       waiters: [],
       isrPending: false,
+      isrMaybe: null,
       minInsync: 1,
       reasserting: false,
     };
@@ -299,7 +322,9 @@ export class ReplicaManager implements ReplicaRoles {
     r.tracker.onFollowerFetch(replicaId, fetchOffset, leo, Date.now());
     this.maybeAdvanceHw(r);
     if (!r.state.isr.includes(replicaId) && !r.isrPending) {
-      const hw = this.core.state.highWatermark(r.route.slot);
+      // The HW acknowledged so far, not the owner's published one (which may lag behind it): a
+      // follower joining below an acknowledged record would lack it if elected.
+      const hw = Math.max(r.hwAsked, this.core.state.highWatermark(r.route.slot));
       const joining = r.tracker.caughtUp(r.state.isr, hw, r.epochStartOffset);
       if (joining.length > 0) this.proposeIsr(r, [...r.state.isr, ...joining]);
     }
@@ -382,6 +407,8 @@ export class ReplicaManager implements ReplicaRoles {
     if (s.leader !== this.localNodeId || s.leaderEpoch !== r.leaderEpoch) return;
     if (s.version < r.state.version) return;
     r.state = s;
+    // A state written after the proposal's base shows whether its additions were committed.
+    if (r.isrMaybe !== null && s.version > r.isrMaybe.baseVersion) r.isrMaybe = null;
     r.minInsync = this.minInsyncOf(r.key.topic);
     const now = Date.now();
     for (const id of s.replicas) r.tracker?.addReplica(id, now);
@@ -397,7 +424,7 @@ export class ReplicaManager implements ReplicaRoles {
   private maybeAdvanceHw(r: LocalReplica): void {
     if (r.tracker === null) return;
     const leo = this.core.state.logEndOffset(r.route.slot);
-    const hw = r.tracker.highWatermark(r.state.isr, leo);
+    const hw = r.tracker.highWatermark(maximalIsr(r), leo);
     if (hw > r.hwAsked) {
       r.hwAsked = hw;
       // Every ISR replica holds the records below `hw` now: acks=all is answered at once.
@@ -475,14 +502,41 @@ export class ReplicaManager implements ReplicaRoles {
   private proposeIsr(r: LocalReplica, isr: number[]): void {
     r.isrPending = true;
     const { topic, partition } = r.key;
+    const adding = isr.filter((id) => !r.state.isr.includes(id));
+    if (adding.length > 0) {
+      // From now on the write may commit at any moment: the HW counts the new members at once.
+      const before = r.isrMaybe?.members ?? [];
+      r.isrMaybe = {
+        members: [...before, ...adding.filter((id) => !before.includes(id))],
+        baseVersion: r.state.version,
+      };
+    }
+    const leo = this.core.state.logEndOffset(r.route.slot);
+    this.core.logger.info(
+      {
+        topic,
+        partition,
+        leaderEpoch: r.leaderEpoch,
+        from: r.state.isr,
+        to: isr,
+        leo,
+        hw: r.hwAsked,
+        followerLeos: adding.map((id) => r.tracker?.progress(id)?.leo ?? -1),
+      },
+      'replication: proposing an ISR change',
+    );
     this.view.proposeIsr(topic, partition, r.state, isr).then(
       (s) => {
         r.isrPending = false;
+        // Refused (null): another write came first; the view brings it (with the additions
+        // still counted until then).
         const now = s ?? this.view.partitionState(topic, partition);
         if (now) this.applyLeaderState(r, now);
       },
       () => {
-        r.isrPending = false; // the store is unreachable: retried on the next check
+        // The store is unreachable: retried on the next check. Whether the write committed is
+        // unknown, so its additions stay counted until the view shows a newer state.
+        r.isrPending = false;
       },
     );
   }

@@ -1,0 +1,199 @@
+/**
+ * Replication safety rules that the cluster chaos test found broken, each on embedded brokers over
+ * a shared `StaticClusterStore` (no etcd), staged deterministically:
+ *
+ * - Maximal ISR (KIP-497): while a leader's proposal to add a follower to the ISR is in flight,
+ *   the high watermark (and so acks=all) must not pass what that follower holds. Before the fix
+ *   the HW moved on with the old ISR, the write committed, and the controller could then elect
+ *   the new member (the preferred leader, right after it rejoined) without records that had been
+ *   acknowledged: the chaos test lost acknowledged records exactly so.
+ * - A follower never appends a batch of a leader epoch newer than the one it follows: a long
+ *   poll parked at the leader of its epoch is answered from that broker's log after the epoch
+ *   moved on, and appending it without the truncation a new epoch needs can leave a diverged log.
+ *
+ * Node 3 of the first test is not a broker: a raw connection sends its replica fetches, so the
+ * test decides exactly which offsets "node 3" holds.
+ */
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { Connection } from '../../src/client/connection.js';
+import { newestBatchEpoch } from '../../src/cluster/replication/replica-fetcher.js';
+import { ErrorCode } from '../../src/protocol/generated/errors.js';
+import {
+  defaultFetchPartition,
+  defaultFetchRequest,
+  type FetchResponse,
+} from '../../src/protocol/generated/fetch.js';
+import type { ProduceResponse } from '../../src/protocol/generated/produce.js';
+import { setPartitionLeaderEpoch } from '../../src/protocol/records/batch-header.js';
+import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
+import { ReplicatedCluster, waitFor } from '../support/replicated-cluster.js';
+
+const TOPIC = 'isr-safety';
+
+let cluster: ReplicatedCluster | null = null;
+const conns: Connection[] = [];
+
+afterEach(async () => {
+  for (const c of conns.splice(0)) c.close();
+  await cluster?.stop();
+  cluster = null;
+});
+
+async function connect(c: ReplicatedCluster, id: number): Promise<Connection> {
+  const b = c.broker(id);
+  const conn = await Connection.connect({ host: b.host, port: b.port, requestTimeoutMs: 10_000 });
+  conns.push(conn);
+  return conn;
+}
+
+/** One Produce of `count` records to partition 0; resolves with the partition's answer. */
+async function produce(
+  conn: Connection,
+  acks: number,
+  count: number,
+  tag: string,
+): Promise<{ errorCode: number; baseOffset: number }> {
+  const records = Array.from({ length: count }, (_, i) => ({
+    key: null,
+    value: Buffer.from(`${tag}-${i}`),
+    timestamp: Date.now(),
+  }));
+  const res = await conn.request<ProduceResponse>(0, {
+    transactionalId: null,
+    acks,
+    timeoutMs: 10_000,
+    topicData: [
+      { name: TOPIC, partitionData: [{ index: 0, records: encodeRecordBatch({ records }) }] },
+    ],
+  });
+  const p = res.responses[0]?.partitionResponses[0];
+  if (!p) throw new Error('no partition response');
+  return { errorCode: p.errorCode, baseOffset: p.baseOffset };
+}
+
+/** A replica fetch as broker `replicaId` at `fetchOffset` (no wait); returns the error code. */
+async function replicaFetch(
+  conn: Connection,
+  replicaId: number,
+  leaderEpoch: number,
+  fetchOffset: number,
+): Promise<number> {
+  const res = await conn.request<FetchResponse>(1, {
+    ...defaultFetchRequest(),
+    replicaId,
+    maxWaitMs: 0,
+    minBytes: 0,
+    maxBytes: 1 << 20,
+    topics: [
+      {
+        topic: TOPIC,
+        topicId: Buffer.alloc(16),
+        partitions: [
+          {
+            ...defaultFetchPartition(),
+            partition: 0,
+            fetchOffset,
+            currentLeaderEpoch: leaderEpoch,
+            partitionMaxBytes: 1 << 20,
+          },
+        ],
+      },
+    ],
+  });
+  return res.responses[0]?.partitions[0]?.errorCode ?? -1;
+}
+
+describe('replication safety', () => {
+  it('the HW does not pass a follower whose ISR addition is still being written (maximal ISR)', async () => {
+    cluster = await ReplicatedCluster.start([1, 2], { fetchWaitMaxMs: 50 });
+    const c = cluster;
+    await c.createTopic({ name: TOPIC, partitions: 1 }, [1, 2, 3]);
+    c.store.update(TOPIC, 0, { isr: [1, 2] }); // node 3 is out of the ISR
+    await c.settled();
+    const epoch = c.state(TOPIC).leaderEpoch;
+    const conn = await connect(c, 1);
+    expect(await produce(conn, -1, 10, 'a')).toEqual({ errorCode: 0, baseOffset: 0 });
+    await waitFor('leader HW at 10', () => c.offsets(1, TOPIC).hw === 10);
+
+    // "Node 3" has caught up to 10 and fetches there: the leader proposes it for the ISR, and the
+    // store keeps that proposal in flight.
+    const release = c.store.holdProposals();
+    const node3 = await connect(c, 1);
+    expect(await replicaFetch(node3, 3, epoch, 10)).toBe(0);
+
+    // More acks=all records while the addition is in flight: node 2 copies them, node 3 does not.
+    let acked = false;
+    const pending = produce(conn, -1, 5, 'b').then((r) => {
+      acked = true;
+      return r;
+    });
+    await waitFor('node 2 at the leader end', () => c.offsets(2, TOPIC).leo === 15);
+    // Give the leader node 2's next fetch (which reports 15) before the proposal is answered.
+    const rounds = c.node(2).manager?.fetchStats().rounds ?? 0;
+    await waitFor(
+      'node 2 fetched again',
+      () => (c.node(2).manager?.fetchStats().rounds ?? 0) >= rounds + 2,
+    );
+    release();
+    await waitFor('node 3 in the ISR', () => c.state(TOPIC).isr.includes(3));
+    await c.settled();
+
+    // Node 3 is an ISR member holding offsets below 10 only: nothing at or above 10 may be
+    // acknowledged or visible yet (an election of node 3 would lose it).
+    expect(c.offsets(1, TOPIC).hw).toBe(10);
+    expect(acked).toBe(false);
+    expect(
+      c.store.isrProposals.some((p) => p.nodeId === 1 && p.accepted && p.isr.includes(3)),
+    ).toBe(true);
+
+    // Once node 3 reports 15, the batch is committed and acknowledged.
+    expect(await replicaFetch(node3, 3, epoch, 15)).toBe(0);
+    expect(await pending).toEqual({ errorCode: 0, baseOffset: 10 });
+    await waitFor('leader HW at 15', () => c.offsets(1, TOPIC).hw === 15);
+  });
+
+  it('a follower does not append a batch of a newer leader epoch from a long poll it parked under the old one', async () => {
+    cluster = await ReplicatedCluster.start([1, 2], { fetchWaitMaxMs: 5_000 });
+    const c = cluster;
+    await c.createTopic({ name: TOPIC, partitions: 1 }, [1, 2]);
+    const conn = await connect(c, 1);
+    expect(await produce(conn, -1, 3, 'a')).toEqual({ errorCode: 0, baseOffset: 0 });
+    await waitFor('node 2 at 3', () => c.offsets(2, TOPIC).leo === 3);
+    const before = c.node(2).manager?.fetchStats().rounds ?? 0;
+
+    // Node 2 stops hearing about role changes (a watch that lags): it keeps following epoch 1,
+    // with a long poll parked at node 1. Node 1 then leads again under epoch 2 and appends.
+    c.node(2).driver?.stop();
+    c.store.elect(TOPIC, 0, 1, [1]);
+    await waitFor(
+      'node 1 leads epoch 2',
+      () => c.node(1).manager?.roleOf(TOPIC, 0)?.leaderEpoch === 2,
+    );
+    expect(await produce(conn, 1, 2, 'b')).toEqual({ errorCode: 0, baseOffset: 3 });
+
+    // The parked poll wakes and brings the epoch-2 batch; node 2 must not take it. Later fetches
+    // under epoch 1 are fenced.
+    await waitFor(
+      'node 2 got two more answers',
+      () => (c.node(2).manager?.fetchStats().rounds ?? 0) >= before + 2,
+    );
+    expect(c.offsets(2, TOPIC).leo).toBe(3);
+    expect(await replicaFetch(conn, 2, 1, 3)).toBe(ErrorCode.FENCED_LEADER_EPOCH);
+  });
+
+  it('newestBatchEpoch reads the partitionLeaderEpoch of every whole batch', () => {
+    const batch = (epoch: number): Buffer => {
+      const b = encodeRecordBatch({
+        records: [{ key: null, value: Buffer.from('x'), timestamp: 0 }],
+      });
+      setPartitionLeaderEpoch(b, epoch);
+      return b;
+    };
+    expect(newestBatchEpoch(Buffer.alloc(0))).toBe(-1);
+    expect(newestBatchEpoch(Buffer.concat([batch(3), batch(7), batch(5)]))).toBe(7);
+    // A partial trailing batch still shows its header.
+    const two = Buffer.concat([batch(1), batch(4)]);
+    expect(newestBatchEpoch(two.subarray(0, two.length - 3))).toBe(4);
+  });
+});
