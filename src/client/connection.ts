@@ -14,6 +14,14 @@
  * - Records fields given as `bufferRecordsRef(buffer)` (protocol/frame.ts) are not copied into
  *   the request: the frame goes out as its header buffer plus the records buffers, corked into one
  *   vectored write. Such a buffer must stay unchanged until the request is answered (or failed).
+ * - `reuseResponseMemory` (one request in flight only): the socket reads into one fixed buffer and
+ *   responses are assembled in one grow-only buffer per connection, so a steady stream of large
+ *   responses (a follower's replica fetches) allocates nothing per response. Without it every
+ *   socket read and every response spanning reads is fresh memory; on Node 20 that external
+ *   memory, at tens of MB/s, starts a full (mark-compact) garbage collection every few hundred
+ *   ms even though the JS heap is small. The price: byte buffers inside a decoded response (a
+ *   fetch response's records) are views into the shared buffer, valid only until the next
+ *   request is sent on this connection.
  */
 
 import { createConnection, type Socket } from 'node:net';
@@ -56,6 +64,15 @@ const CLIENT_VERSION_CAPS: ReadonlyMap<number, number> = new Map([
 
 /** Largest response frame accepted; anything bigger means a broken stream. */
 const RESPONSE_BYTES_MAX = 512 * 1024 * 1024;
+/** `reuseResponseMemory`: bytes of the fixed socket read buffer. */
+const READ_BUFFER_BYTES = 64 * 1024;
+/** `reuseResponseMemory`: initial size of the assembly buffer. */
+const ASSEMBLY_BYTES_INITIAL = 1024 * 1024;
+/**
+ * `reuseResponseMemory`: an assembly buffer grown past this for one large response is dropped
+ * once that response is delivered (a single huge fetch does not pin its memory for good).
+ */
+const ASSEMBLY_BYTES_RETAINED_MAX = 16 * 1024 * 1024;
 const SOFTWARE_NAME = 'sluice-client';
 const SOFTWARE_VERSION = '0.1.0';
 
@@ -71,6 +88,11 @@ export interface ConnectionOptions {
   maxInFlight?: number;
   /** Requests allowed to wait behind the in-flight ones; default 10000. */
   maxQueued?: number;
+  /**
+   * Assemble responses in one reused buffer (see the module comment): byte buffers inside a
+   * response are valid only until the next request is sent. Needs `maxInFlight` 1. Default false.
+   */
+  reuseResponseMemory?: boolean;
 }
 
 export interface RequestOptions {
@@ -114,6 +136,10 @@ export class Connection {
   private inFlight = 0;
   private chunks: Buffer[] = [];
   private bufferedBytes = 0;
+  /** `reuseResponseMemory`: the assembly buffer and its unread bytes [asmStart, asmEnd). */
+  private asm: Buffer | null = null;
+  private asmStart = 0;
+  private asmEnd = 0;
   private closedError: Error | null = null;
   private versions = new Map<number, { min: number; max: number }>();
 
@@ -126,15 +152,23 @@ export class Connection {
     this.maxInFlight = opts.maxInFlight ?? 5;
     this.maxQueued = opts.maxQueued ?? 10_000;
     if (this.maxInFlight < 1) throw new RangeError('maxInFlight must be at least 1');
-    socket.on('data', (data: Buffer) => this.onData(data));
+    // With a reused read buffer (`onread`), the socket delivers through onReadInto, not 'data'.
+    if (!opts.reuseResponseMemory) socket.on('data', (data: Buffer) => this.onData(data));
     socket.on('error', (err) => this.fail(new KafkaError(ERR.NETWORK_EXCEPTION, err.message)));
     socket.on('close', () => this.fail(new KafkaError(ERR.NETWORK_EXCEPTION, 'connection closed')));
   }
 
   /** Opens a connection and negotiates API versions. */
   static async connect(opts: ConnectionOptions): Promise<Connection> {
-    const socket = await openSocket(opts.host, opts.port, opts.connectTimeoutMs ?? 10_000);
-    const conn = new Connection(socket, opts);
+    if (opts.reuseResponseMemory && (opts.maxInFlight ?? 5) !== 1)
+      throw new RangeError('reuseResponseMemory needs maxInFlight 1');
+    // The socket exists before the connection object: its reads go through this forwarder.
+    let conn: Connection | null = null;
+    const onRead = opts.reuseResponseMemory
+      ? (bytes: Buffer) => conn?.onReadInto(bytes)
+      : undefined;
+    const socket = await openSocket(opts.host, opts.port, opts.connectTimeoutMs ?? 10_000, onRead);
+    conn = new Connection(socket, opts);
     try {
       await conn.negotiateVersions();
     } catch (err) {
@@ -269,6 +303,67 @@ export class Connection {
     }
   }
 
+  /**
+   * `reuseResponseMemory`: `bytes` is the socket's fixed read buffer (valid during this call):
+   * copy it into the assembly buffer and deliver every complete frame from there.
+   */
+  private onReadInto(bytes: Buffer): void {
+    if (this.closedError) return;
+    this.appendToAssembly(bytes);
+    while (this.asmEnd - this.asmStart >= 4) {
+      const asm = this.asm as Buffer;
+      const size = asm.readInt32BE(this.asmStart);
+      if (size < 4 || size > RESPONSE_BYTES_MAX) {
+        this.fail(new KafkaError(ERR.NETWORK_EXCEPTION, `bad response size ${size}`));
+        return;
+      }
+      const frameEnd = this.asmStart + 4 + size;
+      if (this.asmEnd < frameEnd) {
+        this.makeRoom(4 + size); // the rest of this frame must fit behind its start
+        return;
+      }
+      const frame = asm.subarray(this.asmStart + 4, frameEnd);
+      this.asmStart = frameEnd;
+      if (this.asmStart === this.asmEnd) this.resetAssembly(asm.length);
+      this.onFrame(frame);
+      if (this.closedError) return;
+    }
+  }
+
+  private appendToAssembly(bytes: Buffer): void {
+    this.makeRoom(this.asmEnd - this.asmStart + bytes.length);
+    const asm = this.asm as Buffer;
+    bytes.copy(asm, this.asmEnd);
+    this.asmEnd += bytes.length;
+  }
+
+  /**
+   * Ensures `needBytes` fit from `asmStart` on: moves the unread bytes to the front or grows.
+   * Only unread bytes move; delivered frames before `asmStart` are given up (the caller's views
+   * of an earlier response are void once it sent its next request, which precedes any new data).
+   */
+  private makeRoom(needBytes: number): void {
+    const asm = this.asm;
+    if (asm !== null && asm.length - this.asmStart >= needBytes) return;
+    const unread = this.asmEnd - this.asmStart;
+    if (asm !== null && asm.length >= needBytes) {
+      asm.copy(asm, 0, this.asmStart, this.asmEnd);
+    } else {
+      const grown = Buffer.allocUnsafe(Math.max(ASSEMBLY_BYTES_INITIAL, needBytes, 2 * unread));
+      asm?.copy(grown, 0, this.asmStart, this.asmEnd);
+      this.asm = grown;
+    }
+    this.asmStart = 0;
+    this.asmEnd = unread;
+  }
+
+  /** Everything delivered: start over at the front; an oversized buffer is let go. */
+  private resetAssembly(capacityBytes: number): void {
+    this.asmStart = 0;
+    this.asmEnd = 0;
+    if (capacityBytes > ASSEMBLY_BYTES_RETAINED_MAX) this.asm = null;
+  }
+
   /** The size prefix of the next frame (needs at least 4 buffered bytes). */
   private frameSize(): number {
     const first = this.chunks[0] as Buffer;
@@ -320,9 +415,27 @@ export class Connection {
   }
 }
 
-function openSocket(host: string, port: number, timeoutMs: number): Promise<Socket> {
+function openSocket(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  onRead?: (bytes: Buffer) => void,
+): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = createConnection({ host, port, noDelay: true });
+    // `onread`: the socket reads into one fixed buffer (no allocation per read) and hands each
+    // read to `onRead`, which must copy what it keeps before returning.
+    const readBuffer = onRead === undefined ? null : Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    const onread =
+      onRead === undefined || readBuffer === null
+        ? undefined
+        : {
+            buffer: readBuffer,
+            callback: (bytes: number): boolean => {
+              onRead(readBuffer.subarray(0, bytes));
+              return true;
+            },
+          };
+    const socket = createConnection({ host, port, noDelay: true, ...(onread ? { onread } : {}) });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new KafkaError(ERR.NETWORK_EXCEPTION, `connect to ${host}:${port} timed out`));

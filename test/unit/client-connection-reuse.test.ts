@@ -1,0 +1,205 @@
+/**
+ * Connection with `reuseResponseMemory`: responses assembled in one reused buffer from a fixed
+ * socket read buffer. Checked against a fake broker on 127.0.0.1: byte-exact records across
+ * responses of very different sizes (one above the retained-buffer limit), responses written in
+ * small pieces (the size prefix itself split), reuse of the memory, and the limits.
+ */
+
+import type { Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { API_KEY, Connection } from '../../src/client/connection.js';
+import { encodeResponse } from '../../src/protocol/frame.js';
+import {
+  defaultFetchPartition,
+  defaultFetchRequest,
+  type FetchRequest,
+  type FetchResponse,
+} from '../../src/protocol/generated/fetch.js';
+import { type FakeBroker, type FakeRequest, startFakeBroker } from './client-fake-broker.js';
+
+let fake: FakeBroker | null = null;
+afterEach(async () => {
+  await fake?.close();
+  fake = null;
+});
+
+/** Deterministic bytes: record payload number `seed` of `length` bytes. */
+function pattern(length: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(length);
+  for (let i = 0; i < length; i++) b[i] = (i * 31 + seed * 7) & 0xff;
+  return b;
+}
+
+function fetchBody(partition: number): FetchRequest {
+  return {
+    ...defaultFetchRequest(),
+    replicaId: 2,
+    maxWaitMs: 0,
+    minBytes: 1,
+    maxBytes: 64 * 1024 * 1024,
+    topics: [
+      {
+        topic: 't',
+        topicId: Buffer.alloc(16),
+        partitions: [{ ...defaultFetchPartition(), partition, partitionMaxBytes: 64 << 20 }],
+      },
+    ],
+  };
+}
+
+function fetchAnswer(partition: number, records: Buffer): FetchResponse {
+  return {
+    throttleTimeMs: 0,
+    errorCode: 0,
+    sessionId: 0,
+    nodeEndpoints: [],
+    responses: [
+      {
+        topic: 't',
+        topicId: Buffer.alloc(16),
+        partitions: [
+          {
+            partitionIndex: partition,
+            errorCode: 0,
+            highWatermark: 5,
+            lastStableOffset: 5,
+            logStartOffset: 0,
+            divergingEpoch: { epoch: -1, endOffset: -1 },
+            currentLeader: { leaderId: -1, leaderEpoch: -1 },
+            snapshotId: { endOffset: -1, epoch: -1 },
+            abortedTransactions: [],
+            preferredReadReplica: -1,
+            records,
+          },
+        ],
+      },
+    ],
+  };
+}
+
+/** The encoded response frame (size prefix included) for a fetch request. */
+function frameFor(req: FakeRequest, records: Buffer): Buffer {
+  const { apiVersion, correlationId } = req.header;
+  const partition = (req.body as FetchRequest).topics[0]?.partitions[0]?.partition ?? 0;
+  const chunks = encodeResponse(API_KEY.fetch, apiVersion, correlationId, {
+    ...fetchAnswer(partition, records),
+  });
+  return Buffer.concat(chunks as Buffer[]);
+}
+
+/** Writes `frame` in pieces of the given sizes (the rest in one), a timer tick apart. */
+function writeInPieces(socket: Socket, frame: Buffer, pieces: number[]): void {
+  let at = 0;
+  const parts: Buffer[] = [];
+  for (const n of pieces) {
+    parts.push(frame.subarray(at, at + n));
+    at += n;
+  }
+  parts.push(frame.subarray(at));
+  const next = (): void => {
+    const part = parts.shift();
+    if (part === undefined) return;
+    socket.write(part);
+    setTimeout(next, 2);
+  };
+  next();
+}
+
+function recordsOf(res: FetchResponse): Buffer {
+  const r = res.responses[0]?.partitions[0]?.records;
+  if (!Buffer.isBuffer(r)) throw new Error('no records buffer');
+  return r;
+}
+
+describe('Connection reuseResponseMemory', () => {
+  it('delivers byte-exact responses of very different sizes, one after another', async () => {
+    // Partition p of the request selects the size; 20 MiB is above the retained limit (16 MiB).
+    const sizes = [100, 5 * 1024 * 1024, 3000, 20 * 1024 * 1024, 70_000, 1];
+    fake = await startFakeBroker({
+      handle: (req) => {
+        if (req.header.apiKey !== API_KEY.fetch) return undefined;
+        const p = (req.body as FetchRequest).topics[0]?.partitions[0]?.partition ?? 0;
+        return fetchAnswer(p, pattern(sizes[p] ?? 0, p));
+      },
+    });
+    const conn = await Connection.connect({
+      host: '127.0.0.1',
+      port: fake.port,
+      maxInFlight: 1,
+      reuseResponseMemory: true,
+    });
+    for (let p = 0; p < sizes.length; p++) {
+      const res = await conn.request<FetchResponse>(API_KEY.fetch, fetchBody(p));
+      const got = recordsOf(res);
+      expect(got.length).toBe(sizes[p]);
+      expect(got.equals(pattern(sizes[p] ?? 0, p))).toBe(true);
+    }
+    conn.close();
+  });
+
+  it('reuses one buffer: a later small response lands in the memory of an earlier one', async () => {
+    fake = await startFakeBroker({
+      handle: (req) =>
+        req.header.apiKey === API_KEY.fetch ? fetchAnswer(0, pattern(1000, 1)) : undefined,
+    });
+    const conn = await Connection.connect({
+      host: '127.0.0.1',
+      port: fake.port,
+      maxInFlight: 1,
+      reuseResponseMemory: true,
+    });
+    const first = recordsOf(await conn.request<FetchResponse>(API_KEY.fetch, fetchBody(0)));
+    const firstOffset = first.byteOffset;
+    const second = recordsOf(await conn.request<FetchResponse>(API_KEY.fetch, fetchBody(0)));
+    expect(second.buffer).toBe(first.buffer);
+    expect(second.byteOffset).toBe(firstOffset);
+    conn.close();
+  });
+
+  it('assembles a response written in small pieces, the size prefix split too', async () => {
+    const records = pattern(200_000, 9);
+    fake = await startFakeBroker({
+      handle: (req) => {
+        if (req.header.apiKey !== API_KEY.fetch) return undefined;
+        writeInPieces(req.socket, frameFor(req, records), [1, 2, 1, 5, 70_000, 3]);
+        return 'silent';
+      },
+    });
+    const conn = await Connection.connect({
+      host: '127.0.0.1',
+      port: fake.port,
+      maxInFlight: 1,
+      reuseResponseMemory: true,
+    });
+    for (let i = 0; i < 3; i++) {
+      const got = recordsOf(await conn.request<FetchResponse>(API_KEY.fetch, fetchBody(0)));
+      expect(got.equals(records)).toBe(true);
+    }
+    conn.close();
+  });
+
+  it('fails pending requests on a broken size prefix', async () => {
+    fake = await startFakeBroker({
+      handle: (req) => {
+        if (req.header.apiKey !== API_KEY.fetch) return undefined;
+        req.socket.write(Buffer.from([0xff, 0xff, 0xff, 0xf0, 0, 0, 0, 0]));
+        return 'silent';
+      },
+    });
+    const conn = await Connection.connect({
+      host: '127.0.0.1',
+      port: fake.port,
+      maxInFlight: 1,
+      reuseResponseMemory: true,
+    });
+    await expect(conn.request(API_KEY.fetch, fetchBody(0))).rejects.toThrow(/bad response size/);
+    expect(conn.closed).toBe(true);
+  });
+
+  it('needs maxInFlight 1', async () => {
+    fake = await startFakeBroker({});
+    await expect(
+      Connection.connect({ host: '127.0.0.1', port: fake.port, reuseResponseMemory: true }),
+    ).rejects.toThrow(RangeError);
+  });
+});
