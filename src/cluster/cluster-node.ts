@@ -331,7 +331,7 @@ export class ClusterNode {
       name,
       replicas.slice(first).map((r, i) => ({
         partition: first + i,
-        state: initialState(r, this.eligible, epoch),
+        state: initialState(r, this.eligible, epoch, (id) => this.view.brokerEpoch(id)),
       })),
     );
   }

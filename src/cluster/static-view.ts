@@ -7,7 +7,8 @@
  * Writes bump the state's `version` and notify every view's listeners on a later microtask (as a
  * watch would). `proposeIsr` is a compare-and-swap on `version`, like the etcd implementation,
  * and every call is recorded (`isrProposals`) so tests can see what a leader asked for.
- * `failProposals` makes the next proposals lose the race (resolve null); `holdProposals` keeps
+ * Each registered broker has a broker epoch, new on every registration after a removal (as the
+ * etcd registration's create revision is). `failProposals` makes the next proposals lose the race (resolve null); `holdProposals` keeps
  * proposals waiting (neither decided nor answered) until released, as a slow store would.
  *
  * Owned by the thread that created it (the network thread); not thread-safe.
@@ -37,6 +38,9 @@ const keyOf = (topic: string, partition: number): string => `${topic}\u0000${par
 /** The shared in-memory cluster; see the module comment. */
 export class StaticClusterStore {
   private readonly brokerMap = new Map<number, BrokerEndpoint>();
+  /** Broker epoch per registered broker: new on each registration after a removal. */
+  private readonly brokerEpochs = new Map<number, number>();
+  private nextBrokerEpoch = 1;
   private readonly states = new Map<string, { key: TopicPartitionKey; state: PartitionState }>();
   private readonly listeners = new Set<PartitionChangeListener>();
   private nextVersion = 1;
@@ -51,10 +55,17 @@ export class StaticClusterStore {
 
   setBroker(b: BrokerEndpoint): void {
     this.brokerMap.set(b.nodeId, { ...b });
+    if (!this.brokerEpochs.has(b.nodeId)) this.brokerEpochs.set(b.nodeId, this.nextBrokerEpoch++);
   }
 
   removeBroker(nodeId: number): void {
     this.brokerMap.delete(nodeId);
+    this.brokerEpochs.delete(nodeId);
+  }
+
+  /** A registered broker's epoch (new after each removal and registration), else undefined. */
+  brokerEpoch(nodeId: number): number | undefined {
+    return this.brokerEpochs.get(nodeId);
   }
 
   brokers(): BrokerEndpoint[] {
@@ -178,6 +189,10 @@ export class StaticClusterView implements ClusterView {
 
   partitionState(topic: string, partition: number): PartitionState | undefined {
     return this.store.get(topic, partition);
+  }
+
+  localBrokerEpoch(): number | undefined {
+    return this.store.brokerEpoch(this.localNodeId);
   }
 
   onPartitionChange(listener: PartitionChangeListener): () => void {

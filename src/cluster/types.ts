@@ -31,6 +31,13 @@ export interface PartitionState {
   replicas: number[];
   /** Epoch of the controller that last wrote this state. */
   controllerEpoch: number;
+  /**
+   * The leader's broker epoch when it was elected (Kafka's broker epoch: here the etcd create
+   * revision of its registration). A leader registered again since (it restarted, or lost its
+   * lease) no longer matches, and the controller elects again under a new leader epoch rather
+   * than let the new incarnation resume the old one's leadership. Absent: not known (no check).
+   */
+  leaderBrokerEpoch?: number;
   /** Opaque version for compare-and-swap (the etcd mod revision); bumped on every write. */
   version: number;
 }
@@ -59,6 +66,11 @@ export interface ClusterView {
   partitionState(topic: string, partition: number): PartitionState | undefined;
   /** Subscribe to partition state changes (including deletion: state undefined); returns unsubscribe. */
   onPartitionChange(listener: PartitionChangeListener): () => void;
+  /**
+   * This broker's current broker epoch (see `PartitionState.leaderBrokerEpoch`), undefined while
+   * it is not registered; a view without broker epochs does not implement it.
+   */
+  localBrokerEpoch?(): number | undefined;
   /**
    * Leader only: replace the ISR of a partition it leads. Succeeds only when the stored state
    * still has `expected.version` (and therefore the same leader epoch); resolves to the new state,

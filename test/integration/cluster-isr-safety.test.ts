@@ -11,6 +11,9 @@
  *   poll parked at the leader of its epoch is answered from that broker's log after the epoch
  *   moved on, and appending it without the truncation a new epoch needs can leave a diverged log.
  *
+ * - A restarted broker does not resume a leadership that names its earlier run's broker epoch:
+ *   it waits for a new election (the controller sees the new registration and holds one).
+ *
  * Node 3 of the first test is not a broker: a raw connection sends its replica fetches, so the
  * test decides exactly which offsets "node 3" holds.
  */
@@ -180,6 +183,40 @@ describe('replication safety', () => {
     );
     expect(c.offsets(2, TOPIC).leo).toBe(3);
     expect(await replicaFetch(conn, 2, 1, 3)).toBe(ErrorCode.FENCED_LEADER_EPOCH);
+  });
+
+  it('a restarted broker does not resume a leadership of its earlier run (broker epoch)', async () => {
+    cluster = await ReplicatedCluster.start([1, 2], { fetchWaitMaxMs: 50 });
+    const c = cluster;
+    await c.createTopic({ name: TOPIC, partitions: 1 }, [1, 2]);
+    const epochBefore = c.store.brokerEpoch(1);
+    c.store.update(TOPIC, 0, { leaderBrokerEpoch: epochBefore });
+    await c.settled();
+    expect(await produce(await connect(c, 1), -1, 3, 'a')).toEqual({
+      errorCode: 0,
+      baseOffset: 0,
+    });
+
+    // Node 1 restarts before any controller moved its leadership: the state still names it,
+    // under the broker epoch of its previous run. It must not lead in that epoch.
+    await c.stopNode(1);
+    await c.startNode(1);
+    expect(c.store.brokerEpoch(1)).not.toBe(epochBefore);
+    expect(c.state(TOPIC).leader).toBe(1);
+    expect(c.node(1).manager?.roleOf(TOPIC, 0)?.role).toBe('follower');
+    const conn = await connect(c, 1);
+    expect((await produce(conn, -1, 1, 'b')).errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+    expect(await replicaFetch(conn, 2, c.state(TOPIC).leaderEpoch, 3)).toBe(
+      ErrorCode.NOT_LEADER_OR_FOLLOWER,
+    );
+
+    // A new election (what the controller does on seeing the new registration) lets it lead.
+    const now = c.store.elect(TOPIC, 0, 1);
+    c.store.update(TOPIC, 0, { leaderBrokerEpoch: c.store.brokerEpoch(1) });
+    await c.settled();
+    await waitFor('node 1 leads', () => c.node(1).manager?.roleOf(TOPIC, 0)?.role === 'leader');
+    expect(c.node(1).manager?.roleOf(TOPIC, 0)?.leaderEpoch).toBe(now.leaderEpoch);
+    expect(await produce(conn, -1, 1, 'c')).toEqual({ errorCode: 0, baseOffset: 3 });
   });
 
   it('newestBatchEpoch reads the partitionLeaderEpoch of every whole batch', () => {

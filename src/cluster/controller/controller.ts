@@ -14,6 +14,12 @@
  * topic creation interrupted midway) get their initial state here. Preferred leaders are restored
  * by a periodic pass (`auto.leader.rebalance.enable`, `leader.imbalance.check.interval.seconds`).
  *
+ * Broker epochs (Kafka's fencing of a bounced broker): each state records its leader's broker
+ * epoch (the create revision of its registration). A leader that registered again since (a
+ * restart that came back before anyone noticed the old lease expire, or a lost lease) is treated
+ * as failed: another ISR member leads under a new leader epoch and the bounced broker leaves the
+ * ISR (or, as the only ISR member, leads again under a new leader epoch).
+ *
  * Owned by the network (main) thread; not thread-safe.
  */
 
@@ -170,6 +176,7 @@ export class Controller {
       const b = this.view.brokerRecord(id);
       return b !== undefined && !b.shuttingDown;
     };
+    const brokerEpoch = (id: number) => this.view.brokerEpoch(id);
     const writes: (() => Promise<boolean>)[] = [];
     for (const name of this.view.topicNames()) {
       const topic = this.view.topic(name);
@@ -178,7 +185,7 @@ export class Controller {
       const missing = topic.assignment.replicas.flatMap((replicas, partition) =>
         states.has(partition)
           ? []
-          : [{ partition, state: initialState(replicas, eligible, epoch) }],
+          : [{ partition, state: initialState(replicas, eligible, epoch, brokerEpoch) }],
       );
       if (missing.length > 0)
         writes.push(() => this.store.createPartitionStates(name, missing).then(() => true));
@@ -188,6 +195,7 @@ export class Controller {
           uncleanElection: this.opts.uncleanElection,
           preferPreferred: preferred,
           controllerEpoch: epoch,
+          brokerEpoch,
         });
         if (next === null) continue;
         writes.push(async () => {

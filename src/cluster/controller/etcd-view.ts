@@ -41,6 +41,8 @@ export type ViewChange = 'brokers' | 'controller' | 'topics' | 'partitions';
 
 export class EtcdClusterView implements ClusterView {
   private readonly brokerRecords = new Map<number, BrokerRecord>();
+  /** Create revision of each broker's registration key (its broker epoch). */
+  private readonly brokerEpochs = new Map<number, number>();
   private controller: ControllerRecord | null = null;
   private readonly topicRecords = new Map<string, StoredTopic>();
   private readonly states = new Map<string, Map<number, PartitionState>>();
@@ -124,6 +126,19 @@ export class EtcdClusterView implements ClusterView {
     return this.brokerRecords.get(nodeId);
   }
 
+  /**
+   * A live broker's epoch: the create revision of its registration key, new on every
+   * registration (a restarted broker, or one that lost its lease). Undefined when not registered.
+   */
+  brokerEpoch(nodeId: number): number | undefined {
+    const e = this.brokerEpochs.get(nodeId);
+    return e !== undefined && e > 0 ? e : undefined;
+  }
+
+  localBrokerEpoch(): number | undefined {
+    return this.brokerEpoch(this.localNodeId);
+  }
+
   controllerRecord(): ControllerRecord | null {
     return this.controller;
   }
@@ -195,22 +210,29 @@ export class EtcdClusterView implements ClusterView {
       this.logger.warn({ err: String(err) }, 'cluster view: watch broken, resyncing');
       this.scheduleResync();
     };
-    w.on('put', (kv) => this.onEvent(kv.key.toString(), kv.value.toString(), kv.mod_revision));
-    w.on('delete', (kv) => this.onEvent(kv.key.toString(), null, kv.mod_revision));
+    w.on('put', (kv) =>
+      this.onEvent(kv.key.toString(), kv.value.toString(), kv.mod_revision, kv.create_revision),
+    );
+    w.on('delete', (kv) => this.onEvent(kv.key.toString(), null, kv.mod_revision, '0'));
     w.on('disconnected', onBroken);
     w.on('error', onBroken);
   }
 
-  private onEvent(key: string, value: string | null, modRevision: string): void {
+  private onEvent(
+    key: string,
+    value: string | null,
+    modRevision: string,
+    createRevision: string,
+  ): void {
     const revision = Number(modRevision);
     if (revision <= this.floorRevision) return;
-    this.apply(key, value, revision);
+    this.apply(key, value, revision, false, Number(createRevision));
   }
 
   private applySnapshot(kvs: StoredKv[]): void {
     const present = new Set(kvs.map((kv) => kv.key));
     for (const key of [...this.cachedKeys()]) if (!present.has(key)) this.apply(key, null, 0, true);
-    for (const kv of kvs) this.apply(kv.key, kv.value, kv.modRevision, true);
+    for (const kv of kvs) this.apply(kv.key, kv.value, kv.modRevision, true, kv.createRevision);
   }
 
   private *cachedKeys(): Iterable<string> {
@@ -222,11 +244,18 @@ export class EtcdClusterView implements ClusterView {
   }
 
   /** Applies one key's new value (null: deleted). Unknown keys are ignored. */
-  private apply(key: string, value: string | null, revision: number, fromSnapshot = false): void {
+  private apply(
+    key: string,
+    value: string | null,
+    revision: number,
+    fromSnapshot = false,
+    createRevision = 0,
+  ): void {
     if (!key.startsWith(this.store.prefix)) return;
     const parts = key.slice(this.store.prefix.length).split('/');
     try {
-      if (parts[0] === 'brokers' && parts.length === 2) this.applyBroker(Number(parts[1]), value);
+      if (parts[0] === 'brokers' && parts.length === 2)
+        this.applyBroker(Number(parts[1]), value, createRevision);
       else if (parts[0] === 'controller' && parts.length === 1) this.applyController(value);
       else if (parts[0] === 'topics' && parts.length === 2)
         this.applyTopic(parts[1] as string, value, revision);
@@ -239,13 +268,16 @@ export class EtcdClusterView implements ClusterView {
     }
   }
 
-  private applyBroker(nodeId: number, value: string | null): void {
+  private applyBroker(nodeId: number, value: string | null, createRevision: number): void {
     if (value === null) {
+      this.brokerEpochs.delete(nodeId);
       if (!this.brokerRecords.delete(nodeId)) return;
     } else {
       const b = JSON.parse(value) as BrokerRecord;
       const old = this.brokerRecords.get(nodeId);
-      if (old && JSON.stringify(old) === JSON.stringify(b)) return;
+      const epochChanged = this.brokerEpochs.get(nodeId) !== createRevision;
+      this.brokerEpochs.set(nodeId, createRevision);
+      if (old && JSON.stringify(old) === JSON.stringify(b) && !epochChanged) return;
       this.brokerRecords.set(nodeId, b);
     }
     this.notify('brokers');

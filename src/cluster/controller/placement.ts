@@ -153,20 +153,34 @@ export function validateAssignment(
   }
 }
 
-/** The first state of a new partition: the first eligible replica leads, eligible ones are ISR. */
+/**
+ * The first state of a new partition: the first eligible replica leads, eligible ones are ISR.
+ * With `brokerEpoch`, the leader's broker epoch is recorded (see `decidePartition`).
+ */
 export function initialState(
   replicas: readonly number[],
   eligible: (id: number) => boolean,
   controllerEpoch: number,
+  brokerEpoch?: (id: number) => number | undefined,
 ): Omit<PartitionState, 'version'> {
   const live = replicas.filter(eligible);
+  const leader = live[0] ?? -1;
   return {
-    leader: live[0] ?? -1,
+    leader,
     leaderEpoch: 0,
     isr: live.length > 0 ? live : [...replicas],
     replicas: [...replicas],
     controllerEpoch,
+    ...leaderBrokerEpochOf(leader, brokerEpoch),
   };
+}
+
+function leaderBrokerEpochOf(
+  leader: number,
+  brokerEpoch: ((id: number) => number | undefined) | undefined,
+): { leaderBrokerEpoch?: number } {
+  const e = leader >= 0 ? brokerEpoch?.(leader) : undefined;
+  return e === undefined ? {} : { leaderBrokerEpoch: e };
 }
 
 export interface DecideOptions {
@@ -175,6 +189,22 @@ export interface DecideOptions {
   /** Move leadership back to the preferred replica when it is in the ISR and eligible. */
   preferPreferred: boolean;
   controllerEpoch: number;
+  /** A live broker's epoch (etcd create revision of its registration); absent: not checked. */
+  brokerEpoch?: (id: number) => number | undefined;
+}
+
+/**
+ * Whether the leader of `s` registered again since it was elected (a restart or a lost lease):
+ * Kafka's bounced broker. Its new incarnation must not resume the old one's leadership with the
+ * same leader epoch: the log it restarted with may be shorter than what followers copied (data
+ * lost with the process or the machine), and followers that keep fetching in that epoch would
+ * truncate nothing yet report offsets the leader no longer has.
+ */
+function leaderBounced(s: PartitionState, o: DecideOptions): boolean {
+  if (s.leader < 0 || s.leaderBrokerEpoch === undefined || o.brokerEpoch === undefined)
+    return false;
+  const now = o.brokerEpoch(s.leader);
+  return now !== undefined && now !== s.leaderBrokerEpoch;
 }
 
 /** The state a partition should move to, or null when it is fine as it is. */
@@ -182,6 +212,7 @@ export function decidePartition(
   s: PartitionState,
   o: DecideOptions,
 ): Omit<PartitionState, 'version'> | null {
+  if (leaderBounced(s, o)) return electAfterBounce(s, o);
   const eligibleIsr = s.isr.filter(o.eligible);
   let leader = s.leader;
   let isr = eligibleIsr.length > 0 ? eligibleIsr : s.isr;
@@ -199,7 +230,16 @@ export function decidePartition(
   }
   const leaderChanged = leader !== s.leader;
   const isrChanged = !sameMembers(isr, s.isr);
-  if (!leaderChanged && !isrChanged) return null;
+  const leaderBrokerEpoch =
+    leaderChanged || s.leaderBrokerEpoch === undefined
+      ? leaderBrokerEpochOf(leader, o.brokerEpoch)
+      : { leaderBrokerEpoch: s.leaderBrokerEpoch };
+  // A leader elected before broker epochs were recorded gets its epoch now (one write).
+  const stamped =
+    !leaderChanged &&
+    s.leaderBrokerEpoch === undefined &&
+    leaderBrokerEpoch.leaderBrokerEpoch !== undefined;
+  if (!leaderChanged && !isrChanged && !stamped) return null;
   if (leader === -1 && s.leader === -1 && !isrChanged) return null;
   return {
     leader,
@@ -207,6 +247,29 @@ export function decidePartition(
     isr: s.replicas.filter((r) => isr.includes(r)),
     replicas: s.replicas,
     controllerEpoch: o.controllerEpoch,
+    ...leaderBrokerEpoch,
+  };
+}
+
+/**
+ * The leader restarted (or lost its lease) and registered again: as Kafka does for a bounced
+ * broker, its old leadership ends. Another eligible ISR member leads under a new leader epoch,
+ * and the bounced broker leaves the ISR (it rejoins once caught up, like any follower). When no
+ * other ISR member is eligible, it leads again, but under a new leader epoch, so followers
+ * truncate against the log it has now.
+ */
+function electAfterBounce(s: PartitionState, o: DecideOptions): Omit<PartitionState, 'version'> {
+  const others = s.isr.filter((id) => id !== s.leader && o.eligible(id));
+  const leader =
+    s.replicas.find((r) => others.includes(r)) ?? (o.eligible(s.leader) ? s.leader : -1);
+  const isr = others.length > 0 ? others : s.isr;
+  return {
+    leader,
+    leaderEpoch: s.leaderEpoch + 1,
+    isr: s.replicas.filter((r) => isr.includes(r)),
+    replicas: s.replicas,
+    controllerEpoch: o.controllerEpoch,
+    ...leaderBrokerEpochOf(leader, o.brokerEpoch),
   };
 }
 

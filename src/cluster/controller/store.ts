@@ -7,16 +7,18 @@
  *   cluster_id                 the Kafka cluster id (22-char base64url), created once, never changed
  *   brokers/<nodeId>           {"nodeId","host","port","rack","shuttingDown"} under the broker's
  *                              lease (TTL from broker.session.timeout.ms): it vanishes when the
- *                              broker dies or stops; shuttingDown marks a controlled shutdown
+ *                              broker dies or stops; shuttingDown marks a controlled shutdown.
+ *                              The key's create revision is the broker epoch: a new registration
+ *                              (a restart, a lost lease) gets a new, larger one
  *   controller                 {"nodeId","epoch"} under the winner's lease, created only when
  *                              absent (the election)
  *   controller_epoch           decimal integer, incremented with compare-and-swap on every win
  *   topics/<name>              {"id": 32 hex, "replicas": [[nodeId,...] per partition],
  *                              "configs": {key: value}}: the assignment; its length is the
  *                              partition count
- *   partitions/<topic>/<p>     {"leader","leaderEpoch","isr","replicas","controllerEpoch"}: the
- *                              PartitionState of types.ts; its `version` is the key's etcd mod
- *                              revision
+ *   partitions/<topic>/<p>     {"leader","leaderEpoch","isr","replicas","controllerEpoch",
+ *                              "leaderBrokerEpoch"}: the PartitionState of types.ts (the last
+ *                              field optional); its `version` is the key's etcd mod revision
  *   producer_id_block          first producer id no broker has claimed yet (decimal), advanced
  *                              with compare-and-swap by ../producer-id-blocks.ts
  *
@@ -62,6 +64,7 @@ export interface StoredKv {
   key: string;
   value: string;
   modRevision: number;
+  createRevision: number;
 }
 
 export interface StoreOptions {
@@ -77,6 +80,7 @@ export function encodePartitionState(s: Omit<PartitionState, 'version'>): string
     isr: s.isr,
     replicas: s.replicas,
     controllerEpoch: s.controllerEpoch,
+    ...(s.leaderBrokerEpoch === undefined ? {} : { leaderBrokerEpoch: s.leaderBrokerEpoch }),
   });
 }
 
@@ -155,6 +159,7 @@ export class ClusterStore {
         key: kv.key.toString(),
         value: kv.value.toString(),
         modRevision: Number(kv.mod_revision),
+        createRevision: Number(kv.create_revision),
       })),
     };
   }

@@ -29,6 +29,12 @@
  * Follower: Op.BecomeFollower, then the partition joins the `ReplicaFetcher` of its leader broker
  * (one fetcher, one connection, per leader), which truncates per leader epoch and then fetches.
  *
+ * A state naming this broker leader under another broker epoch (`leaderBrokerEpoch`: it was
+ * elected before this process registered, i.e. in an earlier run) is not led: the partition is
+ * held as a follower without a leader (no produce, no fetches served) until the controller, which
+ * sees the new registration, elects again. Otherwise a restarted broker whose log lost records
+ * that followers hold would lead on in the old epoch, and the followers would truncate to it.
+ *
  * A partition the view does not know is served as on a single broker (not managed here).
  *
  * Owned by the network (main) thread; not thread-safe.
@@ -165,6 +171,15 @@ export class ReplicaManager implements ReplicaRoles {
   // ---- ReplicaRoles ----------------------------------------------------------------------------
 
   async becomeLeader(key: TopicPartitionKey, state: PartitionState): Promise<void> {
+    if (!this.electedAsThisIncarnation(state)) {
+      // A leadership of this broker's previous incarnation (a restart before the controller
+      // noticed): serve nothing as its leader; the controller elects again under a new epoch.
+      this.core.logger.warn(
+        { ...key, leaderEpoch: state.leaderEpoch, leaderBrokerEpoch: state.leaderBrokerEpoch },
+        'replication: not resuming a leadership of an earlier run; waiting for a new election',
+      );
+      return this.becomeFollower(key, state);
+    }
     const k = keyOf(key.topic, key.partition);
     const cur = this.replicas.get(k);
     if (cur?.role === 'leader' && cur.leaderEpoch === state.leaderEpoch) {
@@ -331,6 +346,13 @@ export class ReplicaManager implements ReplicaRoles {
   }
 
   // ---- internals -------------------------------------------------------------------------------
+
+  /** False when `state` names this broker leader under a broker epoch that is not its own now. */
+  private electedAsThisIncarnation(state: PartitionState): boolean {
+    if (state.leaderBrokerEpoch === undefined || this.view.localBrokerEpoch === undefined)
+      return true;
+    return this.view.localBrokerEpoch() === state.leaderBrokerEpoch;
+  }
 
   private unmanaged(topic: string, partition: number): CheckResult | null {
     // The view knows it but this node holds no role: another broker serves it.
