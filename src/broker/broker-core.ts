@@ -6,6 +6,10 @@
  * partition-owner workers. Handlers never touch logs: they call the methods here, which send
  * owner RPCs to the worker that owns the partition.
  *
+ * Cluster mode: every partition of every topic has a route, but only the partitions this broker is
+ * a replica of (`hosts`, set by the cluster glue) have their log open; `route` gives nothing for
+ * the others and `unhostedError` says what to answer for them.
+ *
  * Topic changes (create, delete, add partitions, alter configs) are serialised through one
  * promise chain, so two concurrent CreateTopics for the same name cannot both succeed, and the
  * registry on disk always matches the routing table.
@@ -13,6 +17,8 @@
  * Owned by the network (main) thread; not thread-safe.
  */
 
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ClusterNode } from '../cluster/cluster-node.js';
 import type { ReplicaManager } from '../cluster/replication/replica-manager.js';
 import { type ConfigSet, effectiveTopicValue, topicOverrides } from '../config/config.js';
@@ -75,6 +81,13 @@ export class BrokerCore {
   replication: ReplicaManager | null = null;
   /** Cluster mode (etcd); null on a single broker. Set by startBroker before it serves. */
   cluster: ClusterNode | null = null;
+  /**
+   * Cluster mode: whether this broker is a replica of a partition (only those logs are opened);
+   * null on a single broker, which opens every partition. Set by the cluster glue.
+   */
+  hosts: ((topic: string, partition: number) => boolean) | null = null;
+  /** Slots whose partition log is open in its owner. */
+  private readonly opened = new Set<number>();
 
   constructor(
     readonly config: ConfigSet,
@@ -100,8 +113,26 @@ export class BrokerCore {
     return this.registry.get(name);
   }
 
+  /**
+   * The route of a partition whose log is open here. Cluster mode: undefined for a partition this
+   * broker is not a replica of (its route exists, its log is not open; `unhostedError` tells why).
+   */
   route(topic: string, partition: number): PartitionRoute | undefined {
-    return this.routing.lookup(topic, partition);
+    const r = this.routing.lookup(topic, partition);
+    if (r === undefined || this.hosts === null) return r;
+    return this.opened.has(r.slot) ? r : undefined;
+  }
+
+  /**
+   * The error for a partition `route` gave nothing for: NOT_LEADER_OR_FOLLOWER when the topic has
+   * that partition but this broker is not one of its replicas (cluster mode, as Kafka answers for
+   * a partition it knows from metadata but does not host), else UNKNOWN_TOPIC_OR_PARTITION.
+   */
+  unhostedError(topic: string, partition: number): number {
+    const t = this.registry.get(topic);
+    if (this.hosts !== null && t !== undefined && partition >= 0 && partition < t.partitions)
+      return ErrorCode.NOT_LEADER_OR_FOLLOWER;
+    return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
   }
 
   /** The log settings a topic's partitions run with (overrides over broker defaults). */
@@ -216,6 +247,7 @@ export class BrokerCore {
       // Registry first: after a crash in between, the orphan directories are removed on start.
       this.registry.delete(name);
       const routes = this.routing.removeTopic(name);
+      for (const r of routes) this.opened.delete(r.slot);
       await Promise.all(
         routes.map((r) =>
           this.pool.call(r.worker, Op.ClosePartition, { slot: r.slot, delete: true }),
@@ -306,7 +338,47 @@ export class BrokerCore {
           ),
         );
       }
-      await this.openPartitions(t, this.routing.ensurePartitions(name, t.partitions));
+      this.routing.ensurePartitions(name, t.partitions);
+      await this.syncHostedPartitions(t);
+    });
+  }
+
+  /**
+   * Cluster mode: opens the logs of the partitions of `t` this broker is a replica of and closes
+   * (deleting their data) those it no longer is: the partition was reassigned away.
+   */
+  private async syncHostedPartitions(t: TopicRecord): Promise<void> {
+    const routes = this.routing.partitions(t.name) ?? [];
+    const hosted = (r: PartitionRoute) => this.hosts === null || this.hosts(t.name, r.partition);
+    const gone = routes.filter((r) => this.opened.has(r.slot) && !hosted(r));
+    await Promise.all(
+      gone.map(async (r) => {
+        this.opened.delete(r.slot);
+        await this.pool.call(r.worker, Op.ClosePartition, { slot: r.slot, delete: true });
+        this.logger.info({ topic: t.name, partition: r.partition }, 'replica removed from here');
+      }),
+    );
+    await this.openPartitions(
+      t,
+      routes.filter((r) => !this.opened.has(r.slot) && hosted(r)),
+    );
+  }
+
+  /**
+   * Cluster mode, at start: removes the directories of partitions this broker holds no replica of
+   * (reassigned away, or left from a run that opened every partition).
+   */
+  pruneUnhostedDirs(): Promise<void> {
+    return this.serial(async () => {
+      const dataDir = this.config.str('log.dirs');
+      for (const name of readdirSync(dataDir)) {
+        const m = /^(.+)-(\d+)$/.exec(name);
+        if (!m) continue;
+        const r = this.routing.lookup(m[1] as string, Number(m[2]));
+        if (r === undefined || this.opened.has(r.slot)) continue;
+        this.logger.info({ dir: name }, 'removing the data of a partition not hosted here');
+        rmSync(join(dataDir, name), { recursive: true, force: true });
+      }
     });
   }
 
@@ -318,6 +390,7 @@ export class BrokerCore {
   private async dropLocal(name: string): Promise<void> {
     if (!this.registry.delete(name)) return;
     const routes = this.routing.removeTopic(name);
+    for (const r of routes) this.opened.delete(r.slot);
     await Promise.all(
       routes.map((r) =>
         this.pool.call(r.worker, Op.ClosePartition, { slot: r.slot, delete: true }),
@@ -333,7 +406,11 @@ export class BrokerCore {
         this.routing.partitions(t.name) ?? this.routing.ensurePartitions(t.name, t.partitions);
       await this.openPartitions(
         t,
-        routes.filter((r) => worker === undefined || r.worker === worker),
+        routes.filter(
+          (r) =>
+            (worker === undefined || r.worker === worker) &&
+            (this.hosts === null || this.hosts(t.name, r.partition)),
+        ),
       );
     }
   }
@@ -363,6 +440,7 @@ export class BrokerCore {
             `open ${t.name}-${r.partition}: ${res.json.error ?? res.json.errorCode}`,
           );
         }
+        this.opened.add(r.slot);
       }),
     );
   }

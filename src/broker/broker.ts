@@ -144,8 +144,9 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
   });
   try {
     // With partitions to recover, serve only once every log is open (that starts the workers
-    // owning them). With none, no worker starts until a partition is created.
-    if (registry.size > 0) {
+    // owning them). With none, no worker starts until a partition is created. Cluster mode opens
+    // only the partitions this broker is a replica of, once it knows which (ClusterNode.start).
+    if (registry.size > 0 && config.str('etcd.endpoints').trim() === '') {
       await liveCore.openAll();
       await pool.ready;
     }

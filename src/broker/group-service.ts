@@ -20,7 +20,10 @@
  * are dropped and requests still waiting about them (parked JoinGroup/SyncGroup, OffsetCommit
  * waiting for its write) are answered NOT_COORDINATOR at once; requests for groups led elsewhere
  * get NOT_COORDINATOR. Offsets writes wait for
- * the replicated high watermark (acks=all across the ISR) before their responses go out.
+ * the replicated high watermark (acks=all across the ISR) before their responses go out. A broker
+ * in controlled shutdown drains: it tracks the members of the groups it gives up until each was
+ * answered NOT_COORDINATOR once (`beginDrain`, `drained`), so clients move to the new coordinator
+ * instead of finding the old one gone.
  *
  * Owned by the network (main) thread; not thread-safe.
  */
@@ -53,6 +56,10 @@ const OFFSETS_RETENTION_CHECK_MS = 600_000;
 const LOAD_READ_BYTES = 8 * 1024 * 1024;
 /** Most records appended to the offsets topic in one batch. */
 const BATCH_RECORDS_MAX = 1024;
+/** Members tracked while a stopping coordinator drains (a limit; beyond it they are not waited for). */
+const DRAIN_MEMBERS_MAX = 100_000;
+/** How often `drained` checks whether every tracked member was told. */
+const DRAIN_POLL_MS = 20;
 
 /** Records queued for one offsets partition, appended together. */
 interface PendingBatch {
@@ -128,6 +135,10 @@ export class GroupService {
   private readonly ownedPartitions = new Map<number, Promise<void>>();
   /** Cluster mode: requests about one group awaiting their response, by request id. */
   private readonly pendingByGroup = new Map<number, EventWithoutId & { groupId: string }>();
+  /** Cluster mode, controlled shutdown: members of groups given up are tracked (`beginDrain`). */
+  private draining = false;
+  /** While draining: `groupId NUL memberId` of members not yet answered NOT_COORDINATOR. */
+  private readonly untold = new Set<string>();
 
   constructor(private readonly core: BrokerCore) {}
 
@@ -156,7 +167,10 @@ export class GroupService {
     if (this.core.cluster && 'groupId' in event) {
       const code = await this.ownership(event.groupId);
       const refused = code === ErrorCode.NONE ? null : refusal(event, code);
-      if (refused) return refused;
+      if (refused) {
+        this.told(event);
+        return refused;
+      }
     }
     const requestId = this.nextRequestId++;
     const response = new Promise<CoordinatorResponse>((resolve) =>
@@ -205,9 +219,43 @@ export class GroupService {
       return;
     }
     if (!this.ownedPartitions.delete(partition) || this.state === null) return;
-    for (const groupId of [...this.state.groups.keys()])
-      if (partitionFor(groupId, this.partitions) === partition) this.state.groups.delete(groupId);
+    for (const [groupId, g] of [...this.state.groups]) {
+      if (partitionFor(groupId, this.partitions) !== partition) continue;
+      if (this.draining)
+        for (const memberId of g.members.keys())
+          if (this.untold.size < DRAIN_MEMBERS_MAX) this.untold.add(`${groupId}\u0000${memberId}`);
+      this.state.groups.delete(groupId);
+    }
     this.refusePending(partition);
+  }
+
+  /**
+   * Controlled shutdown (cluster mode): from now on the members of every group this broker gives
+   * up are tracked until each has been answered NOT_COORDINATOR once (`drained`). A client told
+   * so looks the coordinator up again; one that instead finds the connection gone may keep
+   * retrying the old broker (kafkajs's offset commits do) until its retries run out.
+   */
+  beginDrain(): void {
+    this.draining = true;
+  }
+
+  /** Resolves once every tracked member was told NOT_COORDINATOR, or after `timeoutMs`. */
+  async drained(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.untold.size > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+  }
+
+  /** The members `event` speaks for were refused: they no longer need to be waited for. */
+  private told(event: EventWithoutId): void {
+    if (this.untold.size === 0 || !('groupId' in event)) return;
+    const ids =
+      event.type === 'leaveGroup'
+        ? event.members.map((m) => m.memberId)
+        : 'memberId' in event
+          ? [event.memberId]
+          : [];
+    for (const id of ids) this.untold.delete(`${event.groupId}\u0000${id}`);
   }
 
   /**
@@ -220,7 +268,10 @@ export class GroupService {
     for (const [requestId, event] of this.pendingByGroup) {
       if (partitionFor(event.groupId, this.partitions) !== partition) continue;
       const refused = refusal(event, ErrorCode.NOT_COORDINATOR);
-      if (refused) this.respond(requestId, refused);
+      if (refused) {
+        this.told(event);
+        this.respond(requestId, refused);
+      }
     }
   }
 

@@ -7,22 +7,32 @@
  *   is replaced by a new one and the broker registers again.
  * - The view (`EtcdClusterView`) caches the cluster; the controller (`Controller`) campaigns and,
  *   when elected, keeps leaders and ISRs right.
- * - Local replicas: on every view change one sync pass (passes never overlap) makes the local
- *   topic registry match the cluster's topics (same ids; every partition of a topic is opened
- *   locally, so routing needs no special case), then tells `ReplicaRoles` about each partition
- *   this broker hosts whose state changed (becomeLeader / becomeFollower with the new state, also
- *   for ISR-only changes; in one pass at most one call per partition, and passes never overlap,
- *   so calls for a partition are serialised), and calls
- *   stopReplica for partitions it no longer hosts. A follower may be told a leader of -1 (the
- *   partition is offline); it then waits for the next state. A local topic the cluster does not
- *   have (or has under another topic id) is removed with its data: a data dir that served a
- *   single broker is not carried into a cluster.
+ * - Local replicas: on every view change one sync pass (passes never overlap) first calls
+ *   stopReplica for partitions this broker no longer hosts, then makes the local topic registry
+ *   match the cluster's topics (same ids and partition counts; every partition gets a route, but
+ *   only the partitions this broker is a replica of have their log opened, `BrokerCore.hosts`;
+ *   the log of a partition reassigned away is closed and its data deleted), then tells
+ *   `ReplicaRoles` about each hosted partition whose state changed (becomeLeader / becomeFollower
+ *   with the new state, also for ISR-only changes; in one pass at most one call per partition,
+ *   and passes never overlap, so calls for a partition are serialised). A follower may be told a
+ *   leader of -1 (the partition is offline); it then waits for the next state. A local topic the
+ *   cluster does not have (or has under another topic id) is removed with its data: a data dir
+ *   that served a single broker is not carried into a cluster. At start, directories of
+ *   partitions not hosted here (reassigned away while this broker was down) are removed.
+ * - Group coordination follows the `__consumer_offsets` leader roles applied by a pass (never a
+ *   partition whose log is not open yet).
  * - Topic changes (CreateTopics, DeleteTopics, CreatePartitions, auto-creation) are written to
  *   etcd by the broker that received them, with placement from placement.ts; they resolve once
  *   this broker has opened the new partitions.
- * - Controlled shutdown: the broker marks itself `shuttingDown`, the controller moves its
- *   leaderships to other ISR members and drops it from ISRs, and the broker waits (at most
- *   `controlled.shutdown.timeout.ms`) until it leads nothing that could move, then deregisters.
+ * - Joining: `join()` resolves once a controller is elected (bounded), so an embedder can create
+ *   topics right away; `awaitController` lets CreateTopics wait for one too.
+ * - Controlled shutdown: the broker gives its groups up and marks itself `shuttingDown`, the
+ *   controller moves its leaderships to other ISR members and drops it from ISRs, and the broker
+ *   waits (at most `controlled.shutdown.timeout.ms`) until it leads nothing that could move, then
+ *   (bounded by the same timeout) until every member of the groups it gave up was answered
+ *   NOT_COORDINATOR once, and only then deregisters and closes its connections. A client that
+ *   finds its coordinator gone instead of being told may keep retrying the old broker: kafkajs's
+ *   offset commits use the coordinator they started with until their retries run out.
  *
  * Owned by the network (main) thread; not thread-safe.
  */
@@ -61,6 +71,10 @@ const LEASE_RETRY_MS = 500;
 const JOIN_RETRY_MS = 100;
 /** Tries of a topic change whose compare-and-swap keeps losing to other changes. */
 const TOPIC_CAS_ATTEMPTS_MAX = 5;
+/** Pause between checks while waiting for a controller to be elected. */
+const CONTROLLER_POLL_MS = 20;
+/** Longest wait for a controller anyone may ask for (`awaitController`). */
+const CONTROLLER_WAIT_MS_MAX = 60_000;
 
 export interface ClusterNodeOptions {
   core: BrokerCore;
@@ -77,9 +91,10 @@ export class LeaderOnlyRoles implements ReplicaRoles {
   async stopReplica(): Promise<void> {}
 }
 
-/** The partition state version last handed to ReplicaRoles. */
+/** The partition state version last handed to ReplicaRoles, and the leader it named. */
 interface AppliedRole {
   version: number;
+  leader: number;
 }
 
 export class ClusterNode {
@@ -147,7 +162,9 @@ export class ClusterNode {
       await node.view.start();
       node.view.onChange(() => node.scheduleSync());
       opts.core.cluster = node;
+      opts.core.hosts = (topic, partition) => node.hostsPartition(topic, partition);
       await node.syncNow();
+      await opts.core.pruneUnhostedDirs();
     } catch (err) {
       await node.close().catch(() => undefined);
       throw err;
@@ -161,9 +178,27 @@ export class ClusterNode {
    * timeout ago) it retries; past two session timeouts it fails: another broker has this id.
    */
   async join(): Promise<void> {
-    await this.register(2 * this.ttlSeconds * 1000 + LEASE_RETRY_MS);
+    const patienceMs = 2 * this.ttlSeconds * 1000 + LEASE_RETRY_MS;
+    await this.register(patienceMs);
     this.joined = true;
     this.controller.start();
+    // Embedders may create topics right away: wait (bounded) until a controller is elected. The
+    // role of a controller killed just before may be held until its lease expires.
+    if (!(await this.awaitController(patienceMs)))
+      this.logger.warn({ waitedMs: patienceMs }, 'cluster: joined, but no controller elected yet');
+  }
+
+  /**
+   * Resolves true once a controller is elected (at once when one is), false after `timeoutMs`
+   * (at most CONTROLLER_WAIT_MS_MAX) or when this node closes.
+   */
+  async awaitController(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + Math.min(Math.max(0, timeoutMs), CONTROLLER_WAIT_MS_MAX);
+    while (this.view.controllerId() < 0) {
+      if (this.closed || Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, CONTROLLER_POLL_MS));
+    }
+    return true;
   }
 
   private get ttlSeconds(): number {
@@ -331,7 +366,7 @@ export class ClusterNode {
       name,
       replicas.slice(first).map((r, i) => ({
         partition: first + i,
-        state: initialState(r, this.eligible, epoch, (id) => this.view.brokerEpoch(id)),
+        state: initialState(r, this.eligible, epoch),
       })),
     );
   }
@@ -483,13 +518,24 @@ export class ClusterNode {
     }
   }
 
+  /**
+   * One pass: replicas no longer hosted here stop, the local registry follows the cluster's topics
+   * (logs open only for partitions this broker is a replica of), then each hosted partition whose
+   * state changed gets its role, and the group coordinator follows the offsets leaderships.
+   */
   private async syncOnce(): Promise<void> {
     const names = new Set(this.view.topicNames());
-    for (const local of this.core.registry.all()) {
-      if (names.has(local.name)) continue;
-      await this.stopTopicReplicas(local.name);
-      await this.core.dropLocalTopic(local.name);
+    const stops: Promise<void>[] = [];
+    for (const key of [...this.applied.keys()]) {
+      const [topic, p] = key.split('\u0000') as [string, string];
+      const partition = Number(p);
+      if (names.has(topic) && this.hostsPartition(topic, partition)) continue;
+      this.applied.delete(key);
+      stops.push(this.roleCall('stopReplica', () => this.roles.stopReplica({ topic, partition })));
     }
+    await Promise.all(stops);
+    for (const local of this.core.registry.all())
+      if (!names.has(local.name)) await this.core.dropLocalTopic(local.name);
     for (const name of names) {
       const t = this.view.topic(name);
       if (!t) continue;
@@ -497,35 +543,41 @@ export class ClusterNode {
       await this.core.adoptTopic(name, Buffer.from(id, 'hex'), replicas.length, configs);
     }
     const calls: Promise<void>[] = [];
-    const hosted = new Set<string>();
     for (const name of names) {
       for (const [partition, state] of this.view.topicStates(name)) {
-        if (!state.replicas.includes(this.nodeId)) continue;
+        // Not opened yet (the state arrived during this pass): the next pass applies it.
+        if (!this.hostsPartition(name, partition) || !this.core.route(name, partition)) continue;
         const key = `${name}\u0000${partition}`;
-        hosted.add(key);
         const before = this.applied.get(key);
         if (before && before.version === state.version) continue;
-        this.applied.set(key, { version: state.version });
+        this.applied.set(key, { version: state.version, leader: state.leader });
         calls.push(this.applyRole({ topic: name, partition }, state));
       }
-    }
-    for (const key of [...this.applied.keys()]) {
-      if (hosted.has(key)) continue;
-      this.applied.delete(key);
-      const [topic, p] = key.split('\u0000') as [string, string];
-      calls.push(
-        this.roleCall('stopReplica', () => this.roles.stopReplica({ topic, partition: Number(p) })),
-      );
     }
     await Promise.all(calls);
     this.updateOffsetsLeadership();
   }
 
-  /** The group coordinator follows the leadership of the `__consumer_offsets` partitions. */
+  /** Whether this broker is a replica of the partition (its log is open here). */
+  private hostsPartition(topic: string, partition: number): boolean {
+    if (this.view.partitionState(topic, partition)?.replicas.includes(this.nodeId)) return true;
+    const assigned = this.view.topic(topic)?.assignment.replicas[partition];
+    return assigned?.includes(this.nodeId) ?? false;
+  }
+
+  /**
+   * The group coordinator follows the leadership of the `__consumer_offsets` partitions whose
+   * leader role this broker has applied (its log is open and it leads it), and gives them all up
+   * as soon as it is shutting down.
+   */
   private updateOffsetsLeadership(): void {
     const now = new Set<number>();
-    for (const [p, s] of this.view.topicStates(OFFSETS_TOPIC))
-      if (s.leader === this.nodeId && !this.shuttingDown) now.add(p);
+    const prefix = `${OFFSETS_TOPIC}\u0000`;
+    if (!this.shuttingDown) {
+      for (const [key, role] of this.applied)
+        if (key.startsWith(prefix) && role.leader === this.nodeId)
+          now.add(Number(key.slice(prefix.length)));
+    }
     for (const p of this.offsetsLed)
       if (!now.has(p)) this.core.groups.offsetsLeadershipChanged(p, false);
     for (const p of now)
@@ -547,16 +599,6 @@ export class ClusterNode {
     }
   }
 
-  private async stopTopicReplicas(topic: string): Promise<void> {
-    const prefix = `${topic}\u0000`;
-    for (const key of [...this.applied.keys()]) {
-      if (!key.startsWith(prefix)) continue;
-      this.applied.delete(key);
-      const partition = Number(key.slice(prefix.length));
-      await this.roleCall('stopReplica', () => this.roles.stopReplica({ topic, partition }));
-    }
-  }
-
   // ---- shutdown ----
 
   /** Partitions this broker leads whose leadership another live ISR member could take. */
@@ -575,14 +617,22 @@ export class ClusterNode {
   async shutdown(): Promise<void> {
     const c = this.core.config;
     if (c.bool('controlled.shutdown.enable') && !this.closed && this.lease) {
+      const timeoutMs = c.int('controlled.shutdown.timeout.ms');
+      const deadline = Date.now() + timeoutMs;
+      // Groups are given up at once (FindCoordinator names no stopping broker); their members are
+      // tracked until told NOT_COORDINATOR, so none keeps retrying a broker that went away.
+      this.core.groups.beginDrain();
       this.shuttingDown = true;
-      const deadline = Date.now() + c.int('controlled.shutdown.timeout.ms');
+      this.updateOffsetsLeadership();
       try {
         await this.store.registerBroker(await this.leaseIdPromise, this.record());
         // The controller itself must hand its role over first, or nobody moves its leaderships.
         await this.controller.close();
         while (this.movableLeaderships() > 0 && Date.now() < deadline)
           await new Promise((r) => setTimeout(r, SHUTDOWN_POLL_MS));
+        // Members still talking to this broker learn the group moved (bounded: a member that
+        // left or died is not waited for past the timeout).
+        await this.core.groups.drained(timeoutMs);
       } catch (err) {
         this.logger.warn({ err: String(err) }, 'cluster: controlled shutdown incomplete');
       }

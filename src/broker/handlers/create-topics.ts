@@ -6,8 +6,14 @@
  *
  * -1 partitions / replication factor mean the broker defaults (`num.partitions`,
  * `default.replication.factor`). On a single broker manual assignments are accepted only when
- * every replica list is this broker alone; in cluster mode they may name any live brokers. Each topic succeeds or fails on its own; duplicated names in
- * one request all get INVALID_REQUEST, as in Kafka.
+ * every replica list is this broker alone; in cluster mode they may name any live brokers. Each
+ * topic succeeds or fails on its own; duplicated names in one request all get INVALID_REQUEST, as
+ * in Kafka.
+ *
+ * Cluster mode: any broker writes the new topic to etcd, but only once a controller is elected
+ * (right after the cluster starts, or during a controller failover, there is none for a moment):
+ * the request waits for one up to its `timeout_ms`, then every topic gets NOT_CONTROLLER, which
+ * admin clients retry after refreshing metadata (as Kafka's do).
  */
 
 import { describeTopicConfigs, topicOverrides } from '../../config/config.js';
@@ -123,6 +129,14 @@ export const createTopicsHandler: Handler<CreateTopicsRequest, CreateTopicsRespo
   minVersion: 0,
   maxVersion: 7,
   async handle(req, ctx) {
+    const cluster = ctx.core.cluster;
+    if (cluster && !(await cluster.awaitController(req.timeoutMs))) {
+      const why = 'no controller is elected yet; retry';
+      return {
+        throttleTimeMs: 0,
+        topics: req.topics.map((t) => failed(t.name, ErrorCode.NOT_CONTROLLER, why)),
+      };
+    }
     const counts = new Map<string, number>();
     for (const t of req.topics) counts.set(t.name, (counts.get(t.name) ?? 0) + 1);
     const topics: TopicResult[] = [];

@@ -28,7 +28,11 @@ async function deleteOne(
 ): Promise<PartitionResult> {
   const route = ctx.core.route(topic, partitionIndex);
   if (!route)
-    return { partitionIndex, lowWatermark: -1, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
+    return {
+      partitionIndex,
+      lowWatermark: -1,
+      errorCode: ctx.core.unhostedError(topic, partitionIndex),
+    };
   const state = ctx.core.cluster?.view.partitionState(topic, partitionIndex);
   if (ctx.core.cluster && state?.leader !== ctx.core.identity.nodeId)
     return { partitionIndex, lowWatermark: -1, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER };

@@ -257,7 +257,7 @@ async function readOne(
     const code =
       ctx.apiVersion >= 13 && !known
         ? ErrorCode.UNKNOWN_TOPIC_ID
-        : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        : ctx.core.unhostedError(t.topic, p.partition);
     return { data: emptyPartition(p.partition, code), bytes: 0 };
   }
   // KIP-74: the first partition with data may exceed the limits by one batch; the owner always

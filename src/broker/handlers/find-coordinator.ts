@@ -6,7 +6,9 @@
  *
  * On a single broker this broker coordinates every group. In cluster mode a group's coordinator
  * is the leader of its `__consumer_offsets` partition (created on first use, like Kafka); while
- * that partition has no leader the answer is COORDINATOR_NOT_AVAILABLE. Transaction coordinators do not exist
+ * that partition has no leader, or its leader is shutting down (controlled shutdown: it has given
+ * its groups up and the controller is moving the partition), the answer is
+ * COORDINATOR_NOT_AVAILABLE, which clients retry. Transaction coordinators do not exist
  * yet: key type 1 gets COORDINATOR_NOT_AVAILABLE so transactional clients fail clearly.
  */
 
@@ -56,7 +58,8 @@ async function clusterCoordinator(ctx: RequestContext, groupId: string): Promise
   }
   const state = cluster.view.partitionState(OFFSETS_TOPIC, partitionFor(groupId, topic.partitions));
   const leader = cluster.view.brokers().find((b) => b.nodeId === state?.leader);
-  if (!leader) return NOT_AVAILABLE;
+  // A stopping leader has given its groups up already; the controller is moving the partition.
+  if (!leader || cluster.view.brokerRecord(leader.nodeId)?.shuttingDown) return NOT_AVAILABLE;
   return {
     nodeId: leader.nodeId,
     host: leader.host,

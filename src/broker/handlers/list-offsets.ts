@@ -47,7 +47,7 @@ async function listOne(
   timestamp: number,
 ): Promise<PartitionResponse> {
   const route = ctx.core.route(topic, partitionIndex);
-  if (!route) return answer(partitionIndex, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  if (!route) return answer(partitionIndex, ctx.core.unhostedError(topic, partitionIndex));
   if (timestamp === -3 && ctx.apiVersion < 7)
     return answer(partitionIndex, ErrorCode.UNSUPPORTED_VERSION);
   let leaderEpoch = 0;

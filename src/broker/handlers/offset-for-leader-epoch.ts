@@ -39,7 +39,7 @@ async function answer(
 ): Promise<EpochEndOffset> {
   const route = ctx.core.route(topic, p.partition);
   if (!route || !ctx.core.topic(topic))
-    return failed(p.partition, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+    return failed(p.partition, ctx.core.unhostedError(topic, p.partition));
   const check = ctx.core.replication?.leaderCheck(topic, p.partition, p.currentLeaderEpoch) ?? null;
   if (check !== null && check.errorCode !== 0) return failed(p.partition, check.errorCode);
   try {

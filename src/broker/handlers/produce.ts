@@ -98,7 +98,7 @@ function producePartition(
 ): Promise<PartitionResponse> {
   const route = ctx.core.route(topic, p.index);
   if (!route)
-    return Promise.resolve(partitionError(p.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, null));
+    return Promise.resolve(partitionError(p.index, ctx.core.unhostedError(topic, p.index), null));
   if (p.records === null || p.records.length === 0) {
     return Promise.resolve(partitionError(p.index, ErrorCode.INVALID_RECORD, 'no records'));
   }
