@@ -4,7 +4,11 @@
  * leads it), for SECONDS with ACKS (1 or -1), IN_FLIGHT requests outstanding in total; prints the
  * acknowledged records/s, or fails on any error code.
  *
+ * With `--warmup S` the same load runs S seconds first, unmeasured; the line "measuring" on
+ * stdout marks the start of the measured SECONDS (the caller resets its CPU counters there).
+ *
  *   node --import tsx bench/cluster/produce-load.ts TOPIC SECONDS ACKS IN_FLIGHT HOST:PORT:PARTITION...
+ *     [--warmup S]
  */
 
 import type { ProduceResponse } from '../../src/protocol/generated/produce.js';
@@ -32,8 +36,10 @@ function batch64k(): { buf: Buffer; count: number } {
 }
 
 async function main(): Promise<void> {
-  const [topic = 'p', seconds = '4', acks = '1', inFlight = '32', ...targetArgs] =
-    process.argv.slice(2);
+  const argv = process.argv.slice(2);
+  const w = argv.indexOf('--warmup');
+  const warmupS = w >= 0 ? Number(argv.splice(w, 2)[1]) : 0;
+  const [topic = 'p', seconds = '4', acks = '1', inFlight = '32', ...targetArgs] = argv;
   const { buf, count } = batch64k();
   const clients = new Map<string, RawClient>();
   const targets: { client: RawClient; partition: number }[] = [];
@@ -50,8 +56,18 @@ async function main(): Promise<void> {
   if (targets.length === 0) throw new Error('no target');
   let done = 0;
   let next = 0;
-  const t0 = performance.now();
-  const end = t0 + Number(seconds) * 1000;
+  let t0 = performance.now();
+  const measureFrom = t0 + warmupS * 1000;
+  const end = measureFrom + Number(seconds) * 1000;
+  let measuring = warmupS <= 0;
+  if (measuring) process.stdout.write('measuring\n');
+  // The warm-up ends on the first answer past its end: counts restart there.
+  const startMeasuring = (): void => {
+    measuring = true;
+    done = 0;
+    t0 = performance.now();
+    process.stdout.write('measuring\n');
+  };
   const loop = async (): Promise<void> => {
     while (performance.now() < end) {
       const target = targets[next++ % targets.length] as (typeof targets)[number];
@@ -63,6 +79,7 @@ async function main(): Promise<void> {
       });
       const code = res.responses[0]?.partitionResponses[0]?.errorCode ?? -1;
       if (code !== 0) throw new Error(`produce failed with error ${code}`);
+      if (!measuring && performance.now() >= measureFrom) startMeasuring();
       done++;
     }
   };

@@ -4,7 +4,8 @@
  * holding the same brokers and partition state in every process (leader node 1, ISR = all; the
  * state never changes during a healthy run, so the per-process copies stay equal). Creates the
  * topic, prints "ready" and runs until SIGTERM, then stops cleanly and prints "cpu <µs>" (the CPU
- * time of the whole process, every thread, since the load started: `--cpu-from-ready`). With `--check-isr` it exits
+ * time of the whole process, every thread, since "ready", or since the last SIGUSR2: the bench
+ * sends one when the load's warm-up ends). With `--check-isr` it exits
  * with status 3 if its ISR ever shrank (proposeIsr called), so a run that lost a follower fails.
  *
  * The topic has PARTITIONS partitions; partition p is led by node (p mod brokers) + 1, the other
@@ -65,7 +66,11 @@ async function main(): Promise<void> {
       if (store.isrProposals.length > 0) process.exitCode = 3;
     };
   }
-  const cpuAtReady = process.cpuUsage();
+  let cpuAtReady = process.cpuUsage();
+  // The measured window starts (the load generator's warm-up is over): count CPU from here.
+  process.on('SIGUSR2', () => {
+    cpuAtReady = process.cpuUsage();
+  });
   process.stdout.write('ready\n');
   process.once('SIGTERM', () => {
     const cpu = process.cpuUsage(cpuAtReady);

@@ -12,8 +12,15 @@
  * flush policy `never` (Kafka's default), so the comparison isolates replication. A run whose
  * ISR shrank fails.
  *
- *   node --import tsx bench/cluster/replication-bench.ts [--seconds 4] [--partitions 3]
- *     [--in-flight 32] [--rounds 3] [--json FILE] [--node-options "--cpu-prof --cpu-prof-dir=D"]
+ * Each run starts with `--warmup` seconds (default 2) of the same load, not measured: records/s
+ * and broker CPU count from its end. Without it a 4 s run measured start-up transients that a
+ * running broker pays once, and more of them with 3 brokers than with one: JIT compilation of
+ * the replication paths in every thread, and the first touch (page faults) of the 32 MiB owner
+ * rings, which a follower's appends take about a second to wrap at these rates.
+ *
+ *   node --import tsx bench/cluster/replication-bench.ts [--seconds 4] [--warmup 2]
+ *     [--partitions 3] [--in-flight 32] [--rounds 3] [--json FILE]
+ *     [--node-options "--cpu-prof --cpu-prof-dir=D"]
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -74,6 +81,7 @@ function run(
 
 interface Settings {
   seconds: number;
+  warmupS: number;
   partitions: number;
   inFlight: number;
 }
@@ -84,7 +92,7 @@ async function startNodes(
   root: string,
   count: number,
   partitions: number,
-): Promise<{ ports: number[]; stop: () => Promise<number> }> {
+): Promise<{ ports: number[]; startMeasuring: () => void; stop: () => Promise<number> }> {
   runs++;
   const ports: number[] = [];
   for (let i = 0; i < count; i++) ports.push(await freePort());
@@ -109,7 +117,10 @@ async function startNodes(
   await Promise.race([Promise.all(nodes.map((n) => n.isReady)), ...nodes.map((n) => n.done)]);
   return {
     ports,
-    /** Stops the brokers; resolves with their CPU time in µs (all threads, since ready). */
+    startMeasuring: () => {
+      for (const n of nodes) n.child.kill('SIGUSR2');
+    },
+    /** Stops the brokers; resolves with their CPU time in µs (all threads, since measuring). */
     stop: async () => {
       for (const n of nodes) n.child.kill('SIGTERM');
       const outs = await Promise.all(nodes.map((n) => n.done));
@@ -142,7 +153,13 @@ async function measure(root: string, brokers: number, s: Settings): Promise<Meas
       (_, p) => `127.0.0.1:${nodes.ports[p % brokers]}:${p}`,
     );
     const args = ['p', String(s.seconds), acks, String(s.inFlight), ...targets];
-    recordsPerS = Number((await run('./produce-load.ts', args).done).trim());
+    args.push('--warmup', String(s.warmupS));
+    // The measured window starts: each broker counts its CPU from here.
+    const onLine = (line: string): void => {
+      if (line === 'measuring') nodes.startMeasuring();
+    };
+    const out = await run('./produce-load.ts', args, onLine).done;
+    recordsPerS = Number(out.trim().split('\n').at(-1));
   } catch (err) {
     await nodes.stop();
     throw err;
@@ -162,6 +179,7 @@ const k = (n: number): string => `${(n / 1e3).toFixed(0)} k`;
 async function main(): Promise<void> {
   const s: Settings = {
     seconds: Number(arg('--seconds', '4')),
+    warmupS: Number(arg('--warmup', '2')),
     partitions: Number(arg('--partitions', '3')),
     inFlight: Number(arg('--in-flight', '32')),
   };
