@@ -11,6 +11,10 @@
  *   poll parked at the leader of its epoch is answered from that broker's log after the epoch
  *   moved on, and appending it without the truncation a new epoch needs can leave a diverged log.
  *
+ * - acks=all is answered only by the leadership the records were appended under: never while
+ *   the partition is between roles (an append answered by the owner during a role change was
+ *   acknowledged without replication: the chaos test lost a kafkajs record so), never by a later
+ *   leadership of the same node (the records may have been truncated in between).
  * - A restarted broker does not resume a leadership that names its earlier run's broker epoch:
  *   it waits for a new election (the controller sees the new registration and holds one).
  *
@@ -217,6 +221,36 @@ describe('replication safety', () => {
     await waitFor('node 1 leads', () => c.node(1).manager?.roleOf(TOPIC, 0)?.role === 'leader');
     expect(c.node(1).manager?.roleOf(TOPIC, 0)?.leaderEpoch).toBe(now.leaderEpoch);
     expect(await produce(conn, -1, 1, 'c')).toEqual({ errorCode: 0, baseOffset: 3 });
+  });
+
+  it('acks=all is never answered from a role change or another leadership than the append', async () => {
+    cluster = await ReplicatedCluster.start([1, 2], { fetchWaitMaxMs: 50 });
+    const c = cluster;
+    await c.createTopic({ name: TOPIC, partitions: 1 }, [1, 2]);
+    const conn = await connect(c, 1);
+    expect(await produce(conn, -1, 3, 'a')).toEqual({ errorCode: 0, baseOffset: 0 });
+    const m = c.node(1).manager;
+    if (!m) throw new Error('no replica manager');
+    const key = { topic: TOPIC, partition: 0 };
+    const s = c.state(TOPIC);
+    const appendedUnder = m.produceCheck(TOPIC, 0, -1)?.leaderEpoch;
+    expect(appendedUnder).toBe(s.leaderEpoch);
+
+    // An append whose answer comes back from the owner while this node turns follower (its owner
+    // call in flight, no role held for that moment): not committed, whatever the offset.
+    const turning = m.becomeFollower(key, { ...s, leader: 2, leaderEpoch: s.leaderEpoch + 1 });
+    const during = await m.awaitCommitted(TOPIC, 0, 1, appendedUnder);
+    expect(during.errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+    expect((await m.awaitCommitted(TOPIC, 0, 1)).errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+    await turning;
+
+    // Leader again under a newer epoch: records appended under the old one may have been
+    // truncated meanwhile, so the new leadership's HW does not answer for them.
+    await m.becomeLeader(key, { ...s, leaderEpoch: s.leaderEpoch + 2 });
+    expect((await m.awaitCommitted(TOPIC, 0, 1, appendedUnder)).errorCode).toBe(
+      ErrorCode.NOT_LEADER_OR_FOLLOWER,
+    );
+    expect((await m.awaitCommitted(TOPIC, 0, 1, s.leaderEpoch + 2)).errorCode).toBe(0);
   });
 
   it('newestBatchEpoch reads the partitionLeaderEpoch of every whole batch', () => {

@@ -126,7 +126,12 @@ async function produceReplicated(
   if (check === null || r.errorCode !== 0) return fromOwner(index, r);
   rep.onAppended(topic, index);
   if (acks !== -1) return fromOwner(index, r);
-  const done = await rep.awaitCommitted(topic, index, r.lastOffset ?? r.baseOffset);
+  const done = await rep.awaitCommitted(
+    topic,
+    index,
+    r.lastOffset ?? r.baseOffset,
+    check.leaderEpoch,
+  );
   return done.errorCode === 0
     ? fromOwner(index, r)
     : partitionError(index, done.errorCode, done.message);

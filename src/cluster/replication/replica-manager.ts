@@ -80,6 +80,8 @@ export const COMMIT_WAITERS_MAX = 100_000;
 export interface CheckResult {
   errorCode: number;
   message: string | null;
+  /** produceCheck on a leader: its leader epoch, to hand back to `awaitCommitted`. */
+  leaderEpoch?: number;
 }
 
 interface Waiter {
@@ -291,7 +293,7 @@ export class ReplicaManager implements ReplicaRoles {
     }
     if (acks === -1 && r.waiters.length >= COMMIT_WAITERS_MAX)
       return { errorCode: ErrorCode.REQUEST_TIMED_OUT, message: 'too many acks=all in flight' };
-    return OK;
+    return { ...OK, leaderEpoch: r.leaderEpoch };
   }
 
   /** After a leader append: the leader's own LEO moved (ISR of one: HW follows at once). */
@@ -300,11 +302,23 @@ export class ReplicaManager implements ReplicaRoles {
     if (r?.role === 'leader') this.maybeAdvanceHw(r);
   }
 
-  /** acks=all: resolves when the HW passes `lastOffset` (or with the error that ended the wait). */
-  awaitCommitted(topic: string, partition: number, lastOffset: number): Promise<CheckResult> {
+  /**
+   * acks=all: resolves when the HW passes `lastOffset` (or with the error that ended the wait).
+   * `leaderEpoch` (from `produceCheck`) is the leadership the records were appended under: if this
+   * node no longer leads in that epoch, they may have been truncated since (a role change while
+   * the append was on its way back from the owner), so the answer is NOT_LEADER_OR_FOLLOWER, never
+   * a HW of another leadership. A partition in the middle of a role change (no role held for a
+   * moment) answers the same, never "committed".
+   */
+  awaitCommitted(
+    topic: string,
+    partition: number,
+    lastOffset: number,
+    leaderEpoch?: number,
+  ): Promise<CheckResult> {
     const r = this.replicas.get(keyOf(topic, partition));
-    if (r === undefined) return Promise.resolve(OK);
-    if (r.role !== 'leader')
+    if (r === undefined) return Promise.resolve(this.unmanaged(topic, partition) ?? OK);
+    if (r.role !== 'leader' || (leaderEpoch !== undefined && leaderEpoch !== r.leaderEpoch))
       return Promise.resolve({
         errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER,
         message: 'not leader',
