@@ -1,7 +1,10 @@
 /**
  * DeleteRecords on a replicated partition (three embedded brokers over a shared
  * `StaticClusterStore`, real replication): only the leader accepts it, followers take the new log
- * start offset from the leader's fetch responses, and it survives a leader change.
+ * start offset from the leader's fetch responses, and it survives a leader change. As in Kafka,
+ * the answer comes once every live replica has applied the new log start offset, with the lowest
+ * one (the low watermark); a live replica that does not catch up makes it time out
+ * (REQUEST_TIMED_OUT with the low watermark reached), a dead one is not waited for.
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
@@ -47,10 +50,10 @@ async function produce(conn: Connection, count: number): Promise<number> {
   return res.responses[0]?.partitionResponses[0]?.errorCode ?? -1;
 }
 
-async function deleteRecords(conn: Connection, offset: number) {
+async function deleteRecords(conn: Connection, offset: number, timeoutMs = 5_000) {
   const res = await conn.request<DeleteRecordsResponse>(21, {
     topics: [{ name: TOPIC, partitions: [{ partitionIndex: 0, offset }] }],
-    timeoutMs: 5_000,
+    timeoutMs,
   });
   const p = res.topics[0]?.partitions[0];
   if (!p) throw new Error('no partition answer');
@@ -100,8 +103,9 @@ describe('DeleteRecords on a replicated partition', () => {
 
     expect(await deleteRecords(leader, 6)).toEqual({ errorCode: 0, lowWatermark: 6 });
     expect(logStart(c, 1)).toBe(6);
-    // Caught-up followers get nothing new but the leader's log start offset, and still take it.
-    await waitFor('followers at log start 6', () => logStart(c, 2) === 6 && logStart(c, 3) === 6);
+    // Answered only once every replica applied it: caught-up followers get nothing new but the
+    // leader's log start offset, and still take it.
+    expect([logStart(c, 2), logStart(c, 3)]).toEqual([6, 6]);
 
     c.store.elect(TOPIC, 0, 2, [2, 3, 1]);
     await c.settled();
@@ -111,5 +115,31 @@ describe('DeleteRecords on a replicated partition', () => {
     await c.stopNode(2);
     await c.startNode(2);
     expect(logStart(c, 2)).toBe(6); // checkpointed on the follower's disk, not only in memory
+  }, 30_000);
+
+  it('waits for live replicas only: a live one that lags times it out, a dead one is skipped', async () => {
+    cluster = await ReplicatedCluster.start([1, 2, 3], { fetchWaitMaxMs: 100, fetchBackoffMs: 20 });
+    const c = cluster;
+    await c.createTopic({ name: TOPIC, partitions: 1, configs: {} }, [1, 2, 3]);
+    const leader = await connect(c, 1);
+    expect(await produce(leader, 10)).toBe(0);
+    await waitFor('replicas at 10', () => [1, 2, 3].every((id) => c.offsets(id, TOPIC).hw === 10));
+    expect(await deleteRecords(leader, 3)).toEqual({ errorCode: 0, lowWatermark: 3 });
+
+    // Replica 3 stops fetching but stays registered (live to the leader): it stays at 3.
+    await c.stopNode(3);
+    c.store.setBroker({ nodeId: 3, host: '127.0.0.1', port: 1, rack: null });
+    const startedMs = Date.now();
+    expect(await deleteRecords(leader, 8, 300)).toEqual({
+      errorCode: ErrorCode.REQUEST_TIMED_OUT,
+      lowWatermark: 3,
+    });
+    expect(Date.now() - startedMs).toBeGreaterThanOrEqual(250);
+    expect(logStart(c, 1)).toBe(8); // the leader deleted them all the same
+    await waitFor('follower 2 at log start 8', () => logStart(c, 2) === 8);
+
+    // Replica 3 is gone from the live brokers: not waited for any more.
+    c.store.removeBroker(3);
+    expect(await deleteRecords(leader, 8)).toEqual({ errorCode: 0, lowWatermark: 8 });
   }, 30_000);
 });

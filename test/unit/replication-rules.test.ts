@@ -47,6 +47,22 @@ describe('LeaderTracker', () => {
     expect(t.caughtUp([1, 2], 8, 5)).toEqual([3]);
     expect(t.caughtUp([1, 2, 3], 8, 5)).toEqual([]);
   });
+
+  it('low watermark: the lowest log start offset over the leader and the followers asked about', () => {
+    const t = new LeaderTracker(1, [1, 2, 3], 0);
+    expect(t.lowWatermark([2, 3], 5)).toBe(-1); // neither follower reported one yet
+    t.onFollowerFetch(2, 10, 10, 1, 5);
+    expect(t.lowWatermark([2, 3], 5)).toBe(-1);
+    t.onFollowerFetch(3, 10, 10, 1, 2);
+    expect(t.lowWatermark([2, 3], 5)).toBe(2);
+    expect(t.lowWatermark([2], 5)).toBe(5); // replica 3 not asked about (not live)
+    expect(t.lowWatermark([2], 4)).toBe(4); // the leader's own counts
+    t.onFollowerFetch(3, 10, 10, 2); // a fetch without a log start offset keeps the last one
+    expect(t.lowWatermark([2, 3], 5)).toBe(2);
+    t.onFollowerFetch(3, 10, 10, 3, 7);
+    expect(t.lowWatermark([2, 3], 9)).toBe(5);
+    expect(t.lowWatermark([2, 3, 4], 9)).toBe(-1); // not a replica: never reports
+  });
 });
 
 describe('StaticClusterStore', () => {

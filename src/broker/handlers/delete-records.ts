@@ -7,16 +7,25 @@
  *
  * Cluster mode: only the partition's leader accepts it (others: NOT_LEADER_OR_FOLLOWER). Followers
  * take the new log start offset from the leader's fetch responses (up to their high watermark), so
- * it survives a failover. Not implemented: Kafka waits until every replica reached the new low
- * watermark and answers the lowest; Sluice answers the leader's at once.
+ * it survives a failover, and report their own in their next fetch. As in Kafka, the answer's
+ * low watermark is the lowest log start offset over the leader and every live assigned replica,
+ * and the request waits (up to its `timeout_ms`) until that reached the new log start offset;
+ * past the timeout the partition gets REQUEST_TIMED_OUT with the low watermark reached so far
+ * (-1 while a live replica has not reported one).
  */
 
+import type { ReplicaManager } from '../../cluster/replication/replica-manager.js';
 import type {
   DeleteRecordsRequest,
   DeleteRecordsResponse,
 } from '../../protocol/generated/delete-records.js';
 import { ErrorCode } from '../../protocol/generated/errors.js';
 import type { Handler, RequestContext } from './handler.js';
+
+/** How often a waiting DeleteRecords checks the replicas' log start offsets. */
+const LOW_WATERMARK_POLL_MS = 10;
+/** Longest wait for the replicas a request may ask for. */
+const LOW_WATERMARK_WAIT_MS_MAX = 60_000;
 
 type PartitionResult = DeleteRecordsResponse['topics'][number]['partitions'][number];
 
@@ -25,6 +34,7 @@ async function deleteOne(
   topic: string,
   partitionIndex: number,
   offset: number,
+  timeoutMs: number,
 ): Promise<PartitionResult> {
   const route = ctx.core.route(topic, partitionIndex);
   if (!route)
@@ -36,11 +46,39 @@ async function deleteOne(
   const state = ctx.core.cluster?.view.partitionState(topic, partitionIndex);
   if (ctx.core.cluster && state?.leader !== ctx.core.identity.nodeId)
     return { partitionIndex, lowWatermark: -1, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER };
+  let r: { lowWatermark: number; errorCode: number };
   try {
-    const r = await ctx.core.deleteRecords(route, offset);
-    return { partitionIndex, lowWatermark: r.lowWatermark, errorCode: r.errorCode };
+    r = await ctx.core.deleteRecords(route, offset);
   } catch {
     return { partitionIndex, lowWatermark: -1, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER };
+  }
+  const rep = ctx.core.replication;
+  if (r.errorCode !== 0 || rep === null || rep.roleOf(topic, partitionIndex) === null)
+    return { partitionIndex, ...r }; // not replicated: the leader's log start offset is all
+  return replicated(rep, ctx, topic, partitionIndex, r.lowWatermark, timeoutMs);
+}
+
+/**
+ * Cluster mode: waits until the low watermark over the live replicas reached `target` (the
+ * leader's new log start offset), bounded by `timeoutMs`.
+ */
+async function replicated(
+  rep: ReplicaManager,
+  ctx: RequestContext,
+  topic: string,
+  partitionIndex: number,
+  target: number,
+  timeoutMs: number,
+): Promise<PartitionResult> {
+  const deadline = Date.now() + Math.min(Math.max(0, timeoutMs), LOW_WATERMARK_WAIT_MS_MAX);
+  for (;;) {
+    const low = rep.lowWatermark(topic, partitionIndex);
+    if (low === null)
+      return { partitionIndex, lowWatermark: -1, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER };
+    if (low >= target) return { partitionIndex, lowWatermark: low, errorCode: 0 };
+    if (Date.now() >= deadline || ctx.core.stopping)
+      return { partitionIndex, lowWatermark: low, errorCode: ErrorCode.REQUEST_TIMED_OUT };
+    await new Promise((resolve) => setTimeout(resolve, LOW_WATERMARK_POLL_MS));
   }
 }
 
@@ -54,7 +92,9 @@ export const deleteRecordsHandler: Handler<DeleteRecordsRequest, DeleteRecordsRe
       req.topics.map(async (t) => ({
         name: t.name,
         partitions: await Promise.all(
-          t.partitions.map((p) => deleteOne(ctx, t.name, p.partitionIndex, p.offset)),
+          t.partitions.map((p) =>
+            deleteOne(ctx, t.name, p.partitionIndex, p.offset, req.timeoutMs),
+          ),
         ),
       })),
     );

@@ -110,7 +110,13 @@ function checkReplication(rep: ReplicaManager, replicaId: number, targets: Targe
     }
     t.errorCode = c.errorCode;
     if (t.replica && c.errorCode === 0)
-      rep.onFollowerFetch(t.topic, t.req.partition, replicaId, t.req.fetchOffset);
+      rep.onFollowerFetch(
+        t.topic,
+        t.req.partition,
+        replicaId,
+        t.req.fetchOffset,
+        t.req.logStartOffset,
+      );
   }
 }
 

@@ -3,7 +3,9 @@
  * they are tested on their own:
  *
  * - Each follower's log end offset (LEO) is the offset of its latest fetch (a follower fetches
- *   from its own LEO).
+ *   from its own LEO), and its log start offset the one its latest fetch carried.
+ * - Low watermark (DeleteRecords): min log start offset over the leader and the followers asked
+ *   about; -1 while one of them has not reported one.
  * - Last-caught-up time (Kafka's rule): a fetch at or past the leader's LEO at that moment makes
  *   the follower caught up now; a fetch at or past the leader's LEO as of the follower's previous
  *   fetch makes it caught up as of that previous fetch.
@@ -23,6 +25,8 @@ export interface FollowerProgress {
   lastCaughtUpMs: number;
   lastFetchLeaderLeo: number;
   lastFetchMs: number;
+  /** The follower's log start offset as its latest fetch reported it; -1 until one did. */
+  logStartOffset: number;
 }
 
 /** See the module comment. */
@@ -45,6 +49,7 @@ export class LeaderTracker {
       lastCaughtUpMs: nowMs,
       lastFetchLeaderLeo: -1,
       lastFetchMs: nowMs,
+      logStartOffset: -1,
     });
   }
 
@@ -53,10 +58,20 @@ export class LeaderTracker {
     return p ? { ...p } : undefined;
   }
 
-  /** Records a follower fetch at `fetchOffset` while the leader's LEO is `leaderLeo`. */
-  onFollowerFetch(id: number, fetchOffset: number, leaderLeo: number, nowMs: number): void {
+  /**
+   * Records a follower fetch at `fetchOffset` while the leader's LEO is `leaderLeo`; the fetch
+   * carried the follower's log start offset (-1: not reported, the last known one stays).
+   */
+  onFollowerFetch(
+    id: number,
+    fetchOffset: number,
+    leaderLeo: number,
+    nowMs: number,
+    logStartOffset = -1,
+  ): void {
     const p = this.followers.get(id);
     if (p === undefined) return; // not a replica of this partition
+    if (logStartOffset >= 0) p.logStartOffset = logStartOffset;
     if (fetchOffset >= leaderLeo) p.lastCaughtUpMs = nowMs;
     else if (fetchOffset >= p.lastFetchLeaderLeo)
       p.lastCaughtUpMs = Math.max(p.lastCaughtUpMs, p.lastFetchMs);
@@ -75,6 +90,21 @@ export class LeaderTracker {
       hw = Math.min(hw, p.leo);
     }
     return hw;
+  }
+
+  /**
+   * min log start offset over the leader's (`leaderLogStart`) and that of each follower in
+   * `followers`; -1 when one of them has not reported its own yet.
+   */
+  lowWatermark(followers: readonly number[], leaderLogStart: number): number {
+    let low = leaderLogStart;
+    for (const id of followers) {
+      if (id === this.localNodeId) continue;
+      const p = this.followers.get(id);
+      if (p === undefined || p.logStartOffset < 0) return -1;
+      low = Math.min(low, p.logStartOffset);
+    }
+    return low;
   }
 
   /** ISR followers not caught up within `lagMaxMs`. */

@@ -364,6 +364,8 @@ export class ReplicaFetcher {
           partition: p.partition,
           currentLeaderEpoch: p.leaderEpoch,
           fetchOffset: p.logEndOffset,
+          // The leader's DeleteRecords waits until every replica's log start offset reached it.
+          logStartOffset: this.deps.core.state.logStartOffset(p.route.slot),
           partitionMaxBytes: opts.fetchMaxBytes,
         })),
       })),

@@ -343,12 +343,21 @@ export class ReplicaManager implements ReplicaRoles {
     return OK;
   }
 
-  /** A replica fetch reached the leader: the follower's LEO is `fetchOffset`. */
-  onFollowerFetch(topic: string, partition: number, replicaId: number, fetchOffset: number): void {
+  /**
+   * A replica fetch reached the leader: the follower's LEO is `fetchOffset`, its log start offset
+   * `logStartOffset` (-1: not reported).
+   */
+  onFollowerFetch(
+    topic: string,
+    partition: number,
+    replicaId: number,
+    fetchOffset: number,
+    logStartOffset = -1,
+  ): void {
     const r = this.replicas.get(keyOf(topic, partition));
     if (r?.role !== 'leader' || r.tracker === null) return;
     const leo = this.core.state.logEndOffset(r.route.slot);
-    r.tracker.onFollowerFetch(replicaId, fetchOffset, leo, Date.now());
+    r.tracker.onFollowerFetch(replicaId, fetchOffset, leo, Date.now(), logStartOffset);
     this.maybeAdvanceHw(r);
     if (!r.state.isr.includes(replicaId) && !r.isrPending) {
       // The HW acknowledged so far, not the owner's published one (which may lag behind it): a
@@ -357,6 +366,19 @@ export class ReplicaManager implements ReplicaRoles {
       const joining = r.tracker.caughtUp(r.state.isr, hw, r.epochStartOffset);
       if (joining.length > 0) this.proposeIsr(r, [...r.state.isr, ...joining]);
     }
+  }
+
+  /**
+   * DeleteRecords (Kafka's low watermark): the lowest log start offset over this leader and every
+   * assigned replica whose broker is live, as their fetches reported it; -1 while one has not
+   * reported yet; null when this node does not lead the partition.
+   */
+  lowWatermark(topic: string, partition: number): number | null {
+    const r = this.replicas.get(keyOf(topic, partition));
+    if (r?.role !== 'leader' || r.tracker === null) return null;
+    const live = new Set(this.view.brokers().map((b) => b.nodeId));
+    const followers = r.state.replicas.filter((id) => id !== this.localNodeId && live.has(id));
+    return r.tracker.lowWatermark(followers, this.core.state.logStartOffset(r.route.slot));
   }
 
   // ---- internals -------------------------------------------------------------------------------
