@@ -11,17 +11,42 @@
  * The topic has PARTITIONS partitions; partition p is led by node (p mod brokers) + 1, the other
  * brokers follow it, so leadership (and work) is spread evenly.
  *
+ * The broker runs from the compiled build (`dist/`, made by `npm run build`, which the npm
+ * script runs first), as `sluice serve` does: owner workers then start as plain JavaScript, not
+ * through the TypeScript loader, whose JIT and loader-thread work a source run measures on top.
+ * `--src` (or no build) runs the sources instead.
+ *
  *   node --import tsx bench/cluster/replica-node.ts NODE_ID DATA_DIR PORT1,PORT2,PORT3 PARTITIONS
- *     [--single]
+ *     [--single] [--src]
  */
 
-import { startBroker } from '../../src/broker/broker.js';
-import { attachReplication, RoleDriver } from '../../src/cluster/replication/index.js';
-import { StaticClusterStore } from '../../src/cluster/static-view.js';
+import { existsSync } from 'node:fs';
+
+type BrokerModule = typeof import('../../src/broker/broker.js');
+type ReplicationModule = typeof import('../../src/cluster/replication/index.js');
+type StaticViewModule = typeof import('../../src/cluster/static-view.js');
 
 const TOPIC = 'p';
 
+/** The broker modules from `dist/` when built (and not `--src`), else from the sources. */
+async function load(): Promise<[BrokerModule, ReplicationModule, StaticViewModule]> {
+  const dist = (p: string): URL => new URL(`../../dist/${p}`, import.meta.url);
+  if (!process.argv.includes('--src') && existsSync(dist('broker/broker.js'))) {
+    return Promise.all([
+      import(dist('broker/broker.js').href) as Promise<BrokerModule>,
+      import(dist('cluster/replication/index.js').href) as Promise<ReplicationModule>,
+      import(dist('cluster/static-view.js').href) as Promise<StaticViewModule>,
+    ]);
+  }
+  return Promise.all([
+    import('../../src/broker/broker.js'),
+    import('../../src/cluster/replication/index.js'),
+    import('../../src/cluster/static-view.js'),
+  ]);
+}
+
 async function main(): Promise<void> {
+  const [{ startBroker }, { attachReplication, RoleDriver }, { StaticClusterStore }] = await load();
   const [idArg = '1', dataDir = '', portsArg = '', partitionsArg = '1'] = process.argv.slice(2);
   const partitions = Number(partitionsArg);
   const single = process.argv.includes('--single');

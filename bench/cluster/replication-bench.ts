@@ -18,8 +18,11 @@
  * the replication paths in every thread, and the first touch (page faults) of the 32 MiB owner
  * rings, which a follower's appends take about a second to wrap at these rates.
  *
+ * The brokers run the compiled build (`dist/`; the npm script builds first), like `sluice serve`;
+ * `--src` runs them from the TypeScript sources through tsx instead.
+ *
  *   node --import tsx bench/cluster/replication-bench.ts [--seconds 4] [--warmup 2]
- *     [--partitions 3] [--in-flight 32] [--rounds 3] [--json FILE]
+ *     [--partitions 3] [--in-flight 32] [--rounds 3] [--json FILE] [--src]
  *     [--node-options "--cpu-prof --cpu-prof-dir=D"]
  */
 
@@ -96,14 +99,15 @@ async function startNodes(
   runs++;
   const ports: number[] = [];
   for (let i = 0; i < count; i++) ports.push(await freePort());
-  const single = count === 1 ? ['--single'] : [];
+  const nodeFlags = count === 1 ? ['--single'] : [];
+  if (process.argv.includes('--src')) nodeFlags.push('--src');
   const nodes = ports.map((_, i) => {
     let ready: () => void = () => undefined;
     const isReady = new Promise<void>((r) => {
       ready = r;
     });
     const dir = join(root, `run-${runs}-node-${i + 1}`);
-    const args = [String(i + 1), dir, ports.join(','), String(partitions), ...single];
+    const args = [String(i + 1), dir, ports.join(','), String(partitions), ...nodeFlags];
     const n = run(
       './replica-node.ts',
       args,
