@@ -9,7 +9,8 @@
  * and every call is recorded (`isrProposals`) so tests can see what a leader asked for.
  * Each registered broker has a broker epoch, new on every registration after a removal (as the
  * etcd registration's create revision is). `failProposals` makes the next proposals lose the race (resolve null); `holdProposals` keeps
- * proposals waiting (neither decided nor answered) until released, as a slow store would.
+ * proposals waiting (neither decided nor answered) until released, as a slow store would;
+ * `errorProposals` makes the next ones fail with an error (an outcome the leader cannot know).
  *
  * Owned by the thread that created it (the network thread); not thread-safe.
  */
@@ -45,6 +46,7 @@ export class StaticClusterStore {
   private readonly listeners = new Set<PartitionChangeListener>();
   private nextVersion = 1;
   private failing = 0;
+  private erring = 0;
   private held: Promise<void> | null = null;
   controller = -1;
   readonly isrProposals: IsrProposal[] = [];
@@ -120,6 +122,11 @@ export class StaticClusterStore {
     this.failing = count;
   }
 
+  /** The next `count` ISR proposals fail with an error, writing nothing (a store outage). */
+  errorProposals(count: number): void {
+    this.erring = count;
+  }
+
   /** Proposals from now on wait until the returned function is called. */
   holdProposals(): () => void {
     let release = (): void => undefined;
@@ -150,6 +157,11 @@ export class StaticClusterStore {
   ): Promise<PartitionState | null> {
     await Promise.resolve(); // asynchronous, like a store round trip
     if (this.held !== null) await this.held;
+    if (this.erring > 0) {
+      this.erring--;
+      this.isrProposals.push({ nodeId, topic, partition, isr: [...isr], accepted: false });
+      throw new Error('store unavailable');
+    }
     const cur = this.get(topic, partition);
     const ok =
       this.failing === 0 &&

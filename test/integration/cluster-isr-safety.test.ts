@@ -160,6 +160,35 @@ describe('replication safety', () => {
     await waitFor('leader HW at 15', () => c.offsets(1, TOPIC).hw === 15);
   });
 
+  it('an ISR addition whose outcome is unknown counts until a newer state settles it, then not', async () => {
+    cluster = await ReplicatedCluster.start([1, 2], {
+      fetchWaitMaxMs: 50,
+      replicaLagTimeMaxMs: 200,
+    });
+    const c = cluster;
+    await c.createTopic({ name: TOPIC, partitions: 1 }, [1, 2, 3]);
+    c.store.update(TOPIC, 0, { isr: [1, 2] });
+    await c.settled();
+    const epoch = c.state(TOPIC).leaderEpoch;
+    const conn = await connect(c, 1);
+    expect(await produce(conn, -1, 10, 'a')).toEqual({ errorCode: 0, baseOffset: 0 });
+    await waitFor('leader HW at 10', () => c.offsets(1, TOPIC).hw === 10);
+
+    // "Node 3" fetches once at the end and is proposed; the store fails the write with an error
+    // (it might have committed, as far as the leader knows). Then node 3 goes silent.
+    c.store.errorProposals(1);
+    expect(await replicaFetch(await connect(c, 1), 3, epoch, 10)).toBe(0);
+    await waitFor('the failed proposal', () => c.store.isrProposals.length > 0);
+    expect(c.state(TOPIC).isr).toEqual([1, 2]);
+
+    // The leader settles the unknown outcome with a write of the ISR it knows, and acks=all
+    // goes on with nodes 1 and 2 (not held for node 3 until the request times out).
+    expect(await produce(conn, -1, 5, 'b')).toEqual({ errorCode: 0, baseOffset: 10 });
+    const proposals = c.store.isrProposals.filter((p) => p.nodeId === 1);
+    expect(proposals[0]).toMatchObject({ isr: [1, 2, 3], accepted: false });
+    expect(proposals.some((p) => p.accepted && p.isr.join() === '1,2')).toBe(true);
+  });
+
   it('a follower does not append a batch of a newer leader epoch from a long poll it parked under the old one', async () => {
     cluster = await ReplicatedCluster.start([1, 2], { fetchWaitMaxMs: 5_000 });
     const c = cluster;

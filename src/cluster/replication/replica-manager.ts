@@ -554,6 +554,10 @@ export class ReplicaManager implements ReplicaRoles {
           r,
           r.state.isr.filter((id) => !lagging.includes(id)),
         );
+      // A proposal whose outcome is unknown still counts its additions: write the ISR as it is
+      // now, so a newer state settles it (else a follower that died meanwhile, never in the
+      // stored ISR, would hold the HW until some other change).
+      else if (r.isrMaybe !== null) this.proposeIsr(r, [...r.state.isr]);
     }
   }
 
