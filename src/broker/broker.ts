@@ -26,6 +26,7 @@ import { brokerConfig, type ConfigSet } from '../config/config.js';
 import { createFileIO, type FileIO } from '../io/index.js';
 import { loadNativeAddon } from '../native/addon.js';
 import { PartitionStateTable } from '../threads/partition-state.js';
+import { PartitionTailTable } from '../threads/partition-tail.js';
 import { RoutingTable } from '../threads/routing.js';
 import { createLogger, type Logger, type LogLevel } from '../util/logger.js';
 import { BrokerCore } from './broker-core.js';
@@ -112,10 +113,12 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
   const workerCount = config.int('num.partition.workers') || Math.min(availableParallelism(), 64);
   const state = PartitionStateTable.create(PARTITION_SLOTS_DEFAULT);
   const routing = new RoutingTable(workerCount, PARTITION_SLOTS_DEFAULT);
+  const tail = PartitionTailTable.create(PARTITION_SLOTS_DEFAULT);
   let core: BrokerCore | null = null;
   const pool = OwnerPool.start({
     workerCount,
     stateBuffer: state.buffer,
+    tailBuffer: tail.buffer,
     dataDir,
     fileIo,
     retentionCheckIntervalMs: config.int('log.retention.check.interval.ms'),
@@ -137,6 +140,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
   };
   const liveCore = new BrokerCore(config, registry, routing, state, pool, logger, identity);
   core = liveCore;
+  liveCore.tail = tail;
   const observability = new Observability(liveCore, {
     metricsPort: metricsPortOf(opts, config),
     logRequests: opts.logRequests ?? config.bool('log.requests.enable'),

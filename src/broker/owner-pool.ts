@@ -43,6 +43,8 @@ const RESTARTS_PER_MINUTE_MAX = 10;
 export interface OwnerPoolOptions {
   workerCount: number;
   stateBuffer: SharedArrayBuffer;
+  /** The partition tail table's buffer; null or absent: owners publish no tails. */
+  tailBuffer?: SharedArrayBuffer | null;
   dataDir: string;
   fileIo: 'native' | 'node-fs';
   retentionCheckIntervalMs: number;
@@ -149,6 +151,7 @@ export class OwnerPool {
       workerIndex: index,
       channel: pair.workerInit,
       stateBuffer: this.opts.stateBuffer,
+      tailBuffer: this.opts.tailBuffer ?? null,
       dataDir: this.opts.dataDir,
       fileIo: this.opts.fileIo,
       retentionCheckIntervalMs: this.opts.retentionCheckIntervalMs,

@@ -234,6 +234,15 @@ export class PartitionLog {
     return this.flushed;
   }
 
+  /**
+   * The active segment's base offset, log file descriptor and size: where the last append ended.
+   * The owner publishes it for tail reads on other threads (src/threads/partition-tail.ts).
+   */
+  get activeSegmentEnd(): { baseOffset: number; fd: number; sizeBytes: number } {
+    const s = this.active;
+    return { baseOffset: s.baseOffset, fd: s.fd, sizeBytes: s.sizeBytes };
+  }
+
   get sizeBytes(): number {
     let n = 0;
     for (const s of this.segments) n += s.sizeBytes;

@@ -15,6 +15,10 @@
  *   `partition_max_bytes` (KIP-74), later ones stop at the limits.
  * - Records are file slices sent with sendfile after the response header bytes (zero copy); the
  *   owner keeps the segment files open until the response is written (lease release).
+ * - At the log's tail (a woken long poll, a caught-up consumer or follower) the network thread
+ *   reads the newest batches itself from the segment file, where the owner published them
+ *   (`src/threads/partition-tail.ts`): no read round trip to the owner. Spans above
+ *   TAIL_READ_BYTES_MAX, older offsets and anything the table cannot vouch for go to the owner.
  * - Fetch sessions are not implemented: every response carries session id 0, which tells clients
  *   to keep sending full fetch requests (allowed by KIP-227). A request for an existing session
  *   (session_id > 0) gets FETCH_SESSION_ID_NOT_FOUND.
@@ -34,6 +38,7 @@ import type { FetchRequest, FetchResponse } from '../../protocol/generated/fetch
 import type { RecordsRef } from '../../protocol/writer.js';
 import type { ChangeTarget } from '../../threads/partition-state.js';
 import { failureLogFor, isBrokerFault } from '../failure-log.js';
+import { SENDFILE_MIN_BYTES } from '../network.js';
 import type { ReadRes } from '../owner/messages.js';
 import type { Handler, RequestContext } from './handler.js';
 
@@ -42,6 +47,12 @@ type PartitionData = TopicResponse['partitions'][number];
 type FetchPartition = FetchRequest['topics'][number]['partitions'][number];
 
 const NO_RECORDS = Buffer.alloc(0);
+
+/**
+ * Tail reads on the network thread stop here: a span this small would be copied rather than sent
+ * with sendfile anyway (network.ts); a larger one goes through the owner and sendfile.
+ */
+export const TAIL_READ_BYTES_MAX = SENDFILE_MIN_BYTES;
 
 /** Longest long-poll a client may ask for. */
 export const FETCH_MAX_WAIT_MS_LIMIT = 60_000;
@@ -284,6 +295,8 @@ async function readOne(
   }
   if (maxBytes <= 0 || p.fetchOffset === hw)
     return { data: withOffsets(p.partition, ctx, route.slot), bytes: 0 };
+  const fromTail = readTail(ctx, route.slot, p, maxBytes, hw);
+  if (fromTail !== null) return fromTail;
   let res: ReadRes;
   try {
     res = await ctx.core.read(route, {
@@ -318,6 +331,41 @@ async function readOne(
   return { data: { ...data, records }, bytes: res.bytes, release };
 }
 
+/**
+ * The batches at the log's tail straight from the segment file on this thread (no owner round
+ * trip), when the owner's published tail covers the fetch offset; null otherwise.
+ */
+function readTail(
+  ctx: RequestContext,
+  slot: number,
+  p: FetchPartition,
+  maxBytes: number,
+  upperExclusive: number,
+): { data: PartitionData; bytes: number } | null {
+  const r = ctx.core.tail?.read({
+    slot,
+    offset: p.fetchOffset,
+    upperExclusive,
+    maxBytes,
+    readBytesMax: TAIL_READ_BYTES_MAX,
+  });
+  if (!r) return null;
+  // Offsets read after the bytes: a high watermark only grows while the tail stays published
+  // (a role change invalidates it), so it still covers every batch returned.
+  const data: PartitionData = { ...withOffsets(p.partition, ctx, slot), records: r.bytes };
+  return { data, bytes: r.bytes.length };
+}
+
+/** Records in whole RecordBatch v2 batches (recordsCount at byte 57 of each header). */
+function batchRecordCount(bytes: Buffer): number {
+  let records = 0;
+  for (let at = 0; at + 61 <= bytes.length; ) {
+    records += bytes.readInt32BE(at + 57);
+    at += bytes.readInt32BE(at + 8) + 12;
+  }
+  return records;
+}
+
 /** Metrics: records and bytes sent per partition, and partition errors, of a final response. */
 function countFetch(
   ctx: RequestContext,
@@ -334,7 +382,9 @@ function countFetch(
       continue;
     }
     const records = data.records;
-    if (records !== null && !Buffer.isBuffer(records) && isSliceRecords(records))
+    if (Buffer.isBuffer(records) && records.length > 0)
+      metrics.fetched(t.topic, t.req.partition, batchRecordCount(records), records.length);
+    else if (records !== null && !Buffer.isBuffer(records) && isSliceRecords(records))
       metrics.fetched(t.topic, t.req.partition, records.recordCount ?? 0, records.byteLength);
   }
 }

@@ -27,6 +27,7 @@ import { ErrorCode } from '../../protocol/generated/errors.js';
 import { validateRecordBatches } from '../../protocol/records/validate.js';
 import { openPartitionLog, type PartitionLog, StorageError } from '../../storage/index.js';
 import type { PartitionStateTable } from '../../threads/partition-state.js';
+import type { PartitionTailTable } from '../../threads/partition-tail.js';
 import { stampLogAppendTime } from './log-append-time.js';
 import type {
   ClosePartitionReq,
@@ -97,6 +98,8 @@ export class OwnerService {
     private readonly state: PartitionStateTable,
     private readonly out: Completer,
     private readonly nowMs: () => number = Date.now,
+    /** Where the newest batches lie, for tail reads on the network thread; null: not published. */
+    private readonly tail: PartitionTailTable | null = null,
   ) {}
 
   get partitionCount(): number {
@@ -183,6 +186,8 @@ export class OwnerService {
   } {
     const existing = this.hosted.get(req.slot);
     if (existing) return { errorCode: 0, ...this.offsetsOf(existing) };
+    // A reused slot, or a reopen after a worker restart: nothing published before is ours.
+    this.tail?.invalidate(req.slot);
     const dir = join(this.dataDir, `${req.topic}-${req.partition}`);
     const log = openPartitionLog({ dir, io: this.io, settings: req.settings, nowMs: this.nowMs() });
     const h: Hosted = {
@@ -231,6 +236,30 @@ export class OwnerService {
     });
   }
 
+  /**
+   * Publishes where the batch just appended lies (the active segment's last `bytes` bytes), so the
+   * network thread can answer tail fetches without a read RPC. Called before `publish`: a fetch
+   * woken by the new log end finds the batch. A failure only costs that fast path.
+   */
+  private publishTail(h: Hosted, baseOffset: number, bytes: number): void {
+    if (this.tail === null) return;
+    const end = h.log.activeSegmentEnd;
+    const endOffset = h.log.logEndOffset;
+    if (end.sizeBytes < bytes || endOffset <= baseOffset) {
+      this.tail.invalidate(h.slot);
+      return;
+    }
+    this.tail.publishAppend(
+      h.slot,
+      end.fd,
+      end.baseOffset,
+      baseOffset,
+      endOffset,
+      end.sizeBytes - bytes,
+      bytes,
+    );
+  }
+
   /** The high watermark readers may see: the replicated one in cluster mode, else the log end. */
   private hwOf(h: Hosted): number {
     return h.log.highWatermark ?? h.log.logEndOffset;
@@ -263,6 +292,7 @@ export class OwnerService {
   private becomeReplica(req: ReplicaRoleReq, op: OpCode): ReplicaPositionRes {
     const h = this.hosted.get(req.slot);
     if (!h) return this.replicaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'partition not hosted here');
+    this.tail?.invalidate(h.slot);
     h.log.enableHighWatermark();
     const role = op === Op.BecomeLeader ? 'leader' : 'follower';
     if (role === 'leader') h.log.assignLeaderEpoch(req.leaderEpoch, h.log.logEndOffset);
@@ -287,6 +317,7 @@ export class OwnerService {
     if (h.replica.leaderEpoch !== req.leaderEpoch)
       return this.replicaError(ErrorCode.FENCED_LEADER_EPOCH, 'the replica moved to another epoch');
     const batches = Buffer.from(tail.buffer, tail.byteOffset, tail.byteLength);
+    this.tail?.invalidate(h.slot); // follower appends are not published (see produce)
     try {
       if (batches.length > 0) h.log.appendAsFollower(batches, this.nowMs());
     } catch (err) {
@@ -328,6 +359,7 @@ export class OwnerService {
       return this.replicaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'not a follower here');
     if (h.replica.leaderEpoch !== req.leaderEpoch)
       return this.replicaError(ErrorCode.FENCED_LEADER_EPOCH, 'the replica moved to another epoch');
+    this.tail?.invalidate(h.slot);
     try {
       if (req.fully) h.log.truncateFullyAndStartAt(req.offset);
       else h.log.truncateTo(req.offset);
@@ -353,6 +385,7 @@ export class OwnerService {
     const h = this.hosted.get(req.slot);
     if (!h) return;
     this.hosted.delete(req.slot);
+    this.tail?.invalidate(req.slot);
     await h.log.close();
     if (req.delete) this.io.rmrf(h.dir);
     this.state.reset(req.slot);
@@ -448,6 +481,7 @@ export class OwnerService {
         timestampMs: info.maxTimestamp,
       });
     }
+    this.publishTail(h, baseOffset, batch.length);
     this.publish(h);
     h.unflushedRecords += info.recordsCount;
     const appendTime = h.settings.logAppendTime ? now : -1;
@@ -538,6 +572,7 @@ export class OwnerService {
         }
       }
       if (retentionDue) {
+        this.tail?.invalidate(h.slot); // retention and compaction may close or swap segments
         try {
           // compact: only compaction removes records; delete: time/size retention; both: both.
           const policy = h.settings.cleanupPolicy;
@@ -622,6 +657,7 @@ export class OwnerService {
     if (target < 0 || target > this.hwOf(h)) {
       return { errorCode: ErrorCode.OFFSET_OUT_OF_RANGE, lowWatermark: h.log.logStartOffset };
     }
+    this.tail?.invalidate(h.slot);
     h.log.deleteRecordsBefore(target);
     h.producers.truncateBelow(h.log.logStartOffset);
     this.publish(h);
@@ -632,6 +668,7 @@ export class OwnerService {
   async closeAll(): Promise<void> {
     for (const id of [...this.leases.keys()]) this.release(id);
     const all = [...this.hosted.values()];
+    for (const h of all) this.tail?.invalidate(h.slot);
     this.hosted.clear();
     await Promise.all(all.map((h) => h.log.close()));
   }

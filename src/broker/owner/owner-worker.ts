@@ -15,6 +15,7 @@ import { FSYNC_BUCKETS_SECONDS, SharedHistogram } from '../../metrics/histogram.
 import { timedSyncIO } from '../../metrics/owner-side.js';
 import { type ChannelInit, openChannel } from '../../threads/channel.js';
 import { PartitionStateTable } from '../../threads/partition-state.js';
+import { PartitionTailTable } from '../../threads/partition-tail.js';
 import { OwnerService } from './owner-service.js';
 import { Op } from './rpc.js';
 import { RpcEndpoint } from './rpc-endpoint.js';
@@ -23,6 +24,8 @@ export interface OwnerWorkerData {
   workerIndex: number;
   channel: ChannelInit;
   stateBuffer: SharedArrayBuffer;
+  /** The partition tail table (src/threads/partition-tail.ts); null: tails are not published. */
+  tailBuffer: SharedArrayBuffer | null;
   dataDir: string;
   fileIo: 'native' | 'node-fs';
   retentionCheckIntervalMs: number;
@@ -47,7 +50,8 @@ function run(data: OwnerWorkerData): void {
     complete: (reqId: number, json: unknown, tail?: readonly Uint8Array[]) =>
       rpc.complete(reqId, json, tail),
   };
-  const service = new OwnerService(io, data.dataDir, state, completer);
+  const tail = data.tailBuffer === null ? null : new PartitionTailTable(data.tailBuffer);
+  const service = new OwnerService(io, data.dataDir, state, completer, Date.now, tail);
   const timer = setInterval(() => {
     const now = Date.now();
     const retentionDue = now - lastRetentionMs >= data.retentionCheckIntervalMs;
