@@ -26,7 +26,6 @@ import type { CleanupPolicy, FlushPolicy } from '../config/definitions.js';
 import type { BrokerMetrics } from '../metrics/broker-metrics.js';
 import { ErrorCode } from '../protocol/generated/errors.js';
 import type { PartitionStateTable } from '../threads/partition-state.js';
-import type { PartitionTailTable } from '../threads/partition-tail.js';
 import type { PartitionRoute, RoutingTable } from '../threads/routing.js';
 import type { Logger } from '../util/logger.js';
 import { GroupService } from './group-service.js';
@@ -89,8 +88,6 @@ export class BrokerCore {
   hosts: ((topic: string, partition: number) => boolean) | null = null;
   /** Slots whose partition log is open in its owner. */
   private readonly opened = new Set<number>();
-  /** Where the owners publish their partitions' newest batches (tail fetches); set by startBroker. */
-  tail: PartitionTailTable | null = null;
 
   constructor(
     readonly config: ConfigSet,
@@ -377,8 +374,11 @@ export class BrokerCore {
       for (const name of readdirSync(dataDir)) {
         const m = /^(.+)-(\d+)$/.exec(name);
         if (!m) continue;
-        const r = this.routing.lookup(m[1] as string, Number(m[2]));
-        if (r === undefined || this.opened.has(r.slot)) continue;
+        const [topic, partition] = [m[1] as string, Number(m[2])];
+        const r = this.routing.lookup(topic, partition);
+        // Only what the cluster says this broker is no replica of (never a log that failed to open).
+        if (r === undefined || this.opened.has(r.slot) || this.hosts?.(topic, partition) !== false)
+          continue;
         this.logger.info({ dir: name }, 'removing the data of a partition not hosted here');
         rmSync(join(dataDir, name), { recursive: true, force: true });
       }

@@ -322,7 +322,11 @@ export class GroupService {
     const route = this.core.route(OFFSETS_TOPIC, partition);
     if (!route) throw new Error(`${OFFSETS_TOPIC}-${partition} has no owner`);
     let offset = this.core.state.logStartOffset(route.slot);
-    const end = this.core.state.highWatermark(route.slot);
+    // Cluster mode: up to the log end, as Kafka loads: a new leader's high watermark may still lag
+    // the commits its predecessor acknowledged (it has them: it was in the ISR).
+    const end = this.core.cluster
+      ? this.core.state.logEndOffset(route.slot)
+      : this.core.state.highWatermark(route.slot);
     while (offset < end) {
       const res = await this.core.read(route, {
         offset,
