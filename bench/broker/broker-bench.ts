@@ -11,7 +11,11 @@
  *             (one thread, streaming) and vs the same shape served by a plain Node process
  *             (separate process, one connection, one 32 MiB response at a time, same client
  *             assembly): the second ratio isolates the broker from the client and the transport
- *   latency   produce -> consume latency at a fixed rate, acks=1, with a long-polling fetcher
+ *   latency   produce -> consume latency at 5,000 records/s, acks=1, a long-polling fetcher; the
+ *             producer and consumer run on their own worker threads (latency.ts); beside it the
+ *             floor of this machine for the same shape: the same threads through a plain relay
+ *             process (two loopback hops, no broker), and the load average (on 2 cores the
+ *             percentiles mean little when it is above ~2)
  *
  *   node --import tsx bench/broker/broker-bench.ts [startup|produce|fetch|latency ...] [--clients N]
  *     [--json FILE] [--metrics]   (--clients: produce load-generator processes, default 1;
@@ -27,12 +31,11 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
-import hdr from 'hdr-histogram-js';
 import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
 import { measureWriteLoop } from '../io/append.js';
+import { formatPercentiles, measureLatency, measureRelayFloor } from './latency.js';
 import { RawClient } from './raw-client.js';
 
 type StartBroker = typeof import('../../src/broker/broker.js').startBroker;
@@ -516,134 +519,31 @@ let latencySpaced = false;
 
 async function latency(): Promise<void> {
   const b = await serveBroker();
+  const opts = { ratePerSec: 5000, seconds: 6, warmupMs: 1000, spaced: latencySpaced };
   try {
-    const producer = await RawClient.connect(b.host, b.port);
-    const consumer = await RawClient.connect(b.host, b.port);
-    await producer.request(19, 4, {
-      topics: [{ name: 'l', numPartitions: 1, replicationFactor: 1, assignments: [], configs: [] }],
-      timeoutMs: 5000,
-      validateOnly: false,
-    });
-    const rate = 5000;
-    const seconds = 6;
-    const warmupMs = 1000;
-    const total = rate * seconds;
-    const sentAt = new Float64Array(total);
-    /** Actual send times: latency without the load generator's own timer jitter. */
-    const sentActual = new Float64Array(total);
-    const hActual = hdr.build({
-      lowestDiscernibleValue: 1,
-      highestTrackableValue: 10_000_000,
-      numberOfSignificantValueDigits: 3,
-    });
-    const h = hdr.build({
-      lowestDiscernibleValue: 1,
-      highestTrackableValue: 10_000_000,
-      numberOfSignificantValueDigits: 3,
-    });
-    let received = 0;
-    let offset = 0;
-    // The load generator's own event-loop delay: a stalled client inflates every percentile.
-    const clientDelay = monitorEventLoopDelay({ resolution: 1 });
-    clientDelay.enable();
-    const t0 = performance.now();
-    const consume = (async () => {
-      while (received < total) {
-        type Res = { responses: { partitions: { records: Buffer | null }[] }[] };
-        const res = await consumer.request<Res>(1, 11, {
-          replicaId: -1,
-          maxWaitMs: 500,
-          minBytes: 1,
-          maxBytes: 1048576,
-          isolationLevel: 0,
-          sessionId: 0,
-          sessionEpoch: -1,
-          topics: [
-            {
-              topic: 'l',
-              topicId: Buffer.alloc(16),
-              partitions: [
-                {
-                  partition: 0,
-                  currentLeaderEpoch: -1,
-                  fetchOffset: offset,
-                  lastFetchedEpoch: -1,
-                  logStartOffset: -1,
-                  partitionMaxBytes: 1048576,
-                  replicaDirectoryId: Buffer.alloc(16),
-                },
-              ],
-            },
-          ],
-          forgottenTopicsData: [],
-          rackId: '',
-        });
-        const records = res.responses[0]?.partitions[0]?.records;
-        const now = performance.now();
-        if (!records || records.length === 0) continue;
-        let at = 0;
-        while (at + 61 <= records.length) {
-          const len = records.readInt32BE(at + 8) + 12;
-          const base = Number(records.readBigInt64BE(at));
-          const count = records.readInt32BE(at + 57);
-          for (let i = 0; i < count; i++) {
-            const idx = base + i;
-            if (idx < total && sentAt[idx]! - t0 > warmupMs) {
-              h.recordValue(Math.max(1, Math.round((now - sentAt[idx]!) * 1000)));
-              hActual.recordValue(Math.max(1, Math.round((now - sentActual[idx]!) * 1000)));
-            }
-          }
-          received = Math.max(received, base + count);
-          offset = base + count;
-          at += len;
-        }
-      }
-    })();
-    for (let i = 0; i < total; i++) {
-      const intended = t0 + (i * 1000) / rate;
-      const wait = intended - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      // --spaced: no bursts; yield to I/O (setImmediate) until the intended time (costs client CPU).
-      while (latencySpaced && performance.now() < intended) {
-        await new Promise((r) => setImmediate(r));
-      }
-      sentActual[i] = performance.now();
-      // Coordinated omission: a late record counts from its intended send time; one sent early
-      // (without --spaced the timer sleeps only when more than 1 ms ahead, so records leave in
-      // bursts) counts from when it was actually sent.
-      sentAt[i] = Math.min(intended, sentActual[i] as number);
-      void producer.request(0, 8, {
-        transactionalId: null,
-        acks: 1,
-        timeoutMs: 5000,
-        topicData: [
-          { name: 'l', partitionData: [{ index: 0, records: batchOf(1, RECORD_BYTES) }] },
-        ],
-      });
-    }
-    await consume;
-    clientDelay.disable();
-    console.log(
-      `latency client event-loop delay: p50 ${(clientDelay.percentile(50) / 1000).toFixed(0)} us, p99 ${(clientDelay.percentile(99) / 1000).toFixed(0)} us, max ${(clientDelay.max / 1000).toFixed(0)} us`,
-    );
-    producer.close();
-    consumer.close();
-    const us = (p: number) => h.getValueAtPercentile(p);
-    const usActual = (p: number) => hActual.getValueAtPercentile(p);
-    console.log(
-      `latency from the actual send time: p50 ${usActual(50)} us, p90 ${usActual(90)} us, p99 ${usActual(99)} us, p99.9 ${usActual(99.9)} us`,
-    );
+    const c = await RawClient.connect(b.host, b.port);
+    await createTopic(c, 'l', 1);
+    c.close();
+    const loadBefore = loadavg()[0] ?? 0;
+    const r = await measureLatency({ ...opts, host: b.host, port: b.port, topic: 'l' });
+    const floor = await measureRelayFloor(opts);
+    const loadAfter = loadavg()[0] ?? 0;
     results.latency = {
-      rate,
-      p50us: us(50),
-      p90us: us(90),
-      p99us: us(99),
-      p999us: us(99.9),
-      maxUs: h.maxValue,
-      count: h.totalCount,
+      rate: opts.ratePerSec,
+      ...r.latency,
+      fromActualSend: r.fromActualSend,
+      relayFloor: floor.latency,
+      producerLoopDelayUs: r.producerLoopDelayUs,
+      consumerLoopDelayUs: r.consumerLoopDelayUs,
+      loadAverage1m: [loadBefore, loadAfter],
     };
     console.log(
-      `latency @ ${rate}/s acks=1 produce->consume: p50 ${us(50)} us, p90 ${us(90)} us, p99 ${us(99)} us, p99.9 ${us(99.9)} us, max ${h.maxValue} us (${h.totalCount} records)`,
+      `latency @ ${opts.ratePerSec}/s acks=1 produce->consume: ${formatPercentiles(r.latency)}`,
+    );
+    console.log(`  from the actual send time:          ${formatPercentiles(r.fromActualSend)}`);
+    console.log(`  floor: relay process, same threads: ${formatPercentiles(floor.latency)}`);
+    console.log(
+      `  producer/consumer thread event-loop delay p99 ${r.producerLoopDelayUs.p99}/${r.consumerLoopDelayUs.p99} us, max ${r.producerLoopDelayUs.max}/${r.consumerLoopDelayUs.max} us; load average ${loadBefore.toFixed(2)} -> ${loadAfter.toFixed(2)} (percentiles mean little above ~2 on 2 cores)`,
     );
   } finally {
     await b.stop();

@@ -1,0 +1,377 @@
+/**
+ * Produce-to-consume latency, with the producer and the consumer each on its own worker thread
+ * (own event loop: a stall of one does not delay the other's timestamps), and the machine's own
+ * floor for the same shape measured in the same run.
+ *
+ * - broker: the producer thread sends one 100-byte record per Produce request (acks=1) at a fixed
+ *   rate; the consumer thread long-polls Fetch at the log end. Times come from one monotonic clock
+ *   (`process.hrtime`, the same in every thread) into shared arrays; the main thread builds the
+ *   histograms after both threads are done, so nothing per record runs on the main thread.
+ * - relay (the floor): the same two threads and rate, but a plain Node process in between that
+ *   forwards every byte from the producer's connection to the consumer's (104-byte messages):
+ *   two loopback hops and two process wake-ups, no broker work. What the broker adds is the
+ *   difference; what the relay shows is the machine (scheduler, loopback, Node's event loop).
+ *
+ * Latency counts from a record's intended send time when it was sent late (coordinated omission
+ * corrected), from its actual send time when the generator sent it early (it sleeps only when more
+ * than 1 ms ahead, so records leave in small bursts), as in the broker bench before.
+ *
+ * Benchmark-only. `measureLatency` runs on the bench's main thread; this module is also the
+ * entry of its two worker threads.
+ */
+
+import { spawn } from 'node:child_process';
+import { createConnection, type Socket } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import hdr from 'hdr-histogram-js';
+import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
+import { startWorker } from '../../src/threads/worker-spawn.js';
+import { RawClient } from './raw-client.js';
+
+export interface LatencyOptions {
+  host: string;
+  port: number;
+  topic: string;
+  ratePerSec: number;
+  seconds: number;
+  warmupMs: number;
+  /** Send each record at its own time (setImmediate yields) instead of timer-sized bursts. */
+  spaced: boolean;
+}
+
+export interface Percentiles {
+  p50us: number;
+  p90us: number;
+  p99us: number;
+  p999us: number;
+  maxUs: number;
+  count: number;
+}
+
+export interface LatencyResult {
+  /** From min(intended, actual) send time to receipt. */
+  latency: Percentiles;
+  /** From the actual send time (without the generator's own lateness). */
+  fromActualSend: Percentiles;
+  /** Event-loop delay of the producer and consumer threads (p99 and max, microseconds). */
+  producerLoopDelayUs: { p99: number; max: number };
+  consumerLoopDelayUs: { p99: number; max: number };
+}
+
+const RECORD_BYTES = 100;
+/** Relay messages: 4-byte index + 100-byte payload, the size of one record's value. */
+const RELAY_MESSAGE_BYTES = 104;
+/** Time for both threads to connect before the first send (ms). */
+const START_DELAY_MS = 300;
+
+type Role = 'producer' | 'consumer';
+type Mode = 'broker' | 'relay';
+
+interface ThreadData {
+  role: Role;
+  mode: Mode;
+  opts: LatencyOptions;
+  /** Monotonic microseconds of record 0's intended send time. */
+  startUs: number;
+  total: number;
+  /** Float64 per record: send time (producer) or receipt time (consumer), monotonic us. */
+  sentAt: SharedArrayBuffer;
+  sentActual: SharedArrayBuffer;
+  receivedAt: SharedArrayBuffer;
+}
+
+function nowUs(): number {
+  return Number(process.hrtime.bigint()) / 1000;
+}
+
+async function sleepUntil(us: number, spaced: boolean): Promise<void> {
+  const waitMs = (us - nowUs()) / 1000;
+  if (waitMs > 1) await new Promise((r) => setTimeout(r, waitMs));
+  while (spaced && nowUs() < us) await new Promise((r) => setImmediate(r));
+}
+
+function loopDelay(h: ReturnType<typeof monitorEventLoopDelay>): { p99: number; max: number } {
+  return { p99: Math.round(h.percentile(99) / 1000), max: Math.round(h.max / 1000) };
+}
+
+// ---- producer thread ------------------------------------------------------------------------
+
+async function produceThread(d: ThreadData): Promise<void> {
+  const sentAt = new Float64Array(d.sentAt);
+  const sentActual = new Float64Array(d.sentActual);
+  const intervalUs = 1e6 / d.opts.ratePerSec;
+  const send = d.mode === 'broker' ? await brokerSender(d.opts) : await relaySender(d.opts);
+  for (let i = 0; i < d.total; i++) {
+    const intended = d.startUs + i * intervalUs;
+    await sleepUntil(intended, d.opts.spaced);
+    const actual = nowUs();
+    sentActual[i] = actual;
+    sentAt[i] = Math.min(intended, actual);
+    send(i);
+  }
+  // Let the last acks come back before the connection closes.
+  await new Promise((r) => setTimeout(r, 200));
+}
+
+async function brokerSender(o: LatencyOptions): Promise<(i: number) => void> {
+  const c = await RawClient.connect(o.host, o.port);
+  // One pre-encoded batch for every request: no per-record encoding on this thread.
+  const value = Buffer.alloc(RECORD_BYTES, 7);
+  const records = encodeRecordBatch({
+    records: [{ key: null, value, headers: [], timestamp: Date.now() }],
+  });
+  const body = {
+    transactionalId: null,
+    acks: 1,
+    timeoutMs: 5000,
+    topicData: [{ name: o.topic, partitionData: [{ index: 0, records }] }],
+  };
+  return () => {
+    void c.request(0, 8, body);
+  };
+}
+
+async function relaySender(o: LatencyOptions): Promise<(i: number) => void> {
+  const s = await connect(o.host, o.port);
+  s.write('P');
+  const message = Buffer.alloc(RELAY_MESSAGE_BYTES, 7);
+  return (i) => {
+    message.writeUInt32BE(i, 0);
+    s.write(Buffer.from(message));
+  };
+}
+
+function connect(host: string, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = createConnection({ host, port, noDelay: true }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+// ---- consumer thread ------------------------------------------------------------------------
+
+async function consumeThread(d: ThreadData): Promise<void> {
+  const receivedAt = new Float64Array(d.receivedAt);
+  if (d.mode === 'relay') {
+    await relayReceive(d, receivedAt);
+    return;
+  }
+  const c = await RawClient.connect(d.opts.host, d.opts.port);
+  type Res = { responses: { partitions: { records: Buffer | null }[] }[] };
+  let offset = 0;
+  while (offset < d.total) {
+    const res = await c.request<Res>(1, 11, fetchBody(d.opts.topic, offset));
+    const records = res.responses[0]?.partitions[0]?.records;
+    const now = nowUs();
+    if (!records) continue;
+    for (let at = 0; at + 61 <= records.length; ) {
+      const base = Number(records.readBigInt64BE(at));
+      const count = records.readInt32BE(at + 57);
+      for (let i = base; i < base + count && i < d.total; i++) receivedAt[i] = now;
+      offset = base + count;
+      at += records.readInt32BE(at + 8) + 12;
+    }
+  }
+  c.close();
+}
+
+function fetchBody(topic: string, offset: number): unknown {
+  return {
+    replicaId: -1,
+    maxWaitMs: 500,
+    minBytes: 1,
+    maxBytes: 1048576,
+    isolationLevel: 0,
+    sessionId: 0,
+    sessionEpoch: -1,
+    topics: [
+      {
+        topic,
+        topicId: Buffer.alloc(16),
+        partitions: [
+          {
+            partition: 0,
+            currentLeaderEpoch: -1,
+            fetchOffset: offset,
+            lastFetchedEpoch: -1,
+            logStartOffset: -1,
+            partitionMaxBytes: 1048576,
+            replicaDirectoryId: Buffer.alloc(16),
+          },
+        ],
+      },
+    ],
+    forgottenTopicsData: [],
+    rackId: '',
+  };
+}
+
+async function relayReceive(d: ThreadData, receivedAt: Float64Array): Promise<void> {
+  const s = await connect(d.opts.host, d.opts.port);
+  s.write('C');
+  let pending: Buffer = Buffer.alloc(0);
+  let received = 0;
+  await new Promise<void>((resolve) => {
+    s.on('data', (chunk: Buffer) => {
+      const now = nowUs();
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      let at = 0;
+      for (; at + RELAY_MESSAGE_BYTES <= pending.length; at += RELAY_MESSAGE_BYTES) {
+        const i = pending.readUInt32BE(at);
+        if (i < d.total) receivedAt[i] = now;
+        received++;
+      }
+      pending = pending.subarray(at);
+      if (received >= d.total) resolve();
+    });
+  });
+  s.destroy();
+}
+
+// ---- the relay process ----------------------------------------------------------------------
+
+/**
+ * Source of the relay (a separate process, as the broker is): the first byte of a connection says
+ * its role ('P' producer, 'C' consumer); every later byte from the producer goes to the consumer.
+ */
+const RELAY_SERVER = `
+const net = require('node:net');
+let consumer = null;
+const server = net.createServer({ noDelay: true }, (s) => {
+  let role = null;
+  s.on('data', (d) => {
+    if (role === null) { role = String.fromCharCode(d[0]); d = d.subarray(1); if (role === 'C') consumer = s; }
+    if (role === 'P' && d.length > 0 && consumer) consumer.write(d);
+  });
+  s.on('error', () => {});
+});
+server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
+`;
+
+async function startRelay(): Promise<{ port: number; stop: () => void }> {
+  const child = spawn(process.execPath, ['-e', RELAY_SERVER], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.once('data', (d: Buffer) => resolve(Number(/port (\d+)/.exec(d.toString())?.[1])));
+    child.once('exit', (code) => reject(new Error(`relay exited with ${code}`)));
+  });
+  return { port, stop: () => child.kill() };
+}
+
+// ---- main thread ----------------------------------------------------------------------------
+
+function startThread(d: ThreadData): { done: Promise<{ p99: number; max: number }> } {
+  const w = startWorker(new URL(import.meta.url), { workerData: d });
+  const done = new Promise<{ p99: number; max: number }>((resolve, reject) => {
+    w.on('message', (m: { loopDelay?: { p99: number; max: number } }) => {
+      if (m.loopDelay) resolve(m.loopDelay);
+    });
+    w.once('error', reject);
+    w.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`${d.role} thread exited with ${code}`));
+    });
+  });
+  return { done };
+}
+
+function percentiles(h: hdr.Histogram): Percentiles {
+  const at = (p: number) => h.getValueAtPercentile(p);
+  return {
+    p50us: at(50),
+    p90us: at(90),
+    p99us: at(99),
+    p999us: at(99.9),
+    maxUs: h.maxValue,
+    count: h.totalCount,
+  };
+}
+
+function histogram(): hdr.Histogram {
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 10_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+}
+
+async function run(mode: Mode, opts: LatencyOptions): Promise<LatencyResult> {
+  const total = Math.round(opts.ratePerSec * opts.seconds);
+  const base = {
+    mode,
+    opts,
+    total,
+    startUs: nowUs() + START_DELAY_MS * 1000,
+    sentAt: new SharedArrayBuffer(total * 8),
+    sentActual: new SharedArrayBuffer(total * 8),
+    receivedAt: new SharedArrayBuffer(total * 8),
+  };
+  // The consumer first: the relay forwards only to a consumer already connected.
+  const consumer = startThread({ ...base, role: 'consumer' });
+  await new Promise((r) => setTimeout(r, START_DELAY_MS / 3));
+  const producer = startThread({ ...base, role: 'producer' });
+  const [producerLoopDelayUs, consumerLoopDelayUs] = await Promise.all([
+    producer.done,
+    consumer.done,
+  ]);
+  const sentAt = new Float64Array(base.sentAt);
+  const sentActual = new Float64Array(base.sentActual);
+  const receivedAt = new Float64Array(base.receivedAt);
+  const h = histogram();
+  const hActual = histogram();
+  const warmupEndUs = base.startUs + opts.warmupMs * 1000;
+  for (let i = 0; i < total; i++) {
+    const sent = sentAt[i] as number;
+    const got = receivedAt[i] as number;
+    if (sent < warmupEndUs || got === 0) continue;
+    h.recordValue(Math.max(1, Math.round(got - sent)));
+    hActual.recordValue(Math.max(1, Math.round(got - (sentActual[i] as number))));
+  }
+  return {
+    latency: percentiles(h),
+    fromActualSend: percentiles(hActual),
+    producerLoopDelayUs,
+    consumerLoopDelayUs,
+  };
+}
+
+/** Produce-to-consume latency through the broker at host:port (topic with one partition). */
+export function measureLatency(opts: LatencyOptions): Promise<LatencyResult> {
+  return run('broker', opts);
+}
+
+/** The same two threads and rate through a byte relay in its own process: the machine's floor. */
+export async function measureRelayFloor(
+  opts: Omit<LatencyOptions, 'host' | 'port' | 'topic'>,
+): Promise<LatencyResult> {
+  const relay = await startRelay();
+  try {
+    return await run('relay', { ...opts, host: '127.0.0.1', port: relay.port, topic: '' });
+  } finally {
+    relay.stop();
+  }
+}
+
+/** One line of percentiles for the bench output. */
+export function formatPercentiles(p: Percentiles): string {
+  return `p50 ${p.p50us} us, p90 ${p.p90us} us, p99 ${p.p99us} us, p99.9 ${p.p999us} us, max ${p.maxUs} us (${p.count} records)`;
+}
+
+if (!isMainThread) {
+  const d = workerData as ThreadData;
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
+  const body = d.role === 'producer' ? produceThread(d) : consumeThread(d);
+  body.then(
+    () => {
+      delay.disable();
+      parentPort?.postMessage({ loopDelay: loopDelay(delay) });
+      // The sockets may hold the loop open; the thread's work is done.
+      setImmediate(() => process.exit(0));
+    },
+    (err: unknown) => {
+      throw err;
+    },
+  );
+}
