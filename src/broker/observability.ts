@@ -85,8 +85,10 @@ export class Observability {
       state: core.state,
       *partitions() {
         for (const topic of core.routing.topicNames())
+          // Cluster mode: only partitions hosted here (the others have no log on this broker).
           for (const r of core.routing.partitions(topic) ?? [])
-            yield { topic: r.topic, partition: r.partition, slot: r.slot };
+            if (core.route(r.topic, r.partition))
+              yield { topic: r.topic, partition: r.partition, slot: r.slot };
       },
       logSizes: async () => {
         const answers = await core.pool.callRunning<LogSizesRes>(Op.LogSizes, {});
