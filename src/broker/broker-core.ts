@@ -26,6 +26,7 @@ import type { CleanupPolicy, FlushPolicy } from '../config/definitions.js';
 import type { BrokerMetrics } from '../metrics/broker-metrics.js';
 import { ErrorCode } from '../protocol/generated/errors.js';
 import type { PartitionStateTable } from '../threads/partition-state.js';
+import type { PartitionTailTable } from '../threads/partition-tail.js';
 import type { PartitionRoute, RoutingTable } from '../threads/routing.js';
 import type { Logger } from '../util/logger.js';
 import { GroupService } from './group-service.js';
@@ -88,6 +89,8 @@ export class BrokerCore {
   hosts: ((topic: string, partition: number) => boolean) | null = null;
   /** Slots whose partition log is open in its owner. */
   private readonly opened = new Set<number>();
+  /** Where the owners publish their partitions' newest batches (tail fetches); set by startBroker. */
+  tail: PartitionTailTable | null = null;
 
   constructor(
     readonly config: ConfigSet,
