@@ -83,9 +83,9 @@ export class Observability {
     const core = this.core;
     return {
       state: core.state,
+      // Cluster mode: only partitions hosted here (the others have no log on this broker).
       *partitions() {
         for (const topic of core.routing.topicNames())
-          // Cluster mode: only partitions hosted here (the others have no log on this broker).
           for (const r of core.routing.partitions(topic) ?? [])
             if (core.route(r.topic, r.partition))
               yield { topic: r.topic, partition: r.partition, slot: r.slot };
