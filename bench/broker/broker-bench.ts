@@ -7,10 +7,12 @@
  *             partitions, pipelined; vs a raw pwrite loop of the same 64 KiB writes, and vs the
  *             same load generator against a sink process that decodes and answers every produce
  *             request but stores nothing (produce-sink.ts: the loopback + protocol ceiling)
- *   fetch     read a page-cached partition with large fetches (sendfile); vs raw loopback TCP
- *             (one thread, streaming) and vs the same shape served by a plain Node process
- *             (separate process, one connection, one 32 MiB response at a time, same client
- *             assembly): the second ratio isolates the broker from the client and the transport
+ *   fetch     read a page-cached partition with 32 MiB fetches (sendfile), one at a time; the
+ *             client walks batch headers as bytes arrive and keeps none (fetch-stream.ts). vs the
+ *             loopback TCP limit, defined as a separate plain Node process streaming the same
+ *             bytes without pause over one connection to the same receive path; and vs the same
+ *             request/response shape served from memory by a plain Node process (isolates the
+ *             broker from the transport)
  *   latency   produce -> consume latency at 5,000 records/s, acks=1, a long-polling fetcher; the
  *             producer and consumer run on their own worker threads (latency.ts); beside it the
  *             floor of this machine for the same shape: the same threads through a plain relay

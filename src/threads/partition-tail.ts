@@ -38,6 +38,11 @@
  * returns null and the caller asks the owner instead. Bytes are never served past the upper
  * bound the caller gives (the high watermark for consumers).
  *
+ * A crashed owner worker: its descriptors stay open (the storage layer opens them with node:fs,
+ * which does not close raw descriptors when a thread ends), so what it published still reads the
+ * published bytes until the restarted owner reopens the partition, which invalidates the slot
+ * first; a counter left odd by a writer that died mid-update is taken over by the next write.
+ *
  * Field words are plain (non-atomic) Float64 accesses inside the seqlock: a torn value can only
  * be seen together with a moved counter, and is then discarded. Offsets and positions are below
  * 2^53 (the project's int64 policy), so Float64 holds them exactly.
@@ -165,7 +170,7 @@ export class PartitionTailTable {
       w[at + SEGMENT_BASE_FIELD] === segmentBase &&
       w[at + END_OFFSET_FIELD] === baseOffset &&
       w[at + END_POSITION_FIELD] === position;
-    Atomics.add(this.seq, slot, 1); // odd: being written
+    this.beginWrite(slot);
     if (!continues) {
       n = 0;
       w[at + FD_FIELD] = fd;
@@ -185,14 +190,22 @@ export class PartitionTailTable {
   }
 
   /**
+   * Makes the slot's counter odd (being written). It is odd already only if a previous owner
+   * thread died between its two increments; a new owner's write then simply continues from there.
+   */
+  private beginWrite(slot: number): void {
+    if ((Atomics.load(this.seq, slot) & 1) === 0) Atomics.add(this.seq, slot, 1);
+  }
+
+  /**
    * Owner thread only: forgets the slot's tail. Call BEFORE closing the published descriptor or
    * changing any published byte (see the module comment). Cheap when nothing is published.
    */
   invalidate(slot: number): void {
     this.checkSlot(slot);
     const at = slot * SLOT_WORDS;
-    if (this.words[at + COUNT_FIELD] === 0) return;
-    Atomics.add(this.seq, slot, 1);
+    if (this.words[at + COUNT_FIELD] === 0 && (Atomics.load(this.seq, slot) & 1) === 0) return;
+    this.beginWrite(slot);
     this.words[at + COUNT_FIELD] = 0;
     Atomics.add(this.seq, slot, 1);
   }

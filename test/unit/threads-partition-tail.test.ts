@@ -149,6 +149,22 @@ describe('partition tail table', () => {
     expect(t.read(req(end, end + 1))?.bytes.equals(b)).toBe(true);
   });
 
+  it('recovers a slot whose writer died between its two counter increments', () => {
+    const t = PartitionTailTable.create(4);
+    const [b0] = appendAll(t, 1, [{ base: 0, records: 1 }]);
+    // A writer that died mid-update leaves the counter odd: readers miss instead of waiting.
+    const seq = new Int32Array(t.buffer, 0, 4);
+    Atomics.add(seq, 1, 1);
+    expect(t.read(req(0, 1))).toBeNull();
+    // The restarted owner's invalidate and next append make it usable again.
+    t.invalidate(1);
+    expect(Atomics.load(seq, 1) & 1).toBe(0);
+    const b = batchAt(1, 1);
+    writeSync(fd, b, 0, b.length, (b0 as Buffer).length);
+    t.publishAppend(1, fd, 0, 1, 2, (b0 as Buffer).length, b.length);
+    expect(t.read(req(1, 2))?.bytes.equals(b)).toBe(true);
+  });
+
   it('discards bytes read while the owner invalidated the slot (descriptor closed or rewritten)', () => {
     let owner: PartitionTailTable | null = null;
     let reads = 0;
