@@ -12,16 +12,18 @@
  * flush policy `never` (Kafka's default), so the comparison isolates replication. A run whose
  * ISR shrank fails.
  *
- * Each run starts with `--warmup` seconds (default 2) of the same load, not measured: records/s
+ * Each run starts with `--warmup` seconds (default 5) of the same load, not measured: records/s
  * and broker CPU count from its end. Without it a 4 s run measured start-up transients that a
  * running broker pays once, and more of them with 3 brokers than with one: JIT compilation of
- * the replication paths in every thread, and the first touch (page faults) of the 32 MiB owner
- * rings, which a follower's appends take about a second to wrap at these rates.
+ * the replication paths in every thread (3 processes, each with its own isolates; on 2 shared
+ * cores the optimizing compiler was still busy 10 s into the load, 20-30% of broker CPU in the
+ * first 6 s), and the first touch (page faults) of the 32 MiB owner rings, which a follower's
+ * appends take about a second to wrap at these rates.
  *
  * The brokers run the compiled build (`dist/`; the npm script builds first), like `sluice serve`;
  * `--src` runs them from the TypeScript sources through tsx instead.
  *
- *   node --import tsx bench/cluster/replication-bench.ts [--seconds 4] [--warmup 2]
+ *   node --import tsx bench/cluster/replication-bench.ts [--seconds 4] [--warmup 5]
  *     [--partitions 3] [--in-flight 32] [--rounds 3] [--json FILE] [--src]
  *     [--node-options "--cpu-prof --cpu-prof-dir=D"]
  */
@@ -183,7 +185,7 @@ const k = (n: number): string => `${(n / 1e3).toFixed(0)} k`;
 async function main(): Promise<void> {
   const s: Settings = {
     seconds: Number(arg('--seconds', '4')),
-    warmupS: Number(arg('--warmup', '2')),
+    warmupS: Number(arg('--warmup', '5')),
     partitions: Number(arg('--partitions', '3')),
     inFlight: Number(arg('--in-flight', '32')),
   };
