@@ -142,7 +142,17 @@ describe.skipIf(!haveEtcd)('cluster: only replicas open partitions (3 embedded b
     // Broker 1 serves it.
     const c1 = await client(1);
     expect((await c1.produce(TOPIC, 0, batchOf(['a', 'b']))).errorCode).toBe(0);
-    expect((await c1.fetch(TOPIC, 0, 0)).records.map((r) => String(r.value))).toEqual(['a', 'b']);
+    // (The acknowledgement may come a moment before the owner publishes the high watermark.)
+    const read = await until(
+      'the records readable on broker 1',
+      async () => {
+        const r = await c1.fetch(TOPIC, 0, 0);
+        return r.records.length > 0 ? r : undefined;
+      },
+      5_000,
+    );
+    expect(read.errorCode).toBe(0);
+    expect(read.records.map((r) => String(r.value))).toEqual(['a', 'b']);
     // An unknown partition stays UNKNOWN_TOPIC_OR_PARTITION.
     expect((await c2.produce(TOPIC, 7, batchOf(['x']))).errorCode).toBe(
       ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
