@@ -90,14 +90,18 @@ export class Cluster {
     };
   }
 
-  /** A connection to any broker (a known one first, else a bootstrap address). */
+  /**
+   * A connection to any broker: each known broker in turn, then the bootstrap addresses. Every
+   * known one is tried, not only the first: brokers that restarted on new addresses (or left)
+   * must not cut a client off from the cluster while another known broker is up, and the
+   * bootstrap list may be stale by then too.
+   */
   async anyConnection(): Promise<Connection> {
-    const first = this.brokers.keys().next();
-    if (!first.done) {
+    for (const nodeId of [...this.brokers.keys()]) {
       try {
-        return await this.connectionTo(first.value);
+        return await this.connectionTo(nodeId);
       } catch {
-        // Fall back to the bootstrap list below.
+        // The next known broker, then the bootstrap list below.
       }
     }
     let lastError: unknown = null;
