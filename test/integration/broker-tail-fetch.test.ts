@@ -15,10 +15,7 @@ let broker: Broker;
 let client: RawClient;
 
 beforeAll(async () => {
-  broker = await startBroker({
-    port: 0,
-    config: { 'num.partition.workers': 1, 'log.retention.check.interval.ms': 100 },
-  });
+  broker = await startBroker({ port: 0, config: { 'num.partition.workers': 1 } });
   client = await RawClient.connect(broker.port);
 });
 
@@ -87,28 +84,40 @@ describe('tail fetches', () => {
   });
 
   it('stay correct across segment rolls and retention deleting segments', async () => {
-    await client.createTopic('tail-d', 1, { 'segment.bytes': '1024', 'retention.bytes': '2048' });
-    const big = 'd'.repeat(300);
-    for (let i = 0; i <= 30; i++) await client.produce('tail-d', 0, batchOf([`${i}:${big}`]), 1);
-    // Retention runs every 100 ms and deletes the oldest segments; wait until it has settled.
-    const route = broker.core.route('tail-d', 0);
-    if (!route) throw new Error('no route');
-    const logStart = () => broker.core.state.logStartOffset(route.slot);
-    for (let i = 0; i < 100 && logStart() === 0; i++) await new Promise((r) => setTimeout(r, 50));
-    expect(logStart()).toBeGreaterThan(0);
-    for (let seen = -1; seen !== logStart(); ) {
-      seen = logStart();
-      await new Promise((r) => setTimeout(r, 300));
+    // Its own broker: a retention check every 100 ms invalidates every tail each time, which
+    // would make the hit counts of the other tests racy.
+    await using b = await startBroker({
+      port: 0,
+      config: { 'num.partition.workers': 1, 'log.retention.check.interval.ms': 100 },
+    });
+    const c = await RawClient.connect(b.port);
+    try {
+      await c.createTopic('tail-d', 1, { 'segment.bytes': '1024', 'retention.bytes': '2048' });
+      const big = 'd'.repeat(300);
+      for (let i = 0; i <= 30; i++) await c.produce('tail-d', 0, batchOf([`${i}:${big}`]), 1);
+      // Retention runs every 100 ms and deletes the oldest segments; wait until it has settled.
+      const route = b.core.route('tail-d', 0);
+      if (!route) throw new Error('no route');
+      const logStart = () => b.core.state.logStartOffset(route.slot);
+      for (let i = 0; i < 100 && logStart() === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(logStart()).toBeGreaterThan(0);
+      for (let seen = -1; seen !== logStart(); ) {
+        seen = logStart();
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      const start = logStart();
+      const read = await c.readAll('tail-d', 0, start);
+      expect(read.map((r) => r.offset)).toEqual(
+        Array.from({ length: 31 - start }, (_, i) => start + i),
+      );
+      expect(read.map((r) => r.value?.toString().split(':')[0])).toEqual(
+        Array.from({ length: 31 - start }, (_, i) => String(start + i)),
+      );
+      await c.produce('tail-d', 0, batchOf([`31:${big}`]), 1);
+      expect(values((await c.fetch('tail-d', 0, 31)).records)).toEqual([`31:${big}`]);
+    } finally {
+      c.close();
     }
-    const start = broker.core.state.logStartOffset(route.slot);
-    const read = await client.readAll('tail-d', 0, start);
-    expect(read.map((r) => r.offset)).toEqual(
-      Array.from({ length: 31 - start }, (_, i) => start + i),
-    );
-    expect(read.map((r) => r.value?.toString().split(':')[0])).toEqual(
-      Array.from({ length: 31 - start }, (_, i) => String(start + i)),
-    );
-    expect(values((await client.fetch('tail-d', 0, 30)).records)).toEqual([`30:${big}`]);
   });
 
   it('never serve a deleted topic bytes to the topic created again under its name', async () => {
