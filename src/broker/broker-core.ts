@@ -127,6 +127,17 @@ export class BrokerCore {
   }
 
   /**
+   * The high watermark consumers read below (Fetch, ListOffsets latest): the one the owner
+   * published, or, on a cluster leader, the larger one it has already acknowledged acks=all up to
+   * (the owner publishes that a moment later; see ReplicaManager.acknowledgedHighWatermark).
+   */
+  visibleHighWatermark(slot: number): number {
+    const published = this.state.highWatermark(slot);
+    const acknowledged = this.replication?.acknowledgedHighWatermark(slot) ?? -1;
+    return Math.max(published, acknowledged);
+  }
+
+  /**
    * The error for a partition `route` gave nothing for: NOT_LEADER_OR_FOLLOWER when the topic has
    * that partition but this broker is not one of its replicas (cluster mode, as Kafka answers for
    * a partition it knows from metadata but does not host), else UNKNOWN_TOPIC_OR_PARTITION.

@@ -28,7 +28,9 @@
  *   (NOT_LEADER_OR_FOLLOWER otherwise); a current_leader_epoch older than the leader's gets
  *   FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH. A replica fetch records the
  *   follower's fetch offset as its LEO (before any wait) and reads up to the log end; consumers
- *   read below the high watermark only.
+ *   read below the high watermark only: the larger of the published one and the one the leader
+ *   has computed (and answered acks=all by) on this thread, so a fetch right after an acks=all
+ *   answer sees those records. A parked long poll wakes when the owner publishes that HW.
  */
 
 import type { ReplicaManager } from '../../cluster/replication/replica-manager.js';
@@ -106,9 +108,12 @@ function answerable(ctx: RequestContext, t: Target): boolean {
   );
 }
 
-/** Where reading stops: the high watermark for consumers, the log end for a follower. */
+/**
+ * Where reading stops: the visible high watermark for consumers (a cluster leader's computed HW
+ * counts before its owner publishes it), the log end for a follower.
+ */
 function upperOf(ctx: RequestContext, slot: number, t: Target): number {
-  return t.replica ? ctx.core.state.logEndOffset(slot) : ctx.core.state.highWatermark(slot);
+  return t.replica ? ctx.core.state.logEndOffset(slot) : ctx.core.visibleHighWatermark(slot);
 }
 
 /** Cluster mode: leadership and leader-epoch checks; a follower's fetch offset is its LEO. */
@@ -308,10 +313,12 @@ async function readOne(
   } catch {
     return { data: emptyPartition(p.partition, ErrorCode.NOT_LEADER_OR_FOLLOWER), bytes: 0 };
   }
+  // The owner answers its published HW, which may lag the visible one the read was bounded by.
+  const resHw = res.errorCode === 0 ? ctx.core.visibleHighWatermark(route.slot) : -1;
   const data: PartitionData = {
     ...emptyPartition(p.partition, res.errorCode),
-    highWatermark: res.highWatermark,
-    lastStableOffset: res.highWatermark,
+    highWatermark: Math.max(res.highWatermark, resHw),
+    lastStableOffset: Math.max(res.highWatermark, resHw),
     logStartOffset: res.logStartOffset,
     abortedTransactions: res.errorCode === 0 ? [] : null,
   };
@@ -407,7 +414,7 @@ function logFetchFailures(
 }
 
 function withOffsets(partition: number, ctx: RequestContext, slot: number): PartitionData {
-  const hw = ctx.core.state.highWatermark(slot);
+  const hw = ctx.core.visibleHighWatermark(slot);
   return {
     ...emptyPartition(partition, 0),
     highWatermark: hw,

@@ -5,7 +5,8 @@
  * timestamp -> offset answer; v2 isolation level; v4 current/returned leader epoch; v6 flexible;
  * v7 adds the max-timestamp query (-3, KIP-734). v8+ (tiered storage spec -4/-5) is not advertised.
  *
- * Timestamps: -1 latest (the high watermark; with no transactions it is also the last stable
+ * Timestamps: -1 latest (the high watermark, as Fetch sees it: on a cluster leader the one it
+ * computed counts before its owner publishes it; with no transactions it is also the last stable
  * offset for READ_COMMITTED), -2 earliest (log start offset), -3 the offset of the record with
  * the largest timestamp, >= 0 the first offset whose batch max timestamp is >= the target (time
  * index), or offset -1 when no such record exists.
@@ -60,7 +61,12 @@ async function listOne(
   }
   try {
     const r = await ctx.core.listOffset(route, timestamp);
-    return answer(partitionIndex, r.errorCode, r.offset, r.timestamp, leaderEpoch);
+    // Latest: the visible HW (a cluster leader's computed HW counts before the owner publishes).
+    const offset =
+      timestamp === -1 && r.errorCode === 0
+        ? Math.max(r.offset, ctx.core.visibleHighWatermark(route.slot))
+        : r.offset;
+    return answer(partitionIndex, r.errorCode, offset, r.timestamp, leaderEpoch);
   } catch {
     return answer(partitionIndex, ErrorCode.NOT_LEADER_OR_FOLLOWER);
   }

@@ -9,7 +9,9 @@
  * - Each replica fetch (replica_id >= 0) records the follower's LEO and last-caught-up time
  *   (`LeaderTracker`); HW = min LEO over the ISR. acks=all waiters below it are answered at once
  *   (every ISR replica has those records), and the HW goes to the owner (Op.SetHighWatermark),
- *   which alone writes it to the shared partition state; consumer fetches read below it only.
+ *   which alone writes it to the shared partition state. Consumers read below the larger of the
+ *   published HW and this computed one (`acknowledgedHighWatermark`), so a fetch sent right after
+ *   an acks=all answer sees the acknowledged records even before the owner has published the HW.
  * - ISR shrink (lag > `replica.lag.time.max.ms`, checked on a timer) and expand (a follower
  *   reached the HW) go through `ClusterView.proposeIsr`, a compare-and-swap; a lost race re-reads.
  * - The HW counts the *maximal* ISR (Kafka's KIP-497 rule): the committed ISR plus every follower
@@ -127,6 +129,8 @@ function maximalIsr(r: LocalReplica): readonly number[] {
 /** See the module comment. */
 export class ReplicaManager implements ReplicaRoles {
   private readonly replicas = new Map<string, LocalReplica>();
+  /** The partitions led here, by shared-state slot (for `acknowledgedHighWatermark`). */
+  private readonly leaderBySlot = new Map<number, LocalReplica>();
   private readonly fetchers = new Map<number, ReplicaFetcher>();
   private readonly timer: NodeJS.Timeout;
   private stopped = false;
@@ -208,6 +212,7 @@ export class ReplicaManager implements ReplicaRoles {
       reasserting: false,
     };
     this.replicas.set(k, r);
+    this.leaderBySlot.set(route.slot, r);
     this.maybeAdvanceHw(r);
   }
 
@@ -329,6 +334,17 @@ export class ReplicaManager implements ReplicaRoles {
   }
 
   /**
+   * The high watermark this leader has computed for the partition in shared-state slot `slot`
+   * (-1 when it leads nothing there). acks=all is answered as soon as it passes a batch, before
+   * the owner has published it, so every read bounded by the HW takes the larger of the two
+   * (`BrokerCore.visibleHighWatermark`): a client that has its answer and fetches at once sees its
+   * records, as in Kafka. Safe to expose: every ISR replica holds the records below it.
+   */
+  acknowledgedHighWatermark(slot: number): number {
+    return this.leaderBySlot.get(slot)?.hwAsked ?? -1;
+  }
+
+  /**
    * Fetch / OffsetForLeaderEpoch: only the leader serves; the client's current leader epoch must
    * match when given (-1: not checked). null: not managed here (single-broker behaviour).
    */
@@ -439,6 +455,7 @@ export class ReplicaManager implements ReplicaRoles {
         f.stop().catch(() => undefined);
       }
     }
+    if (this.leaderBySlot.get(r.route.slot) === r) this.leaderBySlot.delete(r.route.slot);
     this.replicas.delete(k);
   }
 
