@@ -274,6 +274,15 @@ export class ClusterNode {
 
   // ---- questions handlers ask ----
 
+  /**
+   * True once this broker has left the cluster (close: replication stopped, registration
+   * revoked). The view is frozen from then on, and still shows this broker live and leading:
+   * Metadata answered while the last in-flight requests finish leaves it out instead.
+   */
+  get hasLeft(): boolean {
+    return this.closed;
+  }
+
   /** Whether this broker leads the partition now. */
   isLeader(topic: string, partition: number): boolean {
     return this.view.partitionState(topic, partition)?.leader === this.nodeId;

@@ -12,6 +12,8 @@
  * In cluster mode (etcd) the answer comes from the cluster view: every live broker, each
  * partition's leader (-1 with LEADER_NOT_AVAILABLE when offline), leader epoch, replicas, ISR and
  * offline replicas (assigned but not live), the controller id and the cluster-wide cluster id.
+ * A broker that has left the cluster (controlled shutdown, finishing its last requests) answers
+ * without itself: not among the brokers, not leader (LEADER_NOT_AVAILABLE), ISR or controller.
  * Unknown topics are created when both the broker (`auto.create.topics.enable`) and the request
  * (v4+) allow it; otherwise UNKNOWN_TOPIC_OR_PARTITION. Invalid names: INVALID_TOPIC_EXCEPTION.
  */
@@ -26,8 +28,27 @@ type TopicResponse = MetadataResponse['topics'][number];
 
 const NO_TOPIC_ID = Buffer.alloc(16);
 
-function clusterPartitions(cluster: ClusterNode, t: TopicRecord): TopicResponse['partitions'] {
-  const live = new Set(cluster.view.brokers().map((b) => b.nodeId));
+/**
+ * This broker's id once it has left the cluster (a controlled shutdown finishing its last
+ * requests on a frozen view), else -1: Metadata then leaves it out of the brokers, leaderships,
+ * ISRs and the controller, as Kafka fences a broker that shut down, so clients go elsewhere.
+ */
+function departedId(ctx: RequestContext, cluster: ClusterNode): number {
+  return cluster.hasLeft ? ctx.core.identity.nodeId : -1;
+}
+
+function liveBrokers(ctx: RequestContext, cluster: ClusterNode): MetadataResponse['brokers'] {
+  const gone = departedId(ctx, cluster);
+  return cluster.view.brokers().filter((b) => b.nodeId !== gone);
+}
+
+function clusterPartitions(
+  ctx: RequestContext,
+  cluster: ClusterNode,
+  t: TopicRecord,
+): TopicResponse['partitions'] {
+  const live = new Set(liveBrokers(ctx, cluster).map((b) => b.nodeId));
+  const gone = departedId(ctx, cluster);
   return Array.from({ length: t.partitions }, (_, partitionIndex) => {
     const s = cluster.view.partitionState(t.name, partitionIndex);
     if (!s) {
@@ -41,13 +62,14 @@ function clusterPartitions(cluster: ClusterNode, t: TopicRecord): TopicResponse[
         offlineReplicas: [],
       };
     }
+    const leader = s.leader === gone ? -1 : s.leader;
     return {
-      errorCode: s.leader === -1 ? ErrorCode.LEADER_NOT_AVAILABLE : 0,
+      errorCode: leader === -1 ? ErrorCode.LEADER_NOT_AVAILABLE : 0,
       partitionIndex,
-      leaderId: s.leader,
+      leaderId: leader,
       leaderEpoch: s.leaderEpoch,
       replicaNodes: s.replicas,
-      isrNodes: s.isr,
+      isrNodes: gone === -1 ? s.isr : s.isr.filter((r) => r !== gone),
       offlineReplicas: s.replicas.filter((r) => !live.has(r)),
     };
   });
@@ -62,7 +84,7 @@ function topicResponse(ctx: RequestContext, t: TopicRecord): TopicResponse {
       name: t.name,
       topicId: t.id,
       isInternal: ctx.core.isInternal(t.name),
-      partitions: clusterPartitions(cluster, t),
+      partitions: clusterPartitions(ctx, cluster, t),
       topicAuthorizedOperations: AUTHORIZED_OPERATIONS_OMITTED,
     };
   }
@@ -132,11 +154,12 @@ export const metadataHandler: Handler<MetadataRequest, MetadataResponse> = {
         ? ctx.core.registry.all().map((t) => topicResponse(ctx, t))
         : await Promise.all(req.topics.map((t) => resolveTopic(ctx, t, allowAutoCreate)));
     if (cluster) {
+      const controllerId = cluster.view.controllerId();
       return {
         throttleTimeMs: 0,
-        brokers: cluster.view.brokers(),
+        brokers: liveBrokers(ctx, cluster),
         clusterId: cluster.clusterId,
-        controllerId: cluster.view.controllerId(),
+        controllerId: controllerId === departedId(ctx, cluster) ? -1 : controllerId,
         topics,
         clusterAuthorizedOperations: AUTHORIZED_OPERATIONS_OMITTED,
       };

@@ -5,7 +5,9 @@
  * Election: whenever the view shows no controller, every broker campaigns (store.campaign: create
  * the `controller` key under its lease only if absent, and CAS-increment `controller_epoch` in the
  * same transaction). The winner's epoch fences every write it makes; a broker that sees another
- * controller, or whose write is refused for its epoch, steps down.
+ * controller, or whose write is refused for its epoch, steps down. A campaign that wins after
+ * `close` (a controlled shutdown began while it was in flight) resigns at once, and `close` waits
+ * for it (bounded), so the role is never left held by a broker that will not act on it.
  *
  * Reconciliation is level-triggered: any change of brokers, topics or partition states schedules
  * one pass over every partition (`decidePartition` in placement.ts) and writes each needed change
@@ -33,6 +35,8 @@ const RETRY_DELAY_MS_MIN = 100;
 const RETRY_DELAY_MS_MAX = 1_000;
 /** Partition writes in flight at once during a pass. */
 const WRITES_IN_FLIGHT_MAX = 64;
+/** How long `close` waits for a campaign in flight (its late win is resigned). */
+const CLOSE_CAMPAIGN_WAIT_MS = 5_000;
 
 export interface ControllerOptions {
   nodeId: number;
@@ -51,6 +55,8 @@ export class Controller {
   private retryDelayMs = RETRY_DELAY_MS_MIN;
   private rebalanceTimer: NodeJS.Timeout | null = null;
   private campaigning = false;
+  /** The campaign in flight, if any (`close` waits for it, bounded). */
+  private campaignRun: Promise<void> | null = null;
   /** Campaigns only once started (the broker is registered by then). */
   private started = false;
   private closed = false;
@@ -77,6 +83,11 @@ export class Controller {
     return this.epoch;
   }
 
+  /** True once `close` was called: this broker campaigns no more. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   start(): void {
     this.started = true;
     this.onControllerChange();
@@ -89,7 +100,11 @@ export class Controller {
     }
   }
 
-  /** Stops campaigning; resigns the role if held. */
+  /**
+   * Stops campaigning; resigns the role if held. A campaign still in flight is waited for (at most
+   * CLOSE_CAMPAIGN_WAIT_MS): if it wins after all, it resigns at once (see `campaign`), so the
+   * controller key never stays held by a broker that will not act as controller.
+   */
   async close(): Promise<void> {
     this.closed = true;
     this.unsubscribe();
@@ -98,6 +113,15 @@ export class Controller {
     const epoch = this.epoch;
     this.epoch = null;
     if (epoch !== null) await this.store.resign(this.opts.nodeId, epoch).catch(() => undefined);
+    const run = this.campaignRun;
+    if (run !== null) {
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<void>((r) => {
+        timer = setTimeout(r, CLOSE_CAMPAIGN_WAIT_MS);
+      });
+      await Promise.race([run, bound]);
+      clearTimeout(timer);
+    }
   }
 
   /** Called on every controller-key change (and at start): step down, or campaign. */
@@ -111,21 +135,34 @@ export class Controller {
     if (rec === null) void this.campaign();
   }
 
-  private async campaign(): Promise<void> {
-    if (this.campaigning || this.closed) return;
+  private campaign(): Promise<void> {
+    if (this.campaigning || this.closed) return Promise.resolve();
     this.campaigning = true;
+    const run = this.runCampaign().finally(() => {
+      this.campaigning = false;
+      if (this.campaignRun === run) this.campaignRun = null;
+    });
+    this.campaignRun = run;
+    return run;
+  }
+
+  private async runCampaign(): Promise<void> {
     try {
       const won = await this.store.campaign(await this.leaseId(), this.opts.nodeId);
-      if (won !== null && !this.closed) {
-        this.epoch = won;
-        this.logger.info({ epoch: won }, 'controller: elected');
-        this.schedule();
+      if (won === null) return;
+      if (this.closed) {
+        // Won after close (a controlled shutdown began meanwhile): hand the role back at once,
+        // or the key stays held, with nobody acting as controller, until the lease goes.
+        this.logger.info({ epoch: won }, 'controller: elected after close, resigning');
+        await this.store.resign(this.opts.nodeId, won);
+        return;
       }
+      this.epoch = won;
+      this.logger.info({ epoch: won }, 'controller: elected');
+      this.schedule();
     } catch (err) {
       this.logger.warn({ err: String(err) }, 'controller: campaign failed');
       this.retryLater(() => this.onControllerChange());
-    } finally {
-      this.campaigning = false;
     }
   }
 
