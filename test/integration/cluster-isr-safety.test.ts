@@ -11,6 +11,7 @@
  *   poll parked at the leader of its epoch is answered from that broker's log after the epoch
  *   moved on, and appending it without the truncation a new epoch needs can leave a diverged log.
  *
+ * - An ISR follower that fetches below an offset it reported (it lost records) leaves the ISR.
  * - acks=all is answered only by the leadership the records were appended under: never while
  *   the partition is between roles (an append answered by the owner during a role change was
  *   acknowledged without replication: the chaos test lost a kafkajs record so), never by a later
@@ -188,6 +189,29 @@ describe('replication safety', () => {
     const proposals = c.store.isrProposals.filter((p) => p.nodeId === 1);
     expect(proposals[0]).toMatchObject({ isr: [1, 2, 3], accepted: false });
     expect(proposals.some((p) => p.accepted && !p.isr.includes(3))).toBe(true);
+  });
+
+  it('an ISR follower that fetches below what it reported (it lost records) leaves the ISR', async () => {
+    cluster = await ReplicatedCluster.start([1, 2], { fetchWaitMaxMs: 50 });
+    const c = cluster;
+    await c.createTopic({ name: TOPIC, partitions: 1 }, [1, 2, 3]);
+    const epoch = c.state(TOPIC).leaderEpoch;
+    const conn = await connect(c, 1);
+    const node3 = await connect(c, 1);
+    // "Node 3" is in the ISR from the start; it reports offset 0, then 10.
+    expect(await replicaFetch(node3, 3, epoch, 0)).toBe(0);
+    const pending = produce(conn, -1, 10, 'a');
+    await waitFor('node 2 at 10', () => c.offsets(2, TOPIC).leo === 10);
+    expect(await replicaFetch(node3, 3, epoch, 10)).toBe(0);
+    expect(await pending).toEqual({ errorCode: 0, baseOffset: 0 });
+
+    // Node 3 restarted without the records it had (a machine crash): it fetches at 4.
+    expect(await replicaFetch(node3, 3, epoch, 4)).toBe(0);
+    await waitFor('node 3 out of the ISR', () => !c.state(TOPIC).isr.includes(3));
+    expect(c.state(TOPIC).isr).toEqual([1, 2]);
+    // Once it holds everything again it rejoins.
+    expect(await replicaFetch(node3, 3, epoch, 10)).toBe(0);
+    await waitFor('node 3 back in the ISR', () => c.state(TOPIC).isr.includes(3));
   });
 
   it('a follower does not append a batch of a newer leader epoch from a long poll it parked under the old one', async () => {

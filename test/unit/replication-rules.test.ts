@@ -65,6 +65,25 @@ describe('LeaderTracker', () => {
   });
 });
 
+describe('LeaderTracker: a follower that lost records', () => {
+  it('counts as lagging at once, and no more once proposed to rejoin', () => {
+    const t = new LeaderTracker(1, [1, 2, 3], 0);
+    t.onFollowerFetch(2, 10, 10, 1);
+    t.onFollowerFetch(3, 10, 10, 1);
+    expect(t.lagging([1, 2, 3], 2, 30_000)).toEqual([]);
+    t.onFollowerFetch(3, 10, 12, 3); // the same offset again: fine
+    expect(t.lagging([1, 2, 3], 4, 30_000)).toEqual([]);
+    t.onFollowerFetch(3, 6, 12, 5); // below what it reported: it lost records
+    expect(t.progress(3)?.lostRecords).toBe(true);
+    expect(t.lagging([1, 2, 3], 6, 30_000)).toEqual([3]);
+    t.onFollowerFetch(3, 12, 12, 7); // caught up again: may rejoin, still flagged until it does
+    expect(t.caughtUp([1, 2], 10, 0)).toEqual([3]);
+    expect(t.lagging([1, 2, 3], 8, 30_000)).toEqual([3]);
+    t.rejoining(3);
+    expect(t.lagging([1, 2, 3], 8, 30_000)).toEqual([]);
+  });
+});
+
 describe('StaticClusterStore', () => {
   const base = {
     leader: 1,

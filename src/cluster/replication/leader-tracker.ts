@@ -12,7 +12,11 @@
  * - High watermark = min LEO over the ISR (the leader's own LEO included). A follower whose LEO
  *   is not known yet (no fetch since this leader took over) holds the HW where it is. The caller
  *   keeps the HW monotonic.
- * - ISR shrink: an ISR follower not caught up for more than `replica.lag.time.max.ms`.
+ * - ISR shrink: an ISR follower not caught up for more than `replica.lag.time.max.ms`, or one
+ *   that fetched below an offset it had already reported (`lostRecords`): under one leader a
+ *   follower only moves forward, so it lost records it held (a restart that lost data), maybe
+ *   records below the HW; left in the ISR it could be elected without them. It rejoins like any
+ *   follower once caught up.
  * - ISR expand: a follower outside the ISR whose LEO reached the HW and the offset where the
  *   leader's epoch began.
  *
@@ -27,6 +31,8 @@ export interface FollowerProgress {
   lastFetchMs: number;
   /** The follower's log start offset as its latest fetch reported it; -1 until one did. */
   logStartOffset: number;
+  /** It fetched below its previous fetch offset since it last joined the ISR (see above). */
+  lostRecords: boolean;
 }
 
 /** See the module comment. */
@@ -50,7 +56,14 @@ export class LeaderTracker {
       lastFetchLeaderLeo: -1,
       lastFetchMs: nowMs,
       logStartOffset: -1,
+      lostRecords: false,
     });
+  }
+
+  /** The follower is proposed for the ISR again: a past loss of records no longer counts. */
+  rejoining(id: number): void {
+    const p = this.followers.get(id);
+    if (p !== undefined) p.lostRecords = false;
   }
 
   progress(id: number): FollowerProgress | undefined {
@@ -75,6 +88,7 @@ export class LeaderTracker {
     if (fetchOffset >= leaderLeo) p.lastCaughtUpMs = nowMs;
     else if (fetchOffset >= p.lastFetchLeaderLeo)
       p.lastCaughtUpMs = Math.max(p.lastCaughtUpMs, p.lastFetchMs);
+    if (p.leo >= 0 && fetchOffset < p.leo) p.lostRecords = true;
     p.leo = fetchOffset;
     p.lastFetchLeaderLeo = leaderLeo;
     p.lastFetchMs = nowMs;
@@ -107,12 +121,12 @@ export class LeaderTracker {
     return low;
   }
 
-  /** ISR followers not caught up within `lagMaxMs`. */
+  /** ISR followers not caught up within `lagMaxMs`, or that lost records they had reported. */
   lagging(isr: readonly number[], nowMs: number, lagMaxMs: number): number[] {
     return isr.filter((id) => {
       if (id === this.localNodeId) return false;
       const p = this.followers.get(id);
-      return p === undefined || nowMs - p.lastCaughtUpMs > lagMaxMs;
+      return p === undefined || p.lostRecords || nowMs - p.lastCaughtUpMs > lagMaxMs;
     });
   }
 

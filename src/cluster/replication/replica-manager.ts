@@ -375,6 +375,16 @@ export class ReplicaManager implements ReplicaRoles {
     const leo = this.core.state.logEndOffset(r.route.slot);
     r.tracker.onFollowerFetch(replicaId, fetchOffset, leo, Date.now(), logStartOffset);
     this.maybeAdvanceHw(r);
+    if (r.state.isr.includes(replicaId) && r.tracker.progress(replicaId)?.lostRecords) {
+      // It no longer holds records it reported: out of the ISR at once (the ISR timer retries
+      // while another ISR write is in flight), so no election can pick it without them.
+      if (!r.isrPending)
+        this.proposeIsr(
+          r,
+          r.state.isr.filter((id) => id !== replicaId),
+        );
+      return;
+    }
     if (!r.state.isr.includes(replicaId) && !r.isrPending) {
       // The HW acknowledged so far, not the owner's published one (which may lag behind it): a
       // follower joining below an acknowledged record would lack it if elected.
@@ -582,6 +592,7 @@ export class ReplicaManager implements ReplicaRoles {
     r.isrPending = true;
     const { topic, partition } = r.key;
     const adding = isr.filter((id) => !r.state.isr.includes(id));
+    for (const id of adding) r.tracker?.rejoining(id);
     if (adding.length > 0) {
       // From now on the write may commit at any moment: the HW counts the new members at once.
       const before = r.isrMaybe?.members ?? [];
