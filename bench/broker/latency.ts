@@ -64,6 +64,8 @@ const RECORD_BYTES = 100;
 const RELAY_MESSAGE_BYTES = 104;
 /** Time for both threads to connect before the first send (ms). */
 const START_DELAY_MS = 300;
+/** The consumer gives up this long after the last intended send (s). */
+const RUN_GRACE_SECONDS = 10;
 
 type Role = 'producer' | 'consumer';
 type Mode = 'broker' | 'relay';
@@ -158,9 +160,11 @@ async function consumeThread(d: ThreadData): Promise<void> {
     return;
   }
   const c = await RawClient.connect(d.opts.host, d.opts.port);
+  parentPort?.postMessage({ connected: true });
   type Res = { responses: { partitions: { records: Buffer | null }[] }[] };
   let offset = 0;
-  while (offset < d.total) {
+  const giveUpUs = d.startUs + (d.opts.seconds + RUN_GRACE_SECONDS) * 1e6;
+  while (offset < d.total && nowUs() < giveUpUs) {
     const res = await c.request<Res>(1, 11, fetchBody(d.opts.topic, offset));
     const records = res.responses[0]?.partitions[0]?.records;
     const now = nowUs();
@@ -210,6 +214,9 @@ function fetchBody(topic: string, offset: number): unknown {
 async function relayReceive(d: ThreadData, receivedAt: Float64Array): Promise<void> {
   const s = await connect(d.opts.host, d.opts.port);
   s.write('C');
+  // The relay knows this connection as the consumer once it read the role byte; a short pause
+  // covers that before the producer (started on this message) sends.
+  setTimeout(() => parentPort?.postMessage({ connected: true }), 20);
   let pending: Buffer = Buffer.alloc(0);
   let received = 0;
   await new Promise<void>((resolve) => {
@@ -225,6 +232,9 @@ async function relayReceive(d: ThreadData, receivedAt: Float64Array): Promise<vo
       pending = pending.subarray(at);
       if (received >= d.total) resolve();
     });
+    // Bounded: records lost on the way show up as missing from the histogram, not as a hang.
+    const giveUpMs = (d.startUs - nowUs()) / 1000 + (d.opts.seconds + RUN_GRACE_SECONDS) * 1000;
+    setTimeout(resolve, giveUpMs).unref();
   });
   s.destroy();
 }
@@ -262,10 +272,20 @@ async function startRelay(): Promise<{ port: number; stop: () => void }> {
 
 // ---- main thread ----------------------------------------------------------------------------
 
-function startThread(d: ThreadData): { done: Promise<{ p99: number; max: number }> } {
+interface Started {
+  connected: Promise<void>;
+  done: Promise<{ p99: number; max: number }>;
+}
+
+function startThread(d: ThreadData): Started {
   const w = startWorker(new URL(import.meta.url), { workerData: d });
+  let onConnected: () => void = () => undefined;
+  const connected = new Promise<void>((resolve) => {
+    onConnected = resolve;
+  });
   const done = new Promise<{ p99: number; max: number }>((resolve, reject) => {
-    w.on('message', (m: { loopDelay?: { p99: number; max: number } }) => {
+    w.on('message', (m: { connected?: boolean; loopDelay?: { p99: number; max: number } }) => {
+      if (m.connected) onConnected();
       if (m.loopDelay) resolve(m.loopDelay);
     });
     w.once('error', reject);
@@ -273,7 +293,7 @@ function startThread(d: ThreadData): { done: Promise<{ p99: number; max: number 
       if (code !== 0) reject(new Error(`${d.role} thread exited with ${code}`));
     });
   });
-  return { done };
+  return { connected, done };
 }
 
 function percentiles(h: hdr.Histogram): Percentiles {
@@ -302,14 +322,17 @@ async function run(mode: Mode, opts: LatencyOptions): Promise<LatencyResult> {
     mode,
     opts,
     total,
-    startUs: nowUs() + START_DELAY_MS * 1000,
+    startUs: 0,
     sentAt: new SharedArrayBuffer(total * 8),
     sentActual: new SharedArrayBuffer(total * 8),
     receivedAt: new SharedArrayBuffer(total * 8),
   };
   // The consumer first: the relay forwards only to a consumer already connected.
-  const consumer = startThread({ ...base, role: 'consumer' });
-  await new Promise((r) => setTimeout(r, START_DELAY_MS / 3));
+  // Its start time only bounds how long it waits (it gives up RUN_GRACE_SECONDS after the run).
+  const consumer = startThread({ ...base, role: 'consumer', startUs: nowUs() + 30e6 });
+  await Promise.race([consumer.connected, consumer.done]);
+  // The clock starts once the consumer is connected (a loaded machine starts threads slowly).
+  base.startUs = nowUs() + START_DELAY_MS * 1000;
   const producer = startThread({ ...base, role: 'producer' });
   const [producerLoopDelayUs, consumerLoopDelayUs] = await Promise.all([
     producer.done,
