@@ -18,7 +18,8 @@
  * read. The price is a BigInt allocation per read, tens of nanoseconds; values cross the API as
  * `number` (offsets stay far below 2^53, the project's int64 policy) and are checked on write.
  *
- * Writers: only the owner thread of a partition writes its slot (the routing table says who).
+ * Writers: only the owner thread of a partition writes its slot (the routing table says who);
+ * any thread may `touch` a slot (bump its counter by 2, fields untouched) to wake its waiters.
  * `update` bumps the slot's change counter to odd, stores the fields, bumps it back to even, then
  * bumps GLOBAL_CHANGES and notifies waiters. Every single field read is atomic on its own;
  * `snapshot` reads all four consistently with the seqlock. Owners keep logStart <= HW <= LEO and
@@ -161,6 +162,24 @@ export class PartitionStateTable {
     // comes after our counter bumps in the sequentially consistent order: the compare fails
     // and it does not sleep. If we read WAITERS > 0, we notify; a waiter not yet asleep finds the
     // counter changed when it calls wait.
+    if (Atomics.load(this.counters, WAITERS_INDEX) > 0) {
+      Atomics.notify(this.counters, seqIndex);
+      Atomics.notify(this.counters, GLOBAL_CHANGES_INDEX);
+    }
+  }
+
+  /**
+   * Any thread: signals a change of `slot` without writing its fields, when a value derived
+   * outside the table moved (a cluster leader's computed high watermark, which the network thread
+   * knows before the owner publishes it: `BrokerCore.visibleHighWatermark`). The slot counter
+   * moves by 2, so its parity, the seqlock's "update in progress" bit, stays whatever the owner
+   * made it: a `snapshot` racing an owner update still sees odd, or a changed counter, and
+   * retries. Waiters are woken as by `update` (same WAITERS argument).
+   */
+  touch(slot: number): void {
+    const seqIndex = this.seqIndex(slot);
+    Atomics.add(this.counters, seqIndex, 2);
+    Atomics.add(this.counters, GLOBAL_CHANGES_INDEX, 1);
     if (Atomics.load(this.counters, WAITERS_INDEX) > 0) {
       Atomics.notify(this.counters, seqIndex);
       Atomics.notify(this.counters, GLOBAL_CHANGES_INDEX);

@@ -30,7 +30,7 @@
  *   follower's fetch offset as its LEO (before any wait) and reads up to the log end; consumers
  *   read below the high watermark only: the larger of the published one and the one the leader
  *   has computed (and answered acks=all by) on this thread, so a fetch right after an acks=all
- *   answer sees those records. A parked long poll wakes when the owner publishes that HW.
+ *   answer sees those records. A parked long poll is woken when the leader computes that HW.
  */
 
 import type { ReplicaManager } from '../../cluster/replication/replica-manager.js';

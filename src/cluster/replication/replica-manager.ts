@@ -11,7 +11,8 @@
  *   (every ISR replica has those records), and the HW goes to the owner (Op.SetHighWatermark),
  *   which alone writes it to the shared partition state. Consumers read below the larger of the
  *   published HW and this computed one (`acknowledgedHighWatermark`), so a fetch sent right after
- *   an acks=all answer sees the acknowledged records even before the owner has published the HW.
+ *   an acks=all answer sees the acknowledged records even before the owner has published the HW;
+ *   parked long polls are woken at once (`PartitionStateTable.touch`).
  * - ISR shrink (lag > `replica.lag.time.max.ms`, checked on a timer) and expand (a follower
  *   reached the HW) go through `ClusterView.proposeIsr`, a compare-and-swap; a lost race re-reads.
  * - The HW counts the *maximal* ISR (Kafka's KIP-497 rule): the committed ISR plus every follower
@@ -512,8 +513,11 @@ export class ReplicaManager implements ReplicaRoles {
     const hw = r.tracker.highWatermark(maximalIsr(r), leo);
     if (hw > r.hwAsked) {
       r.hwAsked = hw;
-      // Every ISR replica holds the records below `hw` now: acks=all is answered at once.
+      // Every ISR replica holds the records below `hw` now: acks=all is answered at once, and
+      // consumers may read them (visibleHighWatermark): parked long polls are woken now, not when
+      // the owner publishes the HW.
       this.onHighWatermark(r, hw);
+      this.core.state.touch(r.route.slot);
     } else if (hw <= this.core.state.highWatermark(r.route.slot)) {
       return; // nothing new, and the owner has published it
     }
