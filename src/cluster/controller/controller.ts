@@ -36,7 +36,7 @@ const RETRY_DELAY_MS_MAX = 1_000;
 /** Partition writes in flight at once during a pass. */
 const WRITES_IN_FLIGHT_MAX = 64;
 /** How long `close` waits for a campaign in flight (its late win is resigned). */
-const CLOSE_CAMPAIGN_WAIT_MS = 5_000;
+const CLOSE_CAMPAIGN_WAIT_MS = 2_000;
 
 export interface ControllerOptions {
   nodeId: number;
@@ -57,6 +57,8 @@ export class Controller {
   private campaigning = false;
   /** The campaign in flight, if any (`close` waits for it, bounded). */
   private campaignRun: Promise<void> | null = null;
+  /** `close` once called (later calls share it). */
+  private closing: Promise<void> | null = null;
   /** Campaigns only once started (the broker is registered by then). */
   private started = false;
   private closed = false;
@@ -105,7 +107,12 @@ export class Controller {
    * CLOSE_CAMPAIGN_WAIT_MS): if it wins after all, it resigns at once (see `campaign`), so the
    * controller key never stays held by a broker that will not act as controller.
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     this.closed = true;
     this.unsubscribe();
     if (this.retryTimer) clearTimeout(this.retryTimer);
