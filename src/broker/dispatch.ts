@@ -14,7 +14,7 @@
  */
 
 import type { FileSlice } from '../io/file-io.js';
-import { decodeRequest, encodeResponse } from '../protocol/frame.js';
+import { decodeRequest, encodeResponse, isBufferRecordsRef } from '../protocol/frame.js';
 import { ErrorCode } from '../protocol/generated/errors.js';
 import { isRecordsRef } from '../protocol/writer.js';
 import type { BrokerCore } from './broker-core.js';
@@ -96,7 +96,8 @@ function toChunks(encoded: ReturnType<typeof encodeResponse>): ResponseChunk[] {
   for (const c of encoded) {
     if (!isRecordsRef(c)) out.push(c);
     else if (isSliceRecords(c)) out.push(...c.slices);
-    else throw new Error('records ref without file slices');
+    else if (isBufferRecordsRef(c)) out.push(c.buffer);
+    else throw new Error('records ref without file slices or buffer');
   }
   return out;
 }

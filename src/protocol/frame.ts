@@ -169,7 +169,8 @@ export function bufferRecordsRef(buffer: Buffer): BufferRecordsRef {
   return { kind: 'records-ref', byteLength: buffer.length, buffer };
 }
 
-function isBufferRecordsRef(c: EncodedChunk): c is BufferRecordsRef {
+/** True for a `bufferRecordsRef` (an in-memory records payload sent as its own chunk). */
+export function isBufferRecordsRef(c: EncodedChunk): c is BufferRecordsRef {
   return !Buffer.isBuffer(c) && Buffer.isBuffer((c as Partial<BufferRecordsRef>).buffer);
 }
 

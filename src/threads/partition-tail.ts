@@ -76,6 +76,11 @@ export interface TailReadRequest {
   maxBytes: number;
   /** The reader's own ceiling: a span above this is not read here (null is returned). */
   readBytesMax: number;
+  /**
+   * Memory to read into (at least `readBytesMax` bytes), so a busy reader allocates nothing per
+   * read; the result's bytes are then a view of it. Default: a fresh buffer per read.
+   */
+  into?: Buffer;
 }
 
 export interface TailReadResult {
@@ -217,6 +222,8 @@ export class PartitionTailTable {
    */
   read(req: TailReadRequest): TailReadResult | null {
     this.checkSlot(req.slot);
+    if (req.into !== undefined && req.into.length < req.readBytesMax)
+      throw new RangeError(`tail read buffer of ${req.into.length} < ${req.readBytesMax} bytes`);
     const r = this.tryRead(req);
     if (r === null) this.stats.misses++;
     else this.stats.hits++;
@@ -234,7 +241,8 @@ export class PartitionTailTable {
         continue;
       }
       if (span.bytes > req.readBytesMax) return null;
-      const into = Buffer.allocUnsafe(span.bytes);
+      const into =
+        req.into === undefined ? Buffer.allocUnsafe(span.bytes) : req.into.subarray(0, span.bytes);
       let got: number;
       try {
         got = this.pread(span.fd, into, span.position);

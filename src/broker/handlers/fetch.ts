@@ -35,6 +35,7 @@
 
 import type { ReplicaManager } from '../../cluster/replication/replica-manager.js';
 import type { FileSlice } from '../../io/file-io.js';
+import { bufferRecordsRef, isBufferRecordsRef } from '../../protocol/frame.js';
 import { ErrorCode } from '../../protocol/generated/errors.js';
 import type { FetchRequest, FetchResponse } from '../../protocol/generated/fetch.js';
 import type { RecordsRef } from '../../protocol/writer.js';
@@ -339,8 +340,18 @@ async function readOne(
 }
 
 /**
+ * Tail reads go into reused buffers (TAIL_READ_BYTES_MAX each), back in this free list once the
+ * response is written. A fresh buffer per read, at the rate followers fetch (tens of MB/s on a
+ * leader), made the network thread run a mark-compact GC every ~150 ms on a small heap: Node 20
+ * starts one whenever external (Buffer) memory grows fast. Per network thread; a limit.
+ */
+const tailBuffers: Buffer[] = [];
+const TAIL_BUFFERS_POOLED_MAX = 32;
+
+/**
  * The batches at the log's tail straight from the segment file on this thread (no owner round
- * trip), when the owner's published tail covers the fetch offset; null otherwise.
+ * trip), when the owner's published tail covers the fetch offset; null otherwise. `release`
+ * gives the read buffer back (idempotent: a long poll may release a result twice).
  */
 function readTail(
   ctx: RequestContext,
@@ -348,19 +359,35 @@ function readTail(
   p: FetchPartition,
   maxBytes: number,
   upperExclusive: number,
-): { data: PartitionData; bytes: number } | null {
-  const r = ctx.core.tail?.read({
+): { data: PartitionData; bytes: number; release: () => void } | null {
+  const tail = ctx.core.tail;
+  if (!tail) return null;
+  const into = tailBuffers.pop() ?? Buffer.allocUnsafe(TAIL_READ_BYTES_MAX);
+  let given = false;
+  const release = (): void => {
+    if (given) return;
+    given = true;
+    if (tailBuffers.length < TAIL_BUFFERS_POOLED_MAX) tailBuffers.push(into);
+  };
+  const r = tail.read({
     slot,
     offset: p.fetchOffset,
     upperExclusive,
     maxBytes,
     readBytesMax: TAIL_READ_BYTES_MAX,
+    into,
   });
-  if (!r) return null;
+  if (!r) {
+    release();
+    return null;
+  }
   // Offsets read after the bytes: a high watermark only grows while the tail stays published
-  // (a role change invalidates it), so it still covers every batch returned.
-  const data: PartitionData = { ...withOffsets(p.partition, ctx, slot), records: r.bytes };
-  return { data, bytes: r.bytes.length };
+  // (a role change invalidates it), so it still covers every batch returned. The bytes go out as
+  // their own chunk (a buffer ref, not copied into the response buffer) and stay in the read
+  // buffer until the response is written.
+  const records = bufferRecordsRef(r.bytes);
+  const data: PartitionData = { ...withOffsets(p.partition, ctx, slot), records };
+  return { data, bytes: r.bytes.length, release };
 }
 
 /** Records in whole RecordBatch v2 batches (recordsCount at byte 57 of each header). */
@@ -391,6 +418,13 @@ function countFetch(
     const records = data.records;
     if (Buffer.isBuffer(records) && records.length > 0)
       metrics.fetched(t.topic, t.req.partition, batchRecordCount(records), records.length);
+    else if (records !== null && !Buffer.isBuffer(records) && isBufferRecordsRef(records))
+      metrics.fetched(
+        t.topic,
+        t.req.partition,
+        batchRecordCount(records.buffer),
+        records.byteLength,
+      );
     else if (records !== null && !Buffer.isBuffer(records) && isSliceRecords(records))
       metrics.fetched(t.topic, t.req.partition, records.recordCount ?? 0, records.byteLength);
   }
