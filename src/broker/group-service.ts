@@ -469,13 +469,21 @@ export class GroupService {
           timestamp: now,
         })),
       });
+      const replication = this.core.replication;
+      // The leadership the write is appended under: a commit is durable only if that same
+      // leadership still holds when the HW passes it (a later one may have truncated it).
+      const leaderEpoch = replication?.produceCheck(OFFSETS_TOPIC, partition, 1)?.leaderEpoch;
       const res = await this.core.produce(route, -1, 8, bytes);
       errorCode = res.errorCode;
-      const replication = this.core.replication;
       if (errorCode === ErrorCode.NONE && replication?.roleOf(OFFSETS_TOPIC, partition)) {
         const lastOffset = res.baseOffset + batch.records.length - 1;
-        errorCode = (await replication.awaitCommitted(OFFSETS_TOPIC, partition, lastOffset))
-          .errorCode;
+        const committed = replication.awaitCommitted(
+          OFFSETS_TOPIC,
+          partition,
+          lastOffset,
+          leaderEpoch,
+        );
+        errorCode = (await committed).errorCode;
       }
       if (res.errorCode !== ErrorCode.NONE) {
         this.core.logger.error(
