@@ -110,6 +110,16 @@ export class OwnerPool {
     return this.slots.filter((s) => s !== undefined).length;
   }
 
+  /**
+   * Whether `worker`'s thread runs (started and not exited): a worker past its restart limit
+   * owns partitions that must answer errors, so nothing may be served for them from shared
+   * memory either.
+   */
+  isLive(worker: number): boolean {
+    const slot = this.slots[worker];
+    return slot !== undefined && !slot.exited && !this.closed;
+  }
+
   /** The slot of `worker`, starting its thread on first use; undefined once stopped. */
   private slotFor(worker: number): Slot | undefined {
     if (!Number.isInteger(worker) || worker < 0 || worker >= this.opts.workerCount)

@@ -301,7 +301,10 @@ async function readOne(
   }
   if (maxBytes <= 0 || p.fetchOffset === hw)
     return { data: withOffsets(p.partition, ctx, route.slot), bytes: 0 };
-  const fromTail = readTail(ctx, route.slot, p, maxBytes, hw);
+  // Only while the owner runs: a dead owner's partitions answer with the error of the read below.
+  const fromTail = ctx.core.pool.isLive(route.worker)
+    ? readTail(ctx, route.slot, p, maxBytes, hw)
+    : null;
   if (fromTail !== null) return fromTail;
   let res: ReadRes;
   try {
