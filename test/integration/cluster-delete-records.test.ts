@@ -7,31 +7,17 @@
  * (REQUEST_TIMED_OUT with the low watermark reached), a dead one is not waited for.
  */
 
-import { afterEach, describe, expect, it } from 'vitest';
-import { Connection } from '../../src/client/connection.js';
+import { describe, expect, it } from 'vitest';
+import type { Connection } from '../../src/client/connection.js';
 import type { DeleteRecordsResponse } from '../../src/protocol/generated/delete-records.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import type { ListOffsetsResponse } from '../../src/protocol/generated/list-offsets.js';
 import type { ProduceResponse } from '../../src/protocol/generated/produce.js';
 import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
-import { ReplicatedCluster, waitFor } from '../support/replicated-cluster.js';
+import { clusterPerTest, type ReplicatedCluster, waitFor } from '../support/replicated-cluster.js';
 
 const TOPIC = 'del';
-let cluster: ReplicatedCluster | null = null;
-const conns: Connection[] = [];
-
-afterEach(async () => {
-  for (const c of conns.splice(0)) c.close();
-  await cluster?.stop();
-  cluster = null;
-});
-
-async function connect(c: ReplicatedCluster, id: number): Promise<Connection> {
-  const b = c.broker(id);
-  const conn = await Connection.connect({ host: b.host, port: b.port, requestTimeoutMs: 10_000 });
-  conns.push(conn);
-  return conn;
-}
+const { start, connect } = clusterPerTest();
 
 async function produce(conn: Connection, count: number): Promise<number> {
   const records = Array.from({ length: count }, (_, i) => ({
@@ -87,8 +73,7 @@ function logStart(c: ReplicatedCluster, id: number): number {
 
 describe('DeleteRecords on a replicated partition', () => {
   it('only the leader deletes; followers follow its log start offset; a new leader keeps it', async () => {
-    cluster = await ReplicatedCluster.start([1, 2, 3], { fetchWaitMaxMs: 100, fetchBackoffMs: 20 });
-    const c = cluster;
+    const c = await start([1, 2, 3], { fetchWaitMaxMs: 100, fetchBackoffMs: 20 });
     await c.createTopic({ name: TOPIC, partitions: 1, configs: {} }, [1, 2, 3]);
     const leader = await connect(c, 1);
     expect(await produce(leader, 10)).toBe(0);
@@ -118,8 +103,7 @@ describe('DeleteRecords on a replicated partition', () => {
   }, 30_000);
 
   it('waits for live replicas only: a live one that lags times it out, a dead one is skipped', async () => {
-    cluster = await ReplicatedCluster.start([1, 2, 3], { fetchWaitMaxMs: 100, fetchBackoffMs: 20 });
-    const c = cluster;
+    const c = await start([1, 2, 3], { fetchWaitMaxMs: 100, fetchBackoffMs: 20 });
     await c.createTopic({ name: TOPIC, partitions: 1, configs: {} }, [1, 2, 3]);
     const leader = await connect(c, 1);
     expect(await produce(leader, 10)).toBe(0);

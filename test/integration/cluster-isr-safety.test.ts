@@ -23,8 +23,8 @@
  * test decides exactly which offsets "node 3" holds.
  */
 
-import { afterEach, describe, expect, it } from 'vitest';
-import { Connection } from '../../src/client/connection.js';
+import { describe, expect, it } from 'vitest';
+import type { Connection } from '../../src/client/connection.js';
 import { newestBatchEpoch } from '../../src/cluster/replication/replica-fetcher.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import {
@@ -35,25 +35,11 @@ import {
 import type { ProduceResponse } from '../../src/protocol/generated/produce.js';
 import { setPartitionLeaderEpoch } from '../../src/protocol/records/batch-header.js';
 import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
-import { ReplicatedCluster, waitFor } from '../support/replicated-cluster.js';
+import { clusterPerTest, waitFor } from '../support/replicated-cluster.js';
 
 const TOPIC = 'isr-safety';
 
-let cluster: ReplicatedCluster | null = null;
-const conns: Connection[] = [];
-
-afterEach(async () => {
-  for (const c of conns.splice(0)) c.close();
-  await cluster?.stop();
-  cluster = null;
-});
-
-async function connect(c: ReplicatedCluster, id: number): Promise<Connection> {
-  const b = c.broker(id);
-  const conn = await Connection.connect({ host: b.host, port: b.port, requestTimeoutMs: 10_000 });
-  conns.push(conn);
-  return conn;
-}
+const { start, connect } = clusterPerTest();
 
 /** One Produce of `count` records to partition 0; resolves with the partition's answer. */
 async function produce(
@@ -114,8 +100,7 @@ async function replicaFetch(
 
 describe('replication safety', () => {
   it('the HW does not pass a follower whose ISR addition is still being written (maximal ISR)', async () => {
-    cluster = await ReplicatedCluster.start([1, 2], { fetchWaitMaxMs: 50 });
-    const c = cluster;
+    const c = await start([1, 2], { fetchWaitMaxMs: 50 });
     await c.createTopic({ name: TOPIC, partitions: 1 }, [1, 2, 3]);
     c.store.update(TOPIC, 0, { isr: [1, 2] }); // node 3 is out of the ISR
     await c.settled();
@@ -163,11 +148,10 @@ describe('replication safety', () => {
 
   it('an ISR addition whose outcome is unknown counts until a newer state settles it, then not', async () => {
     // The ISR check runs every second (half the lag time); node 2 never lags that much.
-    cluster = await ReplicatedCluster.start([1, 2], {
+    const c = await start([1, 2], {
       fetchWaitMaxMs: 50,
       replicaLagTimeMaxMs: 2_000,
     });
-    const c = cluster;
     await c.createTopic({ name: TOPIC, partitions: 1 }, [1, 2, 3]);
     c.store.update(TOPIC, 0, { isr: [1, 2] });
     await c.settled();
@@ -192,8 +176,7 @@ describe('replication safety', () => {
   });
 
   it('an ISR follower that fetches below what it reported (it lost records) leaves the ISR', async () => {
-    cluster = await ReplicatedCluster.start([1, 2], { fetchWaitMaxMs: 50 });
-    const c = cluster;
+    const c = await start([1, 2], { fetchWaitMaxMs: 50 });
     await c.createTopic({ name: TOPIC, partitions: 1 }, [1, 2, 3]);
     const epoch = c.state(TOPIC).leaderEpoch;
     const conn = await connect(c, 1);
@@ -215,8 +198,7 @@ describe('replication safety', () => {
   });
 
   it('a follower does not append a batch of a newer leader epoch from a long poll it parked under the old one', async () => {
-    cluster = await ReplicatedCluster.start([1, 2], { fetchWaitMaxMs: 5_000 });
-    const c = cluster;
+    const c = await start([1, 2], { fetchWaitMaxMs: 5_000 });
     await c.createTopic({ name: TOPIC, partitions: 1 }, [1, 2]);
     const conn = await connect(c, 1);
     expect(await produce(conn, -1, 3, 'a')).toEqual({ errorCode: 0, baseOffset: 0 });
@@ -244,8 +226,7 @@ describe('replication safety', () => {
   });
 
   it('a restarted broker does not resume a leadership of its earlier run (broker epoch)', async () => {
-    cluster = await ReplicatedCluster.start([1, 2], { fetchWaitMaxMs: 50 });
-    const c = cluster;
+    const c = await start([1, 2], { fetchWaitMaxMs: 50 });
     await c.createTopic({ name: TOPIC, partitions: 1 }, [1, 2]);
     const epochBefore = c.store.brokerEpoch(1);
     c.store.update(TOPIC, 0, { leaderBrokerEpoch: epochBefore });
@@ -278,8 +259,7 @@ describe('replication safety', () => {
   });
 
   it('acks=all is never answered from a role change or another leadership than the append', async () => {
-    cluster = await ReplicatedCluster.start([1, 2], { fetchWaitMaxMs: 50 });
-    const c = cluster;
+    const c = await start([1, 2], { fetchWaitMaxMs: 50 });
     await c.createTopic({ name: TOPIC, partitions: 1 }, [1, 2]);
     const conn = await connect(c, 1);
     expect(await produce(conn, -1, 3, 'a')).toEqual({ errorCode: 0, baseOffset: 0 });

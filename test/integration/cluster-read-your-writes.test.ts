@@ -9,8 +9,8 @@
  * fdatasync'd), so the published HW lags the acknowledgement often enough to be observed.
  */
 
-import { afterEach, describe, expect, it } from 'vitest';
-import { Connection } from '../../src/client/connection.js';
+import { describe, expect, it } from 'vitest';
+import type { Connection } from '../../src/client/connection.js';
 import {
   defaultFetchPartition,
   defaultFetchRequest,
@@ -23,27 +23,13 @@ import {
 } from '../../src/protocol/generated/list-offsets.js';
 import type { ProduceResponse } from '../../src/protocol/generated/produce.js';
 import { decodeRecordBatches, encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
-import { ReplicatedCluster } from '../support/replicated-cluster.js';
+import { clusterPerTest } from '../support/replicated-cluster.js';
 
 const TOPIC = 'ryw';
 /** Produce-then-read rounds; each one is a chance for the published HW to lag the answer. */
 const ROUNDS = 200;
 
-let cluster: ReplicatedCluster | null = null;
-const conns: Connection[] = [];
-
-afterEach(async () => {
-  for (const c of conns.splice(0)) c.close();
-  await cluster?.stop();
-  cluster = null;
-});
-
-async function connect(c: ReplicatedCluster, id: number): Promise<Connection> {
-  const b = c.broker(id);
-  const conn = await Connection.connect({ host: b.host, port: b.port, requestTimeoutMs: 10_000 });
-  conns.push(conn);
-  return conn;
-}
+const { start, connect } = clusterPerTest();
 
 function batch(tag: string, count: number): Buffer {
   const timestamp = Date.now();
@@ -122,13 +108,12 @@ async function latestOffset(conn: Connection): Promise<number> {
 
 describe('read-your-writes after acks=all (3 brokers, RF 3)', () => {
   it('a fetch and a ListOffsets sent right after the acks=all answer see the acknowledged records', async () => {
-    cluster = await ReplicatedCluster.start(
+    const c = await start(
       [1, 2, 3],
       { replicaLagTimeMaxMs: 10_000, fetchWaitMaxMs: 100 },
       // One owner worker, every append fdatasync'd: the background load below keeps it busy.
       { 'num.partition.workers': 1, 'log.flush.policy': 'always' },
     );
-    const c = cluster;
     await c.createTopic({ name: TOPIC, partitions: 2 }, [1, 2, 3]);
     // Partition 0 is led by broker 1; partition 1 (rotated placement) by broker 2, whose
     // followers include broker 1: its appends land on broker 1's only owner worker too.

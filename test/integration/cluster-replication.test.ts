@@ -7,8 +7,8 @@
  */
 
 import { Kafka, logLevel } from 'kafkajs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { Connection } from '../../src/client/connection.js';
+import { describe, expect, it } from 'vitest';
+import type { Connection } from '../../src/client/connection.js';
 import { Producer } from '../../src/client/index.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import {
@@ -18,26 +18,12 @@ import {
 } from '../../src/protocol/generated/fetch.js';
 import type { ProduceResponse } from '../../src/protocol/generated/produce.js';
 import { decodeRecordBatches, encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
-import { ReplicatedCluster, waitFor } from '../support/replicated-cluster.js';
+import { clusterPerTest, type ReplicatedCluster, waitFor } from '../support/replicated-cluster.js';
 
 const TOPIC = 'rep';
 const CONFIGS = { 'min.insync.replicas': '2' };
 
-let cluster: ReplicatedCluster | null = null;
-const conns: Connection[] = [];
-
-afterEach(async () => {
-  for (const c of conns.splice(0)) c.close();
-  await cluster?.stop();
-  cluster = null;
-});
-
-async function connect(c: ReplicatedCluster, id: number): Promise<Connection> {
-  const b = c.broker(id);
-  const conn = await Connection.connect({ host: b.host, port: b.port, requestTimeoutMs: 10_000 });
-  conns.push(conn);
-  return conn;
-}
+const { start, connect } = clusterPerTest();
 
 /** One raw Produce of `count` records; returns the partition's error code and base offset. */
 async function produceRaw(
@@ -113,11 +99,10 @@ function expectIdentical(c: ReplicatedCluster, ids: number[]): void {
 
 describe('replication across 3 brokers (RF 3, min.insync.replicas 2)', () => {
   it('acks=all from the Sluice producer and kafkajs; replicas end byte-identical with the leader epoch stamped', async () => {
-    cluster = await ReplicatedCluster.start([1, 2, 3], {
+    const c = await start([1, 2, 3], {
       replicaLagTimeMaxMs: 10_000,
       fetchWaitMaxMs: 200,
     });
-    const c = cluster;
     await c.createTopic({ name: TOPIC, partitions: 1, configs: CONFIGS }, [1, 2, 3]);
 
     const producer = new Producer({ bootstrap: c.bootstrap(1), lingerMs: 1 });
@@ -169,11 +154,10 @@ describe('replication across 3 brokers (RF 3, min.insync.replicas 2)', () => {
   });
 
   it('a stopped follower leaves the ISR, acks=all continues with 2, ISR of 1 refuses, the follower catches up and rejoins', async () => {
-    cluster = await ReplicatedCluster.start([1, 2, 3], {
+    const c = await start([1, 2, 3], {
       replicaLagTimeMaxMs: 500,
       fetchWaitMaxMs: 100,
     });
-    const c = cluster;
     await c.createTopic({ name: TOPIC, partitions: 1, configs: CONFIGS }, [1, 2, 3]);
     const conn = await connect(c, 1);
     expect(await produceRaw(conn, -1, 10, 'a')).toEqual({ errorCode: 0, baseOffset: 0 });
@@ -209,11 +193,10 @@ describe('replication across 3 brokers (RF 3, min.insync.replicas 2)', () => {
   });
 
   it('acks=all waiting for a follower fails with NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrinks below min.insync', async () => {
-    cluster = await ReplicatedCluster.start([1, 2], {
+    const c = await start([1, 2], {
       replicaLagTimeMaxMs: 300,
       fetchWaitMaxMs: 100,
     });
-    const c = cluster;
     await c.createTopic({ name: TOPIC, partitions: 1, configs: CONFIGS }, [1, 2]);
     const conn = await connect(c, 1);
     expect((await produceRaw(conn, -1, 3, 'a')).errorCode).toBe(0);
@@ -224,12 +207,11 @@ describe('replication across 3 brokers (RF 3, min.insync.replicas 2)', () => {
   });
 
   it('a new leader: the old leader truncates its divergent tail per leader epoch and ends byte-identical', async () => {
-    cluster = await ReplicatedCluster.start([1, 2, 3], {
+    const c = await start([1, 2, 3], {
       replicaLagTimeMaxMs: 10_000,
       fetchWaitMaxMs: 100,
       fetchBackoffMs: 50,
     });
-    const c = cluster;
     await c.createTopic({ name: TOPIC, partitions: 1, configs: CONFIGS }, [1, 2, 3]);
     let conn = await connect(c, 1);
     expect((await produceRaw(conn, -1, 10, 'committed')).errorCode).toBe(0);
@@ -265,12 +247,11 @@ describe('replication across 3 brokers (RF 3, min.insync.replicas 2)', () => {
   });
 
   it('a partition worker crash on a follower and then on the leader: roles survive the reopen, acks=all continues', async () => {
-    cluster = await ReplicatedCluster.start([1, 2, 3], {
+    const c = await start([1, 2, 3], {
       replicaLagTimeMaxMs: 10_000,
       fetchWaitMaxMs: 100,
       fetchBackoffMs: 20,
     });
-    const c = cluster;
     await c.createTopic({ name: TOPIC, partitions: 1, configs: CONFIGS }, [1, 2, 3]);
     const conn = await connect(c, 1);
     expect((await produceRaw(conn, -1, 5, 'a')).errorCode).toBe(0);
@@ -302,11 +283,10 @@ describe('replication across 3 brokers (RF 3, min.insync.replicas 2)', () => {
   });
 
   it('a restarted replica exposes nothing above its checkpointed high watermark before its role arrives', async () => {
-    cluster = await ReplicatedCluster.start([1, 2], {
+    const c = await start([1, 2], {
       replicaLagTimeMaxMs: 10_000,
       fetchWaitMaxMs: 100,
     });
-    const c = cluster;
     await c.createTopic(
       { name: TOPIC, partitions: 1, configs: { 'min.insync.replicas': '1' } },
       [1, 2],
@@ -316,7 +296,7 @@ describe('replication across 3 brokers (RF 3, min.insync.replicas 2)', () => {
     await c.stopNode(2);
     expect((await produceRaw(conn, 1, 3, 'b')).errorCode).toBe(0); // HW stays at 5 (2 is in the ISR)
     expect(c.offsets(1, TOPIC)).toEqual({ leo: 8, hw: 5 });
-    for (const x of conns.splice(0)) x.close();
+    conn.close();
     await c.stopNode(1); // clean stop: HW checkpoint 5
     let before = { leo: -1, hw: -1 };
     await c.startNode(1, (b) => {

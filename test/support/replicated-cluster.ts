@@ -8,7 +8,9 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
+import { Connection } from '../../src/client/connection.js';
 import {
   attachReplication,
   type ReplicaManager,
@@ -192,4 +194,42 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** What `clusterPerTest` gives a test file. */
+export interface ClusterPerTest {
+  /** `ReplicatedCluster.start`, remembered so it is stopped after the test. */
+  start(...args: Parameters<typeof ReplicatedCluster.start>): Promise<ReplicatedCluster>;
+  /** A client connection to broker `id` of `c`, closed after the test. */
+  connect(c: ReplicatedCluster, id: number): Promise<Connection>;
+}
+
+/**
+ * One cluster per test: registers an `afterEach` (call at the top level of a test file) that
+ * closes the test's connections and stops its cluster. Test-only; owned by the test's thread.
+ */
+export function clusterPerTest(): ClusterPerTest {
+  let current: ReplicatedCluster | null = null;
+  const conns: Connection[] = [];
+  afterEach(async () => {
+    for (const c of conns.splice(0)) c.close();
+    await current?.stop();
+    current = null;
+  });
+  return {
+    async start(...args) {
+      current = await ReplicatedCluster.start(...args);
+      return current;
+    },
+    async connect(c, id) {
+      const b = c.broker(id);
+      const conn = await Connection.connect({
+        host: b.host,
+        port: b.port,
+        requestTimeoutMs: 10_000,
+      });
+      conns.push(conn);
+      return conn;
+    },
+  };
 }
