@@ -225,6 +225,43 @@ describe('replication safety', () => {
     expect(await replicaFetch(conn, 2, 1, 3)).toBe(ErrorCode.FENCED_LEADER_EPOCH);
   });
 
+  it('a consumer long poll parked on a leader that becomes a follower answers NOT_LEADER_OR_FOLLOWER, not the log', async () => {
+    const c = await start([1, 2], { fetchWaitMaxMs: 50 });
+    await c.createTopic({ name: TOPIC, partitions: 1 }, [1, 2]);
+    const onOne = await connect(c, 1);
+    expect(await produce(onOne, -1, 3, 'a')).toEqual({ errorCode: 0, baseOffset: 0 });
+    // A consumer parks at the log end on node 1 (the leader) for up to 5 s.
+    const parkedOnOne = await connect(c, 1);
+    const parked = parkedOnOne.request<FetchResponse>(1, {
+      ...defaultFetchRequest(),
+      maxWaitMs: 5_000,
+      minBytes: 1,
+      maxBytes: 1 << 20,
+      topics: [
+        {
+          topic: TOPIC,
+          topicId: Buffer.alloc(16),
+          partitions: [
+            {
+              ...defaultFetchPartition(),
+              partition: 0,
+              fetchOffset: 3,
+              partitionMaxBytes: 1 << 20,
+            },
+          ],
+        },
+      ],
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    // Node 2 takes over and appends; node 1 follows and copies the records, which wakes the poll.
+    c.store.elect(TOPIC, 0, 2, [2, 1]);
+    await waitFor('node 2 leads', () => c.node(2).manager?.roleOf(TOPIC, 0)?.role === 'leader');
+    expect(await produce(await connect(c, 2), 1, 2, 'b')).toEqual({ errorCode: 0, baseOffset: 3 });
+    const p = (await parked).responses[0]?.partitions[0];
+    expect(p?.errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER);
+    expect(Buffer.isBuffer(p?.records) ? p?.records.length : 0).toBe(0);
+  });
+
   it('a restarted broker does not resume a leadership of its earlier run (broker epoch)', async () => {
     const c = await start([1, 2], { fetchWaitMaxMs: 50 });
     await c.createTopic({ name: TOPIC, partitions: 1 }, [1, 2]);

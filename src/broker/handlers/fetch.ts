@@ -137,6 +137,22 @@ function checkReplication(rep: ReplicaManager, replicaId: number, targets: Targe
   }
 }
 
+/**
+ * A long poll that woke re-checks leadership (side-effect free): the role may have moved while it
+ * waited, and a former leader must not answer from its log (Kafka's delayed fetch does the same).
+ */
+function recheckLeadership(rep: ReplicaManager, targets: Target[]): void {
+  for (const t of targets) {
+    if (t.errorCode !== 0) continue;
+    const c = rep.leaderCheck(t.topic, t.req.partition, t.req.currentLeaderEpoch);
+    if (c === null) {
+      if (t.replica) t.errorCode = ErrorCode.NOT_LEADER_OR_FOLLOWER;
+      continue;
+    }
+    t.errorCode = c.errorCode;
+  }
+}
+
 function outOfRange(ctx: RequestContext, slot: number, offset: number): boolean {
   return offset < ctx.core.state.logStartOffset(slot) || offset > ctx.core.state.logEndOffset(slot);
 }
@@ -191,7 +207,8 @@ export const fetchHandler: Handler<FetchRequest, FetchResponse> = {
     if (rep !== null) checkReplication(rep, req.replicaId, targets);
     const deadline = Date.now() + Math.min(Math.max(0, req.maxWaitMs), FETCH_MAX_WAIT_MS_LIMIT);
     const waitOn = waitTarget(ctx, targets);
-    for (;;) {
+    for (let woke = false; ; woke = true) {
+      if (woke && rep !== null) recheckLeadership(rep, targets);
       const seen = ctx.core.state.changeCount(waitOn);
       const ready = targets.some((t) => answerable(ctx, t));
       // A stopping broker answers long polls at once with what it has, so shutdown never waits
