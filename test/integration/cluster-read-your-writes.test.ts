@@ -12,18 +12,13 @@
 import { describe, expect, it } from 'vitest';
 import type { Connection } from '../../src/client/connection.js';
 import {
-  defaultFetchPartition,
-  defaultFetchRequest,
-  type FetchResponse,
-} from '../../src/protocol/generated/fetch.js';
-import {
   defaultListOffsetsPartition,
   defaultListOffsetsRequest,
   type ListOffsetsResponse,
 } from '../../src/protocol/generated/list-offsets.js';
 import type { ProduceResponse } from '../../src/protocol/generated/produce.js';
-import { decodeRecordBatches, encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
-import { clusterPerTest } from '../support/replicated-cluster.js';
+import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
+import { clusterPerTest, fetchPartition } from '../support/replicated-cluster.js';
 
 const TOPIC = 'ryw';
 /** Produce-then-read rounds; each one is a chance for the published HW to lag the answer. */
@@ -59,34 +54,8 @@ async function produce(
 }
 
 /** A consumer fetch that does not wait: what is visible right now. */
-async function fetchNow(conn: Connection, offset: number) {
-  const res = await conn.request<FetchResponse>(1, {
-    ...defaultFetchRequest(),
-    maxWaitMs: 0,
-    minBytes: 0,
-    maxBytes: 1 << 20,
-    topics: [
-      {
-        topic: TOPIC,
-        topicId: Buffer.alloc(16),
-        partitions: [
-          {
-            ...defaultFetchPartition(),
-            partition: 0,
-            fetchOffset: offset,
-            partitionMaxBytes: 1 << 20,
-          },
-        ],
-      },
-    ],
-  });
-  const p = res.responses[0]?.partitions[0];
-  if (!p) throw new Error('no partition data');
-  const records = Buffer.isBuffer(p.records) ? p.records : Buffer.alloc(0);
-  const offsets = decodeRecordBatches(records).batches.flatMap((b) =>
-    b.records.map((r) => r.offset),
-  );
-  return { errorCode: p.errorCode, highWatermark: p.highWatermark, offsets };
+function fetchNow(conn: Connection, offset: number) {
+  return fetchPartition(conn, TOPIC, offset);
 }
 
 async function latestOffset(conn: Connection): Promise<number> {

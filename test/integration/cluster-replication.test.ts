@@ -11,14 +11,14 @@ import { describe, expect, it } from 'vitest';
 import type { Connection } from '../../src/client/connection.js';
 import { Producer } from '../../src/client/index.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
-import {
-  defaultFetchPartition,
-  defaultFetchRequest,
-  type FetchResponse,
-} from '../../src/protocol/generated/fetch.js';
 import type { ProduceResponse } from '../../src/protocol/generated/produce.js';
 import { decodeRecordBatches, encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
-import { clusterPerTest, type ReplicatedCluster, waitFor } from '../support/replicated-cluster.js';
+import {
+  clusterPerTest,
+  fetchPartition,
+  type ReplicatedCluster,
+  waitFor,
+} from '../support/replicated-cluster.js';
 
 const TOPIC = 'rep';
 const CONFIGS = { 'min.insync.replicas': '2' };
@@ -52,35 +52,8 @@ async function produceRaw(
 }
 
 /** A consumer fetch (replica_id -1) from `offset`; returns the partition data. */
-async function fetchRaw(conn: Connection, offset: number, currentLeaderEpoch = -1) {
-  const res = await conn.request<FetchResponse>(1, {
-    ...defaultFetchRequest(),
-    maxWaitMs: 0,
-    minBytes: 0,
-    maxBytes: 1 << 20,
-    topics: [
-      {
-        topic: TOPIC,
-        topicId: Buffer.alloc(16),
-        partitions: [
-          {
-            ...defaultFetchPartition(),
-            partition: 0,
-            fetchOffset: offset,
-            currentLeaderEpoch,
-            partitionMaxBytes: 1 << 20,
-          },
-        ],
-      },
-    ],
-  });
-  const p = res.responses[0]?.partitions[0];
-  if (!p) throw new Error('no partition data');
-  const records = Buffer.isBuffer(p.records) ? p.records : Buffer.alloc(0);
-  const offsets = decodeRecordBatches(records).batches.flatMap((b) =>
-    b.records.map((r) => r.offset),
-  );
-  return { errorCode: p.errorCode, highWatermark: p.highWatermark, offsets, records };
+function fetchRaw(conn: Connection, offset: number, currentLeaderEpoch = -1) {
+  return fetchPartition(conn, TOPIC, offset, { currentLeaderEpoch });
 }
 
 function allInSync(c: ReplicatedCluster, ids: number[]): boolean {

@@ -19,6 +19,12 @@ import {
 } from '../../src/cluster/replication/index.js';
 import { StaticClusterStore } from '../../src/cluster/static-view.js';
 import type { PartitionState } from '../../src/cluster/types.js';
+import {
+  defaultFetchPartition,
+  defaultFetchRequest,
+  type FetchResponse,
+} from '../../src/protocol/generated/fetch.js';
+import { decodeRecordBatches } from '../../src/protocol/records/record-batch.js';
 
 export interface ClusterNodeHandle {
   id: number;
@@ -232,4 +238,59 @@ export function clusterPerTest(): ClusterPerTest {
       return conn;
     },
   };
+}
+
+/** Options of `fetchPartition`; defaults: consumer fetch (replica -1), no wait, no epoch. */
+export interface FetchPartitionOptions {
+  partition?: number;
+  replicaId?: number;
+  currentLeaderEpoch?: number;
+  maxWaitMs?: number;
+  minBytes?: number;
+}
+
+/** What `fetchPartition` returns: the partition's answer, its records and their offsets. */
+export interface FetchedPartition {
+  errorCode: number;
+  highWatermark: number;
+  records: Buffer;
+  offsets: number[];
+}
+
+/** One Fetch of one partition of `topic` from `offset` (up to 1 MiB), decoded. */
+export async function fetchPartition(
+  conn: Connection,
+  topic: string,
+  offset: number,
+  opts: FetchPartitionOptions = {},
+): Promise<FetchedPartition> {
+  const res = await conn.request<FetchResponse>(1, {
+    ...defaultFetchRequest(),
+    replicaId: opts.replicaId ?? -1,
+    maxWaitMs: opts.maxWaitMs ?? 0,
+    minBytes: opts.minBytes ?? 0,
+    maxBytes: 1 << 20,
+    topics: [
+      {
+        topic,
+        topicId: Buffer.alloc(16),
+        partitions: [
+          {
+            ...defaultFetchPartition(),
+            partition: opts.partition ?? 0,
+            fetchOffset: offset,
+            currentLeaderEpoch: opts.currentLeaderEpoch ?? -1,
+            partitionMaxBytes: 1 << 20,
+          },
+        ],
+      },
+    ],
+  });
+  const p = res.responses[0]?.partitions[0];
+  if (!p) throw new Error('no partition data');
+  const records = Buffer.isBuffer(p.records) ? p.records : Buffer.alloc(0);
+  const offsets = decodeRecordBatches(records).batches.flatMap((b) =>
+    b.records.map((r) => r.offset),
+  );
+  return { errorCode: p.errorCode, highWatermark: p.highWatermark, records, offsets };
 }
