@@ -38,13 +38,18 @@ export interface StreamedFetch {
   errorCode: number;
 }
 
-/** Fetch v11 request body for one partition. */
-function fetchBody(topic: string, offset: number, partitionMaxBytes: number): unknown {
+/** Fetch v11 request body for partition 0 of `topic` (a consumer fetch). */
+export function fetchBody(
+  topic: string,
+  offset: number,
+  limits: { maxWaitMs: number; maxBytes: number; partitionMaxBytes: number },
+): unknown {
+  const { maxWaitMs, maxBytes, partitionMaxBytes } = limits;
   return {
     replicaId: -1,
-    maxWaitMs: 0,
+    maxWaitMs,
     minBytes: 1,
-    maxBytes: 64 * 1024 * 1024,
+    maxBytes,
     isolationLevel: 0,
     sessionId: 0,
     sessionEpoch: -1,
@@ -135,7 +140,7 @@ export class FetchStream {
       11,
       this.nextId++,
       'bench',
-      fetchBody(topic, offset, partitionMaxBytes),
+      fetchBody(topic, offset, { maxWaitMs: 0, maxBytes: 64 * 1024 * 1024, partitionMaxBytes }),
     );
     this.nextOffset = offset;
     return new Promise((resolve, reject) => {

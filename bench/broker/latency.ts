@@ -27,7 +27,11 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import hdr from 'hdr-histogram-js';
 import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
 import { startWorker } from '../../src/threads/worker-spawn.js';
+import { fetchBody } from './fetch-stream.js';
 import { RawClient } from './raw-client.js';
+
+/** The consumer's long poll: up to 500 ms, at most 1 MiB. */
+const LATENCY_FETCH_LIMITS = { maxWaitMs: 500, maxBytes: 1 << 20, partitionMaxBytes: 1 << 20 };
 
 export interface LatencyOptions {
   host: string;
@@ -165,7 +169,7 @@ async function consumeThread(d: ThreadData): Promise<void> {
   let offset = 0;
   const giveUpUs = d.startUs + (d.opts.seconds + RUN_GRACE_SECONDS) * 1e6;
   while (offset < d.total && nowUs() < giveUpUs) {
-    const res = await c.request<Res>(1, 11, fetchBody(d.opts.topic, offset));
+    const res = await c.request<Res>(1, 11, fetchBody(d.opts.topic, offset, LATENCY_FETCH_LIMITS));
     const records = res.responses[0]?.partitions[0]?.records;
     const now = nowUs();
     if (!records) continue;
@@ -178,37 +182,6 @@ async function consumeThread(d: ThreadData): Promise<void> {
     }
   }
   c.close();
-}
-
-function fetchBody(topic: string, offset: number): unknown {
-  return {
-    replicaId: -1,
-    maxWaitMs: 500,
-    minBytes: 1,
-    maxBytes: 1048576,
-    isolationLevel: 0,
-    sessionId: 0,
-    sessionEpoch: -1,
-    topics: [
-      {
-        topic,
-        topicId: Buffer.alloc(16),
-        partitions: [
-          {
-            partition: 0,
-            currentLeaderEpoch: -1,
-            fetchOffset: offset,
-            lastFetchedEpoch: -1,
-            logStartOffset: -1,
-            partitionMaxBytes: 1048576,
-            replicaDirectoryId: Buffer.alloc(16),
-          },
-        ],
-      },
-    ],
-    forgottenTopicsData: [],
-    rackId: '',
-  };
 }
 
 async function relayReceive(d: ThreadData, receivedAt: Float64Array): Promise<void> {
