@@ -13,19 +13,10 @@ import { ClusterStore } from '../../src/cluster/controller/store.js';
 import type { PartitionState } from '../../src/cluster/types.js';
 import { createLogger } from '../../src/util/logger.js';
 import { EtcdServer, ensureEtcd } from '../support/etcd.js';
+import { until } from '../support/until.js';
 
 const haveEtcd = ensureEtcd();
 const TOPIC = 't';
-
-async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe.skipIf(!haveEtcd)('broker epochs (etcd)', () => {
   let etcd: EtcdServer;

@@ -34,7 +34,8 @@ import { prng } from '../../src/util/prng.js';
 import type { BrokerChild } from '../support/broker-child.js';
 import { EtcdServer, ensureEtcd } from '../support/etcd.js';
 import { RawClient } from '../support/raw-client.js';
-import { ServedCluster, until as untilWithin } from '../support/served-cluster.js';
+import { createTopicWhenRegistered, ServedCluster } from '../support/served-cluster.js';
+import { poller } from '../support/until.js';
 
 const haveEtcd = ensureEtcd();
 const TOPIC = 'chaos';
@@ -55,13 +56,7 @@ const SLUICE_WINDOW = 16;
 
 type PartitionMeta = MetadataResponse['topics'][number]['partitions'][number];
 
-function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 20_000,
-): Promise<T> {
-  return untilWithin(what, fn, timeoutMs);
-}
+const until = poller({ timeoutMs: 20_000, ignoreErrors: true });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -241,27 +236,13 @@ describe.skipIf(!haveEtcd)('cluster chaos (3 sluice serve processes, RF 3, min.i
     etcd = await EtcdServer.start();
     await Promise.all(NODE_IDS.map((id) => start(id)));
     phase('brokers started');
-    const admin = kafka().admin();
-    await admin.connect();
-    try {
-      await until('three brokers registered', async () =>
-        (await admin.describeCluster()).brokers.length === 3 ? true : undefined,
-      );
-      await admin.createTopics({
-        topics: [
-          {
-            topic: TOPIC,
-            numPartitions: PARTITIONS,
-            replicationFactor: 3,
-            configEntries: [{ name: 'min.insync.replicas', value: '2' }],
-          },
-        ],
-        waitForLeaders: true,
-      });
-      phase('topic created');
-    } finally {
-      await admin.disconnect();
-    }
+    await createTopicWhenRegistered(kafka(), 3, {
+      topic: TOPIC,
+      numPartitions: PARTITIONS,
+      replicationFactor: 3,
+      configEntries: [{ name: 'min.insync.replicas', value: '2' }],
+    });
+    phase('topic created');
     await allInSync();
     phase('in sync');
   }, 90_000);

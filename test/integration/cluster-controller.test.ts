@@ -22,6 +22,7 @@ import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import type { MetadataResponse } from '../../src/protocol/generated/metadata.js';
 import { EtcdServer, ensureEtcd } from '../support/etcd.js';
 import { API, RawClient, V } from '../support/raw-client.js';
+import { until } from '../support/until.js';
 
 const haveEtcd = ensureEtcd();
 
@@ -35,20 +36,6 @@ class InstantFollowerRoles implements ReplicaRoles {
     await this.node.view.proposeIsr(key.topic, key.partition, state, [...state.isr, me]);
   }
   async stopReplica(): Promise<void> {}
-}
-
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 describe.skipIf(!haveEtcd)('cluster controller (3 embedded brokers)', () => {

@@ -17,7 +17,10 @@ import type { FindCoordinatorResponse } from '../../src/protocol/generated/find-
 import type { BrokerChild } from '../support/broker-child.js';
 import { EtcdServer, ensureEtcd } from '../support/etcd.js';
 import { RawClient } from '../support/raw-client.js';
-import { ServedCluster, until } from '../support/served-cluster.js';
+import { createTopicWhenRegistered, ServedCluster } from '../support/served-cluster.js';
+import { poller } from '../support/until.js';
+
+const until = poller({ timeoutMs: 10_000, ignoreErrors: true });
 
 const haveEtcd = ensureEtcd();
 const TOPIC = 'coord-moves';
@@ -128,21 +131,11 @@ describe.skipIf(!haveEtcd)(
     beforeAll(async () => {
       etcd = await EtcdServer.start();
       await Promise.all([1, 2, 3].map((id) => cluster.start(id)));
-      const admin = kafka().admin();
-      await admin.connect();
-      try {
-        await until(
-          'three brokers registered',
-          async () => ((await admin.describeCluster()).brokers.length === 3 ? true : undefined),
-          20_000,
-        );
-        await admin.createTopics({
-          topics: [{ topic: TOPIC, numPartitions: PARTITIONS, replicationFactor: 3 }],
-          waitForLeaders: true,
-        });
-      } finally {
-        await admin.disconnect();
-      }
+      await createTopicWhenRegistered(kafka(), 3, {
+        topic: TOPIC,
+        numPartitions: PARTITIONS,
+        replicationFactor: 3,
+      });
     }, 90_000);
 
     afterAll(async () => {

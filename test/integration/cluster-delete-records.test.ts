@@ -12,28 +12,23 @@ import type { Connection } from '../../src/client/connection.js';
 import type { DeleteRecordsResponse } from '../../src/protocol/generated/delete-records.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import type { ListOffsetsResponse } from '../../src/protocol/generated/list-offsets.js';
-import type { ProduceResponse } from '../../src/protocol/generated/produce.js';
-import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
-import { clusterPerTest, type ReplicatedCluster, waitFor } from '../support/replicated-cluster.js';
+import {
+  clusterPerTest,
+  producePartition,
+  type ReplicatedCluster,
+  taggedBatch,
+  waitFor,
+} from '../support/replicated-cluster.js';
 
 const TOPIC = 'del';
 const { start, connect } = clusterPerTest();
 
 async function produce(conn: Connection, count: number): Promise<number> {
-  const records = Array.from({ length: count }, (_, i) => ({
-    key: null,
-    value: Buffer.from(`v-${i}`),
-    timestamp: Date.now(),
-  }));
-  const res = await conn.request<ProduceResponse>(0, {
-    transactionalId: null,
+  const r = await producePartition(conn, TOPIC, taggedBatch('v', count), {
     acks: -1,
     timeoutMs: 5_000,
-    topicData: [
-      { name: TOPIC, partitionData: [{ index: 0, records: encodeRecordBatch({ records }) }] },
-    ],
   });
-  return res.responses[0]?.partitionResponses[0]?.errorCode ?? -1;
+  return r.errorCode;
 }
 
 async function deleteRecords(conn: Connection, offset: number, timeoutMs = 5_000) {

@@ -18,20 +18,15 @@ import type { MetadataResponse } from '../../src/protocol/generated/metadata.js'
 import type { BrokerChild } from '../support/broker-child.js';
 import { EtcdServer, ensureEtcd } from '../support/etcd.js';
 import { RawClient } from '../support/raw-client.js';
-import { ServedCluster, until as untilWithin } from '../support/served-cluster.js';
+import { createTopicWhenRegistered, ServedCluster } from '../support/served-cluster.js';
+import { poller } from '../support/until.js';
 
 const haveEtcd = ensureEtcd();
 const TOPIC = 'failover';
 
 type PartitionMeta = MetadataResponse['topics'][number]['partitions'][number];
 
-function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 15_000,
-): Promise<T> {
-  return untilWithin(what, fn, timeoutMs);
-}
+const until = poller({ timeoutMs: 15_000, ignoreErrors: true });
 
 describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => {
   let etcd: EtcdServer;
@@ -107,20 +102,11 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
   beforeAll(async () => {
     etcd = await EtcdServer.start();
     await Promise.all([1, 2, 3].map((id) => start(id)));
-    const admin = kafka().admin();
-    await admin.connect();
-    try {
-      // kafkajs sends CreateTopics to the broker Metadata names as controller.
-      await until('three brokers registered', async () =>
-        (await admin.describeCluster()).brokers.length === 3 ? true : undefined,
-      );
-      await admin.createTopics({
-        topics: [{ topic: TOPIC, numPartitions: 3, replicationFactor: 3 }],
-        waitForLeaders: true,
-      });
-    } finally {
-      await admin.disconnect();
-    }
+    await createTopicWhenRegistered(kafka(), 3, {
+      topic: TOPIC,
+      numPartitions: 3,
+      replicationFactor: 3,
+    });
   }, 90_000);
 
   afterAll(async () => {

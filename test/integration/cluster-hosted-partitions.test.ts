@@ -25,7 +25,9 @@ import {
 } from '../../src/protocol/generated/list-offsets.js';
 import { EtcdServer, ensureEtcd } from '../support/etcd.js';
 import { batchOf, RawClient } from '../support/raw-client.js';
-import { until } from '../support/served-cluster.js';
+import { poller } from '../support/until.js';
+
+const until = poller({ timeoutMs: 10_000, ignoreErrors: true });
 
 const haveEtcd = ensureEtcd();
 const TOPIC = 'placed';

@@ -15,6 +15,7 @@ import type { MetadataResponse } from '../../src/protocol/generated/metadata.js'
 import { BrokerChild } from '../support/broker-child.js';
 import { EtcdServer, ensureEtcd } from '../support/etcd.js';
 import { batchOf, RawClient } from '../support/raw-client.js';
+import { poller } from '../support/until.js';
 
 const haveEtcd = ensureEtcd();
 const NODE_IDS = [1, 2, 3] as const;
@@ -22,21 +23,7 @@ const NOT_ENOUGH_REPLICAS = 19;
 
 type PartitionMeta = MetadataResponse['topics'][number]['partitions'][number];
 
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await Promise.resolve()
-      .then(fn)
-      .catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = poller({ timeoutMs: 20_000, ignoreErrors: true });
 
 describe.skipIf(!haveEtcd)('cluster ISR with a paused follower', () => {
   let etcd: EtcdServer;

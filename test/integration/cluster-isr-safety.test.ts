@@ -27,38 +27,23 @@ import { describe, expect, it } from 'vitest';
 import type { Connection } from '../../src/client/connection.js';
 import { newestBatchEpoch } from '../../src/cluster/replication/replica-fetcher.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
-import type { ProduceResponse } from '../../src/protocol/generated/produce.js';
 import { setPartitionLeaderEpoch } from '../../src/protocol/records/batch-header.js';
 import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
-import { clusterPerTest, fetchPartition, waitFor } from '../support/replicated-cluster.js';
+import {
+  clusterPerTest,
+  fetchPartition,
+  producePartition,
+  taggedBatch,
+  waitFor,
+} from '../support/replicated-cluster.js';
 
 const TOPIC = 'isr-safety';
 
 const { start, connect } = clusterPerTest();
 
 /** One Produce of `count` records to partition 0; resolves with the partition's answer. */
-async function produce(
-  conn: Connection,
-  acks: number,
-  count: number,
-  tag: string,
-): Promise<{ errorCode: number; baseOffset: number }> {
-  const records = Array.from({ length: count }, (_, i) => ({
-    key: null,
-    value: Buffer.from(`${tag}-${i}`),
-    timestamp: Date.now(),
-  }));
-  const res = await conn.request<ProduceResponse>(0, {
-    transactionalId: null,
-    acks,
-    timeoutMs: 10_000,
-    topicData: [
-      { name: TOPIC, partitionData: [{ index: 0, records: encodeRecordBatch({ records }) }] },
-    ],
-  });
-  const p = res.responses[0]?.partitionResponses[0];
-  if (!p) throw new Error('no partition response');
-  return { errorCode: p.errorCode, baseOffset: p.baseOffset };
+function produce(conn: Connection, acks: number, count: number, tag: string) {
+  return producePartition(conn, TOPIC, taggedBatch(tag, count), { acks });
 }
 
 /** A replica fetch as broker `replicaId` at `fetchOffset` (no wait); returns the error code. */

@@ -16,9 +16,12 @@ import {
   defaultListOffsetsRequest,
   type ListOffsetsResponse,
 } from '../../src/protocol/generated/list-offsets.js';
-import type { ProduceResponse } from '../../src/protocol/generated/produce.js';
-import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
-import { clusterPerTest, fetchPartition } from '../support/replicated-cluster.js';
+import {
+  clusterPerTest,
+  fetchPartition,
+  producePartition,
+  taggedBatch,
+} from '../support/replicated-cluster.js';
 
 const TOPIC = 'ryw';
 /** Produce-then-read rounds; each one is a chance for the published HW to lag the answer. */
@@ -26,31 +29,8 @@ const ROUNDS = 200;
 
 const { start, connect } = clusterPerTest();
 
-function batch(tag: string, count: number): Buffer {
-  const timestamp = Date.now();
-  return encodeRecordBatch({
-    records: Array.from({ length: count }, (_, i) => ({
-      key: null,
-      value: Buffer.from(`${tag}-${i}`),
-      timestamp,
-    })),
-  });
-}
-
-async function produce(
-  conn: Connection,
-  partition: number,
-  records: Buffer,
-): Promise<{ errorCode: number; baseOffset: number }> {
-  const res = await conn.request<ProduceResponse>(0, {
-    transactionalId: null,
-    acks: -1,
-    timeoutMs: 10_000,
-    topicData: [{ name: TOPIC, partitionData: [{ index: partition, records }] }],
-  });
-  const p = res.responses[0]?.partitionResponses[0];
-  if (!p) throw new Error('no partition response');
-  return { errorCode: p.errorCode, baseOffset: p.baseOffset };
+function produce(conn: Connection, partition: number, records: Buffer) {
+  return producePartition(conn, TOPIC, records, { acks: -1, partition });
 }
 
 /** A consumer fetch that does not wait: what is visible right now. */
@@ -96,7 +76,7 @@ describe('read-your-writes after acks=all (3 brokers, RF 3)', () => {
       for (let i = 0; loading; i++) {
         // Only there to keep the owner busy: a failed round (a timeout on a loaded machine) is
         // not this test's concern.
-        await produce(loadConn, 1, batch(`load-${i}`, 50)).catch(
+        await produce(loadConn, 1, taggedBatch(`load-${i}`, 50)).catch(
           () => new Promise((r) => setTimeout(r, 10)),
         );
       }
@@ -106,7 +86,7 @@ describe('read-your-writes after acks=all (3 brokers, RF 3)', () => {
     try {
       for (let round = 0; round < ROUNDS; round++) {
         const count = 1 + (round % 3);
-        const r = await produce(conn, 0, batch(`r${round}`, count));
+        const r = await produce(conn, 0, taggedBatch(`r${round}`, count));
         expect(r.errorCode).toBe(0);
         const last = r.baseOffset + count - 1;
         const [f, latest] = await Promise.all([fetchNow(check, r.baseOffset), latestOffset(conn)]);

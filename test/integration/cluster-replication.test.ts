@@ -11,12 +11,13 @@ import { describe, expect, it } from 'vitest';
 import type { Connection } from '../../src/client/connection.js';
 import { Producer } from '../../src/client/index.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
-import type { ProduceResponse } from '../../src/protocol/generated/produce.js';
-import { decodeRecordBatches, encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
+import { decodeRecordBatches } from '../../src/protocol/records/record-batch.js';
 import {
   clusterPerTest,
   fetchPartition,
+  producePartition,
   type ReplicatedCluster,
+  taggedBatch,
   waitFor,
 } from '../support/replicated-cluster.js';
 
@@ -26,29 +27,8 @@ const CONFIGS = { 'min.insync.replicas': '2' };
 const { start, connect } = clusterPerTest();
 
 /** One raw Produce of `count` records; returns the partition's error code and base offset. */
-async function produceRaw(
-  conn: Connection,
-  acks: number,
-  count: number,
-  tag: string,
-  timeoutMs = 5_000,
-): Promise<{ errorCode: number; baseOffset: number }> {
-  const records = Array.from({ length: count }, (_, i) => ({
-    key: null,
-    value: Buffer.from(`${tag}-${i}`),
-    timestamp: Date.now(),
-  }));
-  const res = await conn.request<ProduceResponse>(0, {
-    transactionalId: null,
-    acks,
-    timeoutMs,
-    topicData: [
-      { name: TOPIC, partitionData: [{ index: 0, records: encodeRecordBatch({ records }) }] },
-    ],
-  });
-  const p = res.responses[0]?.partitionResponses[0];
-  if (!p) throw new Error('no partition response');
-  return { errorCode: p.errorCode, baseOffset: p.baseOffset };
+function produceRaw(conn: Connection, acks: number, count: number, tag: string, timeoutMs = 5_000) {
+  return producePartition(conn, TOPIC, taggedBatch(tag, count), { acks, timeoutMs });
 }
 
 /** A consumer fetch (replica_id -1) from `offset`; returns the partition data. */

@@ -19,6 +19,7 @@ import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import type { MetadataResponse } from '../../src/protocol/generated/metadata.js';
 import { EtcdServer, ensureEtcd } from '../support/etcd.js';
 import { API, RawClient, V } from '../support/raw-client.js';
+import { until } from '../support/until.js';
 
 const haveEtcd = ensureEtcd();
 
@@ -27,20 +28,6 @@ const SHUTDOWN_TIMEOUT_MS = 20_000;
 const SESSION_TIMEOUT_MS = 20_000;
 /** How long another broker may take to become controller after the late win. */
 const TAKEOVER_WAIT_MS = 8_000;
-
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A promise with its resolve function outside. */
 function gate<T = void>(): { promise: Promise<T>; open: (v: T) => void } {

@@ -24,7 +24,8 @@ import {
   defaultFetchRequest,
   type FetchResponse,
 } from '../../src/protocol/generated/fetch.js';
-import { decodeRecordBatches } from '../../src/protocol/records/record-batch.js';
+import type { ProduceResponse } from '../../src/protocol/generated/produce.js';
+import { decodeRecordBatches, encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
 
 export interface ClusterNodeHandle {
   id: number;
@@ -293,4 +294,34 @@ export async function fetchPartition(
     b.records.map((r) => r.offset),
   );
   return { errorCode: p.errorCode, highWatermark: p.highWatermark, records, offsets };
+}
+
+/** One batch of `count` records valued `<tag>-<i>` (no keys), stamped now. */
+export function taggedBatch(tag: string, count: number): Buffer {
+  const timestamp = Date.now();
+  return encodeRecordBatch({
+    records: Array.from({ length: count }, (_, i) => ({
+      key: null,
+      value: Buffer.from(`${tag}-${i}`),
+      timestamp,
+    })),
+  });
+}
+
+/** One Produce of `records` to one partition of `topic`; the partition's answer. */
+export async function producePartition(
+  conn: Connection,
+  topic: string,
+  records: Buffer,
+  opts: { acks: number; partition?: number; timeoutMs?: number },
+): Promise<{ errorCode: number; baseOffset: number }> {
+  const res = await conn.request<ProduceResponse>(0, {
+    transactionalId: null,
+    acks: opts.acks,
+    timeoutMs: opts.timeoutMs ?? 10_000,
+    topicData: [{ name: topic, partitionData: [{ index: opts.partition ?? 0, records }] }],
+  });
+  const p = res.responses[0]?.partitionResponses[0];
+  if (!p) throw new Error('no partition response');
+  return { errorCode: p.errorCode, baseOffset: p.baseOffset };
 }

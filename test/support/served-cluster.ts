@@ -7,7 +7,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ITopicConfig, Kafka } from 'kafkajs';
 import { BrokerChild } from './broker-child.js';
+import { poller } from './until.js';
 
 export class ServedCluster {
   /** Data dir per node id (kept after a kill). */
@@ -63,19 +65,26 @@ export class ServedCluster {
   }
 }
 
-/** Polls `fn` until it gives a value (errors count as "not yet"), or fails after `timeoutMs`. */
-export async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await Promise.resolve()
-      .then(fn)
-      .catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+/**
+ * With a kafkajs admin: waits until `brokerCount` brokers are registered (kafkajs sends
+ * CreateTopics to the broker Metadata names as controller), then creates `topic` and waits for its
+ * leaders. Connection errors while brokers come up count as "not yet".
+ */
+export async function createTopicWhenRegistered(
+  kafka: Kafka,
+  brokerCount: number,
+  topic: ITopicConfig,
+): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await poller({ timeoutMs: 20_000, ignoreErrors: true })(
+      `${brokerCount} brokers registered`,
+      async () =>
+        (await admin.describeCluster()).brokers.length === brokerCount ? true : undefined,
+    );
+    await admin.createTopics({ topics: [topic], waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
   }
 }
