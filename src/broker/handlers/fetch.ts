@@ -119,14 +119,9 @@ function upperOf(ctx: RequestContext, slot: number, t: Target): number {
 
 /** Cluster mode: leadership and leader-epoch checks; a follower's fetch offset is its LEO. */
 function checkReplication(rep: ReplicaManager, replicaId: number, targets: Target[]): void {
+  checkLeadership(rep, targets);
   for (const t of targets) {
-    const c = rep.leaderCheck(t.topic, t.req.partition, t.req.currentLeaderEpoch);
-    if (c === null) {
-      if (t.replica) t.errorCode = ErrorCode.NOT_LEADER_OR_FOLLOWER; // not replicated here
-      continue;
-    }
-    t.errorCode = c.errorCode;
-    if (t.replica && c.errorCode === 0)
+    if (t.replica && t.errorCode === 0)
       rep.onFollowerFetch(
         t.topic,
         t.req.partition,
@@ -138,15 +133,16 @@ function checkReplication(rep: ReplicaManager, replicaId: number, targets: Targe
 }
 
 /**
- * A long poll that woke re-checks leadership (side-effect free): the role may have moved while it
- * waited, and a former leader must not answer from its log (Kafka's delayed fetch does the same).
+ * Leadership and leader-epoch checks (side-effect free) of every target not failed yet. Run again
+ * each time a long poll wakes: the role may have moved while it waited, and a former leader must
+ * not answer from its log (Kafka's delayed fetch does the same).
  */
-function recheckLeadership(rep: ReplicaManager, targets: Target[]): void {
+function checkLeadership(rep: ReplicaManager, targets: Target[]): void {
   for (const t of targets) {
     if (t.errorCode !== 0) continue;
     const c = rep.leaderCheck(t.topic, t.req.partition, t.req.currentLeaderEpoch);
     if (c === null) {
-      if (t.replica) t.errorCode = ErrorCode.NOT_LEADER_OR_FOLLOWER;
+      if (t.replica) t.errorCode = ErrorCode.NOT_LEADER_OR_FOLLOWER; // not replicated here
       continue;
     }
     t.errorCode = c.errorCode;
@@ -208,7 +204,7 @@ export const fetchHandler: Handler<FetchRequest, FetchResponse> = {
     const deadline = Date.now() + Math.min(Math.max(0, req.maxWaitMs), FETCH_MAX_WAIT_MS_LIMIT);
     const waitOn = waitTarget(ctx, targets);
     for (let woke = false; ; woke = true) {
-      if (woke && rep !== null) recheckLeadership(rep, targets);
+      if (woke && rep !== null) checkLeadership(rep, targets);
       const seen = ctx.core.state.changeCount(waitOn);
       const ready = targets.some((t) => answerable(ctx, t));
       // A stopping broker answers long polls at once with what it has, so shutdown never waits
@@ -335,11 +331,12 @@ async function readOne(
     return { data: emptyPartition(p.partition, ErrorCode.NOT_LEADER_OR_FOLLOWER), bytes: 0 };
   }
   // The owner answers its published HW, which may lag the visible one the read was bounded by.
-  const resHw = res.errorCode === 0 ? ctx.core.visibleHighWatermark(route.slot) : -1;
+  const visibleHw = res.errorCode === 0 ? ctx.core.visibleHighWatermark(route.slot) : -1;
+  const resHw = Math.max(res.highWatermark, visibleHw);
   const data: PartitionData = {
     ...emptyPartition(p.partition, res.errorCode),
-    highWatermark: Math.max(res.highWatermark, resHw),
-    lastStableOffset: Math.max(res.highWatermark, resHw),
+    highWatermark: resHw,
+    lastStableOffset: resHw,
     logStartOffset: res.logStartOffset,
     abortedTransactions: res.errorCode === 0 ? [] : null,
   };
