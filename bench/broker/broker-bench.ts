@@ -38,6 +38,7 @@ import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
 import { measureWriteLoop } from '../io/append.js';
 import { FetchStream, frameReference, streamReference } from './fetch-stream.js';
 import { formatPercentiles, measureLatency, measureRelayFloor } from './latency.js';
+import { startPortChild } from './port-child.js';
 import { RawClient } from './raw-client.js';
 
 type StartBroker = typeof import('../../src/broker/broker.js').startBroker;
@@ -219,16 +220,8 @@ async function warmPartitions(c: RawClient, topic: string, partitions: number): 
 /** The same load against `produce-sink.ts` in its own process: the transport ceiling. */
 async function produceSinkRun(seconds: number, clients: number): Promise<number> {
   const script = new URL('./produce-sink.ts', import.meta.url).pathname;
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const { port, child } = await startPortChild(['--import', 'tsx', script], 'produce sink');
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stdout.once('data', (d: Buffer) =>
-        resolve(Number(/port (\d+)/.exec(d.toString())?.[1])),
-      );
-      child.once('exit', (code) => reject(new Error(`produce sink exited with ${code}`)));
-    });
     return await produceLoad({ host: '127.0.0.1', port }, 1, seconds, clients);
   } finally {
     child.kill();

@@ -17,12 +17,12 @@
  * Benchmark-only; owned by the calling thread.
  */
 
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeRequest } from '../../src/protocol/frame.js';
+import { startPortChild } from './port-child.js';
 
 /** Bytes of a batch header the walker needs: base offset, length, ..., last offset delta. */
 const BATCH_HEAD_BYTES = 27;
@@ -272,19 +272,17 @@ async function withReference<T>(
   const dir = mkdtempSync(join(tmpdir(), 'sluice-fetch-ref-'));
   const file = join(dir, 'records');
   writeFileSync(file, records);
-  const child = spawn(process.execPath, ['-e', REFERENCE_SERVER, mode, file], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stdout.once('data', (d: Buffer) =>
-        resolve(Number(/port (\d+)/.exec(d.toString())?.[1])),
-      );
-      child.once('exit', (code) => reject(new Error(`reference server exited with ${code}`)));
-    });
-    return await body(port);
+    const { port, child } = await startPortChild(
+      ['-e', REFERENCE_SERVER, mode, file],
+      'reference server',
+    );
+    try {
+      return await body(port);
+    } finally {
+      child.kill();
+    }
   } finally {
-    child.kill();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -20,7 +20,6 @@
  * entry of its two worker threads.
  */
 
-import { spawn } from 'node:child_process';
 import { createConnection, type Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -28,6 +27,7 @@ import hdr from 'hdr-histogram-js';
 import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
 import { startWorker } from '../../src/threads/worker-spawn.js';
 import { fetchBody } from './fetch-stream.js';
+import { startPortChild } from './port-child.js';
 import { RawClient } from './raw-client.js';
 
 /** The consumer's long poll: up to 500 ms, at most 1 MiB. */
@@ -233,13 +233,7 @@ server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port)
 `;
 
 async function startRelay(): Promise<{ port: number; stop: () => void }> {
-  const child = spawn(process.execPath, ['-e', RELAY_SERVER], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout.once('data', (d: Buffer) => resolve(Number(/port (\d+)/.exec(d.toString())?.[1])));
-    child.once('exit', (code) => reject(new Error(`relay exited with ${code}`)));
-  });
+  const { port, child } = await startPortChild(['-e', RELAY_SERVER], 'relay');
   return { port, stop: () => child.kill() };
 }
 
