@@ -267,8 +267,13 @@ describe('group membership against a scripted coordinator', () => {
     const { c, events } = await setup(script);
     port = fake?.port ?? 0;
     await waitUntil(
-      'four joins and a stable member',
-      () => script.joinedWith.length === 4 && c.groupMembership?.state === 'stable',
+      'four joins, a stable member and its last assignment applied',
+      // The member turns stable when SyncGroup answers; the assignment (committed offsets, then
+      // the listener) is applied right after, so wait for the listener's fifth event too.
+      () =>
+        script.joinedWith.length === 4 &&
+        c.groupMembership?.state === 'stable' &&
+        events.length >= 5,
       () => script.log,
     );
     expect(script.joinedWith).toEqual(['', 'm1', 'm1', '']);
@@ -387,8 +392,8 @@ describe('group membership against a scripted coordinator', () => {
     expect(script.joinedWith).toEqual(['']);
     await c.poll(20);
     await waitUntil(
-      'rejoined',
-      () => c.assignment().length === 1,
+      'rejoined and told the listener',
+      () => c.assignment().length === 1 && events.length >= 3,
       () => script.log,
     );
     expect(script.joinedWith).toEqual(['', '']);
