@@ -103,12 +103,13 @@ async function startNodes(
   for (let i = 0; i < count; i++) ports.push(await freePort());
   const nodeFlags = count === 1 ? ['--single'] : [];
   if (process.argv.includes('--src')) nodeFlags.push('--src');
+  const dirs = ports.map((_, i) => join(root, `run-${runs}-node-${i + 1}`));
   const nodes = ports.map((_, i) => {
     let ready: () => void = () => undefined;
     const isReady = new Promise<void>((r) => {
       ready = r;
     });
-    const dir = join(root, `run-${runs}-node-${i + 1}`);
+    const dir = dirs[i] as string;
     const args = [String(i + 1), dir, ports.join(','), String(partitions), ...nodeFlags];
     const n = run(
       './replica-node.ts',
@@ -131,6 +132,9 @@ async function startNodes(
       for (const n of nodes) n.child.kill('SIGTERM');
       const outs = await Promise.all(nodes.map((n) => n.done));
       let cpuUs = 0;
+      // Each run writes gigabytes; leaving them would make later rounds pay for the writeback
+      // (and a fuller disk) of earlier ones. Deleting discards the pages not yet written.
+      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
       for (const out of outs) for (const m of out.matchAll(/^cpu (\d+)$/gm)) cpuUs += Number(m[1]);
       for (const out of outs)
         for (const m of out.matchAll(/^fetch (\d+) (\d+)$/gm))

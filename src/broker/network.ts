@@ -21,10 +21,11 @@
  * Owned by the network (main) thread; not thread-safe.
  */
 
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, Socket } from 'node:net';
 import { sendChunks } from '../io/socket-sendfile.js';
 import type { Logger } from '../util/logger.js';
 import type { DispatchResult } from './dispatch.js';
+import { FrameReader, FrameSizeError, framePool } from './frame-reader.js';
 
 /**
  * Responses whose file slices add up to less than this are copied (a synchronous page-cache read
@@ -39,8 +40,46 @@ function sliceBytes(chunks: DispatchResult['chunks']): number {
   return n;
 }
 
-/** Smallest request: api key, version, correlation id, client id length. */
-const FRAME_BYTES_MIN = 10;
+/** Produce (API key 0): its handling keeps no view of the frame once it settles. */
+const PRODUCE_API_KEY = 0;
+
+/**
+ * Re-creates an accepted socket around its own handle with `onread`, so the kernel reads into
+ * memory the frame reader picks (Node offers `onread` only for sockets it creates). The server
+ * runs with `pauseOnConnect`, so no byte has been read yet. `_handle` is Node's internal libuv
+ * handle (not in the public types, hence the cast); the emptied original is destroyed, which
+ * only updates the server's connection count. Null (keep the original socket and its 'data'
+ * events) if the handle is not there.
+ */
+function withOnread(socket: Socket, sink: ReadSink): Socket | null {
+  const raw = socket as unknown as { _handle?: object | null };
+  const handle = raw._handle;
+  if (handle === null || handle === undefined) return null;
+  raw._handle = null;
+  socket.destroy();
+  let target: Buffer | null = null;
+  return new Socket({
+    handle,
+    readable: true,
+    writable: true,
+    onread: {
+      // Called once for the first read and again after each callback: the next read's memory.
+      buffer: () => {
+        target = sink.readTarget();
+        return target;
+      },
+      callback: (bytes: number): boolean => {
+        if (target !== null) sink.filled(target, bytes);
+        return true;
+      },
+    },
+  } as ConstructorParameters<typeof Socket>[0]);
+}
+
+interface ReadSink {
+  readTarget(): Buffer;
+  filled(target: Buffer, bytes: number): void;
+}
 
 export interface NetworkOptions {
   host: string;
@@ -77,7 +116,9 @@ export class NetworkServer {
   };
 
   constructor(private readonly opts: NetworkOptions) {
-    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) =>
+      this.accept(socket),
+    );
   }
 
   async listen(): Promise<{ host: string; port: number }> {
@@ -123,8 +164,11 @@ export class NetworkServer {
 
 /** One client connection. Owned by the network thread; not thread-safe. */
 class Connection {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  private readonly socket: Socket;
+  private readonly reader: FrameReader;
+  /** Complete frames not yet handed to the broker (the in-flight limit was reached). */
+  private readonly ready: Buffer[] = [];
+  private readyHead = 0;
   private readonly queue: Promise<DispatchResult | null>[] = [];
   private writing = false;
   private closed = false;
@@ -132,20 +176,31 @@ class Connection {
   private readonly remote: string;
 
   constructor(
-    private readonly socket: Socket,
+    accepted: Socket,
     private readonly opts: NetworkOptions,
     private readonly stats: NetworkStats,
     private readonly onClose: () => void,
   ) {
-    this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.remote = `${accepted.remoteAddress}:${accepted.remotePort}`;
+    this.reader = new FrameReader(opts.maxFrameBytes, (frame) => this.onFrame(frame));
+    const socket = withOnread(accepted, {
+      readTarget: () => this.reader.readTarget(),
+      filled: (target, bytes) => this.onRead(() => this.reader.filled(target, bytes), bytes),
+    });
+    this.socket = socket ?? accepted;
+    if (socket === null) {
+      accepted.on('data', (chunk: Buffer) =>
+        this.onRead(() => this.reader.push(chunk), chunk.length),
+      );
+      accepted.resume();
+    }
     stats.connectionsOpen++;
     opts.logger.debug({ remote: this.remote }, 'connection opened');
-    socket.setTimeout(opts.idleTimeoutMs);
-    socket.on('timeout', () => this.onIdle());
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', () => this.destroy());
-    socket.on('close', () => this.destroy());
-    socket.on('drain', () => this.maybeResume());
+    this.socket.setTimeout(opts.idleTimeoutMs);
+    this.socket.on('timeout', () => this.onIdle());
+    this.socket.on('error', () => this.destroy());
+    this.socket.on('close', () => this.destroy());
+    this.socket.on('drain', () => this.maybeResume());
   }
 
   get busy(): boolean {
@@ -171,51 +226,52 @@ class Connection {
     this.socket.pause();
   }
 
-  private onData(chunk: Buffer): void {
-    this.stats.bytesIn += chunk.length;
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    this.splitFrames();
+  /** Runs one read through the frame reader; a bad size prefix closes this connection. */
+  private onRead(consume: () => void, bytes: number): void {
+    if (this.closed) return;
+    this.stats.bytesIn += bytes;
+    try {
+      consume();
+    } catch (err) {
+      if (!(err instanceof FrameSizeError)) throw err;
+      this.stats.protocolErrors++;
+      this.fail(err.message);
+      return;
+    }
     this.maybePause();
   }
 
-  /** Takes every complete frame off the pending bytes. */
-  private splitFrames(): void {
-    while (!this.closed && this.pendingBytes >= 4 && this.queue.length < this.opts.maxInFlight) {
-      const head = this.coalesce(4);
-      const size = head.readInt32BE(0);
-      if (size < FRAME_BYTES_MIN || size > this.opts.maxFrameBytes) {
-        this.stats.protocolErrors++;
-        this.fail(`frame size ${size} outside [${FRAME_BYTES_MIN}, ${this.opts.maxFrameBytes}]`);
-        return;
-      }
-      if (this.pendingBytes < 4 + size) return;
-      const frame = this.take(4 + size).subarray(4);
+  private onFrame(frame: Buffer): void {
+    this.ready.push(frame);
+    this.startReady();
+  }
+
+  /** Hands complete frames to the broker while the in-flight limit allows. */
+  private startReady(): void {
+    while (
+      !this.closed &&
+      this.readyHead < this.ready.length &&
+      this.queue.length < this.opts.maxInFlight
+    ) {
+      const frame = this.ready[this.readyHead] as Buffer;
+      this.readyHead++;
       this.enqueue(frame);
     }
-  }
-
-  /** Makes the first `n` pending bytes contiguous and returns them (without consuming). */
-  private coalesce(n: number): Buffer {
-    const first = this.pending[0] as Buffer;
-    if (first.length >= n) return first;
-    const all = Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [all];
-    return all;
-  }
-
-  private take(n: number): Buffer {
-    const buf = this.coalesce(n);
-    const out = buf.subarray(0, n);
-    if (buf.length === n) this.pending.shift();
-    else this.pending[0] = buf.subarray(n);
-    this.pendingBytes -= n;
-    return out;
+    if (this.readyHead === this.ready.length) {
+      this.ready.length = 0;
+      this.readyHead = 0;
+    }
   }
 
   private enqueue(frame: Buffer): void {
     this.stats.requests++;
     const p = this.opts.handle(frame, { remote: this.remote });
+    // A settled Produce holds no view of its frame (its records were copied to the owner before
+    // the handler's first await): the frame's memory goes back to the pool.
+    if (frame.readInt16BE(0) === PRODUCE_API_KEY) {
+      const release = (): void => framePool.release(frame);
+      p.then(release, release);
+    }
     p.catch(() => undefined); // surfaced in writeLoop, in order
     this.queue.push(p);
     void this.writeLoop();
@@ -268,7 +324,7 @@ class Connection {
   }
 
   private maybeResume(): void {
-    this.splitFrames();
+    this.startReady();
     if (!this.closed && !this.readingStopped && !this.overloaded() && this.socket.isPaused())
       this.socket.resume();
   }
