@@ -122,7 +122,8 @@ export class RpcEndpoint {
 
   private send(tag: number, reqId: number, json: unknown, tail: readonly Uint8Array[]): void {
     if (this.stopped || this.channel.closed) throw new RpcClosedError('channel closed');
-    const body = jsonBytes(json);
+    // The first tail (a record batch, when there is one) keeps its alignment: see jsonBytes.
+    const body = jsonBytes(json, tail[0]?.byteOffset ?? 0);
     let tailBytes = 0;
     for (const t of tail) tailBytes += t.length;
     const size = rpcSize(body, tailBytes);

@@ -86,6 +86,20 @@ export function rpcDecode<T>(payload: Uint8Array): RpcMessage<T> {
   return { reqId, json, tail: payload.subarray(HEADER_BYTES + jsonBytes) };
 }
 
-export function jsonBytes(value: unknown): Buffer {
-  return Buffer.from(JSON.stringify(value), 'utf8');
+/** Alignment (bytes) at which V8 copies into shared memory word by word. */
+const COPY_WORD_BYTES = 8;
+
+/**
+ * The JSON header of a message, padded with trailing spaces (JSON.parse ignores them) so that a
+ * tail starting `tailAlign` bytes past an 8-byte boundary of its memory lands at the same
+ * alignment in the message (a ring payload starts 8-aligned, and so does the tail after the
+ * 8-byte header and a JSON length of `tailAlign` mod 8). Why: V8 copies into a SharedArrayBuffer
+ * word by word only when source and target agree mod 8 and byte by byte otherwise, 4-5 times
+ * slower (20 vs 4.4 GB/s for a 64 KiB batch here); the batch is the bulk of every append.
+ */
+export function jsonBytes(value: unknown, tailAlign = 0): Buffer {
+  const text = JSON.stringify(value);
+  const length = Buffer.byteLength(text, 'utf8');
+  const pad = (((tailAlign - length) % COPY_WORD_BYTES) + COPY_WORD_BYTES) % COPY_WORD_BYTES;
+  return Buffer.from(pad === 0 ? text : text + ' '.repeat(pad), 'utf8');
 }
