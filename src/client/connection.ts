@@ -66,6 +66,11 @@ const CLIENT_VERSION_CAPS: ReadonlyMap<number, number> = new Map([
 const RESPONSE_BYTES_MAX = 512 * 1024 * 1024;
 /** `reuseResponseMemory`: bytes of the fixed socket read buffer. */
 const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * `reuseResponseMemory`: a read goes straight into the assembly buffer when at least this much
+ * of it is free (else into the fixed read buffer, then copied).
+ */
+const DIRECT_READ_BYTES_MIN = 16 * 1024;
 /** `reuseResponseMemory`: initial size of the assembly buffer. */
 const ASSEMBLY_BYTES_INITIAL = 1024 * 1024;
 /**
@@ -165,7 +170,10 @@ export class Connection {
     // The socket exists before the connection object: its reads go through this forwarder.
     let conn: Connection | null = null;
     const onRead = opts.reuseResponseMemory
-      ? (bytes: Buffer) => conn?.onReadInto(bytes)
+      ? {
+          target: (): Buffer | null => conn?.readTarget() ?? null,
+          read: (bytes: Buffer) => conn?.onReadInto(bytes),
+        }
       : undefined;
     const socket = await openSocket(opts.host, opts.port, opts.connectTimeoutMs ?? 10_000, onRead);
     conn = new Connection(socket, opts);
@@ -304,12 +312,35 @@ export class Connection {
   }
 
   /**
-   * `reuseResponseMemory`: `bytes` is the socket's fixed read buffer (valid during this call):
-   * copy it into the assembly buffer and deliver every complete frame from there.
+   * `reuseResponseMemory`: where the next socket read should land. The free end of the assembly
+   * buffer when it has room (the kernel then copies straight into place), else null (the
+   * socket's fixed read buffer; `onReadInto` copies from there). Never moves or drops assembled
+   * bytes: it runs right after a read, while the caller may still hold views of the response
+   * just delivered. Nothing lands in the target before the server answers the next request,
+   * which the caller sends only once it is done with those views.
+   */
+  readTarget(): Buffer | null {
+    const asm = this.asm;
+    if (asm === null || asm.length - this.asmEnd < DIRECT_READ_BYTES_MIN) return null;
+    return asm.subarray(this.asmEnd);
+  }
+
+  /**
+   * `reuseResponseMemory`: `bytes` were read into `readTarget()` (already in place) or into the
+   * socket's fixed read buffer (valid during this call, copied); delivers every complete frame.
    */
   private onReadInto(bytes: Buffer): void {
     if (this.closedError) return;
-    this.appendToAssembly(bytes);
+    const asm = this.asm;
+    if (
+      asm !== null &&
+      bytes.buffer === asm.buffer &&
+      bytes.byteOffset === asm.byteOffset + this.asmEnd
+    ) {
+      this.asmEnd += bytes.length;
+    } else {
+      this.appendToAssembly(bytes);
+    }
     while (this.asmEnd - this.asmStart >= 4) {
       const asm = this.asm as Buffer;
       const size = asm.readInt32BE(this.asmStart);
@@ -415,23 +446,32 @@ export class Connection {
   }
 }
 
+/** `onread` for `reuseResponseMemory`: the memory for the next read, and the read itself. */
+interface ReadInto {
+  /** Where the next read goes; null: the socket's fixed read buffer. */
+  target(): Buffer | null;
+  /** `bytes` were read (a view of the target); fixed-buffer bytes must be copied at once. */
+  read(bytes: Buffer): void;
+}
+
 function openSocket(
   host: string,
   port: number,
   timeoutMs: number,
-  onRead?: (bytes: Buffer) => void,
+  onRead?: ReadInto,
 ): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    // `onread`: the socket reads into one fixed buffer (no allocation per read) and hands each
-    // read to `onRead`, which must copy what it keeps before returning.
+    // `onread`: the socket reads into memory `onRead.target` picks (called before the first read
+    // and after each one) or into one fixed buffer: no allocation per read.
     const readBuffer = onRead === undefined ? null : Buffer.allocUnsafe(READ_BUFFER_BYTES);
     const onread =
       onRead === undefined || readBuffer === null
         ? undefined
         : {
-            buffer: readBuffer,
-            callback: (bytes: number): boolean => {
-              onRead(readBuffer.subarray(0, bytes));
+            buffer: (): Buffer => onRead.target() ?? readBuffer,
+            callback: (bytes: number, buf: Uint8Array): boolean => {
+              const view = Buffer.from(buf.buffer, buf.byteOffset, bytes);
+              onRead.read(view);
               return true;
             },
           };

@@ -156,6 +156,29 @@ describe('Connection reuseResponseMemory', () => {
     conn.close();
   });
 
+  it('reads a response straight into the assembly buffer once it has room (no pass through the read buffer)', async () => {
+    fake = await startFakeBroker({
+      handle: (req) =>
+        req.header.apiKey === API_KEY.fetch ? fetchAnswer(0, pattern(300_000, 4)) : undefined,
+    });
+    const conn = await Connection.connect({
+      host: '127.0.0.1',
+      port: fake.port,
+      maxInFlight: 1,
+      reuseResponseMemory: true,
+    });
+    const first = recordsOf(await conn.request<FetchResponse>(API_KEY.fetch, fetchBody(0)));
+    // The next read targets the free end of the memory holding the first response...
+    const target = conn.readTarget();
+    expect(target?.buffer).toBe(first.buffer);
+    // ...and that target is empty space: nothing is moved while the caller holds `first`.
+    expect(first.equals(pattern(300_000, 4))).toBe(true);
+    const second = recordsOf(await conn.request<FetchResponse>(API_KEY.fetch, fetchBody(0)));
+    expect(second.buffer).toBe(first.buffer);
+    expect(second.equals(pattern(300_000, 4))).toBe(true);
+    conn.close();
+  });
+
   it('assembles a response written in small pieces, the size prefix split too', async () => {
     const records = pattern(200_000, 9);
     fake = await startFakeBroker({
