@@ -44,18 +44,23 @@ function sliceBytes(chunks: DispatchResult['chunks']): number {
 const PRODUCE_API_KEY = 0;
 
 /**
+ * `_handle` is Node's internal libuv handle of a socket (not in the public types, hence the
+ * casts); null once the socket is closed.
+ */
+function handleOf(socket: Socket): object | null {
+  return (socket as unknown as { _handle?: object | null })._handle ?? null;
+}
+
+/**
  * Re-creates an accepted socket around its own handle with `onread`, so the kernel reads into
  * memory the frame reader picks (Node offers `onread` only for sockets it creates). The server
- * runs with `pauseOnConnect`, so no byte has been read yet. `_handle` is Node's internal libuv
- * handle (not in the public types, hence the cast); the emptied original is destroyed, which
- * only updates the server's connection count. Null (keep the original socket and its 'data'
- * events) if the handle is not there.
+ * runs with `pauseOnConnect`, so no byte has been read yet. The emptied original is destroyed,
+ * which only updates the server's connection count. The caller checked that the handle exists.
  */
-function withOnread(socket: Socket, sink: ReadSink): Socket | null {
-  const raw = socket as unknown as { _handle?: object | null };
-  const handle = raw._handle;
-  if (handle === null || handle === undefined) return null;
-  raw._handle = null;
+function withOnread(socket: Socket, sink: ReadSink): Socket {
+  const handle = handleOf(socket);
+  if (handle === null) throw new Error('accepted socket has no handle');
+  (socket as unknown as { _handle: object | null })._handle = null;
   socket.destroy();
   let target: Buffer | null = null;
   return new Socket({
@@ -135,6 +140,10 @@ export class NetworkServer {
   }
 
   private accept(socket: Socket): void {
+    if (handleOf(socket) === null) {
+      socket.destroy(); // closed before we saw it: nothing to serve
+      return;
+    }
     if (this.connections.size >= this.opts.maxConnections) {
       this.stats.connectionsRefused++;
       this.opts.logger.warn(
@@ -183,17 +192,10 @@ class Connection {
   ) {
     this.remote = `${accepted.remoteAddress}:${accepted.remotePort}`;
     this.reader = new FrameReader(opts.maxFrameBytes, (frame) => this.onFrame(frame));
-    const socket = withOnread(accepted, {
+    this.socket = withOnread(accepted, {
       readTarget: () => this.reader.readTarget(),
       filled: (target, bytes) => this.onRead(() => this.reader.filled(target, bytes), bytes),
     });
-    this.socket = socket ?? accepted;
-    if (socket === null) {
-      accepted.on('data', (chunk: Buffer) =>
-        this.onRead(() => this.reader.push(chunk), chunk.length),
-      );
-      accepted.resume();
-    }
     stats.connectionsOpen++;
     opts.logger.debug({ remote: this.remote }, 'connection opened');
     this.socket.setTimeout(opts.idleTimeoutMs);
