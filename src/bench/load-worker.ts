@@ -13,13 +13,14 @@ import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { recordSink, sluiceConsume } from './consumer-load.js';
 import { kafkajsConsume, kafkajsSender } from './kafkajs-load.js';
 import { LoadStatsTracker } from './load-stats.js';
-import type {
-  ConsumerSetup,
-  LoadSetup,
-  ParentMessage,
-  ProducerSetup,
-  StartMessage,
-  WorkerMessage,
+import {
+  type ConsumerSetup,
+  type LoadSetup,
+  nowMs,
+  type ParentMessage,
+  type ProducerSetup,
+  type StartMessage,
+  type WorkerMessage,
 } from './messages.js';
 import { runProducerLoad, sluiceSender } from './producer-load.js';
 
@@ -89,7 +90,11 @@ async function runConsumer(
       : await sluiceConsume(setup, sink);
   try {
     post(port, { type: 'ready' });
-    await ctl.start;
+    const start = await ctl.start;
+    // Records count from startAtMs on (with no warmup, warmupEndMs is startAtMs): reading before
+    // it would leave the first records of a consume run out of the measured count.
+    const leadMs = start.startAtMs - nowMs();
+    if (leadMs > 0) await new Promise((r) => setTimeout(r, Math.ceil(leadMs)));
     stats.startReporting();
     consumer.begin();
     await ctl.stop;
