@@ -105,6 +105,19 @@ function writeInPieces(socket: Socket, frame: Buffer, pieces: number[]): void {
   next();
 }
 
+/** A fake broker answering every Fetch with `records`, and a reusing connection to it. */
+async function reusingConnectionAnswering(records: Buffer): Promise<Connection> {
+  fake = await startFakeBroker({
+    handle: (req) => (req.header.apiKey === API_KEY.fetch ? fetchAnswer(0, records) : undefined),
+  });
+  return Connection.connect({
+    host: '127.0.0.1',
+    port: fake.port,
+    maxInFlight: 1,
+    reuseResponseMemory: true,
+  });
+}
+
 function recordsOf(res: FetchResponse): Buffer {
   const r = res.responses[0]?.partitions[0]?.records;
   if (!Buffer.isBuffer(r)) throw new Error('no records buffer');
@@ -138,16 +151,7 @@ describe('Connection reuseResponseMemory', () => {
   });
 
   it('reuses one buffer: a later small response lands in the memory of an earlier one', async () => {
-    fake = await startFakeBroker({
-      handle: (req) =>
-        req.header.apiKey === API_KEY.fetch ? fetchAnswer(0, pattern(1000, 1)) : undefined,
-    });
-    const conn = await Connection.connect({
-      host: '127.0.0.1',
-      port: fake.port,
-      maxInFlight: 1,
-      reuseResponseMemory: true,
-    });
+    const conn = await reusingConnectionAnswering(pattern(1000, 1));
     const first = recordsOf(await conn.request<FetchResponse>(API_KEY.fetch, fetchBody(0)));
     const firstOffset = first.byteOffset;
     const second = recordsOf(await conn.request<FetchResponse>(API_KEY.fetch, fetchBody(0)));
@@ -157,16 +161,7 @@ describe('Connection reuseResponseMemory', () => {
   });
 
   it('reads a response straight into the assembly buffer once it has room (no pass through the read buffer)', async () => {
-    fake = await startFakeBroker({
-      handle: (req) =>
-        req.header.apiKey === API_KEY.fetch ? fetchAnswer(0, pattern(300_000, 4)) : undefined,
-    });
-    const conn = await Connection.connect({
-      host: '127.0.0.1',
-      port: fake.port,
-      maxInFlight: 1,
-      reuseResponseMemory: true,
-    });
+    const conn = await reusingConnectionAnswering(pattern(300_000, 4));
     const first = recordsOf(await conn.request<FetchResponse>(API_KEY.fetch, fetchBody(0)));
     // The next read targets the free end of the memory holding the first response...
     const target = conn.readTarget();
