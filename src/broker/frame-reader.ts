@@ -38,7 +38,7 @@ export const FRAME_POOL_BYTES_MIN = 8 * 1024;
 /** Frames larger than this are plain allocations (rare; not worth pinning). */
 export const FRAME_POOL_BYTES_MAX = 1024 * 1024;
 /** Free memory a thread's pool keeps at most; releases beyond it are left to the GC. */
-export const FRAME_POOL_FREE_BYTES_MAX = 32 * 1024 * 1024;
+export const FRAME_POOL_FREE_BYTES_MAX = 16 * 1024 * 1024;
 
 let scratch: Buffer | null = null;
 

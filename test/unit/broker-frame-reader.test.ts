@@ -3,6 +3,7 @@ import {
   DIRECT_READ_BYTES_MIN,
   FRAME_POOL_BYTES_MAX,
   FRAME_POOL_BYTES_MIN,
+  FRAME_POOL_FREE_BYTES_MAX,
   FramePool,
   FrameReader,
   FrameSizeError,
@@ -96,6 +97,14 @@ describe('FrameReader', () => {
 });
 
 describe('FramePool', () => {
+  it('keeps at most FRAME_POOL_FREE_BYTES_MAX of free memory', () => {
+    const pool = new FramePool();
+    const frames = Array.from({ length: 40 }, () => pool.alloc(FRAME_POOL_BYTES_MAX));
+    for (const f of frames) pool.release(f);
+    expect(pool.heldBytes).toBeLessThanOrEqual(FRAME_POOL_FREE_BYTES_MAX);
+    expect(pool.heldBytes).toBeGreaterThan(FRAME_POOL_FREE_BYTES_MAX - FRAME_POOL_BYTES_MAX);
+  });
+
   it('reuses memory only after its one release; small and huge frames are not pooled', () => {
     const pool = new FramePool();
     const a = pool.alloc(70_000);
