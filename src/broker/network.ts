@@ -2,16 +2,20 @@
  * The broker's network edge: TCP connections, Kafka framing, in-order responses, limits.
  *
  * Per connection:
- * - Frames are split from the byte stream (4-byte big-endian size prefix). A size above
- *   `maxFrameBytes` (Kafka's `socket.request.max.bytes`) or below the smallest header is fatal
- *   for that connection only: one log line, the socket is destroyed, nothing else is affected.
+ * - Frames are split from the byte stream (4-byte big-endian size prefix) by a `FrameReader`,
+ *   which also picks the memory each socket read lands in (`onread`: a large frame's rest is
+ *   read straight into it; frame memory is pooled, and a Produce frame goes back to the pool
+ *   once handled). A size above `maxFrameBytes` (Kafka's `socket.request.max.bytes`) or below
+ *   the smallest header is fatal for that connection only: one log line, the socket is
+ *   destroyed, nothing else is affected.
  * - Requests are handled concurrently (different partitions live on different workers), but
  *   responses leave strictly in request order: each request takes a place in a FIFO, and the
  *   writer sends the head once its response is ready. A request with no response (acks=0)
  *   leaves its place empty.
  * - Limits and backpressure: at most `maxInFlight` requests per connection; at that point, or
  *   while the socket's unsent bytes exceed `writeHighWaterBytes` (a slow reader), the connection
- *   stops reading (`socket.pause()`) until responses drain. Only that connection waits.
+ *   stops reading (`socket.pause()`) until responses drain; frames already read wait, complete,
+ *   in arrival order. Only that connection waits.
  * - A handler error closes that connection (Kafka closes on requests it cannot answer).
  * - Idle connections close after `idleTimeoutMs`; one with a request in flight is not idle.
  *
