@@ -20,6 +20,7 @@ import type { CreateTopicsResponse } from '../../src/protocol/generated/create-t
 import type { DeleteTopicsResponse } from '../../src/protocol/generated/delete-topics.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import type { MetadataResponse } from '../../src/protocol/generated/metadata.js';
+import { EmbeddedClusterNodes } from '../support/embedded-cluster.js';
 import { EtcdServer, ensureEtcd } from '../support/etcd.js';
 import { API, RawClient, V } from '../support/raw-client.js';
 import { until } from '../support/until.js';
@@ -40,31 +41,20 @@ class InstantFollowerRoles implements ReplicaRoles {
 
 describe.skipIf(!haveEtcd)('cluster controller (3 embedded brokers)', () => {
   let etcd: EtcdServer;
-  const dirs = new Map<number, string>();
+  const nodes = new EmbeddedClusterNodes('ctl');
+  const clusterName = nodes.clusterName;
   const brokers = new Map<number, Broker>();
-  const clusterName = `ctl-${process.pid}-${Date.now()}`;
 
   async function start(nodeId: number): Promise<Broker> {
-    let dir = dirs.get(nodeId);
-    if (!dir) {
-      dir = mkdtempSync(join(tmpdir(), `sluice-cluster-${nodeId}-`));
-      dirs.set(nodeId, dir);
-    }
-    const b = await startBroker({
-      dataDir: dir,
-      keepDataDir: true,
-      nodeId,
-      etcd: etcd.endpoint,
+    const b = await nodes.start(etcd.endpoint, nodeId, {
       rack: `r${nodeId}`,
       config: {
-        'cluster.name': clusterName,
         'leader.imbalance.check.interval.seconds': 1,
         'controlled.shutdown.timeout.ms': 5000,
         // Failover speed is not measured here: a 2 s lease rides out a loaded machine.
         'broker.session.timeout.ms': 2000,
       },
       replicaRoles: (node) => new InstantFollowerRoles(node),
-      logLevel: process.env.SLUICE_TEST_LOG === '1' ? 'info' : 'silent',
     });
     brokers.set(nodeId, b);
     return b;
@@ -118,7 +108,7 @@ describe.skipIf(!haveEtcd)('cluster controller (3 embedded brokers)', () => {
   afterAll(async () => {
     await Promise.all([...brokers.values()].map((b) => b.stop()));
     await etcd?.stop();
-    for (const d of dirs.values()) rmSync(d, { recursive: true, force: true });
+    nodes.removeDirs();
   }, 60_000);
 
   it('every broker answers Metadata with all three brokers, one controller and one cluster id', async () => {

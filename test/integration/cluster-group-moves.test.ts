@@ -8,11 +8,8 @@
  * delivered through the same call the cluster glue makes when the controller moves the partition.
  */
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Broker, startBroker } from '../../src/broker/broker.js';
+import type { Broker } from '../../src/broker/broker.js';
 import { partitionFor } from '../../src/groups/partition.js';
 import type { DeleteGroupsResponse } from '../../src/protocol/generated/delete-groups.js';
 import type { DescribeGroupsResponse } from '../../src/protocol/generated/describe-groups.js';
@@ -20,6 +17,7 @@ import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import type { FindCoordinatorResponse } from '../../src/protocol/generated/find-coordinator.js';
 import type { JoinGroupResponse } from '../../src/protocol/generated/join-group.js';
 import type { ListGroupsResponse } from '../../src/protocol/generated/list-groups.js';
+import { EmbeddedClusterNodes } from '../support/embedded-cluster.js';
 import { EtcdServer, ensureEtcd } from '../support/etcd.js';
 import { RawClient } from '../support/raw-client.js';
 
@@ -62,29 +60,21 @@ async function deleteError(c: RawClient, groupId = GROUP): Promise<number> {
 
 describe.skipIf(!haveEtcd)('cluster group coordinator moves (3 embedded brokers)', () => {
   let etcd: EtcdServer;
-  const dirs: string[] = [];
+  const nodes = new EmbeddedClusterNodes('gmv');
   const brokers: Broker[] = [];
   const clients: RawClient[] = [];
 
   beforeAll(async () => {
     etcd = await EtcdServer.start();
-    const clusterName = `gmv-${process.pid}-${Date.now()}`;
     const started = await Promise.all(
-      [1, 2, 3].map((nodeId) => {
-        const dir = mkdtempSync(join(tmpdir(), `sluice-gmv-${nodeId}-`));
-        dirs.push(dir);
-        return startBroker({
-          dataDir: dir,
-          keepDataDir: true,
-          nodeId,
-          etcd: etcd.endpoint,
+      [1, 2, 3].map((nodeId) =>
+        nodes.start(etcd.endpoint, nodeId, {
           config: {
-            'cluster.name': clusterName,
             'broker.session.timeout.ms': 2000,
             'offsets.topic.num.partitions': OFFSETS_PARTITIONS,
           },
-        });
-      }),
+        }),
+      ),
     );
     brokers.push(...started);
   }, 60_000);
@@ -93,7 +83,7 @@ describe.skipIf(!haveEtcd)('cluster group coordinator moves (3 embedded brokers)
     for (const c of clients) c.close();
     await Promise.all(brokers.map((b) => b.stop()));
     await etcd?.stop();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    nodes.removeDirs();
   }, 60_000);
 
   async function client(b: Broker): Promise<RawClient> {

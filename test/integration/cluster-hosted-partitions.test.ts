@@ -10,11 +10,10 @@
  * each partition lives on exactly one broker.
  */
 
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Broker, startBroker } from '../../src/broker/broker.js';
+import type { Broker } from '../../src/broker/broker.js';
 import type { CreatePartitionsResponse } from '../../src/protocol/generated/create-partitions.js';
 import type { CreateTopicsResponse } from '../../src/protocol/generated/create-topics.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
@@ -23,6 +22,7 @@ import {
   defaultListOffsetsRequest,
   type ListOffsetsResponse,
 } from '../../src/protocol/generated/list-offsets.js';
+import { EmbeddedClusterNodes } from '../support/embedded-cluster.js';
 import { EtcdServer, ensureEtcd } from '../support/etcd.js';
 import { batchOf, RawClient } from '../support/raw-client.js';
 import { poller } from '../support/until.js';
@@ -35,27 +35,20 @@ const NODES = [1, 2, 3] as const;
 
 describe.skipIf(!haveEtcd)('cluster: only replicas open partitions (3 embedded brokers)', () => {
   let etcd: EtcdServer;
-  const clusterName = `hp-${process.pid}-${Date.now()}`;
-  const dirs = new Map<number, string>();
+  const nodes = new EmbeddedClusterNodes('hp');
+  const dirs = nodes.dirs;
   const brokers = new Map<number, Broker>();
   const clients: RawClient[] = [];
 
   function start(nodeId: number): Promise<Broker> {
-    let dir = dirs.get(nodeId);
-    if (!dir) {
-      dir = mkdtempSync(join(tmpdir(), `sluice-hp-${nodeId}-`));
-      dirs.set(nodeId, dir);
-    }
-    return startBroker({
-      dataDir: dir,
-      keepDataDir: true,
-      nodeId,
-      etcd: etcd.endpoint,
-      config: { 'cluster.name': clusterName, 'auto.create.topics.enable': false },
-    }).then((b) => {
-      brokers.set(nodeId, b);
-      return b;
-    });
+    return nodes
+      .start(etcd.endpoint, nodeId, {
+        config: { 'auto.create.topics.enable': false },
+      })
+      .then((b) => {
+        brokers.set(nodeId, b);
+        return b;
+      });
   }
 
   function broker(nodeId: number): Broker {
@@ -106,7 +99,7 @@ describe.skipIf(!haveEtcd)('cluster: only replicas open partitions (3 embedded b
     for (const c of clients) c.close();
     await Promise.all([...brokers.values()].map((b) => b.stop()));
     await etcd?.stop();
-    for (const d of dirs.values()) rmSync(d, { recursive: true, force: true });
+    nodes.removeDirs();
   }, 60_000);
 
   it('opens only its own replicas; the others answer NOT_LEADER_OR_FOLLOWER', async () => {

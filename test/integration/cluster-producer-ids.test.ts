@@ -7,15 +7,13 @@
  * stores at once so that claims race and background prefetches run.
  */
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Broker, startBroker } from '../../src/broker/broker.js';
+import type { Broker } from '../../src/broker/broker.js';
 import { LeaderOnlyRoles } from '../../src/cluster/cluster-node.js';
 import { ClusterStore } from '../../src/cluster/controller/store.js';
 import { ProducerIdBlocks } from '../../src/cluster/producer-id-blocks.js';
 import type { InitProducerIdResponse } from '../../src/protocol/generated/init-producer-id.js';
+import { EmbeddedClusterNodes } from '../support/embedded-cluster.js';
 import { EtcdServer, ensureEtcd } from '../support/etcd.js';
 import { RawClient } from '../support/raw-client.js';
 
@@ -49,33 +47,26 @@ async function initProducerIds(b: Broker, count: number): Promise<number[]> {
 
 describe.skipIf(!haveEtcd)('cluster producer ids (3 embedded brokers)', () => {
   let etcd: EtcdServer;
-  const dirs: string[] = [];
+  const nodes = new EmbeddedClusterNodes('pid');
   const brokers: Broker[] = [];
-  const clusterName = `pid-${process.pid}-${Date.now()}`;
+
+  function start(nodeId: number): Promise<Broker> {
+    return nodes.start(etcd.endpoint, nodeId, {
+      config: { 'broker.session.timeout.ms': 2000 },
+      replicaRoles: () => new LeaderOnlyRoles(),
+    });
+  }
 
   beforeAll(async () => {
     etcd = await EtcdServer.start();
-    const started = await Promise.all(
-      [1, 2, 3].map((nodeId) => {
-        const dir = mkdtempSync(join(tmpdir(), `sluice-pid-${nodeId}-`));
-        dirs.push(dir);
-        return startBroker({
-          dataDir: dir,
-          keepDataDir: true,
-          nodeId,
-          etcd: etcd.endpoint,
-          config: { 'cluster.name': clusterName, 'broker.session.timeout.ms': 2000 },
-          replicaRoles: () => new LeaderOnlyRoles(),
-        });
-      }),
-    );
+    const started = await Promise.all([1, 2, 3].map((nodeId) => start(nodeId)));
     brokers.push(...started);
   }, 60_000);
 
   afterAll(async () => {
     await Promise.all(brokers.map((b) => b.stop()));
     await etcd?.stop();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    nodes.removeDirs();
   }, 60_000);
 
   it('InitProducerId on three brokers at once never hands out the same id twice', async () => {
@@ -99,14 +90,7 @@ describe.skipIf(!haveEtcd)('cluster producer ids (3 embedded brokers)', () => {
     if (!first) throw new Error('no broker');
     const before = await initProducerIds(first, 5);
     await first.stop();
-    const again = await startBroker({
-      dataDir: first.dataDir,
-      keepDataDir: true,
-      nodeId: 1,
-      etcd: etcd.endpoint,
-      config: { 'cluster.name': clusterName, 'broker.session.timeout.ms': 2000 },
-      replicaRoles: () => new LeaderOnlyRoles(),
-    });
+    const again = await start(1);
     brokers[0] = again;
     const after = await initProducerIds(again, 5);
     expect(Math.min(...after)).toBeGreaterThan(Math.max(...before));
@@ -128,7 +112,7 @@ describe.skipIf(!haveEtcd)('cluster producer ids (3 embedded brokers)', () => {
   });
 
   it('small blocks claimed from three stores at once stay disjoint', async () => {
-    const cluster = `${clusterName}-blocks`;
+    const cluster = `${nodes.clusterName}-blocks`;
     const stores = await Promise.all(
       [0, 1, 2].map(() => ClusterStore.open({ endpoints: [etcd.endpoint], cluster })),
     );

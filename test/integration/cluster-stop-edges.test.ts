@@ -8,15 +8,13 @@
  *   open connection) leaves it out of the brokers, leaderships, ISRs and the controller.
  */
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Broker, startBroker } from '../../src/broker/broker.js';
+import type { Broker } from '../../src/broker/broker.js';
 import { type ClusterNode, LeaderOnlyRoles } from '../../src/cluster/cluster-node.js';
 import { encodeRequest } from '../../src/protocol/frame.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import type { MetadataResponse } from '../../src/protocol/generated/metadata.js';
+import { EmbeddedClusterNodes } from '../support/embedded-cluster.js';
 import { EtcdServer, ensureEtcd } from '../support/etcd.js';
 import { API, RawClient, V } from '../support/raw-client.js';
 import { until } from '../support/until.js';
@@ -40,29 +38,22 @@ function gate<T = void>(): { promise: Promise<T>; open: (v: T) => void } {
 
 describe.skipIf(!haveEtcd)('cluster: a broker stopping at awkward moments', () => {
   let etcd: EtcdServer;
-  const dirs: string[] = [];
+  const clusters: EmbeddedClusterNodes[] = [];
   let brokers = new Map<number, Broker>();
   let run = 0;
 
   async function startCluster(extra: Record<string, number> = {}): Promise<void> {
-    const clusterName = `stop-${process.pid}-${Date.now()}-${run++}`;
+    const nodes = new EmbeddedClusterNodes('stop', `stop-${process.pid}-${Date.now()}-${run++}`);
+    clusters.push(nodes);
     const started = await Promise.all(
       [1, 2, 3].map(async (nodeId) => {
-        const dir = mkdtempSync(join(tmpdir(), `sluice-stop-${nodeId}-`));
-        dirs.push(dir);
-        const b = await startBroker({
-          dataDir: dir,
-          keepDataDir: true,
-          nodeId,
-          etcd: etcd.endpoint,
+        const b = await nodes.start(etcd.endpoint, nodeId, {
           config: {
-            'cluster.name': clusterName,
             'controlled.shutdown.timeout.ms': SHUTDOWN_TIMEOUT_MS,
             'broker.session.timeout.ms': SESSION_TIMEOUT_MS,
             ...extra,
           },
           replicaRoles: () => new LeaderOnlyRoles(),
-          logLevel: process.env.SLUICE_TEST_LOG === '1' ? 'info' : 'silent',
         });
         return [nodeId, b] as const;
       }),
@@ -93,7 +84,7 @@ describe.skipIf(!haveEtcd)('cluster: a broker stopping at awkward moments', () =
 
   afterAll(async () => {
     await etcd?.stop();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    for (const c of clusters) c.removeDirs();
   }, 60_000);
 
   it('a campaign won after the controlled shutdown began is resigned: another broker takes over at once', async () => {
