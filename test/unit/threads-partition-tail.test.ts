@@ -252,3 +252,28 @@ describe('partition tail table', () => {
     expect(hits).toBeGreaterThanOrEqual(100);
   });
 });
+
+describe('partition tail read into a given buffer', () => {
+  it('reads into the given memory, the same bytes as a fresh read', () => {
+    const t = PartitionTailTable.create(2);
+    appendAll(t, 1, [
+      { base: 0, records: 2 },
+      { base: 2, records: 1 },
+    ]);
+    const req = { slot: 1, offset: 0, upperExclusive: 3, maxBytes: 1 << 20, readBytesMax: 4096 };
+    const fresh = t.read(req);
+    const into = Buffer.alloc(4096, 0xee);
+    const reused = t.read({ ...req, into });
+    expect(fresh).not.toBeNull();
+    expect(reused?.bytes.equals(fresh?.bytes ?? Buffer.alloc(0))).toBe(true);
+    expect(reused?.bytes.buffer).toBe(into.buffer);
+    expect(reused?.bytes.byteOffset).toBe(into.byteOffset);
+    expect(reused?.batches).toBe(2);
+  });
+
+  it('refuses a buffer smaller than the read ceiling', () => {
+    const t = PartitionTailTable.create(2);
+    const req = { slot: 1, offset: 0, upperExclusive: 1, maxBytes: 100, readBytesMax: 4096 };
+    expect(() => t.read({ ...req, into: Buffer.alloc(100) })).toThrow(RangeError);
+  });
+});
