@@ -27,8 +27,14 @@ import {
 
 /** Messages handled per wake-up before yielding to the event loop. */
 const DRAIN_BATCH_MAX = 256;
-/** How long one idle wait lasts before re-checking `stopped` (ms). */
-const IDLE_WAIT_MS = 1000;
+/**
+ * Idle waits have no timeout: `stop` closes the channel, and closing wakes both sides.
+ * Why not a long timeout as a safety net: `Atomics.waitAsync` with a finite timeout posts a
+ * delayed task to the thread's platform queue for every wait, and a notify only cancels it; Node
+ * still arms a libuv timer per task and wakes the loop when it expires. At thousands of waits a
+ * second that was one extra timer start, stop and expiry per wait on both threads.
+ */
+const IDLE_WAIT_MS = Number.POSITIVE_INFINITY;
 /** Local queue limit when the channel is full. */
 export const QUEUED_BYTES_MAX_DEFAULT = 256 * 1024 * 1024;
 /** Request ids wrap below 2^32 and skip 0 (0 means "no completion"). */
