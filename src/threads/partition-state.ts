@@ -25,10 +25,13 @@
  * `snapshot` reads all four consistently with the seqlock. Owners keep logStart <= HW <= LEO and
  * publish LEO before HW when both grow, so a reader that reads HW before LEO never sees HW > LEO.
  *
- * Waiting: `waitForChangeAsync` (any thread; `Atomics.waitAsync`) and `waitForChange` (workers;
- * `Atomics.wait`) wait on a slot's counter or on GLOBAL_CHANGES, given the counter value the
- * caller saw before it checked the offsets. Writers notify only when WAITERS > 0.
+ * Waiting: `waitForChangeAsync` (any thread; `Atomics.waitAsync`, multiplexed per counter and
+ * thread by `change-waits.ts`) and `waitForChange` (workers; `Atomics.wait`) wait on a slot's
+ * counter or on GLOBAL_CHANGES, given the counter value the caller saw before it checked the
+ * offsets. Writers notify only when WAITERS > 0.
  */
+
+import { type ChangeWaitResult, ChangeWaits } from './change-waits.js';
 
 /** Hard limit on the slot count of one table (36 MiB of shared memory at the limit). */
 export const PARTITION_SLOTS_MAX = 1 << 20;
@@ -58,16 +61,7 @@ export interface PartitionOffsets {
 /** Which counter to wait on: one slot's, or the global one (any slot changed). */
 export type ChangeTarget = number | 'any';
 
-export type ChangeWaitResult = 'changed' | 'timed-out';
-
-type WaitAsyncResult =
-  | { async: false; value: 'not-equal' | 'timed-out' }
-  | { async: true; value: Promise<'ok' | 'timed-out'> };
-interface AtomicsWithWaitAsync {
-  waitAsync(ta: Int32Array, index: number, value: number, timeoutMs?: number): WaitAsyncResult;
-}
-/** `Atomics.waitAsync` is ES2024; Node 20 has it but the project's lib is ES2023. */
-const atomicsAsync = Atomics as unknown as AtomicsWithWaitAsync;
+export type { ChangeWaitResult };
 
 /**
  * A view of the shared partition table. Every thread makes its own view over the same buffer.
@@ -78,6 +72,8 @@ export class PartitionStateTable {
   readonly slotCount: number;
   private readonly offsets: BigInt64Array;
   private readonly counters: Int32Array;
+  /** This thread's multiplexed async waits (made on first use: workers mostly wait blocking). */
+  private asyncWaits: ChangeWaits | undefined;
 
   /** Allocates a zeroed table with `slotCount` slots. */
   static create(slotCount: number): PartitionStateTable {
@@ -195,29 +191,13 @@ export class PartitionStateTable {
    * Resolves 'changed' once the counter of `target` differs from `seenCount`, or 'timed-out'.
    * Safe on the main thread.
    */
-  async waitForChangeAsync(
+  waitForChangeAsync(
     target: ChangeTarget,
     seenCount: number,
     timeoutMs: number,
   ): Promise<ChangeWaitResult> {
-    const index = this.counterIndex(target);
-    const deadline = performance.now() + timeoutMs;
-    Atomics.add(this.counters, WAITERS_INDEX, 1);
-    try {
-      // A notify meant for an earlier change can arrive after we started waiting (the writer
-      // bumps, then notifies), so a wake-up alone proves nothing: loop until the counter moved.
-      while (Atomics.load(this.counters, index) === seenCount) {
-        const leftMs = deadline - performance.now();
-        if (leftMs <= 0) return 'timed-out';
-        // Compares counter[index] with seenCount atomically with respect to notify; WAITERS was
-        // raised before, so a writer bumping after our load also notifies (see update).
-        const r = atomicsAsync.waitAsync(this.counters, index, seenCount, leftMs);
-        if (r.async) await r.value;
-      }
-      return 'changed';
-    } finally {
-      Atomics.sub(this.counters, WAITERS_INDEX, 1);
-    }
+    this.asyncWaits ??= new ChangeWaits(this.counters, WAITERS_INDEX);
+    return this.asyncWaits.wait(this.counterIndex(target), seenCount, timeoutMs);
   }
 
   /** Blocking variant of `waitForChangeAsync` (workers only). */

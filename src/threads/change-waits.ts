@@ -1,0 +1,121 @@
+/**
+ * Async waits on the change counters of a shared table (`partition-state.ts`), multiplexed: one
+ * `Atomics.waitAsync` per counter in use on this thread, however many callers wait on it, and
+ * each caller's timeout as a plain JS timer.
+ *
+ * Why not one `Atomics.waitAsync(…, timeoutMs)` per caller: V8 posts a delayed task to the
+ * thread's platform queue for every async wait that has a finite timeout, and a notify only
+ * cancels it. Node still arms a libuv timer for the task and wakes the event loop when it
+ * expires, so every long-poll fetch (thousands a second at the log end) cost a timer start, a
+ * later wake-up and a stop, whether or not it timed out; and each waiter woken by a notify was
+ * its own task posted to this thread. Here the shared wait has no timeout, a caller's timer is
+ * cleared when its change comes, and a notify wakes this thread once per counter.
+ *
+ * The protocol with writers is the table's: a writer bumps a counter, then notifies if WAITERS > 0.
+ * A counter's watch loop raises WAITERS before it compares, so a bump after the compare always
+ * notifies it. A watch loop whose callers all timed out stays armed until the next change of its
+ * counter, then ends: at most one idle wait per counter and thread.
+ *
+ * Thread ownership: one instance per thread and table view; not thread-safe (callers, timers and
+ * watch loops all run on the owning thread's event loop).
+ */
+
+export type ChangeWaitResult = 'changed' | 'timed-out';
+
+type WaitAsyncResult =
+  | { async: false; value: 'not-equal' | 'timed-out' }
+  | { async: true; value: Promise<'ok' | 'timed-out'> };
+interface AtomicsWithWaitAsync {
+  waitAsync(ta: Int32Array, index: number, value: number, timeoutMs?: number): WaitAsyncResult;
+}
+/** `Atomics.waitAsync` is ES2024; Node 20 has it but the project's lib is ES2023. */
+const atomicsAsync = Atomics as unknown as AtomicsWithWaitAsync;
+
+interface Waiter {
+  readonly seenCount: number;
+  readonly resolve: (r: ChangeWaitResult) => void;
+  timer: ReturnType<typeof setTimeout> | null;
+}
+
+interface Watch {
+  readonly waiters: Set<Waiter>;
+  /** A watch loop is running for this counter (at most one). */
+  armed: boolean;
+}
+
+/** setTimeout's own limit: longer delays fire at once. Longer waits get no timer at all. */
+const TIMER_MS_MAX = 2 ** 31 - 1;
+
+export class ChangeWaits {
+  private readonly watches = new Map<number, Watch>();
+
+  constructor(
+    private readonly counters: Int32Array,
+    /** Int32 index of the count of waiting threads writers check before they notify. */
+    private readonly waitersIndex: number,
+  ) {}
+
+  /** Resolves 'changed' once counter `index` differs from `seenCount`, or 'timed-out'. */
+  wait(index: number, seenCount: number, timeoutMs: number): Promise<ChangeWaitResult> {
+    if (Atomics.load(this.counters, index) !== seenCount) return Promise.resolve('changed');
+    if (!(timeoutMs > 0)) return Promise.resolve('timed-out');
+    let watch = this.watches.get(index);
+    if (watch === undefined) {
+      watch = { waiters: new Set(), armed: false };
+      this.watches.set(index, watch);
+    }
+    const w = watch;
+    return new Promise<ChangeWaitResult>((resolve) => {
+      const waiter: Waiter = { seenCount, resolve, timer: null };
+      w.waiters.add(waiter);
+      if (timeoutMs <= TIMER_MS_MAX) {
+        waiter.timer = setTimeout(() => {
+          waiter.timer = null;
+          if (w.waiters.delete(waiter)) resolve('timed-out');
+        }, timeoutMs);
+        // A long poll does not keep the process alive (as a V8 async wait did not).
+        waiter.timer.unref();
+      }
+      if (!w.armed) {
+        w.armed = true;
+        void this.watch(index, w);
+      }
+    });
+  }
+
+  /** Number of counters with a wait armed on this thread (tests, metrics). */
+  get armedCount(): number {
+    let n = 0;
+    for (const w of this.watches.values()) if (w.armed) n++;
+    return n;
+  }
+
+  private async watch(index: number, w: Watch): Promise<void> {
+    Atomics.add(this.counters, this.waitersIndex, 1);
+    try {
+      for (;;) {
+        const count = Atomics.load(this.counters, index);
+        this.settleChanged(w, count);
+        if (w.waiters.size === 0) return;
+        // Every remaining waiter saw `count`. waitAsync compares the counter with it atomically
+        // with respect to notify; WAITERS was raised before, so a later bump also notifies.
+        const r = atomicsAsync.waitAsync(this.counters, index, count);
+        if (r.async) await r.value;
+      }
+    } finally {
+      w.armed = false;
+      if (w.waiters.size === 0) this.watches.delete(index);
+      Atomics.sub(this.counters, this.waitersIndex, 1);
+    }
+  }
+
+  /** Resolves every waiter whose seen count is not `count` (a stale notify changes nothing). */
+  private settleChanged(w: Watch, count: number): void {
+    for (const waiter of w.waiters) {
+      if (waiter.seenCount === count) continue;
+      w.waiters.delete(waiter);
+      if (waiter.timer !== null) clearTimeout(waiter.timer);
+      waiter.resolve('changed');
+    }
+  }
+}
