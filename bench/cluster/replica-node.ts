@@ -83,7 +83,7 @@ async function main(): Promise<void> {
     await driver.settled();
     fetchStats = () => {
       const f = manager.fetchStats();
-      return `fetch ${f.rounds} ${f.bytes}\n`;
+      return `fetch ${f.rounds} ${f.bytes} ${f.arenaBytes}\n`;
     };
     stopReplication = async () => {
       driver.stop();

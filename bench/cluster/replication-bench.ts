@@ -137,9 +137,9 @@ async function startNodes(
       for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
       for (const out of outs) for (const m of out.matchAll(/^cpu (\d+)$/gm)) cpuUs += Number(m[1]);
       for (const out of outs)
-        for (const m of out.matchAll(/^fetch (\d+) (\d+)$/gm))
+        for (const m of out.matchAll(/^fetch (\d+) (\d+) (\d+)$/gm))
           process.stdout.write(
-            `  follower: ${m[1]} fetch rounds, ${(Number(m[2]) / Math.max(1, Number(m[1])) / 1024).toFixed(0)} KiB per round\n`,
+            `  follower: ${m[1]} fetch rounds, ${(Number(m[2]) / Math.max(1, Number(m[1])) / 1024).toFixed(0)} KiB per round, ${((100 * Number(m[3])) / Math.max(1, Number(m[2]))).toFixed(0)}% appended from the receive arena\n`,
           );
       return cpuUs;
     },

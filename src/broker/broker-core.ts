@@ -27,6 +27,7 @@ import type { BrokerMetrics } from '../metrics/broker-metrics.js';
 import { ErrorCode } from '../protocol/generated/errors.js';
 import type { PartitionStateTable } from '../threads/partition-state.js';
 import type { PartitionTailTable } from '../threads/partition-tail.js';
+import type { ReceiveArena } from '../threads/receive-arena.js';
 import type { PartitionRoute, RoutingTable } from '../threads/routing.js';
 import type { Logger } from '../util/logger.js';
 import { GroupService } from './group-service.js';
@@ -91,6 +92,8 @@ export class BrokerCore {
   private readonly opened = new Set<number>();
   /** Where the owners publish their partitions' newest batches (tail fetches); set by startBroker. */
   tail: PartitionTailTable | null = null;
+  /** Memory replica fetchers receive into and owners append from; set by startBroker. */
+  receiveArena: ReceiveArena | null = null;
 
   constructor(
     readonly config: ConfigSet,

@@ -27,6 +27,7 @@ import { createFileIO, type FileIO } from '../io/index.js';
 import { loadNativeAddon } from '../native/addon.js';
 import { PartitionStateTable } from '../threads/partition-state.js';
 import { PartitionTailTable } from '../threads/partition-tail.js';
+import { ReceiveArena } from '../threads/receive-arena.js';
 import { RoutingTable } from '../threads/routing.js';
 import { createLogger, type Logger, type LogLevel } from '../util/logger.js';
 import { BrokerCore } from './broker-core.js';
@@ -114,11 +115,15 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
   const state = PartitionStateTable.create(PARTITION_SLOTS_DEFAULT);
   const routing = new RoutingTable(workerCount, PARTITION_SLOTS_DEFAULT);
   const tail = PartitionTailTable.create(PARTITION_SLOTS_DEFAULT);
+  // Reserved for every broker (replication can be attached after start); untouched until a
+  // replica fetcher receives into it.
+  const receiveArena = ReceiveArena.create();
   let core: BrokerCore | null = null;
   const pool = OwnerPool.start({
     workerCount,
     stateBuffer: state.buffer,
     tailBuffer: tail.buffer,
+    receiveArena: receiveArena.buffer,
     dataDir,
     fileIo,
     retentionCheckIntervalMs: config.int('log.retention.check.interval.ms'),
@@ -141,6 +146,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
   const liveCore = new BrokerCore(config, registry, routing, state, pool, logger, identity);
   core = liveCore;
   liveCore.tail = tail;
+  liveCore.receiveArena = receiveArena;
   const observability = new Observability(liveCore, {
     metricsPort: metricsPortOf(opts, config),
     logRequests: opts.logRequests ?? config.bool('log.requests.enable'),

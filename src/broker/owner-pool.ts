@@ -52,6 +52,8 @@ export interface OwnerPoolOptions {
   onLog: (level: 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
   /** Give each worker an fdatasync histogram in shared memory (metrics on). Default false. */
   metrics?: boolean;
+  /** The replica fetchers' receive arena, readable by every worker; null or absent: none. */
+  receiveArena?: SharedArrayBuffer | null;
 }
 
 interface Slot {
@@ -166,6 +168,7 @@ export class OwnerPool {
       fileIo: this.opts.fileIo,
       retentionCheckIntervalMs: this.opts.retentionCheckIntervalMs,
       fsyncHistogram: this.fsyncHistogramFor(index),
+      receiveArena: this.opts.receiveArena ?? null,
     };
     const worker = startWorker(ownerEntry(), { workerData: data, transferList: pair.transferList });
     const rpc = new RpcEndpoint(pair.main, null);

@@ -98,6 +98,12 @@ export interface ConnectionOptions {
    * response are valid only until the next request is sent. Needs `maxInFlight` 1. Default false.
    */
   reuseResponseMemory?: boolean;
+  /**
+   * `reuseResponseMemory`: where a new assembly buffer comes from, given the bytes it needs at
+   * least; it may return more (a broker's replica fetcher hands out a receive-arena slot). The
+   * memory is only written by this connection's socket reads. Default `Buffer.allocUnsafe`.
+   */
+  allocateResponseMemory?: (bytes: number) => Buffer;
 }
 
 export interface RequestOptions {
@@ -135,6 +141,7 @@ export class Connection {
   private readonly requestTimeoutMs: number;
   private readonly maxInFlight: number;
   private readonly maxQueued: number;
+  private readonly allocateResponseMemory: (bytes: number) => Buffer;
   private readonly pending = new Map<number, Pending>();
   private readonly queue: Queued[] = [];
   private nextCorrelationId = 1;
@@ -156,6 +163,7 @@ export class Connection {
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
     this.maxInFlight = opts.maxInFlight ?? 5;
     this.maxQueued = opts.maxQueued ?? 10_000;
+    this.allocateResponseMemory = opts.allocateResponseMemory ?? Buffer.allocUnsafe;
     if (this.maxInFlight < 1) throw new RangeError('maxInFlight must be at least 1');
     // With a reused read buffer (`onread`), the socket delivers through onReadInto, not 'data'.
     if (!opts.reuseResponseMemory) socket.on('data', (data: Buffer) => this.onData(data));
@@ -380,7 +388,10 @@ export class Connection {
     if (asm !== null && asm.length >= needBytes) {
       asm.copy(asm, 0, this.asmStart, this.asmEnd);
     } else {
-      const grown = Buffer.allocUnsafe(Math.max(ASSEMBLY_BYTES_INITIAL, needBytes, 2 * unread));
+      const wantBytes = Math.max(ASSEMBLY_BYTES_INITIAL, needBytes, 2 * unread);
+      let grown = this.allocateResponseMemory(wantBytes);
+      // An allocator that breaks its contract costs a copy, not a broken stream.
+      if (grown.length < needBytes) grown = Buffer.allocUnsafe(wantBytes);
       asm?.copy(grown, 0, this.asmStart, this.asmEnd);
       this.asm = grown;
     }

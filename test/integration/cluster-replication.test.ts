@@ -92,6 +92,12 @@ describe('replication across 3 brokers (RF 3, min.insync.replicas 2)', () => {
     await waitFor('leader HW at 300', () => c.offsets(1, TOPIC).hw === 300);
     await waitFor('followers at the leader end', () => allInSync(c, [1, 2, 3]));
     expectIdentical(c, [1, 2, 3]);
+    // The followers appended straight from their receive arena (no copy into the owner's ring).
+    for (const node of [2, 3]) {
+      const stats = c.broker(node).core.replication?.fetchStats();
+      expect(stats?.bytes).toBeGreaterThan(0);
+      expect(stats?.arenaBytes).toBe(stats?.bytes);
+    }
     const conn = await connect(c, 2);
     // A follower does not serve consumers.
     expect((await fetchRaw(conn, 0)).errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER);

@@ -174,6 +174,43 @@ describe('Connection reuseResponseMemory', () => {
     conn.close();
   });
 
+  it('assembles in memory from allocateResponseMemory while it is big enough, else in its own', async () => {
+    // Partition p of the request selects the size: 2 MiB responses fit the 4 MiB given memory.
+    const sizes = [2 * 1024 * 1024, 6 * 1024 * 1024, 1000];
+    fake = await startFakeBroker({
+      handle: (req) => {
+        if (req.header.apiKey !== API_KEY.fetch) return undefined;
+        const p = (req.body as FetchRequest).topics[0]?.partitions[0]?.partition ?? 0;
+        return fetchAnswer(p, pattern(sizes[p] ?? 0, p));
+      },
+    });
+    const given = Buffer.from(new SharedArrayBuffer(4 * 1024 * 1024));
+    const asked: number[] = [];
+    const conn = await Connection.connect({
+      host: '127.0.0.1',
+      port: fake.port,
+      maxInFlight: 1,
+      reuseResponseMemory: true,
+      allocateResponseMemory: (bytes) => {
+        asked.push(bytes);
+        // A slot when it fits; an allocator that hands back too little is survived, too.
+        return bytes <= given.length ? given : Buffer.alloc(16);
+      },
+    });
+    const first = recordsOf(await conn.request<FetchResponse>(API_KEY.fetch, fetchBody(0)));
+    expect(first.buffer).toBe(given.buffer);
+    expect(first.equals(pattern(sizes[0] ?? 0, 0))).toBe(true);
+    const big = recordsOf(await conn.request<FetchResponse>(API_KEY.fetch, fetchBody(1)));
+    expect(big.buffer).not.toBe(given.buffer);
+    expect(big.equals(pattern(sizes[1] ?? 0, 1))).toBe(true);
+    // The grown buffer (6 MiB, below the retained limit) serves the next response.
+    const small = recordsOf(await conn.request<FetchResponse>(API_KEY.fetch, fetchBody(2)));
+    expect(small.buffer).toBe(big.buffer);
+    expect(small.equals(pattern(1000, 2))).toBe(true);
+    expect(asked.length).toBe(2);
+    conn.close();
+  });
+
   it('assembles a response written in small pieces, the size prefix split too', async () => {
     const records = pattern(200_000, 9);
     fake = await startFakeBroker({

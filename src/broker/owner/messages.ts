@@ -4,6 +4,7 @@
  */
 
 import type { CleanupPolicy, FlushPolicy } from '../../config/definitions.js';
+import type { ArenaRange } from '../../threads/receive-arena.js';
 
 /** Everything an owner needs to run one partition's log. Plain data. */
 export interface PartitionLogSettings {
@@ -158,6 +159,11 @@ export interface FollowerAppendReq {
   leaderHighWatermark: number;
   /** The leader's log start offset from the same fetch. */
   leaderLogStartOffset: number;
+  /**
+   * Where the batches lie in the receive arena (src/threads/receive-arena.ts); the message then
+   * has no tail. Absent: the batches are the message's tail.
+   */
+  arena?: ArenaRange;
 }
 
 export interface TruncateReq {

@@ -28,6 +28,7 @@ import { validateRecordBatches } from '../../protocol/records/validate.js';
 import { openPartitionLog, type PartitionLog, StorageError } from '../../storage/index.js';
 import type { PartitionStateTable } from '../../threads/partition-state.js';
 import type { PartitionTailTable } from '../../threads/partition-tail.js';
+import { arenaBytes } from '../../threads/receive-arena.js';
 import { stampLogAppendTime } from './log-append-time.js';
 import type {
   ClosePartitionReq,
@@ -100,6 +101,8 @@ export class OwnerService {
     private readonly nowMs: () => number = Date.now,
     /** Where the newest batches lie, for tail reads on the network thread; null: not published. */
     private readonly tail: PartitionTailTable | null = null,
+    /** The replica fetchers' receive arena: follower appends may point into it; null: none. */
+    private readonly receiveArena: SharedArrayBuffer | null = null,
   ) {}
 
   get partitionCount(): number {
@@ -316,7 +319,10 @@ export class OwnerService {
       return this.replicaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'not a follower here');
     if (h.replica.leaderEpoch !== req.leaderEpoch)
       return this.replicaError(ErrorCode.FENCED_LEADER_EPOCH, 'the replica moved to another epoch');
-    const batches = Buffer.from(tail.buffer, tail.byteOffset, tail.byteLength);
+    const batches = this.followerBatches(req, tail);
+    if (batches === null) {
+      return this.replicaError(ErrorCode.UNKNOWN_SERVER_ERROR, 'append outside the receive arena');
+    }
     this.tail?.invalidate(h.slot); // follower appends are not published (see produce)
     try {
       if (batches.length > 0) h.log.appendAsFollower(batches, this.nowMs());
@@ -335,6 +341,21 @@ export class OwnerService {
     }
     this.publish(h);
     return this.position(h);
+  }
+
+  /**
+   * The leader's batches of a follower append: in the receive arena (read in place; the fetcher
+   * leaves them untouched until this answer) or in the message's tail. Null: a range outside the
+   * arena, a sender bug that must not read foreign bytes.
+   */
+  private followerBatches(req: FollowerAppendReq, tail: Uint8Array): Buffer | null {
+    if (req.arena === undefined) return Buffer.from(tail.buffer, tail.byteOffset, tail.byteLength);
+    if (this.receiveArena === null) return null;
+    try {
+      return arenaBytes(this.receiveArena, req.arena);
+    } catch {
+      return null;
+    }
   }
 
   /**

@@ -31,6 +31,8 @@ export interface OwnerWorkerData {
   retentionCheckIntervalMs: number;
   /** fdatasync latency histogram (FSYNC_BUCKETS_SECONDS) when the broker has metrics; else null. */
   fsyncHistogram: SharedArrayBuffer | null;
+  /** The replica fetchers' receive arena (src/threads/receive-arena.ts); null: none. */
+  receiveArena: SharedArrayBuffer | null;
 }
 
 /** How often timer work (interval flush, retention, lease expiry) runs. */
@@ -51,7 +53,15 @@ function run(data: OwnerWorkerData): void {
       rpc.complete(reqId, json, tail),
   };
   const tail = data.tailBuffer === null ? null : new PartitionTailTable(data.tailBuffer);
-  const service = new OwnerService(io, data.dataDir, state, completer, Date.now, tail);
+  const service = new OwnerService(
+    io,
+    data.dataDir,
+    state,
+    completer,
+    Date.now,
+    tail,
+    data.receiveArena,
+  );
   const timer = setInterval(() => {
     const now = Date.now();
     const retentionDue = now - lastRetentionMs >= data.retentionCheckIntervalMs;

@@ -23,6 +23,13 @@
  *
  * `stop()` ends the loop after the request in flight (bounded by the long poll).
  *
+ * Receive memory: the connection assembles responses in one reused buffer, a slot of the broker's
+ * receive arena while one is free (src/threads/receive-arena.ts). Appends from the slot give the
+ * owner only the batches' place in the arena, no copy into its ring. The slot's bytes must stay
+ * untouched until every append of a round is answered: a round waits for all of them (settled,
+ * even when one fails) before the loop sends its next request, the only way new bytes arrive. The
+ * slot goes back to the arena once the loop has ended.
+ *
  * Owned by the network (main) thread; not thread-safe.
  */
 
@@ -108,8 +115,13 @@ export class ReplicaFetcher {
   private stopped = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
-  /** Fetch rounds answered, and record bytes appended, since start (for benchmarks and tools). */
-  readonly stats = { rounds: 0, bytes: 0 };
+  /**
+   * Fetch rounds answered, record bytes appended, and of those the bytes appended straight from
+   * the receive arena, since start (for benchmarks, tools and tests).
+   */
+  readonly stats = { rounds: 0, bytes: 0, arenaBytes: 0 };
+  /** This fetcher's receive-arena slot while it holds one. */
+  private arenaSlot: Buffer | null = null;
 
   constructor(
     readonly leaderId: number,
@@ -132,7 +144,20 @@ export class ReplicaFetcher {
   }
 
   start(): void {
-    this.loop ??= this.run();
+    this.loop ??= this.runHoldingSlot();
+  }
+
+  /** The loop, with an arena slot (if one is free) held until it has ended. */
+  private async runHoldingSlot(): Promise<void> {
+    const arena = this.deps.core.receiveArena;
+    this.arenaSlot = arena?.acquire() ?? null;
+    try {
+      await this.run();
+    } finally {
+      const slot = this.arenaSlot;
+      this.arenaSlot = null;
+      if (slot !== null) arena?.release(slot);
+    }
   }
 
   async stop(): Promise<void> {
@@ -194,9 +219,13 @@ export class ReplicaFetcher {
       maxInFlight: 1,
       // One reused receive buffer: a follower under load takes in tens of MB/s of responses,
       // and fresh memory for each made the network thread run a full GC several times a second.
-      // Safe because every fetched batch is copied into the owner's ring (pool.call) before
-      // this loop sends its next request.
+      // Safe because every append of a round is answered before this loop sends its next
+      // request (see the module comment).
       reuseResponseMemory: true,
+      allocateResponseMemory: (bytes) => {
+        const slot = this.arenaSlot;
+        return slot !== null && bytes <= slot.length ? slot : Buffer.allocUnsafe(bytes);
+      },
     });
     return this.conn;
   }
@@ -383,7 +412,9 @@ export class ReplicaFetcher {
         work.push(this.onPartition(p, pr));
       }
     }
-    await Promise.all(work);
+    // Every append settles before the next request may overwrite the bytes they read.
+    const outcomes = await Promise.allSettled(work);
+    for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
   }
 
   private async onPartition(
@@ -400,8 +431,8 @@ export class ReplicaFetcher {
       this.delay(p);
       return;
     }
-    // A view into the connection's reused response memory: valid until the next request, so it
-    // is handed to the owner (copied into the ring by pool.call) before any await below.
+    // A view into the connection's reused response memory: valid until the next request, which
+    // waits for this append's answer (fetchOnce).
     const records = Buffer.isBuffer(pr.records) ? pr.records : Buffer.alloc(0);
     if (newestBatchEpoch(records) > p.leaderEpoch) {
       this.delay(p);
@@ -422,11 +453,18 @@ export class ReplicaFetcher {
       leaderLogStartOffset: pr.logStartOffset,
       leaderEpoch: p.leaderEpoch,
     };
+    // In the arena: the owner reads the batches in place; else they travel in the ring.
+    const range =
+      records.length > 0 ? (this.deps.core.receiveArena?.rangeOf(records) ?? null) : null;
+    if (range !== null) {
+      req.arena = range;
+      this.stats.arenaBytes += records.length;
+    }
     const res = await this.deps.core.pool.call<ReplicaPositionRes>(
       p.route.worker,
       Op.FollowerAppend,
       req,
-      [records],
+      range === null ? [records] : [],
     );
     if (!this.current(p)) return;
     if (res.json.errorCode !== 0) {

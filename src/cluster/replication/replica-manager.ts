@@ -157,11 +157,12 @@ export class ReplicaManager implements ReplicaRoles {
   }
 
   /** Follower fetch rounds and bytes so far, over every fetcher (for benchmarks and tools). */
-  fetchStats(): { rounds: number; bytes: number } {
-    const out = { rounds: 0, bytes: 0 };
+  fetchStats(): { rounds: number; bytes: number; arenaBytes: number } {
+    const out = { rounds: 0, bytes: 0, arenaBytes: 0 };
     for (const f of this.fetchers.values()) {
       out.rounds += f.stats.rounds;
       out.bytes += f.stats.bytes;
+      out.arenaBytes += f.stats.arenaBytes;
     }
     return out;
   }
