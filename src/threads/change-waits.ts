@@ -20,16 +20,9 @@
  * watch loops all run on the owning thread's event loop).
  */
 
-export type ChangeWaitResult = 'changed' | 'timed-out';
+import { atomicsAsync } from './wait-async.js';
 
-type WaitAsyncResult =
-  | { async: false; value: 'not-equal' | 'timed-out' }
-  | { async: true; value: Promise<'ok' | 'timed-out'> };
-interface AtomicsWithWaitAsync {
-  waitAsync(ta: Int32Array, index: number, value: number, timeoutMs?: number): WaitAsyncResult;
-}
-/** `Atomics.waitAsync` is ES2024; Node 20 has it but the project's lib is ES2023. */
-const atomicsAsync = Atomics as unknown as AtomicsWithWaitAsync;
+export type ChangeWaitResult = 'changed' | 'timed-out';
 
 interface Waiter {
   readonly seenCount: number;

@@ -41,6 +41,7 @@ import {
   TAIL_INDEX,
   WRAP_MARKER,
 } from './ring-layout.js';
+import { atomicsAsync } from './wait-async.js';
 
 /** Outcome of a wait: data/space is available, the time ran out, or the ring is closed. */
 export type RingWaitResult = 'ok' | 'timed-out' | 'closed';
@@ -70,15 +71,6 @@ export class RingClosedError extends Error {
     super('ring is closed');
   }
 }
-
-/** `Atomics.waitAsync` is ES2024; Node 20 has it but the project's lib is ES2023. */
-type WaitAsyncResult =
-  | { async: false; value: 'not-equal' | 'timed-out' }
-  | { async: true; value: Promise<'ok' | 'timed-out'> };
-interface AtomicsWithWaitAsync {
-  waitAsync(ta: Int32Array, index: number, value: number, timeoutMs?: number): WaitAsyncResult;
-}
-const atomicsAsync = Atomics as unknown as AtomicsWithWaitAsync;
 
 /** Allocates and initialises a ring with a data area of `capacityBytes` (a power of two). */
 export function createRingBuffer(capacityBytes: number): SharedArrayBuffer {
