@@ -93,6 +93,29 @@ describe.skipIf(addon === null)('native addon', () => {
     await w.terminate();
     expect(got).toBe(0xe3069283);
   });
+
+  it('a worker terminated while it loads the addon does not abort the process', () => {
+    // A broker stopped while its owner workers start terminates them mid-load. Without
+    // NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS the module's init failed to throw into the dying
+    // worker and node aborted the whole process (seen within 80-200 such rounds).
+    const path = join(packageRoot(), 'native', 'build', 'Release', 'sluice_native.node');
+    const script = `const { Worker } = require('node:worker_threads');
+      const code = 'require(' + JSON.stringify(${JSON.stringify(path)}) + ')';
+      (async () => {
+        for (let i = 0; i < 200; i++) {
+          const w = new Worker(code, { eval: true });
+          w.on('error', () => {});
+          await new Promise((r) => w.once('online', r));
+          await new Promise((r) => setTimeout(r, i % 4));
+          await w.terminate();
+        }
+        console.log('survived');
+      })();`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).not.toContain('FATAL ERROR');
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe('survived');
+  });
 });
 
 describe('loader', () => {
