@@ -61,8 +61,6 @@ export interface PartitionOffsets {
 /** Which counter to wait on: one slot's, or the global one (any slot changed). */
 export type ChangeTarget = number | 'any';
 
-export type { ChangeWaitResult };
-
 /**
  * A view of the shared partition table. Every thread makes its own view over the same buffer.
  * Thread-safety: reads are safe from any thread; `update`/`reset` of a slot only from its owner
