@@ -6,6 +6,10 @@
 
 /** Tag that tells the echo worker to stop. */
 export const STOP_TAG = 0xffff_fffe;
+/** Int32 slots of the state-writer's control buffer: the reader stores 1 in STOP when it has seen
+ * enough; the writer then stores its last step in LAST. */
+export const STATE_WRITER_STOP = 0;
+export const STATE_WRITER_LAST = 1;
 /** 2^32 + 1: multiples of it have equal, changing high and low 32-bit halves. */
 export const TEAR_STRIDE = 4294967297;
 

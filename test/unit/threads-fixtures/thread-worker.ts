@@ -3,8 +3,10 @@
  * - `produce`: pushes `count` deterministic messages (see payloads.ts) on the channel, blocking
  *   with waitForSpace when the ring is full;
  * - `echo`: sends every received message straight back until a STOP_TAG message or close;
- * - `state-writer`: bumps slot `slot` of the partition table `count` times with values whose
- *   64-bit halves both change, so a torn read is detectable;
+ * - `state-writer`: bumps slot `slot` of the partition table at least `count` times with values
+ *   whose 64-bit halves both change, so a torn read is detectable, and goes on until the reader
+ *   sets `control[STATE_WRITER_STOP]` (on a loaded machine the reader may run late); then stores
+ *   its last step in `control[STATE_WRITER_LAST]`;
  * - `state-on-message`: sets the LEO of a slot whenever the parent posts `{ slot, leo }`;
  * - `state-waiter`: blocks in `waitForChange` on a slot and reports the result and the LEO.
  */
@@ -16,7 +18,14 @@ import {
   openChannel,
 } from '../../../src/threads/channel.js';
 import { PartitionStateTable } from '../../../src/threads/partition-state.js';
-import { fillPayload, payloadSize, STOP_TAG, TEAR_STRIDE } from './payloads.js';
+import {
+  fillPayload,
+  payloadSize,
+  STATE_WRITER_LAST,
+  STATE_WRITER_STOP,
+  STOP_TAG,
+  TEAR_STRIDE,
+} from './payloads.js';
 
 const WAIT_MS = 20_000;
 
@@ -35,6 +44,8 @@ interface StateWriterJob {
   buffer: SharedArrayBuffer;
   slot: number;
   count: number;
+  /** Int32 slots STATE_WRITER_STOP (reader -> writer) and STATE_WRITER_LAST (writer -> reader). */
+  control: SharedArrayBuffer;
 }
 interface StateOnMessageJob {
   mode: 'state-on-message';
@@ -91,7 +102,8 @@ function echo(job: EchoJob): void {
 
 function stateWriter(job: StateWriterJob): void {
   const table = new PartitionStateTable(job.buffer);
-  for (let k = 1; k <= job.count; k++) {
+  const control = new Int32Array(job.control);
+  const bump = (k: number) => {
     const leo = k * TEAR_STRIDE;
     table.update(job.slot, {
       logStartOffset: k,
@@ -99,7 +111,16 @@ function stateWriter(job: StateWriterJob): void {
       highWatermark: leo - 1,
       flushedOffset: leo - 2,
     });
+  };
+  let k = 1;
+  for (; k <= job.count; k++) bump(k);
+  // Slowly (one step a millisecond, so the values stay far below 2^53) until the reader says stop.
+  while (Atomics.load(control, STATE_WRITER_STOP) === 0) {
+    bump(k++);
+    // Sleeps 1 ms, or less when the reader stores STOP and notifies.
+    Atomics.wait(control, STATE_WRITER_STOP, 0, 1);
   }
+  Atomics.store(control, STATE_WRITER_LAST, k - 1);
   parentPort!.postMessage({ done: true });
 }
 
