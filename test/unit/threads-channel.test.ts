@@ -11,6 +11,7 @@ import {
   receiveOne,
   spawnThreadWorker,
   TEST_WAIT_MS,
+  WORKER_START_WAIT_MS,
 } from './threads-fixtures/harness.js';
 import { checkPayload, STOP_TAG } from './threads-fixtures/payloads.js';
 import type { ThreadJob } from './threads-fixtures/thread-worker.js';
@@ -69,7 +70,10 @@ describe.each<Transport>(['ring', 'postmessage'])('channel over %s', (transport)
         next++;
       }, 512);
       if (errors.length > 0) break;
-      if (next < count) expect(await main.waitForDataAsync(TEST_WAIT_MS)).toBe('ok');
+      if (next < count) {
+        const waitMs = next === 0 ? WORKER_START_WAIT_MS : TEST_WAIT_MS;
+        expect(await main.waitForDataAsync(waitMs)).toBe('ok');
+      }
     }
     expect(errors).toEqual([]);
     expect(next).toBe(count);
@@ -82,7 +86,10 @@ describe.each<Transport>(['ring', 'postmessage'])('channel over %s', (transport)
     // Give the worker time to go to sleep on an empty ring before anything is sent.
     await new Promise((r) => setTimeout(r, 50));
     expect(main.trySend(new Uint8Array([1, 2, 3]), 42)).toBe(true);
-    expect(await receiveOne(main)).toEqual({ tag: 42, payload: new Uint8Array([1, 2, 3]) });
+    expect(await receiveOne(main, WORKER_START_WAIT_MS)).toEqual({
+      tag: 42,
+      payload: new Uint8Array([1, 2, 3]),
+    });
     main.close();
     expect(await done).toEqual({ done: true, echoed: 1 });
   });
