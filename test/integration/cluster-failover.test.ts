@@ -75,6 +75,37 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
     }
   }
 
+  /**
+   * For a failure message: what etcd holds (brokers, controller, offsets partition states), what
+   * each running broker's Metadata says of `__consumer_offsets`, and the tail of their logs.
+   */
+  async function clusterReport(): Promise<string> {
+    const lines: string[] = [];
+    const store = await ClusterStore.open({ endpoints: [etcd.endpoint], cluster: clusterName });
+    try {
+      const { kvs } = await store.snapshot();
+      for (const kv of kvs)
+        if (/\/(brokers|controller|partitions\/__consumer_offsets)/.test(kv.key))
+          lines.push(`etcd ${kv.key} = ${kv.value}`);
+    } catch (err) {
+      lines.push(`etcd: ${String(err)}`);
+    } finally {
+      store.close();
+    }
+    for (const [id, c] of children) {
+      const m = await metadata(c, ['__consumer_offsets']).catch((err: unknown) => String(err));
+      const parts =
+        typeof m === 'string'
+          ? m
+          : JSON.stringify(
+              m.topics[0]?.partitions.map((p) => [p.partitionIndex, p.leaderId, p.isrNodes]),
+            );
+      lines.push(`broker ${id} sees [partition, leader, isr]: ${parts}`);
+      lines.push(`broker ${id} log tail:\n${c.log.slice(-6_000)}`);
+    }
+    return lines.join('\n');
+  }
+
   /** The group's coordinator as `broker` tells it (FindCoordinator v1). */
   async function coordinatorOf(broker: BrokerChild, groupId: string): Promise<number> {
     const c = await RawClient.connect(broker.port);
@@ -323,6 +354,8 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
     const moved = await until('the coordinator moved', async () => {
       const c = await coordinatorOf(observer, 'g-failover');
       return c > 0 && c !== coordinator ? c : undefined;
+    }).catch(async (err: unknown) => {
+      throw new Error(`${String(err)} from ${coordinator}\n${await clusterReport()}`);
     });
     expect(moved).not.toBe(coordinator);
     await send(10, 5);
