@@ -64,6 +64,50 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
     return p;
   }
 
+  /**
+   * True when `child` sees every partition of every topic led, with all its replicas in the ISR
+   * (a cluster that has fully caught up after a failure).
+   */
+  async function fullyReplicated(child: BrokerChild): Promise<true | undefined> {
+    const m = await metadata(child, null);
+    const parts = m.topics.flatMap((t) => (t.errorCode === 0 ? t.partitions : []));
+    const healthy = parts.every(
+      (p) => p.leaderId > 0 && p.isrNodes.length === p.replicaNodes.length,
+    );
+    return m.topics.every((t) => t.errorCode === 0) && healthy ? true : undefined;
+  }
+
+  /**
+   * What etcd holds of the brokers (node id -> broker epoch, the registration's create revision)
+   * and of every partition state.
+   */
+  async function storedCluster(): Promise<{
+    brokerEpochs: Map<number, number>;
+    states: { key: string; leader: number; isr: number[]; replicas: number[]; epoch?: number }[];
+  }> {
+    const store = await ClusterStore.open({ endpoints: [etcd.endpoint], cluster: clusterName });
+    try {
+      const { kvs } = await store.snapshot();
+      const brokerEpochs = new Map<number, number>();
+      const states = [];
+      for (const kv of kvs) {
+        const broker = /\/brokers\/(\d+)$/.exec(kv.key);
+        if (broker) brokerEpochs.set(Number(broker[1]), kv.createRevision);
+        if (!kv.key.includes('/partitions/')) continue;
+        const v = JSON.parse(kv.value) as {
+          leader: number;
+          isr: number[];
+          replicas: number[];
+          leaderBrokerEpoch?: number;
+        };
+        states.push({ key: kv.key, ...v, epoch: v.leaderBrokerEpoch });
+      }
+      return { brokerEpochs, states };
+    } finally {
+      store.close();
+    }
+  }
+
   /** The controller record as stored in etcd. */
   async function controllerRecord(): Promise<ControllerRecord | null> {
     const store = await ClusterStore.open({ endpoints: [etcd.endpoint], cluster: clusterName });
@@ -121,11 +165,20 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
     }
   }
 
+  /** kafkajs warnings and errors (the latest `CLIENT_LOG_KEPT` of them), for failure messages. */
+  const clientLog: string[] = [];
+  const CLIENT_LOG_KEPT = 50;
+
   function kafka(): Kafka {
     return new Kafka({
       clientId: 'failover-test',
       brokers: [...children.values()].map((c) => c.bootstrap),
-      logLevel: logLevel.NOTHING,
+      logLevel: logLevel.WARN,
+      logCreator: () => (entry) => {
+        const { message, error } = entry.log as { message?: string; error?: string };
+        clientLog.push(`${new Date().toISOString()} ${entry.namespace}: ${message} ${error ?? ''}`);
+        if (clientLog.length > CLIENT_LOG_KEPT) clientLog.shift();
+      },
       retry: { retries: 10, initialRetryTime: 100, maxRetryTime: 1000 },
     });
   }
@@ -241,6 +294,8 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
   it('keeps serving from its cache while etcd is down, and catches up when it returns', async () => {
     const any = survivor(0);
     const before = await partition0(any);
+    const epochsBefore = (await storedCluster()).brokerEpochs;
+    expect(epochsBefore.size).toBe(3);
     await etcd.kill();
     try {
       // Longer than two lease TTLs: every broker's lease is given up and must be taken anew.
@@ -265,6 +320,7 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
     } finally {
       await etcd.restart();
     }
+    const backAtMs = Date.now();
     // Back: all three registered, a controller, and changes flow again.
     await until('cluster healthy again', async () => {
       const m = await metadata(any, null);
@@ -291,7 +347,28 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
       });
       expect(m.topics[0]?.partitions[0]?.replicaNodes).toHaveLength(3);
     }
-  }, 60_000);
+    // Every lease was lost: each broker registered anew (a new broker epoch), and the controller,
+    // seeing them come back one by one, moved leaderships and shrank ISRs meanwhile. Settled:
+    // every partition led under its leader's new registration, every follower back in its ISR.
+    await until(
+      'every broker registered anew, every partition led with its whole ISR',
+      async () => {
+        const { brokerEpochs, states } = await storedCluster();
+        const renewed = [...epochsBefore].every(([id, e]) => (brokerEpochs.get(id) ?? e) !== e);
+        const settled = states.every(
+          (st) =>
+            st.leader > 0 &&
+            st.epoch === brokerEpochs.get(st.leader) &&
+            st.isr.length === st.replicas.length,
+        );
+        return brokerEpochs.size === 3 && renewed && settled ? true : undefined;
+      },
+      30_000,
+    );
+    for (const c of children.values())
+      await until('every broker sees every ISR whole', () => fullyReplicated(c));
+    console.log(`cluster settled ${Date.now() - backAtMs} ms after etcd returned`);
+  }, 90_000);
 
   it('keeps a consumer group working across a coordinator failover', async () => {
     const topic = 'grouped';
@@ -336,7 +413,14 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
           if (seen.length >= expected) done();
         },
       });
-      await Promise.race([all, new Promise((r) => setTimeout(r, 30_000))]);
+      const timedOut = await Promise.race([
+        all.then(() => false),
+        new Promise<boolean>((r) => setTimeout(() => r(true), 30_000)),
+      ]);
+      if (timedOut) {
+        const report = await clusterReport();
+        console.log(`consumed ${seen.length} of ${expected}\n${clientLog.join('\n')}\n${report}`);
+      }
       await consumer.disconnect();
       return seen;
     }
@@ -348,6 +432,8 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
       const c = await coordinatorOf(survivor(0), 'g-failover');
       return c > 0 ? c : undefined;
     });
+    // A failover elects from the ISR: the test needs the group's offsets partition fully in sync.
+    await until('the offsets partitions fully in sync', () => fullyReplicated(survivor(0)));
     await children.get(coordinator)?.kill9();
     children.delete(coordinator);
     const observer = survivor(coordinator);
