@@ -3,8 +3,10 @@
  * controller side in `controller/` and the replication side behind `ReplicaRoles`).
  *
  * - Liveness: the broker registers `brokers/<id>` under a lease of `broker.session.timeout.ms`
- *   (kept alive every third of the TTL). A lost lease (etcd unreachable for longer than the TTL)
- *   is replaced by a new one and the broker registers again.
+ *   (kept alive every third of the TTL by `LeaseKeeper`, which keeps retrying the same lease while
+ *   etcd is unreachable: a lease survives an etcd restart or outage, see lease-keeper.ts). A lease
+ *   etcd reports lost (expired: this broker was cut off from a running etcd for longer than the
+ *   TTL) is replaced by a new one and the broker registers again.
  * - The view (`EtcdClusterView`) caches the cluster; the controller (`Controller`) campaigns and,
  *   when elected, keeps leaders and ISRs right.
  * - Local replicas: on every view change one sync pass (passes never overlap) first calls
@@ -38,7 +40,6 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import type { Lease } from 'etcd3';
 import type { BrokerCore } from '../broker/broker-core.js';
 import { PARTITIONS_PER_TOPIC_MAX, TopicError } from '../broker/broker-core.js';
 import { OFFSETS_TOPIC } from '../broker/group-service.js';
@@ -49,6 +50,7 @@ import { ErrorCode } from '../protocol/generated/errors.js';
 import type { Logger } from '../util/logger.js';
 import { Controller } from './controller/controller.js';
 import { EtcdClusterView } from './controller/etcd-view.js';
+import { LeaseKeeper } from './controller/lease-keeper.js';
 import {
   initialState,
   PlacementError,
@@ -104,7 +106,7 @@ export class ClusterNode {
   clusterId = '';
   /** Cluster-wide producer ids (InitProducerId), claimed from etcd in blocks. */
   readonly producerIds: ProducerIdBlocks;
-  private lease: Lease | null = null;
+  private lease: LeaseKeeper | null = null;
   private leaseIdPromise: Promise<string> = Promise.reject(new Error('no lease yet'));
   private readonly applied = new Map<string, AppliedRole>();
   /** Offsets partitions this broker leads, as last told to the group coordinator. */
@@ -218,23 +220,27 @@ export class ClusterNode {
   }
 
   /**
-   * Takes a fresh lease. When it is lost (etcd unreachable for longer than the TTL), one renewal
-   * runs (`renewing`): a new lease, then registration again once joined.
+   * Takes a fresh lease. When etcd reports it lost, one renewal runs (`renewing`): a new lease,
+   * then registration again once joined.
    */
   private async newLease(): Promise<void> {
-    const lease = this.store.lease(this.ttlSeconds);
-    this.lease = lease;
-    lease.on('lost', (err) => {
-      if (this.lease !== lease || this.closed) return;
+    let keeper: LeaseKeeper | null = null;
+    const granting = LeaseKeeper.grant(this.store.client, this.ttlSeconds, this.logger, (err) => {
+      if (keeper === null || this.lease !== keeper || this.closed) return;
       this.logger.warn({ err: String(err) }, 'cluster: lease lost, registering again');
       this.lease = null;
       this.leaseIdPromise = Promise.reject(new Error('lease lost; a new one is coming'));
       this.leaseIdPromise.catch(() => undefined);
       this.scheduleRenewal();
     });
-    this.leaseIdPromise = lease.grant();
+    this.leaseIdPromise = granting.then((k) => k.id);
     this.leaseIdPromise.catch(() => undefined);
-    await this.leaseIdPromise;
+    keeper = await granting;
+    if (this.closed) {
+      await keeper.revoke().catch(() => undefined);
+      throw new Error('cluster node closed while its lease was granted');
+    }
+    this.lease = keeper;
   }
 
   private scheduleRenewal(): void {

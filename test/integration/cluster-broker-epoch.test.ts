@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller } from '../../src/cluster/controller/controller.js';
 import { EtcdClusterView } from '../../src/cluster/controller/etcd-view.js';
+import { LeaseKeeper } from '../../src/cluster/controller/lease-keeper.js';
 import { ClusterStore } from '../../src/cluster/controller/store.js';
 import type { PartitionState } from '../../src/cluster/types.js';
 import { createLogger } from '../../src/util/logger.js';
@@ -40,8 +41,8 @@ describe.skipIf(!haveEtcd)('broker epochs (etcd)', () => {
 
   /** Registers broker `nodeId` under a new lease; returns the lease (id and handle). */
   async function register(nodeId: number): Promise<{ id: string; revoke: () => Promise<void> }> {
-    const lease = store.lease(5);
-    const id = await lease.grant();
+    const lease = await LeaseKeeper.grant(store.client, 5, logger, () => undefined);
+    const id = lease.id;
     const revoke = () => lease.revoke().catch(() => undefined);
     closers.push(revoke);
     const b = { nodeId, host: '127.0.0.1', port: 9000 + nodeId, rack: null, shuttingDown: false };

@@ -31,7 +31,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import type { Etcd3, Lease } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import type { BrokerEndpoint, PartitionState } from '../types.js';
 
 /** Most operations in one etcd transaction (etcd's default --max-txn-ops is 128). */
@@ -39,6 +39,9 @@ export const TXN_OPS_MAX = 100;
 /** Deadline of one etcd call (not of watches or lease keep-alives). */
 const CALL_DEADLINE_MS = 3_000;
 const DIAL_TIMEOUT_MS = 2_000;
+/** gRPC reconnection backoff towards etcd (first attempt, and the most it grows to). */
+const RECONNECT_BACKOFF_MS_MIN = 100;
+const RECONNECT_BACKOFF_MS_MAX = 250;
 
 /** A broker's registration record. */
 export interface BrokerRecord extends BrokerEndpoint {
@@ -113,6 +116,13 @@ export class ClusterStore {
       dialTimeout: DIAL_TIMEOUT_MS,
       defaultCallOptions: (ctx) =>
         ctx.isStream ? {} : { deadline: Date.now() + CALL_DEADLINE_MS },
+      // gRPC reconnects with backoff (by default 1 s growing to 120 s): a broker would reach an
+      // etcd that came back only seconds later, when the lease etcd renewed on its return (one
+      // TTL, see lease-keeper.ts) may have expired. Reconnect attempts stay close together.
+      grpcOptions: {
+        'grpc.initial_reconnect_backoff_ms': RECONNECT_BACKOFF_MS_MIN,
+        'grpc.max_reconnect_backoff_ms': RECONNECT_BACKOFF_MS_MAX,
+      },
       // No circuit breaker: after an etcd restart, calls must reach it at once, not 5 s later.
       faultHandling: {
         host: () => noop,
@@ -133,11 +143,6 @@ export class ClusterStore {
 
   close(): void {
     this.client.close();
-  }
-
-  /** A lease of `ttlSeconds`, kept alive by the client every third of its TTL. */
-  lease(ttlSeconds: number): Lease {
-    return this.client.lease(ttlSeconds);
   }
 
   /** The cluster id, created on first use by whichever broker gets there first. */
