@@ -29,6 +29,8 @@ type KeepAliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResp
 
 export class LeaseKeeper {
   private stream: KeepAliveStream | null = null;
+  /** When the current stream was opened (a stream silent for a TTL is replaced). */
+  private streamOpenedMs = 0;
   private opening = false;
   private readonly timer: NodeJS.Timeout;
   private lastAnswerMs: number;
@@ -86,10 +88,19 @@ export class LeaseKeeper {
 
   private tick(): void {
     if (this.stopped) return;
-    if (!this.silent && this.sinceLastAnswerMs > this.ttlSeconds * 1000) {
+    const ttlMs = this.ttlSeconds * 1000;
+    if (!this.silent && this.sinceLastAnswerMs > ttlMs) {
       this.silent = true;
       this.logger.warn({ lease: this.id }, 'cluster: etcd does not answer keepalives; retrying');
     }
+    // A stream that stays open but unanswered for a TTL (a connection that died without a reset)
+    // is replaced, as etcd3's own Lease does.
+    if (
+      this.stream !== null &&
+      this.sinceLastAnswerMs > ttlMs &&
+      Date.now() - this.streamOpenedMs > ttlMs
+    )
+      this.dropStream();
     if (this.stream === null) {
       this.open();
       return;
@@ -117,6 +128,7 @@ export class LeaseKeeper {
         stream.on('error', () => this.dropStream(stream));
         stream.on('end', () => this.dropStream(stream));
         this.stream = stream;
+        this.streamOpenedMs = Date.now();
         stream.write({ ID: this.id });
       })
       .catch(() => undefined) // etcd unreachable: the next tick tries again
