@@ -38,6 +38,7 @@ import {
   type Effect,
   effectRecords,
   type GroupConfig,
+  loadedSessionTimers,
   loadGroups,
   type OffsetsTopicRecord,
   partitionFor,
@@ -280,8 +281,11 @@ export class GroupService {
     await this.readPartition(partition, records);
     const loaded = loadGroups(records, Date.now(), this.groupConfig());
     if (this.state === null || !this.ownedPartitions.has(partition)) return;
-    for (const [groupId, g] of loaded.groups)
-      if (partitionFor(groupId, this.partitions) === partition) this.state.groups.set(groupId, g);
+    for (const [groupId, g] of loaded.groups) {
+      if (partitionFor(groupId, this.partitions) !== partition) continue;
+      this.state.groups.set(groupId, g);
+      this.run(loadedSessionTimers(g));
+    }
   }
 
   private ensureLoaded(): Promise<void> {
@@ -310,6 +314,7 @@ export class GroupService {
     if (!this.core.cluster)
       for (let p = 0; p < this.partitions; p++) await this.readPartition(p, records);
     this.state = loadGroups(records, Date.now(), this.groupConfig());
+    for (const g of this.state.groups.values()) this.run(loadedSessionTimers(g));
     this.expiry = setInterval(
       () => this.apply({ type: 'expireOffsets' }),
       OFFSETS_RETENTION_CHECK_MS,

@@ -655,7 +655,17 @@ export class Consumer<K = Bytes, V = Bytes>
     }
     const byLeader = await this.groupByLeader(ready);
     await Promise.all(
-      [...byLeader].map(([leader, list]) => this.fetchFrom(leader, list, maxWaitMs)),
+      [...byLeader].map(([leader, list]) =>
+        this.fetchFrom(leader, list, maxWaitMs).catch(async (err: unknown) => {
+          // The leader is unreachable (stopped, killed, moved): learn where the partitions went,
+          // or every later fetch goes to the same dead broker until the metadata ages out.
+          if (err instanceof KafkaError && err.code === ERR.NETWORK_EXCEPTION)
+            await this.cluster
+              .refresh([...new Set(list.map((s) => s.topic))])
+              .catch(() => undefined);
+          throw err;
+        }),
+      ),
     );
   }
 

@@ -5,7 +5,12 @@
 
 export { createCoordinator, step } from './coordinator.js';
 export type { CoordinatorState } from './group.js';
-export { effectRecords, loadGroups, type OffsetsTopicRecord } from './load.js';
+export {
+  effectRecords,
+  loadedSessionTimers,
+  loadGroups,
+  type OffsetsTopicRecord,
+} from './load.js';
 export { javaStringHashCode, kafkaAbs, partitionFor } from './partition.js';
 export {
   decodeGroupMetadataValue,

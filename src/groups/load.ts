@@ -3,15 +3,18 @@
  * effects into key/value records to append, and `loadGroups` rebuilds a coordinator from the
  * records of a partition read in order (later records win; a null value removes the entry).
  *
- * A reloaded group is Empty: members are not carried over (they rejoin, as after a coordinator
- * move in Kafka), but its generation, protocol type and committed offsets are. A group whose
- * record listed members counts as empty from the load time; otherwise from its stored
- * currentStateTimestamp.
+ * As in Kafka, a reloaded group keeps its generation, protocol type and committed offsets, and a
+ * group whose record lists members comes back Stable with them (protocol, leader, each member's
+ * subscription and assignment): after a coordinator move or a restart its consumers go on
+ * heartbeating and committing without a rebalance. Each member's session starts at the load
+ * time; `loadedSessionTimers` gives the timers the caller must arm, so a member that does not
+ * come back is removed (and the group rebalances) one session timeout later. A group without
+ * members is Empty since its stored currentStateTimestamp.
  */
 
 import { createCoordinator } from './coordinator.js';
 import type { CoordinatorState } from './group.js';
-import { type Group, newGroup } from './group.js';
+import { type Group, newGroup, sessionTimer, sessionTimerKey } from './group.js';
 import { setOffset } from './offsets.js';
 import {
   decodeGroupMetadataValue,
@@ -98,8 +101,9 @@ export function loadGroups(
     const g = groupFor(l, groupId, nowMs);
     g.generationId = meta.generation;
     g.protocolType = meta.protocolType === '' ? null : meta.protocolType;
-    const emptyAlready = meta.members.length === 0 && meta.currentStateTimestamp >= 0;
-    g.stateSinceMs = emptyAlready ? meta.currentStateTimestamp : nowMs;
+    if (meta.members.length > 0 && meta.protocol !== null)
+      restoreMembers(g, meta, meta.protocol, nowMs);
+    else g.stateSinceMs = meta.currentStateTimestamp >= 0 ? meta.currentStateTimestamp : nowMs;
   }
   for (const [groupId, g] of l.groups) {
     if (g.offsets.size === 0 && !l.metadata.has(groupId)) continue;
@@ -108,4 +112,42 @@ export function loadGroups(
     state.groups.set(groupId, g);
   }
   return state;
+}
+
+/**
+ * A stored Stable generation back in memory: the members with the chosen protocol's subscription
+ * (the only one Kafka's record keeps) and their assignments, each session starting at `nowMs`.
+ */
+function restoreMembers(g: Group, meta: GroupMetadataValue, protocol: string, nowMs: number): void {
+  g.state = 'Stable'; // a load sets the state directly, as Kafka's loadGroup does
+  g.stateSinceMs = nowMs;
+  g.protocolName = protocol;
+  g.leaderId = meta.leader;
+  for (const m of meta.members) {
+    g.members.set(m.memberId, {
+      memberId: m.memberId,
+      groupInstanceId: m.groupInstanceId,
+      clientId: m.clientId,
+      clientHost: m.clientHost,
+      sessionTimeoutMs: m.sessionTimeoutMs,
+      rebalanceTimeoutMs: m.rebalanceTimeoutMs,
+      protocolType: meta.protocolType,
+      protocols: [{ name: protocol, metadata: m.subscription }],
+      assignment: m.assignment,
+      sessionDeadlineMs: nowMs + m.sessionTimeoutMs,
+      pendingJoinRequestId: null,
+      pendingSyncRequestId: null,
+    });
+    if (m.groupInstanceId !== null) g.staticMembers.set(m.groupInstanceId, m.memberId);
+  }
+}
+
+/** The session timers of a loaded group's members, for the caller to arm (`schedule` effects). */
+export function loadedSessionTimers(g: Group): Effect[] {
+  return [...g.members.values()].map((m) => ({
+    type: 'schedule' as const,
+    key: sessionTimerKey(g.groupId, m.memberId),
+    atMs: m.sessionDeadlineMs,
+    timer: sessionTimer(g.groupId, m.memberId),
+  }));
 }

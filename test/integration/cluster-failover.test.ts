@@ -11,10 +11,15 @@
 
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Producer } from '../../src/client/index.js';
+import { Consumer, Producer } from '../../src/client/index.js';
 import { ClusterStore, type ControllerRecord } from '../../src/cluster/controller/store.js';
+import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import type { FindCoordinatorResponse } from '../../src/protocol/generated/find-coordinator.js';
+import type { HeartbeatResponse } from '../../src/protocol/generated/heartbeat.js';
+import type { JoinGroupResponse } from '../../src/protocol/generated/join-group.js';
 import type { MetadataResponse } from '../../src/protocol/generated/metadata.js';
+import type { OffsetCommitResponse } from '../../src/protocol/generated/offset-commit.js';
+import type { SyncGroupResponse } from '../../src/protocol/generated/sync-group.js';
 import type { BrokerChild } from '../support/broker-child.js';
 import { EtcdServer, ensureEtcd } from '../support/etcd.js';
 import { RawClient } from '../support/raw-client.js';
@@ -211,6 +216,23 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
     expect([...before.isrNodes].sort()).toEqual([1, 2, 3]);
     const victim = before.leaderId;
     const observer = survivor(victim);
+    // A Sluice consumer reading partition 0 from its leader, which is about to die.
+    const writer = new Producer({ bootstrap: observer.bootstrap, acks: 'all' });
+    await writer.send({ topic: TOPIC, partition: 0, value: 'before failover' });
+    await writer.close();
+    const reader = new Consumer({
+      bootstrap: [...children.values()].map((c) => c.bootstrap),
+      autoOffsetReset: 'earliest',
+      fetchMaxWaitMs: 100,
+    });
+    reader.assign([{ topic: TOPIC, partition: 0 }]);
+    const read: string[] = [];
+    const readUntil = (value: string) =>
+      until(`the consumer read '${value}'`, async () => {
+        for (const r of await reader.poll(200)) read.push(String(r.value));
+        return read.includes(value) ? true : undefined;
+      });
+    await readUntil('before failover');
     const killedAt = Date.now();
     await children.get(victim)?.kill9();
     children.delete(victim);
@@ -256,6 +278,14 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
       expect(meta.partition).toBe(0);
     } finally {
       await sluice.close();
+    }
+    // The consumer's fetches failed on the dead leader; it looked the partition up again and
+    // reads on from the new one.
+    try {
+      await readUntil('after failover (sluice)');
+      expect(read).toContain('after failover (kafkajs)');
+    } finally {
+      await reader.close();
     }
 
     // The old leader returns as a follower, catches up (back in the ISR), and being the
@@ -464,6 +494,132 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
     await producer.disconnect();
     // The new coordinator read the group's commits back: the group resumes after m9.
     expect(await consume(5)).toEqual(['m10', 'm11', 'm12', 'm13', 'm14']);
+    await start(coordinator);
+  }, 90_000);
+
+  it('keeps a member and its generation across a coordinator failover (no rebalance)', async () => {
+    const topic = 'grouped-live';
+    const groupId = 'g-live';
+    const k = kafka();
+    const admin = k.admin();
+    await admin.connect();
+    await admin.createTopics({
+      topics: [{ topic, numPartitions: 1, replicationFactor: 3 }],
+      waitForLeaders: true,
+    });
+    await admin.disconnect();
+    /** A request to the group's coordinator as `via` names it (retried while it moves). */
+    async function toCoordinator<T>(
+      via: () => BrokerChild,
+      apiKey: number,
+      version: number,
+      body: unknown,
+      done: (r: T) => boolean,
+    ): Promise<T> {
+      return until(`api ${apiKey} answered by the coordinator`, async () => {
+        const id = await coordinatorOf(via(), groupId);
+        const child = children.get(id);
+        if (!child) return undefined;
+        const c = await RawClient.connect(child.port);
+        try {
+          const r = await c.request<T>(apiKey, version, body);
+          return done(r) ? r : undefined;
+        } finally {
+          c.close();
+        }
+      });
+    }
+    // One member joins (after MEMBER_ID_REQUIRED), leads, assigns and syncs: generation G, Stable.
+    const joinBody = (memberId: string) => ({
+      groupId,
+      sessionTimeoutMs: 30_000,
+      rebalanceTimeoutMs: 30_000,
+      memberId,
+      groupInstanceId: null,
+      protocolType: 'consumer',
+      protocols: [{ name: 'range', metadata: Buffer.from([0, 0, 0, 0, 0, 0, 0, 0]) }],
+    });
+    const first = await toCoordinator<JoinGroupResponse>(
+      () => survivor(0),
+      11,
+      5,
+      joinBody(''),
+      (r) => r.errorCode === ErrorCode.MEMBER_ID_REQUIRED,
+    );
+    const joined = await toCoordinator<JoinGroupResponse>(
+      () => survivor(0),
+      11,
+      5,
+      joinBody(first.memberId),
+      (r) => r.errorCode === 0,
+    );
+    const { memberId, generationId } = joined;
+    expect(joined.leader).toBe(memberId);
+    const assignment = Buffer.from('assigned');
+    const synced = await toCoordinator<SyncGroupResponse>(
+      () => survivor(0),
+      14,
+      3,
+      {
+        groupId,
+        generationId,
+        memberId,
+        groupInstanceId: null,
+        protocolType: null,
+        protocolName: null,
+        assignments: [{ memberId, assignment }],
+      },
+      (r) => r.errorCode === 0,
+    );
+    expect(Buffer.from(synced.assignment)).toEqual(assignment);
+
+    const coordinator = await coordinatorOf(survivor(0), groupId);
+    await until('the offsets partitions fully in sync', () => fullyReplicated(survivor(0)));
+    await children.get(coordinator)?.kill9();
+    children.delete(coordinator);
+
+    // The new coordinator loaded the member with the group: the same member id and generation
+    // heartbeat and commit (before: UNKNOWN_MEMBER_ID, and a rebalance).
+    const observer = survivor(coordinator);
+    const beat = await toCoordinator<HeartbeatResponse>(
+      () => observer,
+      12,
+      3,
+      { groupId, generationId, memberId, groupInstanceId: null },
+      (r) =>
+        r.errorCode !== ErrorCode.NOT_COORDINATOR &&
+        r.errorCode !== ErrorCode.COORDINATOR_NOT_AVAILABLE &&
+        r.errorCode !== ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+    );
+    expect(beat.errorCode).toBe(0);
+    const committed = await toCoordinator<OffsetCommitResponse>(
+      () => observer,
+      8,
+      7,
+      {
+        groupId,
+        generationIdOrMemberEpoch: generationId,
+        memberId,
+        groupInstanceId: null,
+        retentionTimeMs: -1,
+        topics: [
+          {
+            name: topic,
+            partitions: [
+              {
+                partitionIndex: 0,
+                committedOffset: 3,
+                committedLeaderEpoch: -1,
+                commitTimestamp: -1,
+                committedMetadata: null,
+              },
+            ],
+          },
+        ],
+      },
+      () => true,
+    );
+    expect(committed.topics[0]?.partitions[0]?.errorCode).toBe(0);
     await start(coordinator);
   }, 90_000);
 });

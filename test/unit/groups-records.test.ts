@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { sessionTimer } from '../../src/groups/group.js';
 import {
   createCoordinator,
   decodeGroupMetadataValue,
@@ -12,6 +13,7 @@ import {
   encodeOffsetCommitValue,
   type GroupMetadataValue,
   javaStringHashCode,
+  loadedSessionTimers,
   loadGroups,
   type OffsetsTopicRecord,
   partitionFor,
@@ -366,33 +368,105 @@ describe('loadGroups', () => {
     expect(loaded.groups.get('a')?.generationId).toBe(0);
   });
 
-  it('a group whose last record listed members counts as empty from the load time', () => {
+  it('a group whose last record listed members comes back Stable with them, sessions from the load', () => {
+    const member = (memberId: string, groupInstanceId: string | null) => ({
+      memberId,
+      groupInstanceId,
+      clientId: 'c',
+      clientHost: 'h',
+      rebalanceTimeoutMs: 60_000,
+      sessionTimeoutMs: 10_000,
+      subscription: Buffer.from(`sub-${memberId}`),
+      assignment: Buffer.from(`asg-${memberId}`),
+    });
     const value = encodeGroupMetadataValue({
       protocolType: 'consumer',
       generation: 7,
       protocol: 'range',
-      leader: 'm',
+      leader: 'm1',
       currentStateTimestamp: 5,
-      members: [
-        {
-          memberId: 'm',
-          groupInstanceId: null,
-          clientId: 'c',
-          clientHost: 'h',
-          rebalanceTimeoutMs: 1,
-          sessionTimeoutMs: 1,
-          subscription: Buffer.alloc(0),
-          assignment: Buffer.alloc(0),
-        },
-      ],
+      members: [member('m1', null), member('m2', 'static-2')],
     });
     const loaded = loadGroups([{ key: encodeGroupMetadataKey('g'), value }], 777);
     const g = loaded.groups.get('g');
+    expect([g?.state, g?.generationId, g?.protocolName, g?.leaderId, g?.stateSinceMs]).toEqual([
+      'Stable',
+      7,
+      'range',
+      'm1',
+      777,
+    ]);
+    expect([...(g?.members.keys() ?? [])]).toEqual(['m1', 'm2']);
+    expect(g?.members.get('m2')).toMatchObject({
+      groupInstanceId: 'static-2',
+      protocols: [{ name: 'range', metadata: Buffer.from('sub-m2') }],
+      assignment: Buffer.from('asg-m2'),
+      sessionDeadlineMs: 10_777,
+    });
+    expect(g?.staticMembers.get('static-2')).toBe('m2');
+    if (!g) throw new Error('no group');
+    expect(loadedSessionTimers(g)).toEqual([
+      expect.objectContaining({ type: 'schedule', atMs: 10_777, timer: sessionTimer('g', 'm1') }),
+      expect.objectContaining({ type: 'schedule', atMs: 10_777, timer: sessionTimer('g', 'm2') }),
+    ]);
+
+    // Its members go on without a rebalance: a heartbeat and a commit of generation 7 succeed.
+    const answer = (e: Parameters<typeof step>[1], nowMs: number) => {
+      const r = step(loaded, e, nowMs).effects.find((x) => x.type === 'respond');
+      return r?.type === 'respond' ? r.response : undefined;
+    };
+    const hb = { type: 'heartbeat', groupId: 'g', generationId: 7, groupInstanceId: null } as const;
+    expect(answer({ ...hb, requestId: 1, memberId: 'm1' }, 5_000)).toEqual({
+      api: 'heartbeat',
+      errorCode: 0,
+    });
+    const commit = answer(
+      {
+        type: 'offsetCommit',
+        requestId: 2,
+        groupId: 'g',
+        generationIdOrMemberEpoch: 7,
+        memberId: 'm1',
+        groupInstanceId: null,
+        retentionTimeMs: -1,
+        topics: [
+          {
+            name: 't',
+            partitions: [
+              {
+                partitionIndex: 0,
+                committedOffset: 42,
+                committedLeaderEpoch: -1,
+                committedMetadata: '',
+              },
+            ],
+          },
+        ],
+      },
+      5_000,
+    );
+    expect(commit?.api === 'offsetCommit' && commit.topics[0]?.partitions[0]?.errorCode).toBe(0);
+    // m2 never came back: its session, started at the load, ends and the group rebalances.
+    step(loaded, { type: 'timer', timer: sessionTimer('g', 'm2') }, 10_777);
+    expect([...g.members.keys()]).toEqual(['m1']);
+    expect(g.state).toBe('PreparingRebalance');
+  });
+
+  it('a group whose record lists no members is Empty since its stored state time', () => {
+    const value = encodeGroupMetadataValue({
+      protocolType: 'consumer',
+      generation: 4,
+      protocol: null,
+      leader: null,
+      currentStateTimestamp: 5,
+      members: [],
+    });
+    const g = loadGroups([{ key: encodeGroupMetadataKey('g'), value }], 777).groups.get('g');
     expect([g?.state, g?.generationId, g?.members.size, g?.stateSinceMs]).toEqual([
       'Empty',
-      7,
+      4,
       0,
-      777,
+      5,
     ]);
   });
 });
