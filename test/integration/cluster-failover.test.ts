@@ -196,6 +196,20 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
     });
   }
 
+  /** Creates `topic` with one partition on all three brokers and waits for its leader. */
+  async function createReplicated(k: Kafka, topic: string): Promise<void> {
+    const admin = k.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({
+        topics: [{ topic, numPartitions: 1, replicationFactor: 3 }],
+        waitForLeaders: true,
+      });
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
   beforeAll(async () => {
     etcd = await EtcdServer.start();
     await Promise.all([1, 2, 3].map((id) => start(id)));
@@ -419,13 +433,7 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
   it('keeps a consumer group working across a coordinator failover', async () => {
     const topic = 'grouped';
     const k = kafka();
-    const admin = k.admin();
-    await admin.connect();
-    await admin.createTopics({
-      topics: [{ topic, numPartitions: 1, replicationFactor: 3 }],
-      waitForLeaders: true,
-    });
-    await admin.disconnect();
+    await createReplicated(k, topic);
     const producer = k.producer();
     await producer.connect();
     const send = (from: number, n: number) =>
@@ -500,14 +508,7 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
   it('keeps a member and its generation across a coordinator failover (no rebalance)', async () => {
     const topic = 'grouped-live';
     const groupId = 'g-live';
-    const k = kafka();
-    const admin = k.admin();
-    await admin.connect();
-    await admin.createTopics({
-      topics: [{ topic, numPartitions: 1, replicationFactor: 3 }],
-      waitForLeaders: true,
-    });
-    await admin.disconnect();
+    await createReplicated(kafka(), topic);
     /** A request to the group's coordinator as `via` names it (retried while it moves). */
     async function toCoordinator<T>(
       via: () => BrokerChild,
