@@ -9,7 +9,9 @@
  * is decompressed, control batches are skipped (their offsets still advance the position).
  * When poll returns records it starts the next fetch (without waiting at the broker) so the
  * following poll finds records ready; one fetch is in flight at a time, and answers for a
- * partition sought or reset in the meantime are dropped.
+ * partition sought or reset in the meantime are dropped. A leader that cannot be reached does
+ * not fail `poll`: its partitions' metadata is refreshed and they are fetched again after
+ * `retryBackoffMs` (from the new leader once the cluster has elected one).
  *
  * Consumer groups: with `groupId`, `subscribe(topics | RegExp, listener?)` joins the group and
  * the group decides the assignment (src/client/group/: membership, offsets, commits); positions of
@@ -158,6 +160,7 @@ export class Consumer<K = Bytes, V = Bytes>
       | 'fetchMaxBytes'
       | 'requestTimeoutMs'
       | 'checkCrcs'
+      | 'retryBackoffMs'
     >
   >;
   private readonly keyDes: Deserializer<K>;
@@ -181,6 +184,7 @@ export class Consumer<K = Bytes, V = Bytes>
       fetchMaxBytes: opts.fetchMaxBytes ?? 52_428_800,
       requestTimeoutMs: opts.requestTimeoutMs ?? 30_000,
       checkCrcs: opts.checkCrcs ?? true,
+      retryBackoffMs: opts.retryBackoffMs ?? 100,
     };
     if (this.opts.maxPollRecords < 1) throw new RangeError('maxPollRecords must be positive');
     this.keyDes = opts.keyDeserializer ?? (bytesDeserializer as Deserializer<K>);
@@ -217,7 +221,7 @@ export class Consumer<K = Bytes, V = Bytes>
       sessionTimeoutMs: opts.sessionTimeoutMs ?? 45_000,
       rebalanceTimeoutMs: opts.rebalanceTimeoutMs ?? 300_000,
       heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 3000,
-      retryBackoffMs: opts.retryBackoffMs ?? 100,
+      retryBackoffMs: this.opts.retryBackoffMs,
       metadataMaxAgeMs: opts.metadataMaxAgeMs ?? 300_000,
       allowAutoCreateTopics: opts.allowAutoCreateTopics ?? true,
       assignors,
@@ -657,13 +661,12 @@ export class Consumer<K = Bytes, V = Bytes>
     await Promise.all(
       [...byLeader].map(([leader, list]) =>
         this.fetchFrom(leader, list, maxWaitMs).catch(async (err: unknown) => {
-          // The leader is unreachable (stopped, killed, moved): learn where the partitions went,
-          // or every later fetch goes to the same dead broker until the metadata ages out.
-          if (err instanceof KafkaError && err.code === ERR.NETWORK_EXCEPTION)
-            await this.cluster
-              .refresh([...new Set(list.map((s) => s.topic))])
-              .catch(() => undefined);
-          throw err;
+          if (!(err instanceof KafkaError && err.code === ERR.NETWORK_EXCEPTION)) throw err;
+          // The leader is unreachable (stopped, killed, moved): as Kafka's consumer does, poll
+          // does not fail; the partitions are looked up again (or every later fetch would go to
+          // the same dead broker until the metadata ages out) and fetched after a backoff.
+          await this.cluster.refresh([...new Set(list.map((s) => s.topic))]).catch(() => undefined);
+          await new Promise((r) => setTimeout(r, this.opts.retryBackoffMs));
         }),
       ),
     );
