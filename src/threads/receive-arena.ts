@@ -22,9 +22,9 @@
  */
 
 /** Slots: fetchers receiving at the same time without the copy (one per leader followed). */
-export const RECEIVE_ARENA_SLOTS_DEFAULT = 4;
+const RECEIVE_ARENA_SLOTS_DEFAULT = 4;
 /** Bytes of a slot: a whole replica fetch response (replica.fetch.response.max.bytes 10 MiB). */
-export const RECEIVE_ARENA_SLOT_BYTES_DEFAULT = 16 * 1024 * 1024;
+const RECEIVE_ARENA_SLOT_BYTES_DEFAULT = 16 * 1024 * 1024;
 /** Hard limit on the whole arena (1 GiB). */
 const ARENA_BYTES_MAX = 1024 * 1024 * 1024;
 
@@ -56,10 +56,6 @@ export class ReceiveArena {
       throw new RangeError(`arena of ${slots} slots of ${slotBytes} bytes`);
     }
     return new ReceiveArena(new SharedArrayBuffer(bytes), slotBytes);
-  }
-
-  get freeSlots(): number {
-    return this.free.length;
   }
 
   /** A free slot's memory, or null when every slot is taken. */

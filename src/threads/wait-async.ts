@@ -3,7 +3,7 @@
  * does not declare. Stateless; usable on any thread.
  */
 
-export type WaitAsyncResult =
+type WaitAsyncResult =
   | { async: false; value: 'not-equal' | 'timed-out' }
   | { async: true; value: Promise<'ok' | 'timed-out'> };
 

@@ -12,7 +12,12 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Consumer, Producer } from '../../src/client/index.js';
-import { ClusterStore, type ControllerRecord } from '../../src/cluster/controller/store.js';
+import {
+  ClusterStore,
+  type ControllerRecord,
+  decodePartitionState,
+} from '../../src/cluster/controller/store.js';
+import type { PartitionState } from '../../src/cluster/types.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import type { FindCoordinatorResponse } from '../../src/protocol/generated/find-coordinator.js';
 import type { HeartbeatResponse } from '../../src/protocol/generated/heartbeat.js';
@@ -82,54 +87,44 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
     return m.topics.every((t) => t.errorCode === 0) && healthy ? true : undefined;
   }
 
-  /**
-   * What etcd holds of the brokers (node id -> broker epoch, the registration's create revision)
-   * and of every partition state.
-   */
-  async function storedCluster(): Promise<{
-    brokerEpochs: Map<number, number>;
-    states: {
-      key: string;
-      leader: number;
-      leaderEpoch: number;
-      isr: number[];
-      replicas: number[];
-      epoch?: number;
-    }[];
-  }> {
+  /** Runs `fn` on a store of this cluster's etcd records, closed afterwards. */
+  async function withStore<T>(fn: (store: ClusterStore) => Promise<T>): Promise<T> {
     const store = await ClusterStore.open({ endpoints: [etcd.endpoint], cluster: clusterName });
     try {
+      return await fn(store);
+    } finally {
+      store.close();
+    }
+  }
+
+  /**
+   * What etcd holds of the brokers (node id -> broker epoch, the registration's create revision)
+   * and of every partition state (with its key).
+   */
+  function storedCluster(): Promise<{
+    brokerEpochs: Map<number, number>;
+    states: (PartitionState & { key: string })[];
+  }> {
+    return withStore(async (store) => {
       const { kvs } = await store.snapshot();
       const brokerEpochs = new Map<number, number>();
       const states = [];
       for (const kv of kvs) {
         const broker = /\/brokers\/(\d+)$/.exec(kv.key);
         if (broker) brokerEpochs.set(Number(broker[1]), kv.createRevision);
-        if (!kv.key.includes('/partitions/')) continue;
-        const v = JSON.parse(kv.value) as {
-          leader: number;
-          leaderEpoch: number;
-          isr: number[];
-          replicas: number[];
-          leaderBrokerEpoch?: number;
-        };
-        states.push({ key: kv.key, ...v, epoch: v.leaderBrokerEpoch });
+        if (kv.key.includes('/partitions/'))
+          states.push({ key: kv.key, ...decodePartitionState(kv.value, kv.modRevision) });
       }
       return { brokerEpochs, states };
-    } finally {
-      store.close();
-    }
+    });
   }
 
   /** The controller record as stored in etcd. */
-  async function controllerRecord(): Promise<ControllerRecord | null> {
-    const store = await ClusterStore.open({ endpoints: [etcd.endpoint], cluster: clusterName });
-    try {
+  function controllerRecord(): Promise<ControllerRecord | null> {
+    return withStore(async (store) => {
       const v = await store.client.get(store.key('controller')).string();
       return v === null ? null : (JSON.parse(v) as ControllerRecord);
-    } finally {
-      store.close();
-    }
+    });
   }
 
   /**
@@ -138,16 +133,13 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
    */
   async function clusterReport(): Promise<string> {
     const lines: string[] = [];
-    const store = await ClusterStore.open({ endpoints: [etcd.endpoint], cluster: clusterName });
     try {
-      const { kvs } = await store.snapshot();
+      const { kvs } = await withStore((store) => store.snapshot());
       for (const kv of kvs)
         if (/\/(brokers|controller|partitions\/__consumer_offsets)/.test(kv.key))
           lines.push(`etcd ${kv.key} = ${kv.value}`);
     } catch (err) {
       lines.push(`etcd: ${String(err)}`);
-    } finally {
-      store.close();
     }
     for (const [id, c] of children) {
       const m = await metadata(c, ['__consumer_offsets']).catch((err: unknown) => String(err));
@@ -359,7 +351,7 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
         const ok = c.states.every(
           (st) =>
             st.leader === st.replicas[0] &&
-            st.epoch === c.brokerEpochs.get(st.leader) &&
+            st.leaderBrokerEpoch === c.brokerEpochs.get(st.leader) &&
             st.isr.length === st.replicas.length,
         );
         return c.brokerEpochs.size === 3 && ok ? c : undefined;
