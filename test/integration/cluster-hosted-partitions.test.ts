@@ -63,6 +63,17 @@ describe.skipIf(!haveEtcd)('cluster: only replicas open partitions (3 embedded b
     return c;
   }
 
+  /**
+   * Whether a broker hosts partition p of TOPIC and leads it. The route comes when the log opens;
+   * the leader role a moment later, and until then produce gets NOT_LEADER_OR_FOLLOWER.
+   */
+  function leads(nodeId: number, p: number): true | undefined {
+    const core = broker(nodeId).core;
+    return core.route(TOPIC, p) && core.replication?.roleOf(TOPIC, p)?.role === 'leader'
+      ? true
+      : undefined;
+  }
+
   /** Partition directories of TOPIC in a broker's data dir. */
   function partitionDirs(nodeId: number, count: number): number[] {
     const dir = dirs.get(nodeId) as string;
@@ -104,11 +115,7 @@ describe.skipIf(!haveEtcd)('cluster: only replicas open partitions (3 embedded b
 
   it('opens only its own replicas; the others answer NOT_LEADER_OR_FOLLOWER', async () => {
     for (const [p, id] of NODES.entries()) {
-      await until(
-        `broker ${id} hosts ${TOPIC}-${p}`,
-        () => (broker(id).core.route(TOPIC, p) ? true : undefined),
-        10_000,
-      );
+      await until(`broker ${id} hosts and leads ${TOPIC}-${p}`, () => leads(id, p), 10_000);
       expect(partitionDirs(id, 3)).toEqual([p]);
       for (const other of NODES)
         if (other !== id) expect(broker(other).core.route(TOPIC, p)).toBeUndefined();
@@ -192,11 +199,7 @@ describe.skipIf(!haveEtcd)('cluster: only replicas open partitions (3 embedded b
       controllerEpoch: epoch,
     });
     expect(written).not.toBeNull();
-    await until(
-      'broker 3 hosts partition 0',
-      () => (broker(3).core.route(TOPIC, 0) ? true : undefined),
-      10_000,
-    );
+    await until('broker 3 hosts and leads partition 0', () => leads(3, 0), 10_000);
     await until(
       'broker 1 deleted partition 0',
       () => (partitionDirs(1, 4).length === 0 ? true : undefined),
