@@ -137,7 +137,9 @@ describe.skipIf(!haveEtcd)('cluster controller (3 embedded brokers)', () => {
     for (const b of brokers.values()) {
       const m = await until('the topic on every broker', async () => {
         const r = await metadata(b, ['placed']);
-        return r.topics[0]?.errorCode === 0 ? r : undefined;
+        // The topic record and its partition states reach each broker's view one by one.
+        const t = r.topics[0];
+        return t?.errorCode === 0 && t.partitions.every((p) => p.errorCode === 0) ? r : undefined;
       });
       const parts = m.topics[0]?.partitions ?? [];
       expect(parts).toHaveLength(6);
@@ -283,6 +285,10 @@ describe.skipIf(!haveEtcd)('cluster controller (3 embedded brokers)', () => {
     });
     await victimBroker.stop();
     brokers.delete(victim);
+    // The observer learns of the deregistration through its watch, which may lag the stop.
+    await until('the observer saw the victim leave', () =>
+      seenLeading.length > 0 ? true : undefined,
+    );
     unsub();
     expect(seenLeading[0]).toBe(0);
     const after = await until('a new controller', () => {
@@ -290,7 +296,12 @@ describe.skipIf(!haveEtcd)('cluster controller (3 embedded brokers)', () => {
       return r && r.nodeId !== victim ? r : undefined;
     });
     expect(after.epoch).toBeGreaterThan(before.epoch);
-    const m = await metadata(observer, ['placed']);
+    // The new controller drops the victim from the ISRs; the observer sees that through its watch.
+    const m = await until('the victim out of every ISR', async () => {
+      const r = await metadata(observer, ['placed']);
+      const parts = r.topics[0]?.partitions ?? [];
+      return parts.every((p) => !p.isrNodes.includes(victim)) ? r : undefined;
+    });
     expect(m.controllerId).toBe(after.nodeId);
     expect(m.brokers.map((b) => b.nodeId)).not.toContain(victim);
     for (const p of m.topics[0]?.partitions ?? []) {

@@ -189,17 +189,8 @@ describe.skipIf(!haveEtcd)('cluster failover (3 sluice serve processes)', () => 
   }
 
   /** Creates `topic` with one partition on all three brokers and waits for its leader. */
-  async function createReplicated(k: Kafka, topic: string): Promise<void> {
-    const admin = k.admin();
-    await admin.connect();
-    try {
-      await admin.createTopics({
-        topics: [{ topic, numPartitions: 1, replicationFactor: 3 }],
-        waitForLeaders: true,
-      });
-    } finally {
-      await admin.disconnect();
-    }
+  function createReplicated(k: Kafka, topic: string): Promise<void> {
+    return createTopicWhenRegistered(k, 3, { topic, numPartitions: 1, replicationFactor: 3 });
   }
 
   beforeAll(async () => {

@@ -3,7 +3,8 @@
  * broker has joined and sees an elected controller, so an embedder (or kafkajs, which sends
  * CreateTopics to the controller named by Metadata) can create topics at once; and a CreateTopics
  * that arrives while no controller is elected waits for one up to its timeout, or answers
- * NOT_CONTROLLER (retriable for admin clients) when none comes in time.
+ * NOT_CONTROLLER (retriable for admin clients) when none comes in time. A partition created but
+ * not elected yet is described with its assigned replicas.
  *
  * Embedded brokers and a private etcd.
  */
@@ -119,4 +120,49 @@ describe.skipIf(!haveEtcd)('cluster: topic creation right after start', () => {
     expect(res.topics[0]?.errorCode).toBe(0);
     expect(lone.core.topic('in-time')?.partitions).toBe(1);
   }, 40_000);
+
+  it('Metadata names the assigned replicas of a partition whose state is not written yet', async () => {
+    const lone = await start(1, `st-nostate-${Date.now()}`);
+    const node = lone.core.cluster;
+    if (!node) throw new Error('not in cluster mode');
+    // No controller, so nobody writes the states of a topic created straight in etcd (the
+    // window between a topic record and its partition states, held open).
+    await node.controller.close();
+    const created = await node.store.createTopic('stateless', {
+      id: '0123456789abcdef0123456789abcdef',
+      replicas: [[1], [1, 7]],
+      configs: {},
+    });
+    expect(created).toBe(true);
+    const deadline = Date.now() + 5_000;
+    while (!lone.core.topic('stateless') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(node.view.partitionState('stateless', 0)).toBeUndefined();
+    const c = await RawClient.connect(lone.port);
+    clients.push(c);
+    const m = await c.metadata(['stateless']);
+    const parts = m.topics[0]?.partitions.map((p) => ({
+      errorCode: p.errorCode,
+      leaderId: p.leaderId,
+      replicaNodes: p.replicaNodes,
+      isrNodes: p.isrNodes,
+      offlineReplicas: p.offlineReplicas,
+    }));
+    expect(parts).toEqual([
+      {
+        errorCode: ErrorCode.LEADER_NOT_AVAILABLE,
+        leaderId: -1,
+        replicaNodes: [1],
+        isrNodes: [],
+        offlineReplicas: [],
+      },
+      {
+        errorCode: ErrorCode.LEADER_NOT_AVAILABLE,
+        leaderId: -1,
+        replicaNodes: [1, 7],
+        isrNodes: [],
+        offlineReplicas: [7],
+      },
+    ]);
+  }, 30_000);
 });

@@ -68,7 +68,8 @@ export class ServedCluster {
 /**
  * With a kafkajs admin: waits until `brokerCount` brokers are registered (kafkajs sends
  * CreateTopics to the broker Metadata names as controller), then creates `topic` and waits for its
- * leaders. Connection errors while brokers come up count as "not yet".
+ * leaders. Connection errors while brokers come up count as "not yet", and so does a refused
+ * replication factor (the controller not seeing every broker yet).
  */
 export async function createTopicWhenRegistered(
   kafka: Kafka,
@@ -83,8 +84,23 @@ export async function createTopicWhenRegistered(
       async () =>
         (await admin.describeCluster()).brokers.length === brokerCount ? true : undefined,
     );
-    await admin.createTopics({ topics: [topic], waitForLeaders: true });
+    // The controller may see the last registration a moment after the broker asked above did:
+    // until then it refuses the replication factor (a topic is created whole or not at all).
+    await poller({ timeoutMs: 20_000 })(`topic ${topic.topic} created`, async () => {
+      try {
+        await admin.createTopics({ topics: [topic], waitForLeaders: true });
+        return true;
+      } catch (err) {
+        if (refusedReplicationFactor(err)) return undefined;
+        throw err;
+      }
+    });
   } finally {
     await admin.disconnect();
   }
+}
+
+function refusedReplicationFactor(err: unknown): boolean {
+  const errors = (err as { errors?: { type?: string }[] }).errors;
+  return errors?.some((e) => e.type === 'INVALID_REPLICATION_FACTOR') === true;
 }

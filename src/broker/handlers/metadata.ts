@@ -10,8 +10,9 @@
  * On a single broker this broker is every partition's leader, its only replica and ISR, and the
  * controller (kafkajs sends admin requests to the controller, so it must be a real broker id).
  * In cluster mode (etcd) the answer comes from the cluster view: every live broker, each
- * partition's leader (-1 with LEADER_NOT_AVAILABLE when offline), leader epoch, replicas, ISR and
- * offline replicas (assigned but not live), the controller id and the cluster-wide cluster id.
+ * partition's leader (-1 with LEADER_NOT_AVAILABLE when offline, or before its first election),
+ * leader epoch, replicas, ISR and offline replicas (assigned but not live), the controller id and
+ * the cluster-wide cluster id.
  * A broker that has left the cluster (controlled shutdown, finishing its last requests) answers
  * without itself: not among the brokers, not leader (LEADER_NOT_AVAILABLE), ISR or controller.
  * Unknown topics are created when both the broker (`auto.create.topics.enable`) and the request
@@ -52,14 +53,18 @@ function clusterPartitions(
   return Array.from({ length: t.partitions }, (_, partitionIndex) => {
     const s = cluster.view.partitionState(t.name, partitionIndex);
     if (!s) {
+      // No state seen yet (a partition just created; its state is a key of its own): no leader,
+      // but the replicas are known from the topic's assignment, as Kafka answers before the
+      // first election.
+      const replicas = cluster.view.topic(t.name)?.assignment.replicas[partitionIndex] ?? [];
       return {
         errorCode: ErrorCode.LEADER_NOT_AVAILABLE,
         partitionIndex,
         leaderId: -1,
         leaderEpoch: -1,
-        replicaNodes: [],
+        replicaNodes: replicas,
         isrNodes: [],
-        offlineReplicas: [],
+        offlineReplicas: replicas.filter((r) => !live.has(r)),
       };
     }
     const leader = s.leader === gone ? -1 : s.leader;
