@@ -6,65 +6,18 @@
  * and after `stop` lets the lease expire.
  */
 
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LeaseKeeper } from '../../src/cluster/controller/lease-keeper.js';
 import { ClusterStore } from '../../src/cluster/controller/store.js';
 import { createLogger } from '../../src/util/logger.js';
 import { EtcdServer, ensureEtcd } from '../support/etcd.js';
+import { TcpRelay } from '../support/tcp-relay.js';
 import { poller } from '../support/until.js';
 
 const haveEtcd = ensureEtcd();
 const TTL_S = 1;
 const until = poller({ timeoutMs: 10_000, ignoreErrors: true });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A TCP relay to etcd that can cut every connection and refuse new ones for a while. */
-class Relay {
-  private readonly sockets = new Set<Socket>();
-  cut = false;
-  private constructor(private readonly server: Server) {}
-
-  static async start(targetPort: number): Promise<Relay> {
-    const server = createServer();
-    const relay = new Relay(server);
-    server.on('connection', (client) => {
-      if (relay.cut) {
-        client.destroy();
-        return;
-      }
-      const upstream = tcpConnect(targetPort, '127.0.0.1');
-      for (const s of [client, upstream]) {
-        relay.sockets.add(s);
-        s.on('error', () => undefined);
-        s.on('close', () => {
-          relay.sockets.delete(s);
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    return relay;
-  }
-
-  get endpoint(): string {
-    const a = this.server.address();
-    return `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
-  }
-
-  cutAll(): void {
-    this.cut = true;
-    for (const s of this.sockets) s.destroy();
-  }
-
-  close(): Promise<void> {
-    this.cutAll();
-    return new Promise((r) => this.server.close(() => r()));
-  }
-}
 
 describe.skipIf(!haveEtcd)('lease keeper (etcd)', () => {
   let etcd: EtcdServer;
@@ -138,7 +91,7 @@ describe.skipIf(!haveEtcd)('lease keeper (etcd)', () => {
   }, 30_000);
 
   it('reports a lease that expired while it was cut off from a running etcd', async () => {
-    const relay = await Relay.start(Number(new URL(etcd.endpoint).port));
+    const relay = await TcpRelay.start(Number(new URL(etcd.endpoint).port));
     const cutOff = await ClusterStore.open({ endpoints: [relay.endpoint], cluster: 'lk-relay' });
     try {
       const errors: Error[] = [];
@@ -151,7 +104,7 @@ describe.skipIf(!haveEtcd)('lease keeper (etcd)', () => {
         (await read()) === null ? true : undefined,
       );
       expect(errors).toHaveLength(0);
-      relay.cut = false;
+      relay.restore();
       await until('the loss reported', () => (errors.length > 0 ? true : undefined));
       expect(errors).toHaveLength(1);
       expect(k.isStopped).toBe(true);

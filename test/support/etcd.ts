@@ -49,6 +49,7 @@ export class EtcdServer {
     readonly dataDir: string,
     readonly clientPort: number,
     readonly peerPort: number,
+    private readonly extraArgs: string[],
   ) {}
 
   get endpoint(): string {
@@ -59,9 +60,10 @@ export class EtcdServer {
     return this.output;
   }
 
-  static async start(): Promise<EtcdServer> {
+  /** Starts a member; `extraArgs` are added to its command line. */
+  static async start(extraArgs: string[] = []): Promise<EtcdServer> {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-etcd-'));
-    const server = new EtcdServer(dir, await freePort(), await freePort());
+    const server = new EtcdServer(dir, await freePort(), await freePort(), extraArgs);
     await server.launch();
     return server;
   }
@@ -92,6 +94,7 @@ export class EtcdServer {
         '500',
         '--log-level',
         'warn',
+        ...this.extraArgs,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );

@@ -42,6 +42,17 @@ const DIAL_TIMEOUT_MS = 2_000;
 /** gRPC reconnection backoff towards etcd (first attempt, and the most it grows to). */
 const RECONNECT_BACKOFF_MS_MIN = 100;
 const RECONNECT_BACKOFF_MS_MAX = 250;
+/**
+ * gRPC keepalive towards etcd: a ping this often while streams are open (the view's watch, the
+ * lease keepalives), and the connection is dropped when one is not answered within
+ * KEEPALIVE_TIMEOUT_MS; the client then dials again. Without it, a connection whose peer vanished
+ * without a reset (a network partition, a host that died) is never noticed: the watch stays silent
+ * for good and the broker's view of the cluster goes stale. etcd answers pings closer together
+ * than its --grpc-keepalive-min-time (5 s by default) with GOAWAY, and pings without open streams
+ * too: hence 6 s, and no pings while idle.
+ */
+const KEEPALIVE_MS = 6_000;
+const KEEPALIVE_TIMEOUT_MS = 3_000;
 
 /** A broker's registration record. */
 export interface BrokerRecord extends BrokerEndpoint {
@@ -73,6 +84,9 @@ export interface StoredKv {
 export interface StoreOptions {
   endpoints: string[];
   cluster: string;
+  /** gRPC keepalive ping interval and answer timeout (tests shorten them). */
+  keepaliveMs?: number;
+  keepaliveTimeoutMs?: number;
 }
 
 /** The partition state as stored (its version is the mod revision, not part of the value). */
@@ -122,6 +136,9 @@ export class ClusterStore {
       grpcOptions: {
         'grpc.initial_reconnect_backoff_ms': RECONNECT_BACKOFF_MS_MIN,
         'grpc.max_reconnect_backoff_ms': RECONNECT_BACKOFF_MS_MAX,
+        'grpc.keepalive_time_ms': opts.keepaliveMs ?? KEEPALIVE_MS,
+        'grpc.keepalive_timeout_ms': opts.keepaliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS,
+        'grpc.keepalive_permit_without_calls': 0,
       },
       // No circuit breaker: after an etcd restart, calls must reach it at once, not 5 s later.
       faultHandling: {
