@@ -59,6 +59,12 @@ describe.skipIf(!haveEtcd)('cluster: a broker stopping at awkward moments', () =
       }),
     );
     brokers = new Map(started);
+    // Each broker learns of the others' registrations through its watch, a moment after they
+    // registered: tests place replicas on all three.
+    for (const id of [1, 2, 3])
+      await until(`broker ${id} sees three brokers`, () =>
+        cluster(id).view.brokers().length === 3 ? true : undefined,
+      );
   }
 
   function broker(id: number): Broker {
