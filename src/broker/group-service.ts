@@ -38,7 +38,6 @@ import {
   type Effect,
   effectRecords,
   type GroupConfig,
-  loadedSessionTimers,
   loadGroups,
   type OffsetsTopicRecord,
   partitionFor,
@@ -284,7 +283,7 @@ export class GroupService {
     for (const [groupId, g] of loaded.groups) {
       if (partitionFor(groupId, this.partitions) !== partition) continue;
       this.state.groups.set(groupId, g);
-      this.run(loadedSessionTimers(g));
+      this.apply({ type: 'groupLoaded', groupId });
     }
   }
 
@@ -314,7 +313,8 @@ export class GroupService {
     if (!this.core.cluster)
       for (let p = 0; p < this.partitions; p++) await this.readPartition(p, records);
     this.state = loadGroups(records, Date.now(), this.groupConfig());
-    for (const g of this.state.groups.values()) this.run(loadedSessionTimers(g));
+    for (const groupId of [...this.state.groups.keys()])
+      this.apply({ type: 'groupLoaded', groupId });
     this.expiry = setInterval(
       () => this.apply({ type: 'expireOffsets' }),
       OFFSETS_RETENTION_CHECK_MS,

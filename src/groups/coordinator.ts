@@ -22,7 +22,7 @@ import {
   handleOffsetFetch,
   handleOffsetsWriteFailed,
 } from './offsets.js';
-import { onJoinTimer, onSessionTimer, onSyncTimer } from './rebalance.js';
+import { onGroupLoaded, onJoinTimer, onSessionTimer, onSyncTimer } from './rebalance.js';
 import {
   type CoordinatorEvent,
   DEFAULT_GROUP_CONFIG,
@@ -103,6 +103,11 @@ function dispatch(ctx: StepContext, event: CoordinatorEvent): void {
     }
     case 'expireOffsets': {
       expireOffsets(ctx);
+      return;
+    }
+    case 'groupLoaded': {
+      const group = ctx.state.groups.get(event.groupId);
+      if (group !== undefined) onGroupLoaded(ctx, group);
       return;
     }
   }

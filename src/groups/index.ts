@@ -7,7 +7,6 @@ export { createCoordinator, step } from './coordinator.js';
 export type { CoordinatorState } from './group.js';
 export {
   effectRecords,
-  loadedSessionTimers,
   loadGroups,
   type OffsetsTopicRecord,
 } from './load.js';

@@ -14,7 +14,7 @@
 
 import { createCoordinator } from './coordinator.js';
 import type { CoordinatorState } from './group.js';
-import { type Group, newGroup, sessionTimer, sessionTimerKey } from './group.js';
+import { type Group, newGroup } from './group.js';
 import { setOffset } from './offsets.js';
 import {
   decodeGroupMetadataValue,
@@ -140,14 +140,4 @@ function restoreMembers(g: Group, meta: GroupMetadataValue, protocol: string, no
     });
     if (m.groupInstanceId !== null) g.staticMembers.set(m.groupInstanceId, m.memberId);
   }
-}
-
-/** The session timers of a loaded group's members, for the caller to arm (`schedule` effects). */
-export function loadedSessionTimers(g: Group): Effect[] {
-  return [...g.members.values()].map((m) => ({
-    type: 'schedule' as const,
-    key: sessionTimerKey(g.groupId, m.memberId),
-    atMs: m.sessionDeadlineMs,
-    timer: sessionTimer(g.groupId, m.memberId),
-  }));
 }

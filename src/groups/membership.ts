@@ -16,11 +16,13 @@ import {
   transition,
 } from './group.js';
 import {
+  acceptsRejoin,
   currentJoinResult,
   joinError,
   maybePrepareRebalance,
   persistGroup,
   prepareRebalance,
+  removeMember,
   removeMemberAndUpdateGroup,
   respond,
   respondSyncError,
@@ -135,6 +137,13 @@ function joinCurrentMember(ctx: StepContext, group: Group, e: JoinGroupEvent): v
   const member = group.members.get(e.memberId);
   if (member === undefined) {
     respond(ctx, e.requestId, joinError(e.memberId, ErrorCode.UNKNOWN_MEMBER_ID));
+    return;
+  }
+  if (!acceptsRejoin(ctx, group, member)) {
+    // Turned away, as Kafka does: the member leaves, which may complete the join phase.
+    removeMember(ctx, group, member.memberId, ErrorCode.GROUP_MAX_SIZE_REACHED);
+    respond(ctx, e.requestId, joinError('', ErrorCode.GROUP_MAX_SIZE_REACHED));
+    tryCompleteJoin(ctx, group);
     return;
   }
   if (group.state === 'PreparingRebalance') {

@@ -180,6 +180,29 @@ export function maybePrepareRebalance(ctx: StepContext, group: Group): void {
   }
 }
 
+/**
+ * A group just loaded: every member's session starts now. A group with more members than
+ * group.max.size (the limit was lowered while it ran) starts a rebalance, as Kafka's coordinator
+ * does: only that many members are taken back (`acceptsRejoin`), the others are turned away.
+ */
+export function onGroupLoaded(ctx: StepContext, group: Group): void {
+  for (const m of group.members.values()) scheduleSession(ctx, group, m);
+  if (group.members.size > ctx.config.groupMembersMax) prepareRebalance(ctx, group);
+}
+
+/**
+ * Whether a member of the group may rejoin (Kafka's rule). During the join phase, members that
+ * already rejoined count against group.max.size: one that has not is taken while fewer than the
+ * limit have, so a group above the limit (the limit was lowered) shrinks to it. In the other
+ * states every member is taken back.
+ */
+export function acceptsRejoin(ctx: StepContext, group: Group, member: Member): boolean {
+  if (group.state !== 'PreparingRebalance' || member.pendingJoinRequestId !== null) return true;
+  let awaiting = 0;
+  for (const m of group.members.values()) if (m.pendingJoinRequestId !== null) awaiting++;
+  return awaiting < ctx.config.groupMembersMax;
+}
+
 /** Completes the join phase now if every member has rejoined (not during the initial delay). */
 export function tryCompleteJoin(ctx: StepContext, group: Group): void {
   if (group.state !== 'PreparingRebalance') return;

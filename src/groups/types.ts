@@ -202,6 +202,15 @@ export interface ExpireOffsetsEvent {
 }
 
 /**
+ * A group was just loaded from `__consumer_offsets` (`loadGroups`): its members' sessions start,
+ * and a group above group.max.size (the limit was lowered) rebalances.
+ */
+export interface GroupLoadedEvent {
+  readonly type: 'groupLoaded';
+  readonly groupId: string;
+}
+
+/**
  * The write of a `persistOffsets` effect failed: the commits it carried were never durable, so
  * each one is taken back (the previous value restored), unless a later commit already replaced it.
  * Kafka keeps such commits pending until the append succeeds; here they are applied at once and
@@ -226,7 +235,8 @@ export type CoordinatorEvent =
   | DescribeGroupsEvent
   | DeleteGroupsEvent
   | TimerEvent
-  | ExpireOffsetsEvent;
+  | ExpireOffsetsEvent
+  | GroupLoadedEvent;
 
 // ---------------------------------------------------------------- responses
 

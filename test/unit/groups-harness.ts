@@ -42,8 +42,9 @@ export class Harness {
   /** key -> latest scheduled timer (a later schedule replaces an earlier one). */
   readonly timers = new Map<string, { atMs: number; timer: TimerRef }>();
 
-  constructor(config: Partial<GroupConfig> = {}) {
-    this.state = createCoordinator(config);
+  /** A fresh coordinator with `config`, or the given state (a `loadGroups` result). */
+  constructor(config: Partial<GroupConfig> = {}, state?: CoordinatorState) {
+    this.state = state ?? createCoordinator(config);
   }
 
   send(event: CoordinatorEvent): Effect[] {

@@ -1,4 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import {
+  encodeGroupMetadataKey,
+  encodeGroupMetadataValue,
+  loadGroups,
+} from '../../src/groups/index.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import { Harness, REBALANCE_MS } from './groups-harness.js';
 
@@ -70,6 +75,66 @@ describe('JoinGroup: first join', () => {
     h.joinNew();
     h.join();
     expect(h.joinResponse(h.join()).errorCode).toBe(ErrorCode.GROUP_MAX_SIZE_REACHED);
+  });
+});
+
+describe('JoinGroup: a loaded group above group.max.size (the limit was lowered)', () => {
+  /** A Stable generation 7 of `ids`, as the coordinator stored it, loaded with `membersMax`. */
+  function loaded(ids: string[], membersMax: number): Harness {
+    const value = encodeGroupMetadataValue({
+      protocolType: 'consumer',
+      generation: 7,
+      protocol: 'range',
+      leader: ids[0] ?? '',
+      currentStateTimestamp: 0,
+      members: ids.map((memberId) => ({
+        memberId,
+        groupInstanceId: null,
+        clientId: 'c',
+        clientHost: 'h',
+        rebalanceTimeoutMs: REBALANCE_MS,
+        sessionTimeoutMs: 10_000,
+        subscription: Buffer.from('m'),
+        assignment: Buffer.from(`a-${memberId}`),
+      })),
+    });
+    const state = loadGroups([{ key: encodeGroupMetadataKey('g'), value }], 1_000_000, {
+      groupMembersMax: membersMax,
+    });
+    const h = new Harness({}, state);
+    h.send({ type: 'groupLoaded', groupId: 'g' });
+    return h;
+  }
+
+  it('rebalances at load and takes back only as many members as the limit', () => {
+    const h = loaded(['m1', 'm2', 'm3'], 2);
+    expect(h.groupState()).toBe('PreparingRebalance');
+    const r1 = h.join({ memberId: 'm1' });
+    const r2 = h.join({ memberId: 'm2' });
+    // Two have rejoined: the third is turned away and leaves, which completes the join phase.
+    const r3 = h.joinResponse(h.join({ memberId: 'm3' }));
+    expect([r3.errorCode, r3.memberId]).toEqual([ErrorCode.GROUP_MAX_SIZE_REACHED, '']);
+    const a = h.joinResponse(r1);
+    expect([a.errorCode, a.generationId]).toEqual([0, 8]);
+    expect(a.members.map((m) => m.memberId).sort()).toEqual(['m1', 'm2']);
+    expect(h.joinResponse(r2).errorCode).toBe(0);
+    expect(h.groupState()).toBe('CompletingRebalance');
+    // The one turned away is no member any more.
+    expect(h.heartbeat('m3', 8)).toBe(ErrorCode.UNKNOWN_MEMBER_ID);
+  });
+
+  it('a member that rejoins again in the same join phase keeps its place', () => {
+    const h = loaded(['m1', 'm2', 'm3'], 2);
+    h.join({ memberId: 'm1' });
+    h.join({ memberId: 'm2' });
+    const again = h.join({ memberId: 'm2' });
+    expect(h.response(again)).toBeUndefined(); // waits with the others, not refused
+  });
+
+  it('a loaded group within the limit stays Stable, its members carry on', () => {
+    const h = loaded(['m1', 'm2'], 2);
+    expect(h.groupState()).toBe('Stable');
+    expect(h.heartbeat('m1', 7)).toBe(0);
   });
 });
 

@@ -13,7 +13,6 @@ import {
   encodeOffsetCommitValue,
   type GroupMetadataValue,
   javaStringHashCode,
-  loadedSessionTimers,
   loadGroups,
   type OffsetsTopicRecord,
   partitionFor,
@@ -405,7 +404,7 @@ describe('loadGroups', () => {
     });
     expect(g?.staticMembers.get('static-2')).toBe('m2');
     if (!g) throw new Error('no group');
-    expect(loadedSessionTimers(g)).toEqual([
+    expect(step(loaded, { type: 'groupLoaded', groupId: 'g' }, 777).effects).toEqual([
       expect.objectContaining({ type: 'schedule', atMs: 10_777, timer: sessionTimer('g', 'm1') }),
       expect.objectContaining({ type: 'schedule', atMs: 10_777, timer: sessionTimer('g', 'm2') }),
     ]);
