@@ -147,6 +147,7 @@ export class GroupService {
     return {
       minSessionTimeoutMs: c.int('group.min.session.timeout.ms'),
       maxSessionTimeoutMs: c.int('group.max.session.timeout.ms'),
+      groupMembersMax: c.int('group.max.size'),
       initialRebalanceDelayMs: c.int('group.initial.rebalance.delay.ms'),
       offsetsRetentionMs: c.int('offsets.retention.minutes') * 60_000,
       // Member ids must differ across broker runs; the pure coordinator takes the seed from here.

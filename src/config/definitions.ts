@@ -456,6 +456,15 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
     doc: 'Largest session timeout a group member may ask for.',
   },
   {
+    name: 'group.max.size',
+    type: 'int',
+    default: 1000,
+    min: 1,
+    doc:
+      'Most members of one consumer group; a join past it gets GROUP_MAX_SIZE_REACHED, and a ' +
+      'reloaded group above it rebalances down to it (Kafka: unlimited by default).',
+  },
+  {
     name: 'offsets.topic.num.partitions',
     type: 'int',
     default: 50,
