@@ -7,9 +7,10 @@
  * group whose record lists members comes back Stable with them (protocol, leader, each member's
  * subscription and assignment): after a coordinator move or a restart its consumers go on
  * heartbeating and committing without a rebalance. Each member's session starts at the load
- * time; `loadedSessionTimers` gives the timers the caller must arm, so a member that does not
- * come back is removed (and the group rebalances) one session timeout later. A group without
- * members is Empty since its stored currentStateTimestamp.
+ * time: the caller then steps a `groupLoaded` event per group, which arms the session timers (a
+ * member that does not come back is removed, and the group rebalances, one session timeout
+ * later) and rebalances a group above group.max.size. A group without members is Empty since its
+ * stored currentStateTimestamp.
  */
 
 import { createCoordinator } from './coordinator.js';
