@@ -52,6 +52,7 @@ export const APIS = [
   'DeleteGroups',
   'IncrementalAlterConfigs',
   'AlterConfigs',
+  'OffsetDelete',
 ] as const;
 
 /**

@@ -103,13 +103,21 @@ function failed(response: CoordinatorResponse, errorCode: number): CoordinatorRe
       })),
     };
   }
-  if (response.api === 'syncGroup' && response.errorCode === 0) {
-    const code =
-      errorCode === ErrorCode.INVALID_COMMIT_OFFSET_SIZE
-        ? ErrorCode.UNKNOWN_SERVER_ERROR
-        : errorCode;
-    return { ...response, errorCode: code, assignment: Buffer.alloc(0) };
+  // A commit-size error means nothing to the other APIs.
+  const notCommitSize =
+    errorCode === ErrorCode.INVALID_COMMIT_OFFSET_SIZE ? ErrorCode.UNKNOWN_SERVER_ERROR : errorCode;
+  // Tombstones not written (OffsetDelete, DeleteGroups): what was "deleted" comes back on a reload.
+  if (response.api === 'offsetDelete' && response.errorCode === 0)
+    return { ...response, errorCode: notCommitSize, topics: [] };
+  if (response.api === 'deleteGroups') {
+    const results = response.results.map((r) => ({
+      groupId: r.groupId,
+      errorCode: r.errorCode || notCommitSize,
+    }));
+    return { ...response, results };
   }
+  if (response.api === 'syncGroup' && response.errorCode === 0)
+    return { ...response, errorCode: notCommitSize, assignment: Buffer.alloc(0) };
   return response;
 }
 

@@ -57,6 +57,8 @@ export function refusal(
       };
     case 'offsetFetch':
       return { api: 'offsetFetch', errorCode, topics: [] };
+    case 'offsetDelete':
+      return { api: 'offsetDelete', errorCode, topics: [] };
     default:
       return null;
   }

@@ -19,6 +19,7 @@ import {
   handleDescribeGroups,
   handleListGroups,
   handleOffsetCommit,
+  handleOffsetDelete,
   handleOffsetFetch,
   handleOffsetsWriteFailed,
 } from './offsets.js';
@@ -91,6 +92,10 @@ function dispatch(ctx: StepContext, event: CoordinatorEvent): void {
     }
     case 'deleteGroups': {
       handleDeleteGroups(ctx, event);
+      return;
+    }
+    case 'offsetDelete': {
+      handleOffsetDelete(ctx, event);
       return;
     }
     case 'timer': {

@@ -14,6 +14,7 @@ import {
   totalOffsets,
 } from './group.js';
 import { respond, scheduleSession } from './rebalance.js';
+import { subscribedTopics } from './subscriptions.js';
 import type {
   DeleteGroupsEvent,
   DescribedGroup,
@@ -21,6 +22,8 @@ import type {
   ListGroupsEvent,
   OffsetCommitEvent,
   OffsetCommitValue,
+  OffsetDeleteEvent,
+  OffsetDeleteResponse,
   OffsetFetchEvent,
   OffsetFetchPartitionOut,
   OffsetsWriteFailedEvent,
@@ -28,6 +31,8 @@ import type {
 } from './types.js';
 
 const EMPTY = Buffer.alloc(0);
+
+type OffsetDeleteResponseTopic = OffsetDeleteResponse['topics'][number];
 
 /** Group-level verdict on a commit: NONE to go ahead, else the error for every partition. */
 function commitError(ctx: StepContext, group: Group, e: OffsetCommitEvent): number {
@@ -135,7 +140,13 @@ export function handleOffsetsWriteFailed(ctx: StepContext, e: OffsetsWriteFailed
   const group = ctx.state.groups.get(e.groupId);
   if (group === undefined) return;
   for (const o of e.offsets) {
-    if (o.value === null || o.previous === undefined) continue; // tombstones are not taken back
+    if (o.previous === undefined) continue; // tombstones of expiry and DeleteGroups
+    if (o.value === null) {
+      // An OffsetDelete that was not written: the offset is back, unless committed again since.
+      if (o.previous !== null && group.offsets.get(o.topic)?.get(o.partition) === undefined)
+        setOffset(group, o.topic, o.partition, { ...o.previous });
+      continue;
+    }
     const parts = group.offsets.get(o.topic);
     const held = parts?.get(o.partition);
     if (parts === undefined || held === undefined || !sameCommit(held, o.value)) continue;
@@ -244,6 +255,53 @@ export function handleDeleteGroups(ctx: StepContext, e: DeleteGroupsEvent): void
     return { groupId, errorCode: ErrorCode.NONE };
   });
   respond(ctx, e.requestId, { api: 'deleteGroups', results });
+}
+
+/**
+ * OffsetDelete (Kafka's rules): an Empty group loses the offsets of every partition asked for; a
+ * consumer group with members keeps those of topics its members subscribe to
+ * (GROUP_SUBSCRIBED_TO_TOPIC; when the subscriptions cannot be read, every topic counts as
+ * subscribed) and loses the others; any other group with members gets NON_EMPTY_GROUP. Deleted
+ * offsets are written as tombstones; a partition without a committed offset is simply NONE.
+ */
+export function handleOffsetDelete(ctx: StepContext, e: OffsetDeleteEvent): void {
+  respond(ctx, e.requestId, { api: 'offsetDelete', ...offsetDeleteResult(ctx, e) });
+}
+
+function offsetDeleteResult(
+  ctx: StepContext,
+  e: OffsetDeleteEvent,
+): { errorCode: number; topics: OffsetDeleteResponseTopic[] } {
+  const group = ctx.state.groups.get(e.groupId);
+  if (group === undefined || group.state === 'Dead')
+    return { errorCode: ErrorCode.GROUP_ID_NOT_FOUND, topics: [] };
+  let consumed: (topic: string) => boolean = () => false;
+  if (group.state !== 'Empty') {
+    if (group.protocolType !== 'consumer')
+      return { errorCode: ErrorCode.NON_EMPTY_GROUP, topics: [] };
+    const subscribed = subscribedTopics(group);
+    consumed = (topic) => subscribed === null || subscribed.has(topic);
+  }
+  const tombstones: PersistedOffset[] = [];
+  const topics = e.topics.map((t) => ({
+    name: t.name,
+    partitions: t.partitions.map((partitionIndex) => {
+      if (consumed(t.name))
+        return { partitionIndex, errorCode: ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC };
+      const parts = group.offsets.get(t.name);
+      const held = parts?.get(partitionIndex);
+      if (parts !== undefined && held !== undefined) {
+        parts.delete(partitionIndex);
+        if (parts.size === 0) group.offsets.delete(t.name);
+        // With what it deletes: a tombstone that fails to be written puts it back.
+        tombstones.push({ topic: t.name, partition: partitionIndex, value: null, previous: held });
+      }
+      return { partitionIndex, errorCode: ErrorCode.NONE };
+    }),
+  }));
+  if (tombstones.length > 0)
+    ctx.effects.push({ type: 'persistOffsets', groupId: group.groupId, offsets: tombstones });
+  return { errorCode: ErrorCode.NONE, topics };
 }
 
 export function handleListGroups(ctx: StepContext, e: ListGroupsEvent): void {

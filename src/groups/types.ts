@@ -201,6 +201,14 @@ export interface ExpireOffsetsEvent {
   readonly type: 'expireOffsets';
 }
 
+/** OffsetDelete: removes committed offsets of partitions the group does not consume. */
+export interface OffsetDeleteEvent {
+  readonly type: 'offsetDelete';
+  readonly requestId: number;
+  readonly groupId: string;
+  readonly topics: readonly { readonly name: string; readonly partitions: readonly number[] }[];
+}
+
 /**
  * A group was just loaded from `__consumer_offsets` (`loadGroups`): its members' sessions start,
  * and a group above group.max.size (the limit was lowered) rebalances.
@@ -212,7 +220,8 @@ export interface GroupLoadedEvent {
 
 /**
  * The write of a `persistOffsets` effect failed: the commits it carried were never durable, so
- * each one is taken back (the previous value restored), unless a later commit already replaced it.
+ * each one is taken back (the previous value restored), unless a later commit already replaced it;
+ * offsets an OffsetDelete removed come back, unless committed again since.
  * Kafka keeps such commits pending until the append succeeds; here they are applied at once and
  * reverted on failure, which gives the same visible result for every OffsetFetch answered after
  * the failed commit's response.
@@ -234,6 +243,7 @@ export type CoordinatorEvent =
   | ListGroupsEvent
   | DescribeGroupsEvent
   | DeleteGroupsEvent
+  | OffsetDeleteEvent
   | TimerEvent
   | ExpireOffsetsEvent
   | GroupLoadedEvent;
@@ -347,6 +357,15 @@ export interface DeleteGroupsResponse {
   readonly results: readonly { readonly groupId: string; readonly errorCode: number }[];
 }
 
+export interface OffsetDeleteResponse {
+  readonly api: 'offsetDelete';
+  readonly errorCode: number;
+  readonly topics: readonly {
+    readonly name: string;
+    readonly partitions: readonly { readonly partitionIndex: number; readonly errorCode: number }[];
+  }[];
+}
+
 export type CoordinatorResponse =
   | JoinGroupResponse
   | SyncGroupResponse
@@ -356,7 +375,8 @@ export type CoordinatorResponse =
   | OffsetFetchResponse
   | ListGroupsResponse
   | DescribeGroupsResponse
-  | DeleteGroupsResponse;
+  | DeleteGroupsResponse
+  | OffsetDeleteResponse;
 
 // ---------------------------------------------------------------- effects
 
@@ -399,7 +419,10 @@ export interface PersistedOffset {
   readonly topic: string;
   readonly partition: number;
   readonly value: OffsetCommitValue | null;
-  /** What the coordinator held before this write (commits only; null = nothing). */
+  /**
+   * What the coordinator held before this write (commits and OffsetDelete tombstones; null =
+   * nothing), restored if the write fails.
+   */
   readonly previous?: OffsetCommitValue | null;
 }
 

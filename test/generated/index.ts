@@ -26,6 +26,7 @@ import { sampleCreatePartitionsRequest, sampleCreatePartitionsResponse } from '.
 import { sampleDeleteGroupsRequest, sampleDeleteGroupsResponse } from './delete-groups.js';
 import { sampleIncrementalAlterConfigsRequest, sampleIncrementalAlterConfigsResponse } from './incremental-alter-configs.js';
 import { sampleAlterConfigsRequest, sampleAlterConfigsResponse } from './alter-configs.js';
+import { sampleOffsetDeleteRequest, sampleOffsetDeleteResponse } from './offset-delete.js';
 
 /** Sample builders per API key: every field of version v set; nullable fields null when asked. */
 export const SAMPLES: ReadonlyMap<number, { request: (v: number, nulls: boolean) => unknown; response: (v: number, nulls: boolean) => unknown }> = new Map([
@@ -55,4 +56,5 @@ export const SAMPLES: ReadonlyMap<number, { request: (v: number, nulls: boolean)
   [42, { request: sampleDeleteGroupsRequest, response: sampleDeleteGroupsResponse }],
   [44, { request: sampleIncrementalAlterConfigsRequest, response: sampleIncrementalAlterConfigsResponse }],
   [33, { request: sampleAlterConfigsRequest, response: sampleAlterConfigsResponse }],
+  [47, { request: sampleOffsetDeleteRequest, response: sampleOffsetDeleteResponse }],
 ]);

@@ -124,4 +124,46 @@ describe('@platformatic/kafka', () => {
     }
     expect(values).toEqual(['g0', 'g1', 'g2', 'g3', 'g4']);
   });
+
+  it("alters, lists and deletes a group's committed offsets (OffsetCommit, OffsetFetch, OffsetDelete)", async () => {
+    const admin = new pk.Admin({ clientId: 'plat-admin-3', bootstrapBrokers: [broker.bootstrap] });
+    try {
+      await admin.createTopics({ topics: ['plat-offsets'], partitions: 2, replicas: 1 });
+      await admin.alterConsumerGroupOffsets({
+        groupId: 'plat-offsets-g',
+        topics: [
+          {
+            name: 'plat-offsets',
+            partitionOffsets: [
+              { partition: 0, offset: 5n },
+              { partition: 1, offset: 7n },
+            ],
+          },
+        ],
+      });
+      const deleted = await admin.deleteConsumerGroupOffsets({
+        groupId: 'plat-offsets-g',
+        topics: [{ name: 'plat-offsets', partitionIndexes: [0] }],
+      });
+      expect(deleted).toEqual([{ name: 'plat-offsets', partitionIndexes: [0] }]);
+      const [group] = await admin.listConsumerGroupOffsets({
+        groups: [
+          {
+            groupId: 'plat-offsets-g',
+            topics: [{ name: 'plat-offsets', partitionIndexes: [0, 1] }],
+          },
+        ],
+      });
+      const offsets = group?.topics[0]?.partitions.map((p) => [
+        p.partitionIndex,
+        p.committedOffset,
+      ]);
+      expect(offsets).toEqual([
+        [0, -1n],
+        [1, 7n],
+      ]);
+    } finally {
+      await admin.close();
+    }
+  });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { encodeSubscription } from '../../src/client/group/consumer-protocol.js';
 import type { Effect, OffsetCommitEvent } from '../../src/groups/index.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import { Harness } from './groups-harness.js';
@@ -366,5 +367,126 @@ describe('offset expiration', () => {
     h.nowMs += 1000;
     h.send({ type: 'expireOffsets' });
     expect(fetch(h, 'g', null).topics).toEqual([]);
+  });
+});
+
+describe('OffsetDelete', () => {
+  const subscription = (topics: string[], version = 3) =>
+    encodeSubscription(
+      { topics, userData: null, ownedPartitions: [], generationId: -1, rackId: null },
+      version,
+    );
+
+  function offsetDelete(h: Harness, groupId: string, topics: [string, number[]][]) {
+    const requestId = h.requestId();
+    const effects = h.send({
+      type: 'offsetDelete',
+      requestId,
+      groupId,
+      topics: topics.map(([name, partitions]) => ({ name, partitions })),
+    });
+    const r = h.response(requestId);
+    if (r?.api !== 'offsetDelete') throw new Error('no OffsetDelete response');
+    const tombstones = effects.flatMap((e) =>
+      e.type === 'persistOffsets' ? e.offsets.map((o) => [o.topic, o.partition, o.value]) : [],
+    );
+    const codes = r.topics.map((t) => [t.name, t.partitions.map((p) => p.errorCode)]);
+    return { errorCode: r.errorCode, codes, tombstones };
+  }
+
+  const committed = (h: Harness, topic: string) =>
+    fetch(h, 'g', [{ name: topic, partitionIndexes: [0, 1] }]).topics[0]?.partitions.map(
+      (p) => p.committedOffset,
+    );
+
+  it('an Empty group loses the asked offsets (tombstones); partitions without one are NONE', () => {
+    const h = new Harness();
+    commit(h, {
+      offsets: [
+        ['t', 0, 5],
+        ['t', 1, 6],
+        ['u', 0, 7],
+      ],
+    });
+    const r = offsetDelete(h, 'g', [['t', [0, 3]]]);
+    expect(r).toEqual({
+      errorCode: 0,
+      codes: [['t', [0, 0]]],
+      tombstones: [['t', 0, null]],
+    });
+    expect(committed(h, 't')).toEqual([-1, 6]);
+    expect(committed(h, 'u')).toEqual([7, -1]);
+  });
+
+  it('a deletion whose tombstones were not written is taken back, unless committed again since', () => {
+    const h = new Harness();
+    commit(h, {
+      offsets: [
+        ['t', 0, 5],
+        ['t', 1, 6],
+      ],
+    });
+    const requestId = h.requestId();
+    const effects = h.send({
+      type: 'offsetDelete',
+      requestId,
+      groupId: 'g',
+      topics: [{ name: 't', partitions: [0, 1] }],
+    });
+    const write = effects.find((e) => e.type === 'persistOffsets');
+    if (write?.type !== 'persistOffsets') throw new Error('no tombstones');
+    commit(h, { offsets: [['t', 1, 99]] }); // partition 1 committed again meanwhile
+    h.send({ type: 'offsetsWriteFailed', groupId: 'g', offsets: write.offsets });
+    expect(committed(h, 't')).toEqual([5, 99]);
+  });
+
+  it('a consumer group with members keeps the offsets of subscribed topics, loses the others', () => {
+    const h = new Harness();
+    // Committed while the group was Empty, then a consumer of 't' joins.
+    const { codes } = commit(h, {
+      offsets: [
+        ['t', 0, 5],
+        ['old', 0, 9],
+      ],
+    });
+    expect(codes).toEqual([0, 0]);
+    h.stableGroup(1, { protocols: [{ name: 'range', metadata: subscription(['t']) }] });
+    expect(h.groupState()).toBe('Stable');
+    const r = offsetDelete(h, 'g', [
+      ['t', [0]],
+      ['old', [0]],
+    ]);
+    expect(r).toEqual({
+      errorCode: 0,
+      codes: [
+        ['t', [ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC]],
+        ['old', [0]],
+      ],
+      tombstones: [['old', 0, null]],
+    });
+    expect(committed(h, 't')).toEqual([5, -1]);
+  });
+
+  it('subscriptions that do not decode count as subscribed to every topic', () => {
+    const h = new Harness();
+    expect(commit(h, { offsets: [['old', 0, 9]] }).codes).toEqual([0]);
+    h.stableGroup(1, { protocols: [{ name: 'range', metadata: Buffer.from([0, 1, 0xff]) }] });
+    expect(h.groupState()).toBe('Stable');
+    const r = offsetDelete(h, 'g', [['old', [0]]]);
+    expect(r.codes).toEqual([['old', [ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC]]]);
+    expect(r.tombstones).toEqual([]);
+  });
+
+  it('a group with members of another protocol type is NON_EMPTY_GROUP; an unknown one GROUP_ID_NOT_FOUND', () => {
+    const h = new Harness();
+    expect(commit(h, { offsets: [['t', 0, 5]] }).codes).toEqual([0]);
+    h.stableGroup(1, { protocolType: 'connect' });
+    expect(h.groupState()).not.toBe('Empty');
+    expect(offsetDelete(h, 'g', [['t', [0]]])).toEqual({
+      errorCode: ErrorCode.NON_EMPTY_GROUP,
+      codes: [],
+      tombstones: [],
+    });
+    expect(offsetDelete(h, 'nobody', [['t', [0]]]).errorCode).toBe(ErrorCode.GROUP_ID_NOT_FOUND);
   });
 });

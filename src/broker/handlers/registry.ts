@@ -24,6 +24,7 @@ import { listGroupsHandler } from './list-groups.js';
 import { listOffsetsHandler } from './list-offsets.js';
 import { metadataHandler } from './metadata.js';
 import { offsetCommitHandler } from './offset-commit.js';
+import { offsetDeleteHandler } from './offset-delete.js';
 import { offsetFetchHandler } from './offset-fetch.js';
 import { offsetForLeaderEpochHandler } from './offset-for-leader-epoch.js';
 import { produceHandler } from './produce.js';
@@ -66,6 +67,7 @@ for (const h of [
   listGroupsHandler,
   describeGroupsHandler,
   deleteGroupsHandler,
+  offsetDeleteHandler,
 ]) {
   register(h as AnyHandler);
 }

@@ -28,6 +28,7 @@ import { CREATE_PARTITIONS_API_KEY, CREATE_PARTITIONS_REQUEST_VERSIONS, CREATE_P
 import { DELETE_GROUPS_API_KEY, DELETE_GROUPS_REQUEST_VERSIONS, DELETE_GROUPS_RESPONSE_VERSIONS, readDeleteGroupsRequest, readDeleteGroupsResponse, sizeOfDeleteGroupsRequest, sizeOfDeleteGroupsResponse, writeDeleteGroupsRequest, writeDeleteGroupsResponse } from './delete-groups.js';
 import { INCREMENTAL_ALTER_CONFIGS_API_KEY, INCREMENTAL_ALTER_CONFIGS_REQUEST_VERSIONS, INCREMENTAL_ALTER_CONFIGS_RESPONSE_VERSIONS, readIncrementalAlterConfigsRequest, readIncrementalAlterConfigsResponse, sizeOfIncrementalAlterConfigsRequest, sizeOfIncrementalAlterConfigsResponse, writeIncrementalAlterConfigsRequest, writeIncrementalAlterConfigsResponse } from './incremental-alter-configs.js';
 import { ALTER_CONFIGS_API_KEY, ALTER_CONFIGS_REQUEST_VERSIONS, ALTER_CONFIGS_RESPONSE_VERSIONS, readAlterConfigsRequest, readAlterConfigsResponse, sizeOfAlterConfigsRequest, sizeOfAlterConfigsResponse, writeAlterConfigsRequest, writeAlterConfigsResponse } from './alter-configs.js';
+import { OFFSET_DELETE_API_KEY, OFFSET_DELETE_REQUEST_VERSIONS, OFFSET_DELETE_RESPONSE_VERSIONS, readOffsetDeleteRequest, readOffsetDeleteResponse, sizeOfOffsetDeleteRequest, sizeOfOffsetDeleteResponse, writeOffsetDeleteRequest, writeOffsetDeleteResponse } from './offset-delete.js';
 
 /** Codec of one API: every version in [minVersion, maxVersion]. */
 export interface ApiCodec {
@@ -383,6 +384,19 @@ const CODECS: readonly ApiCodec[] = [
     readResponse: readAlterConfigsResponse,
     writeResponse: writeAlterConfigsResponse as ApiCodec['writeResponse'],
     sizeOfResponse: sizeOfAlterConfigsResponse as ApiCodec['sizeOfResponse'],
+  },
+  {
+    name: 'OffsetDelete',
+    apiKey: OFFSET_DELETE_API_KEY,
+    minVersion: OFFSET_DELETE_REQUEST_VERSIONS.min,
+    maxVersion: Math.min(OFFSET_DELETE_REQUEST_VERSIONS.max, OFFSET_DELETE_RESPONSE_VERSIONS.max),
+    flexibleMin: OFFSET_DELETE_REQUEST_VERSIONS.flexibleMin,
+    readRequest: readOffsetDeleteRequest,
+    writeRequest: writeOffsetDeleteRequest as ApiCodec['writeRequest'],
+    sizeOfRequest: sizeOfOffsetDeleteRequest as ApiCodec['sizeOfRequest'],
+    readResponse: readOffsetDeleteResponse,
+    writeResponse: writeOffsetDeleteResponse as ApiCodec['writeResponse'],
+    sizeOfResponse: sizeOfOffsetDeleteResponse as ApiCodec['sizeOfResponse'],
   },
 ];
 
