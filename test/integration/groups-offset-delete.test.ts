@@ -2,8 +2,8 @@
  * OffsetDelete (API 47) against an embedded broker with a data dir: deleted offsets are gone from
  * OffsetFetch and stay gone after a restart (tombstones in `__consumer_offsets`); the other
  * partitions keep theirs; an unknown topic or partition, an empty group id and an unknown group
- * get their Kafka errors; and when the tombstones cannot be written the request fails instead of
- * claiming a deletion a reload would undo.
+ * get their Kafka errors; and when the tombstones cannot be written the request fails (and the
+ * offsets stay) instead of claiming a deletion a reload would undo; DeleteGroups likewise.
  */
 
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
+import type { DeleteGroupsResponse } from '../../src/protocol/generated/delete-groups.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import type { OffsetCommitResponse } from '../../src/protocol/generated/offset-commit.js';
 import type { OffsetDeleteResponse } from '../../src/protocol/generated/offset-delete.js';
@@ -143,5 +144,8 @@ describe('OffsetDelete', () => {
     expect([r.errorCode, r.topics]).toEqual([ErrorCode.UNKNOWN_SERVER_ERROR, []]);
     // The coordinator took the deletion back: it holds what the log still holds.
     expect((await committed(c, 'g'))[0]).toBe(10);
+    // DeleteGroups, too, reports tombstones it could not write.
+    const d = await c.request<DeleteGroupsResponse>(42, 2, { groupsNames: ['g'] });
+    expect(d.results).toEqual([{ groupId: 'g', errorCode: ErrorCode.UNKNOWN_SERVER_ERROR }]);
   });
 });
