@@ -53,6 +53,7 @@ export const APIS = [
   'IncrementalAlterConfigs',
   'AlterConfigs',
   'OffsetDelete',
+  'DescribeLogDirs',
 ] as const;
 
 /**

@@ -27,6 +27,7 @@ import { sampleDeleteGroupsRequest, sampleDeleteGroupsResponse } from './delete-
 import { sampleIncrementalAlterConfigsRequest, sampleIncrementalAlterConfigsResponse } from './incremental-alter-configs.js';
 import { sampleAlterConfigsRequest, sampleAlterConfigsResponse } from './alter-configs.js';
 import { sampleOffsetDeleteRequest, sampleOffsetDeleteResponse } from './offset-delete.js';
+import { sampleDescribeLogDirsRequest, sampleDescribeLogDirsResponse } from './describe-log-dirs.js';
 
 /** Sample builders per API key: every field of version v set; nullable fields null when asked. */
 export const SAMPLES: ReadonlyMap<number, { request: (v: number, nulls: boolean) => unknown; response: (v: number, nulls: boolean) => unknown }> = new Map([
@@ -57,4 +58,5 @@ export const SAMPLES: ReadonlyMap<number, { request: (v: number, nulls: boolean)
   [44, { request: sampleIncrementalAlterConfigsRequest, response: sampleIncrementalAlterConfigsResponse }],
   [33, { request: sampleAlterConfigsRequest, response: sampleAlterConfigsResponse }],
   [47, { request: sampleOffsetDeleteRequest, response: sampleOffsetDeleteResponse }],
+  [35, { request: sampleDescribeLogDirsRequest, response: sampleDescribeLogDirsResponse }],
 ]);

@@ -4,6 +4,7 @@
  * down from the broker's maximum, so it exercises Sluice's newest advertised versions.
  */
 
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
 import { ensureKcat, kcat } from '../support/kcat.js';
@@ -162,6 +163,25 @@ describe('@platformatic/kafka', () => {
         [0, -1n],
         [1, 7n],
       ]);
+    } finally {
+      await admin.close();
+    }
+  });
+
+  it("describes the log dir with a topic's partitions (DescribeLogDirs)", async () => {
+    const admin = new pk.Admin({ clientId: 'plat-admin-4', bootstrapBrokers: [broker.bootstrap] });
+    try {
+      await admin.createTopics({ topics: ['plat-dirs'], partitions: 2, replicas: 1 });
+      const [described] = await admin.describeLogDirs({
+        topics: [{ name: 'plat-dirs', partitions: [0, 1] }],
+      });
+      expect(described?.broker).toBe(broker.core.identity.nodeId);
+      const dir = described?.results[0];
+      expect(dir?.logDir).toBe(resolve(broker.dataDir));
+      expect(dir?.topics.map((t) => [t.name, t.partitions.map((p) => p.partitionIndex)])).toEqual([
+        ['plat-dirs', [0, 1]],
+      ]);
+      expect(dir?.totalBytes).toBeGreaterThan(0n);
     } finally {
       await admin.close();
     }

@@ -12,6 +12,7 @@ import { deleteRecordsHandler } from './delete-records.js';
 import { deleteTopicsHandler } from './delete-topics.js';
 import { describeConfigsHandler } from './describe-configs.js';
 import { describeGroupsHandler } from './describe-groups.js';
+import { describeLogDirsHandler } from './describe-log-dirs.js';
 import { fetchHandler } from './fetch.js';
 import { findCoordinatorHandler } from './find-coordinator.js';
 import type { Handler } from './handler.js';
@@ -68,6 +69,7 @@ for (const h of [
   describeGroupsHandler,
   deleteGroupsHandler,
   offsetDeleteHandler,
+  describeLogDirsHandler,
 ]) {
   register(h as AnyHandler);
 }

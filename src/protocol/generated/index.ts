@@ -29,6 +29,7 @@ import { DELETE_GROUPS_API_KEY, DELETE_GROUPS_REQUEST_VERSIONS, DELETE_GROUPS_RE
 import { INCREMENTAL_ALTER_CONFIGS_API_KEY, INCREMENTAL_ALTER_CONFIGS_REQUEST_VERSIONS, INCREMENTAL_ALTER_CONFIGS_RESPONSE_VERSIONS, readIncrementalAlterConfigsRequest, readIncrementalAlterConfigsResponse, sizeOfIncrementalAlterConfigsRequest, sizeOfIncrementalAlterConfigsResponse, writeIncrementalAlterConfigsRequest, writeIncrementalAlterConfigsResponse } from './incremental-alter-configs.js';
 import { ALTER_CONFIGS_API_KEY, ALTER_CONFIGS_REQUEST_VERSIONS, ALTER_CONFIGS_RESPONSE_VERSIONS, readAlterConfigsRequest, readAlterConfigsResponse, sizeOfAlterConfigsRequest, sizeOfAlterConfigsResponse, writeAlterConfigsRequest, writeAlterConfigsResponse } from './alter-configs.js';
 import { OFFSET_DELETE_API_KEY, OFFSET_DELETE_REQUEST_VERSIONS, OFFSET_DELETE_RESPONSE_VERSIONS, readOffsetDeleteRequest, readOffsetDeleteResponse, sizeOfOffsetDeleteRequest, sizeOfOffsetDeleteResponse, writeOffsetDeleteRequest, writeOffsetDeleteResponse } from './offset-delete.js';
+import { DESCRIBE_LOG_DIRS_API_KEY, DESCRIBE_LOG_DIRS_REQUEST_VERSIONS, DESCRIBE_LOG_DIRS_RESPONSE_VERSIONS, readDescribeLogDirsRequest, readDescribeLogDirsResponse, sizeOfDescribeLogDirsRequest, sizeOfDescribeLogDirsResponse, writeDescribeLogDirsRequest, writeDescribeLogDirsResponse } from './describe-log-dirs.js';
 
 /** Codec of one API: every version in [minVersion, maxVersion]. */
 export interface ApiCodec {
@@ -397,6 +398,19 @@ const CODECS: readonly ApiCodec[] = [
     readResponse: readOffsetDeleteResponse,
     writeResponse: writeOffsetDeleteResponse as ApiCodec['writeResponse'],
     sizeOfResponse: sizeOfOffsetDeleteResponse as ApiCodec['sizeOfResponse'],
+  },
+  {
+    name: 'DescribeLogDirs',
+    apiKey: DESCRIBE_LOG_DIRS_API_KEY,
+    minVersion: DESCRIBE_LOG_DIRS_REQUEST_VERSIONS.min,
+    maxVersion: Math.min(DESCRIBE_LOG_DIRS_REQUEST_VERSIONS.max, DESCRIBE_LOG_DIRS_RESPONSE_VERSIONS.max),
+    flexibleMin: DESCRIBE_LOG_DIRS_REQUEST_VERSIONS.flexibleMin,
+    readRequest: readDescribeLogDirsRequest,
+    writeRequest: writeDescribeLogDirsRequest as ApiCodec['writeRequest'],
+    sizeOfRequest: sizeOfDescribeLogDirsRequest as ApiCodec['sizeOfRequest'],
+    readResponse: readDescribeLogDirsResponse,
+    writeResponse: writeDescribeLogDirsResponse as ApiCodec['writeResponse'],
+    sizeOfResponse: sizeOfDescribeLogDirsResponse as ApiCodec['sizeOfResponse'],
   },
 ];
 
