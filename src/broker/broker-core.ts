@@ -34,6 +34,7 @@ import { GroupService } from './group-service.js';
 import type {
   DeleteRecordsRes,
   ListOffsetRes,
+  LogSizesRes,
   OpenPartitionReq,
   PartitionLogSettings,
   ProduceReq,
@@ -501,6 +502,14 @@ export class BrokerCore {
 
   release(worker: number, leaseId: number): void {
     if (leaseId !== 0) this.pool.notify(worker, Op.Release, { leaseId });
+  }
+
+  /** Log bytes of every partition open here, by slot, as the running owners count them. */
+  async logSizes(): Promise<Map<number, number>> {
+    const answers = await this.pool.callRunning<LogSizesRes>(Op.LogSizes, {});
+    const sizes = new Map<number, number>();
+    for (const a of answers) for (const [slot, bytes] of a.sizes ?? []) sizes.set(slot, bytes);
+    return sizes;
   }
 
   listOffset(route: PartitionRoute, timestamp: number): Promise<ListOffsetRes> {

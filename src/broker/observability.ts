@@ -18,8 +18,6 @@ import { type FrameHandler, observeRequests } from '../metrics/request-observer.
 import { MetricsServer } from '../metrics/server.js';
 import type { Logger } from '../util/logger.js';
 import type { BrokerCore } from './broker-core.js';
-import type { LogSizesRes } from './owner/messages.js';
-import { Op } from './owner/rpc.js';
 
 export interface ObservabilityOptions {
   /** Port of the metrics endpoint (0 = any free port); null = no metrics. */
@@ -90,12 +88,7 @@ export class Observability {
             if (core.route(r.topic, r.partition))
               yield { topic: r.topic, partition: r.partition, slot: r.slot };
       },
-      logSizes: async () => {
-        const answers = await core.pool.callRunning<LogSizesRes>(Op.LogSizes, {});
-        const sizes = new Map<number, number>();
-        for (const a of answers) for (const [slot, bytes] of a.sizes ?? []) sizes.set(slot, bytes);
-        return sizes;
-      },
+      logSizes: () => core.logSizes(),
       committedOffsets: () => core.groups.committedOffsets(),
       workers: () => core.pool.workerSamples(),
       fsyncHistograms: () => core.pool.fsyncHistograms(),

@@ -17,8 +17,6 @@ import type {
   DescribeLogDirsResponse,
 } from '../../protocol/generated/describe-log-dirs.js';
 import type { PartitionRoute } from '../../threads/routing.js';
-import type { LogSizesRes } from '../owner/messages.js';
-import { Op } from '../owner/rpc.js';
 import type { Handler, RequestContext } from './handler.js';
 
 type Result = DescribeLogDirsResponse['results'][number];
@@ -55,13 +53,6 @@ function volumeBytes(dir: string): { totalBytes: number; usableBytes: number } {
   }
 }
 
-async function sizesBySlot(ctx: RequestContext): Promise<Map<number, number>> {
-  const answers = await ctx.core.pool.callRunning<LogSizesRes>(Op.LogSizes, {});
-  const sizes = new Map<number, number>();
-  for (const a of answers) for (const [slot, bytes] of a.sizes ?? []) sizes.set(slot, bytes);
-  return sizes;
-}
-
 export const describeLogDirsHandler: Handler<DescribeLogDirsRequest, DescribeLogDirsResponse> = {
   apiKey: 35,
   name: 'DescribeLogDirs',
@@ -70,7 +61,7 @@ export const describeLogDirsHandler: Handler<DescribeLogDirsRequest, DescribeLog
   async handle(req, ctx) {
     const logDir = resolve(ctx.core.config.str('log.dirs'));
     const routes = hostedRoutes(ctx, req.topics);
-    const sizes = await sizesBySlot(ctx);
+    const sizes = await ctx.core.logSizes();
     const volume =
       ctx.apiVersion >= VOLUME_SIZES_MIN_VERSION
         ? volumeBytes(logDir)
