@@ -54,6 +54,7 @@ export const APIS = [
   'AlterConfigs',
   'OffsetDelete',
   'DescribeLogDirs',
+  'DescribeCluster',
 ] as const;
 
 /**

@@ -28,6 +28,7 @@ import { sampleIncrementalAlterConfigsRequest, sampleIncrementalAlterConfigsResp
 import { sampleAlterConfigsRequest, sampleAlterConfigsResponse } from './alter-configs.js';
 import { sampleOffsetDeleteRequest, sampleOffsetDeleteResponse } from './offset-delete.js';
 import { sampleDescribeLogDirsRequest, sampleDescribeLogDirsResponse } from './describe-log-dirs.js';
+import { sampleDescribeClusterRequest, sampleDescribeClusterResponse } from './describe-cluster.js';
 
 /** Sample builders per API key: every field of version v set; nullable fields null when asked. */
 export const SAMPLES: ReadonlyMap<number, { request: (v: number, nulls: boolean) => unknown; response: (v: number, nulls: boolean) => unknown }> = new Map([
@@ -59,4 +60,5 @@ export const SAMPLES: ReadonlyMap<number, { request: (v: number, nulls: boolean)
   [33, { request: sampleAlterConfigsRequest, response: sampleAlterConfigsResponse }],
   [47, { request: sampleOffsetDeleteRequest, response: sampleOffsetDeleteResponse }],
   [35, { request: sampleDescribeLogDirsRequest, response: sampleDescribeLogDirsResponse }],
+  [60, { request: sampleDescribeClusterRequest, response: sampleDescribeClusterResponse }],
 ]);

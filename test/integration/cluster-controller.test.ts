@@ -18,6 +18,7 @@ import type { AlterConfigsResponse } from '../../src/protocol/generated/alter-co
 import type { CreatePartitionsResponse } from '../../src/protocol/generated/create-partitions.js';
 import type { CreateTopicsResponse } from '../../src/protocol/generated/create-topics.js';
 import type { DeleteTopicsResponse } from '../../src/protocol/generated/delete-topics.js';
+import type { DescribeClusterResponse } from '../../src/protocol/generated/describe-cluster.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import type { MetadataResponse } from '../../src/protocol/generated/metadata.js';
 import { EmbeddedClusterNodes } from '../support/embedded-cluster.js';
@@ -129,6 +130,21 @@ describe.skipIf(!haveEtcd)('cluster controller (3 embedded brokers)', () => {
     // the cluster-wide id, which the embedded API reports too (not the data dir's own id)
     expect(answers[0]?.clusterId).toBe(any().clusterId);
     expect(answers[0]?.clusterId).not.toBe(any().core.registry.clusterId);
+    // DescribeCluster tells the same from every broker.
+    for (const b of brokers.values()) {
+      const d = await request<DescribeClusterResponse>(b, 60, 1, {
+        includeClusterAuthorizedOperations: false,
+        endpointType: 1,
+      });
+      expect([d.errorCode, d.clusterId, d.controllerId]).toEqual([
+        0,
+        answers[0]?.clusterId,
+        answers[0]?.controllerId,
+      ]);
+      expect(d.brokers.map((x) => [x.brokerId, x.port, x.rack]).sort()).toEqual(
+        [1, 2, 3].map((id) => [id, ports.get(id), `r${id}`]),
+      );
+    }
   });
 
   it('places a replication-factor-3 topic on every broker with leaders spread evenly', async () => {

@@ -146,34 +146,44 @@ async function resolveTopic(
   }
 }
 
+/**
+ * The brokers, cluster id and controller a client is told of (Metadata, DescribeCluster): in
+ * cluster mode the live brokers of the view (without this one once it has left); on a single
+ * broker itself, as every partition's leader and the controller.
+ */
+export function clusterShape(
+  ctx: RequestContext,
+): Pick<MetadataResponse, 'brokers' | 'clusterId' | 'controllerId'> {
+  const { identity, cluster } = ctx.core;
+  if (cluster) {
+    const controllerId = cluster.view.controllerId();
+    return {
+      brokers: liveBrokers(ctx, cluster),
+      clusterId: cluster.clusterId,
+      controllerId: controllerId === departedId(ctx, cluster) ? -1 : controllerId,
+    };
+  }
+  return {
+    brokers: [{ nodeId: identity.nodeId, host: identity.host, port: identity.port, rack: null }],
+    clusterId: identity.clusterId,
+    controllerId: identity.nodeId,
+  };
+}
+
 export const metadataHandler: Handler<MetadataRequest, MetadataResponse> = {
   apiKey: 3,
   name: 'Metadata',
   minVersion: 1,
   maxVersion: 12,
   async handle(req, ctx) {
-    const { identity, cluster } = ctx.core;
     const allowAutoCreate = ctx.apiVersion < 4 || req.allowAutoTopicCreation;
     const topics =
       req.topics === null
         ? ctx.core.registry.all().map((t) => topicResponse(ctx, t))
         : await Promise.all(req.topics.map((t) => resolveTopic(ctx, t, allowAutoCreate)));
-    if (cluster) {
-      const controllerId = cluster.view.controllerId();
-      return {
-        throttleTimeMs: 0,
-        brokers: liveBrokers(ctx, cluster),
-        clusterId: cluster.clusterId,
-        controllerId: controllerId === departedId(ctx, cluster) ? -1 : controllerId,
-        topics,
-        clusterAuthorizedOperations: AUTHORIZED_OPERATIONS_OMITTED,
-      };
-    }
     return {
       throttleTimeMs: 0,
-      brokers: [{ nodeId: identity.nodeId, host: identity.host, port: identity.port, rack: null }],
-      clusterId: identity.clusterId,
-      controllerId: identity.nodeId,
+      ...clusterShape(ctx),
       topics,
       clusterAuthorizedOperations: AUTHORIZED_OPERATIONS_OMITTED,
     };

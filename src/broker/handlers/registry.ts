@@ -10,6 +10,7 @@ import { createTopicsHandler } from './create-topics.js';
 import { deleteGroupsHandler } from './delete-groups.js';
 import { deleteRecordsHandler } from './delete-records.js';
 import { deleteTopicsHandler } from './delete-topics.js';
+import { describeClusterHandler } from './describe-cluster.js';
 import { describeConfigsHandler } from './describe-configs.js';
 import { describeGroupsHandler } from './describe-groups.js';
 import { describeLogDirsHandler } from './describe-log-dirs.js';
@@ -70,6 +71,7 @@ for (const h of [
   deleteGroupsHandler,
   offsetDeleteHandler,
   describeLogDirsHandler,
+  describeClusterHandler,
 ]) {
   register(h as AnyHandler);
 }

@@ -30,6 +30,7 @@ import { INCREMENTAL_ALTER_CONFIGS_API_KEY, INCREMENTAL_ALTER_CONFIGS_REQUEST_VE
 import { ALTER_CONFIGS_API_KEY, ALTER_CONFIGS_REQUEST_VERSIONS, ALTER_CONFIGS_RESPONSE_VERSIONS, readAlterConfigsRequest, readAlterConfigsResponse, sizeOfAlterConfigsRequest, sizeOfAlterConfigsResponse, writeAlterConfigsRequest, writeAlterConfigsResponse } from './alter-configs.js';
 import { OFFSET_DELETE_API_KEY, OFFSET_DELETE_REQUEST_VERSIONS, OFFSET_DELETE_RESPONSE_VERSIONS, readOffsetDeleteRequest, readOffsetDeleteResponse, sizeOfOffsetDeleteRequest, sizeOfOffsetDeleteResponse, writeOffsetDeleteRequest, writeOffsetDeleteResponse } from './offset-delete.js';
 import { DESCRIBE_LOG_DIRS_API_KEY, DESCRIBE_LOG_DIRS_REQUEST_VERSIONS, DESCRIBE_LOG_DIRS_RESPONSE_VERSIONS, readDescribeLogDirsRequest, readDescribeLogDirsResponse, sizeOfDescribeLogDirsRequest, sizeOfDescribeLogDirsResponse, writeDescribeLogDirsRequest, writeDescribeLogDirsResponse } from './describe-log-dirs.js';
+import { DESCRIBE_CLUSTER_API_KEY, DESCRIBE_CLUSTER_REQUEST_VERSIONS, DESCRIBE_CLUSTER_RESPONSE_VERSIONS, readDescribeClusterRequest, readDescribeClusterResponse, sizeOfDescribeClusterRequest, sizeOfDescribeClusterResponse, writeDescribeClusterRequest, writeDescribeClusterResponse } from './describe-cluster.js';
 
 /** Codec of one API: every version in [minVersion, maxVersion]. */
 export interface ApiCodec {
@@ -411,6 +412,19 @@ const CODECS: readonly ApiCodec[] = [
     readResponse: readDescribeLogDirsResponse,
     writeResponse: writeDescribeLogDirsResponse as ApiCodec['writeResponse'],
     sizeOfResponse: sizeOfDescribeLogDirsResponse as ApiCodec['sizeOfResponse'],
+  },
+  {
+    name: 'DescribeCluster',
+    apiKey: DESCRIBE_CLUSTER_API_KEY,
+    minVersion: DESCRIBE_CLUSTER_REQUEST_VERSIONS.min,
+    maxVersion: Math.min(DESCRIBE_CLUSTER_REQUEST_VERSIONS.max, DESCRIBE_CLUSTER_RESPONSE_VERSIONS.max),
+    flexibleMin: DESCRIBE_CLUSTER_REQUEST_VERSIONS.flexibleMin,
+    readRequest: readDescribeClusterRequest,
+    writeRequest: writeDescribeClusterRequest as ApiCodec['writeRequest'],
+    sizeOfRequest: sizeOfDescribeClusterRequest as ApiCodec['sizeOfRequest'],
+    readResponse: readDescribeClusterResponse,
+    writeResponse: writeDescribeClusterResponse as ApiCodec['writeResponse'],
+    sizeOfResponse: sizeOfDescribeClusterResponse as ApiCodec['sizeOfResponse'],
   },
 ];
 
