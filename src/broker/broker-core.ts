@@ -130,6 +130,13 @@ export class BrokerCore {
     return this.opened.has(r.slot) ? r : undefined;
   }
 
+  /** Routes of every partition whose log is open here (every partition on a single broker). */
+  *hostedRoutes(): Generator<PartitionRoute> {
+    for (const topic of this.routing.topicNames())
+      for (const r of this.routing.partitions(topic) ?? [])
+        if (this.route(r.topic, r.partition)) yield r;
+  }
+
   /**
    * The high watermark consumers read below (Fetch, ListOffsets latest): the one the owner
    * published, or, on a cluster leader, the larger one it has already acknowledged acks=all up to

@@ -82,12 +82,7 @@ export class Observability {
     return {
       state: core.state,
       // Cluster mode: only partitions hosted here (the others have no log on this broker).
-      *partitions() {
-        for (const topic of core.routing.topicNames())
-          for (const r of core.routing.partitions(topic) ?? [])
-            if (core.route(r.topic, r.partition))
-              yield { topic: r.topic, partition: r.partition, slot: r.slot };
-      },
+      partitions: () => core.hostedRoutes(),
       logSizes: () => core.logSizes(),
       committedOffsets: () => core.groups.committedOffsets(),
       workers: () => core.pool.workerSamples(),

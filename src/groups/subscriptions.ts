@@ -4,11 +4,7 @@
  * a topic the group consumes. Pure: bytes in, names out.
  */
 
-import {
-  CONSUMER_PROTOCOL_SUBSCRIPTION_VERSIONS,
-  readConsumerProtocolSubscription,
-} from '../protocol/generated/consumer-protocol-subscription.js';
-import { Reader } from '../protocol/reader.js';
+import { decodeSubscription } from '../client/group/consumer-protocol.js';
 import type { Group } from './group.js';
 
 const CONSUMER_PROTOCOL_TYPE = 'consumer';
@@ -32,11 +28,9 @@ export function subscribedTopics(group: Group): Set<string> | null {
 
 /** A Subscription's topics; null when the bytes are not one. */
 function decodeTopics(bytes: Uint8Array): string[] | null {
-  const r = new Reader(bytes);
-  const version = r.int16();
-  if (r.error !== null || version < 0) return null;
-  // Versions newer than the newest known are read with its layout (their fields come after).
-  const layout = Math.min(version, CONSUMER_PROTOCOL_SUBSCRIPTION_VERSIONS.max);
-  const body = readConsumerProtocolSubscription(r, layout);
-  return r.error === null ? body.topics : null;
+  try {
+    return decodeSubscription(bytes).topics;
+  } catch {
+    return null; // not the consumer protocol's layout (ConsumerProtocolError)
+  }
 }

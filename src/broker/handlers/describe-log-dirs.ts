@@ -24,7 +24,7 @@ const UNKNOWN_BYTES = -1;
 const VOLUME_SIZES_MIN_VERSION = 4;
 
 /** Hosted partitions among those asked for (null: all), grouped by topic in request order. */
-function hostedRoutes(
+function routesAsked(
   ctx: RequestContext,
   asked: DescribeLogDirsRequest['topics'],
 ): Map<string, PartitionRoute[]> {
@@ -36,8 +36,7 @@ function hostedRoutes(
     out.set(r.topic, list);
   };
   if (asked === null) {
-    for (const topic of ctx.core.routing.topicNames())
-      for (const r of ctx.core.routing.partitions(topic) ?? []) add(r);
+    for (const r of ctx.core.hostedRoutes()) add(r);
   } else {
     for (const t of asked) for (const p of t.partitions) add(ctx.core.routing.lookup(t.topic, p));
   }
@@ -60,7 +59,7 @@ export const describeLogDirsHandler: Handler<DescribeLogDirsRequest, DescribeLog
   maxVersion: 4,
   async handle(req, ctx) {
     const logDir = resolve(ctx.core.config.str('log.dirs'));
-    const routes = hostedRoutes(ctx, req.topics);
+    const routes = routesAsked(ctx, req.topics);
     const sizes = await ctx.core.logSizes();
     const volume =
       ctx.apiVersion >= VOLUME_SIZES_MIN_VERSION

@@ -17,14 +17,9 @@ import type {
   OffsetDeleteRequest,
   OffsetDeleteResponse,
 } from '../../protocol/generated/offset-delete.js';
-import type { Handler, RequestContext } from './handler.js';
+import type { Handler } from './handler.js';
 
 type Topic = OffsetDeleteRequest['topics'][number];
-
-function known(ctx: RequestContext, topic: string, partition: number): boolean {
-  const t = ctx.core.topic(topic);
-  return t !== undefined && partition >= 0 && partition < t.partitions;
-}
 
 export const offsetDeleteHandler: Handler<OffsetDeleteRequest, OffsetDeleteResponse> = {
   apiKey: 47,
@@ -44,7 +39,7 @@ export const offsetDeleteHandler: Handler<OffsetDeleteRequest, OffsetDeleteRespo
       groupId: req.groupId,
       topics: req.topics.map((t) => ({
         name: t.name,
-        partitions: asked(t).filter((p) => known(ctx, t.name, p)),
+        partitions: asked(t).filter((p) => ctx.core.routing.lookup(t.name, p) !== undefined),
       })),
     });
     if (r.api !== 'offsetDelete')
