@@ -55,6 +55,8 @@ export const APIS = [
   'OffsetDelete',
   'DescribeLogDirs',
   'DescribeCluster',
+  'ElectLeaders',
+  'DescribeProducers',
 ] as const;
 
 /**

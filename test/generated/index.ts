@@ -29,6 +29,8 @@ import { sampleAlterConfigsRequest, sampleAlterConfigsResponse } from './alter-c
 import { sampleOffsetDeleteRequest, sampleOffsetDeleteResponse } from './offset-delete.js';
 import { sampleDescribeLogDirsRequest, sampleDescribeLogDirsResponse } from './describe-log-dirs.js';
 import { sampleDescribeClusterRequest, sampleDescribeClusterResponse } from './describe-cluster.js';
+import { sampleElectLeadersRequest, sampleElectLeadersResponse } from './elect-leaders.js';
+import { sampleDescribeProducersRequest, sampleDescribeProducersResponse } from './describe-producers.js';
 
 /** Sample builders per API key: every field of version v set; nullable fields null when asked. */
 export const SAMPLES: ReadonlyMap<number, { request: (v: number, nulls: boolean) => unknown; response: (v: number, nulls: boolean) => unknown }> = new Map([
@@ -61,4 +63,6 @@ export const SAMPLES: ReadonlyMap<number, { request: (v: number, nulls: boolean)
   [47, { request: sampleOffsetDeleteRequest, response: sampleOffsetDeleteResponse }],
   [35, { request: sampleDescribeLogDirsRequest, response: sampleDescribeLogDirsResponse }],
   [60, { request: sampleDescribeClusterRequest, response: sampleDescribeClusterResponse }],
+  [43, { request: sampleElectLeadersRequest, response: sampleElectLeadersResponse }],
+  [61, { request: sampleDescribeProducersRequest, response: sampleDescribeProducersResponse }],
 ]);

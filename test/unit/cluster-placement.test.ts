@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   decidePartition,
+  electLeader,
   initialState,
   PlacementError,
   placeReplicas,
@@ -237,5 +238,81 @@ describe('decidePartition', () => {
         eligible: live(1, 2, 3),
       }),
     ).toBeNull();
+  });
+});
+
+describe('electLeader (ElectLeaders)', () => {
+  const opts = { controllerEpoch: 9 };
+  const errorOf = (o: ReturnType<typeof electLeader>) => ('errorCode' in o ? o.errorCode : 0);
+
+  it('preferred: the first replica takes over when it is alive and in the ISR', () => {
+    const out = electLeader(state({ leader: 2, leaderEpoch: 6 }), 'preferred', {
+      ...opts,
+      eligible: live(1, 2, 3),
+      brokerEpoch: (id) => id * 100,
+    });
+    expect(out).toEqual({
+      state: {
+        leader: 1,
+        leaderEpoch: 7,
+        isr: [1, 2, 3],
+        replicas: [1, 2, 3],
+        controllerEpoch: 9,
+        leaderBrokerEpoch: 100,
+      },
+    });
+    // Dead ISR members leave the ISR as with any leader change.
+    const without3 = electLeader(state({ leader: 2 }), 'preferred', {
+      ...opts,
+      eligible: live(1, 2),
+    });
+    expect(without3).toMatchObject({ state: { leader: 1, isr: [1, 2] } });
+    // An offline partition whose preferred replica is back in the ISR gets it.
+    const offline = electLeader(state({ leader: -1, isr: [1] }), 'preferred', {
+      ...opts,
+      eligible: live(1),
+    });
+    expect(offline).toMatchObject({ state: { leader: 1, isr: [1] } });
+  });
+
+  it('preferred: not needed, or not available (dead or outside the ISR)', () => {
+    const everyone = { ...opts, eligible: live(1, 2, 3) };
+    expect(errorOf(electLeader(state({}), 'preferred', everyone))).toBe(
+      ErrorCode.ELECTION_NOT_NEEDED,
+    );
+    const outside = electLeader(state({ leader: 2, isr: [2, 3] }), 'preferred', everyone);
+    expect(outside).toEqual({
+      errorCode: ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE,
+      message: 'the preferred leader 1 is not in the ISR',
+    });
+    const dead = electLeader(state({ leader: 2 }), 'preferred', { ...opts, eligible: live(2, 3) });
+    expect(dead).toEqual({
+      errorCode: ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE,
+      message: 'the preferred leader 1 is not alive',
+    });
+  });
+
+  it('unclean: only without a live leader; an ISR member first, else the first live replica', () => {
+    expect(
+      errorOf(electLeader(state({ leader: 2 }), 'unclean', { ...opts, eligible: live(2) })),
+    ).toBe(ErrorCode.ELECTION_NOT_NEEDED);
+    // The leader died; an ISR member is alive: a clean election.
+    const clean = electLeader(state({ replicas: [1, 3, 2], isr: [1, 2] }), 'unclean', {
+      ...opts,
+      eligible: live(2, 3),
+    });
+    expect(clean).toMatchObject({ state: { leader: 2, leaderEpoch: 5, isr: [2] } });
+    // Nobody from the ISR: the first live replica leads alone.
+    const unclean = electLeader(state({ leader: -1, isr: [1] }), 'unclean', {
+      ...opts,
+      eligible: live(3, 2),
+    });
+    expect(unclean).toMatchObject({ state: { leader: 2, leaderEpoch: 5, isr: [2] } });
+    expect(
+      electLeader(state({ leader: -1, isr: [1] }), 'unclean', { ...opts, eligible: live() }),
+    ).toEqual({
+      errorCode: ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE,
+      message: 'none of the replicas 1,2,3 is alive',
+    });
   });
 });

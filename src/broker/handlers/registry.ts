@@ -14,6 +14,7 @@ import { describeClusterHandler } from './describe-cluster.js';
 import { describeConfigsHandler } from './describe-configs.js';
 import { describeGroupsHandler } from './describe-groups.js';
 import { describeLogDirsHandler } from './describe-log-dirs.js';
+import { electLeadersHandler } from './elect-leaders.js';
 import { fetchHandler } from './fetch.js';
 import { findCoordinatorHandler } from './find-coordinator.js';
 import type { Handler } from './handler.js';
@@ -72,6 +73,7 @@ for (const h of [
   offsetDeleteHandler,
   describeLogDirsHandler,
   describeClusterHandler,
+  electLeadersHandler,
 ]) {
   register(h as AnyHandler);
 }

@@ -25,9 +25,11 @@
  * Owned by the network (main) thread; not thread-safe.
  */
 
+import { ErrorCode } from '../../protocol/generated/errors.js';
 import type { Logger } from '../../util/logger.js';
+import type { PartitionState } from '../types.js';
 import type { EtcdClusterView } from './etcd-view.js';
-import { decidePartition, initialState } from './placement.js';
+import { decidePartition, type ElectionType, electLeader, initialState } from './placement.js';
 import type { ClusterStore } from './store.js';
 
 /** How soon a refused or failed pass (or campaign) is retried; doubles while failures go on. */
@@ -37,6 +39,22 @@ const RETRY_DELAY_MS_MAX = 1_000;
 const WRITES_IN_FLIGHT_MAX = 64;
 /** How long `close` waits for a campaign in flight (its late win is resigned). */
 const CLOSE_CAMPAIGN_WAIT_MS = 2_000;
+/** Longest an asked-for election keeps retrying a refused write (ElectLeaders' timeout, capped). */
+const ELECTION_TIMEOUT_MS_MAX = 60_000;
+/** Pause before deciding again after a refused election write (the view catches up meanwhile). */
+const ELECTION_RETRY_MS = 50;
+
+/** A partition an admin asked an election for. */
+export interface ElectionTarget {
+  topic: string;
+  partition: number;
+}
+
+/** The outcome of one asked-for election: NONE when a new leader was written. */
+export interface ElectionResult extends ElectionTarget {
+  errorCode: number;
+  message: string | null;
+}
 
 export interface ControllerOptions {
   nodeId: number;
@@ -212,14 +230,120 @@ export class Controller {
     }
   }
 
+  /** A broker that may lead or stay in an ISR: registered and not in a controlled shutdown. */
+  private readonly eligible = (id: number): boolean => {
+    const b = this.view.brokerRecord(id);
+    return b !== undefined && !b.shuttingDown;
+  };
+
+  /**
+   * Elections asked for by an admin (ElectLeaders), on the controller only (NOT_CONTROLLER
+   * elsewhere). Each partition is decided by `electLeader` and written with a compare-and-swap
+   * fenced by the controller epoch; a refused write (the view was behind, or the periodic pass
+   * wrote first) is decided again from the view, until `timeoutMs` (then REQUEST_TIMED_OUT).
+   * `targets` null means every partition, and then only partitions where an election was
+   * attempted are reported (Kafka leaves out ELECTION_NOT_NEEDED).
+   */
+  async elect(
+    targets: readonly ElectionTarget[] | null,
+    type: ElectionType,
+    timeoutMs: number,
+  ): Promise<ElectionResult[]> {
+    const epoch = this.epoch;
+    const list = targets ?? this.allPartitions();
+    if (epoch === null || this.closed) {
+      return list.map((t) => ({
+        ...t,
+        errorCode: ErrorCode.NOT_CONTROLLER,
+        message: `broker ${this.opts.nodeId} is not the controller`,
+      }));
+    }
+    const deadline = Date.now() + Math.max(0, Math.min(timeoutMs, ELECTION_TIMEOUT_MS_MAX));
+    const results: ElectionResult[] = [];
+    for (let i = 0; i < list.length; i += WRITES_IN_FLIGHT_MAX) {
+      const chunk = list.slice(i, i + WRITES_IN_FLIGHT_MAX);
+      results.push(
+        ...(await Promise.all(chunk.map((t) => this.electOne(t, type, epoch, deadline)))),
+      );
+    }
+    return targets === null
+      ? results.filter((r) => r.errorCode !== ErrorCode.ELECTION_NOT_NEEDED)
+      : results;
+  }
+
+  private allPartitions(): ElectionTarget[] {
+    return this.view.topicNames().flatMap((topic) => {
+      const count = this.view.topic(topic)?.assignment.replicas.length ?? 0;
+      return Array.from({ length: count }, (_, partition) => ({ topic, partition }));
+    });
+  }
+
+  private async electOne(
+    t: ElectionTarget,
+    type: ElectionType,
+    epoch: number,
+    deadline: number,
+  ): Promise<ElectionResult> {
+    const result = (errorCode: number, message: string | null): ElectionResult => ({
+      ...t,
+      errorCode,
+      message,
+    });
+    let why = 'the partition has no state yet';
+    for (;;) {
+      if (this.epoch !== epoch) return result(ErrorCode.NOT_CONTROLLER, 'the controller moved');
+      const count = this.view.topic(t.topic)?.assignment.replicas.length ?? 0;
+      if (t.partition < 0 || t.partition >= count)
+        return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, null);
+      const s = this.view.topicStates(t.topic).get(t.partition);
+      if (s !== undefined) {
+        const out = electLeader(s, type, {
+          eligible: this.eligible,
+          controllerEpoch: epoch,
+          brokerEpoch: (id) => this.view.brokerEpoch(id),
+        });
+        if ('errorCode' in out) return result(out.errorCode, out.message);
+        const written = await this.writeElection(epoch, t, s, out.state);
+        if (written === true) return result(ErrorCode.NONE, null);
+        why = written === false ? 'the partition state kept changing' : written;
+      }
+      if (Date.now() >= deadline)
+        return result(ErrorCode.REQUEST_TIMED_OUT, `election not written: ${why}`);
+      await new Promise((r) => setTimeout(r, ELECTION_RETRY_MS));
+    }
+  }
+
+  /** true when written, false when refused (compare-and-swap), or the error of a failed write. */
+  private async writeElection(
+    epoch: number,
+    t: ElectionTarget,
+    s: PartitionState,
+    next: Omit<PartitionState, 'version'>,
+  ): Promise<boolean | string> {
+    try {
+      const v = await this.store.writePartitionAsController(
+        epoch,
+        t.topic,
+        t.partition,
+        s.version,
+        next,
+      );
+      if (v === null) return false;
+    } catch (err) {
+      return String(err);
+    }
+    this.logger.info(
+      { ...t, leader: next.leader, leaderEpoch: next.leaderEpoch, isr: next.isr },
+      'controller: leader elected on request',
+    );
+    return true;
+  }
+
   /** One pass over every partition; resolves false when some write was refused or failed. */
   private async reconcile(preferred: boolean): Promise<boolean> {
     const epoch = this.epoch;
     if (epoch === null) return true;
-    const eligible = (id: number) => {
-      const b = this.view.brokerRecord(id);
-      return b !== undefined && !b.shuttingDown;
-    };
+    const eligible = this.eligible;
     const brokerEpoch = (id: number) => this.view.brokerEpoch(id);
     const writes: (() => Promise<boolean>)[] = [];
     for (const name of this.view.topicNames()) {

@@ -276,3 +276,73 @@ function electAfterBounce(s: PartitionState, o: DecideOptions): Omit<PartitionSt
 function sameMembers(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x) => b.includes(x));
 }
+
+/** The elections an admin can ask for (ElectLeaders): Kafka's ElectionType 0 and 1. */
+export type ElectionType = 'preferred' | 'unclean';
+
+export interface ElectOptions {
+  eligible: (id: number) => boolean;
+  controllerEpoch: number;
+  brokerEpoch?: (id: number) => number | undefined;
+}
+
+/** What an asked-for election comes to: a new state to write, or why there is none. */
+export type ElectOutcome =
+  | { state: Omit<PartitionState, 'version'> }
+  | { errorCode: number; message: string };
+
+/**
+ * An election asked for by an admin (ElectLeaders), as Kafka's controller runs it:
+ * - preferred: the first assigned replica leads, if it is eligible and in the ISR
+ *   (PREFERRED_LEADER_NOT_AVAILABLE otherwise); ELECTION_NOT_NEEDED when it already leads;
+ * - unclean: only for a partition without an eligible leader (ELECTION_NOT_NEEDED otherwise).
+ *   An eligible ISR member is preferred; failing that, the first eligible replica leads with
+ *   itself as the ISR (records it lacks are lost, which is what the admin asked for);
+ *   ELIGIBLE_LEADERS_NOT_AVAILABLE when no replica is eligible.
+ * Ineligible brokers leave the ISR as in `decidePartition`; the leader epoch is bumped.
+ */
+export function electLeader(s: PartitionState, type: ElectionType, o: ElectOptions): ElectOutcome {
+  const eligibleIsr = s.isr.filter(o.eligible);
+  let leader: number;
+  let isr = eligibleIsr;
+  if (type === 'preferred') {
+    const preferred = s.replicas[0] ?? -1;
+    if (preferred === s.leader)
+      return notNeeded(`replica ${preferred}, the preferred leader, already leads`);
+    if (!eligibleIsr.includes(preferred)) {
+      const why = o.eligible(preferred) ? 'is not in the ISR' : 'is not alive';
+      return {
+        errorCode: ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE,
+        message: `the preferred leader ${preferred} ${why}`,
+      };
+    }
+    leader = preferred;
+  } else {
+    if (s.leader !== -1 && o.eligible(s.leader))
+      return notNeeded(`replica ${s.leader} leads and is alive`);
+    const clean = s.replicas.find((r) => eligibleIsr.includes(r));
+    const unclean = s.replicas.find(o.eligible);
+    if (clean === undefined && unclean === undefined) {
+      return {
+        errorCode: ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE,
+        message: `none of the replicas ${s.replicas.join(',')} is alive`,
+      };
+    }
+    leader = clean ?? (unclean as number);
+    if (clean === undefined) isr = [leader];
+  }
+  return {
+    state: {
+      leader,
+      leaderEpoch: s.leaderEpoch + 1,
+      isr: s.replicas.filter((r) => isr.includes(r)),
+      replicas: s.replicas,
+      controllerEpoch: o.controllerEpoch,
+      ...leaderBrokerEpochOf(leader, o.brokerEpoch),
+    },
+  };
+}
+
+function notNeeded(message: string): ElectOutcome {
+  return { errorCode: ErrorCode.ELECTION_NOT_NEEDED, message };
+}

@@ -31,6 +31,8 @@ import { ALTER_CONFIGS_API_KEY, ALTER_CONFIGS_REQUEST_VERSIONS, ALTER_CONFIGS_RE
 import { OFFSET_DELETE_API_KEY, OFFSET_DELETE_REQUEST_VERSIONS, OFFSET_DELETE_RESPONSE_VERSIONS, readOffsetDeleteRequest, readOffsetDeleteResponse, sizeOfOffsetDeleteRequest, sizeOfOffsetDeleteResponse, writeOffsetDeleteRequest, writeOffsetDeleteResponse } from './offset-delete.js';
 import { DESCRIBE_LOG_DIRS_API_KEY, DESCRIBE_LOG_DIRS_REQUEST_VERSIONS, DESCRIBE_LOG_DIRS_RESPONSE_VERSIONS, readDescribeLogDirsRequest, readDescribeLogDirsResponse, sizeOfDescribeLogDirsRequest, sizeOfDescribeLogDirsResponse, writeDescribeLogDirsRequest, writeDescribeLogDirsResponse } from './describe-log-dirs.js';
 import { DESCRIBE_CLUSTER_API_KEY, DESCRIBE_CLUSTER_REQUEST_VERSIONS, DESCRIBE_CLUSTER_RESPONSE_VERSIONS, readDescribeClusterRequest, readDescribeClusterResponse, sizeOfDescribeClusterRequest, sizeOfDescribeClusterResponse, writeDescribeClusterRequest, writeDescribeClusterResponse } from './describe-cluster.js';
+import { ELECT_LEADERS_API_KEY, ELECT_LEADERS_REQUEST_VERSIONS, ELECT_LEADERS_RESPONSE_VERSIONS, readElectLeadersRequest, readElectLeadersResponse, sizeOfElectLeadersRequest, sizeOfElectLeadersResponse, writeElectLeadersRequest, writeElectLeadersResponse } from './elect-leaders.js';
+import { DESCRIBE_PRODUCERS_API_KEY, DESCRIBE_PRODUCERS_REQUEST_VERSIONS, DESCRIBE_PRODUCERS_RESPONSE_VERSIONS, readDescribeProducersRequest, readDescribeProducersResponse, sizeOfDescribeProducersRequest, sizeOfDescribeProducersResponse, writeDescribeProducersRequest, writeDescribeProducersResponse } from './describe-producers.js';
 
 /** Codec of one API: every version in [minVersion, maxVersion]. */
 export interface ApiCodec {
@@ -425,6 +427,32 @@ const CODECS: readonly ApiCodec[] = [
     readResponse: readDescribeClusterResponse,
     writeResponse: writeDescribeClusterResponse as ApiCodec['writeResponse'],
     sizeOfResponse: sizeOfDescribeClusterResponse as ApiCodec['sizeOfResponse'],
+  },
+  {
+    name: 'ElectLeaders',
+    apiKey: ELECT_LEADERS_API_KEY,
+    minVersion: ELECT_LEADERS_REQUEST_VERSIONS.min,
+    maxVersion: Math.min(ELECT_LEADERS_REQUEST_VERSIONS.max, ELECT_LEADERS_RESPONSE_VERSIONS.max),
+    flexibleMin: ELECT_LEADERS_REQUEST_VERSIONS.flexibleMin,
+    readRequest: readElectLeadersRequest,
+    writeRequest: writeElectLeadersRequest as ApiCodec['writeRequest'],
+    sizeOfRequest: sizeOfElectLeadersRequest as ApiCodec['sizeOfRequest'],
+    readResponse: readElectLeadersResponse,
+    writeResponse: writeElectLeadersResponse as ApiCodec['writeResponse'],
+    sizeOfResponse: sizeOfElectLeadersResponse as ApiCodec['sizeOfResponse'],
+  },
+  {
+    name: 'DescribeProducers',
+    apiKey: DESCRIBE_PRODUCERS_API_KEY,
+    minVersion: DESCRIBE_PRODUCERS_REQUEST_VERSIONS.min,
+    maxVersion: Math.min(DESCRIBE_PRODUCERS_REQUEST_VERSIONS.max, DESCRIBE_PRODUCERS_RESPONSE_VERSIONS.max),
+    flexibleMin: DESCRIBE_PRODUCERS_REQUEST_VERSIONS.flexibleMin,
+    readRequest: readDescribeProducersRequest,
+    writeRequest: writeDescribeProducersRequest as ApiCodec['writeRequest'],
+    sizeOfRequest: sizeOfDescribeProducersRequest as ApiCodec['sizeOfRequest'],
+    readResponse: readDescribeProducersResponse,
+    writeResponse: writeDescribeProducersResponse as ApiCodec['writeResponse'],
+    sizeOfResponse: sizeOfDescribeProducersResponse as ApiCodec['sizeOfResponse'],
   },
 ];
 
