@@ -39,6 +39,7 @@ import type {
   PartitionLogSettings,
   ProduceReq,
   ProduceRes,
+  ProducerStatesRes,
   ReadReq,
   ReadRes,
 } from './owner/messages.js';
@@ -528,6 +529,13 @@ export class BrokerCore {
   deleteRecords(route: PartitionRoute, offset: number): Promise<DeleteRecordsRes> {
     return this.pool
       .call<DeleteRecordsRes>(route.worker, Op.DeleteRecords, { slot: route.slot, offset })
+      .then((m) => m.json);
+  }
+
+  /** The idempotent producers of a partition this broker leads (DescribeProducers). */
+  producerStates(route: PartitionRoute): Promise<ProducerStatesRes> {
+    return this.pool
+      .call<ProducerStatesRes>(route.worker, Op.ProducerStates, { slot: route.slot })
       .then((m) => m.json);
   }
 

@@ -4,7 +4,8 @@
  *
  * - preferred: after its preferred leader restarted and caught up, a partition is led by another
  *   replica; the controller (and only it) moves leadership back under a new leader epoch, and
- *   the preferred leader serves every acknowledged record and takes new ones;
+ *   the preferred leader serves every acknowledged record and takes new ones, and knows the
+ *   idempotent producer that wrote while it was away (DescribeProducers, leader only);
  * - unclean: a partition whose ISR is gone is brought back on the replica still alive, losing
  *   what only the old ISR had; when the old leader returns it truncates its divergent tail and,
  *   elected again, serves exactly the new leader's log.
@@ -15,9 +16,10 @@ import type { Broker } from '../../src/broker/broker.js';
 import { Connection } from '../../src/client/connection.js';
 import type { ClusterNode } from '../../src/cluster/cluster-node.js';
 import type { PartitionState } from '../../src/cluster/types.js';
+import type { DescribeProducersResponse } from '../../src/protocol/generated/describe-producers.js';
 import type { ElectLeadersResponse } from '../../src/protocol/generated/elect-leaders.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
-import { decodeRecordBatches } from '../../src/protocol/records/record-batch.js';
+import { decodeRecordBatches, encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
 import { EmbeddedClusterNodes } from '../support/embedded-cluster.js';
 import { EtcdServer, ensureEtcd } from '../support/etcd.js';
 import { RawClient } from '../support/raw-client.js';
@@ -103,6 +105,17 @@ describe.skipIf(!haveEtcd)('ElectLeaders (3 embedded brokers, etcd)', () => {
     }
   }
 
+  async function describeProducers(nodeId: number): Promise<DescribeProducersResponse> {
+    const c = await RawClient.connect(broker(nodeId).port);
+    try {
+      return await c.request<DescribeProducersResponse>(61, 0, {
+        topics: [{ name: 'pe', partitionIndexes: [0] }],
+      });
+    } finally {
+      c.close();
+    }
+  }
+
   function codes(r: ElectLeadersResponse): [string, number, number][] {
     return r.replicaElectionResults.flatMap((t) =>
       t.partitionResult.map((p): [string, number, number] => [t.topic, p.partitionId, p.errorCode]),
@@ -123,11 +136,16 @@ describe.skipIf(!haveEtcd)('ElectLeaders (3 embedded brokers, etcd)', () => {
    * its role a moment after the state names it (one round trip to its owner worker), and answers
    * NOT_LEADER_OR_FOLLOWER meanwhile, as Kafka does: retried, as clients do.
    */
-  async function produce(nodeId: number, topic: string, tag: string, count: number, acks = -1) {
+  async function produce(
+    nodeId: number,
+    topic: string,
+    tag: string,
+    count: number,
+    acks = -1,
+    batch = taggedBatch(tag, count),
+  ) {
     const r = await until(`${topic} takes records on ${nodeId}`, async () => {
-      const res = await withConnection(nodeId, (c) =>
-        producePartition(c, topic, taggedBatch(tag, count), { acks }),
-      );
+      const res = await withConnection(nodeId, (c) => producePartition(c, topic, batch, { acks }));
       return res.errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER ? undefined : res;
     });
     expect(r.errorCode).toBe(0);
@@ -182,7 +200,18 @@ describe.skipIf(!haveEtcd)('ElectLeaders (3 embedded brokers, etcd)', () => {
     // The preferred leader goes away (controlled shutdown) and comes back: another replica leads.
     await stop(x);
     const moved = await stateEverywhere('pe-0 led elsewhere', 'pe', 0, (s) => s.leader === y);
-    await produce(y, 'pe', 'while-away', 10);
+    // Written by an idempotent producer (id 4242): the producer state replicates with the batch.
+    const idempotent = encodeRecordBatch({
+      producerId: 4242,
+      producerEpoch: 3,
+      baseSequence: 0,
+      records: Array.from({ length: 10 }, (_, i) => ({
+        key: null,
+        value: Buffer.from(`while-away-${i}`),
+        timestamp: Date.now(),
+      })),
+    });
+    await produce(y, 'pe', 'while-away', 10, -1, idempotent);
     await start(x);
     const caughtUp = await stateEverywhere('x back in the ISR', 'pe', 0, (s) => s.isr.includes(x));
     expect([caughtUp.leader, caughtUp.leaderEpoch]).toEqual([y, moved.leaderEpoch]);
@@ -215,6 +244,16 @@ describe.skipIf(!haveEtcd)('ElectLeaders (3 embedded brokers, etcd)', () => {
       ...Array(10).fill('while-away'),
       ...Array(5).fill('after'),
     ]);
+
+    // The new leader knows the idempotent producer from the batches it copied as a follower;
+    // the old leader, now a follower, does not answer for the partition.
+    const producers = await describeProducers(x);
+    expect(producers.topics[0]?.partitions[0]).toMatchObject({
+      errorCode: 0,
+      activeProducers: [{ producerId: 4242, producerEpoch: 3, lastSequence: 9 }],
+    });
+    const fromFollower = await describeProducers(y);
+    expect(fromFollower.topics[0]?.partitions[0]?.errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER);
 
     // Nothing left to elect: "every partition" reports nothing.
     expect(codes(await elect(ctl, 0, null))).toEqual([]);

@@ -22,6 +22,27 @@ function append(
 }
 
 describe('ProducerStateTable', () => {
+  it('lists active producers by id with their epoch and last batch (DescribeProducers)', () => {
+    const t = new ProducerStateTable();
+    expect(t.active()).toEqual([]);
+    append(t, 9, 2, 0, 3, 0);
+    append(t, 4, 0, 0, 10, 3);
+    append(t, 4, 0, 10, 5, 13);
+    t.record(9, 2, { firstOffset: 18, lastOffset: 18, timestampMs: 1234, firstSeq: 3, lastSeq: 3 });
+    expect(t.active()).toEqual([
+      { producerId: 4, producerEpoch: 0, lastSequence: 14, lastTimestamp: 0 },
+      { producerId: 9, producerEpoch: 2, lastSequence: 3, lastTimestamp: 1234 },
+    ]);
+    // A new epoch starts over: its last batch is the only one.
+    append(t, 4, 1, 0, 2, 19);
+    expect(t.active()[0]).toEqual({
+      producerId: 4,
+      producerEpoch: 1,
+      lastSequence: 1,
+      lastTimestamp: 0,
+    });
+  });
+
   it('accepts in-order batches and detects a retried batch as a duplicate with its offsets', () => {
     const t = new ProducerStateTable();
     expect(append(t, 7, 0, 0, 10, 0).kind).toBe('append');

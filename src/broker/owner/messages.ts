@@ -5,6 +5,7 @@
 
 import type { CleanupPolicy, FlushPolicy } from '../../config/definitions.js';
 import type { ArenaRange } from '../../threads/receive-arena.js';
+import type { ActiveProducer } from './producer-state.js';
 
 /** Everything an owner needs to run one partition's log. Plain data. */
 export interface PartitionLogSettings {
@@ -123,6 +124,16 @@ export interface DeleteRecordsReq {
 export interface DeleteRecordsRes {
   errorCode: number;
   lowWatermark: number;
+}
+
+export interface ProducerStatesReq {
+  slot: number;
+}
+
+/** Answer to Op.ProducerStates; NOT_LEADER_OR_FOLLOWER unless this replica leads. */
+export interface ProducerStatesRes {
+  errorCode: number;
+  producers: ActiveProducer[];
 }
 
 // ---- replication (cluster mode; a single broker never sends these) ----------------------------

@@ -43,6 +43,8 @@ import type {
   PartitionLogSettings,
   ProduceReq,
   ProduceRes,
+  ProducerStatesReq,
+  ProducerStatesRes,
   ReadReq,
   ReadRes,
   ReleaseReq,
@@ -157,6 +159,9 @@ export class OwnerService {
         return;
       case Op.DeleteRecords:
         this.out.complete(reqId, this.deleteRecords(msg.json as DeleteRecordsReq));
+        return;
+      case Op.ProducerStates:
+        this.out.complete(reqId, this.producerStates(msg.json as ProducerStatesReq));
         return;
       case Op.BecomeLeader:
       case Op.BecomeFollower:
@@ -683,6 +688,13 @@ export class OwnerService {
     h.producers.truncateBelow(h.log.logStartOffset);
     this.publish(h);
     return { errorCode: 0, lowWatermark: h.log.logStartOffset };
+  }
+
+  private producerStates(req: ProducerStatesReq): ProducerStatesRes {
+    const h = this.hosted.get(req.slot);
+    if (!h || (h.replica !== null && h.replica.role !== 'leader'))
+      return { errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, producers: [] };
+    return { errorCode: 0, producers: h.producers.active() };
   }
 
   /** Clean shutdown of every hosted log (trim, flush, markers). */

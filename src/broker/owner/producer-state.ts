@@ -45,6 +45,16 @@ export type SequenceCheck =
       message: string;
     };
 
+/** One producer as DescribeProducers reports it: its epoch and its last batch. */
+export interface ActiveProducer {
+  producerId: number;
+  producerEpoch: number;
+  /** Last sequence of its last batch still in the log; -1 when none is. */
+  lastSequence: number;
+  /** Max timestamp of that batch; -1 when none is. */
+  lastTimestamp: number;
+}
+
 export interface ProducerStateSnapshot {
   version: 1;
   /** Log end offset the snapshot describes: replay batches from here after restoring. */
@@ -102,6 +112,21 @@ export class ProducerStateTable {
       };
     }
     return { kind: 'append' };
+  }
+
+  /** Every tracked producer, by producer id (DescribeProducers). */
+  active(): ActiveProducer[] {
+    return [...this.producers]
+      .map(([producerId, e]) => {
+        const last = e.batches.at(-1);
+        return {
+          producerId,
+          producerEpoch: e.epoch,
+          lastSequence: last?.lastSeq ?? -1,
+          lastTimestamp: last?.timestampMs ?? -1,
+        };
+      })
+      .sort((a, b) => a.producerId - b.producerId);
   }
 
   /** Records an appended batch (after `check` said append, or while replaying the log). */

@@ -32,6 +32,8 @@ export const Op = {
   EndOffsetForEpoch: 15,
   /** Log size of every hosted partition (metrics scrape). */
   LogSizes: 16,
+  /** The idempotent producers of one partition (DescribeProducers). */
+  ProducerStates: 17,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
