@@ -8,17 +8,22 @@
  *   topic's configs that differ from the defaults (all of them with --all-configs)
  * - alter NAME [--config k=v ...] [--delete-config k ...] [--partitions N]
  * - delete NAME
+ * - elect-leaders (--topic NAME [--partitions 0,2] | --all-topic-partitions)
+ *   [--election-type preferred|unclean] [--json]: leader elections on the controller, as Kafka's
+ *   kafka-leader-election; exits non-zero when a partition failed (not for "not needed")
  */
 
 import type { Command } from 'commander';
-import { Admin } from '../client/admin.js';
+import { Admin, type ElectionOutcome, type ElectionType } from '../client/admin.js';
 import type { TopicInfo } from '../client/cluster.js';
 import {
   type ConnectFlags,
+  choiceFlag,
   clientOptions,
   intFlag,
   json,
   keyValueFlag,
+  partitionListFlag,
   repeatFlag,
   run,
   table,
@@ -52,6 +57,16 @@ interface AlterFlags extends ConnectFlags {
   deleteConfig: string[];
   partitions?: number;
 }
+
+interface ElectFlags extends ConnectFlags {
+  electionType: ElectionType;
+  topic?: string;
+  partitions?: number[];
+  allTopicPartitions?: boolean;
+  json?: boolean;
+}
+
+const ELECTION_TYPES: readonly ElectionType[] = ['preferred', 'unclean'];
 
 /** What `describe --json` prints for one topic. */
 export interface TopicDescription {
@@ -104,6 +119,20 @@ export function registerTopics(program: Command): void {
   withConnectFlags(topics.command('delete <name>'))
     .description('delete a topic and its data')
     .action((name: string, flags: ConnectFlags) => remove(name, flags));
+
+  withConnectFlags(topics.command('elect-leaders'))
+    .description('elect partition leaders: the preferred replica, or any live one (unclean)')
+    .option(
+      '--election-type <type>',
+      'preferred: the first replica, if alive and in sync; unclean: a live replica for a partition whose in-sync replicas are all gone (records only they had are lost)',
+      choiceFlag(ELECTION_TYPES),
+      'preferred',
+    )
+    .option('--topic <name>', 'the topic whose partitions to elect for')
+    .option('--partitions <list>', 'only these partitions of --topic (0,2,5)', partitionListFlag)
+    .option('--all-topic-partitions', 'every partition of every topic')
+    .option('--json', 'print JSON')
+    .action((flags: ElectFlags) => electLeaders(flags));
 }
 
 async function create(name: string, flags: CreateFlags): Promise<void> {
@@ -210,4 +239,42 @@ async function remove(name: string, flags: ConnectFlags): Promise<void> {
     await admin.deleteTopics([name]);
     await writeOut(`deleted topic ${name}\n`);
   });
+}
+
+async function electLeaders(flags: ElectFlags): Promise<void> {
+  if ((flags.topic === undefined) === (flags.allTopicPartitions !== true))
+    throw new Error('give either --topic or --all-topic-partitions');
+  if (flags.partitions !== undefined && flags.topic === undefined)
+    throw new Error('--partitions needs --topic');
+  await run(flags, flags.topic ?? '', async () => {
+    await using admin = new Admin(clientOptions(flags));
+    let targets: { topic: string; partition: number }[] | null = null;
+    if (flags.topic !== undefined) {
+      const topic = flags.topic;
+      const [info] = await admin.describeTopics([topic]);
+      const all = (info as TopicInfo).partitions.filter((p) => p !== undefined);
+      const ids = flags.partitions ?? all.map((p) => p.partition);
+      targets = ids.map((partition) => ({ topic, partition }));
+    }
+    const outcomes = await admin.electLeaders(flags.electionType, targets);
+    await writeOut(flags.json ? json(outcomes) : electionText(outcomes));
+    const failed = outcomes.filter((o) => o.errorCode !== 0 && o.error !== 'ELECTION_NOT_NEEDED');
+    if (failed.length > 0)
+      throw new Error(
+        `election failed for ${failed.map((o) => `${o.topic}-${o.partition}`).join(', ')}`,
+      );
+  });
+}
+
+function electionText(outcomes: readonly ElectionOutcome[]): string {
+  if (outcomes.length === 0) return 'no election was needed\n';
+  const rows = outcomes.map((o) => [
+    `${o.topic}-${o.partition}`,
+    o.errorCode === 0
+      ? 'elected'
+      : o.error === 'ELECTION_NOT_NEEDED'
+        ? 'not needed'
+        : `${o.error}${o.message ? `: ${o.message}` : ''}`,
+  ]);
+  return table(['PARTITION', 'RESULT'], rows);
 }

@@ -17,6 +17,7 @@ import type { DeleteRecordsResponse } from '../protocol/generated/delete-records
 import type { DeleteTopicsResponse } from '../protocol/generated/delete-topics.js';
 import type { DescribeConfigsResponse } from '../protocol/generated/describe-configs.js';
 import type { DescribeGroupsResponse } from '../protocol/generated/describe-groups.js';
+import type { ElectLeadersResponse } from '../protocol/generated/elect-leaders.js';
 import { ErrorCode } from '../protocol/generated/errors.js';
 import type { IncrementalAlterConfigsResponse } from '../protocol/generated/incremental-alter-configs.js';
 import type { ListGroupsResponse } from '../protocol/generated/list-groups.js';
@@ -113,6 +114,17 @@ export interface OffsetResetPlan extends TopicPartition {
 }
 
 export type AlterOp = 'set' | 'delete' | 'append' | 'subtract';
+
+/** Kafka's election types: the preferred (first) replica, or any live one when the ISR is gone. */
+export type ElectionType = 'preferred' | 'unclean';
+
+/** One partition's election outcome: errorCode 0 when a leader was elected. */
+export interface ElectionOutcome extends TopicPartition {
+  errorCode: number;
+  /** Kafka's name of the error code (`NONE` for 0), and the broker's message if it gave one. */
+  error: string;
+  message: string | null;
+}
 
 const RESOURCE_TYPE: Record<ConfigResourceType, number> = { topic: 2, broker: 4 };
 const ALTER_OP: Record<AlterOp, number> = { set: 0, delete: 1, append: 2, subtract: 3 };
@@ -269,6 +281,50 @@ export class Admin implements AsyncDisposable {
     for (const r of res.responses) {
       if (r.errorCode !== 0) throw new KafkaError(r.errorCode, r.errorMessage ?? r.resourceName);
     }
+  }
+
+  /**
+   * Leader elections (ElectLeaders) for `partitions`, or for every partition when null (then only
+   * partitions where an election was attempted are reported). Sent to the controller; when it
+   * moved meanwhile (NOT_CONTROLLER), the metadata is refreshed and the request sent once more.
+   * Per-partition failures are returned, not thrown: ELECTION_NOT_NEEDED is a normal outcome.
+   */
+  async electLeaders(
+    type: ElectionType,
+    partitions: readonly TopicPartition[] | null,
+  ): Promise<ElectionOutcome[]> {
+    if (partitions !== null) checkCount(partitions.length);
+    const body = {
+      electionType: type === 'preferred' ? 0 : 1,
+      topicPartitions:
+        partitions === null
+          ? null
+          : groupTopics(partitions, (x) => x.partition).map((t) => ({
+              topic: t.name,
+              partitions: t.partitions,
+            })),
+      timeoutMs: this.timeoutMs,
+    };
+    let res = await this.electOnController(body);
+    if (res.errorCode === ErrorCode.NOT_CONTROLLER) {
+      await this.cluster.refresh([]);
+      res = await this.electOnController(body);
+    }
+    if (res.errorCode !== 0) throw new KafkaError(res.errorCode, 'ElectLeaders');
+    return res.replicaElectionResults.flatMap((t) =>
+      t.partitionResult.map((p) => ({
+        topic: t.topic,
+        partition: p.partitionId,
+        errorCode: p.errorCode,
+        error: new KafkaError(p.errorCode).name,
+        message: p.errorMessage,
+      })),
+    );
+  }
+
+  private async electOnController(body: object): Promise<ElectLeadersResponse> {
+    const conn = await this.cluster.controllerConnection();
+    return conn.request<ElectLeadersResponse>(API_KEY.electLeaders, body);
   }
 
   /** Deletes records before `offset` (-1: the high watermark); returns the new low watermarks. */

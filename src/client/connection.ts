@@ -52,6 +52,7 @@ export const API_KEY = {
   describeConfigs: 32,
   createPartitions: 37,
   deleteGroups: 42,
+  electLeaders: 43,
   incrementalAlterConfigs: 44,
 } as const;
 
