@@ -397,17 +397,24 @@ export class GroupService {
       } else if (e.type === 'schedule') this.schedule(e.key, e.atMs, e.timer);
       else {
         const write = this.persist(e);
-        if (e.type === 'persistOffsets') void write.then((code) => this.takeBackOnFailure(e, code));
+        void write.then((code) => this.takeBackOnFailure(e, code));
         stepWrites.push(write);
         this.writesDone = Promise.all([this.writesDone, write]).then(() => undefined);
       }
     }
   }
 
-  /** A failed offsets write: the coordinator forgets those commits (see OffsetsWriteFailedEvent). */
+  /**
+   * A failed write: the coordinator forgets those commits and takes back those deletions (see
+   * OffsetsWriteFailedEvent and GroupDeleteFailedEvent). The effects of one step come back in
+   * their order: a batch resolves its waiters in the order they were queued.
+   */
   private takeBackOnFailure(e: Effect, errorCode: number): void {
-    if (errorCode === ErrorCode.NONE || e.type !== 'persistOffsets') return;
-    this.apply({ type: 'offsetsWriteFailed', groupId: e.groupId, offsets: e.offsets });
+    if (errorCode === ErrorCode.NONE) return;
+    if (e.type === 'persistOffsets')
+      this.apply({ type: 'offsetsWriteFailed', groupId: e.groupId, offsets: e.offsets });
+    else if (e.type === 'persistGroup' && e.deleted !== undefined)
+      this.apply({ type: 'groupDeleteFailed', group: e.deleted });
   }
 
   private respond(requestId: number, response: CoordinatorResponse): void {

@@ -17,6 +17,7 @@ import {
   expireOffsets,
   handleDeleteGroups,
   handleDescribeGroups,
+  handleGroupDeleteFailed,
   handleListGroups,
   handleOffsetCommit,
   handleOffsetDelete,
@@ -104,6 +105,10 @@ function dispatch(ctx: StepContext, event: CoordinatorEvent): void {
     }
     case 'offsetsWriteFailed': {
       handleOffsetsWriteFailed(ctx, event);
+      return;
+    }
+    case 'groupDeleteFailed': {
+      handleGroupDeleteFailed(ctx, event);
       return;
     }
     case 'expireOffsets': {

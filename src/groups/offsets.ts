@@ -19,6 +19,7 @@ import type {
   DeleteGroupsEvent,
   DescribedGroup,
   DescribeGroupsEvent,
+  GroupDeleteFailedEvent,
   ListGroupsEvent,
   OffsetCommitEvent,
   OffsetCommitValue,
@@ -140,7 +141,7 @@ export function handleOffsetsWriteFailed(ctx: StepContext, e: OffsetsWriteFailed
   const group = ctx.state.groups.get(e.groupId);
   if (group === undefined) return;
   for (const o of e.offsets) {
-    if (o.previous === undefined) continue; // tombstones of expiry and DeleteGroups
+    if (o.previous === undefined) continue; // tombstones of expiry
     if (o.value === null) {
       // An OffsetDelete that was not written: the offset is back, unless committed again since.
       if (o.previous !== null && group.offsets.get(o.topic)?.get(o.partition) === undefined)
@@ -155,6 +156,14 @@ export function handleOffsetsWriteFailed(ctx: StepContext, e: OffsetsWriteFailed
       if (parts.size === 0) group.offsets.delete(o.topic);
     } else parts.set(o.partition, { ...o.previous });
   }
+}
+
+/** A DeleteGroups whose tombstone failed: the group is back, Empty, if its id is still free. */
+export function handleGroupDeleteFailed(ctx: StepContext, e: GroupDeleteFailedEvent): void {
+  const group = e.group;
+  if (ctx.state.groups.has(group.groupId)) return;
+  group.state = 'Empty';
+  ctx.state.groups.set(group.groupId, group);
 }
 
 export function setOffset(
@@ -244,12 +253,17 @@ export function handleDeleteGroups(ctx: StepContext, e: DeleteGroupsEvent): void
     if (group === undefined || group.state === 'Dead')
       return { groupId, errorCode: ErrorCode.GROUP_ID_NOT_FOUND };
     if (group.state !== 'Empty') return { groupId, errorCode: ErrorCode.NON_EMPTY_GROUP };
-    const offsets: { topic: string; partition: number; value: null }[] = [];
+    // With what they delete: tombstones that fail to be written put the group and its offsets
+    // back. The group's tombstone goes first, so its failure is handled (the group is back)
+    // before that of the offsets (which need the group).
+    const offsets: PersistedOffset[] = [];
     for (const [topic, parts] of group.offsets) {
-      for (const partition of parts.keys()) offsets.push({ topic, partition, value: null });
+      for (const [partition, held] of parts)
+        offsets.push({ topic, partition, value: null, previous: held });
     }
+    group.offsets.clear();
+    ctx.effects.push({ type: 'persistGroup', groupId, value: null, deleted: group });
     if (offsets.length > 0) ctx.effects.push({ type: 'persistOffsets', groupId, offsets });
-    ctx.effects.push({ type: 'persistGroup', groupId, value: null });
     group.state = 'Dead';
     ctx.state.groups.delete(groupId);
     return { groupId, errorCode: ErrorCode.NONE };

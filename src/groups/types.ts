@@ -11,6 +11,8 @@
  * v4) looks at `version`.
  */
 
+import type { Group } from './group.js';
+
 export type GroupStateName =
   | 'Empty'
   | 'PreparingRebalance'
@@ -232,6 +234,16 @@ export interface OffsetsWriteFailedEvent {
   readonly offsets: readonly PersistedOffset[];
 }
 
+/**
+ * The tombstone of a DeleteGroups was not written: the group is still in the log and a reload
+ * would bring it back, so it is put back now (Empty, as it was), unless a group with the same id
+ * was created since. Kafka only logs such a failure, and forgets the group until a reload.
+ */
+export interface GroupDeleteFailedEvent {
+  readonly type: 'groupDeleteFailed';
+  readonly group: Group;
+}
+
 export type CoordinatorEvent =
   | JoinGroupEvent
   | SyncGroupEvent
@@ -246,7 +258,8 @@ export type CoordinatorEvent =
   | OffsetDeleteEvent
   | TimerEvent
   | ExpireOffsetsEvent
-  | GroupLoadedEvent;
+  | GroupLoadedEvent
+  | GroupDeleteFailedEvent;
 
 // ---------------------------------------------------------------- responses
 
@@ -433,6 +446,12 @@ export type Effect =
       readonly type: 'persistGroup';
       readonly groupId: string;
       readonly value: GroupMetadataValue | null;
+      /**
+       * DeleteGroups: the group this tombstone deletes, put back (`groupDeleteFailed`) if the
+       * write fails. Its offsets are not in it: they come back through their own tombstones'
+       * `previous`, so an offset whose tombstone did get written stays deleted.
+       */
+      readonly deleted?: Group;
     }
   /** Write offset records (null value = tombstone). */
   | {

@@ -144,8 +144,19 @@ describe('OffsetDelete', () => {
     expect([r.errorCode, r.topics]).toEqual([ErrorCode.UNKNOWN_SERVER_ERROR, []]);
     // The coordinator took the deletion back: it holds what the log still holds.
     expect((await committed(c, 'g'))[0]).toBe(10);
-    // DeleteGroups, too, reports tombstones it could not write.
+    // DeleteGroups, too, reports tombstones it could not write, and keeps the group: it is still
+    // in the log, so forgetting it would hide offsets a reload brings back.
     const d = await c.request<DeleteGroupsResponse>(42, 2, { groupsNames: ['g'] });
     expect(d.results).toEqual([{ groupId: 'g', errorCode: ErrorCode.UNKNOWN_SERVER_ERROR }]);
+    expect((await committed(c, 'g'))[0]).toBe(10);
+    // Once writes fit again, the deletion goes through.
+    await broker?.core.alterTopicConfigs(
+      '__consumer_offsets',
+      { 'max.message.bytes': null },
+      false,
+    );
+    const again = await c.request<DeleteGroupsResponse>(42, 2, { groupsNames: ['g'] });
+    expect(again.results).toEqual([{ groupId: 'g', errorCode: ErrorCode.NONE }]);
+    expect((await committed(c, 'g'))[0]).toBe(-1);
   });
 });
