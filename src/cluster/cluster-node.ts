@@ -155,6 +155,8 @@ export class ClusterNode {
     const store = await ClusterStore.open({
       endpoints: opts.endpoints,
       cluster: c.str('cluster.name'),
+      keepaliveMs: c.int('etcd.keepalive.interval.ms'),
+      keepaliveTimeoutMs: c.int('etcd.keepalive.timeout.ms'),
     });
     const node = new ClusterNode(opts.core, store, opts.logger);
     try {

@@ -486,6 +486,26 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
     doc: 'Sluice: comma-separated etcd URLs; empty runs a single broker without etcd.',
   },
   {
+    name: 'etcd.keepalive.interval.ms',
+    type: 'int',
+    default: 6000,
+    min: 100,
+    max: 3_600_000,
+    doc:
+      'Sluice: gRPC keepalive ping towards etcd while its streams are open; etcd answers pings ' +
+      'closer together than its --grpc-keepalive-min-time (5 s by default) with GOAWAY.',
+  },
+  {
+    name: 'etcd.keepalive.timeout.ms',
+    type: 'int',
+    default: 3000,
+    min: 100,
+    max: 600_000,
+    doc:
+      'Sluice: a connection to etcd whose keepalive ping is not answered this fast is dropped ' +
+      'and dialled again (a peer that vanished without a reset).',
+  },
+  {
     name: 'cluster.name',
     type: 'string',
     default: 'sluice',

@@ -5,10 +5,12 @@
  * still reaches the view. Without keepalive the watch would wait on the dead connection for good.
  *
  * A private etcd that accepts pings every 500 ms, a TCP relay the test turns into a black hole,
- * keepalive shortened to 1 s (the product's default is 10 s, etcd's floor 5 s).
+ * keepalive shortened to 1 s (the product's default is 6 s, etcd's floor 5 s): for a view on its
+ * own, and for an embedded broker through its `etcd.keepalive.*` configs.
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBroker } from '../../src/broker/broker.js';
 import { EtcdClusterView } from '../../src/cluster/controller/etcd-view.js';
 import { ClusterStore } from '../../src/cluster/controller/store.js';
 import { createLogger } from '../../src/util/logger.js';
@@ -71,6 +73,35 @@ describe.skipIf(!haveEtcd)('cluster view over a half-open etcd connection', () =
       await until('a new relayed connection', () => (relay.liveCount > 0 ? true : undefined));
     } finally {
       await view.close();
+    }
+  }, 40_000);
+
+  it('a broker configured with etcd.keepalive.* does the same', async () => {
+    const cluster = `${CLUSTER}-broker`;
+    const direct = await ClusterStore.open({ endpoints: [etcd.endpoint], cluster });
+    stores.push(direct);
+    const broker = await startBroker({
+      etcd: relay.endpoint,
+      nodeId: 1,
+      logLevel: 'silent',
+      config: {
+        'cluster.name': cluster,
+        'etcd.keepalive.interval.ms': 1_000,
+        'etcd.keepalive.timeout.ms': 1_000,
+        // The lease outlives the black hole: only the view's recovery is under test.
+        'broker.session.timeout.ms': 30_000,
+      },
+    });
+    try {
+      const view = broker.core.cluster?.view;
+      if (!view) throw new Error('not in cluster mode');
+      expect(broker.core.cluster?.store.keepalive).toEqual({ intervalMs: 1_000, timeoutMs: 1_000 });
+      await until('a relayed connection', () => (relay.liveCount > 0 ? true : undefined));
+      relay.blackhole();
+      expect(await direct.createTopic('seen', topic('2'.repeat(32)))).toBe(true);
+      await until('the topic in the broker view', () => (view.topic('seen') ? true : undefined));
+    } finally {
+      await broker.stop();
     }
   }, 40_000);
 });

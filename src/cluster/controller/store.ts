@@ -43,7 +43,8 @@ const DIAL_TIMEOUT_MS = 2_000;
 const RECONNECT_BACKOFF_MS_MIN = 100;
 const RECONNECT_BACKOFF_MS_MAX = 250;
 /**
- * gRPC keepalive towards etcd: a ping this often while streams are open (the view's watch, the
+ * gRPC keepalive towards etcd (defaults; brokers take `etcd.keepalive.interval.ms` and
+ * `etcd.keepalive.timeout.ms`): a ping this often while streams are open (the view's watch, the
  * lease keepalives), and the connection is dropped when one is not answered within
  * KEEPALIVE_TIMEOUT_MS; the client then dials again. Without it, a connection whose peer vanished
  * without a reset (a network partition, a host that died) is never noticed: the watch stays silent
@@ -110,7 +111,12 @@ export class ClusterStore {
   readonly client: Etcd3;
   readonly prefix: string;
 
-  private constructor(client: Etcd3, prefix: string) {
+  private constructor(
+    client: Etcd3,
+    prefix: string,
+    /** The gRPC keepalive in force: ping interval and answer timeout. */
+    readonly keepalive: { intervalMs: number; timeoutMs: number },
+  ) {
     this.client = client;
     this.prefix = prefix;
   }
@@ -123,6 +129,10 @@ export class ClusterStore {
     if (opts.endpoints.length === 0) throw new Error('etcd: no endpoints');
     if (!/^[a-zA-Z0-9._-]+$/.test(opts.cluster))
       throw new Error(`cluster.name ${JSON.stringify(opts.cluster)}: letters, digits, . _ - only`);
+    const keepalive = {
+      intervalMs: opts.keepaliveMs ?? KEEPALIVE_MS,
+      timeoutMs: opts.keepaliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS,
+    };
     const { Etcd3, isRecoverableError } = await import('etcd3');
     const { ExponentialBackoff, handleWhen, noop, retry } = await import('cockatiel');
     const client = new Etcd3({
@@ -136,8 +146,8 @@ export class ClusterStore {
       grpcOptions: {
         'grpc.initial_reconnect_backoff_ms': RECONNECT_BACKOFF_MS_MIN,
         'grpc.max_reconnect_backoff_ms': RECONNECT_BACKOFF_MS_MAX,
-        'grpc.keepalive_time_ms': opts.keepaliveMs ?? KEEPALIVE_MS,
-        'grpc.keepalive_timeout_ms': opts.keepaliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS,
+        'grpc.keepalive_time_ms': keepalive.intervalMs,
+        'grpc.keepalive_timeout_ms': keepalive.timeoutMs,
         'grpc.keepalive_permit_without_calls': 0,
       },
       // No circuit breaker: after an etcd restart, calls must reach it at once, not 5 s later.
@@ -147,7 +157,7 @@ export class ClusterStore {
         watchBackoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1_000 }).next(),
       },
     });
-    return new ClusterStore(client, `/sluice/${opts.cluster}/`);
+    return new ClusterStore(client, `/sluice/${opts.cluster}/`, keepalive);
   }
 
   key(...parts: (string | number)[]): string {
