@@ -261,8 +261,8 @@ describe('DeleteGroups / ListGroups / DescribeGroups', () => {
     expect(tombstones).toEqual([null, null, null]);
   });
 
-  it('a DeleteGroups whose tombstones fail puts the group and its offsets back', () => {
-    const h = new Harness();
+  /** Deletes Empty group `idle` (offsets t-0 = 1, t-1 = 2); returns the step's effects. */
+  function deleteIdle(h: Harness): Effect[] {
     commit(h, {
       groupId: 'idle',
       offsets: [
@@ -270,20 +270,29 @@ describe('DeleteGroups / ListGroups / DescribeGroups', () => {
         ['t', 1, 2],
       ],
     });
-    const requestId = h.requestId();
-    const effects = h.send({ type: 'deleteGroups', requestId, groupsNames: ['idle'] });
-    expect(h.state.groups.has('idle')).toBe(false);
-    // The group service feeds the failures back in the effects' order: the group first.
-    expect(effects.map((e) => e.type).filter((t) => t.startsWith('persist'))).toEqual([
-      'persistGroup',
-      'persistOffsets',
-    ]);
+    return h.send({ type: 'deleteGroups', requestId: h.requestId(), groupsNames: ['idle'] });
+  }
+
+  /** Feeds back the failure of every write in `effects`, in order, as the group service does. */
+  function failWrites(h: Harness, effects: readonly Effect[]): void {
     for (const e of effects) {
       if (e.type === 'persistGroup' && e.deleted)
         h.send({ type: 'groupDeleteFailed', group: e.deleted });
       if (e.type === 'persistOffsets')
         h.send({ type: 'offsetsWriteFailed', groupId: e.groupId, offsets: e.offsets });
     }
+  }
+
+  it('a DeleteGroups whose tombstones fail puts the group and its offsets back', () => {
+    const h = new Harness();
+    const effects = deleteIdle(h);
+    expect(h.state.groups.has('idle')).toBe(false);
+    // The group's tombstone comes first, so its failure is fed back first.
+    expect(effects.map((e) => e.type).filter((t) => t.startsWith('persist'))).toEqual([
+      'persistGroup',
+      'persistOffsets',
+    ]);
+    failWrites(h, effects);
     expect(h.state.groups.get('idle')?.state).toBe('Empty');
     const r = fetch(h, 'idle', [{ name: 't', partitionIndexes: [0, 1] }]);
     expect(r.topics[0]?.partitions.map((p) => p.committedOffset)).toEqual([1, 2]);
@@ -291,23 +300,10 @@ describe('DeleteGroups / ListGroups / DescribeGroups', () => {
 
   it('a failed DeleteGroups does not replace a group created since; offsets fill only gaps', () => {
     const h = new Harness();
-    commit(h, {
-      groupId: 'idle',
-      offsets: [
-        ['t', 0, 1],
-        ['t', 1, 2],
-      ],
-    });
-    const requestId = h.requestId();
-    const effects = h.send({ type: 'deleteGroups', requestId, groupsNames: ['idle'] });
+    const effects = deleteIdle(h);
     commit(h, { groupId: 'idle', offsets: [['t', 0, 50]] }); // a new group of the same name
     const fresh = h.state.groups.get('idle');
-    for (const e of effects) {
-      if (e.type === 'persistGroup' && e.deleted)
-        h.send({ type: 'groupDeleteFailed', group: e.deleted });
-      if (e.type === 'persistOffsets')
-        h.send({ type: 'offsetsWriteFailed', groupId: e.groupId, offsets: e.offsets });
-    }
+    failWrites(h, effects);
     expect(h.state.groups.get('idle')).toBe(fresh);
     const r = fetch(h, 'idle', [{ name: 't', partitionIndexes: [0, 1] }]);
     expect(r.topics[0]?.partitions.map((p) => p.committedOffset)).toEqual([50, 2]);

@@ -263,6 +263,16 @@ function electAfterBounce(s: PartitionState, o: DecideOptions): Omit<PartitionSt
   const leader =
     s.replicas.find((r) => others.includes(r)) ?? (o.eligible(s.leader) ? s.leader : -1);
   const isr = others.length > 0 ? others : s.isr;
+  return withNewLeader(s, leader, isr, o);
+}
+
+/** `s` under a new leader epoch: `leader` leads, `isr` (kept in replica order) is the ISR. */
+function withNewLeader(
+  s: PartitionState,
+  leader: number,
+  isr: readonly number[],
+  o: { controllerEpoch: number; brokerEpoch?: (id: number) => number | undefined },
+): Omit<PartitionState, 'version'> {
   return {
     leader,
     leaderEpoch: s.leaderEpoch + 1,
@@ -331,16 +341,7 @@ export function electLeader(s: PartitionState, type: ElectionType, o: ElectOptio
     leader = clean ?? (unclean as number);
     if (clean === undefined) isr = [leader];
   }
-  return {
-    state: {
-      leader,
-      leaderEpoch: s.leaderEpoch + 1,
-      isr: s.replicas.filter((r) => isr.includes(r)),
-      replicas: s.replicas,
-      controllerEpoch: o.controllerEpoch,
-      ...leaderBrokerEpochOf(leader, o.brokerEpoch),
-    },
-  };
+  return { state: withNewLeader(s, leader, isr, o) };
 }
 
 function notNeeded(message: string): ElectOutcome {
