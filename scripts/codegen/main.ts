@@ -56,6 +56,8 @@ export const APIS = [
   'DescribeLogDirs',
   'DescribeCluster',
   'ElectLeaders',
+  'AlterPartitionReassignments',
+  'ListPartitionReassignments',
   'DescribeProducers',
 ] as const;
 

@@ -30,6 +30,8 @@ import { sampleOffsetDeleteRequest, sampleOffsetDeleteResponse } from './offset-
 import { sampleDescribeLogDirsRequest, sampleDescribeLogDirsResponse } from './describe-log-dirs.js';
 import { sampleDescribeClusterRequest, sampleDescribeClusterResponse } from './describe-cluster.js';
 import { sampleElectLeadersRequest, sampleElectLeadersResponse } from './elect-leaders.js';
+import { sampleAlterPartitionReassignmentsRequest, sampleAlterPartitionReassignmentsResponse } from './alter-partition-reassignments.js';
+import { sampleListPartitionReassignmentsRequest, sampleListPartitionReassignmentsResponse } from './list-partition-reassignments.js';
 import { sampleDescribeProducersRequest, sampleDescribeProducersResponse } from './describe-producers.js';
 
 /** Sample builders per API key: every field of version v set; nullable fields null when asked. */
@@ -64,5 +66,7 @@ export const SAMPLES: ReadonlyMap<number, { request: (v: number, nulls: boolean)
   [35, { request: sampleDescribeLogDirsRequest, response: sampleDescribeLogDirsResponse }],
   [60, { request: sampleDescribeClusterRequest, response: sampleDescribeClusterResponse }],
   [43, { request: sampleElectLeadersRequest, response: sampleElectLeadersResponse }],
+  [45, { request: sampleAlterPartitionReassignmentsRequest, response: sampleAlterPartitionReassignmentsResponse }],
+  [46, { request: sampleListPartitionReassignmentsRequest, response: sampleListPartitionReassignmentsResponse }],
   [61, { request: sampleDescribeProducersRequest, response: sampleDescribeProducersResponse }],
 ]);

@@ -6,12 +6,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  completedReassignment,
   decidePartition,
   electLeader,
   initialState,
   PlacementError,
   placeReplicas,
+  reassigningReplicas,
+  reassignmentProblem,
   validateAssignment,
+  withReplicas,
 } from '../../src/cluster/controller/placement.js';
 import type { PartitionState } from '../../src/cluster/types.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
@@ -314,5 +318,62 @@ describe('electLeader (ElectLeaders)', () => {
       errorCode: ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE,
       message: 'none of the replicas 1,2,3 is alive',
     });
+  });
+});
+
+describe('reassignment rules', () => {
+  const opts = { controllerEpoch: 9, eligible: live(1, 2, 3, 4) };
+
+  it('lists the target first, then the replicas it replaces', () => {
+    expect(reassigningReplicas([1, 2, 3], [4, 2, 1])).toEqual([4, 2, 1, 3]);
+    expect(reassigningReplicas([1, 2], [1, 2])).toEqual([1, 2]);
+  });
+
+  it('refuses empty lists, repeated brokers and unregistered brokers', () => {
+    const registered = (id: number) => id <= 3;
+    expect(reassignmentProblem([], registered)).toBe('the replica list is empty');
+    expect(reassignmentProblem([1, 2, 1], registered)).toBe('replica list 1,2,1 repeats a broker');
+    expect(reassignmentProblem([1, 7, 8], registered)).toBe('broker(s) 7,8 are not registered');
+    expect(reassignmentProblem([3, 1], registered)).toBeNull();
+  });
+
+  it('widening the replicas keeps the leader, its epoch and the ISR', () => {
+    const s = state({ replicas: [1, 2], isr: [2, 1], leaderBrokerEpoch: 5 });
+    expect(withReplicas(s, [3, 4, 1, 2], opts)).toEqual({
+      leader: 1,
+      leaderEpoch: 4,
+      isr: [1, 2],
+      replicas: [3, 4, 1, 2],
+      controllerEpoch: 9,
+      leaderBrokerEpoch: 5,
+    });
+  });
+
+  it('completes only when every target replica is in the ISR; the leader moves if left out', () => {
+    const moving = state({ replicas: [3, 2, 1], isr: [1, 2] });
+    expect(completedReassignment(moving, [3, 2], opts)).toBeNull();
+    const caughtUp = state({ replicas: [3, 2, 1], isr: [1, 2, 3] });
+    expect(completedReassignment(caughtUp, [3, 2], opts)).toEqual({
+      leader: 3,
+      leaderEpoch: 5,
+      isr: [3, 2],
+      replicas: [3, 2],
+      controllerEpoch: 9,
+    });
+    // A dead target replica cannot lead: the next one in the ISR does.
+    expect(
+      completedReassignment(caughtUp, [3, 2], { ...opts, eligible: live(1, 2) }),
+    ).toMatchObject({ leader: 2, leaderEpoch: 5 });
+    // The leader stays when it is in the target.
+    expect(completedReassignment(state({ isr: [1, 2, 3] }), [2, 1], opts)).toMatchObject({
+      leader: 1,
+      leaderEpoch: 4,
+      isr: [2, 1],
+      replicas: [2, 1],
+    });
+  });
+
+  it('refuses a replica list that would leave no ISR member', () => {
+    expect(withReplicas(state({ isr: [1] }), [2, 3], opts)).toBeNull();
   });
 });

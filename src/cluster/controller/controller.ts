@@ -29,8 +29,17 @@ import { ErrorCode } from '../../protocol/generated/errors.js';
 import type { Logger } from '../../util/logger.js';
 import type { PartitionState } from '../types.js';
 import type { EtcdClusterView } from './etcd-view.js';
-import { decidePartition, type ElectionType, electLeader, initialState } from './placement.js';
-import type { ClusterStore } from './store.js';
+import {
+  completedReassignment,
+  decidePartition,
+  type ElectionType,
+  electLeader,
+  initialState,
+  reassigningReplicas,
+  reassignmentProblem,
+  withReplicas,
+} from './placement.js';
+import type { ClusterStore, Reassignment } from './store.js';
 
 /** How soon a refused or failed pass (or campaign) is retried; doubles while failures go on. */
 const RETRY_DELAY_MS_MIN = 100;
@@ -48,6 +57,11 @@ const ELECTION_RETRY_MS = 50;
 export interface ElectionTarget {
   topic: string;
   partition: number;
+}
+
+/** A reassignment asked for: the new replica list, or null to cancel the one in progress. */
+export interface ReassignmentTarget extends ElectionTarget {
+  replicas: number[] | null;
 }
 
 /** The outcome of one asked-for election: NONE when a new leader was written. */
@@ -313,6 +327,122 @@ export class Controller {
     }
   }
 
+  /**
+   * Partition reassignments asked for by an admin (AlterPartitionReassignments), on the
+   * controller only. A target starts (or replaces) a reassignment: the state's replicas become
+   * target + (original - target), so the new replicas open the partition and follow; the
+   * controller completes it in its passes once they are all in the ISR (see `completeOne`).
+   * A null target cancels the one in progress: the original replicas are back. Results come
+   * once the change is written, not when the data has moved (as in Kafka).
+   */
+  async reassign(
+    targets: readonly ReassignmentTarget[],
+    timeoutMs: number,
+  ): Promise<ElectionResult[]> {
+    const epoch = this.epoch;
+    if (epoch === null || this.closed) {
+      return targets.map(({ topic, partition }) => ({
+        topic,
+        partition,
+        errorCode: ErrorCode.NOT_CONTROLLER,
+        message: `broker ${this.opts.nodeId} is not the controller`,
+      }));
+    }
+    const deadline = Date.now() + Math.max(0, Math.min(timeoutMs, ELECTION_TIMEOUT_MS_MAX));
+    const results: ElectionResult[] = [];
+    for (let i = 0; i < targets.length; i += WRITES_IN_FLIGHT_MAX) {
+      const chunk = targets.slice(i, i + WRITES_IN_FLIGHT_MAX);
+      results.push(...(await Promise.all(chunk.map((t) => this.reassignOne(t, epoch, deadline)))));
+    }
+    return results;
+  }
+
+  private async reassignOne(
+    t: ReassignmentTarget,
+    epoch: number,
+    deadline: number,
+  ): Promise<ElectionResult> {
+    const { topic, partition } = t;
+    const result = (errorCode: number, message: string | null): ElectionResult => ({
+      topic,
+      partition,
+      errorCode,
+      message,
+    });
+    let why = 'the partition has no state yet';
+    for (;;) {
+      if (this.epoch !== epoch) return result(ErrorCode.NOT_CONTROLLER, 'the controller moved');
+      const count = this.view.topic(topic)?.assignment.replicas.length ?? 0;
+      if (partition < 0 || partition >= count)
+        return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, null);
+      const s = this.view.topicStates(topic).get(partition);
+      if (s !== undefined) {
+        const change = this.reassignmentChange(s, this.view.reassignment(topic, partition), t);
+        if ('errorCode' in change) return result(change.errorCode, change.message);
+        if (change.next === null) return result(ErrorCode.NONE, null); // nothing to change
+        const ok = await this.store
+          .writeReassignment(epoch, topic, partition, s.version, change.next, change.record)
+          .catch((err: unknown) => String(err));
+        if (ok === true) {
+          this.logger.info(
+            { topic, partition, replicas: change.next.replicas, target: t.replicas },
+            t.replicas === null ? 'controller: reassignment cancelled' : 'controller: reassigning',
+          );
+          return result(ErrorCode.NONE, null);
+        }
+        why = ok === false ? 'the partition state kept changing' : ok;
+      }
+      if (Date.now() >= deadline)
+        return result(ErrorCode.REQUEST_TIMED_OUT, `reassignment not written: ${why}`);
+      await new Promise((r) => setTimeout(r, ELECTION_RETRY_MS));
+    }
+  }
+
+  /** What a reassignment request changes: the next state and record, or why it is refused. */
+  private reassignmentChange(
+    s: PartitionState,
+    current: Reassignment | undefined,
+    t: ReassignmentTarget,
+  ):
+    | { next: Omit<PartitionState, 'version'> | null; record: Reassignment | null }
+    | { errorCode: number; message: string } {
+    const o = { eligible: this.eligible, controllerEpoch: this.epoch ?? 0 };
+    const brokerEpoch = (id: number) => this.view.brokerEpoch(id);
+    if (t.replicas === null) {
+      if (current === undefined)
+        return { errorCode: ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, message: 'none to cancel' };
+      const next = withReplicas(s, current.original, { ...o, brokerEpoch });
+      if (next === null)
+        return {
+          errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+          message: 'cancelling would leave no in-sync replica',
+        };
+      return { next, record: null };
+    }
+    const problem = reassignmentProblem(
+      t.replicas,
+      (id) => this.view.brokerRecord(id) !== undefined,
+    );
+    if (problem !== null)
+      return { errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT, message: problem };
+    const original = current?.original ?? s.replicas;
+    const same = (a: readonly number[], b: readonly number[]) =>
+      a.length === b.length && a.every((x, i) => x === b[i]);
+    if (current === undefined && same(t.replicas, s.replicas)) return { next: null, record: null };
+    if (current !== undefined && same(t.replicas, current.target))
+      return { next: null, record: null };
+    const replicas = reassigningReplicas(original, t.replicas);
+    const next = withReplicas(s, replicas, { ...o, brokerEpoch });
+    if (next === null)
+      return {
+        errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+        message: 'the change would leave no in-sync replica',
+      };
+    // Back to the original list: nothing is in progress any more.
+    const record = same(t.replicas, original) ? null : { target: [...t.replicas], original };
+    return { next, record };
+  }
+
   /** true when written, false when refused (compare-and-swap), or the error of a failed write. */
   private async writeElection(
     epoch: number,
@@ -365,7 +495,11 @@ export class Controller {
           controllerEpoch: epoch,
           brokerEpoch,
         });
-        if (next === null) continue;
+        if (next === null) {
+          const done = this.completion(name, partition, s, epoch);
+          if (done !== null) writes.push(done);
+          continue;
+        }
         writes.push(async () => {
           const v = await this.store.writePartitionAsController(
             epoch,
@@ -398,6 +532,47 @@ export class Controller {
     }
     if (!ok) await this.checkStillController(epoch);
     return ok;
+  }
+
+  /**
+   * The write that ends a partition's reassignment once every target replica is in the ISR
+   * (replicas, ISR and maybe the leader in the state; the topic's assignment; the record
+   * deleted, in one transaction), or null when there is none to end yet.
+   */
+  private completion(
+    topic: string,
+    partition: number,
+    s: PartitionState,
+    epoch: number,
+  ): (() => Promise<boolean>) | null {
+    const r = this.view.reassignment(topic, partition);
+    const t = this.view.topic(topic);
+    if (r === undefined || t === undefined) return null;
+    const next = completedReassignment(s, r.target, {
+      eligible: this.eligible,
+      controllerEpoch: epoch,
+      brokerEpoch: (id) => this.view.brokerEpoch(id),
+    });
+    if (next === null) return null;
+    const replicas = t.assignment.replicas.map((list, p) =>
+      p === partition ? next.replicas : list,
+    );
+    return async () => {
+      const ok = await this.store.completeReassignment(
+        epoch,
+        topic,
+        partition,
+        { stateVersion: s.version, topicVersion: t.version },
+        next,
+        { ...t.assignment, replicas },
+      );
+      if (ok)
+        this.logger.info(
+          { topic, partition, replicas: next.replicas, leader: next.leader },
+          'controller: reassignment complete',
+        );
+      return ok;
+    };
   }
 
   /** After a refused write: if a newer controller epoch exists, step down. */

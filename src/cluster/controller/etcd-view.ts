@@ -25,6 +25,7 @@ import {
   type ClusterStore,
   type ControllerRecord,
   decodePartitionState,
+  type Reassignment,
   type StoredKv,
   type TopicAssignment,
 } from './store.js';
@@ -37,7 +38,7 @@ export interface StoredTopic {
 }
 
 /** What changed in the view; listeners re-read the parts they care about. */
-export type ViewChange = 'brokers' | 'controller' | 'topics' | 'partitions';
+export type ViewChange = 'brokers' | 'controller' | 'topics' | 'partitions' | 'reassignments';
 
 export class EtcdClusterView implements ClusterView {
   private readonly brokerRecords = new Map<number, BrokerRecord>();
@@ -46,6 +47,7 @@ export class EtcdClusterView implements ClusterView {
   private controller: ControllerRecord | null = null;
   private readonly topicRecords = new Map<string, StoredTopic>();
   private readonly states = new Map<string, Map<number, PartitionState>>();
+  private readonly reassignmentRecords = new Map<string, Map<number, Reassignment>>();
   private readonly partitionListeners = new Set<PartitionChangeListener>();
   private readonly changeListeners = new Set<(c: ViewChange) => void>();
   private watcher: Watcher | null = null;
@@ -157,6 +159,16 @@ export class EtcdClusterView implements ClusterView {
   }
 
   /** Subscribes to coarse change notices; returns unsubscribe. */
+  /** The reassignment in progress of a partition, if any. */
+  reassignment(topic: string, partition: number): Reassignment | undefined {
+    return this.reassignmentRecords.get(topic)?.get(partition);
+  }
+
+  /** Every reassignment in progress, by topic and partition. */
+  reassignments(): ReadonlyMap<string, ReadonlyMap<number, Reassignment>> {
+    return this.reassignmentRecords;
+  }
+
   onChange(listener: (c: ViewChange) => void): () => void {
     this.changeListeners.add(listener);
     return () => this.changeListeners.delete(listener);
@@ -241,6 +253,8 @@ export class EtcdClusterView implements ClusterView {
     for (const name of this.topicRecords.keys()) yield this.store.key('topics', name);
     for (const [topic, m] of this.states)
       for (const p of m.keys()) yield this.store.partitionKey(topic, p);
+    for (const [topic, m] of this.reassignmentRecords)
+      for (const p of m.keys()) yield this.store.reassignmentKey(topic, p);
   }
 
   /** Applies one key's new value (null: deleted). Unknown keys are ignored. */
@@ -262,7 +276,8 @@ export class EtcdClusterView implements ClusterView {
       else if (parts[0] === 'partitions' && parts.length === 3) {
         const state = value === null ? undefined : decodePartitionState(value, revision);
         this.setState(parts[1] as string, Number(parts[2]), state, fromSnapshot);
-      }
+      } else if (parts[0] === 'reassignments' && parts.length === 3)
+        this.applyReassignment(parts[1] as string, Number(parts[2]), value);
     } catch (err) {
       this.logger.error({ key, err: String(err) }, 'cluster view: undecodable record ignored');
     }
@@ -302,6 +317,23 @@ export class EtcdClusterView implements ClusterView {
       });
     }
     this.notify('topics');
+  }
+
+  private applyReassignment(topic: string, partition: number, value: string | null): void {
+    let m = this.reassignmentRecords.get(topic);
+    if (value === null) {
+      if (!m?.delete(partition)) return;
+      if (m.size === 0) this.reassignmentRecords.delete(topic);
+    } else {
+      const r = JSON.parse(value) as Reassignment;
+      if (JSON.stringify(m?.get(partition)) === JSON.stringify(r)) return;
+      if (!m) {
+        m = new Map();
+        this.reassignmentRecords.set(topic, m);
+      }
+      m.set(partition, r);
+    }
+    this.notify('reassignments');
   }
 
   /** A watch event never moves a state back; a snapshot replaces whatever differs. */

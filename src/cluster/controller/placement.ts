@@ -347,3 +347,57 @@ export function electLeader(s: PartitionState, type: ElectionType, o: ElectOptio
 function notNeeded(message: string): ElectOutcome {
   return { errorCode: ErrorCode.ELECTION_NOT_NEEDED, message };
 }
+
+/**
+ * `s` with its replicas narrowed to (or replaced by) `replicas`: the ISR keeps only its members
+ * that are still replicas, and a leader that is no longer a replica is replaced by the first
+ * eligible replica in that ISR (-1 when none), under a new leader epoch. Null when no ISR member
+ * would be left: a partition must keep at least one replica with every acknowledged record.
+ */
+export function withReplicas(
+  s: PartitionState,
+  replicas: readonly number[],
+  o: ElectOptions,
+): Omit<PartitionState, 'version'> | null {
+  const isr = replicas.filter((r) => s.isr.includes(r));
+  if (isr.length === 0) return null;
+  if (replicas.includes(s.leader)) {
+    const { version: _v, ...rest } = s;
+    return { ...rest, isr, replicas: [...replicas], controllerEpoch: o.controllerEpoch };
+  }
+  const leader = isr.find(o.eligible) ?? -1;
+  return withNewLeader({ ...s, replicas: [...replicas] }, leader, isr, o);
+}
+
+/** The replica list while a reassignment runs: the target first, then the others it replaces. */
+export function reassigningReplicas(
+  original: readonly number[],
+  target: readonly number[],
+): number[] {
+  return [...target, ...original.filter((r) => !target.includes(r))];
+}
+
+/** Why a reassignment target is refused (INVALID_REPLICA_ASSIGNMENT), or null when it is fine. */
+export function reassignmentProblem(
+  target: readonly number[],
+  registered: (id: number) => boolean,
+): string | null {
+  if (target.length === 0) return 'the replica list is empty';
+  if (new Set(target).size !== target.length) return `replica list ${target} repeats a broker`;
+  const unknown = target.filter((id) => !registered(id));
+  if (unknown.length > 0) return `broker(s) ${unknown.join(',')} are not registered`;
+  return null;
+}
+
+/**
+ * The end of a reassignment to `target`: once every target replica is in the ISR, the replicas
+ * become exactly the target (see `withReplicas`); null while one is still catching up.
+ */
+export function completedReassignment(
+  s: PartitionState,
+  target: readonly number[],
+  o: ElectOptions,
+): Omit<PartitionState, 'version'> | null {
+  if (!target.every((r) => s.isr.includes(r))) return null;
+  return withReplicas(s, target, o);
+}

@@ -19,6 +19,11 @@
  *   partitions/<topic>/<p>     {"leader","leaderEpoch","isr","replicas","controllerEpoch",
  *                              "leaderBrokerEpoch"}: the PartitionState of types.ts (the last
  *                              field optional); its `version` is the key's etcd mod revision
+ *   reassignments/<topic>/<p>  {"target": [nodeId,...], "original": [nodeId,...]}: a partition
+ *                              reassignment in progress (AlterPartitionReassignments). While it
+ *                              lasts the state's replicas are target + (original - target); the
+ *                              controller ends it (state, topic assignment and this key in one
+ *                              transaction) once every target replica is in the ISR
  *   producer_id_block          first producer id no broker has claimed yet (decimal), advanced
  *                              with compare-and-swap by ../producer-id-blocks.ts
  *
@@ -67,6 +72,14 @@ export interface TopicAssignment {
   /** Replica list of each partition, preferred leader first. */
   replicas: number[][];
   configs: Record<string, string | number | boolean>;
+}
+
+/** A partition reassignment in progress (the `reassignments/<topic>/<p>` record). */
+export interface Reassignment {
+  /** The replica list asked for, preferred leader first. */
+  target: number[];
+  /** The replica list before the reassignment began (restored by a cancellation). */
+  original: number[];
 }
 
 export interface ControllerRecord {
@@ -317,7 +330,7 @@ export class ClusterStore {
     }
   }
 
-  /** Deletes a topic and all its partition states; false when it did not exist. */
+  /** Deletes a topic, its partition states and reassignments; false when it did not exist. */
   async deleteTopic(name: string): Promise<boolean> {
     const key = this.key('topics', name);
     const res = await this.client
@@ -325,6 +338,67 @@ export class ClusterStore {
       .then(
         this.client.delete().key(key),
         this.client.delete().prefix(`${this.key('partitions', name)}/`),
+        this.client.delete().prefix(`${this.key('reassignments', name)}/`),
+      )
+      .commit();
+    return res.succeeded;
+  }
+
+  reassignmentKey(topic: string, partition: number): string {
+    return this.key('reassignments', topic, partition);
+  }
+
+  /**
+   * Controller write that begins, changes or cancels a reassignment: the partition state and the
+   * reassignment record (null: deleted) together, compare-and-swap on the state's version, fenced
+   * by the controller epoch. Resolves false when refused.
+   */
+  async writeReassignment(
+    controllerEpoch: number,
+    topic: string,
+    partition: number,
+    expectedVersion: number,
+    next: Omit<PartitionState, 'version'>,
+    reassignment: Reassignment | null,
+  ): Promise<boolean> {
+    const key = this.partitionKey(topic, partition);
+    const rKey = this.reassignmentKey(topic, partition);
+    const res = await this.client
+      .if(this.key('controller_epoch'), 'Value', '==', String(controllerEpoch))
+      .and(key, 'Mod', '==', expectedVersion)
+      .then(
+        this.client.put(key).value(encodePartitionState(next)),
+        reassignment === null
+          ? this.client.delete().key(rKey)
+          : this.client.put(rKey).value(JSON.stringify(reassignment)),
+      )
+      .commit();
+    return res.succeeded;
+  }
+
+  /**
+   * Controller write that completes a reassignment: the partition state, the topic's assignment
+   * (its replica list for the partition) and the deletion of the reassignment record, in one
+   * transaction fenced by the controller epoch and both versions. Resolves false when refused.
+   */
+  async completeReassignment(
+    controllerEpoch: number,
+    topic: string,
+    partition: number,
+    expected: { stateVersion: number; topicVersion: number },
+    next: Omit<PartitionState, 'version'>,
+    assignment: TopicAssignment,
+  ): Promise<boolean> {
+    const key = this.partitionKey(topic, partition);
+    const tKey = this.key('topics', topic);
+    const res = await this.client
+      .if(this.key('controller_epoch'), 'Value', '==', String(controllerEpoch))
+      .and(key, 'Mod', '==', expected.stateVersion)
+      .and(tKey, 'Mod', '==', expected.topicVersion)
+      .then(
+        this.client.put(key).value(encodePartitionState(next)),
+        this.client.put(tKey).value(JSON.stringify(assignment)),
+        this.client.delete().key(this.reassignmentKey(topic, partition)),
       )
       .commit();
     return res.succeeded;

@@ -32,6 +32,8 @@ import { OFFSET_DELETE_API_KEY, OFFSET_DELETE_REQUEST_VERSIONS, OFFSET_DELETE_RE
 import { DESCRIBE_LOG_DIRS_API_KEY, DESCRIBE_LOG_DIRS_REQUEST_VERSIONS, DESCRIBE_LOG_DIRS_RESPONSE_VERSIONS, readDescribeLogDirsRequest, readDescribeLogDirsResponse, sizeOfDescribeLogDirsRequest, sizeOfDescribeLogDirsResponse, writeDescribeLogDirsRequest, writeDescribeLogDirsResponse } from './describe-log-dirs.js';
 import { DESCRIBE_CLUSTER_API_KEY, DESCRIBE_CLUSTER_REQUEST_VERSIONS, DESCRIBE_CLUSTER_RESPONSE_VERSIONS, readDescribeClusterRequest, readDescribeClusterResponse, sizeOfDescribeClusterRequest, sizeOfDescribeClusterResponse, writeDescribeClusterRequest, writeDescribeClusterResponse } from './describe-cluster.js';
 import { ELECT_LEADERS_API_KEY, ELECT_LEADERS_REQUEST_VERSIONS, ELECT_LEADERS_RESPONSE_VERSIONS, readElectLeadersRequest, readElectLeadersResponse, sizeOfElectLeadersRequest, sizeOfElectLeadersResponse, writeElectLeadersRequest, writeElectLeadersResponse } from './elect-leaders.js';
+import { ALTER_PARTITION_REASSIGNMENTS_API_KEY, ALTER_PARTITION_REASSIGNMENTS_REQUEST_VERSIONS, ALTER_PARTITION_REASSIGNMENTS_RESPONSE_VERSIONS, readAlterPartitionReassignmentsRequest, readAlterPartitionReassignmentsResponse, sizeOfAlterPartitionReassignmentsRequest, sizeOfAlterPartitionReassignmentsResponse, writeAlterPartitionReassignmentsRequest, writeAlterPartitionReassignmentsResponse } from './alter-partition-reassignments.js';
+import { LIST_PARTITION_REASSIGNMENTS_API_KEY, LIST_PARTITION_REASSIGNMENTS_REQUEST_VERSIONS, LIST_PARTITION_REASSIGNMENTS_RESPONSE_VERSIONS, readListPartitionReassignmentsRequest, readListPartitionReassignmentsResponse, sizeOfListPartitionReassignmentsRequest, sizeOfListPartitionReassignmentsResponse, writeListPartitionReassignmentsRequest, writeListPartitionReassignmentsResponse } from './list-partition-reassignments.js';
 import { DESCRIBE_PRODUCERS_API_KEY, DESCRIBE_PRODUCERS_REQUEST_VERSIONS, DESCRIBE_PRODUCERS_RESPONSE_VERSIONS, readDescribeProducersRequest, readDescribeProducersResponse, sizeOfDescribeProducersRequest, sizeOfDescribeProducersResponse, writeDescribeProducersRequest, writeDescribeProducersResponse } from './describe-producers.js';
 
 /** Codec of one API: every version in [minVersion, maxVersion]. */
@@ -440,6 +442,32 @@ const CODECS: readonly ApiCodec[] = [
     readResponse: readElectLeadersResponse,
     writeResponse: writeElectLeadersResponse as ApiCodec['writeResponse'],
     sizeOfResponse: sizeOfElectLeadersResponse as ApiCodec['sizeOfResponse'],
+  },
+  {
+    name: 'AlterPartitionReassignments',
+    apiKey: ALTER_PARTITION_REASSIGNMENTS_API_KEY,
+    minVersion: ALTER_PARTITION_REASSIGNMENTS_REQUEST_VERSIONS.min,
+    maxVersion: Math.min(ALTER_PARTITION_REASSIGNMENTS_REQUEST_VERSIONS.max, ALTER_PARTITION_REASSIGNMENTS_RESPONSE_VERSIONS.max),
+    flexibleMin: ALTER_PARTITION_REASSIGNMENTS_REQUEST_VERSIONS.flexibleMin,
+    readRequest: readAlterPartitionReassignmentsRequest,
+    writeRequest: writeAlterPartitionReassignmentsRequest as ApiCodec['writeRequest'],
+    sizeOfRequest: sizeOfAlterPartitionReassignmentsRequest as ApiCodec['sizeOfRequest'],
+    readResponse: readAlterPartitionReassignmentsResponse,
+    writeResponse: writeAlterPartitionReassignmentsResponse as ApiCodec['writeResponse'],
+    sizeOfResponse: sizeOfAlterPartitionReassignmentsResponse as ApiCodec['sizeOfResponse'],
+  },
+  {
+    name: 'ListPartitionReassignments',
+    apiKey: LIST_PARTITION_REASSIGNMENTS_API_KEY,
+    minVersion: LIST_PARTITION_REASSIGNMENTS_REQUEST_VERSIONS.min,
+    maxVersion: Math.min(LIST_PARTITION_REASSIGNMENTS_REQUEST_VERSIONS.max, LIST_PARTITION_REASSIGNMENTS_RESPONSE_VERSIONS.max),
+    flexibleMin: LIST_PARTITION_REASSIGNMENTS_REQUEST_VERSIONS.flexibleMin,
+    readRequest: readListPartitionReassignmentsRequest,
+    writeRequest: writeListPartitionReassignmentsRequest as ApiCodec['writeRequest'],
+    sizeOfRequest: sizeOfListPartitionReassignmentsRequest as ApiCodec['sizeOfRequest'],
+    readResponse: readListPartitionReassignmentsResponse,
+    writeResponse: writeListPartitionReassignmentsResponse as ApiCodec['writeResponse'],
+    sizeOfResponse: sizeOfListPartitionReassignmentsResponse as ApiCodec['sizeOfResponse'],
   },
   {
     name: 'DescribeProducers',
