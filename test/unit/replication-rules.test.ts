@@ -48,6 +48,16 @@ describe('LeaderTracker', () => {
     expect(t.caughtUp([1, 2, 3], 8, 5)).toEqual([]);
   });
 
+  it('forgets followers that are no longer replicas (reassigned away)', () => {
+    const t = new LeaderTracker(1, [1, 2, 3], 0);
+    t.onFollowerFetch(3, 10, 10, 1);
+    expect(t.caughtUp([1], 10, 0)).toEqual([3]);
+    t.retainReplicas([1, 2]);
+    expect(t.progress(3)).toBeUndefined();
+    expect(t.caughtUp([1], 10, 0)).toEqual([]);
+    expect(t.progress(2)).toBeDefined();
+  });
+
   it('low watermark: the lowest log start offset over the leader and the followers asked about', () => {
     const t = new LeaderTracker(1, [1, 2, 3], 0);
     expect(t.lowWatermark([2, 3], 5)).toBe(-1); // neither follower reported one yet

@@ -60,6 +60,12 @@ export class LeaderTracker {
     });
   }
 
+  /** Keeps only the followers in `replicas` (a reassignment removed the others). */
+  retainReplicas(replicas: readonly number[]): void {
+    for (const id of [...this.followers.keys()])
+      if (!replicas.includes(id)) this.followers.delete(id);
+  }
+
   /** The follower is proposed for the ISR again: a past loss of records no longer counts. */
   rejoining(id: number): void {
     const p = this.followers.get(id);

@@ -374,6 +374,9 @@ export class ReplicaManager implements ReplicaRoles {
   ): void {
     const r = this.replicas.get(keyOf(topic, partition));
     if (r?.role !== 'leader' || r.tracker === null) return;
+    // A broker that is no longer a replica (reassigned away; its last fetch may still arrive)
+    // is not tracked: it must not hold the HW back or be proposed for the ISR.
+    if (!r.state.replicas.includes(replicaId)) return;
     const leo = this.core.state.logEndOffset(r.route.slot);
     r.tracker.onFollowerFetch(replicaId, fetchOffset, leo, Date.now(), logStartOffset);
     this.maybeAdvanceHw(r);
@@ -498,6 +501,7 @@ export class ReplicaManager implements ReplicaRoles {
     if (r.isrMaybe !== null && s.version > r.isrMaybe.baseVersion) r.isrMaybe = null;
     r.minInsync = this.minInsyncOf(r.key.topic);
     const now = Date.now();
+    r.tracker?.retainReplicas(s.replicas);
     for (const id of s.replicas) r.tracker?.addReplica(id, now);
     if (s.isr.length < r.minInsync) {
       this.failWaiters(r, {
