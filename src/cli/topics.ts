@@ -11,10 +11,18 @@
  * - elect-leaders (--topic NAME [--partitions 0,2] | --all-topic-partitions)
  *   [--election-type preferred|unclean] [--json]: leader elections on the controller, as Kafka's
  *   kafka-leader-election; exits non-zero when a partition failed (not for "not needed")
+ * - reassign NAME (--replicas 3,1,2 | --cancel) [--partitions 0,2]: move partitions (all of the
+ *   topic's by default) to a new replica list, or cancel the move; reassignments [--json]: the
+ *   moves in progress (kafka-reassign-partitions --execute / --cancel / --list)
  */
 
 import type { Command } from 'commander';
-import { Admin, type ElectionOutcome, type ElectionType } from '../client/admin.js';
+import {
+  Admin,
+  type ElectionOutcome,
+  type ElectionType,
+  type OngoingReassignment,
+} from '../client/admin.js';
 import type { TopicInfo } from '../client/cluster.js';
 import {
   type ConnectFlags,
@@ -68,6 +76,12 @@ interface ElectFlags extends ConnectFlags {
 
 const ELECTION_TYPES: readonly ElectionType[] = ['preferred', 'unclean'];
 
+interface ReassignFlags extends ConnectFlags {
+  replicas?: number[];
+  cancel?: boolean;
+  partitions?: number[];
+}
+
 /** What `describe --json` prints for one topic. */
 export interface TopicDescription {
   name: string;
@@ -79,7 +93,9 @@ export interface TopicDescription {
 export function registerTopics(program: Command): void {
   const topics = program
     .command('topics')
-    .description('create, list, describe, alter and delete topics');
+    .description(
+      'create, list, describe, alter and delete topics; elect leaders; reassign partitions',
+    );
 
   withConnectFlags(topics.command('create <name>'))
     .description('create a topic')
@@ -133,6 +149,28 @@ export function registerTopics(program: Command): void {
     .option('--all-topic-partitions', 'every partition of every topic')
     .option('--json', 'print JSON')
     .action((flags: ElectFlags) => electLeaders(flags));
+
+  withConnectFlags(topics.command('reassign <name>'))
+    .description("move a topic's partitions to a new replica list, or cancel the move")
+    .option(
+      '--replicas <list>',
+      'the new replica list, preferred leader first (3,1,2)',
+      brokerListFlag,
+    )
+    .option('--cancel', 'cancel the move in progress: back to the replicas before it')
+    .option('--partitions <list>', 'only these partitions (0,2,5); default: all', partitionListFlag)
+    .action((name: string, flags: ReassignFlags) => reassign(name, flags));
+
+  withConnectFlags(topics.command('reassignments'))
+    .description('partition reassignments in progress')
+    .option('--json', 'print JSON')
+    .action((flags: ConnectFlags & { json?: boolean }) => reassignments(flags));
+}
+
+/** Parses a comma-separated list of broker ids ('3,1,2'). */
+function brokerListFlag(value: string): number[] {
+  const parse = intFlag(0, 0x7fffffff);
+  return value.split(',').map((id) => parse(id.trim()));
 }
 
 async function create(name: string, flags: CreateFlags): Promise<void> {
@@ -277,4 +315,58 @@ function electionText(outcomes: readonly ElectionOutcome[]): string {
         : `${o.error}${o.message ? `: ${o.message}` : ''}`,
   ]);
   return table(['PARTITION', 'RESULT'], rows);
+}
+
+async function reassign(name: string, flags: ReassignFlags): Promise<void> {
+  if ((flags.replicas === undefined) === (flags.cancel !== true))
+    throw new Error('give either --replicas or --cancel');
+  await run(flags, name, async () => {
+    await using admin = new Admin(clientOptions(flags));
+    const [info] = await admin.describeTopics([name]);
+    const ids =
+      flags.partitions ??
+      (info as TopicInfo).partitions.flatMap((p) => (p === undefined ? [] : [p.partition]));
+    const outcomes = await admin.alterPartitionReassignments(
+      ids.map((partition) => ({ topic: name, partition, replicas: flags.replicas ?? null })),
+    );
+    await writeOut(
+      table(
+        ['PARTITION', 'RESULT'],
+        outcomes.map((o) => [
+          `${o.topic}-${o.partition}`,
+          o.errorCode === 0
+            ? flags.cancel
+              ? 'cancelled'
+              : 'reassigning'
+            : `${o.error}${o.message ? `: ${o.message}` : ''}`,
+        ]),
+      ),
+    );
+    const failed = outcomes.filter((o) => o.errorCode !== 0);
+    if (failed.length > 0)
+      throw new Error(
+        `reassignment failed for ${failed.map((o) => `${o.topic}-${o.partition}`).join(', ')}`,
+      );
+  });
+}
+
+async function reassignments(flags: ConnectFlags & { json?: boolean }): Promise<void> {
+  await run(flags, '', async () => {
+    await using admin = new Admin(clientOptions(flags));
+    const moving = await admin.listPartitionReassignments();
+    await writeOut(flags.json ? json(moving) : reassignmentsText(moving));
+  });
+}
+
+function reassignmentsText(moving: readonly OngoingReassignment[]): string {
+  if (moving.length === 0) return 'no reassignment in progress\n';
+  return table(
+    ['PARTITION', 'REPLICAS', 'ADDING', 'REMOVING'],
+    moving.map((m) => [
+      `${m.topic}-${m.partition}`,
+      m.replicas.join(','),
+      m.adding.join(','),
+      m.removing.join(','),
+    ]),
+  );
 }

@@ -1,7 +1,8 @@
 /**
  * Admin client: topics (create, delete, list, describe), partition increases, configs (describe,
- * incremental alter), delete records and list offsets. Requests that change cluster state go to
- * the controller; per-partition ones to each leader. Errors come back as KafkaError.
+ * incremental alter), delete records and list offsets, leader elections and partition
+ * reassignments. Requests that change cluster state go to the controller; per-partition ones to
+ * each leader. Errors come back as KafkaError.
  *
  * Groups: list, describe (members with their decoded assignments), delete, committed offsets with
  * lag (`groupLag`), and resetting the offsets of an inactive group (`resetGroupOffsets`), which
@@ -10,6 +11,7 @@
  * exactly what kafka-consumer-groups sends.
  */
 
+import type { AlterPartitionReassignmentsResponse } from '../protocol/generated/alter-partition-reassignments.js';
 import type { CreatePartitionsResponse } from '../protocol/generated/create-partitions.js';
 import type { CreateTopicsResponse } from '../protocol/generated/create-topics.js';
 import type { DeleteGroupsResponse } from '../protocol/generated/delete-groups.js';
@@ -22,6 +24,7 @@ import { ErrorCode } from '../protocol/generated/errors.js';
 import type { IncrementalAlterConfigsResponse } from '../protocol/generated/incremental-alter-configs.js';
 import type { ListGroupsResponse } from '../protocol/generated/list-groups.js';
 import type { ListOffsetsResponse } from '../protocol/generated/list-offsets.js';
+import type { ListPartitionReassignmentsResponse } from '../protocol/generated/list-partition-reassignments.js';
 import type { OffsetCommitResponse } from '../protocol/generated/offset-commit.js';
 import type { OffsetFetchResponse } from '../protocol/generated/offset-fetch.js';
 import { Cluster, type ClusterOptions, type TopicInfo } from './cluster.js';
@@ -118,7 +121,15 @@ export type AlterOp = 'set' | 'delete' | 'append' | 'subtract';
 /** Kafka's election types: the preferred (first) replica, or any live one when the ISR is gone. */
 export type ElectionType = 'preferred' | 'unclean';
 
-/** One partition's election outcome: errorCode 0 when a leader was elected. */
+/** A partition reassignment in progress. */
+export interface OngoingReassignment extends TopicPartition {
+  /** The replica list while it moves: the target first, then the replicas being replaced. */
+  replicas: number[];
+  adding: number[];
+  removing: number[];
+}
+
+/** One partition's election (or reassignment) outcome: errorCode 0 when it was done. */
 export interface ElectionOutcome extends TopicPartition {
   errorCode: number;
   /** Kafka's name of the error code (`NONE` for 0), and the broker's message if it gave one. */
@@ -305,11 +316,7 @@ export class Admin implements AsyncDisposable {
             })),
       timeoutMs: this.timeoutMs,
     };
-    let res = await this.electOnController(body);
-    if (res.errorCode === ErrorCode.NOT_CONTROLLER) {
-      await this.cluster.refresh([]);
-      res = await this.electOnController(body);
-    }
+    const res = await this.onController<ElectLeadersResponse>(API_KEY.electLeaders, body);
     if (res.errorCode !== 0) throw new KafkaError(res.errorCode, 'ElectLeaders');
     return res.replicaElectionResults.flatMap((t) =>
       t.partitionResult.map((p) => ({
@@ -322,9 +329,75 @@ export class Admin implements AsyncDisposable {
     );
   }
 
-  private async electOnController(body: object): Promise<ElectLeadersResponse> {
-    const conn = await this.cluster.controllerConnection();
-    return conn.request<ElectLeadersResponse>(API_KEY.electLeaders, body);
+  /** Sends a request to the controller; once more after NOT_CONTROLLER (the controller moved). */
+  private async onController<T extends { errorCode: number }>(
+    apiKey: number,
+    body: object,
+  ): Promise<T> {
+    const once = async () => (await this.cluster.controllerConnection()).request<T>(apiKey, body);
+    const res = await once();
+    if (res.errorCode !== ErrorCode.NOT_CONTROLLER) return res;
+    await this.cluster.refresh([]);
+    return once();
+  }
+
+  /**
+   * Starts moving partitions to new replica lists, or cancels the move in progress (replicas
+   * null), on the controller. Resolves once the changes are written; per-partition failures are
+   * returned, not thrown. `listPartitionReassignments` shows what is still moving.
+   */
+  async alterPartitionReassignments(
+    list: readonly (TopicPartition & { replicas: readonly number[] | null })[],
+  ): Promise<ElectionOutcome[]> {
+    checkCount(list.length);
+    const res = await this.onController<AlterPartitionReassignmentsResponse>(
+      API_KEY.alterPartitionReassignments,
+      {
+        timeoutMs: this.timeoutMs,
+        topics: groupTopics(list, (x) => ({
+          partitionIndex: x.partition,
+          replicas: x.replicas === null ? null : [...x.replicas],
+        })),
+      },
+    );
+    if (res.errorCode !== 0)
+      throw new KafkaError(res.errorCode, res.errorMessage ?? 'AlterPartitionReassignments');
+    return res.responses.flatMap((t) =>
+      t.partitions.map((p) => ({
+        topic: t.name,
+        partition: p.partitionIndex,
+        errorCode: p.errorCode,
+        error: new KafkaError(p.errorCode).name,
+        message: p.errorMessage,
+      })),
+    );
+  }
+
+  /** Partition reassignments in progress (of `topics` only, when given). */
+  async listPartitionReassignments(topics?: readonly string[]): Promise<OngoingReassignment[]> {
+    let asked: { name: string; partitionIndexes: number[] }[] | null = null;
+    if (topics !== undefined) {
+      const infos = await this.describeTopics(topics);
+      asked = infos.map((t) => ({
+        name: t.name,
+        partitionIndexes: t.partitions.flatMap((p) => (p === undefined ? [] : [p.partition])),
+      }));
+    }
+    const res = await this.onController<ListPartitionReassignmentsResponse>(
+      API_KEY.listPartitionReassignments,
+      { timeoutMs: this.timeoutMs, topics: asked },
+    );
+    if (res.errorCode !== 0)
+      throw new KafkaError(res.errorCode, res.errorMessage ?? 'ListPartitionReassignments');
+    return res.topics.flatMap((t) =>
+      t.partitions.map((p) => ({
+        topic: t.name,
+        partition: p.partitionIndex,
+        replicas: p.replicas,
+        adding: p.addingReplicas,
+        removing: p.removingReplicas,
+      })),
+    );
   }
 
   /** Deletes records before `offset` (-1: the high watermark); returns the new low watermarks. */

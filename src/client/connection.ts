@@ -54,6 +54,8 @@ export const API_KEY = {
   deleteGroups: 42,
   electLeaders: 43,
   incrementalAlterConfigs: 44,
+  alterPartitionReassignments: 45,
+  listPartitionReassignments: 46,
 } as const;
 
 /** Highest versions the client speaks where newer ones switch from topic names to topic ids. */

@@ -8,7 +8,7 @@
  * - with followers that never catch up (a stand-in for the replication side): the reassignment
  *   stays in progress and is listed with the replicas being added and removed; it is cancelled
  *   back to the original replicas; bad requests get Kafka's error codes; only the controller
- *   accepts changes.
+ *   accepts changes; `sluice topics reassign` and `reassignments` do the same from any broker.
  */
 
 import { existsSync } from 'node:fs';
@@ -25,6 +25,7 @@ import { EmbeddedClusterNodes } from '../support/embedded-cluster.js';
 import { EtcdServer, ensureEtcd } from '../support/etcd.js';
 import { RawClient } from '../support/raw-client.js';
 import { fetchPartition, producePartition, taggedBatch } from '../support/replicated-cluster.js';
+import { expectOk, expectOneLineError, sluice } from '../support/sluice-cli.js';
 import { until } from '../support/until.js';
 
 const haveEtcd = ensureEtcd();
@@ -254,5 +255,37 @@ describe.skipIf(!haveEtcd)('partition reassignment in progress (followers never 
       c.broker(3).core.route('st', 0) ? undefined : true,
     );
     expect(c.cluster(ctl).view.topic('st')?.assignment.replicas).toEqual([[1], [2]]);
+  }, 60_000);
+
+  it('sluice topics reassign / reassignments, from a broker that is not the controller', async () => {
+    const ctl = await c.controllerId();
+    const other = [1, 2, 3].find((id) => id !== ctl) as number;
+    await c.broker(ctl).core.createTopic('cs', 1, 1, {}, [[1]]);
+    await c.stateEverywhere('cs-0 led by 1', 'cs', 0, (s) => s.leader === 1);
+    const bootstrap = ['--bootstrap', `127.0.0.1:${c.broker(other).port}`];
+
+    const started = expectOk(
+      await sluice(['topics', 'reassign', 'cs', '--replicas', '3', ...bootstrap]),
+    );
+    expect(started.stdout).toMatch(/^cs-0\s+reassigning$/m);
+    const listed = await until('the move listed', async () => {
+      const r = expectOk(await sluice(['topics', 'reassignments', '--json', ...bootstrap]));
+      const all = JSON.parse(r.stdout) as { topic: string }[];
+      return all.some((m) => m.topic === 'cs') ? all : undefined;
+    });
+    expect(listed.filter((m) => m.topic === 'cs')).toEqual([
+      { topic: 'cs', partition: 0, replicas: [3, 1], adding: [3], removing: [1] },
+    ]);
+
+    const cancelled = expectOk(
+      await sluice(['topics', 'reassign', 'cs', '--cancel', ...bootstrap]),
+    );
+    expect(cancelled.stdout).toMatch(/^cs-0\s+cancelled$/m);
+    await c.stateEverywhere('cs-0 back', 'cs', 0, (s) => s.replicas.join() === '1');
+    const none = expectOk(await sluice(['topics', 'reassignments', ...bootstrap]));
+    expect(none.stdout).toBe('no reassignment in progress\n');
+    const again = await sluice(['topics', 'reassign', 'cs', '--cancel', ...bootstrap]);
+    expectOneLineError(again, /reassignment failed for cs-0/);
+    expect(again.stdout).toMatch(/^cs-0\s+NO_REASSIGNMENT_IN_PROGRESS/m);
   }, 60_000);
 });
