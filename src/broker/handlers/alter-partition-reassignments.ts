@@ -5,7 +5,7 @@
  * cancels the move in progress (a null list). The answer comes once the change is written, not
  * when the data has moved; ListPartitionReassignments shows what is still moving.
  *
- * Cluster mode: reassignments are the controller's (`Controller.reassign`); another broker
+ * Cluster mode: reassignments are the controller's (`AdminRequests.reassign`); another broker
  * answers NOT_CONTROLLER, and clients send this API to the controller named in Metadata. The new
  * replicas join as followers, copy the log from the leader and, once all of them are in the ISR,
  * the controller makes the target the partition's replica list (the leader moves if it is not in
@@ -16,7 +16,7 @@
  * Single broker: the only valid list is this broker alone, which is already the replica list.
  */
 
-import type { ReassignmentTarget } from '../../cluster/controller/controller.js';
+import type { ReassignmentTarget } from '../../cluster/controller/admin-requests.js';
 import { reassignmentProblem } from '../../cluster/controller/placement.js';
 import type {
   AlterPartitionReassignmentsRequest,
@@ -102,7 +102,7 @@ export const alterPartitionReassignmentsHandler: Handler<
         targets.map((t) => ({ ...t, errorCode: ErrorCode.NOT_CONTROLLER, message })),
       );
     }
-    const outcomes = await cluster.controller.reassign(targets, req.timeoutMs);
+    const outcomes = await cluster.controller.requests.reassign(targets, req.timeoutMs);
     const moved = outcomes.some((o) => o.errorCode === ErrorCode.NOT_CONTROLLER);
     return response(moved ? ErrorCode.NOT_CONTROLLER : ErrorCode.NONE, null, outcomes);
   },

@@ -5,7 +5,7 @@
  * flexible. A null partition list means every partition; then only partitions where an election
  * was attempted are reported (Kafka leaves out ELECTION_NOT_NEEDED).
  *
- * Cluster mode: elections are the controller's (`Controller.elect`); another broker answers
+ * Cluster mode: elections are the controller's (`AdminRequests.elect`); another broker answers
  * NOT_CONTROLLER, and clients send this API to the controller named in Metadata, as Kafka's
  * admin client does. Preferred: the first assigned replica takes over if it is alive and in the
  * ISR. Unclean: a partition without a live leader gets one, from the ISR when possible, otherwise
@@ -15,7 +15,7 @@
  * for each existing partition.
  */
 
-import type { ElectionResult, ElectionTarget } from '../../cluster/controller/controller.js';
+import type { PartitionOutcome, PartitionTarget } from '../../cluster/controller/admin-requests.js';
 import type { ElectionType } from '../../cluster/controller/placement.js';
 import type {
   ElectLeadersRequest,
@@ -29,10 +29,10 @@ const ELECTION_TYPES: readonly ElectionType[] = ['preferred', 'unclean'];
 const PARTITIONS_PER_REQUEST_MAX = 100_000;
 
 /** The partitions asked for, each once, in request order. */
-function targetsOf(req: ElectLeadersRequest): ElectionTarget[] | null {
+function targetsOf(req: ElectLeadersRequest): PartitionTarget[] | null {
   if (req.topicPartitions === null) return null;
   const seen = new Set<string>();
-  const out: ElectionTarget[] = [];
+  const out: PartitionTarget[] = [];
   for (const t of req.topicPartitions) {
     for (const partition of t.partitions) {
       const key = `${t.topic}\u0000${partition}`;
@@ -44,7 +44,7 @@ function targetsOf(req: ElectLeadersRequest): ElectionTarget[] | null {
   return out;
 }
 
-function singleBroker(ctx: RequestContext, targets: ElectionTarget[] | null): ElectionResult[] {
+function singleBroker(ctx: RequestContext, targets: PartitionTarget[] | null): PartitionOutcome[] {
   return (targets ?? []).map((t) => {
     const count = ctx.core.topic(t.topic)?.partitions ?? 0;
     return t.partition >= 0 && t.partition < count
@@ -53,7 +53,7 @@ function singleBroker(ctx: RequestContext, targets: ElectionTarget[] | null): El
   });
 }
 
-function response(errorCode: number, results: readonly ElectionResult[]): ElectLeadersResponse {
+function response(errorCode: number, results: readonly PartitionOutcome[]): ElectLeadersResponse {
   const byTopic = new Map<string, ElectLeadersResponse['replicaElectionResults'][number]>();
   for (const r of results) {
     let topic = byTopic.get(r.topic);
@@ -70,7 +70,7 @@ function response(errorCode: number, results: readonly ElectionResult[]): ElectL
   return { throttleTimeMs: 0, errorCode, replicaElectionResults: [...byTopic.values()] };
 }
 
-function failAll(targets: ElectionTarget[] | null, errorCode: number, message: string) {
+function failAll(targets: PartitionTarget[] | null, errorCode: number, message: string) {
   return response(
     errorCode,
     (targets ?? []).map((t) => ({ ...t, errorCode, message })),
@@ -101,7 +101,7 @@ export const electLeadersHandler: Handler<ElectLeadersRequest, ElectLeadersRespo
         ErrorCode.NOT_CONTROLLER,
         `broker ${ctx.core.identity.nodeId} is not the controller (${cluster.view.controllerId()} is)`,
       );
-    const results = await cluster.controller.elect(targets, type, req.timeoutMs);
+    const results = await cluster.controller.requests.elect(targets, type, req.timeoutMs);
     const notController = results.some((r) => r.errorCode === ErrorCode.NOT_CONTROLLER);
     return response(notController ? ErrorCode.NOT_CONTROLLER : ErrorCode.NONE, results);
   },

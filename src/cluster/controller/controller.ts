@@ -25,21 +25,12 @@
  * Owned by the network (main) thread; not thread-safe.
  */
 
-import { ErrorCode } from '../../protocol/generated/errors.js';
 import type { Logger } from '../../util/logger.js';
 import type { PartitionState } from '../types.js';
+import { AdminRequests } from './admin-requests.js';
 import type { EtcdClusterView } from './etcd-view.js';
-import {
-  completedReassignment,
-  decidePartition,
-  type ElectionType,
-  electLeader,
-  initialState,
-  reassigningReplicas,
-  reassignmentProblem,
-  withReplicas,
-} from './placement.js';
-import type { ClusterStore, Reassignment } from './store.js';
+import { completedReassignment, decidePartition, initialState } from './placement.js';
+import type { ClusterStore } from './store.js';
 
 /** How soon a refused or failed pass (or campaign) is retried; doubles while failures go on. */
 const RETRY_DELAY_MS_MIN = 100;
@@ -48,27 +39,6 @@ const RETRY_DELAY_MS_MAX = 1_000;
 const WRITES_IN_FLIGHT_MAX = 64;
 /** How long `close` waits for a campaign in flight (its late win is resigned). */
 const CLOSE_CAMPAIGN_WAIT_MS = 2_000;
-/** Longest an asked-for election keeps retrying a refused write (ElectLeaders' timeout, capped). */
-const ELECTION_TIMEOUT_MS_MAX = 60_000;
-/** Pause before deciding again after a refused election write (the view catches up meanwhile). */
-const ELECTION_RETRY_MS = 50;
-
-/** A partition an admin asked an election for. */
-export interface ElectionTarget {
-  topic: string;
-  partition: number;
-}
-
-/** A reassignment asked for: the new replica list, or null to cancel the one in progress. */
-export interface ReassignmentTarget extends ElectionTarget {
-  replicas: number[] | null;
-}
-
-/** The outcome of one asked-for election: NONE when a new leader was written. */
-export interface ElectionResult extends ElectionTarget {
-  errorCode: number;
-  message: string | null;
-}
 
 export interface ControllerOptions {
   nodeId: number;
@@ -89,6 +59,8 @@ export class Controller {
   private campaigning = false;
   /** The campaign in flight, if any (`close` waits for it, bounded). */
   private campaignRun: Promise<void> | null = null;
+  /** What an admin asks of the controller (ElectLeaders, AlterPartitionReassignments). */
+  readonly requests: AdminRequests;
   /** `close` once called (later calls share it). */
   private closing: Promise<void> | null = null;
   /** Campaigns only once started (the broker is registered by then). */
@@ -103,6 +75,14 @@ export class Controller {
     private readonly opts: ControllerOptions,
     private readonly logger: Logger,
   ) {
+    this.requests = new AdminRequests({
+      nodeId: opts.nodeId,
+      epoch: () => (this.closed ? null : this.epoch),
+      eligible: this.eligible,
+      view,
+      store,
+      logger,
+    });
     this.unsubscribe = view.onChange((change) => {
       if (change === 'controller') this.onControllerChange();
       else this.schedule();
@@ -249,225 +229,6 @@ export class Controller {
     const b = this.view.brokerRecord(id);
     return b !== undefined && !b.shuttingDown;
   };
-
-  /**
-   * Elections asked for by an admin (ElectLeaders), on the controller only (NOT_CONTROLLER
-   * elsewhere). Each partition is decided by `electLeader` and written with a compare-and-swap
-   * fenced by the controller epoch; a refused write (the view was behind, or the periodic pass
-   * wrote first) is decided again from the view, until `timeoutMs` (then REQUEST_TIMED_OUT).
-   * `targets` null means every partition, and then only partitions where an election was
-   * attempted are reported (Kafka leaves out ELECTION_NOT_NEEDED).
-   */
-  async elect(
-    targets: readonly ElectionTarget[] | null,
-    type: ElectionType,
-    timeoutMs: number,
-  ): Promise<ElectionResult[]> {
-    const epoch = this.epoch;
-    const list = targets ?? this.allPartitions();
-    if (epoch === null || this.closed) {
-      return list.map((t) => ({
-        ...t,
-        errorCode: ErrorCode.NOT_CONTROLLER,
-        message: `broker ${this.opts.nodeId} is not the controller`,
-      }));
-    }
-    const deadline = Date.now() + Math.max(0, Math.min(timeoutMs, ELECTION_TIMEOUT_MS_MAX));
-    const results: ElectionResult[] = [];
-    for (let i = 0; i < list.length; i += WRITES_IN_FLIGHT_MAX) {
-      const chunk = list.slice(i, i + WRITES_IN_FLIGHT_MAX);
-      results.push(
-        ...(await Promise.all(chunk.map((t) => this.electOne(t, type, epoch, deadline)))),
-      );
-    }
-    return targets === null
-      ? results.filter((r) => r.errorCode !== ErrorCode.ELECTION_NOT_NEEDED)
-      : results;
-  }
-
-  private allPartitions(): ElectionTarget[] {
-    return this.view.topicNames().flatMap((topic) => {
-      const count = this.view.topic(topic)?.assignment.replicas.length ?? 0;
-      return Array.from({ length: count }, (_, partition) => ({ topic, partition }));
-    });
-  }
-
-  private async electOne(
-    t: ElectionTarget,
-    type: ElectionType,
-    epoch: number,
-    deadline: number,
-  ): Promise<ElectionResult> {
-    const result = (errorCode: number, message: string | null): ElectionResult => ({
-      ...t,
-      errorCode,
-      message,
-    });
-    let why = 'the partition has no state yet';
-    for (;;) {
-      if (this.epoch !== epoch) return result(ErrorCode.NOT_CONTROLLER, 'the controller moved');
-      const count = this.view.topic(t.topic)?.assignment.replicas.length ?? 0;
-      if (t.partition < 0 || t.partition >= count)
-        return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, null);
-      const s = this.view.topicStates(t.topic).get(t.partition);
-      if (s !== undefined) {
-        const out = electLeader(s, type, {
-          eligible: this.eligible,
-          controllerEpoch: epoch,
-          brokerEpoch: (id) => this.view.brokerEpoch(id),
-        });
-        if ('errorCode' in out) return result(out.errorCode, out.message);
-        const written = await this.writeElection(epoch, t, s, out.state);
-        if (written === true) return result(ErrorCode.NONE, null);
-        why = written === false ? 'the partition state kept changing' : written;
-      }
-      if (Date.now() >= deadline)
-        return result(ErrorCode.REQUEST_TIMED_OUT, `election not written: ${why}`);
-      await new Promise((r) => setTimeout(r, ELECTION_RETRY_MS));
-    }
-  }
-
-  /**
-   * Partition reassignments asked for by an admin (AlterPartitionReassignments), on the
-   * controller only. A target starts (or replaces) a reassignment: the state's replicas become
-   * target + (original - target), so the new replicas open the partition and follow; the
-   * controller completes it in its passes once they are all in the ISR (see `completeOne`).
-   * A null target cancels the one in progress: the original replicas are back. Results come
-   * once the change is written, not when the data has moved (as in Kafka).
-   */
-  async reassign(
-    targets: readonly ReassignmentTarget[],
-    timeoutMs: number,
-  ): Promise<ElectionResult[]> {
-    const epoch = this.epoch;
-    if (epoch === null || this.closed) {
-      return targets.map(({ topic, partition }) => ({
-        topic,
-        partition,
-        errorCode: ErrorCode.NOT_CONTROLLER,
-        message: `broker ${this.opts.nodeId} is not the controller`,
-      }));
-    }
-    const deadline = Date.now() + Math.max(0, Math.min(timeoutMs, ELECTION_TIMEOUT_MS_MAX));
-    const results: ElectionResult[] = [];
-    for (let i = 0; i < targets.length; i += WRITES_IN_FLIGHT_MAX) {
-      const chunk = targets.slice(i, i + WRITES_IN_FLIGHT_MAX);
-      results.push(...(await Promise.all(chunk.map((t) => this.reassignOne(t, epoch, deadline)))));
-    }
-    return results;
-  }
-
-  private async reassignOne(
-    t: ReassignmentTarget,
-    epoch: number,
-    deadline: number,
-  ): Promise<ElectionResult> {
-    const { topic, partition } = t;
-    const result = (errorCode: number, message: string | null): ElectionResult => ({
-      topic,
-      partition,
-      errorCode,
-      message,
-    });
-    let why = 'the partition has no state yet';
-    for (;;) {
-      if (this.epoch !== epoch) return result(ErrorCode.NOT_CONTROLLER, 'the controller moved');
-      const count = this.view.topic(topic)?.assignment.replicas.length ?? 0;
-      if (partition < 0 || partition >= count)
-        return result(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, null);
-      const s = this.view.topicStates(topic).get(partition);
-      if (s !== undefined) {
-        const change = this.reassignmentChange(s, this.view.reassignment(topic, partition), t);
-        if ('errorCode' in change) return result(change.errorCode, change.message);
-        if (change.next === null) return result(ErrorCode.NONE, null); // nothing to change
-        const ok = await this.store
-          .writeReassignment(epoch, topic, partition, s.version, change.next, change.record)
-          .catch((err: unknown) => String(err));
-        if (ok === true) {
-          this.logger.info(
-            { topic, partition, replicas: change.next.replicas, target: t.replicas },
-            t.replicas === null ? 'controller: reassignment cancelled' : 'controller: reassigning',
-          );
-          return result(ErrorCode.NONE, null);
-        }
-        why = ok === false ? 'the partition state kept changing' : ok;
-      }
-      if (Date.now() >= deadline)
-        return result(ErrorCode.REQUEST_TIMED_OUT, `reassignment not written: ${why}`);
-      await new Promise((r) => setTimeout(r, ELECTION_RETRY_MS));
-    }
-  }
-
-  /** What a reassignment request changes: the next state and record, or why it is refused. */
-  private reassignmentChange(
-    s: PartitionState,
-    current: Reassignment | undefined,
-    t: ReassignmentTarget,
-  ):
-    | { next: Omit<PartitionState, 'version'> | null; record: Reassignment | null }
-    | { errorCode: number; message: string } {
-    const o = { eligible: this.eligible, controllerEpoch: this.epoch ?? 0 };
-    const brokerEpoch = (id: number) => this.view.brokerEpoch(id);
-    if (t.replicas === null) {
-      if (current === undefined)
-        return { errorCode: ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, message: 'none to cancel' };
-      const next = withReplicas(s, current.original, { ...o, brokerEpoch });
-      if (next === null)
-        return {
-          errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-          message: 'cancelling would leave no in-sync replica',
-        };
-      return { next, record: null };
-    }
-    const problem = reassignmentProblem(
-      t.replicas,
-      (id) => this.view.brokerRecord(id) !== undefined,
-    );
-    if (problem !== null)
-      return { errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT, message: problem };
-    const original = current?.original ?? s.replicas;
-    const same = (a: readonly number[], b: readonly number[]) =>
-      a.length === b.length && a.every((x, i) => x === b[i]);
-    if (current === undefined && same(t.replicas, s.replicas)) return { next: null, record: null };
-    if (current !== undefined && same(t.replicas, current.target))
-      return { next: null, record: null };
-    const replicas = reassigningReplicas(original, t.replicas);
-    const next = withReplicas(s, replicas, { ...o, brokerEpoch });
-    if (next === null)
-      return {
-        errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-        message: 'the change would leave no in-sync replica',
-      };
-    // Back to the original list: nothing is in progress any more.
-    const record = same(t.replicas, original) ? null : { target: [...t.replicas], original };
-    return { next, record };
-  }
-
-  /** true when written, false when refused (compare-and-swap), or the error of a failed write. */
-  private async writeElection(
-    epoch: number,
-    t: ElectionTarget,
-    s: PartitionState,
-    next: Omit<PartitionState, 'version'>,
-  ): Promise<boolean | string> {
-    try {
-      const v = await this.store.writePartitionAsController(
-        epoch,
-        t.topic,
-        t.partition,
-        s.version,
-        next,
-      );
-      if (v === null) return false;
-    } catch (err) {
-      return String(err);
-    }
-    this.logger.info(
-      { ...t, leader: next.leader, leaderEpoch: next.leaderEpoch, isr: next.isr },
-      'controller: leader elected on request',
-    );
-    return true;
-  }
 
   /** One pass over every partition; resolves false when some write was refused or failed. */
   private async reconcile(preferred: boolean): Promise<boolean> {
