@@ -178,6 +178,39 @@ describe.skipIf(!haveEtcd)('partition reassignment with real replication', () =>
     );
     expect(fetched).toEqual(Array.from({ length: 55 }, (_, i) => i));
   }, 60_000);
+  it('raises and lowers the replication factor of a partition', async () => {
+    const ctl = await c.controllerId();
+    await c.broker(ctl).core.createTopic('rf', 1, 1, {}, [[2]]);
+    await c.stateEverywhere('rf-0 led by 2', 'rf', 0, (s) => s.leader === 2);
+    expect(await produce(2, 'rf', 'one-copy', 20)).toBe(0);
+
+    expect(codes(await c.alter(ctl, 'rf', [[0, [2, 1, 3]]]))).toEqual([[0, ErrorCode.NONE]]);
+    const three = await c.stateEverywhere(
+      'rf-0 on three brokers',
+      'rf',
+      0,
+      (s) => s.isr.length === 3 && s.replicas.join() === '2,1,3',
+    );
+    expect(three.leader).toBe(2);
+    await until('no move listed', async () =>
+      (await c.list(ctl)).topics.length === 0 ? true : undefined,
+    );
+    // acks=all now waits for all three copies.
+    expect(await produce(2, 'rf', 'three-copies', 5)).toBe(20);
+
+    expect(codes(await c.alter(ctl, 'rf', [[0, [3]]]))).toEqual([[0, ErrorCode.NONE]]);
+    const one = await c.stateEverywhere(
+      'rf-0 on broker 3 only',
+      'rf',
+      0,
+      (s) => s.replicas.join() === '3',
+    );
+    expect([one.leader, one.isr]).toEqual([3, [3]]);
+    expect(await produce(3, 'rf', 'moved', 1)).toBe(25);
+    await until('broker 2 deleted its copy', () =>
+      existsSync(join(c.nodes.dirOf(2), 'rf-0')) ? undefined : true,
+    );
+  }, 60_000);
 });
 
 /** Followers never catch up: a reassignment that adds a replica stays in progress. */
