@@ -13,17 +13,14 @@
  *   through Metadata.
  */
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Broker } from '../../src/broker/broker.js';
+import { describe, expect, it } from 'vitest';
 import { Connection } from '../../src/client/connection.js';
-import type { ClusterNode } from '../../src/cluster/cluster-node.js';
-import type { PartitionState } from '../../src/cluster/types.js';
 import type { DescribeProducersResponse } from '../../src/protocol/generated/describe-producers.js';
 import type { ElectLeadersResponse } from '../../src/protocol/generated/elect-leaders.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import { decodeRecordBatches, encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
-import { EmbeddedClusterNodes } from '../support/embedded-cluster.js';
-import { EtcdServer, ensureEtcd } from '../support/etcd.js';
+import { ensureEtcd } from '../support/etcd.js';
+import { etcdClusterFixture } from '../support/etcd-cluster-fixture.js';
 import { RawClient } from '../support/raw-client.js';
 import { fetchPartition, producePartition, taggedBatch } from '../support/replicated-cluster.js';
 import { expectOk, expectOneLineError, sluice } from '../support/sluice-cli.js';
@@ -32,69 +29,14 @@ import { until } from '../support/until.js';
 const haveEtcd = ensureEtcd();
 
 describe.skipIf(!haveEtcd)('ElectLeaders (3 embedded brokers, etcd)', () => {
-  let etcd: EtcdServer;
-  const nodes = new EmbeddedClusterNodes('elect');
-  const brokers = new Map<number, Broker>();
-
-  async function start(nodeId: number): Promise<Broker> {
-    const b = await nodes.start(etcd.endpoint, nodeId, {
+  const { start, stop, broker, cluster, controllerId, nonController, stateEverywhere } =
+    etcdClusterFixture('elect', {
       config: {
         'auto.leader.rebalance.enable': false,
         'controlled.shutdown.timeout.ms': 5_000,
         'broker.session.timeout.ms': 2_000,
       },
     });
-    brokers.set(nodeId, b);
-    return b;
-  }
-
-  async function stop(nodeId: number): Promise<void> {
-    await brokers.get(nodeId)?.stop();
-    brokers.delete(nodeId);
-  }
-
-  function broker(nodeId: number): Broker {
-    const b = brokers.get(nodeId);
-    if (!b) throw new Error(`broker ${nodeId} is not running`);
-    return b;
-  }
-
-  function cluster(nodeId: number): ClusterNode {
-    const c = broker(nodeId).core.cluster;
-    if (!c) throw new Error('not in cluster mode');
-    return c;
-  }
-
-  /** The running broker that is the active controller. */
-  function controllerId(): Promise<number> {
-    return until('an active controller', () =>
-      [...brokers.keys()].find((id) => cluster(id).controller.isActive),
-    );
-  }
-
-  /** A running broker that is not the controller now. */
-  async function nonController(): Promise<number> {
-    const ctl = await controllerId();
-    return [...brokers.keys()].find((id) => id !== ctl) as number;
-  }
-
-  /** Waits until every running broker sees a state of `topic`/`partition` that passes `ok`. */
-  function stateEverywhere(
-    what: string,
-    topic: string,
-    partition: number,
-    ok: (s: PartitionState) => boolean,
-  ): Promise<PartitionState> {
-    return until(what, () => {
-      const seen = [...brokers.keys()].map((id) =>
-        cluster(id).view.partitionState(topic, partition),
-      );
-      const first = seen[0];
-      return first && seen.every((s) => s && s.version === first.version && ok(s))
-        ? first
-        : undefined;
-    });
-  }
 
   async function elect(
     nodeId: number,
@@ -178,20 +120,6 @@ describe.skipIf(!haveEtcd)('ElectLeaders (3 embedded brokers, etcd)', () => {
       }),
     );
   }
-
-  beforeAll(async () => {
-    etcd = await EtcdServer.start();
-    await Promise.all([1, 2, 3].map((id) => start(id)));
-    await until('three registered brokers everywhere', () =>
-      [1, 2, 3].every((id) => cluster(id).view.brokers().length === 3) ? true : undefined,
-    );
-  }, 60_000);
-
-  afterAll(async () => {
-    await Promise.all([...brokers.values()].map((b) => b.stop()));
-    await etcd?.stop();
-    nodes.removeDirs();
-  }, 60_000);
 
   it('preferred: the controller moves leadership back to the caught-up preferred replica', async () => {
     const ctl = await controllerId();

@@ -13,16 +13,15 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Broker } from '../../src/broker/broker.js';
+import { describe, expect, it } from 'vitest';
 import { Connection } from '../../src/client/connection.js';
 import type { ClusterNode } from '../../src/cluster/cluster-node.js';
 import type { ReplicaRoles } from '../../src/cluster/types.js';
 import type { AlterPartitionReassignmentsResponse } from '../../src/protocol/generated/alter-partition-reassignments.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import type { ListPartitionReassignmentsResponse } from '../../src/protocol/generated/list-partition-reassignments.js';
-import { EmbeddedClusterNodes } from '../support/embedded-cluster.js';
-import { EtcdServer, ensureEtcd } from '../support/etcd.js';
+import { ensureEtcd } from '../support/etcd.js';
+import { etcdClusterFixture } from '../support/etcd-cluster-fixture.js';
 import { RawClient } from '../support/raw-client.js';
 import { fetchPartition, producePartition, taggedBatch } from '../support/replicated-cluster.js';
 import { expectOk, expectOneLineError, sluice } from '../support/sluice-cli.js';
@@ -32,46 +31,13 @@ const haveEtcd = ensureEtcd();
 
 /** Three brokers on one etcd; `roles` replaces the replication side when given. */
 function threeBrokers(name: string, roles?: (node: ClusterNode) => ReplicaRoles) {
-  let etcd: EtcdServer;
-  const nodes = new EmbeddedClusterNodes(name);
-  const brokers = new Map<number, Broker>();
-
-  beforeAll(async () => {
-    etcd = await EtcdServer.start();
-    await Promise.all(
-      [1, 2, 3].map(async (id) => {
-        const b = await nodes.start(etcd.endpoint, id, {
-          config: { 'auto.leader.rebalance.enable': false, 'broker.session.timeout.ms': 2_000 },
-          ...(roles && { replicaRoles: roles }),
-        });
-        brokers.set(id, b);
-      }),
-    );
-    await until('three registered brokers everywhere', () =>
-      [1, 2, 3].every((id) => cluster(id).view.brokers().length === 3) ? true : undefined,
-    );
-  }, 60_000);
-
-  afterAll(async () => {
-    await Promise.all([...brokers.values()].map((b) => b.stop()));
-    await etcd?.stop();
-    nodes.removeDirs();
-  }, 60_000);
-
-  function broker(id: number): Broker {
-    const b = brokers.get(id);
-    if (!b) throw new Error(`no broker ${id}`);
-    return b;
-  }
-
-  function cluster(id: number): ClusterNode {
-    const c = broker(id).core.cluster;
-    if (!c) throw new Error('not in cluster mode');
-    return c;
-  }
+  const f = etcdClusterFixture(name, {
+    config: { 'auto.leader.rebalance.enable': false, 'broker.session.timeout.ms': 2_000 },
+    ...(roles && { replicaRoles: roles }),
+  });
 
   async function request<T>(id: number, apiKey: number, body: unknown): Promise<T> {
-    const c = await RawClient.connect(broker(id).port);
+    const c = await RawClient.connect(f.broker(id).port);
     try {
       return await c.request<T>(apiKey, 0, body);
     } finally {
@@ -80,11 +46,7 @@ function threeBrokers(name: string, roles?: (node: ClusterNode) => ReplicaRoles)
   }
 
   return {
-    nodes,
-    broker,
-    cluster,
-    controllerId: () =>
-      until('an active controller', () => [1, 2, 3].find((id) => cluster(id).controller.isActive)),
+    ...f,
     alter: (id: number, topic: string, partitions: [number, number[] | null][]) =>
       request<AlterPartitionReassignmentsResponse>(id, 45, {
         timeoutMs: 10_000,
@@ -100,20 +62,6 @@ function threeBrokers(name: string, roles?: (node: ClusterNode) => ReplicaRoles)
       }),
     list: (id: number, topics: { name: string; partitionIndexes: number[] }[] | null = null) =>
       request<ListPartitionReassignmentsResponse>(id, 46, { timeoutMs: 10_000, topics }),
-    /** Waits until every broker sees a state of the partition that passes `ok`. */
-    stateEverywhere: (
-      what: string,
-      topic: string,
-      partition: number,
-      ok: (s: { leader: number; isr: number[]; replicas: number[] }) => boolean,
-    ) =>
-      until(what, () => {
-        const seen = [1, 2, 3].map((id) => cluster(id).view.partitionState(topic, partition));
-        const first = seen[0];
-        return first && seen.every((s) => s && s.version === first.version && ok(s))
-          ? first
-          : undefined;
-      }),
   };
 }
 
