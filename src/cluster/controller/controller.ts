@@ -15,6 +15,8 @@
  * event of the conflicting write triggers. Passes never overlap. Partitions missing a state (a
  * topic creation interrupted midway) get their initial state here. Preferred leaders are restored
  * by a periodic pass (`auto.leader.rebalance.enable`, `leader.imbalance.check.interval.seconds`).
+ * A partition reassignment (started by `requests`, see admin-requests.ts) is completed by a pass
+ * once every target replica is in the ISR.
  *
  * Broker epochs (Kafka's fencing of a bounced broker): each state records its leader's broker
  * epoch (the create revision of its registration). A leader that registered again since (a
