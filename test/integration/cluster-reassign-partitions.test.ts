@@ -15,11 +15,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Connection } from '../../src/client/connection.js';
+import { Producer } from '../../src/client/index.js';
 import type { ClusterNode } from '../../src/cluster/cluster-node.js';
 import type { ReplicaRoles } from '../../src/cluster/types.js';
 import type { AlterPartitionReassignmentsResponse } from '../../src/protocol/generated/alter-partition-reassignments.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import type { ListPartitionReassignmentsResponse } from '../../src/protocol/generated/list-partition-reassignments.js';
+import { decodeRecordBatches } from '../../src/protocol/records/record-batch.js';
 import { ensureEtcd } from '../support/etcd.js';
 import { etcdClusterFixture } from '../support/etcd-cluster-fixture.js';
 import { RawClient } from '../support/raw-client.js';
@@ -159,6 +161,78 @@ describe.skipIf(!haveEtcd)('partition reassignment with real replication', () =>
       existsSync(join(c.nodes.dirOf(2), 'rf-0')) ? undefined : true,
     );
   }, 60_000);
+  it('loses no acknowledged record when a partition moves twice under acks=all load', async () => {
+    const ctl = await c.controllerId();
+    await c.broker(ctl).core.createTopic('ld', 1, 2, { 'min.insync.replicas': '2' }, [[1, 2]]);
+    await c.stateEverywhere('ld-0 fully replicated', 'ld', 0, (s) => s.isr.length === 2);
+    const bootstrap = c
+      .running()
+      .map((id) => `127.0.0.1:${c.broker(id).port}`)
+      .join(',');
+    const producer = new Producer({
+      bootstrap,
+      acks: 'all',
+      enableIdempotence: true,
+      lingerMs: 1,
+      deliveryTimeoutMs: 60_000,
+    });
+    const acked = new Map<number, number>(); // seq -> offset
+    const failures: string[] = [];
+    let running = true;
+    const load = (async () => {
+      const pending = new Set<Promise<void>>();
+      for (let seq = 0; running; seq++) {
+        const p: Promise<void> = producer
+          .send({ topic: 'ld', partition: 0, value: `r-${seq}` })
+          .then(
+            (meta) => {
+              acked.set(seq, meta.offset);
+            },
+            (err: Error) => {
+              failures.push(err.message);
+            },
+          )
+          .finally(() => pending.delete(p));
+        pending.add(p);
+        if (pending.size >= 16) await Promise.race(pending);
+      }
+      await Promise.all(pending);
+    })();
+    const ackedAtLeast = (n: number) =>
+      until(`${n} records acknowledged`, () => (acked.size >= n ? true : undefined));
+    try {
+      await ackedAtLeast(1_000);
+      expect(codes(await c.alter(await c.controllerId(), 'ld', [[0, [3, 2]]]))).toEqual([[0, 0]]);
+      await c.stateEverywhere('ld-0 on [3, 2]', 'ld', 0, (s) => s.replicas.join() === '3,2');
+      await ackedAtLeast(acked.size + 1_000);
+      expect(codes(await c.alter(await c.controllerId(), 'ld', [[0, [1, 3]]]))).toEqual([[0, 0]]);
+      await c.stateEverywhere('ld-0 on [1, 3]', 'ld', 0, (s) => s.replicas.join() === '1,3');
+      await ackedAtLeast(acked.size + 1_000);
+    } finally {
+      running = false;
+      await load;
+      await producer.close();
+    }
+    expect(failures).toEqual([]);
+
+    // Every acknowledged record is on the final leader, once, at the offset its ack named.
+    const leader = c.cluster(1).view.partitionState('ld', 0)?.leader ?? -1;
+    const values = new Map<number, string>();
+    await withConnection(leader, async (conn) => {
+      for (let offset = 0; ; ) {
+        const f = await fetchPartition(conn, 'ld', offset);
+        expect(f.errorCode).toBe(0);
+        const batch = decodeRecordBatches(f.records).batches.flatMap((b) => b.records);
+        for (const r of batch) values.set(r.offset, String(r.value));
+        if (batch.length === 0 || offset >= f.highWatermark) break;
+        offset = (batch.at(-1)?.offset ?? offset) + 1;
+        if (offset >= f.highWatermark) break;
+      }
+    });
+    const seen = [...values.values()];
+    expect(new Set(seen).size).toBe(seen.length); // no record twice
+    for (const [seq, offset] of acked) expect(values.get(offset)).toBe(`r-${seq}`);
+  }, 120_000);
 });
 
 /** Followers never catch up: a reassignment that adds a replica stays in progress. */
