@@ -32,7 +32,7 @@ import type { PartitionState } from '../types.js';
 import { AdminRequests } from './admin-requests.js';
 import type { EtcdClusterView } from './etcd-view.js';
 import { completedReassignment, decidePartition, initialState } from './placement.js';
-import type { ClusterStore } from './store.js';
+import { type ClusterStore, REASSIGNMENTS_PER_TXN } from './store.js';
 
 /** How soon a refused or failed pass (or campaign) is retried; doubles while failures go on. */
 const RETRY_DELAY_MS_MIN = 100;
@@ -250,6 +250,7 @@ export class Controller {
       );
       if (missing.length > 0)
         writes.push(() => this.store.createPartitionStates(name, missing).then(() => true));
+      const deciding = new Set<number>();
       for (const [partition, s] of states) {
         const next = decidePartition(s, {
           eligible,
@@ -258,11 +259,8 @@ export class Controller {
           controllerEpoch: epoch,
           brokerEpoch,
         });
-        if (next === null) {
-          const done = this.completion(name, partition, s, epoch);
-          if (done !== null) writes.push(done);
-          continue;
-        }
+        if (next === null) continue;
+        deciding.add(partition);
         writes.push(async () => {
           const v = await this.store.writePartitionAsController(
             epoch,
@@ -286,6 +284,9 @@ export class Controller {
           return v !== null;
         });
       }
+      // A partition that also needs an election or ISR change ends its move in a later pass.
+      const ending = this.completions(name, states, deciding, epoch);
+      if (ending !== null) writes.push(ending);
     }
     let ok = true;
     for (let i = 0; i < writes.length; i += WRITES_IN_FLIGHT_MAX) {
@@ -298,42 +299,54 @@ export class Controller {
   }
 
   /**
-   * The write that ends a partition's reassignment once every target replica is in the ISR
-   * (replicas, ISR and maybe the leader in the state; the topic's assignment; the record
-   * deleted, in one transaction), or null when there is none to end yet.
+   * The write that ends the reassignments of `topic` whose target replicas are all in the ISR
+   * (see `completedReassignment`): their states, the topic's assignment and the end of their
+   * records, in one transaction of at most REASSIGNMENTS_PER_TXN partitions. One per topic and
+   * pass (each changes the topic's version); the rest follow in the next pass, which that change
+   * triggers. Null when none is ready.
    */
-  private completion(
+  private completions(
     topic: string,
-    partition: number,
-    s: PartitionState,
+    states: ReadonlyMap<number, PartitionState>,
+    deciding: ReadonlySet<number>,
     epoch: number,
   ): (() => Promise<boolean>) | null {
-    const r = this.view.reassignment(topic, partition);
+    const moving = this.view.reassignments().get(topic);
     const t = this.view.topic(topic);
-    if (r === undefined || t === undefined) return null;
-    const next = completedReassignment(s, r.target, {
+    if (moving === undefined || t === undefined) return null;
+    const o = {
       eligible: this.eligible,
       controllerEpoch: epoch,
-      brokerEpoch: (id) => this.view.brokerEpoch(id),
-    });
-    if (next === null) return null;
-    const replicas = t.assignment.replicas.map((list, p) =>
-      p === partition ? next.replicas : list,
-    );
+      brokerEpoch: (id: number) => this.view.brokerEpoch(id),
+    };
+    const done: {
+      partition: number;
+      stateVersion: number;
+      next: Omit<PartitionState, 'version'>;
+    }[] = [];
+    for (const [partition, r] of moving) {
+      const s = deciding.has(partition) ? undefined : states.get(partition);
+      const next = s === undefined ? null : completedReassignment(s, r.target, o);
+      if (s !== undefined && next !== null) done.push({ partition, stateVersion: s.version, next });
+      if (done.length === REASSIGNMENTS_PER_TXN) break;
+    }
+    if (done.length === 0) return null;
+    const replicas = [...t.assignment.replicas];
+    for (const d of done) replicas[d.partition] = d.next.replicas;
     return async () => {
-      const ok = await this.store.completeReassignment(
+      const ok = await this.store.completeReassignments(
         epoch,
         topic,
-        partition,
-        { stateVersion: s.version, topicVersion: t.version },
-        next,
+        t.version,
         { ...t.assignment, replicas },
+        done,
       );
       if (ok)
-        this.logger.info(
-          { topic, partition, replicas: next.replicas, leader: next.leader },
-          'controller: reassignment complete',
-        );
+        for (const d of done)
+          this.logger.info(
+            { topic, partition: d.partition, replicas: d.next.replicas, leader: d.next.leader },
+            'controller: reassignment complete',
+          );
       return ok;
     };
   }

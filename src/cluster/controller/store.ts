@@ -41,6 +41,8 @@ import type { BrokerEndpoint, PartitionState } from '../types.js';
 
 /** Most operations in one etcd transaction (etcd's default --max-txn-ops is 128). */
 export const TXN_OPS_MAX = 100;
+/** Reassignments completed in one transaction: two writes and one compare each, within TXN_OPS_MAX. */
+export const REASSIGNMENTS_PER_TXN = 30;
 /** Deadline of one etcd call (not of watches or lease keep-alives). */
 const CALL_DEADLINE_MS = 3_000;
 const DIAL_TIMEOUT_MS = 2_000;
@@ -377,28 +379,39 @@ export class ClusterStore {
   }
 
   /**
-   * Controller write that completes a reassignment: the partition state, the topic's assignment
-   * (its replica list for the partition) and the deletion of the reassignment record, in one
-   * transaction fenced by the controller epoch and both versions. Resolves false when refused.
+   * Controller write that completes reassignments of one topic: each partition's state, the
+   * topic's assignment (their replica lists) and the deletion of their reassignment records, in
+   * one transaction fenced by the controller epoch, the topic's version and every state's version
+   * (at most REASSIGNMENTS_PER_TXN partitions). Resolves false when refused.
    */
-  async completeReassignment(
+  async completeReassignments(
     controllerEpoch: number,
     topic: string,
-    partition: number,
-    expected: { stateVersion: number; topicVersion: number },
-    next: Omit<PartitionState, 'version'>,
+    topicVersion: number,
     assignment: TopicAssignment,
+    done: readonly {
+      partition: number;
+      stateVersion: number;
+      next: Omit<PartitionState, 'version'>;
+    }[],
   ): Promise<boolean> {
-    const key = this.partitionKey(topic, partition);
+    if (done.length === 0 || done.length > REASSIGNMENTS_PER_TXN)
+      throw new RangeError(`${done.length} reassignments in one transaction`);
     const tKey = this.key('topics', topic);
-    const res = await this.client
+    let txn = this.client
       .if(this.key('controller_epoch'), 'Value', '==', String(controllerEpoch))
-      .and(key, 'Mod', '==', expected.stateVersion)
-      .and(tKey, 'Mod', '==', expected.topicVersion)
+      .and(tKey, 'Mod', '==', topicVersion);
+    for (const d of done)
+      txn = txn.and(this.partitionKey(topic, d.partition), 'Mod', '==', d.stateVersion);
+    const res = await txn
       .then(
-        this.client.put(key).value(encodePartitionState(next)),
         this.client.put(tKey).value(JSON.stringify(assignment)),
-        this.client.delete().key(this.reassignmentKey(topic, partition)),
+        ...done.flatMap((d) => [
+          this.client
+            .put(this.partitionKey(topic, d.partition))
+            .value(encodePartitionState(d.next)),
+          this.client.delete().key(this.reassignmentKey(topic, d.partition)),
+        ]),
       )
       .commit();
     return res.succeeded;
