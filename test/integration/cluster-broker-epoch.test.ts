@@ -6,61 +6,32 @@
  * a new leader instead of leaving the new incarnation the old one's leadership.
  */
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Controller } from '../../src/cluster/controller/controller.js';
 import { EtcdClusterView } from '../../src/cluster/controller/etcd-view.js';
-import { LeaseKeeper } from '../../src/cluster/controller/lease-keeper.js';
-import { ClusterStore } from '../../src/cluster/controller/store.js';
 import type { PartitionState } from '../../src/cluster/types.js';
-import { createLogger } from '../../src/util/logger.js';
-import { EtcdServer, ensureEtcd } from '../support/etcd.js';
+import { ensureEtcd } from '../support/etcd.js';
+import { etcdStoreFixture } from '../support/etcd-store-fixture.js';
 import { until } from '../support/until.js';
 
 const haveEtcd = ensureEtcd();
 const TOPIC = 't';
 
 describe.skipIf(!haveEtcd)('broker epochs (etcd)', () => {
-  let etcd: EtcdServer;
-  let store: ClusterStore;
-  const closers: (() => Promise<void> | void)[] = [];
-  const logger = createLogger('silent');
-
-  beforeAll(async () => {
-    etcd = await EtcdServer.start();
-    store = await ClusterStore.open({
-      endpoints: [etcd.endpoint],
-      cluster: `epochs-${process.pid}-${Date.now()}`,
-    });
-  }, 30_000);
-
-  afterAll(async () => {
-    for (const c of closers.reverse()) await c();
-    store?.close();
-    await etcd?.stop();
-  });
-
-  /** Registers broker `nodeId` under a new lease; returns the lease (id and handle). */
-  async function register(nodeId: number): Promise<{ id: string; revoke: () => Promise<void> }> {
-    const lease = await LeaseKeeper.grant(store.client, 5, logger, () => undefined);
-    const id = lease.id;
-    const revoke = () => lease.revoke().catch(() => undefined);
-    closers.push(revoke);
-    const b = { nodeId, host: '127.0.0.1', port: 9000 + nodeId, rack: null, shuttingDown: false };
-    expect(await store.registerBroker(id, b)).toBe(true);
-    return { id, revoke };
-  }
+  const f = etcdStoreFixture('epochs');
+  const { logger, register } = f;
 
   it('a controller taking over after the leader bounced elects another leader', async () => {
-    const view = new EtcdClusterView(store, 1, logger);
-    closers.push(() => view.close());
+    const view = new EtcdClusterView(f.store(), 1, logger);
+    f.onClose(() => view.close());
     await view.start();
     const lease1 = await register(1);
     const lease2 = await register(2);
     const epoch2 = await until('broker 2 epoch', () => view.brokerEpoch(2));
     expect(
-      await store.createTopic(TOPIC, { id: '0'.repeat(32), replicas: [[2, 1]], configs: {} }),
+      await f.store().createTopic(TOPIC, { id: '0'.repeat(32), replicas: [[2, 1]], configs: {} }),
     ).toBe(true);
-    await store.createPartitionStates(TOPIC, [
+    await f.store().createPartitionStates(TOPIC, [
       {
         partition: 0,
         state: {
@@ -87,13 +58,13 @@ describe.skipIf(!haveEtcd)('broker epochs (etcd)', () => {
 
     // Now a controller starts (the previous one was broker 2 itself, say).
     const controller = new Controller(
-      store,
+      f.store(),
       view,
       async () => lease1.id,
       { nodeId: 1, uncleanElection: false, autoRebalance: false, rebalanceIntervalMs: 60_000 },
       logger,
     );
-    closers.push(() => controller.close());
+    f.onClose(() => controller.close());
     controller.start();
     const next = await until('a new leader', (): PartitionState | undefined => {
       const s = view.partitionState(TOPIC, 0);

@@ -6,13 +6,12 @@
  * whose writes would each have raced the others for the topic's version.
  */
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Controller } from '../../src/cluster/controller/controller.js';
 import { EtcdClusterView } from '../../src/cluster/controller/etcd-view.js';
-import { LeaseKeeper } from '../../src/cluster/controller/lease-keeper.js';
-import { ClusterStore, REASSIGNMENTS_PER_TXN } from '../../src/cluster/controller/store.js';
-import { createLogger } from '../../src/util/logger.js';
-import { EtcdServer, ensureEtcd } from '../support/etcd.js';
+import { REASSIGNMENTS_PER_TXN } from '../../src/cluster/controller/store.js';
+import { ensureEtcd } from '../support/etcd.js';
+import { etcdStoreFixture } from '../support/etcd-store-fixture.js';
 import { until } from '../support/until.js';
 
 const haveEtcd = ensureEtcd();
@@ -20,46 +19,22 @@ const TOPIC = 'moving';
 const PARTITIONS = 40;
 
 describe.skipIf(!haveEtcd)('reassignment completion (etcd)', () => {
-  let etcd: EtcdServer;
-  let store: ClusterStore;
-  const closers: (() => Promise<void> | void)[] = [];
-  const logger = createLogger('silent');
-
-  beforeAll(async () => {
-    etcd = await EtcdServer.start();
-    store = await ClusterStore.open({
-      endpoints: [etcd.endpoint],
-      cluster: `completion-${process.pid}-${Date.now()}`,
-    });
-  }, 30_000);
-
-  afterAll(async () => {
-    for (const c of closers.reverse()) await c();
-    store?.close();
-    await etcd?.stop();
-  });
-
-  async function register(nodeId: number): Promise<string> {
-    const lease = await LeaseKeeper.grant(store.client, 10, logger, () => undefined);
-    closers.push(() => lease.revoke().catch(() => undefined));
-    const b = { nodeId, host: '127.0.0.1', port: 9000 + nodeId, rack: null, shuttingDown: false };
-    expect(await store.registerBroker(lease.id, b)).toBe(true);
-    return lease.id;
-  }
+  const f = etcdStoreFixture('completion');
+  const { logger } = f;
 
   it('ends the moves of one topic in transactions of up to 30 partitions', async () => {
-    const lease1 = await register(1);
-    await register(2);
+    const lease1 = (await f.register(1, 10)).id;
+    await f.register(2, 10);
     const partitions = Array.from({ length: PARTITIONS }, (_, p) => p);
     expect(
-      await store.createTopic(TOPIC, {
+      await f.store().createTopic(TOPIC, {
         id: '0'.repeat(32),
         replicas: partitions.map(() => [1]),
         configs: {},
       }),
     ).toBe(true);
     // Mid-move, caught up: replicas [2, 1], both in the ISR, broker 1 leading.
-    await store.createPartitionStates(
+    await f.store().createPartitionStates(
       TOPIC,
       partitions.map((partition) => ({
         partition,
@@ -67,21 +42,22 @@ describe.skipIf(!haveEtcd)('reassignment completion (etcd)', () => {
       })),
     );
     for (const p of partitions)
-      await store.client
-        .put(store.reassignmentKey(TOPIC, p))
+      await f
+        .store()
+        .client.put(f.store().reassignmentKey(TOPIC, p))
         .value(JSON.stringify({ target: [2], original: [1] }));
 
-    const view = new EtcdClusterView(store, 1, logger);
-    closers.push(() => view.close());
+    const view = new EtcdClusterView(f.store(), 1, logger);
+    f.onClose(() => view.close());
     await view.start();
     const controller = new Controller(
-      store,
+      f.store(),
       view,
       async () => lease1,
       { nodeId: 1, uncleanElection: false, autoRebalance: false, rebalanceIntervalMs: 60_000 },
       logger,
     );
-    closers.push(() => controller.close());
+    f.onClose(() => controller.close());
     controller.start();
 
     const ended = await until('every move ended', () => {
