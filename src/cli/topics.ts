@@ -4,8 +4,9 @@
  *
  * - create NAME [--partitions N] [--replication-factor R] [--config k=v ...] [--if-not-exists]
  * - list [--internal] [--json]
- * - describe NAME [--all-configs] [--json]: partitions with leader, replicas and ISR, and the
- *   topic's configs that differ from the defaults (all of them with --all-configs)
+ * - describe NAME [--all-configs] [--json]: partitions with leader, replicas and ISR (and, for a
+ *   partition being reassigned, the replicas being added and removed), and the topic's configs
+ *   that differ from the defaults (all of them with --all-configs)
  * - alter NAME [--config k=v ...] [--delete-config k ...] [--partitions N]
  * - delete NAME
  * - elect-leaders (--topic NAME [--partitions 0,2] | --all-topic-partitions)
@@ -86,7 +87,15 @@ interface ReassignFlags extends ConnectFlags {
 export interface TopicDescription {
   name: string;
   internal: boolean;
-  partitions: { partition: number; leader: number; replicas: number[]; isr: number[] }[];
+  partitions: {
+    partition: number;
+    leader: number;
+    replicas: number[];
+    isr: number[];
+    /** Only while the partition is being reassigned. */
+    adding?: number[];
+    removing?: number[];
+  }[];
   configs: Record<string, string | null>;
 }
 
@@ -207,7 +216,8 @@ async function describe(name: string, flags: DescribeFlags): Promise<void> {
     const [info] = await admin.describeTopics([name]);
     const configs = await admin.describeConfigs([{ type: 'topic', name }]);
     const shown = (configs.get(name) ?? []).filter((c) => flags.allConfigs || !c.isDefault);
-    const d = description(info as TopicInfo, shown);
+    const moving = await admin.listPartitionReassignments([name]);
+    const d = description(info as TopicInfo, shown, moving);
     await writeOut(flags.json ? json(d) : describeText(d));
   });
 }
@@ -215,18 +225,24 @@ async function describe(name: string, flags: DescribeFlags): Promise<void> {
 function description(
   info: TopicInfo,
   configs: readonly { name: string; value: string | null; isSensitive: boolean }[],
+  moving: readonly OngoingReassignment[],
 ): TopicDescription {
+  const moves = new Map(moving.map((m) => [m.partition, m]));
   return {
     name: info.name,
     internal: info.isInternal,
     partitions: info.partitions
       .filter((p) => p !== undefined)
-      .map((p) => ({
-        partition: p.partition,
-        leader: p.leaderId,
-        replicas: p.replicas,
-        isr: p.isr,
-      })),
+      .map((p) => {
+        const m = moves.get(p.partition);
+        return {
+          partition: p.partition,
+          leader: p.leaderId,
+          replicas: p.replicas,
+          isr: p.isr,
+          ...(m && { adding: m.adding, removing: m.removing }),
+        };
+      }),
     configs: Object.fromEntries(
       [...configs]
         .sort((a, b) => (a.name < b.name ? -1 : 1))
@@ -241,13 +257,16 @@ function describeText(d: TopicDescription): string {
   const head =
     `topic: ${d.name}${d.internal ? ' (internal)' : ''}  partitions: ${d.partitions.length}` +
     `  replication factor: ${rf}\nconfigs: ${configs.length > 0 ? configs.join(', ') : '(defaults)'}\n`;
+  const moves = d.partitions.some((p) => p.adding !== undefined);
   const rows = d.partitions.map((p) => [
     String(p.partition),
     String(p.leader),
     p.replicas.join(','),
     p.isr.join(','),
+    ...(moves ? [(p.adding ?? []).join(','), (p.removing ?? []).join(',')] : []),
   ]);
-  return head + table(['PARTITION', 'LEADER', 'REPLICAS', 'ISR'], rows);
+  const headers = ['PARTITION', 'LEADER', 'REPLICAS', 'ISR'];
+  return head + table(moves ? [...headers, 'ADDING', 'REMOVING'] : headers, rows);
 }
 
 async function alter(name: string, flags: AlterFlags): Promise<void> {

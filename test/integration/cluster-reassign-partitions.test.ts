@@ -332,6 +332,15 @@ describe.skipIf(!haveEtcd)('partition reassignment in progress (followers never 
       { topic: 'cs', partition: 0, replicas: [3, 1], adding: [3], removing: [1] },
     ]);
 
+    await c.stateEverywhere('cs-0 moving everywhere', 'cs', 0, (s) => s.replicas.join() === '3,1');
+    const described = expectOk(await sluice(['topics', 'describe', 'cs', '--json', ...bootstrap]));
+    expect(JSON.parse(described.stdout).partitions).toEqual([
+      { partition: 0, leader: 1, replicas: [3, 1], isr: [1], adding: [3], removing: [1] },
+    ]);
+    const describedText = expectOk(await sluice(['topics', 'describe', 'cs', ...bootstrap]));
+    expect(describedText.stdout).toMatch(/^PARTITION +LEADER +REPLICAS +ISR +ADDING +REMOVING$/m);
+    expect(describedText.stdout).toMatch(/^0 +1 +3,1 +1 +3 +1$/m);
+
     const cancelled = expectOk(
       await sluice(['topics', 'reassign', 'cs', '--cancel', ...bootstrap]),
     );
