@@ -305,35 +305,20 @@ async function electLeaders(flags: ElectFlags): Promise<void> {
     throw new Error('--partitions needs --topic');
   await run(flags, flags.topic ?? '', async () => {
     await using admin = new Admin(clientOptions(flags));
-    let targets: { topic: string; partition: number }[] | null = null;
-    if (flags.topic !== undefined) {
-      const topic = flags.topic;
-      const [info] = await admin.describeTopics([topic]);
-      const all = (info as TopicInfo).partitions.filter((p) => p !== undefined);
-      const ids = flags.partitions ?? all.map((p) => p.partition);
-      targets = ids.map((partition) => ({ topic, partition }));
-    }
+    const targets =
+      flags.topic === undefined
+        ? null
+        : await chosenPartitions(admin, flags.topic, flags.partitions);
     const outcomes = await admin.electLeaders(flags.electionType, targets);
-    await writeOut(flags.json ? json(outcomes) : electionText(outcomes));
-    const failed = outcomes.filter((o) => o.errorCode !== 0 && o.error !== 'ELECTION_NOT_NEEDED');
-    if (failed.length > 0)
-      throw new Error(
-        `election failed for ${failed.map((o) => `${o.topic}-${o.partition}`).join(', ')}`,
-      );
+    await writeOut(
+      flags.json
+        ? json(outcomes)
+        : outcomes.length === 0
+          ? 'no election was needed\n'
+          : outcomesTable(outcomes, 'elected', 'not needed'),
+    );
+    failIfAny('election', outcomes, 'ELECTION_NOT_NEEDED');
   });
-}
-
-function electionText(outcomes: readonly ElectionOutcome[]): string {
-  if (outcomes.length === 0) return 'no election was needed\n';
-  const rows = outcomes.map((o) => [
-    `${o.topic}-${o.partition}`,
-    o.errorCode === 0
-      ? 'elected'
-      : o.error === 'ELECTION_NOT_NEEDED'
-        ? 'not needed'
-        : `${o.error}${o.message ? `: ${o.message}` : ''}`,
-  ]);
-  return table(['PARTITION', 'RESULT'], rows);
 }
 
 async function reassign(name: string, flags: ReassignFlags): Promise<void> {
@@ -341,32 +326,49 @@ async function reassign(name: string, flags: ReassignFlags): Promise<void> {
     throw new Error('give either --replicas or --cancel');
   await run(flags, name, async () => {
     await using admin = new Admin(clientOptions(flags));
-    const [info] = await admin.describeTopics([name]);
-    const ids =
-      flags.partitions ??
-      (info as TopicInfo).partitions.flatMap((p) => (p === undefined ? [] : [p.partition]));
+    const targets = await chosenPartitions(admin, name, flags.partitions);
     const outcomes = await admin.alterPartitionReassignments(
-      ids.map((partition) => ({ topic: name, partition, replicas: flags.replicas ?? null })),
+      targets.map((t) => ({ ...t, replicas: flags.replicas ?? null })),
     );
-    await writeOut(
-      table(
-        ['PARTITION', 'RESULT'],
-        outcomes.map((o) => [
-          `${o.topic}-${o.partition}`,
-          o.errorCode === 0
-            ? flags.cancel
-              ? 'cancelled'
-              : 'reassigning'
-            : `${o.error}${o.message ? `: ${o.message}` : ''}`,
-        ]),
-      ),
-    );
-    const failed = outcomes.filter((o) => o.errorCode !== 0);
-    if (failed.length > 0)
-      throw new Error(
-        `reassignment failed for ${failed.map((o) => `${o.topic}-${o.partition}`).join(', ')}`,
-      );
+    await writeOut(outcomesTable(outcomes, flags.cancel ? 'cancelled' : 'reassigning'));
+    failIfAny('reassignment', outcomes, null);
   });
+}
+
+/**
+ * The partitions of `topic` to act on: those given (sent as they are, so the broker answers for
+ * each), or every partition. The topic must exist either way.
+ */
+async function chosenPartitions(
+  admin: Admin,
+  topic: string,
+  given: readonly number[] | undefined,
+): Promise<{ topic: string; partition: number }[]> {
+  const [info] = await admin.describeTopics([topic]);
+  const ids = given ?? Array.from({ length: (info as TopicInfo).partitions.length }, (_, p) => p);
+  return ids.map((partition) => ({ topic, partition }));
+}
+
+/** One line per partition: `done` for success, `tolerated` for ELECTION_NOT_NEEDED, else the error. */
+function outcomesTable(outcomes: readonly ElectionOutcome[], done: string, tolerated = ''): string {
+  const rows = outcomes.map((o) => [
+    `${o.topic}-${o.partition}`,
+    o.errorCode === 0
+      ? done
+      : tolerated !== '' && o.error === 'ELECTION_NOT_NEEDED'
+        ? tolerated
+        : `${o.error}${o.message ? `: ${o.message}` : ''}`,
+  ]);
+  return table(['PARTITION', 'RESULT'], rows);
+}
+
+/** Throws (a non-zero exit) naming every partition that failed, `tolerated` errors aside. */
+function failIfAny(what: string, outcomes: readonly ElectionOutcome[], tolerated: string | null) {
+  const failed = outcomes.filter((o) => o.errorCode !== 0 && o.error !== tolerated);
+  if (failed.length > 0)
+    throw new Error(
+      `${what} failed for ${failed.map((o) => `${o.topic}-${o.partition}`).join(', ')}`,
+    );
 }
 
 async function reassignments(flags: ConnectFlags & { json?: boolean }): Promise<void> {

@@ -319,13 +319,7 @@ export class Admin implements AsyncDisposable {
     const res = await this.onController<ElectLeadersResponse>(API_KEY.electLeaders, body);
     if (res.errorCode !== 0) throw new KafkaError(res.errorCode, 'ElectLeaders');
     return res.replicaElectionResults.flatMap((t) =>
-      t.partitionResult.map((p) => ({
-        topic: t.topic,
-        partition: p.partitionId,
-        errorCode: p.errorCode,
-        error: new KafkaError(p.errorCode).name,
-        message: p.errorMessage,
-      })),
+      t.partitionResult.map((p) => outcomeOf(t.topic, p.partitionId, p.errorCode, p.errorMessage)),
     );
   }
 
@@ -363,13 +357,7 @@ export class Admin implements AsyncDisposable {
     if (res.errorCode !== 0)
       throw new KafkaError(res.errorCode, res.errorMessage ?? 'AlterPartitionReassignments');
     return res.responses.flatMap((t) =>
-      t.partitions.map((p) => ({
-        topic: t.name,
-        partition: p.partitionIndex,
-        errorCode: p.errorCode,
-        error: new KafkaError(p.errorCode).name,
-        message: p.errorMessage,
-      })),
+      t.partitions.map((p) => outcomeOf(t.name, p.partitionIndex, p.errorCode, p.errorMessage)),
     );
   }
 
@@ -742,6 +730,16 @@ export class Admin implements AsyncDisposable {
     }
     return out;
   }
+}
+
+/** A partition's outcome as a broker reported it, with the error's name. */
+function outcomeOf(
+  topic: string,
+  partition: number,
+  errorCode: number,
+  message: string | null,
+): ElectionOutcome {
+  return { topic, partition, errorCode, error: new KafkaError(errorCode).name, message };
 }
 
 function groupTopics<T extends TopicPartition, P>(

@@ -16,7 +16,10 @@
  * Single broker: the only valid list is this broker alone, which is already the replica list.
  */
 
-import type { ReassignmentTarget } from '../../cluster/controller/admin-requests.js';
+import type {
+  PartitionOutcome,
+  ReassignmentTarget,
+} from '../../cluster/controller/admin-requests.js';
 import { reassignmentProblem } from '../../cluster/controller/placement.js';
 import type {
   AlterPartitionReassignmentsRequest,
@@ -24,13 +27,7 @@ import type {
 } from '../../protocol/generated/alter-partition-reassignments.js';
 import { ErrorCode } from '../../protocol/generated/errors.js';
 import type { Handler, RequestContext } from './handler.js';
-
-interface Outcome {
-  topic: string;
-  partition: number;
-  errorCode: number;
-  message: string | null;
-}
+import { groupByTopic, notControllerMessage, topLevelError } from './partition-outcomes.js';
 
 function targetsOf(req: AlterPartitionReassignmentsRequest): ReassignmentTarget[] {
   return req.topics.flatMap((t) =>
@@ -42,11 +39,10 @@ function targetsOf(req: AlterPartitionReassignmentsRequest): ReassignmentTarget[
   );
 }
 
-function singleBroker(ctx: RequestContext, t: ReassignmentTarget): Outcome {
+function singleBroker(ctx: RequestContext, t: ReassignmentTarget): PartitionOutcome {
   const { topic, partition } = t;
   const self = ctx.core.identity.nodeId;
-  const count = ctx.core.topic(topic)?.partitions ?? 0;
-  if (partition < 0 || partition >= count)
+  if (ctx.core.route(topic, partition) === undefined)
     return { topic, partition, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, message: null };
   if (t.replicas === null)
     return { topic, partition, errorCode: ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, message: null };
@@ -59,22 +55,14 @@ function singleBroker(ctx: RequestContext, t: ReassignmentTarget): Outcome {
 function response(
   errorCode: number,
   errorMessage: string | null,
-  outcomes: readonly Outcome[],
+  outcomes: readonly PartitionOutcome[],
 ): AlterPartitionReassignmentsResponse {
-  const byTopic = new Map<string, AlterPartitionReassignmentsResponse['responses'][number]>();
-  for (const o of outcomes) {
-    let topic = byTopic.get(o.topic);
-    if (!topic) {
-      topic = { name: o.topic, partitions: [] };
-      byTopic.set(o.topic, topic);
-    }
-    topic.partitions.push({
-      partitionIndex: o.partition,
-      errorCode: o.errorCode,
-      errorMessage: o.message,
-    });
-  }
-  return { throttleTimeMs: 0, errorCode, errorMessage, responses: [...byTopic.values()] };
+  const responses = groupByTopic(outcomes, (o) => ({
+    partitionIndex: o.partition,
+    errorCode: o.errorCode,
+    errorMessage: o.message,
+  })).map((t) => ({ name: t.topic, partitions: t.partitions }));
+  return { throttleTimeMs: 0, errorCode, errorMessage, responses };
 }
 
 export const alterPartitionReassignmentsHandler: Handler<
@@ -95,7 +83,7 @@ export const alterPartitionReassignmentsHandler: Handler<
         targets.map((t) => singleBroker(ctx, t)),
       );
     if (!cluster.controller.isActive) {
-      const message = `broker ${ctx.core.identity.nodeId} is not the controller (${cluster.view.controllerId()} is)`;
+      const message = notControllerMessage(ctx, cluster.view.controllerId());
       return response(
         ErrorCode.NOT_CONTROLLER,
         message,
@@ -103,7 +91,6 @@ export const alterPartitionReassignmentsHandler: Handler<
       );
     }
     const outcomes = await cluster.controller.requests.reassign(targets, req.timeoutMs);
-    const moved = outcomes.some((o) => o.errorCode === ErrorCode.NOT_CONTROLLER);
-    return response(moved ? ErrorCode.NOT_CONTROLLER : ErrorCode.NONE, null, outcomes);
+    return response(topLevelError(outcomes), null, outcomes);
   },
 };

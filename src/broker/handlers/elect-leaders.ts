@@ -23,6 +23,7 @@ import type {
 } from '../../protocol/generated/elect-leaders.js';
 import { ErrorCode } from '../../protocol/generated/errors.js';
 import type { Handler, RequestContext } from './handler.js';
+import { groupByTopic, notControllerMessage, topLevelError } from './partition-outcomes.js';
 
 const ELECTION_TYPES: readonly ElectionType[] = ['preferred', 'unclean'];
 /** Most partitions one request may name (each is one etcd write in cluster mode). */
@@ -45,29 +46,20 @@ function targetsOf(req: ElectLeadersRequest): PartitionTarget[] | null {
 }
 
 function singleBroker(ctx: RequestContext, targets: PartitionTarget[] | null): PartitionOutcome[] {
-  return (targets ?? []).map((t) => {
-    const count = ctx.core.topic(t.topic)?.partitions ?? 0;
-    return t.partition >= 0 && t.partition < count
+  return (targets ?? []).map((t) =>
+    ctx.core.route(t.topic, t.partition) !== undefined
       ? { ...t, errorCode: ErrorCode.ELECTION_NOT_NEEDED, message: 'the only replica leads' }
-      : { ...t, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, message: null };
-  });
+      : { ...t, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, message: null },
+  );
 }
 
 function response(errorCode: number, results: readonly PartitionOutcome[]): ElectLeadersResponse {
-  const byTopic = new Map<string, ElectLeadersResponse['replicaElectionResults'][number]>();
-  for (const r of results) {
-    let topic = byTopic.get(r.topic);
-    if (!topic) {
-      topic = { topic: r.topic, partitionResult: [] };
-      byTopic.set(r.topic, topic);
-    }
-    topic.partitionResult.push({
-      partitionId: r.partition,
-      errorCode: r.errorCode,
-      errorMessage: r.message,
-    });
-  }
-  return { throttleTimeMs: 0, errorCode, replicaElectionResults: [...byTopic.values()] };
+  const replicaElectionResults = groupByTopic(results, (r) => ({
+    partitionId: r.partition,
+    errorCode: r.errorCode,
+    errorMessage: r.message,
+  })).map((t) => ({ topic: t.topic, partitionResult: t.partitions }));
+  return { throttleTimeMs: 0, errorCode, replicaElectionResults };
 }
 
 function failAll(targets: PartitionTarget[] | null, errorCode: number, message: string) {
@@ -99,10 +91,9 @@ export const electLeadersHandler: Handler<ElectLeadersRequest, ElectLeadersRespo
       return failAll(
         targets,
         ErrorCode.NOT_CONTROLLER,
-        `broker ${ctx.core.identity.nodeId} is not the controller (${cluster.view.controllerId()} is)`,
+        notControllerMessage(ctx, cluster.view.controllerId()),
       );
     const results = await cluster.controller.requests.elect(targets, type, req.timeoutMs);
-    const notController = results.some((r) => r.errorCode === ErrorCode.NOT_CONTROLLER);
-    return response(notController ? ErrorCode.NOT_CONTROLLER : ErrorCode.NONE, results);
+    return response(topLevelError(results), results);
   },
 };

@@ -55,8 +55,8 @@ export interface ControllerSide {
   readonly nodeId: number;
   /** The epoch this broker holds the controller role with; null when it does not. */
   epoch(): number | null;
-  /** A broker that may lead or stay in an ISR. */
-  eligible(id: number): boolean;
+  /** What the election rules need for writes under `epoch` (eligible brokers, their epochs). */
+  electOptions(epoch: number): ElectOptions;
   readonly view: EtcdClusterView;
   readonly store: ClusterStore;
   readonly logger: Logger;
@@ -85,7 +85,7 @@ export class AdminRequests {
     timeoutMs: number,
   ): Promise<PartitionOutcome[]> {
     const results = await this.run(targets ?? this.allPartitions(), timeoutMs, (t, s, epoch) => {
-      const out = electLeader(s, type, this.options(epoch));
+      const out = electLeader(s, type, this.c.electOptions(epoch));
       if ('errorCode' in out) return Promise.resolve(out);
       return this.write(
         () =>
@@ -118,14 +118,6 @@ export class AdminRequests {
         t.replicas === null ? 'controller: reassignment cancelled' : 'controller: reassigning',
       );
     });
-  }
-
-  private options(epoch: number): ElectOptions {
-    return {
-      eligible: (id) => this.c.eligible(id),
-      controllerEpoch: epoch,
-      brokerEpoch: (id) => this.c.view.brokerEpoch(id),
-    };
   }
 
   private allPartitions(): PartitionTarget[] {
@@ -212,7 +204,7 @@ export class AdminRequests {
   /** What a reassignment request changes (null next: nothing to write), or why it is refused. */
   private reassignmentChange(s: PartitionState, t: ReassignmentTarget, epoch: number): Change {
     const current = this.c.view.reassignment(t.topic, t.partition);
-    const o = this.options(epoch);
+    const o = this.c.electOptions(epoch);
     if (t.replicas === null) {
       if (current === undefined)
         return { errorCode: ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, message: 'none to cancel' };

@@ -31,7 +31,12 @@ import type { Logger } from '../../util/logger.js';
 import type { PartitionState } from '../types.js';
 import { AdminRequests } from './admin-requests.js';
 import type { EtcdClusterView } from './etcd-view.js';
-import { completedReassignment, decidePartition, initialState } from './placement.js';
+import {
+  completedReassignment,
+  decidePartition,
+  type ElectOptions,
+  initialState,
+} from './placement.js';
 import { type ClusterStore, REASSIGNMENTS_PER_TXN } from './store.js';
 
 /** How soon a refused or failed pass (or campaign) is retried; doubles while failures go on. */
@@ -80,7 +85,7 @@ export class Controller {
     this.requests = new AdminRequests({
       nodeId: opts.nodeId,
       epoch: () => (this.closed ? null : this.epoch),
-      eligible: this.eligible,
+      electOptions: (epoch) => this.electOptions(epoch),
       view,
       store,
       logger,
@@ -232,12 +237,20 @@ export class Controller {
     return b !== undefined && !b.shuttingDown;
   };
 
+  /** What the election rules of placement.ts need, for writes under `epoch`. */
+  private electOptions(epoch: number): ElectOptions {
+    return {
+      eligible: this.eligible,
+      controllerEpoch: epoch,
+      brokerEpoch: (id) => this.view.brokerEpoch(id),
+    };
+  }
+
   /** One pass over every partition; resolves false when some write was refused or failed. */
   private async reconcile(preferred: boolean): Promise<boolean> {
     const epoch = this.epoch;
     if (epoch === null) return true;
-    const eligible = this.eligible;
-    const brokerEpoch = (id: number) => this.view.brokerEpoch(id);
+    const { eligible, brokerEpoch } = this.electOptions(epoch);
     const writes: (() => Promise<boolean>)[] = [];
     for (const name of this.view.topicNames()) {
       const topic = this.view.topic(name);
@@ -314,11 +327,7 @@ export class Controller {
     const moving = this.view.reassignments().get(topic);
     const t = this.view.topic(topic);
     if (moving === undefined || t === undefined) return null;
-    const o = {
-      eligible: this.eligible,
-      controllerEpoch: epoch,
-      brokerEpoch: (id: number) => this.view.brokerEpoch(id),
-    };
+    const o = this.electOptions(epoch);
     const done: {
       partition: number;
       stateVersion: number;
