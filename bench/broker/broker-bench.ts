@@ -18,8 +18,11 @@
  *             floor of this machine for the same shape: the same threads through a plain relay
  *             process (two loopback hops, no broker), and the load average (on 2 cores the
  *             percentiles mean little when it is above ~2)
+ *   tailing   (not in the default run) a consumer long-polls a partition while a producer
+ *             writes it in 4 KiB batches, with min_bytes 1 and 1 MiB, on a fresh broker each
+ *             (tailing.ts): records/s and the broker's CPU per record, alternated over 3 rounds
  *
- *   node --import tsx bench/broker/broker-bench.ts [startup|produce|fetch|latency ...] [--clients N]
+ *   node --import tsx bench/broker/broker-bench.ts [startup|produce|fetch|latency|tailing ...] [--clients N]
  *     [--json FILE] [--metrics]   (--clients: produce load-generator processes, default 1;
  *     --metrics: the served broker runs with `--metrics-port 0`, to measure what metrics cost)
  *     [--spaced]  (latency: send each record at its own time by yielding with setImmediate, not
@@ -40,6 +43,7 @@ import { FetchStream, frameReference, streamReference } from './fetch-stream.js'
 import { formatPercentiles, measureLatency, measureRelayFloor } from './latency.js';
 import { startPortChild } from './port-child.js';
 import { RawClient } from './raw-client.js';
+import { measureTailing, type TailingResult } from './tailing.js';
 
 type StartBroker = typeof import('../../src/broker/broker.js').startBroker;
 
@@ -411,6 +415,33 @@ async function latency(): Promise<void> {
   }
 }
 
+/** The tailing benchmark's consumer `min_bytes` values, and its rounds (each value per round). */
+const TAILING_MIN_BYTES = [1, 1 << 20];
+const TAILING_ROUNDS = 3;
+const TAILING_BATCHES = 60_000;
+
+async function tailing(): Promise<void> {
+  const rounds = new Map<number, TailingResult[]>(TAILING_MIN_BYTES.map((m) => [m, []]));
+  for (let round = 0; round < TAILING_ROUNDS; round++) {
+    for (const minBytes of TAILING_MIN_BYTES) {
+      const b = await serveBroker();
+      try {
+        const c = await RawClient.connect(b.host, b.port);
+        await createTopic(c, 't', 1);
+        c.close();
+        const r = await measureTailing({ ...b, topic: 't', minBytes, batches: TAILING_BATCHES });
+        rounds.get(minBytes)?.push(r);
+        console.log(
+          `tailing, min_bytes ${minBytes}: ${(r.recordsPerS / 1000).toFixed(0)} k records/s, broker ${r.brokerCpuUsPerRecord.toFixed(2)} µs CPU/record, ${r.fetches} fetches`,
+        );
+      } finally {
+        await b.stop();
+      }
+    }
+  }
+  results.tailing = Object.fromEntries(rounds);
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const jsonAt = args.indexOf('--json');
@@ -428,6 +459,7 @@ async function main(): Promise<void> {
     else if (m === 'produce') await produce(clients);
     else if (m === 'fetch') await fetch();
     else if (m === 'latency') await latency();
+    else if (m === 'tailing') await tailing();
     else throw new Error(`unknown mode ${m}`);
   }
   if (jsonFile)

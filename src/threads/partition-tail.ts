@@ -230,6 +230,48 @@ export class PartitionTailTable {
     return r;
   }
 
+  /**
+   * Any thread, no file read: the bytes of the whole batches from the one starting at `from` up
+   * to the batch holding `upperExclusive` (excluded, as `read` excludes it), or null when the
+   * published entries cannot tell (`from` is not a published batch start or the log end, or the
+   * counter kept moving). A parked fetch with a large `min_bytes` counts what each append added
+   * with it instead of reading the bytes to count them.
+   */
+  bytesBetween(slot: number, from: number, upperExclusive: number): number | null {
+    this.checkSlot(slot);
+    for (let attempt = 0; attempt < READ_TRIES_MAX; attempt++) {
+      const before = Atomics.load(this.seq, slot);
+      if ((before & 1) !== 0) continue;
+      const bytes = this.spanBytes(slot, from, upperExclusive);
+      if (Atomics.load(this.seq, slot) === before) return bytes;
+    }
+    return null;
+  }
+
+  /** `bytesBetween` from the slot's fields (read inside the seqlock). */
+  private spanBytes(slot: number, from: number, upperExclusive: number): number | null {
+    const w = this.words;
+    const at = slot * SLOT_WORDS;
+    const n = w[at + COUNT_FIELD] as number;
+    if (!(n > 0 && n <= TAIL_ENTRIES_MAX)) return null;
+    const endOffset = w[at + END_OFFSET_FIELD] as number;
+    const endPosition = w[at + END_POSITION_FIELD] as number;
+    if (from === endOffset) return 0;
+    let first = 0;
+    while (first < n && (w[at + ENTRIES_FIELD + 2 * first] as number) !== from) first++;
+    if (first === n) return null;
+    // Batch i ends where batch i + 1 starts (the last one at the log end); it counts only when
+    // it ends at or below the upper bound.
+    let last = first;
+    for (; last < n; last++) {
+      const end = last + 1 < n ? (w[at + ENTRIES_FIELD + 2 * (last + 1)] as number) : endOffset;
+      if (end > upperExclusive) break;
+    }
+    const startPosition = w[at + ENTRIES_FIELD + 2 * first + 1] as number;
+    const stopPosition = last < n ? (w[at + ENTRIES_FIELD + 2 * last + 1] as number) : endPosition;
+    return stopPosition - startPosition;
+  }
+
   private tryRead(req: TailReadRequest): TailReadResult | null {
     for (let attempt = 0; attempt < READ_TRIES_MAX; attempt++) {
       const before = Atomics.load(this.seq, req.slot);

@@ -123,6 +123,30 @@ describe('partition tail table', () => {
     expect(t.read({ ...req(0, 9), readBytesMax: one - 1 })).toBeNull();
   });
 
+  it('counts the bytes of whole batches between a batch start and the upper bound', () => {
+    const t = PartitionTailTable.create(4);
+    expect(t.bytesBetween(1, 0, 5)).toBeNull(); // nothing published
+    const [b0, b1, b2] = appendAll(t, 1, [
+      { base: 0, records: 3 },
+      { base: 3, records: 2 },
+      { base: 5, records: 4 },
+    ]).map((b) => b.length) as [number, number, number];
+    expect(t.bytesBetween(1, 0, 9)).toBe(b0 + b1 + b2);
+    expect(t.bytesBetween(1, 3, 9)).toBe(b1 + b2);
+    expect(t.bytesBetween(1, 0, 5)).toBe(b0 + b1);
+    // An upper bound inside a batch leaves that batch out, as `read` does.
+    expect(t.bytesBetween(1, 0, 8)).toBe(b0 + b1);
+    expect(t.bytesBetween(1, 3, 4)).toBe(0);
+    // At the log end: nothing yet, whatever the bound.
+    expect(t.bytesBetween(1, 9, 20)).toBe(0);
+    // Not a published batch start (inside a batch, beyond the end): cannot tell.
+    expect(t.bytesBetween(1, 4, 9)).toBeNull();
+    expect(t.bytesBetween(1, 10, 20)).toBeNull();
+    t.invalidate(1);
+    expect(t.bytesBetween(1, 0, 9)).toBeNull();
+    expect(() => t.bytesBetween(4, 0, 9)).toThrow(RangeError);
+  });
+
   it('forgets after invalidate, keeps only the newest entries, restarts on a new segment', () => {
     const t = PartitionTailTable.create(4);
     const pos = { position: 0 };

@@ -9,7 +9,9 @@
  * Behaviour:
  * - Long poll: when fewer than `min_bytes` are available, the request waits until the shared
  *   partition state changes (any partition of the request gets new data) or `max_wait_ms` passes.
- *   Waiting costs no owner round trip: offsets are read from shared memory.
+ *   Waiting costs no owner round trip: offsets are read from shared memory. After its first read
+ *   a parked fetch counts the bytes each append adds from the partition tail table, without
+ *   reading them (`stillShort`), and reads again only when it may answer.
  * - Whole batches only; a fetch offset inside a batch returns that whole batch; the first
  *   partition with data returns at least one batch even above `max_bytes` or
  *   `partition_max_bytes` (KIP-74), later ones stop at the limits.
@@ -83,6 +85,12 @@ interface Target {
   errorCode: number;
   /** A follower's fetch (replica_id >= 0): reads up to the log end, not the high watermark. */
   replica: boolean;
+  /**
+   * A parked long poll's count of the bytes available (whole batches from the fetch offset up
+   * to `upTo`), kept from its last read and grown without reading (see `stillShort`); null
+   * before the first read.
+   */
+  counted: { upTo: number; bytes: number } | null;
 }
 
 function emptyPartition(partitionIndex: number, errorCode: number): PartitionData {
@@ -152,6 +160,34 @@ function checkLeadership(rep: ReplicaManager, targets: Target[]): void {
   }
 }
 
+/**
+ * True when a parked fetch that has read before is still below `min_bytes`, counted without
+ * reading: each partition's bytes at its last read plus the whole batches appended since, from
+ * the partition tail table (each partition at most its `partition_max_bytes`, as Kafka's delayed
+ * fetch counts). Reading to count copied every available byte on every wake-up and threw it
+ * away: an append-paced O(n^2) in the bytes waited for. Anything it cannot count (no earlier
+ * read, an error, an offset out of range, batches the table no longer lists) gives false and the
+ * fetch reads: this is only a filter, the answer is always decided on the bytes read.
+ */
+function stillShort(ctx: RequestContext, req: FetchRequest, targets: Target[]): boolean {
+  const tail = ctx.core.tail;
+  if (tail === null || req.minBytes <= 1) return false;
+  let total = 0;
+  for (const t of targets) {
+    const route = ctx.core.route(t.topic, t.req.partition);
+    if (t.counted === null || t.errorCode !== 0 || !route) return false;
+    if (outOfRange(ctx, route.slot, t.req.fetchOffset)) return false;
+    const upper = upperOf(ctx, route.slot, t);
+    if (upper > t.counted.upTo) {
+      const more = tail.bytesBetween(route.slot, t.counted.upTo, upper);
+      if (more === null) return false;
+      t.counted = { upTo: upper, bytes: t.counted.bytes + more };
+    }
+    total += Math.min(t.counted.bytes, Math.max(0, t.req.partitionMaxBytes));
+  }
+  return total < req.minBytes;
+}
+
 function outOfRange(ctx: RequestContext, slot: number, offset: number): boolean {
   return offset < ctx.core.state.logStartOffset(slot) || offset > ctx.core.state.logEndOffset(slot);
 }
@@ -200,7 +236,15 @@ export const fetchHandler: Handler<FetchRequest, FetchResponse> = {
     req.topics.forEach((t, topicIndex) => {
       t.partitions.forEach((p, partitionIndex) => {
         const topic = topicName(ctx, t);
-        targets.push({ topicIndex, partitionIndex, topic, req: p, errorCode: 0, replica });
+        targets.push({
+          topicIndex,
+          partitionIndex,
+          topic,
+          req: p,
+          errorCode: 0,
+          replica,
+          counted: null,
+        });
       });
     });
     if (rep !== null) checkReplication(rep, req.replicaId, targets);
@@ -213,7 +257,10 @@ export const fetchHandler: Handler<FetchRequest, FetchResponse> = {
       // A stopping broker answers long polls at once with what it has, so shutdown never waits
       // out a client's max_wait_ms.
       const remaining = ctx.core.stopping ? 0 : deadline - Date.now();
-      if (ready || remaining <= 0 || req.minBytes <= 0) {
+      const read =
+        (ready || remaining <= 0 || req.minBytes <= 0) &&
+        !(remaining > 0 && stillShort(ctx, req, targets));
+      if (read) {
         const result = await readAll(ctx, req, targets);
         if (
           result.bytes >= Math.max(1, req.minBytes) ||
@@ -265,6 +312,7 @@ async function readAll(
     if (!out) return;
     const slot = responses[t.topicIndex]?.partitions;
     const fits = bytes === 0 || bytes + out.bytes <= maxBytes;
+    t.counted = out.upTo === undefined ? null : { upTo: out.upTo, bytes: fits ? out.bytes : 0 };
     const data = fits ? out.data : { ...out.data, records: NO_RECORDS };
     if (slot) slot[t.partitionIndex] = data;
     if (out.data.errorCode !== 0) hasError = true;
@@ -287,7 +335,7 @@ async function readOne(
   t: Target,
   budget: number,
   first: boolean,
-): Promise<{ data: PartitionData; bytes: number; release?: () => void }> {
+): Promise<{ data: PartitionData; bytes: number; upTo?: number; release?: () => void }> {
   const p = t.req;
   if (t.errorCode !== 0) return { data: emptyPartition(p.partition, t.errorCode), bytes: 0 };
   const known = ctx.core.topic(t.topic);
@@ -316,12 +364,12 @@ async function readOne(
     };
   }
   if (maxBytes <= 0 || p.fetchOffset === hw)
-    return { data: withOffsets(p.partition, ctx, route.slot), bytes: 0 };
+    return { data: withOffsets(p.partition, ctx, route.slot), bytes: 0, upTo: hw };
   // Only while the owner runs: a dead owner's partitions answer with the error of the read below.
   const fromTail = ctx.core.pool.isLive(route.worker)
     ? readTail(ctx, route.slot, p, maxBytes, hw)
     : null;
-  if (fromTail !== null) return fromTail;
+  if (fromTail !== null) return { ...fromTail, upTo: hw };
   let res: ReadRes;
   try {
     res = await ctx.core.read(route, {
@@ -343,7 +391,7 @@ async function readOne(
     logStartOffset: res.logStartOffset,
     abortedTransactions: res.errorCode === 0 ? [] : null,
   };
-  if (res.bytes === 0) return { data, bytes: 0 };
+  if (res.bytes === 0) return { data, bytes: 0, upTo: hw };
   const slices: FileSlice[] = res.slices.map(([fd, position, length]) => ({
     fd,
     position,
@@ -356,7 +404,7 @@ async function readOne(
     ...(res.records !== undefined ? { recordCount: res.records } : {}),
   };
   const release = () => ctx.core.release(route.worker, res.leaseId);
-  return { data: { ...data, records }, bytes: res.bytes, release };
+  return { data: { ...data, records }, bytes: res.bytes, upTo: hw, release };
 }
 
 /**
