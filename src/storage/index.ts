@@ -23,6 +23,7 @@ export {
   openPartitionLog,
   PartitionLog,
   PREALLOCATE_STEP_BYTES,
+  PREALLOCATE_STEP_MIN_BYTES,
   StorageError,
 } from './partition-log.js';
 export { segmentFileName } from './segment.js';

@@ -1,6 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FileIO } from '../../src/io/file-io.js';
-import { openPartitionLog, type PartitionLog, StorageError } from '../../src/storage/index.js';
+import {
+  openPartitionLog,
+  type PartitionLog,
+  PREALLOCATE_STEP_MIN_BYTES,
+  StorageError,
+} from '../../src/storage/index.js';
 import {
   batchesIn,
   type IoCase,
@@ -127,6 +132,26 @@ describe.each(ioCases().map((c) => [c.name, c] as [string, IoCase]))(
       expect(readAll(log, 0)).toEqual(before);
       expect(log.maxTimestamp()?.timestamp).toBe(NOW + 29 + 2);
       expect(log.append(makeBatch(), NOW).baseOffset).toBe(90);
+    });
+
+    it('preallocates in steps that double from 64 KiB with what the segment holds', () => {
+      log = open({ segmentBytes: 1 << 30 });
+      const fd = io.open(`${dir}/00000000000000000000.log`, 'readwrite');
+      try {
+        const reserved = (): number => io.size(fd);
+        log.append(makeBatch({ valueBytes: 100 }), NOW);
+        expect(reserved()).toBe(PREALLOCATE_STEP_MIN_BYTES); // one small record: 64 KiB
+        const big = (): Buffer => makeBatch({ records: 4, valueBytes: 20_000 });
+        const seen = [reserved()];
+        while (log.sizeBytes < 300_000) {
+          log.append(big(), NOW);
+          if (reserved() !== seen.at(-1)) seen.push(reserved());
+          expect(reserved()).toBeGreaterThanOrEqual(log.sizeBytes);
+        }
+        expect(seen).toEqual([64, 128, 256, 512].map((k) => k * 1024));
+      } finally {
+        io.close(fd);
+      }
     });
 
     it('recovers after an unclean shutdown: preallocated zeros are not data', () => {
