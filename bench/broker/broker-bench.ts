@@ -2,7 +2,9 @@
  * Broker benchmarks against an embedded broker over loopback, side by side with the limits they
  * are judged against (measured in the same run):
  *
- *   startup   start with an empty data dir to accepting connections; stop; idle RSS
+ *   startup   start with an empty data dir to accepting connections; stop; idle RSS; stop once
+ *             the 50 partitions of the group offsets topic exist, with the temporary data dir
+ *             (deleted on stop, so closed without syncing) and with a kept one (clean close)
  *   produce   pre-encoded 64 KiB batches of 100-byte records, acks=1, flush never, 1 and 8
  *             partitions, pipelined; vs a raw pwrite loop of the same 64 KiB writes, and vs the
  *             same load generator against a sink process that decodes and answers every produce
@@ -177,6 +179,11 @@ async function startup(startBroker: StartBroker): Promise<void> {
   const rssTopicMiB = rssOf(served.pid) / 1048576;
   await served.stop();
   const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)] ?? 0;
+  const groupStops = { temporary: [] as number[], kept: [] as number[] };
+  for (let i = 0; i < 3; i++) {
+    groupStops.temporary.push(await stopAfterGroups(startBroker, false));
+    groupStops.kept.push(await stopAfterGroups(startBroker, true));
+  }
   results.startup = {
     startMsMedian: median(starts),
     stopMsMedian: median(stops),
@@ -184,10 +191,30 @@ async function startup(startBroker: StartBroker): Promise<void> {
     stops,
     idleRssMiB: rssMiB,
     idleRssWithTopicMiB: rssTopicMiB,
+    stopWithGroupsMsMedian: {
+      temporary: median(groupStops.temporary),
+      kept: median(groupStops.kept),
+    },
   };
   console.log(
     `startup: start median ${median(starts).toFixed(1)} ms, stop median ${median(stops).toFixed(1)} ms, idle RSS ${rssMiB.toFixed(0)} MiB (sluice serve, no partition, no worker started), ${rssTopicMiB.toFixed(0)} MiB with a 2-partition topic (2 workers)`,
   );
+  console.log(
+    `startup: stop with the 50-partition offsets topic, median of 3: ${median(groupStops.temporary).toFixed(1)} ms with the temporary data dir, ${median(groupStops.kept).toFixed(1)} ms with a kept one (clean close)`,
+  );
+}
+
+/** Stop time (ms) of an embedded broker whose group offsets topic exists (ListGroups loads it). */
+async function stopAfterGroups(startBroker: StartBroker, keepDataDir: boolean): Promise<number> {
+  const b = await startBroker({ port: 0, keepDataDir });
+  const c = await RawClient.connect(b.host, b.port);
+  await c.request(16, 4, { statesFilter: [], typesFilter: [] });
+  c.close();
+  const t0 = performance.now();
+  await b.stop();
+  const ms = performance.now() - t0;
+  if (keepDataDir) rmSync(b.dataDir, { recursive: true, force: true });
+  return ms;
 }
 
 /** Produce ingest from `clients` load-generator processes (bench/broker/produce-load.ts). */

@@ -11,7 +11,8 @@
  * Start: open the data dir (topic registry, cluster id), start the partition-owner workers, open
  * every partition (each log recovers on its own if the last shutdown was unclean), then listen.
  * Stop: stop accepting, let in-flight requests finish (bounded), close every log cleanly (trim
- * preallocated segments, flush, write clean-shutdown markers), end the workers.
+ * preallocated segments, flush, write clean-shutdown markers), end the workers. A temp data dir
+ * (deleted right after) skips the clean close: nothing in it needs to reach the disk.
  *
  * The Broker object is owned by the thread that started it (the network thread).
  */
@@ -243,8 +244,10 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
       await network.close();
       await observability.close();
       liveCore.groups.close();
-      await pool.stop();
-      if (tempDir && !opts.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
+      // A temporary data dir is deleted next: its logs need no clean close (no syncs, no markers).
+      const discard = tempDir && !opts.keepDataDir;
+      await pool.stop(discard);
+      if (discard) rmSync(dataDir, { recursive: true, force: true });
       logger.info({}, 'broker stopped');
     })();
     return stopping;

@@ -23,6 +23,7 @@ import {
   transportFromEnv,
 } from '../threads/channel.js';
 import { startWorker } from '../threads/worker-spawn.js';
+import type { ShutdownReq } from './owner/messages.js';
 import type { OwnerWorkerData } from './owner/owner-worker.js';
 import { Op, type OpCode, type RpcMessage } from './owner/rpc.js';
 import { RpcEndpoint } from './owner/rpc-endpoint.js';
@@ -225,8 +226,11 @@ export class OwnerPool {
     );
   }
 
-  /** Asks every worker to close its logs cleanly, then ends the threads. */
-  async stop(): Promise<void> {
+  /**
+   * Asks every worker to close its logs cleanly, then ends the threads. With `discard` (the data
+   * dir is deleted next) the logs are closed without making anything durable.
+   */
+  async stop(discard = false): Promise<void> {
     this.closed = true;
     await Promise.all(
       this.slots
@@ -235,7 +239,8 @@ export class OwnerPool {
           slot.stopping = true;
           // An exited worker cannot answer; its logs recover on the next start.
           if (!slot.exited) {
-            const done = slot.rpc.call(Op.Shutdown, {}).catch(() => undefined);
+            const req: ShutdownReq = { discard };
+            const done = slot.rpc.call(Op.Shutdown, req).catch(() => undefined);
             const timeout = new Promise((r) => setTimeout(r, WORKER_STOP_TIMEOUT_MS).unref());
             await Promise.race([done, timeout]);
           }

@@ -1173,6 +1173,20 @@ export class PartitionLog {
     }
   }
 
+  /**
+   * Closes without making anything durable: no flush, no trim, no index files, no markers. Only
+   * for a log whose directory is deleted right after (an embedded broker's temporary data dir):
+   * its clean close would sync every file of every partition for nothing. A sync already running
+   * on the thread pool is awaited first (it holds a descriptor). Never rejects; idempotent.
+   */
+  async abandon(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    while (this.syncing !== null || this.queued !== null)
+      await (this.queued ?? this.syncing)?.catch(() => undefined);
+    for (const s of this.segments) s.retire();
+  }
+
   // ---- recovery ----------------------------------------------------------------------------
 
   private recover(nowMs: number): void {

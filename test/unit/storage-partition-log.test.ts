@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FileIO } from '../../src/io/file-io.js';
+import { CLEAN_SHUTDOWN_FILE } from '../../src/storage/checkpoint.js';
 import {
   openPartitionLog,
   type PartitionLog,
@@ -132,6 +133,34 @@ describe.each(ioCases().map((c) => [c.name, c] as [string, IoCase]))(
       expect(readAll(log, 0)).toEqual(before);
       expect(log.maxTimestamp()?.timestamp).toBe(NOW + 29 + 2);
       expect(log.append(makeBatch(), NOW).baseOffset).toBe(90);
+    });
+
+    it('abandon closes without syncing or writing anything; the next open recovers', async () => {
+      let syncs = 0;
+      const counting = new Proxy(io, {
+        get(target, name, receiver) {
+          const v = Reflect.get(target, name, receiver) as unknown;
+          if (typeof v !== 'function') return v;
+          return (...args: unknown[]) => {
+            if (/sync|writeFileAtomic/i.test(String(name))) syncs++;
+            return (v as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+      const first = openPartitionLog({ dir, io: counting, settings: settings(), nowMs: NOW });
+      for (let i = 0; i < 5; i++) first.append(makeBatch({ records: 2, tag: i }), NOW);
+      const before = readAll(first, 0);
+      const syncsAtOpen = syncs;
+      await first.abandon();
+      await first.abandon(); // idempotent
+      expect(syncs).toBe(syncsAtOpen);
+      expect(() => first.append(makeBatch(), NOW)).toThrow(StorageError);
+      expect(io.exists(`${dir}/${CLEAN_SHUTDOWN_FILE}`)).toBe(false);
+      // No marker: the next open treats it as unclean and scans (the bytes are still there
+      // unless the machine crashed; the data dir of an abandoned log is deleted anyway).
+      log = open();
+      expect(log.logEndOffset).toBe(10);
+      expect(readAll(log, 0)).toEqual(before);
     });
 
     it('preallocates in steps that double from 64 KiB with what the segment holds', () => {

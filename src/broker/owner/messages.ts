@@ -44,6 +44,11 @@ export interface ClosePartitionReq {
   delete: boolean;
 }
 
+export interface ShutdownReq {
+  /** The data dir is deleted next: close the logs without making anything durable. */
+  discard: boolean;
+}
+
 export interface UpdateConfigReq {
   slot: number;
   settings: PartitionLogSettings;

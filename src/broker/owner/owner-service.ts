@@ -412,7 +412,8 @@ export class OwnerService {
     if (!h) return;
     this.hosted.delete(req.slot);
     this.tail?.invalidate(req.slot);
-    await h.log.close();
+    // A deleted partition's files are not made durable first: they are removed right after.
+    await (req.delete ? h.log.abandon() : h.log.close());
     if (req.delete) this.io.rmrf(h.dir);
     this.state.reset(req.slot);
   }
@@ -697,12 +698,15 @@ export class OwnerService {
     return { errorCode: 0, producers: h.producers.active() };
   }
 
-  /** Clean shutdown of every hosted log (trim, flush, markers). */
-  async closeAll(): Promise<void> {
+  /**
+   * Clean shutdown of every hosted log (trim, flush, markers), or with `discard` (the data dir is
+   * deleted next) a close that makes nothing durable.
+   */
+  async closeAll(discard = false): Promise<void> {
     for (const id of [...this.leases.keys()]) this.release(id);
     const all = [...this.hosted.values()];
     for (const h of all) this.tail?.invalidate(h.slot);
     this.hosted.clear();
-    await Promise.all(all.map((h) => h.log.close()));
+    await Promise.all(all.map((h) => (discard ? h.log.abandon() : h.log.close())));
   }
 }

@@ -16,6 +16,7 @@ import { timedSyncIO } from '../../metrics/owner-side.js';
 import { type ChannelInit, openChannel } from '../../threads/channel.js';
 import { PartitionStateTable } from '../../threads/partition-state.js';
 import { PartitionTailTable } from '../../threads/partition-tail.js';
+import type { ShutdownReq } from './messages.js';
 import { OwnerService } from './owner-service.js';
 import { Op } from './rpc.js';
 import { RpcEndpoint } from './rpc-endpoint.js';
@@ -76,7 +77,7 @@ function run(data: OwnerWorkerData): void {
         return;
       }
       clearInterval(timer);
-      service.closeAll().then(
+      service.closeAll((msg.json as ShutdownReq).discard).then(
         () => rpc.complete(msg.reqId, { errorCode: 0 }),
         (err) => rpc.complete(msg.reqId, { errorCode: -1, error: String(err) }),
       );
