@@ -4,7 +4,8 @@
  *
  *   startup   start with an empty data dir to accepting connections; stop; idle RSS; stop once
  *             the 50 partitions of the group offsets topic exist, with the temporary data dir
- *             (deleted on stop, so closed without syncing) and with a kept one (clean close)
+ *             (deleted on stop, so closed without syncing) and with a kept one (clean close);
+ *             restart and stop of a data dir with a 1,000-partition topic, nothing written between
  *   produce   pre-encoded 64 KiB batches of 100-byte records, acks=1, flush never, 1 and 8
  *             partitions, pipelined; vs a raw pwrite loop of the same 64 KiB writes, and vs the
  *             same load generator against a sink process that decodes and answers every produce
@@ -184,7 +185,10 @@ async function startup(startBroker: StartBroker): Promise<void> {
     groupStops.temporary.push(await stopAfterGroups(startBroker, false));
     groupStops.kept.push(await stopAfterGroups(startBroker, true));
   }
+  const restarts = await restartAndStop(startBroker, 1000, 3);
   results.startup = {
+    restartWith1000PartitionsMsMedian: median(restarts.starts),
+    stopWith1000PartitionsMsMedian: median(restarts.stops),
     startMsMedian: median(starts),
     stopMsMedian: median(stops),
     starts,
@@ -202,6 +206,37 @@ async function startup(startBroker: StartBroker): Promise<void> {
   console.log(
     `startup: stop with the 50-partition offsets topic, median of 3: ${median(groupStops.temporary).toFixed(1)} ms with the temporary data dir, ${median(groupStops.kept).toFixed(1)} ms with a kept one (clean close)`,
   );
+  console.log(
+    `startup: a data dir with a 1,000-partition topic, median of 3: restart ${median(restarts.starts).toFixed(0)} ms, stop with nothing written ${median(restarts.stops).toFixed(0)} ms`,
+  );
+}
+
+/** Start and stop times (ms) of a broker reopening a data dir with one `partitions`-wide topic. */
+async function restartAndStop(
+  startBroker: StartBroker,
+  partitions: number,
+  rounds: number,
+): Promise<{ starts: number[]; stops: number[] }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sluice-bench-restart-'));
+  const out = { starts: [] as number[], stops: [] as number[] };
+  try {
+    const first = await startBroker({ port: 0, dataDir });
+    const c = await RawClient.connect(first.host, first.port);
+    await createTopic(c, 'wide', partitions);
+    c.close();
+    await first.stop();
+    for (let i = 0; i < rounds; i++) {
+      const t0 = performance.now();
+      const b = await startBroker({ port: 0, dataDir });
+      out.starts.push(performance.now() - t0);
+      const t1 = performance.now();
+      await b.stop();
+      out.stops.push(performance.now() - t1);
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  return out;
 }
 
 /** Stop time (ms) of an embedded broker whose group offsets topic exists (ListGroups loads it). */

@@ -155,6 +155,12 @@ export class Segment {
   maxTimestamp = -1;
   offsetOfMaxTimestamp = -1;
   bytesSinceIndexEntry = 0;
+  /**
+   * The index files on disk are durable and hold exactly the in-memory indexes: set when they
+   * were loaded after a clean shutdown, cleared by any batch written and by a rebuild. Such files
+   * need not be written (and synced) again when the segment is sealed.
+   */
+  indexFilesDurable = false;
   /** The batch last passed to `onBatchWritten` (position -1: none, or not known). */
   private readonly lastWritten = { position: -1, bytes: 0, lastOffset: -1 };
   /** Tail positions while the segment is appended to; dropped when it is sealed. */
@@ -190,6 +196,7 @@ export class Segment {
 
   /** Updates sizes, indexes and timestamps after a batch was written at `position`. */
   onBatchWritten(b: ScannedBatch, indexIntervalBytes: number): void {
+    this.indexFilesDurable = false;
     this.recent ??= new RecentBatches();
     this.recent.add(b);
     if (this.bytesSinceIndexEntry >= indexIntervalBytes && b.position > 0) {
@@ -229,6 +236,7 @@ export class Segment {
     indexIntervalBytes: number,
     alsoVisit?: (b: ScannedBatch) => void,
   ): boolean {
+    this.indexFilesDurable = false;
     this.recent = null;
     this.lastWritten.position = -1;
     this.index.truncateFromPosition(0);

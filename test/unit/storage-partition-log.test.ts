@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FileIO } from '../../src/io/file-io.js';
+import { MemoryFileIO } from '../../src/io/memory-file-io.js';
 import { CLEAN_SHUTDOWN_FILE } from '../../src/storage/checkpoint.js';
 import {
   openPartitionLog,
@@ -161,6 +162,47 @@ describe.each(ioCases().map((c) => [c.name, c] as [string, IoCase]))(
       log = open();
       expect(log.logEndOffset).toBe(10);
       expect(readAll(log, 0)).toEqual(before);
+    });
+
+    it('a clean close after a clean open with no writes rewrites nothing but the marker', async () => {
+      let syncs = 0;
+      const counting = new Proxy(io, {
+        get(target, name, receiver) {
+          const v = Reflect.get(target, name, receiver) as unknown;
+          if (typeof v !== 'function') return v;
+          return (...args: unknown[]) => {
+            if (/sync|writeFileAtomic/i.test(String(name))) syncs++;
+            return (v as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+      const openCounting = (): PartitionLog =>
+        openPartitionLog({ dir, io: counting, settings: settings(), nowMs: NOW });
+      const first = openCounting();
+      for (let i = 0; i < 40; i++)
+        first.append(makeBatch({ records: 2, tag: i, valueBytes: 300, timestamp: NOW + i }), NOW);
+      const before = readAll(first, 0);
+      await first.close();
+      // A clean open and close with nothing written in between.
+      const second = openCounting();
+      syncs = 0;
+      await second.close();
+      // The marker's atomic write, the log's fdatasync and the directory's fsync; the index files,
+      // the checkpoint and the producer-state snapshot on disk are durable and unchanged.
+      expect(syncs).toBe(3);
+      // What was skipped was durable: it survives a crash of the machine (memory IO only).
+      if (io instanceof MemoryFileIO) io.crash();
+      log = open();
+      expect(log.logEndOffset).toBe(80);
+      expect(readAll(log, 0)).toEqual(before);
+      expect(log.offsetForTimestamp(NOW + 30)?.offset).toBe(59); // batch 29 holds NOW+29, NOW+30
+      // A write after a clean open makes the next close write the index files again.
+      log.append(makeBatch({ records: 2, timestamp: NOW + 100 }), NOW);
+      await log.close();
+      if (io instanceof MemoryFileIO) io.crash();
+      log = open();
+      expect(log.logEndOffset).toBe(82);
+      expect(log.offsetForTimestamp(NOW + 100)?.offset).toBe(80);
     });
 
     it('preallocates in steps that double from 64 KiB with what the segment holds', () => {
