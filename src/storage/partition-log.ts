@@ -1426,7 +1426,10 @@ export class PartitionLog {
     if (this.dirNeedsSync) this.io.fsyncDir(this.dir);
     this.dirNeedsSync = false;
     this.flushed = this.logEndOffset;
-    this.saveCheckpointIfChanged();
+    // After a crash the checkpoint on disk is not known to be durable (nor, if missing or
+    // malformed, known at all): always written. After a clean shutdown only when it changed.
+    if (clean) this.saveCheckpointIfChanged();
+    else this.saveCheckpoint();
   }
 
   /** Rewrites the index files of a sealed segment (after a rebuild). */

@@ -1,7 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FileIO } from '../../src/io/file-io.js';
 import { MemoryFileIO } from '../../src/io/memory-file-io.js';
-import { CLEAN_SHUTDOWN_FILE } from '../../src/storage/checkpoint.js';
+import {
+  CLEAN_SHUTDOWN_FILE,
+  readCheckpoint,
+  writeCheckpoint,
+} from '../../src/storage/checkpoint.js';
 import {
   openPartitionLog,
   type PartitionLog,
@@ -203,6 +207,16 @@ describe.each(ioCases().map((c) => [c.name, c] as [string, IoCase]))(
       log = open();
       expect(log.logEndOffset).toBe(82);
       expect(log.offsetForTimestamp(NOW + 100)?.offset).toBe(80);
+    });
+
+    it('an open after a crash writes the checkpoint even when it looks unchanged', async () => {
+      const first = open();
+      // A crash (no clean close) left a checkpoint that does not match the log (empty, at 0).
+      writeCheckpoint(io, dir, { recoveryPoint: 999, logStartOffset: 0 });
+      await first.abandon(); // its descriptors closed, nothing written: no marker
+      log = open();
+      expect(log.logEndOffset).toBe(0);
+      expect(readCheckpoint(io, dir)).toEqual({ recoveryPoint: 0, logStartOffset: 0 });
     });
 
     it('preallocates in steps that double from 64 KiB with what the segment holds', () => {
