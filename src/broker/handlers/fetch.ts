@@ -312,7 +312,10 @@ async function readAll(
     if (!out) return;
     const slot = responses[t.topicIndex]?.partitions;
     const fits = bytes === 0 || bytes + out.bytes <= maxBytes;
-    t.counted = out.upTo === undefined ? null : { upTo: out.upTo, bytes: fits ? out.bytes : 0 };
+    // Kept only where a parked fetch can use it (min_bytes > 1): no allocation per partition read
+    // on the common path (consumers and followers with min_bytes 1).
+    if (req.minBytes > 1)
+      t.counted = out.upTo === undefined ? null : { upTo: out.upTo, bytes: fits ? out.bytes : 0 };
     const data = fits ? out.data : { ...out.data, records: NO_RECORDS };
     if (slot) slot[t.partitionIndex] = data;
     if (out.data.errorCode !== 0) hasError = true;
