@@ -210,7 +210,11 @@ export class Controller {
       return;
     }
     this.running = true;
-    void this.reconcileLoop();
+    // Started once the current synchronous work is done, not inside it: view changes arrive one
+    // key at a time while the view applies a watch response (one etcd revision), and a pass built
+    // in the middle saw half a transaction (a topic's new version beside the reassignment records
+    // it had deleted), then wrote again what that transaction had just written.
+    queueMicrotask(() => void this.reconcileLoop());
   }
 
   private async reconcileLoop(): Promise<void> {
