@@ -10,6 +10,11 @@
  */
 
 import { readFileSync } from 'node:fs';
+import {
+  BATCH_HEADER_BYTES,
+  batchTotalBytes,
+  readBatchHeader,
+} from '../../src/protocol/records/batch-header.js';
 import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
 import { fetchBody } from './fetch-stream.js';
 import { RawClient } from './raw-client.js';
@@ -55,9 +60,11 @@ async function consume(c: RawClient, o: TailingOptions, total: number): Promise<
     const res = await c.request<FetchRes>(1, 11, body);
     fetches++;
     const records = res.responses[0]?.partitions[0]?.records;
-    // Batch headers: base offset at byte 0, length at 8, record count at 57.
-    for (let at = 0; records && at + 61 <= records.length; at += records.readInt32BE(at + 8) + 12)
-      offset = Number(records.readBigInt64BE(at)) + records.readInt32BE(at + 57);
+    for (let at = 0; records && at + BATCH_HEADER_BYTES <= records.length; ) {
+      const h = readBatchHeader(records, at);
+      offset = h.baseOffset + h.recordsCount;
+      at += batchTotalBytes(records, at);
+    }
   }
   return fetches;
 }

@@ -1163,8 +1163,7 @@ export class PartitionLog {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.flush().catch(() => undefined);
-    while (this.syncing !== null || this.queued !== null)
-      await (this.queued ?? this.syncing)?.catch(() => undefined);
+    await this.settleSyncs();
     this.closed = true;
     const clean = this.offlineReason === null;
     try {
@@ -1204,9 +1203,14 @@ export class PartitionLog {
   async abandon(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.settleSyncs();
+    for (const s of this.segments) s.retire();
+  }
+
+  /** Waits until no fdatasync is queued or running (each holds segment descriptors). */
+  private async settleSyncs(): Promise<void> {
     while (this.syncing !== null || this.queued !== null)
       await (this.queued ?? this.syncing)?.catch(() => undefined);
-    for (const s of this.segments) s.retire();
   }
 
   // ---- recovery ----------------------------------------------------------------------------
