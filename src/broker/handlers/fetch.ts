@@ -1,5 +1,5 @@
 /**
- * Fetch (API key 1), versions 4-12.
+ * Fetch (API key 1), versions 4-13.
  *
  * Version notes: v4 adds isolation level and last_stable_offset (RecordBatch v2 era), v5
  * log_start_offset, v7 fetch sessions (KIP-227), v9 current_leader_epoch, v11 rack_id, v12 is
