@@ -21,11 +21,12 @@
  * never crashes on one. A failed write leaves the log end where it was: the partial bytes lie
  * past the logical end and are overwritten with zeros at once (so no complete batch of a torn
  * multi-batch write can be recovered later; if even that fails, the log goes offline for writes),
- * and the next append overwrites them. ENOSPC while preallocating fails that append only. A failed
- * fdatasync takes the log
- * offline for writes (like Kafka marking the log dir offline): page-cache state after a failed
- * fsync is unknown, so every later append and flush fails with StorageError until the partition
- * is reopened (which runs recovery). Reads of already-appended data keep working.
+ * and the next append overwrites them. ENOSPC while preallocating a step falls back to reserving
+ * just what the append needs (a nearly full disk takes appends until it is full); ENOSPC for that
+ * fails the append only. A failed fdatasync takes the log offline for writes (like Kafka marking
+ * the log dir offline): page-cache state after a failed fsync is unknown, so every later append
+ * and flush fails with StorageError until the partition is reopened (which runs recovery). Reads
+ * of already-appended data keep working.
  *
  * Recovery on open: after a clean shutdown (marker present) index files are loaded and trusted
  * (a missing or malformed one is rebuilt). After an unclean shutdown every index is rebuilt by
@@ -625,6 +626,16 @@ export class PartitionLog {
       this.settings.segmentBytes,
     );
     const target = Math.max(end, Math.min(seg.allocatedBytes + step, this.settings.segmentBytes));
+    try {
+      this.fallocateTo(seg, target);
+    } catch (err) {
+      // The step is only an optimization: a disk too full for it may still hold this append.
+      if (target === end || !(err instanceof StorageError && err.code === 'ENOSPC')) throw err;
+      this.fallocateTo(seg, end);
+    }
+  }
+
+  private fallocateTo(seg: Segment, target: number): void {
     try {
       this.io.fallocate(seg.fd, seg.allocatedBytes, target - seg.allocatedBytes);
     } catch (err) {

@@ -169,6 +169,34 @@ describe('PartitionLog under faults (memory FileIO)', () => {
     expect(log.isOffline).toBe(false);
   });
 
+  it('a disk with less room than a preallocation step takes appends until it is full', async () => {
+    const { io, log, reopen } = setup({ segmentBytes: 8 * 1024 * 1024 });
+    const batchBytes = makeBatch({ valueBytes: 10_000 }).length;
+    // Room for the first step (64 KiB) and 4.5 batches more: less than the second step (64 KiB).
+    const roomBytes = 64 * 1024 + Math.floor(4.5 * batchBytes);
+    io.setSpaceLimit(io.usedBytes() + roomBytes);
+    let appended = 0;
+    let refused = 0;
+    for (let i = 0; i < 20; i++) {
+      try {
+        log.append(makeBatch({ valueBytes: 10_000 }), NOW);
+        appended++;
+      } catch (err) {
+        expect((err as StorageError).code).toBe('ENOSPC');
+        refused++;
+      }
+    }
+    // Every batch that fits was taken: the disk is full to within one batch.
+    expect(appended).toBe(Math.floor(roomBytes / batchBytes));
+    expect(refused).toBe(20 - appended);
+    expect(log.isOffline).toBe(false);
+    await log.flush();
+    io.crash();
+    const after = reopen();
+    expect(after.logEndOffset).toBe(appended);
+    expect(batchesIn(readAll(io, after)).length).toBe(appended);
+  });
+
   it('a torn write is invisible: log end unchanged, bytes cleared, next append reuses the offsets', async () => {
     const { io, log, reopen } = setup();
     log.append(makeBatch({ records: 2 }), NOW);
