@@ -236,10 +236,31 @@ export class BrokerCore {
     return this.serial(async () => {
       const count = this.validateNewTopic(name, partitions, replicationFactor, configs);
       const t = this.registry.create(name, count, configs);
-      await this.openPartitions(t, this.routing.ensurePartitions(name, count));
+      try {
+        await this.openPartitions(t, this.routing.ensurePartitions(name, count));
+      } catch (err) {
+        await this.undoCreate(name);
+        throw err;
+      }
       this.logger.info({ topic: name, partitions: count }, 'topic created');
       return t;
     });
+  }
+
+  /**
+   * A topic is created whole or not at all: when a partition fails to open (a full disk, a file in
+   * the way), the partitions that did open are closed and the topic is forgotten, so the error the
+   * client gets is the whole story and a retry creates the topic anew. Directories are left as
+   * they are (they may hold what the failure was about); opening them again is safe.
+   */
+  private async undoCreate(name: string): Promise<void> {
+    if (!this.registry.delete(name)) return;
+    const routes = this.routing.removeTopic(name);
+    await Promise.allSettled(
+      routes
+        .filter((r) => this.opened.delete(r.slot))
+        .map((r) => this.pool.call(r.worker, Op.ClosePartition, { slot: r.slot, delete: false })),
+    );
   }
 
   /** Auto-creation on Metadata/Produce for an unknown topic, when enabled. */
@@ -444,9 +465,10 @@ export class BrokerCore {
     }
   }
 
+  /** Opens `routes` on their owners; rejects with the first failure once every open settled. */
   private async openPartitions(t: TopicRecord, routes: readonly PartitionRoute[]): Promise<void> {
     const settings = this.logSettings(t);
-    await Promise.all(
+    const outcomes = await Promise.allSettled(
       routes.map(async (r) => {
         // Cluster mode: a partition reopened after a worker crash gets its replica role back at
         // once (never a moment of single-broker behaviour: HW = LEO, unstamped batches).
@@ -472,6 +494,8 @@ export class BrokerCore {
         this.opened.add(r.slot);
       }),
     );
+    const failed = outcomes.find((o) => o.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
   }
 
   // ---- data path ----

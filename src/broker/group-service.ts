@@ -30,7 +30,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { readSync } from 'node:fs';
-import { refusal } from '../cluster/group-ownership.js';
+import { refusal, unavailable } from '../cluster/group-ownership.js';
 import {
   type CoordinatorEvent,
   type CoordinatorResponse,
@@ -172,7 +172,7 @@ export class GroupService {
 
   /** Sends one request to the coordinator; resolves with its (possibly deferred) response. */
   async request(event: EventWithoutId): Promise<CoordinatorResponse> {
-    await this.ensureLoaded();
+    if (!(await this.loaded())) return unavailable(event);
     if (this.core.cluster && 'groupId' in event) {
       const code = await this.ownership(event.groupId);
       const refused = code === ErrorCode.NONE ? null : refusal(event, code);
@@ -195,8 +195,8 @@ export class GroupService {
    * (NOT_COORDINATOR, or COORDINATOR_NOT_AVAILABLE while its load failed).
    */
   async coordinatorError(groupId: string): Promise<number> {
+    if (!(await this.loaded())) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
     if (!this.core.cluster) return ErrorCode.NONE;
-    await this.ensureLoaded();
     return this.ownership(groupId);
   }
 
@@ -296,9 +296,30 @@ export class GroupService {
     }
   }
 
+  /**
+   * Loads the coordinator's state on first use (creating the offsets topic on a single broker).
+   * A failed load (a full disk, say) is logged and forgotten: the next request tries again.
+   */
   private ensureLoaded(): Promise<void> {
-    this.loading ??= this.load();
+    if (this.loading === null) {
+      const loading = this.load();
+      this.loading = loading;
+      loading.catch((err: unknown) => {
+        if (this.loading === loading) this.loading = null;
+        this.core.logger.error({ err: String(err) }, 'loading the group coordinator failed');
+      });
+    }
     return this.loading;
+  }
+
+  /** Whether the coordinator's state is loaded (false: it failed, the request is refused). */
+  private async loaded(): Promise<boolean> {
+    try {
+      await this.ensureLoaded();
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private async load(): Promise<void> {

@@ -7,6 +7,7 @@
  */
 
 import type { CoordinatorEvent, CoordinatorResponse } from '../groups/index.js';
+import { ErrorCode } from '../protocol/generated/errors.js';
 
 /** A request event without its request id (distributed over the union). */
 type WithoutId<E> = E extends unknown ? Omit<E, 'requestId'> : never;
@@ -61,5 +62,26 @@ export function refusal(
       return { api: 'offsetDelete', errorCode, topics: [] };
     default:
       return null;
+  }
+}
+
+/**
+ * The answer to `event` while the coordinator cannot serve at all (its state failed to load):
+ * COORDINATOR_NOT_AVAILABLE, which clients retry after looking the coordinator up again. Requests
+ * about several groups answer for none of them (their handlers fill in each group's error).
+ */
+export function unavailable(event: WithoutId<CoordinatorEvent>): CoordinatorResponse {
+  const errorCode = ErrorCode.COORDINATOR_NOT_AVAILABLE;
+  const refused = refusal(event, errorCode);
+  if (refused !== null) return refused;
+  switch (event.type) {
+    case 'listGroups':
+      return { api: 'listGroups', errorCode, groups: [] };
+    case 'describeGroups':
+      return { api: 'describeGroups', groups: [] };
+    case 'deleteGroups':
+      return { api: 'deleteGroups', results: [] };
+    default:
+      throw new Error(`no refusal for coordinator event ${event.type}`);
   }
 }
