@@ -254,8 +254,11 @@ export class BrokerCore {
    * they are (they may hold what the failure was about); opening them again is safe.
    */
   private async undoCreate(name: string): Promise<void> {
-    if (!this.registry.delete(name)) return;
-    const routes = this.routing.removeTopic(name);
+    if (this.registry.delete(name)) await this.closeOpened(this.routing.removeTopic(name));
+  }
+
+  /** Closes (keeping their files) those of `routes` that are open; never rejects. */
+  private async closeOpened(routes: readonly PartitionRoute[]): Promise<void> {
     await Promise.allSettled(
       routes
         .filter((r) => this.opened.delete(r.slot))
@@ -327,8 +330,15 @@ export class BrokerCore {
         );
       }
       if (validateOnly) return;
+      // All or nothing, as for a new topic: the count grows once every new partition is open.
+      const before = t.partitions;
+      try {
+        await this.openPartitions(t, this.routing.ensurePartitions(name, count));
+      } catch (err) {
+        await this.closeOpened(this.routing.truncatePartitions(name, before));
+        throw err;
+      }
       this.registry.setPartitions(name, count);
-      await this.openPartitions(t, this.routing.ensurePartitions(name, count));
     });
   }
 

@@ -133,14 +133,23 @@ export class RoutingTable {
     const routes = this.topics.get(topic);
     if (routes === undefined) return [];
     this.topics.delete(topic);
-    for (const route of routes) {
-      this.slotUsed[route.slot] = 0;
-      this.slotScanFrom = Math.min(this.slotScanFrom, route.slot);
-      this.usedSlots--;
-      this.loadByWorker[route.worker] = this.workerLoad(route.worker) - 1;
-    }
-    this.versionCounter++;
+    this.release(routes);
     return routes;
+  }
+
+  /**
+   * Shrinks `topic` back to its first `partitionCount` partitions (undoing a growth that failed),
+   * frees the slots of the others and returns their routes (empty if there were none).
+   */
+  truncatePartitions(topic: string, partitionCount: number): PartitionRoute[] {
+    if (!Number.isInteger(partitionCount) || partitionCount < 1) {
+      throw new RangeError(`partitionCount must be a positive integer, got ${partitionCount}`);
+    }
+    const routes = this.topics.get(topic);
+    if (routes === undefined || partitionCount >= routes.length) return [];
+    const removed = routes.splice(partitionCount);
+    this.release(removed);
+    return removed;
   }
 
   toSnapshot(): RoutingSnapshot {
@@ -171,6 +180,16 @@ export class RoutingTable {
     this.slotUsed[slot] = 1;
     this.usedSlots++;
     this.loadByWorker[worker] = this.workerLoad(worker) + 1;
+  }
+
+  private release(routes: readonly PartitionRoute[]): void {
+    for (const route of routes) {
+      this.slotUsed[route.slot] = 0;
+      this.slotScanFrom = Math.min(this.slotScanFrom, route.slot);
+      this.usedSlots--;
+      this.loadByWorker[route.worker] = this.workerLoad(route.worker) - 1;
+    }
+    this.versionCounter++;
   }
 
   private freeSlot(): number {

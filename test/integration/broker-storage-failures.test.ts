@@ -4,7 +4,8 @@
  * error, leaves nothing half made, and stops failing once the obstacle is gone, without a restart:
  *
  * - CreateTopics answers KAFKA_STORAGE_ERROR and the topic does not exist afterwards; the same
- *   request succeeds later and every partition takes records.
+ *   request succeeds later and every partition takes records. CreatePartitions likewise adds all
+ *   of its partitions or none.
  * - The group coordinator, which creates `__consumer_offsets` on first use, answers
  *   COORDINATOR_NOT_AVAILABLE (clients retry it) instead of closing the connection, and serves
  *   groups once the offsets topic can be made.
@@ -16,6 +17,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
+import type { CreatePartitionsResponse } from '../../src/protocol/generated/create-partitions.js';
 import type { CreateTopicsResponse } from '../../src/protocol/generated/create-topics.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import type { JoinGroupResponse } from '../../src/protocol/generated/join-group.js';
@@ -24,6 +26,7 @@ import { API, batchOf, RawClient, V } from '../support/raw-client.js';
 
 const LIST_GROUPS_API_KEY = 16;
 const JOIN_GROUP_API_KEY = 11;
+const CREATE_PARTITIONS_API_KEY = 37;
 
 let dataDir: string;
 let broker: Broker;
@@ -55,6 +58,14 @@ function createTopics(name: string, partitions: number): Promise<CreateTopicsRes
   });
 }
 
+function createPartitions(name: string, count: number): Promise<CreatePartitionsResponse> {
+  return client.request<CreatePartitionsResponse>(CREATE_PARTITIONS_API_KEY, 1, {
+    topics: [{ name, count, assignments: null }],
+    timeoutMs: 10_000,
+    validateOnly: false,
+  });
+}
+
 async function topicNames(): Promise<string[]> {
   return (await client.metadata(null)).topics.map((t) => t.name ?? '');
 }
@@ -76,6 +87,24 @@ describe('a partition the disk refuses', () => {
     }
     const records = await client.readAll('blocked', 3);
     expect(records.map((r) => r.value?.toString())).toEqual(['v3']);
+  });
+
+  it('fails CreatePartitions whole; the partitions can be added once the disk takes them', async () => {
+    expect((await createTopics('growing', 1)).topics[0]?.errorCode).toBe(ErrorCode.NONE);
+    const blocker = join(dataDir, 'growing-2');
+    writeFileSync(blocker, 'in the way');
+    const refused = await createPartitions('growing', 3);
+    expect(refused.results[0]?.errorCode).toBe(ErrorCode.KAFKA_STORAGE_ERROR);
+    const meta = await client.metadata(['growing']);
+    expect(meta.topics[0]?.partitions.map((p) => p.partitionIndex)).toEqual([0]);
+
+    rmSync(blocker);
+    expect((await createPartitions('growing', 3)).results[0]?.errorCode).toBe(ErrorCode.NONE);
+    for (let p = 0; p < 3; p++) {
+      expect(await client.produce('growing', p, batchOf([`g${p}`]))).toMatchObject({
+        errorCode: 0,
+      });
+    }
   });
 
   it('makes the coordinator answer COORDINATOR_NOT_AVAILABLE until the offsets topic can be made', async () => {

@@ -47,6 +47,24 @@ describe('routing table', () => {
     expect(table.workerLoad(1)).toBe(3);
   });
 
+  it('shrinks a topic back after a failed growth, freeing the added slots and their load', () => {
+    const table = new RoutingTable(2, 8);
+    const first = table.ensurePartitions('a', 2);
+    const added = table.ensurePartitions('a', 5);
+    const version = table.version;
+    expect(table.truncatePartitions('a', 2)).toEqual(added);
+    expect(table.version).toBe(version + 1);
+    expect(table.partitions('a')).toEqual(first);
+    expect(table.lookup('a', 2)).toBeUndefined();
+    expect(table.slotsInUse).toBe(2);
+    expect([0, 1].map((w) => table.workerLoad(w))).toEqual([1, 1]);
+    expect(table.truncatePartitions('a', 2)).toEqual([]);
+    expect(table.truncatePartitions('none', 1)).toEqual([]);
+    expect(() => table.truncatePartitions('a', 0)).toThrow(RangeError);
+    // The freed slots go to the next growth, which continues the partition numbers.
+    expect(table.ensurePartitions('a', 3).map((r) => [r.partition, r.slot])).toEqual([[2, 2]]);
+  });
+
   it('round-trips through a structured-clone snapshot, version included', () => {
     const table = new RoutingTable(4, 1000);
     table.ensurePartitions('x', 10);
