@@ -24,6 +24,7 @@ import type { ReplicaManager } from '../cluster/replication/replica-manager.js';
 import { type ConfigSet, effectiveTopicValue, topicOverrides } from '../config/config.js';
 import type { CleanupPolicy, FlushPolicy } from '../config/definitions.js';
 import type { BrokerMetrics } from '../metrics/broker-metrics.js';
+import { IoError } from '../io/file-io.js';
 import { ErrorCode } from '../protocol/generated/errors.js';
 import type { PartitionStateTable } from '../threads/partition-state.js';
 import type { PartitionTailTable } from '../threads/partition-tail.js';
@@ -58,6 +59,19 @@ export class TopicError extends Error {
     message: string,
   ) {
     super(message);
+  }
+}
+
+/**
+ * Runs a topic registry change. The registry undoes a change whose file write failed (a full
+ * disk); the client gets KAFKA_STORAGE_ERROR for it.
+ */
+function saved<T>(change: () => T): T {
+  try {
+    return change();
+  } catch (err) {
+    if (!(err instanceof IoError)) throw err;
+    throw new TopicError(ErrorCode.KAFKA_STORAGE_ERROR, `writing the topic list: ${err.message}`);
   }
 }
 
@@ -235,7 +249,7 @@ export class BrokerCore {
       return this.cluster.createTopic(name, partitions, replicationFactor, configs, assignment);
     return this.serial(async () => {
       const count = this.validateNewTopic(name, partitions, replicationFactor, configs);
-      const t = this.registry.create(name, count, configs);
+      const t = saved(() => this.registry.create(name, count, configs));
       try {
         await this.openPartitions(t, this.routing.ensurePartitions(name, count));
       } catch (err) {
@@ -251,7 +265,8 @@ export class BrokerCore {
    * A topic is created whole or not at all: when a partition fails to open (a full disk, a file in
    * the way), the partitions that did open are closed and the topic is forgotten, so the error the
    * client gets is the whole story and a retry creates the topic anew. Directories are left as
-   * they are (they may hold what the failure was about); opening them again is safe.
+   * they are (they may hold what the failure was about): a retry opens them again, and a restart
+   * removes them as orphans.
    */
   private async undoCreate(name: string): Promise<void> {
     if (this.registry.delete(name)) await this.closeOpened(this.routing.removeTopic(name));
@@ -295,7 +310,7 @@ export class BrokerCore {
       if (!this.registry.get(name))
         throw new TopicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `no topic ${name}`);
       // Registry first: after a crash in between, the orphan directories are removed on start.
-      this.registry.delete(name);
+      saved(() => this.registry.delete(name));
       const routes = this.routing.removeTopic(name);
       for (const r of routes) this.opened.delete(r.slot);
       await Promise.all(
@@ -338,7 +353,7 @@ export class BrokerCore {
         await this.closeOpened(this.routing.truncatePartitions(name, before));
         throw err;
       }
-      this.registry.setPartitions(name, count);
+      saved(() => this.registry.setPartitions(name, count));
     });
   }
 
@@ -358,7 +373,7 @@ export class BrokerCore {
         throw new TopicError(ErrorCode.INVALID_CONFIG, (err as Error).message);
       }
       if (validateOnly) return;
-      this.registry.setConfigs(name, next);
+      saved(() => this.registry.setConfigs(name, next));
       const settings = this.logSettings(t);
       const routes = this.routing.partitions(name) ?? [];
       await Promise.all(

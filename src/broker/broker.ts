@@ -280,7 +280,8 @@ function advertisable(host: string): string {
 
 /**
  * Removes partition directories that belong to no registered topic: the leftovers of a
- * DeleteTopics interrupted between the registry write and the directory removal.
+ * DeleteTopics interrupted between the registry write and the directory removal, and of a
+ * CreateTopics or CreatePartitions that failed (they keep what they made).
  */
 function removeOrphanPartitions(
   io: FileIO,

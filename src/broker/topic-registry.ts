@@ -9,9 +9,10 @@
  *     "topics": [ { "name": "t", "id": "<32 hex>", "partitions": 3,
  *                   "configs": { "retention.ms": 1000 } } ] }
  *
- * A change is durable before the request that made it is answered. Partition data lives in the
- * partition directories; a partition directory without a topic here is an orphan of an interrupted
- * DeleteTopics and is removed on start by the broker.
+ * A change is durable before the request that made it is answered; a change whose write fails is
+ * undone in memory too. Partition data lives in the partition directories; a partition directory
+ * without a topic here is an orphan (of an interrupted DeleteTopics, or of a failed CreateTopics
+ * or CreatePartitions) and is removed on start by the broker.
  *
  * Owned by the main (network) thread; not thread-safe. Workers learn about topics through
  * commands, never by reading this file.
@@ -127,17 +128,20 @@ export class TopicRegistry {
   ): TopicRecord {
     if (this.topics.has(name)) throw new Error(`topic ${name} exists`);
     const t: TopicRecord = { name, id, partitions, configs };
-    this.put(t);
-    this.save();
+    this.change(
+      () => this.put(t),
+      () => this.remove(t),
+    );
     return t;
   }
 
   delete(name: string): TopicRecord | undefined {
     const t = this.topics.get(name);
     if (!t) return undefined;
-    this.topics.delete(name);
-    this.byId.delete(t.id.toString('hex'));
-    this.save();
+    this.change(
+      () => this.remove(t),
+      () => this.put(t),
+    );
     return t;
   }
 
@@ -145,15 +149,48 @@ export class TopicRegistry {
     const t = this.topics.get(name);
     if (!t) throw new Error(`no topic ${name}`);
     if (partitions < t.partitions) throw new Error('partition count can only grow');
-    t.partitions = partitions;
-    this.save();
+    const before = t.partitions;
+    this.change(
+      () => {
+        t.partitions = partitions;
+      },
+      () => {
+        t.partitions = before;
+      },
+    );
   }
 
   setConfigs(name: string, configs: TopicRecord['configs']): void {
     const t = this.topics.get(name);
     if (!t) throw new Error(`no topic ${name}`);
-    t.configs = configs;
-    this.save();
+    const before = t.configs;
+    this.change(
+      () => {
+        t.configs = configs;
+      },
+      () => {
+        t.configs = before;
+      },
+    );
+  }
+
+  /**
+   * Applies a change and writes the metadata file; when the write fails (a full disk) the change is
+   * undone, so this registry never holds what its file does not, and the error is rethrown.
+   */
+  private change(apply: () => void, undo: () => void): void {
+    apply();
+    try {
+      this.save();
+    } catch (err) {
+      undo();
+      throw err;
+    }
+  }
+
+  private remove(t: TopicRecord): void {
+    this.topics.delete(t.name);
+    this.byId.delete(t.id.toString('hex'));
   }
 
   private save(): void {

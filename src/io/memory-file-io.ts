@@ -15,7 +15,8 @@
  * Faults (all deterministic; torn-write prefix lengths come from a seeded PRNG):
  * - `failFsync(n)`: the next n fdatasync calls fail with EIO (nothing is synced);
  * - `setSpaceLimit(bytes)`: writes or fallocates that would grow the total size beyond it fail with
- *   ENOSPC (nothing is written);
+ *   ENOSPC (nothing is written), and so does a `writeFileAtomic` whose new file does not fit beside
+ *   the old one;
  * - `failWrite(callsFromNow, kind)`: the chosen write call fails with ENOSPC, EIO, or 'torn' (a
  *   random prefix of the data lands, then EIO).
  *
@@ -266,6 +267,9 @@ export class MemoryFileIO implements FileIO {
   writeFileAtomic(path: string, data: Uint8Array): void {
     if (!this.dirs.has(parentOf(path)))
       throw new IoError(`no such dir for ${path}`, 'ENOENT', 'open', path);
+    // The new file is written beside the old one before the rename: it needs its own room.
+    if (this.spaceLimitBytes !== null && this.usedBytes() + data.length > this.spaceLimitBytes)
+      throw new IoError('no space left (limit)', 'ENOSPC', 'write', path);
     const copy = Buffer.from(data);
     const inode: Inode = {
       data: copy,
