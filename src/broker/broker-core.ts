@@ -269,7 +269,15 @@ export class BrokerCore {
    * removes them as orphans.
    */
   private async undoCreate(name: string): Promise<void> {
-    if (this.registry.delete(name)) await this.closeOpened(this.routing.removeTopic(name));
+    try {
+      this.registry.delete(name);
+    } catch (err) {
+      // The disk that refused the partitions may refuse meta.json too: the topic still goes from
+      // this run (a restart finds it in the file and opens it again).
+      this.registry.forget(name);
+      this.logger.warn({ topic: name, err: String(err) }, 'failed topic kept in meta.json');
+    }
+    await this.closeOpened(this.routing.removeTopic(name));
   }
 
   /** Closes (keeping their files) those of `routes` that are open; never rejects. */

@@ -10,7 +10,7 @@
  *                   "configs": { "retention.ms": 1000 } } ] }
  *
  * A change is durable before the request that made it is answered; a change whose write fails is
- * undone in memory too. Partition data lives in the partition directories; a partition directory
+ * undone in memory too (except `forget`, for a failed creation that could not be undone on disk). Partition data lives in the partition directories; a partition directory
  * without a topic here is an orphan (of an interrupted DeleteTopics, or of a failed CreateTopics
  * or CreatePartitions) and is removed on start by the broker.
  *
@@ -172,6 +172,15 @@ export class TopicRegistry {
         t.configs = before;
       },
     );
+  }
+
+  /**
+   * Removes a topic from memory only, when even its removal could not be written: the file keeps
+   * listing it, so a restart brings it back (with its partitions' data, which stays on disk).
+   */
+  forget(name: string): void {
+    const t = this.topics.get(name);
+    if (t) this.remove(t);
   }
 
   /**

@@ -50,4 +50,13 @@ describe('TopicRegistry', () => {
     registry.create('b', 1, {});
     expect(reopen().get('b')?.partitions).toBe(1);
   });
+
+  it('forgets a topic in memory only: a reopen finds it in the file again', () => {
+    const { registry, reopen } = setup();
+    const t = registry.create('a', 3, {});
+    registry.forget('a');
+    expect(registry.get('a')).toBeUndefined();
+    expect(registry.getById(t.id)).toBeUndefined();
+    expect(reopen().get('a')?.partitions).toBe(3);
+  });
 });
