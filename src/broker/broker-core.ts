@@ -251,7 +251,7 @@ export class BrokerCore {
       const count = this.validateNewTopic(name, partitions, replicationFactor, configs);
       const t = saved(() => this.registry.create(name, count, configs));
       try {
-        await this.openPartitions(t, this.routing.ensurePartitions(name, count));
+        await this.openPartitions(t, this.routing.ensurePartitions(name, count), true);
       } catch (err) {
         await this.undoCreate(name);
         throw err;
@@ -356,7 +356,7 @@ export class BrokerCore {
       // All or nothing, as for a new topic: the count grows once every new partition is open.
       const before = t.partitions;
       try {
-        await this.openPartitions(t, this.routing.ensurePartitions(name, count));
+        await this.openPartitions(t, this.routing.ensurePartitions(name, count), true);
       } catch (err) {
         await this.closeOpened(this.routing.truncatePartitions(name, before));
         throw err;
@@ -498,8 +498,15 @@ export class BrokerCore {
     }
   }
 
-  /** Opens `routes` on their owners; rejects with the first failure once every open settled. */
-  private async openPartitions(t: TopicRecord, routes: readonly PartitionRoute[]): Promise<void> {
+  /**
+   * Opens `routes` on their owners; rejects with the first failure once every open settled.
+   * `creating`: new partitions (a full disk fails them instead of opening them offline for writes).
+   */
+  private async openPartitions(
+    t: TopicRecord,
+    routes: readonly PartitionRoute[],
+    creating = false,
+  ): Promise<void> {
     const settings = this.logSettings(t);
     const outcomes = await Promise.allSettled(
       routes.map(async (r) => {
@@ -512,6 +519,7 @@ export class BrokerCore {
           partition: r.partition,
           settings,
           ...(replica !== null ? { replica } : {}),
+          ...(creating ? { creating: true } : {}),
         };
         const res = await this.pool.call<{ errorCode: number; error?: string }>(
           r.worker,

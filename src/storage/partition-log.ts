@@ -26,7 +26,8 @@
  * fails the append only. A failed fdatasync takes the log offline for writes (like Kafka marking
  * the log dir offline): page-cache state after a failed fsync is unknown, so every later append
  * and flush fails with StorageError until the partition is reopened (which runs recovery). Reads
- * of already-appended data keep working.
+ * of already-appended data keep working. A full disk during recovery opens the log offline for
+ * writes too (`recoveryWrite`): a broker restarted on a full disk serves what it holds.
  *
  * Recovery on open: after a clean shutdown (marker present) index files are loaded and trusted
  * (a missing or malformed one is rebuilt). After an unclean shutdown every index is rebuilt by
@@ -163,6 +164,11 @@ export interface OpenPartitionLogOptions {
   io: FileIO;
   settings: PartitionLogSettings;
   nowMs: number;
+  /**
+   * Fail the open rather than open offline for writes when the disk is full (a partition being
+   * created: with nothing to serve yet, offline is no use). Default false.
+   */
+  requireWritable?: boolean;
 }
 
 function toStorageError(err: unknown, what: string): StorageError {
@@ -198,6 +204,8 @@ export class PartitionLog {
   private syncing: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
   private offlineReason: StorageError | null = null;
+  /** See `OpenPartitionLogOptions.requireWritable`; only read while opening. */
+  private requireWritable = false;
   private closeFailure: StorageError | null = null;
   private closed = false;
   private producers = new ProducerStateTable();
@@ -222,6 +230,7 @@ export class PartitionLog {
   /** Opens (or creates) the log in `dir`, running recovery if the last shutdown was not clean. */
   static open(opts: OpenPartitionLogOptions): PartitionLog {
     const log = new PartitionLog(opts.dir, opts.io, opts.settings);
+    log.requireWritable = opts.requireWritable === true;
     try {
       log.recover(opts.nowMs);
     } catch (err) {
@@ -1303,7 +1312,8 @@ export class PartitionLog {
     scanned.truncateFromEnd(this.logEndOffset + 1);
     const hadFile = this.io.exists(`${this.dir}/${LEADER_EPOCH_FILE_NAME}`);
     this.epochs.reset(scanned.list());
-    if (hadFile || scanned.latestEpoch >= 0) this.epochs.save();
+    if (hadFile || scanned.latestEpoch >= 0)
+      this.recoveryWrite('leader epoch checkpoint', () => this.epochs.save());
   }
 
   /** Removes segments wholly below the log start offset (an unlink that a crash undid). */
@@ -1435,16 +1445,37 @@ export class PartitionLog {
 
   /** Makes the recovered state durable: sync repaired segments, reserve the active one, checkpoint. */
   private finishRecovery(clean: boolean): void {
-    for (const s of this.segments) if (s !== this.active && !clean) this.sealFiles(s);
-    for (const s of this.dirty) this.io.fdatasync(s.fd);
+    this.recoveryWrite('recovered files', () => {
+      for (const s of this.segments) if (s !== this.active && !clean) this.sealFiles(s);
+      for (const s of this.dirty) this.io.fdatasync(s.fd);
+      if (this.dirNeedsSync) this.io.fsyncDir(this.dir);
+    });
     this.dirty.clear();
-    if (this.dirNeedsSync) this.io.fsyncDir(this.dir);
     this.dirNeedsSync = false;
     this.flushed = this.logEndOffset;
     // After a crash the checkpoint on disk is not known to be durable (nor, if missing or
     // malformed, known at all): always written. After a clean shutdown only when it changed.
-    if (clean) this.saveCheckpointIfChanged();
-    else this.saveCheckpoint();
+    this.recoveryWrite('checkpoint', () =>
+      clean ? this.saveCheckpointIfChanged() : this.saveCheckpoint(),
+    );
+  }
+
+  /**
+   * A write that brings the disk in step with the recovered state. On a full disk (ENOSPC, EDQUOT)
+   * the log opens offline for writes instead of failing, so the data on it stays readable; an
+   * offline log writes no clean-shutdown marker, so the next open recovers again. Any other error
+   * fails the open, and so does a full disk when the caller requires a writable log. Skipped once
+   * the log is offline.
+   */
+  private recoveryWrite(what: string, write: () => void): void {
+    if (this.offlineReason !== null) return;
+    try {
+      write();
+    } catch (err) {
+      const e = toStorageError(err, `${what} of ${this.dir}`);
+      if (this.requireWritable || (e.code !== 'ENOSPC' && e.code !== 'EDQUOT')) throw e;
+      this.goOffline(e);
+    }
   }
 
   /** Rewrites the index files of a sealed segment (after a rebuild). */

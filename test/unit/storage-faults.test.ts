@@ -197,6 +197,31 @@ describe('PartitionLog under faults (memory FileIO)', () => {
     expect(batchesIn(readAll(io, after)).length).toBe(appended);
   });
 
+  it('opens offline for writes on a full disk after a crash; a reopen with room recovers', async () => {
+    const { io, log, reopen } = setup();
+    for (let i = 0; i < 5; i++) log.append(makeBatch({ tag: i }), NOW);
+    await log.flush();
+    io.crash();
+    reopen(); // trims the preallocated tail, which would leave room otherwise
+    io.crash();
+    io.setSpaceLimit(io.usedBytes());
+    // A partition being created must be writable: there the full disk fails the open.
+    expect(() =>
+      openPartitionLog({ dir: DIR, io, settings: settings(), nowMs: NOW, requireWritable: true }),
+    ).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
+    const full = reopen();
+    expect(full.isOffline).toBe(true);
+    expect(full.logEndOffset).toBe(5);
+    expect(batchesIn(readAll(io, full)).map((b) => b.baseOffset)).toEqual([0, 1, 2, 3, 4]);
+    expect(() => full.append(makeBatch(), NOW)).toThrow(StorageError);
+    await full.close();
+    io.setSpaceLimit(null);
+    const again = reopen();
+    expect(again.isOffline).toBe(false);
+    expect(again.logEndOffset).toBe(5);
+    expect(again.append(makeBatch(), NOW).baseOffset).toBe(5);
+  });
+
   it('a torn write is invisible: log end unchanged, bytes cleared, next append reuses the offsets', async () => {
     const { io, log, reopen } = setup();
     log.append(makeBatch({ records: 2 }), NOW);

@@ -31,6 +31,8 @@ export interface OpenPartitionReq {
   settings: PartitionLogSettings;
   /** Cluster mode: the replica role to resume with (a reopen after a worker crash). */
   replica?: { role: 'leader' | 'follower'; leaderEpoch: number };
+  /** A partition being created: a full disk fails the open (not offline for writes). */
+  creating?: true;
 }
 
 export interface PartitionOffsetsRes {

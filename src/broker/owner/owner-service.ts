@@ -197,7 +197,13 @@ export class OwnerService {
     // A reused slot, or a reopen after a worker restart: nothing published before is ours.
     this.tail?.invalidate(req.slot);
     const dir = join(this.dataDir, `${req.topic}-${req.partition}`);
-    const log = openPartitionLog({ dir, io: this.io, settings: req.settings, nowMs: this.nowMs() });
+    const log = openPartitionLog({
+      dir,
+      io: this.io,
+      settings: req.settings,
+      nowMs: this.nowMs(),
+      requireWritable: req.creating === true,
+    });
     const h: Hosted = {
       slot: req.slot,
       topic: req.topic,
