@@ -149,27 +149,27 @@ export class TopicRegistry {
     const t = this.topics.get(name);
     if (!t) throw new Error(`no topic ${name}`);
     if (partitions < t.partitions) throw new Error('partition count can only grow');
-    const before = t.partitions;
-    this.change(
-      () => {
-        t.partitions = partitions;
-      },
-      () => {
-        t.partitions = before;
-      },
-    );
+    this.setField(t, 'partitions', partitions);
   }
 
   setConfigs(name: string, configs: TopicRecord['configs']): void {
     const t = this.topics.get(name);
     if (!t) throw new Error(`no topic ${name}`);
-    const before = t.configs;
+    this.setField(t, 'configs', configs);
+  }
+
+  private setField<K extends 'partitions' | 'configs'>(
+    t: TopicRecord,
+    key: K,
+    value: TopicRecord[K],
+  ): void {
+    const before = t[key];
     this.change(
       () => {
-        t.configs = configs;
+        t[key] = value;
       },
       () => {
-        t.configs = before;
+        t[key] = before;
       },
     );
   }
