@@ -357,11 +357,11 @@ export class BrokerCore {
       const before = t.partitions;
       try {
         await this.openPartitions(t, this.routing.ensurePartitions(name, count), true);
+        saved(() => this.registry.setPartitions(name, count));
       } catch (err) {
         await this.closeOpened(this.routing.truncatePartitions(name, before));
         throw err;
       }
-      saved(() => this.registry.setPartitions(name, count));
     });
   }
 
