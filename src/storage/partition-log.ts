@@ -171,6 +171,11 @@ export interface OpenPartitionLogOptions {
   requireWritable?: boolean;
 }
 
+/** The disk (or the user's quota) has no room: ENOSPC, EDQUOT. */
+function isNoSpace(err: unknown): boolean {
+  return err instanceof StorageError && (err.code === 'ENOSPC' || err.code === 'EDQUOT');
+}
+
 function toStorageError(err: unknown, what: string): StorageError {
   if (err instanceof StorageError) return err;
   const code = err instanceof IoError ? err.code : undefined;
@@ -639,7 +644,7 @@ export class PartitionLog {
       this.fallocateTo(seg, target);
     } catch (err) {
       // The step is only an optimization: a disk too full for it may still hold this append.
-      if (target === end || !(err instanceof StorageError && err.code === 'ENOSPC')) throw err;
+      if (target === end || !isNoSpace(err)) throw err;
       this.fallocateTo(seg, end);
     }
   }
@@ -1473,7 +1478,7 @@ export class PartitionLog {
       write();
     } catch (err) {
       const e = toStorageError(err, `${what} of ${this.dir}`);
-      if (this.requireWritable || (e.code !== 'ENOSPC' && e.code !== 'EDQUOT')) throw e;
+      if (this.requireWritable || !isNoSpace(e)) throw e;
       this.goOffline(e);
     }
   }
