@@ -25,7 +25,10 @@
  *
  *   node --import tsx bench/cluster/replication-bench.ts [--seconds 4] [--warmup 5]
  *     [--partitions 3] [--in-flight 32] [--rounds 3] [--json FILE] [--src]
- *     [--node-options "--cpu-prof --cpu-prof-dir=D"]
+ *     [--node-options "--cpu-prof --cpu-prof-dir=D"] [--only single|cluster]
+ *
+ * `--only` runs one side (no ratio), for profiling it; the measured window's start is printed
+ * to stderr ("measuring N broker(s)") so that a system profiler can be attached then.
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -166,7 +169,9 @@ async function measure(root: string, brokers: number, s: Settings): Promise<Meas
     args.push('--warmup', String(s.warmupS));
     // The measured window starts: each broker counts its CPU from here.
     const onLine = (line: string): void => {
-      if (line === 'measuring') nodes.startMeasuring();
+      if (line !== 'measuring') return;
+      nodes.startMeasuring();
+      process.stderr.write(`measuring ${brokers} broker(s)\n`);
     };
     const out = await run('./produce-load.ts', args, onLine).done;
     recordsPerS = Number(out.trim().split('\n').at(-1));
@@ -186,6 +191,22 @@ function median(xs: number[]): number {
 
 const k = (n: number): string => `${(n / 1e3).toFixed(0)} k`;
 
+const describe = (m: Measured): string =>
+  `${k(m.recordsPerS)}/s (${m.cpuUsPerRecord.toFixed(2)} µs CPU/record)`;
+
+/** `--only`: one side's rounds, for profiling it; no ratio. */
+async function measureOnly(brokers: 1 | 3, s: Settings, rounds: number): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), 'sluice-repl-bench-'));
+  try {
+    for (let r = 0; r < rounds; r++)
+      process.stdout.write(
+        `round ${r + 1}: ${brokers} broker(s) ${describe(await measure(root, brokers, s))}\n`,
+      );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const s: Settings = {
     seconds: Number(arg('--seconds', '4')),
@@ -195,6 +216,11 @@ async function main(): Promise<void> {
   };
   const rounds = Number(arg('--rounds', '3'));
   const json = arg('--json', '');
+  const only = arg('--only', '');
+  if (only !== '') {
+    if (only !== 'single' && only !== 'cluster') throw new Error('--only takes single or cluster');
+    return measureOnly(only === 'single' ? 1 : 3, s, rounds);
+  }
   const root = mkdtempSync(join(tmpdir(), 'sluice-repl-bench-'));
   const ones: Measured[] = [];
   const threes: Measured[] = [];
@@ -207,8 +233,7 @@ async function main(): Promise<void> {
       const a = ones[r] as Measured;
       const b = threes[r] as Measured;
       process.stdout.write(
-        `round ${r + 1}: single acks=1 ${k(a.recordsPerS)}/s (${a.cpuUsPerRecord.toFixed(2)} µs CPU/record), ` +
-          `3 brokers acks=all ${k(b.recordsPerS)}/s (${b.cpuUsPerRecord.toFixed(2)} µs CPU/record)\n`,
+        `round ${r + 1}: single acks=1 ${describe(a)}, 3 brokers acks=all ${describe(b)}\n`,
       );
     }
     const one = median(ones.map((m) => m.recordsPerS));
