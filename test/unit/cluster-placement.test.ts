@@ -10,6 +10,7 @@ import {
   decidePartition,
   electLeader,
   initialState,
+  onlyStampsBrokerEpoch,
   PlacementError,
   placeReplicas,
   reassigningReplicas,
@@ -371,6 +372,38 @@ describe('reassignment rules', () => {
       isr: [2, 1],
       replicas: [2, 1],
     });
+  });
+
+  it("records a kept leader's missing broker epoch, and keeps one already recorded", () => {
+    const withEpochs = { ...opts, brokerEpoch: (id: number) => id * 100 };
+    const unstamped = state({ isr: [1, 2, 3] });
+    expect(withReplicas(unstamped, [2, 1], withEpochs)).toMatchObject({
+      leader: 1,
+      leaderEpoch: 4,
+      leaderBrokerEpoch: 100,
+    });
+    const stamped = state({ isr: [1, 2, 3], leaderBrokerEpoch: 7 });
+    expect(withReplicas(stamped, [2, 1], withEpochs)).toMatchObject({ leaderBrokerEpoch: 7 });
+  });
+
+  it('tells a decision that only records the broker epoch from a leader or ISR change', () => {
+    const o = {
+      eligible: live(1, 2, 3),
+      uncleanElection: false,
+      preferPreferred: false,
+      controllerEpoch: 9,
+      brokerEpoch: (id: number) => id * 100,
+    };
+    const unstamped = state({});
+    const stamp = decidePartition(unstamped, o);
+    expect(stamp).toMatchObject({ leader: 1, leaderEpoch: 4, leaderBrokerEpoch: 100 });
+    expect(onlyStampsBrokerEpoch(unstamped, stamp as NonNullable<typeof stamp>)).toBe(true);
+    const shrink = decidePartition(unstamped, { ...o, eligible: live(1, 2) });
+    expect(shrink).toMatchObject({ leader: 1, isr: [1, 2] });
+    expect(onlyStampsBrokerEpoch(unstamped, shrink as NonNullable<typeof shrink>)).toBe(false);
+    const elect = decidePartition(unstamped, { ...o, eligible: live(2, 3) });
+    expect(elect).toMatchObject({ leader: 2, leaderEpoch: 5 });
+    expect(onlyStampsBrokerEpoch(unstamped, elect as NonNullable<typeof elect>)).toBe(false);
   });
 
   it('refuses a replica list that would leave no ISR member', () => {

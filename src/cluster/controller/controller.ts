@@ -36,6 +36,7 @@ import {
   decidePartition,
   type ElectOptions,
   initialState,
+  onlyStampsBrokerEpoch,
 } from './placement.js';
 import { type ClusterStore, REASSIGNMENTS_PER_TXN } from './store.js';
 
@@ -277,6 +278,8 @@ export class Controller {
           brokerEpoch,
         });
         if (next === null) continue;
+        // Its move's end records the leader's broker epoch too: one write, not two.
+        if (onlyStampsBrokerEpoch(s, next) && this.moveCanEnd(name, partition, s, epoch)) continue;
         deciding.add(partition);
         writes.push(async () => {
           const v = await this.store.writePartitionAsController(
@@ -362,6 +365,12 @@ export class Controller {
           );
       return ok;
     };
+  }
+
+  /** Whether the reassignment of `topic`/`partition` (if any) can end now (see completions). */
+  private moveCanEnd(topic: string, partition: number, s: PartitionState, epoch: number): boolean {
+    const r = this.view.reassignments().get(topic)?.get(partition);
+    return r !== undefined && completedReassignment(s, r.target, this.electOptions(epoch)) !== null;
   }
 
   /** After a refused write: if a newer controller epoch exists, step down. */

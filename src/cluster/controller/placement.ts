@@ -283,6 +283,17 @@ function withNewLeader(
   };
 }
 
+/**
+ * True when `next` (from decidePartition) only records the leader's broker epoch: same leader,
+ * same ISR. Such a write can wait for, or ride along with, another change of the partition.
+ */
+export function onlyStampsBrokerEpoch(
+  s: PartitionState,
+  next: Omit<PartitionState, 'version'>,
+): boolean {
+  return next.leader === s.leader && sameMembers(next.isr, s.isr);
+}
+
 function sameMembers(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x) => b.includes(x));
 }
@@ -363,7 +374,10 @@ export function withReplicas(
   if (isr.length === 0) return null;
   if (replicas.includes(s.leader)) {
     const { version: _v, ...rest } = s;
-    return { ...rest, isr, replicas: [...replicas], controllerEpoch: o.controllerEpoch };
+    // A leader elected before broker epochs were recorded gets its epoch here (see decidePartition).
+    const stamp =
+      s.leaderBrokerEpoch === undefined ? leaderBrokerEpochOf(s.leader, o.brokerEpoch) : {};
+    return { ...rest, isr, replicas: [...replicas], controllerEpoch: o.controllerEpoch, ...stamp };
   }
   const leader = isr.find(o.eligible) ?? -1;
   return withNewLeader({ ...s, replicas: [...replicas] }, leader, isr, o);
