@@ -404,6 +404,11 @@ describe('reassignment rules', () => {
     const elect = decidePartition(unstamped, { ...o, eligible: live(2, 3) });
     expect(elect).toMatchObject({ leader: 2, leaderEpoch: 5 });
     expect(onlyStampsBrokerEpoch(unstamped, elect as NonNullable<typeof elect>)).toBe(false);
+    // A bounced leader with no other live ISR member leads again, under a new leader epoch.
+    const bounced = state({ isr: [1], leaderBrokerEpoch: 50 });
+    const again = decidePartition(bounced, o);
+    expect(again).toMatchObject({ leader: 1, leaderEpoch: 5, isr: [1], leaderBrokerEpoch: 100 });
+    expect(onlyStampsBrokerEpoch(bounced, again as NonNullable<typeof again>)).toBe(false);
   });
 
   it('refuses a replica list that would leave no ISR member', () => {

@@ -285,13 +285,16 @@ function withNewLeader(
 
 /**
  * True when `next` (from decidePartition) only records the leader's broker epoch: same leader,
- * same ISR. Such a write can wait for, or ride along with, another change of the partition.
+ * same leader epoch (a bounced leader that leads again gets a new one), same ISR. Such a write
+ * can wait for, or ride along with, another change of the partition.
  */
 export function onlyStampsBrokerEpoch(
   s: PartitionState,
   next: Omit<PartitionState, 'version'>,
 ): boolean {
-  return next.leader === s.leader && sameMembers(next.isr, s.isr);
+  return (
+    next.leader === s.leader && next.leaderEpoch === s.leaderEpoch && sameMembers(next.isr, s.isr)
+  );
 }
 
 function sameMembers(a: readonly number[], b: readonly number[]): boolean {
