@@ -54,6 +54,14 @@ const OFFSETS_TOPIC_CONFIGS: Record<string, string> = { 'cleanup.policy': 'compa
 const OFFSETS_RETENTION_CHECK_MS = 600_000;
 /** Bytes per read while loading the offsets topic. */
 const LOAD_READ_BYTES = 8 * 1024 * 1024;
+/**
+ * After a failed coordinator load (a full disk, say), the next attempt waits this long, doubling
+ * per failure up to the max; requests meanwhile get COORDINATOR_NOT_AVAILABLE at once. Without
+ * it, every client retry tried to create the 50-partition offsets topic again, and logged it.
+ * The max stays well inside a client's retry budget (kafkajs: about 9 s by default).
+ */
+export const LOAD_RETRY_DELAY_MS_MIN = 250;
+const LOAD_RETRY_DELAY_MS_MAX = 2_000;
 /** Most records appended to the offsets topic in one batch. */
 const BATCH_RECORDS_MAX = 1024;
 /** Members tracked while a stopping coordinator drains (a limit; beyond it they are not waited for). */
@@ -130,6 +138,8 @@ type EventWithoutId = CoordinatorEvent extends infer E
 export class GroupService {
   private state: CoordinatorState | null = null;
   private loading: Promise<void> | null = null;
+  /** The last failed load, and when the next may start (see LOAD_RETRY_DELAY_MS_MIN). */
+  private loadFailure: { err: unknown; retryAtMs: number; delayMs: number } | null = null;
   private nextRequestId = 1;
   private readonly waiting = new Map<number, (r: CoordinatorResponse) => void>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
@@ -298,18 +308,33 @@ export class GroupService {
 
   /**
    * Loads the coordinator's state on first use (creating the offsets topic on a single broker).
-   * A failed load (a full disk, say) is logged and forgotten: the next request tries again.
+   * A failed load (a full disk, say) is logged and forgotten: a request after the retry delay
+   * tries again; one before it fails at once with the same error.
    */
   private ensureLoaded(): Promise<void> {
-    if (this.loading === null) {
-      const loading = this.load();
-      this.loading = loading;
-      loading.catch((err: unknown) => {
+    if (this.loading !== null) return this.loading;
+    const failed = this.loadFailure;
+    if (failed !== null && Date.now() < failed.retryAtMs) return Promise.reject(failed.err);
+    const loading = this.load();
+    this.loading = loading;
+    loading.then(
+      () => {
+        this.loadFailure = null;
+      },
+      (err: unknown) => {
         if (this.loading === loading) this.loading = null;
-        this.core.logger.error({ err: String(err) }, 'loading the group coordinator failed');
-      });
-    }
-    return this.loading;
+        const delayMs = Math.min(
+          failed === null ? LOAD_RETRY_DELAY_MS_MIN : failed.delayMs * 2,
+          LOAD_RETRY_DELAY_MS_MAX,
+        );
+        this.loadFailure = { err, retryAtMs: Date.now() + delayMs, delayMs };
+        this.core.logger.error(
+          { err: String(err), retryInMs: delayMs },
+          'loading the group coordinator failed',
+        );
+      },
+    );
+    return loading;
   }
 
   /** Whether the coordinator's state is loaded (false: it failed, the request is refused). */

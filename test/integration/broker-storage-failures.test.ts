@@ -7,16 +7,18 @@
  *   request succeeds later and every partition takes records. CreatePartitions likewise adds all
  *   of its partitions or none.
  * - The group coordinator, which creates `__consumer_offsets` on first use, answers
- *   COORDINATOR_NOT_AVAILABLE (clients retry it) instead of closing the connection, and serves
- *   groups once the offsets topic can be made.
+ *   COORDINATOR_NOT_AVAILABLE (clients retry it) instead of closing the connection, retries the
+ *   creation after a delay rather than on every request, and serves groups once the offsets topic
+ *   can be made.
  */
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
+import { LOAD_RETRY_DELAY_MS_MIN } from '../../src/broker/group-service.js';
 import type { CreatePartitionsResponse } from '../../src/protocol/generated/create-partitions.js';
 import type { CreateTopicsResponse } from '../../src/protocol/generated/create-topics.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
@@ -128,6 +130,25 @@ describe('a partition the disk refuses', () => {
     expect(joined.errorCode).toBe(ErrorCode.COORDINATOR_NOT_AVAILABLE);
     // The same connection goes on serving, and nothing of the offsets topic was left behind.
     expect(await topicNames()).not.toContain('__consumer_offsets');
+    // Retries in quick succession are answered at once: a new attempt (one log line each) needs
+    // at least LOAD_RETRY_DELAY_MS_MIN since the last failure. The old code tried all 20.
+    const failedLoads = vi.spyOn(broker.logger, 'error');
+    const startMs = Date.now();
+    for (let i = 0; i < 20; i++) {
+      const again = await client.request<ListGroupsResponse>(LIST_GROUPS_API_KEY, 2, {
+        statesFilter: [],
+        typesFilter: [],
+      });
+      expect(again.errorCode).toBe(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    }
+    const attempts = failedLoads.mock.calls.filter(
+      ([, msg]) => msg === 'loading the group coordinator failed',
+    ).length;
+    failedLoads.mockRestore();
+    expect(attempts).toBeLessThanOrEqual(
+      1 + Math.floor((Date.now() - startMs) / LOAD_RETRY_DELAY_MS_MIN),
+    );
+    expect(attempts).toBeLessThan(20);
 
     rmSync(blocker);
     const kafka = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
