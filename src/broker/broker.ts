@@ -26,6 +26,7 @@ import type { ReplicaRoles } from '../cluster/types.js';
 import { brokerConfig, type ConfigSet } from '../config/config.js';
 import { createFileIO, type FileIO } from '../io/index.js';
 import { loadNativeAddon } from '../native/addon.js';
+import { isPartitionFile } from '../storage/partition-files.js';
 import { PartitionStateTable } from '../threads/partition-state.js';
 import { PartitionTailTable } from '../threads/partition-tail.js';
 import { ReceiveArena } from '../threads/receive-arena.js';
@@ -36,7 +37,7 @@ import { dispatch } from './dispatch.js';
 import { NetworkServer } from './network.js';
 import { Observability } from './observability.js';
 import { OwnerPool } from './owner-pool.js';
-import { TopicRegistry } from './topic-registry.js';
+import { META_FILE, TopicRegistry } from './topic-registry.js';
 
 /** Partition-state slots (partitions the broker can host at once). */
 export const PARTITION_SLOTS_DEFAULT = 65_536;
@@ -282,6 +283,12 @@ function advertisable(host: string): string {
  * Removes partition directories that belong to no registered topic: the leftovers of a
  * DeleteTopics interrupted between the registry write and the directory removal, and of a
  * CreateTopics or CreatePartitions that failed (they keep what they made).
+ *
+ * Only what is surely Sluice's own and surely unwanted goes: nothing at all when `meta.json` was
+ * missing (a registry made just now knows no topic, so a lost or misplaced `meta.json` would
+ * otherwise cost every partition), and no entry holding anything but partition files (a plain
+ * file, or a folder of the user's that happens to be named like `notes-2024`). Those are left
+ * in place with a warning.
  */
 function removeOrphanPartitions(
   io: FileIO,
@@ -294,7 +301,23 @@ function removeOrphanPartitions(
     if (!m) continue;
     const topic = registry.get(m[1] as string);
     if (topic && Number(m[2]) < topic.partitions) continue;
-    logger.warn({ dir: name }, 'removing orphan partition directory');
-    io.rmrf(join(dataDir, name));
+    const dir = join(dataDir, name);
+    if (registry.created) {
+      logger.warn({ dir: name }, `left in place: ${META_FILE} was missing, so no topic is known`);
+    } else if (!holdsOnlyPartitionFiles(io, dir)) {
+      logger.warn({ dir: name }, 'left in place: named like a partition, but not a partition log');
+    } else {
+      logger.warn({ dir: name }, 'removing orphan partition directory');
+      io.rmrf(dir);
+    }
+  }
+}
+
+/** Whether `path` is a directory whose entries are all partition-log files (or none). */
+function holdsOnlyPartitionFiles(io: FileIO, path: string): boolean {
+  try {
+    return io.readdir(path).every(isPartitionFile);
+  } catch {
+    return false; // not a directory, or unreadable: not ours to remove
   }
 }

@@ -12,7 +12,7 @@
  * A change is durable before the request that made it is answered; a change whose write fails is
  * undone in memory too (except `forget`, for a failed creation that could not be undone on disk). Partition data lives in the partition directories; a partition directory
  * without a topic here is an orphan (of an interrupted DeleteTopics, or of a failed CreateTopics
- * or CreatePartitions) and is removed on start by the broker.
+ * or CreatePartitions) and is removed on start by the broker, unless this file was missing.
  *
  * Owned by the main (network) thread; not thread-safe. Workers learn about topics through
  * commands, never by reading this file.
@@ -66,6 +66,8 @@ export class TopicRegistry {
     private readonly dataDir: string,
     readonly clusterId: string,
     readonly nodeId: number,
+    /** True when `meta.json` was missing and this open created it (it knows no topic yet). */
+    readonly created: boolean,
   ) {}
 
   /** Loads `meta.json`, or creates it with a fresh cluster id. */
@@ -73,7 +75,8 @@ export class TopicRegistry {
     io.mkdirp(dataDir);
     const raw = io.readFile(join(dataDir, META_FILE));
     if (raw === null) {
-      const reg = new TopicRegistry(io, dataDir, randomBytes(16).toString('base64url'), nodeId);
+      const clusterId = randomBytes(16).toString('base64url');
+      const reg = new TopicRegistry(io, dataDir, clusterId, nodeId, true);
       reg.save();
       return reg;
     }
@@ -86,7 +89,7 @@ export class TopicRegistry {
         `${META_FILE}: data dir belongs to node ${meta.nodeId}, this broker is node ${nodeId}`,
       );
     }
-    const reg = new TopicRegistry(io, dataDir, meta.clusterId, nodeId);
+    const reg = new TopicRegistry(io, dataDir, meta.clusterId, nodeId, false);
     for (const t of meta.topics) {
       reg.put({
         name: t.name,

@@ -110,6 +110,7 @@ import {
   LEADER_EPOCH_FILE as LEADER_EPOCH_FILE_NAME,
   LeaderEpochCache,
 } from './leader-epoch-cache.js';
+import { COMPACTION_TMP_SUFFIX } from './partition-files.js';
 import {
   type ScannedBatch,
   SEGMENT_BYTES_MAX,
@@ -129,8 +130,6 @@ export interface CompactionStats {
 export const COMPACTION_PASS_BYTES_MAX = 8 * 1024 * 1024;
 /** Compaction passes without new closed segments run at most this often. */
 const COMPACTION_INTERVAL_MIN_MS = 60_000;
-/** Suffix of a compacted segment file before it is renamed over the original. */
-const COMPACTION_TMP_SUFFIX = '.cleaned.tmp';
 
 /** A disk error for one partition; maps to KAFKA_STORAGE_ERROR. */
 export class StorageError extends Error {
