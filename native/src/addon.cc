@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <napi.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/sendfile.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -620,8 +621,21 @@ Napi::Value Crc32cHardware(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), Tables().hardware);
 }
 
+// flock(fd, LOCK_EX | LOCK_NB): an exclusive advisory lock, refused at once (EWOULDBLOCK) while
+// another open file description holds it, in this process or another. Released by closing the
+// fd, or by the kernel when the process dies.
+Napi::Value FlockExclusive(const Napi::CallbackInfo& info) {
+  int64_t fd;
+  if (!ArgInt(info, 0, "fd", &fd)) return info.Env().Undefined();
+  int r;
+  do r = ::flock(static_cast<int>(fd), LOCK_EX | LOCK_NB);
+  while (r != 0 && errno == EINTR);
+  if (r != 0) return ThrowErrno(info.Env(), errno, "flock");
+  return info.Env().Undefined();
+}
+
 Napi::Value AbiVersion(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), 2);
+  return Napi::Number::New(info.Env(), 3);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -634,6 +648,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fdatasyncAsync", Napi::Function::New(env, FdatasyncAsync));
   exports.Set("fallocate", Napi::Function::New(env, Fallocate));
   exports.Set("ftruncate", Napi::Function::New(env, Ftruncate));
+  exports.Set("flockExclusive", Napi::Function::New(env, FlockExclusive));
   exports.Set("sendfile", Napi::Function::New(env, Sendfile));
   exports.Set("splice", Napi::Function::New(env, Splice));
   exports.Set("crc32c", Napi::Function::New(env, Crc32cJs));

@@ -8,11 +8,12 @@
  * Embedded defaults (`embeddedDefaults`, on unless `sluice serve`): auto-create topics on,
  * `group.initial.rebalance.delay.ms` 0, a fresh temp data dir when none is given, silent logs.
  *
- * Start: open the data dir (topic registry, cluster id), start the partition-owner workers, open
- * every partition (each log recovers on its own if the last shutdown was unclean), then listen.
+ * Start: lock the data dir (one broker per dir, see data-dir-lock.ts), open it (topic registry,
+ * cluster id), start the partition-owner workers, open every partition (each log recovers on its
+ * own if the last shutdown was unclean), then listen.
  * Stop: stop accepting, let in-flight requests finish (bounded), close every log cleanly (trim
- * preallocated segments, flush, write clean-shutdown markers), end the workers. A temp data dir
- * (deleted right after) skips the clean close: nothing in it needs to reach the disk.
+ * preallocated segments, flush, write clean-shutdown markers), end the workers, unlock. A temp
+ * data dir (deleted right after) skips the clean close: nothing in it needs to reach the disk.
  *
  * The Broker object is owned by the thread that started it (the network thread).
  */
@@ -33,6 +34,7 @@ import { ReceiveArena } from '../threads/receive-arena.js';
 import { RoutingTable } from '../threads/routing.js';
 import { createLogger, type Logger, type LogLevel } from '../util/logger.js';
 import { BrokerCore } from './broker-core.js';
+import { DataDirLock } from './data-dir-lock.js';
 import { dispatch } from './dispatch.js';
 import { NetworkServer } from './network.js';
 import { Observability } from './observability.js';
@@ -105,6 +107,23 @@ function resolveConfig(opts: BrokerOptions, dataDir: string): ConfigSet {
 export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
   const tempDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'sluice-'));
+  // Before anything reads or writes the dir: a second broker on it must not touch it.
+  const lock = DataDirLock.acquire(dataDir);
+  try {
+    return await startLocked(opts, dataDir, tempDir, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+/** startBroker once `dataDir` is locked; `lock` is released by the returned broker's stop. */
+async function startLocked(
+  opts: BrokerOptions,
+  dataDir: string,
+  tempDir: boolean,
+  lock: DataDirLock,
+): Promise<Broker> {
   const config = resolveConfig(opts, dataDir);
   const logger = createLogger(
     opts.logLevel ?? ((opts.embeddedDefaults ?? true) ? 'silent' : 'info'),
@@ -248,6 +267,7 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<Broker> {
       // A temporary data dir is deleted next: its logs need no clean close (no syncs, no markers).
       const discard = tempDir && !opts.keepDataDir;
       await pool.stop(discard);
+      lock.release();
       if (discard) rmSync(dataDir, { recursive: true, force: true });
       logger.info({}, 'broker stopped');
     })();

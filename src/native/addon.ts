@@ -31,6 +31,11 @@ export interface NativeAddon {
   fallocate(fd: number, offset: number, length: number): void;
   ftruncate(fd: number, length: number): void;
   /**
+   * flock(2) LOCK_EX | LOCK_NB: an exclusive advisory lock on the open file; throws with code
+   * EWOULDBLOCK while another open of the file (any process) holds it. Closing the fd releases it.
+   */
+  flockExclusive(fd: number): void;
+  /**
    * Sends [position, position+length) of `fileFd` to the non-blocking socket `socketFd` on the
    * thread pool. Both fds are dup'd for the duration. Resolves with the bytes sent (less than
    * `length` only if the file ends first); rejects with ETIMEDOUT after `timeoutMs`, ECANCELED
@@ -65,7 +70,7 @@ export interface NativeAddon {
 }
 
 const ADDON_RELATIVE_PATH = join('native', 'build', 'Release', 'sluice_native.node');
-const EXPECTED_ABI_VERSION = 2;
+const EXPECTED_ABI_VERSION = 3;
 const MAX_PARENT_DIRS = 8;
 
 let cached: NativeAddon | null | undefined;
