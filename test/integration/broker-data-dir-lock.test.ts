@@ -4,30 +4,18 @@
  * process's: it is free again after a clean stop and after a SIGKILL alike.
  */
 
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startBroker } from '../../src/broker/broker.js';
 import { DataDirInUseError, LOCK_FILE } from '../../src/broker/data-dir-lock.js';
 import { loadNativeAddon } from '../../src/native/addon.js';
-import { batchOf, RawClient } from '../support/raw-client.js';
+import { batchOf, RawClient, valuesOf } from '../support/raw-client.js';
 import { expectOneLineError, sluice, startSluice } from '../support/sluice-cli.js';
+import { tempDirs } from '../support/temp-dirs.js';
 import { until } from '../support/until.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function dataDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'sluice-lock-'));
-  dirs.push(d);
-  return d;
-}
-
-const values = (records: { value: Buffer | null }[]): string[] =>
-  records.map((r) => r.value?.toString() ?? '');
+const dataDir = tempDirs('sluice-lock-');
 
 // The lock is a flock(2) through the native addon; without the addon nothing is locked.
 describe.skipIf(loadNativeAddon() === null)('data dir lock', () => {
@@ -50,7 +38,7 @@ describe.skipIf(loadNativeAddon() === null)('data dir lock', () => {
     const again = await startBroker({ port: 0, dataDir: dir });
     const c2 = await RawClient.connect(again.port);
     try {
-      expect(values(await c2.readAll('t', 0))).toEqual(['one']);
+      expect(valuesOf(await c2.readAll('t', 0))).toEqual(['one']);
     } finally {
       c2.close();
       await again.stop();

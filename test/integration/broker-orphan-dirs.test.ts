@@ -7,34 +7,16 @@
  * of the user's) is left alone.
  */
 
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startBroker } from '../../src/broker/broker.js';
 import { META_FILE } from '../../src/broker/topic-registry.js';
 import { isPartitionFile } from '../../src/storage/partition-files.js';
-import { batchOf, RawClient } from '../support/raw-client.js';
+import { batchOf, RawClient, valuesOf } from '../support/raw-client.js';
+import { tempDirs } from '../support/temp-dirs.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function dataDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'sluice-orphans-'));
-  dirs.push(d);
-  return d;
-}
+const dataDir = tempDirs('sluice-orphans-');
 
 /** Starts a broker on `dir`, runs `fn` with a connected client, stops cleanly. */
 async function withBroker(dir: string, fn: (c: RawClient) => Promise<void>): Promise<void> {
@@ -48,9 +30,6 @@ async function withBroker(dir: string, fn: (c: RawClient) => Promise<void>): Pro
   }
 }
 
-const values = (records: { value: Buffer | null }[]): string[] =>
-  records.map((r) => r.value?.toString() ?? '');
-
 describe('orphaned partition directories on start', () => {
   it('keeps every partition when meta.json is missing, and the topic is back with the file', async () => {
     const dir = dataDir();
@@ -61,8 +40,7 @@ describe('orphaned partition directories on start', () => {
           errorCode: 0,
         });
     });
-    const saved = join(dir, '..', `${dir.split('/').at(-1)}-meta.json`);
-    dirs.push(saved);
+    const saved = join(dataDir(), META_FILE);
     renameSync(join(dir, META_FILE), saved);
 
     // A start without meta.json makes a new one and knows no topic, but removes nothing.
@@ -75,7 +53,7 @@ describe('orphaned partition directories on start', () => {
     renameSync(saved, join(dir, META_FILE));
     await withBroker(dir, async (c) => {
       for (let p = 0; p < 2; p++)
-        expect(values(await c.readAll('orders', p))).toEqual([`a${p}`, `b${p}`]);
+        expect(valuesOf(await c.readAll('orders', p))).toEqual([`a${p}`, `b${p}`]);
     });
   });
 
@@ -96,7 +74,7 @@ describe('orphaned partition directories on start', () => {
     writeFileSync(join(dir, 'kept-5', 'photo.jpg'), 'not a log');
 
     await withBroker(dir, async (c) => {
-      expect(values(await c.readAll('kept', 0))).toEqual(['k']);
+      expect(valuesOf(await c.readAll('kept', 0))).toEqual(['k']);
     });
     expect(existsSync(join(dir, 'gone-0'))).toBe(false);
     expect(readdirSync(join(dir, 'notes-2024'))).toEqual(['todo.txt']);

@@ -296,6 +296,11 @@ export class RawClient {
   }
 }
 
+/** The records' values as strings (a null value as ''). */
+export function valuesOf(records: readonly { value: Buffer | null }[]): string[] {
+  return records.map((r) => r.value?.toString() ?? '');
+}
+
 /** A batch of string values (no keys), CreateTime now. */
 export function batchOf(values: string[]): Buffer {
   const timestamp = Date.now();
