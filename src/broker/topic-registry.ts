@@ -44,6 +44,28 @@ interface MetaFile {
   topics: { name: string; id: string; partitions: number; configs: TopicRecord['configs'] }[];
 }
 
+/**
+ * The file's contents, or a clear error naming it: a damaged `meta.json` stops the start (the
+ * partition directories are left untouched) rather than failing later on a missing field.
+ */
+function parseMeta(raw: Buffer, path: string): MetaFile {
+  const damaged = (why: string): Error =>
+    new Error(
+      `${path} is damaged (${why}); restore it from a backup: the partition data is untouched`,
+    );
+  let meta: unknown;
+  try {
+    meta = JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    throw damaged((err as Error).message);
+  }
+  const m = meta as Partial<MetaFile> | null;
+  if (typeof m !== 'object' || m === null) throw damaged('not a JSON object');
+  if (typeof m.clusterId !== 'string' || typeof m.nodeId !== 'number' || !Array.isArray(m.topics))
+    throw damaged('clusterId, nodeId or topics missing');
+  return m as MetaFile;
+}
+
 /** Why a topic name is invalid, or null when it is valid (Kafka's rules). */
 export function topicNameProblem(name: string): string | null {
   if (name.length === 0) return 'topic name is empty';
@@ -80,7 +102,7 @@ export class TopicRegistry {
       reg.save();
       return reg;
     }
-    const meta = JSON.parse(raw.toString('utf8')) as MetaFile;
+    const meta = parseMeta(raw, join(dataDir, META_FILE));
     if (meta.version !== META_VERSION) {
       throw new Error(`${META_FILE}: unsupported version ${meta.version}`);
     }

@@ -51,6 +51,16 @@ describe('TopicRegistry', () => {
     expect(reopen().get('b')?.partitions).toBe(1);
   });
 
+  it('refuses a damaged meta.json with an error naming it, and writes nothing', () => {
+    const { io, registry, reopen } = setup();
+    registry.create('a', 1, {});
+    for (const damaged of ['{"version": 1, "clus', '[]', '{"version": 1}']) {
+      io.writeFileAtomic(`${DIR}/meta.json`, Buffer.from(damaged));
+      expect(reopen).toThrow(`${DIR}/meta.json is damaged`);
+      expect(io.readFile(`${DIR}/meta.json`)?.toString()).toBe(damaged);
+    }
+  });
+
   it('forgets a topic in memory only: a reopen finds it in the file again', () => {
     const { registry, reopen } = setup();
     const t = registry.create('a', 3, {});
