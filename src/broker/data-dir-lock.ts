@@ -47,11 +47,6 @@ export class DataDirLock {
     return new DataDirLock(fd);
   }
 
-  /** Whether this lock is really held (false without the native addon). */
-  get held(): boolean {
-    return this.fd !== null;
-  }
-
   /** Frees the lock; idempotent. */
   release(): void {
     const fd = this.fd;
