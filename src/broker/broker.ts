@@ -27,7 +27,7 @@ import type { ReplicaRoles } from '../cluster/types.js';
 import { brokerConfig, type ConfigSet } from '../config/config.js';
 import { createFileIO, type FileIO } from '../io/index.js';
 import { loadNativeAddon } from '../native/addon.js';
-import { isPartitionFile } from '../storage/partition-files.js';
+import { isPartitionFile, parsePartitionDirName } from '../storage/partition-files.js';
 import { PartitionStateTable } from '../threads/partition-state.js';
 import { PartitionTailTable } from '../threads/partition-tail.js';
 import { ReceiveArena } from '../threads/receive-arena.js';
@@ -317,10 +317,10 @@ function removeOrphanPartitions(
   logger: Logger,
 ): void {
   for (const name of io.readdir(dataDir)) {
-    const m = /^(.+)-(\d+)$/.exec(name);
-    if (!m) continue;
-    const topic = registry.get(m[1] as string);
-    if (topic && Number(m[2]) < topic.partitions) continue;
+    const tp = parsePartitionDirName(name);
+    if (tp === null) continue;
+    const topic = registry.get(tp.topic);
+    if (topic && tp.partition < topic.partitions) continue;
     const dir = join(dataDir, name);
     if (registry.created) {
       logger.warn({ dir: name }, `left in place: ${META_FILE} was missing, so no topic is known`);

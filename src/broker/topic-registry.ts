@@ -10,9 +10,10 @@
  *                   "configs": { "retention.ms": 1000 } } ] }
  *
  * A change is durable before the request that made it is answered; a change whose write fails is
- * undone in memory too (except `forget`, for a failed creation that could not be undone on disk). Partition data lives in the partition directories; a partition directory
- * without a topic here is an orphan (of an interrupted DeleteTopics, or of a failed CreateTopics
- * or CreatePartitions) and is removed on start by the broker, unless this file was missing.
+ * undone in memory too (except `forget`, for a failed creation that could not be undone on
+ * disk). Partition data lives in the partition directories; a partition directory without a
+ * topic here is an orphan (of an interrupted DeleteTopics, or of a failed CreateTopics or
+ * CreatePartitions) and is removed on start by the broker, unless this file was missing.
  *
  * Owned by the main (network) thread; not thread-safe. Workers learn about topics through
  * commands, never by reading this file.

@@ -10,15 +10,13 @@
 
 import type { PartitionLogSettings } from '../broker/owner/messages.js';
 import type { FileIO } from '../io/file-io.js';
+import { parsePartitionDirName, type TopicPartition } from './partition-files.js';
 import { openPartitionLog, type PartitionLog, StorageError } from './partition-log.js';
+
+export { parsePartitionDirName, type TopicPartition };
 
 /** A limit on partitions per manager (checked on create and at start-up). */
 export const PARTITIONS_PER_MANAGER_MAX = 100_000;
-
-export interface TopicPartition {
-  topic: string;
-  partition: number;
-}
 
 export function partitionDirName(topic: string, partition: number): string {
   if (topic.length === 0 || topic.includes('/') || topic === '.' || topic === '..') {
@@ -27,13 +25,6 @@ export function partitionDirName(topic: string, partition: number): string {
   if (!Number.isInteger(partition) || partition < 0)
     throw new StorageError(`bad partition ${partition}`);
   return `${topic}-${partition}`;
-}
-
-/** Parses `<topic>-<partition>`; null for anything else. */
-export function parsePartitionDirName(name: string): TopicPartition | null {
-  const m = name.match(/^(.+)-(\d{1,9})$/);
-  if (m === null) return null;
-  return { topic: m[1] as string, partition: Number(m[2]) };
 }
 
 /** See the module comment. */

@@ -1,5 +1,5 @@
 /**
- * The names of the files a partition log writes into its directory (see partition-log.ts,
+ * The names of a partition's directory and of the files a partition log writes into it (see partition-log.ts,
  * segment.ts, checkpoint.ts and leader-epoch-cache.ts for their formats). Kept apart from the
  * log itself so that the network thread can tell a partition directory from anything else
  * without loading the storage code.
@@ -14,6 +14,18 @@ import {
   PRODUCER_STATE_FILE,
 } from './checkpoint.js';
 import { LEADER_EPOCH_FILE } from './leader-epoch-cache.js';
+
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+/** Parses a partition directory name, `<topic>-<partition>`; null for anything else. */
+export function parsePartitionDirName(name: string): TopicPartition | null {
+  const m = name.match(/^(.+)-(\d{1,9})$/);
+  if (m === null) return null;
+  return { topic: m[1] as string, partition: Number(m[2]) };
+}
 
 /** Suffix of a compacted segment file before it is renamed over the original. */
 export const COMPACTION_TMP_SUFFIX = '.cleaned.tmp';
