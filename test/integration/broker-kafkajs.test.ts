@@ -1,7 +1,9 @@
 import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
+import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import { ensureKcat, kcat } from '../support/kcat.js';
+import { RawClient } from '../support/raw-client.js';
 
 let broker: Broker;
 let kafka: Kafka;
@@ -117,6 +119,40 @@ describe('kafkajs against an embedded broker', () => {
     await producer.disconnect();
     const records = await readAll('idem', 0);
     expect(records.map((r) => r.payload)).toEqual(['i0', 'i1', 'i2', 'i3', 'i4']);
+  });
+
+  it('fails a transactional producer on the first answer: there is no transaction coordinator', async () => {
+    // kafkajs logs every error answer. A retriable one (COORDINATOR_NOT_AVAILABLE, as before) was
+    // asked for 6 times here, with back-off between, before the producer gave up.
+    const answers: string[] = [];
+    const tx = new Kafka({
+      brokers: [broker.bootstrap],
+      retry: { retries: 5 },
+      logLevel: logLevel.ERROR,
+      logCreator: () => (entry) => {
+        const { message, error } = entry.log as { message: string; error?: string };
+        if (message.includes('GroupCoordinator')) answers.push(String(error));
+      },
+    });
+    const producer = tx.producer({ transactionalId: 'tx-1', maxInFlightRequests: 1 });
+    await expect(producer.connect().then(() => producer.transaction())).rejects.toThrow();
+    await producer.disconnect();
+    expect(answers).toEqual(['The version of API is not supported']);
+    // The answer itself: non-retriable, and it says why.
+    const raw = await RawClient.connect(Number(broker.bootstrap.split(':')[1]));
+    try {
+      type Res = { errorCode: number; errorMessage: string | null; nodeId: number };
+      const txn = await raw.request<Res>(10, 2, { key: 'tx-1', keyType: 1, coordinatorKeys: [] });
+      expect(txn.errorCode).toBe(ErrorCode.UNSUPPORTED_VERSION);
+      expect(txn.errorMessage).toMatch(/transactions are not supported/);
+      expect(txn.nodeId).toBe(-1);
+      const unknown = await raw.request<Res>(10, 2, { key: 'k', keyType: 7, coordinatorKeys: [] });
+      expect(unknown.errorCode).toBe(ErrorCode.INVALID_REQUEST);
+      const group = await raw.request<Res>(10, 2, { key: 'g', keyType: 0, coordinatorKeys: [] });
+      expect(group.errorCode).toBe(0);
+    } finally {
+      raw.close();
+    }
   });
 
   it('lists offsets: earliest, latest and by timestamp', async () => {

@@ -8,8 +8,12 @@
  * is the leader of its `__consumer_offsets` partition (created on first use, like Kafka); while
  * that partition has no leader, or its leader is shutting down (controlled shutdown: it has given
  * its groups up and the controller is moving the partition), the answer is
- * COORDINATOR_NOT_AVAILABLE, which clients retry. Transaction coordinators do not exist
- * yet: key type 1 gets COORDINATOR_NOT_AVAILABLE so transactional clients fail clearly.
+ * COORDINATOR_NOT_AVAILABLE, which clients retry.
+ *
+ * Transaction coordinators do not exist: key type 1 gets UNSUPPORTED_VERSION with a message
+ * saying so (as Redpanda answered before it had transactions). Clients treat that as fatal, so a
+ * transactional producer fails at once with a clear error instead of retrying a coordinator
+ * lookup that can never succeed. Any other key type gets INVALID_REQUEST, as in Kafka.
  */
 
 import { partitionFor } from '../../groups/index.js';
@@ -22,6 +26,7 @@ import { OFFSETS_TOPIC } from '../group-service.js';
 import type { Handler, RequestContext } from './handler.js';
 
 const KEY_TYPE_GROUP = 0;
+const KEY_TYPE_TRANSACTION = 1;
 
 interface Coordinator {
   nodeId: number;
@@ -38,6 +43,22 @@ const NOT_AVAILABLE: Coordinator = {
   errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE,
   errorMessage: 'the coordinator is not available',
 };
+
+const NO_ERROR = { errorCode: 0, errorMessage: null };
+
+/** The answer for a coordinator key type this broker has no coordinator for. */
+function unsupportedKeyType(keyType: number): { errorCode: number; errorMessage: string } {
+  if (keyType === KEY_TYPE_TRANSACTION) {
+    return {
+      errorCode: ErrorCode.UNSUPPORTED_VERSION,
+      errorMessage: 'this broker has no transaction coordinator: transactions are not supported',
+    };
+  }
+  return {
+    errorCode: ErrorCode.INVALID_REQUEST,
+    errorMessage: `unknown coordinator key type ${keyType}`,
+  };
+}
 
 /** Cluster mode: the leader of the group's offsets partition. */
 async function clusterCoordinator(ctx: RequestContext, groupId: string): Promise<Coordinator> {
@@ -87,8 +108,7 @@ export const findCoordinatorHandler: Handler<FindCoordinatorRequest, FindCoordin
     }
     const { nodeId, host, port } = ctx.core.identity;
     const supported = req.keyType === KEY_TYPE_GROUP;
-    const errorCode = supported ? 0 : ErrorCode.COORDINATOR_NOT_AVAILABLE;
-    const errorMessage = supported ? null : 'transactions are not supported';
+    const { errorCode, errorMessage } = supported ? NO_ERROR : unsupportedKeyType(req.keyType);
     return {
       throttleTimeMs: 0,
       errorCode,
