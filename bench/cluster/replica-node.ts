@@ -8,8 +8,9 @@
  * sends one when the load's warm-up ends). With `--check-isr` it exits
  * with status 3 if its ISR ever shrank (proposeIsr called), so a run that lost a follower fails.
  *
- * The topic has PARTITIONS partitions; partition p is led by node (p mod brokers) + 1, the other
- * brokers follow it, so leadership (and work) is spread evenly.
+ * The topic has PARTITIONS partitions; partition p is led by node (p mod brokers) + 1 and held by
+ * the RF brokers from it on (RF 3: every broker), so leadership (and work) is spread evenly;
+ * min.insync.replicas is min(2, RF).
  *
  * The broker runs from the compiled build (`dist/`, made by `npm run build`, which the npm
  * script runs first), as `sluice serve` does: owner workers then start as plain JavaScript, not
@@ -17,7 +18,7 @@
  * `--src` (or no build) runs the sources instead.
  *
  *   node --import tsx bench/cluster/replica-node.ts NODE_ID DATA_DIR PORT1,PORT2,PORT3 PARTITIONS
- *     [--single] [--src]
+ *     RF [--single] [--src]
  */
 
 import { existsSync } from 'node:fs';
@@ -47,8 +48,10 @@ async function load(): Promise<[BrokerModule, ReplicationModule, StaticViewModul
 
 async function main(): Promise<void> {
   const [{ startBroker }, { attachReplication, RoleDriver }, { StaticClusterStore }] = await load();
-  const [idArg = '1', dataDir = '', portsArg = '', partitionsArg = '1'] = process.argv.slice(2);
+  const [idArg = '1', dataDir = '', portsArg = '', partitionsArg = '1', rfArg = '3'] =
+    process.argv.slice(2);
   const partitions = Number(partitionsArg);
+  const replicationFactor = Number(rfArg);
   const single = process.argv.includes('--single');
   const id = Number(idArg);
   const ports = portsArg.split(',').map(Number);
@@ -62,7 +65,7 @@ async function main(): Promise<void> {
       TOPIC,
       partitions,
       1,
-      single ? {} : { 'min.insync.replicas': '2' },
+      single ? {} : { 'min.insync.replicas': String(Math.min(2, replicationFactor)) },
     );
   let stopReplication = async (): Promise<void> => undefined;
   let fetchStats = (): string => '';
@@ -72,7 +75,9 @@ async function main(): Promise<void> {
       store.setBroker({ nodeId: i + 1, host: '127.0.0.1', port, rack: null });
     const ids = ports.map((_, i) => i + 1);
     for (let p = 0; p < partitions; p++) {
-      const replicas = ids.map((_, i) => ids[(i + p) % ids.length] as number);
+      const replicas = ids
+        .map((_, i) => ids[(i + p) % ids.length] as number)
+        .slice(0, replicationFactor);
       const leader = replicas[0] as number;
       store.set(TOPIC, p, { leader, leaderEpoch: 1, isr: replicas, replicas, controllerEpoch: 1 });
     }
