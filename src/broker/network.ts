@@ -16,7 +16,10 @@
  *   while the socket's unsent bytes exceed `writeHighWaterBytes` (a slow reader), the connection
  *   stops reading (`socket.pause()`) until responses drain; frames already read wait, complete,
  *   in arrival order. Only that connection waits.
- * - A handler error closes that connection (Kafka closes on requests it cannot answer).
+ * - A handler error closes that connection (Kafka closes on requests it cannot answer). A
+ *   request the broker cannot answer (`ProtocolViolation`), or one cut off by a stopping or
+ *   crashed owner worker, is logged as a warning; any other error is a broker fault the request
+ *   exposed and is logged as an error, so that a bug does not pass for a client's mistake.
  * - Idle connections close after `idleTimeoutMs`; one with a request in flight is not idle.
  *
  * Responses are written through `sendChunks` (buffers with socket.write, file slices with
@@ -28,8 +31,10 @@
 import { createServer, type Server, Socket } from 'node:net';
 import { sendChunks } from '../io/socket-sendfile.js';
 import type { Logger } from '../util/logger.js';
-import type { DispatchResult } from './dispatch.js';
+import { type DispatchResult, ProtocolViolation } from './dispatch.js';
 import { FrameReader, FrameSizeError, framePool } from './frame-reader.js';
+import { RpcClosedError } from './owner/rpc-endpoint.js';
+import { WorkerCrashedError } from './owner-pool.js';
 
 /**
  * Responses whose file slices add up to less than this are copied (a synchronous page-cache read
@@ -294,7 +299,7 @@ class Connection {
           result = await head;
         } catch (err) {
           this.stats.protocolErrors++;
-          this.fail(`request failed: ${(err as Error).message}`);
+          this.fail(`request failed: ${(err as Error).message}`, isExpectedFailure(err));
           return;
         }
         this.queue.shift();
@@ -335,9 +340,11 @@ class Connection {
       this.socket.resume();
   }
 
-  private fail(reason: string): void {
+  /** Closes the connection with one log line: a warning, or an error for a broker fault. */
+  private fail(reason: string, expected = true): void {
     if (this.closed) return;
-    this.opts.logger.warn({ remote: this.remote, reason }, 'closing connection');
+    if (expected) this.opts.logger.warn({ remote: this.remote, reason }, 'closing connection');
+    else this.opts.logger.error({ remote: this.remote, reason }, 'request failed unexpectedly');
     this.destroy();
   }
 
@@ -355,4 +362,13 @@ class Connection {
       );
     this.onClose();
   }
+}
+
+/** Failures a client or a stopping broker causes, as opposed to a broker fault. */
+function isExpectedFailure(err: unknown): boolean {
+  return (
+    err instanceof ProtocolViolation ||
+    err instanceof RpcClosedError ||
+    err instanceof WorkerCrashedError
+  );
 }
