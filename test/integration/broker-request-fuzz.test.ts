@@ -13,10 +13,9 @@
 import { createConnection } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
-import { decodeRequest, encodeRequest } from '../../src/protocol/frame.js';
-import { allCodecs } from '../../src/protocol/generated/index.js';
-import { SAMPLES } from '../generated/index.js';
+import { decodeRequest } from '../../src/protocol/frame.js';
 import { batchOf, RawClient } from '../support/raw-client.js';
+import { sampleRequestFrames } from '../support/sample-frames.js';
 
 /** `SLUICE_FUZZ_SEED` and `SLUICE_FUZZ_REQUESTS` run other or longer sequences. */
 const SEED = Number(process.env.SLUICE_FUZZ_SEED ?? 20261128);
@@ -43,21 +42,6 @@ function lcg(seed: number): () => number {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     return s / 2 ** 32;
   };
-}
-
-function sampleFrames(): Buffer[] {
-  const out: Buffer[] = [];
-  for (const c of allCodecs()) {
-    const sample = SAMPLES.get(c.apiKey);
-    if (!sample) continue;
-    for (let v = c.minVersion; v <= c.maxVersion; v++) {
-      for (const nulls of [false, true]) {
-        const body = sample.request(v, nulls);
-        out.push(encodeRequest(c.apiKey, v, 1, 'fuzz', body).subarray(4));
-      }
-    }
-  }
-  return out;
 }
 
 /** Up to 3 bytes after api key, version and correlation id changed. */
@@ -109,7 +93,7 @@ describe('decodable but mutated requests of every API', () => {
     // the paths of an existing topic, not only "unknown topic".
     for (const name of ['name-0', 'topic-0', 'resourceName-0']) await healthy.createTopic(name, 2);
     const rng = lcg(SEED);
-    const frames = sampleFrames();
+    const frames = sampleRequestFrames(true);
     const outcomes = { response: 0, closed: 0, undecodable: 0 };
     try {
       for (let i = 1; i <= REQUESTS; i++) {

@@ -6,21 +6,8 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeRequest, encodeRequest } from '../../src/protocol/frame.js';
-import { allCodecs } from '../../src/protocol/generated/index.js';
-import { SAMPLES } from '../generated/index.js';
-
-function validFrames(): Buffer[] {
-  const out: Buffer[] = [];
-  for (const c of allCodecs()) {
-    const s = SAMPLES.get(c.apiKey);
-    if (!s) continue;
-    for (let v = c.minVersion; v <= c.maxVersion; v++) {
-      out.push(encodeRequest(c.apiKey, v, 1, 'fuzz', s.request(v, false)).subarray(4));
-    }
-  }
-  return out;
-}
+import { decodeRequest } from '../../src/protocol/frame.js';
+import { sampleRequestFrames } from '../support/sample-frames.js';
 
 function mutate(frame: Buffer, rng: () => number): Buffer {
   const b = Buffer.from(frame);
@@ -49,7 +36,7 @@ function decodeSafely(frame: Buffer): void {
 
 describe('request decoder fuzz', () => {
   it('mutated frames of every API yield a value or a typed error', () => {
-    const frames = validFrames();
+    const frames = sampleRequestFrames(false);
     let seed = 12345;
     const rng = () => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
