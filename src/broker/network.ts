@@ -299,7 +299,8 @@ class Connection {
           result = await head;
         } catch (err) {
           this.stats.protocolErrors++;
-          this.fail(`request failed: ${(err as Error).message}`, isExpectedFailure(err));
+          if (isExpectedFailure(err)) this.fail(`request failed: ${(err as Error).message}`);
+          else this.failUnexpectedly(err);
           return;
         }
         this.queue.shift();
@@ -340,11 +341,20 @@ class Connection {
       this.socket.resume();
   }
 
-  /** Closes the connection with one log line: a warning, or an error for a broker fault. */
-  private fail(reason: string, expected = true): void {
+  private fail(reason: string): void {
     if (this.closed) return;
-    if (expected) this.opts.logger.warn({ remote: this.remote, reason }, 'closing connection');
-    else this.opts.logger.error({ remote: this.remote, reason }, 'request failed unexpectedly');
+    this.opts.logger.warn({ remote: this.remote, reason }, 'closing connection');
+    this.destroy();
+  }
+
+  /** A broker fault a request exposed: logged as an error, with its stack; the connection closes. */
+  private failUnexpectedly(err: unknown): void {
+    if (this.closed) return;
+    const stack = err instanceof Error ? err.stack : String(err);
+    this.opts.logger.error(
+      { remote: this.remote, err: String(err), stack },
+      'request failed unexpectedly; closing connection',
+    );
     this.destroy();
   }
 
