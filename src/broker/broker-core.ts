@@ -31,6 +31,7 @@ import type { PartitionTailTable } from '../threads/partition-tail.js';
 import type { ReceiveArena } from '../threads/receive-arena.js';
 import type { PartitionRoute, RoutingTable } from '../threads/routing.js';
 import type { Logger } from '../util/logger.js';
+import { openFileLimit, partitionsForFileLimit } from '../util/open-file-limit.js';
 import { GroupService } from './group-service.js';
 import type {
   DeleteRecordsRes,
@@ -75,6 +76,26 @@ function saved<T>(change: () => T): T {
   }
 }
 
+/**
+ * `max.partitions` when set (at most the routing table's slots); else the fewer of the slots and
+ * what the open-file limit allows (`partitionsForFileLimit`), with the reason for the message.
+ */
+export function partitionsMaxOf(
+  configured: number,
+  slots: number,
+  fdLimit: number | null = openFileLimit(),
+): { count: number; why: string } {
+  if (configured > 0 && configured <= slots) return { count: configured, why: 'max.partitions' };
+  const slotBound = { count: slots, why: 'the partition table size' };
+  if (configured > 0) return slotBound;
+  const byFiles = partitionsForFileLimit(fdLimit);
+  if (byFiles === null || byFiles >= slots) return slotBound;
+  return {
+    count: byFiles,
+    why: `the open-file limit ${fdLimit} less a reserve: raise ulimit -n or set max.partitions`,
+  };
+}
+
 export interface BrokerIdentity {
   nodeId: number;
   clusterId: string;
@@ -106,6 +127,8 @@ export class BrokerCore {
   hosts: ((topic: string, partition: number) => boolean) | null = null;
   /** Slots whose partition log is open in its owner. */
   private readonly opened = new Set<number>();
+  /** Most partitions this broker hosts (single broker; `max.partitions`, see partitionsMaxOf). */
+  readonly partitionsMax: { count: number; why: string };
   /** Where the owners publish their partitions' newest batches (tail fetches); set by startBroker. */
   tail: PartitionTailTable | null = null;
   /** Memory replica fetchers receive into and owners append from; set by startBroker. */
@@ -121,6 +144,7 @@ export class BrokerCore {
     readonly identity: BrokerIdentity,
   ) {
     this.nextProducerId = Date.now() * 1000;
+    this.partitionsMax = partitionsMaxOf(config.int('max.partitions'), routing.slotCount);
   }
 
   /** Wakes long polls so in-flight requests finish promptly during shutdown. */
@@ -221,6 +245,7 @@ export class BrokerCore {
         `partitions must be in [1, ${PARTITIONS_PER_TOPIC_MAX}], got ${count}`,
       );
     }
+    this.checkPartitionsMax(count);
     const rf =
       replicationFactor === -1 ? this.config.int('default.replication.factor') : replicationFactor;
     const brokerCount = this.cluster ? this.cluster.view.brokers().length : 1;
@@ -236,6 +261,24 @@ export class BrokerCore {
       throw new TopicError(ErrorCode.INVALID_CONFIG, (err as Error).message);
     }
     return count;
+  }
+
+  /**
+   * Single broker: refuses `adding` partitions past `partitionsMax`, before anything is created.
+   * Past the open-file limit a creation would fail halfway (EMFILE) after opening thousands of
+   * partitions, and meanwhile any other file the broker opens could fail too. In cluster mode
+   * the controller places replicas on other brokers, whose limits it does not know: not checked.
+   */
+  private checkPartitionsMax(adding: number): void {
+    if (this.cluster) return;
+    let hosted = 0;
+    for (const t of this.registry.all()) hosted += t.partitions;
+    const { count, why } = this.partitionsMax;
+    if (hosted + adding <= count) return;
+    throw new TopicError(
+      ErrorCode.POLICY_VIOLATION,
+      `this broker would host ${hosted + adding} partitions; it hosts at most ${count} (${why})`,
+    );
   }
 
   createTopic(
@@ -352,6 +395,7 @@ export class BrokerCore {
           `at most ${PARTITIONS_PER_TOPIC_MAX} partitions`,
         );
       }
+      this.checkPartitionsMax(count - t.partitions);
       if (validateOnly) return;
       // All or nothing, as for a new topic: the count grows once every new partition is open.
       const before = t.partitions;

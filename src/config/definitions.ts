@@ -224,6 +224,16 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
     doc: 'Partitions of an auto-created topic, and of CreateTopics with -1.',
   },
   {
+    name: 'max.partitions',
+    type: 'int',
+    default: -1,
+    min: -1,
+    doc:
+      'Sluice: most partitions a single broker hosts; CreateTopics and CreatePartitions past it ' +
+      'get POLICY_VIOLATION. -1: from the open-file limit (each open partition holds a file) ' +
+      'less a reserve, and the routing table size.',
+  },
+  {
     name: 'default.replication.factor',
     type: 'int',
     default: 1,
