@@ -13,6 +13,7 @@ import { Admin } from '../../src/client/admin.js';
 import { KafkaError } from '../../src/client/errors.js';
 import type { CreateTopicsResponse } from '../../src/protocol/generated/create-topics.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
+import type { MetadataResponse } from '../../src/protocol/generated/metadata.js';
 import { API, RawClient, V } from '../support/raw-client.js';
 
 const LIMIT = 10;
@@ -67,6 +68,14 @@ describe('max.partitions on a single broker', () => {
 
     // Up to the limit still works: 7 + 3 = 10.
     expect((await createTopics('c', 3)).topics[0]?.errorCode).toBe(0);
+    // Auto-creation (on here) past it: not a retriable LEADER_NOT_AVAILABLE.
+    const md = await raw.request<MetadataResponse>(API.metadata, V.metadata, {
+      ...(raw.metadataBody(['e']) as object),
+      allowAutoTopicCreation: true,
+    });
+    expect(md.topics.map((t) => [t.name, t.errorCode])).toEqual([
+      ['e', ErrorCode.POLICY_VIOLATION],
+    ]);
     const kafka = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
     const kAdmin = kafka.admin();
     await kAdmin.connect();

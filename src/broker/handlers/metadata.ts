@@ -22,6 +22,7 @@
 import type { ClusterNode } from '../../cluster/cluster-node.js';
 import { ErrorCode } from '../../protocol/generated/errors.js';
 import type { MetadataRequest, MetadataResponse } from '../../protocol/generated/metadata.js';
+import { TopicError } from '../broker-core.js';
 import { type TopicRecord, topicNameProblem } from '../topic-registry.js';
 import { AUTHORIZED_OPERATIONS_OMITTED, type Handler, type RequestContext } from './handler.js';
 
@@ -141,7 +142,11 @@ async function resolveTopic(
     return created
       ? topicResponse(ctx, created)
       : topicError(name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
-  } catch {
+  } catch (err) {
+    // A broker at its partition limit will not get room by a retry: say so. Anything else
+    // (a full disk, a worker restarting) may pass: clients retry LEADER_NOT_AVAILABLE.
+    if (err instanceof TopicError && err.errorCode === ErrorCode.POLICY_VIOLATION)
+      return topicError(name, ErrorCode.POLICY_VIOLATION);
     return topicError(name, ErrorCode.LEADER_NOT_AVAILABLE);
   }
 }
