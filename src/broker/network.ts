@@ -347,7 +347,7 @@ class Connection {
     this.destroy();
   }
 
-  /** A broker fault a request exposed: logged as an error, with its stack; the connection closes. */
+  /** A broker fault a request exposed: logged as an error with its stack; the connection closes. */
   private failUnexpectedly(err: unknown): void {
     if (this.closed) return;
     const stack = err instanceof Error ? err.stack : String(err);

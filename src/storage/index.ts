@@ -17,7 +17,6 @@ export {
   partitionDirName,
   type TopicPartition,
 } from './log-manager.js';
-export { isPartitionFile } from './partition-files.js';
 export type { CompactionStats, OpenPartitionLogOptions, ReadResult } from './partition-log.js';
 export {
   COMPACTION_PASS_BYTES_MAX,

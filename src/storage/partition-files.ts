@@ -1,8 +1,8 @@
 /**
- * The names of a partition's directory and of the files a partition log writes into it (see partition-log.ts,
- * segment.ts, checkpoint.ts and leader-epoch-cache.ts for their formats). Kept apart from the
- * log itself so that the network thread can tell a partition directory from anything else
- * without loading the storage code.
+ * The names of a partition's directory and of the files a partition log writes into it (see
+ * partition-log.ts, segment.ts, checkpoint.ts and leader-epoch-cache.ts for their formats). Kept
+ * apart from the log itself so that the network thread can tell a partition directory from
+ * anything else without loading the storage code.
  *
  * Stateless; safe on any thread.
  */

@@ -6,8 +6,9 @@
  */
 
 import { createConnection } from 'node:net';
-import { expect } from 'vitest';
+import { expect, vi } from 'vitest';
 import { decodeRequest } from '../../src/protocol/frame.js';
+import type { Logger } from '../../src/util/logger.js';
 import { sampleRequestFrames } from './sample-frames.js';
 
 /** A request that gets neither a response nor a close within this fails the run (ms). */
@@ -24,6 +25,9 @@ export const SAMPLE_TOPIC_NAMES = ['name-0', 'topic-0', 'resourceName-0'] as con
 
 export interface FuzzOptions {
   ports: readonly number[];
+  /** The brokers' loggers: none may log an error during the run. */
+  loggers: readonly Logger[];
+  /** Defaults; `SLUICE_FUZZ_SEED` and `SLUICE_FUZZ_REQUESTS` run other or longer sequences. */
   seed: number;
   requests: number;
   /** Runs every `healthEvery` requests; `after` names the last request sent. */
@@ -104,14 +108,32 @@ function sendOnce(port: number, frame: Buffer, mayWait: boolean): Promise<Outcom
 }
 
 /**
- * Sends `requests` fuzzed frames (a fifth unmutated) to random brokers of `ports`; every one must
- * get a response or a close, unless it asked the broker to wait. Returns how they ended.
+ * Sends `requests` fuzzed frames (a fifth unmutated) to random brokers of `ports`. Every one must
+ * get a response or a close, unless it asked the broker to wait; most must be answered (the run
+ * is not vacuous); no logger may log an error. Returns how they ended.
  */
 export async function fuzzRequests(o: FuzzOptions): Promise<FuzzOutcomes> {
-  const rng = lcg(o.seed);
+  const seed = Number(process.env.SLUICE_FUZZ_SEED ?? o.seed);
+  const requests = Number(process.env.SLUICE_FUZZ_REQUESTS ?? o.requests);
+  const errors = o.loggers.map((logger) => vi.spyOn(logger, 'error'));
+  try {
+    const outcomes = await sendFuzzed(o, seed, requests);
+    expect(outcomes.response).toBeGreaterThan(requests / 2);
+    const logged = errors.flatMap((e, i) =>
+      e.mock.calls.map((call) => `broker ${i}: ${JSON.stringify(call).slice(0, 300)}`),
+    );
+    expect(logged).toEqual([]);
+    return outcomes;
+  } finally {
+    for (const e of errors) e.mockRestore();
+  }
+}
+
+async function sendFuzzed(o: FuzzOptions, seed: number, requests: number): Promise<FuzzOutcomes> {
+  const rng = lcg(seed);
   const frames = sampleRequestFrames(true);
   const outcomes: FuzzOutcomes = { response: 0, closed: 0, waiting: 0, undecodable: 0 };
-  for (let i = 1; i <= o.requests; i++) {
+  for (let i = 1; i <= requests; i++) {
     const base = frames[Math.floor(rng() * frames.length)] as Buffer;
     const frame = rng() < 0.2 ? base : mutate(base, rng);
     const port = o.ports[Math.floor(rng() * o.ports.length)] as number;
@@ -122,7 +144,8 @@ export async function fuzzRequests(o: FuzzOptions): Promise<FuzzOutcomes> {
     }
     const mayWait = declaredWaitMs(decoded.body) >= ANSWER_TIMEOUT_MS;
     const outcome = await sendOnce(port, frame, mayWait);
-    const api = `api ${decoded.header.apiKey} v${decoded.header.apiVersion} (seed ${o.seed}, request ${i})`;
+    const { apiKey, apiVersion } = decoded.header;
+    const api = `api ${apiKey} v${apiVersion} (seed ${seed}, request ${i})`;
     expect(outcome, api).not.toBe('no answer');
     if (outcome !== 'no answer') outcomes[outcome]++;
     if (i % o.healthEvery === 0) await o.health(api);
