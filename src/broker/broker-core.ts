@@ -31,7 +31,7 @@ import type { PartitionTailTable } from '../threads/partition-tail.js';
 import type { ReceiveArena } from '../threads/receive-arena.js';
 import type { PartitionRoute, RoutingTable } from '../threads/routing.js';
 import type { Logger } from '../util/logger.js';
-import { openFileLimit, partitionsForFileLimit } from '../util/open-file-limit.js';
+import { openFileLimit, sharedFileBudget } from '../util/open-file-limit.js';
 import { GroupService } from './group-service.js';
 import type {
   DeleteRecordsRes,
@@ -78,7 +78,8 @@ function saved<T>(change: () => T): T {
 
 /**
  * `max.partitions` when set (at most the routing table's slots); else the fewer of the slots and
- * what the open-file limit allows (`partitionsForFileLimit`), with the reason for the message.
+ * what the open-file limit allows (`sharedFileBudget`, less nothing for connections), with the
+ * reason for the message.
  */
 export function partitionsMaxOf(
   configured: number,
@@ -88,7 +89,7 @@ export function partitionsMaxOf(
   if (configured > 0 && configured <= slots) return { count: configured, why: 'max.partitions' };
   const slotBound = { count: slots, why: 'the partition table size' };
   if (configured > 0) return slotBound;
-  const byFiles = partitionsForFileLimit(fdLimit);
+  const byFiles = sharedFileBudget(fdLimit);
   if (byFiles === null || byFiles >= slots) return slotBound;
   return {
     count: byFiles,
@@ -129,6 +130,12 @@ export class BrokerCore {
   private readonly opened = new Set<number>();
   /** Most partitions this broker hosts (single broker; `max.partitions`, see partitionsMaxOf). */
   readonly partitionsMax: { count: number; why: string };
+  /** The process's open-file limit (null: unknown or unlimited), read once at start. */
+  readonly fdLimit: number | null = openFileLimit();
+  /** Descriptors hosted partitions and client connections share (`sharedFileBudget`). */
+  readonly fileBudget: number | null = sharedFileBudget(this.fdLimit);
+  /** Client connections open now; set by startBroker once the network edge exists. */
+  clientConnections: () => number = () => 0;
   /** Where the owners publish their partitions' newest batches (tail fetches); set by startBroker. */
   tail: PartitionTailTable | null = null;
   /** Memory replica fetchers receive into and owners append from; set by startBroker. */
@@ -144,7 +151,11 @@ export class BrokerCore {
     readonly identity: BrokerIdentity,
   ) {
     this.nextProducerId = Date.now() * 1000;
-    this.partitionsMax = partitionsMaxOf(config.int('max.partitions'), routing.slotCount);
+    this.partitionsMax = partitionsMaxOf(
+      config.int('max.partitions'),
+      routing.slotCount,
+      this.fdLimit,
+    );
   }
 
   /** Wakes long polls so in-flight requests finish promptly during shutdown. */
@@ -264,21 +275,47 @@ export class BrokerCore {
   }
 
   /**
-   * Single broker: refuses `adding` partitions past `partitionsMax`, before anything is created.
-   * Past the open-file limit a creation would fail halfway (EMFILE) after opening thousands of
+   * Single broker: refuses `adding` partitions past `partitionsMax`, or past the descriptors the
+   * client connections open now leave of the file budget, before anything is created. Past the
+   * open-file limit a creation would fail halfway (EMFILE) after opening thousands of
    * partitions, and meanwhile any other file the broker opens could fail too. In cluster mode
    * the controller places replicas on other brokers, whose limits it does not know: not checked.
    */
   private checkPartitionsMax(adding: number): void {
     if (this.cluster) return;
-    let hosted = 0;
-    for (const t of this.registry.all()) hosted += t.partitions;
+    const hosted = this.hostedPartitions();
     const { count, why } = this.partitionsMax;
-    if (hosted + adding <= count) return;
+    if (hosted + adding > count) {
+      throw new TopicError(
+        ErrorCode.POLICY_VIOLATION,
+        `this broker would host ${hosted + adding} partitions; it hosts at most ${count} (${why})`,
+      );
+    }
+    const connections = this.clientConnections();
+    if (this.fileBudget === null || hosted + adding + connections <= this.fileBudget) return;
     throw new TopicError(
       ErrorCode.POLICY_VIOLATION,
-      `this broker would host ${hosted + adding} partitions; it hosts at most ${count} (${why})`,
+      `this broker would hold ${hosted + adding} partitions and ${connections} client connections; ` +
+        `the open-file limit ${this.fdLimit} allows ${this.fileBudget} of both together: ` +
+        'raise ulimit -n, or close connections',
     );
+  }
+
+  /** Partitions this broker holds a log of: every partition alone, its replicas in a cluster. */
+  hostedPartitions(): number {
+    if (this.cluster) return this.opened.size;
+    let hosted = 0;
+    for (const t of this.registry.all()) hosted += t.partitions;
+    return hosted;
+  }
+
+  /**
+   * Client connections the file budget allows in all, given the partitions hosted now (Infinity:
+   * no known limit). The network edge refuses connections past it.
+   */
+  connectionsByFiles(): number {
+    if (this.fileBudget === null) return Number.POSITIVE_INFINITY;
+    return Math.max(0, this.fileBudget - this.hostedPartitions());
   }
 
   createTopic(

@@ -213,6 +213,7 @@ async function startLocked(
     port: config.int('port'),
     maxFrameBytes: config.int('socket.request.max.bytes'),
     maxConnections: config.int('max.connections'),
+    connectionsByFiles: () => liveCore.connectionsByFiles(),
     maxInFlight: config.int('queued.max.requests.per.connection'),
     idleTimeoutMs: config.int('connections.max.idle.ms'),
     writeHighWaterBytes: WRITE_HIGH_WATER_BYTES,
@@ -220,6 +221,7 @@ async function startLocked(
     handle: observability.wrap((frame, peer) => dispatch(liveCore, frame, peer)),
   });
   observability.setNetwork(() => network.stats);
+  liveCore.clientConnections = () => network.stats.connectionsOpen;
   let bound: { host: string; port: number };
   try {
     bound = await network.listen();

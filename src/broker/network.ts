@@ -110,6 +110,11 @@ export interface NetworkOptions {
   port: number;
   maxFrameBytes: number;
   maxConnections: number;
+  /**
+   * Client connections the open-file budget allows in all right now (see
+   * `BrokerCore.connectionsByFiles`); past it connections are refused like past maxConnections.
+   */
+  connectionsByFiles?: () => number;
   maxInFlight: number;
   idleTimeoutMs: number;
   /** Unsent response bytes above which a connection stops reading. */
@@ -164,17 +169,23 @@ export class NetworkServer {
       return;
     }
     if (this.connections.size >= this.opts.maxConnections) {
-      this.stats.connectionsRefused++;
-      this.opts.logger.warn(
-        { remote: socket.remoteAddress, limit: this.opts.maxConnections },
-        'connection refused: limit',
-      );
-      socket.destroy();
+      this.refuse(socket, this.opts.maxConnections, 'connection refused: limit');
+      return;
+    }
+    const byFiles = this.opts.connectionsByFiles?.() ?? Number.POSITIVE_INFINITY;
+    if (this.connections.size >= byFiles) {
+      this.refuse(socket, byFiles, 'connection refused: open-file limit (raise ulimit -n)');
       return;
     }
     const conn = new Connection(socket, this.opts, this.stats, () => this.connections.delete(conn));
     this.connections.add(conn);
     this.stats.connectionsTotal++;
+  }
+
+  private refuse(socket: Socket, limit: number, msg: string): void {
+    this.stats.connectionsRefused++;
+    this.opts.logger.warn({ remote: socket.remoteAddress, limit }, msg);
+    socket.destroy();
   }
 
   /** Stops accepting, waits (bounded) for in-flight requests, then closes every connection. */

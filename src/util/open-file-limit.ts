@@ -1,7 +1,8 @@
 /**
  * The process's open-file limit (the soft RLIMIT_NOFILE, which Node raises to the hard limit at
  * start), read from /proc/self/limits on Linux. Every open partition holds at least one file
- * descriptor (its active segment), so this bounds how many partitions a broker can host.
+ * descriptor (its active segment) and every client connection one, so this bounds how many of
+ * both a broker can hold at once (`sharedFileBudget`).
  */
 
 import { readFileSync } from 'node:fs';
@@ -22,14 +23,22 @@ export function openFileLimit(limitsText?: string): number | null {
   return Number.isSafeInteger(n) && n > 0 ? n : null;
 }
 
-/** Descriptors kept for everything but partitions: connections, index and temporary files. */
+/**
+ * Descriptors kept for everything but partitions and client connections: the process itself,
+ * worker threads' event loops, index and temporary files, outgoing connections (replica
+ * fetchers, etcd), the metrics server.
+ */
 const FDS_RESERVED_MAX = 1024;
 
 /**
- * The partitions a broker can open with `fdLimit` descriptors: the limit less a reserve (a
- * quarter of it, at most FDS_RESERVED_MAX). Null (no known limit): no bound from files.
+ * The descriptors partitions and client connections share under `fdLimit`: the limit less a
+ * reserve (a quarter of it, at most FDS_RESERVED_MAX). Null (no known limit): no bound from
+ * files. Partitions are refused past it counting the connections open at the time, and
+ * connections are refused past it counting the partitions hosted, so that neither can take the
+ * descriptors the other needs: a flood of connections must not make a segment roll, a new
+ * partition or a worker thread's start fail with EMFILE.
  */
-export function partitionsForFileLimit(fdLimit: number | null): number | null {
+export function sharedFileBudget(fdLimit: number | null): number | null {
   if (fdLimit === null) return null;
   return Math.max(0, fdLimit - Math.min(FDS_RESERVED_MAX, Math.floor(fdLimit / 4)));
 }

@@ -17,6 +17,8 @@ export interface BrokerChildOptions {
   dataDir: string;
   /** Extra `sluice serve` arguments, e.g. ['--flush', 'always']. */
   args?: string[];
+  /** Open-file limit (soft and hard) of the child, set by the shell's `ulimit -n` before exec. */
+  openFileLimit?: number;
 }
 
 export class BrokerChild {
@@ -46,23 +48,28 @@ export class BrokerChild {
 
   /** Starts `sluice serve --port 0 --data-dir DIR ...args` and waits for its listening line. */
   static start(opts: BrokerChildOptions): Promise<BrokerChild> {
-    const proc = spawn(
+    const node = [
       process.execPath,
-      [
-        '--import',
-        'tsx',
-        'src/cli/main.ts',
-        'serve',
-        '--host',
-        '127.0.0.1',
-        '--port',
-        '0',
-        '--data-dir',
-        opts.dataDir,
-        ...(opts.args ?? []),
-      ],
-      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+      '--import',
+      'tsx',
+      'src/cli/main.ts',
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--data-dir',
+      opts.dataDir,
+      ...(opts.args ?? []),
+    ];
+    const limit = opts.openFileLimit;
+    // `ulimit -n N` without -S/-H sets both limits, so Node cannot raise its soft limit past N.
+    const [file, ...args] =
+      limit === undefined ? node : ['sh', '-c', `ulimit -n ${limit} && exec "$@"`, 'sh', ...node];
+    const proc = spawn(file as string, args, {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     const keep = (d: Buffer) => {
       output = (output + d.toString()).slice(-OUTPUT_KEPT_BYTES);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { partitionsMaxOf } from '../../src/broker/broker-core.js';
-import { openFileLimit, partitionsForFileLimit } from '../../src/util/open-file-limit.js';
+import { openFileLimit, sharedFileBudget } from '../../src/util/open-file-limit.js';
 
 const limits = (soft: string): string =>
   [
@@ -23,11 +23,11 @@ describe('openFileLimit', () => {
   });
 });
 
-describe('partitions a broker may host', () => {
+describe('partitions and connections a broker may hold', () => {
   it('keeps a reserve of descriptors: a quarter of the limit, at most 1024', () => {
-    expect(partitionsForFileLimit(20000)).toBe(18976);
-    expect(partitionsForFileLimit(1024)).toBe(768);
-    expect(partitionsForFileLimit(null)).toBeNull();
+    expect(sharedFileBudget(20000)).toBe(18976);
+    expect(sharedFileBudget(1024)).toBe(768);
+    expect(sharedFileBudget(null)).toBeNull();
   });
 
   it('takes max.partitions when set, else the file limit or the table size, whichever is less', () => {
