@@ -4,10 +4,12 @@
  * Runs up to `workerCount` workers, each with its own channel (two SPSC rings) and RpcEndpoint, and
  * routes calls by worker index. A worker starts on the first call routed to it, so an idle broker
  * (or an embedded one with a single partition) pays only for the threads its partitions need:
- * each worker thread costs about 10 MiB of resident memory before it does anything. Watches every worker: when one dies (uncaught error, exit), its
- * pending calls fail with WorkerCrashedError (handlers turn that into a per-partition error), a
- * replacement is started on a fresh channel, and `onRestart` lets the broker reopen the
- * partitions that worker owned (the logs recover from disk as after an unclean shutdown).
+ * each worker thread costs about 10 MiB of resident memory before it does anything. Watches
+ * every worker: when one dies (uncaught error, exit, a failed start), its pending calls fail
+ * with WorkerCrashedError (handlers turn that into a per-partition error), a replacement is
+ * started on a fresh channel (after a pause when it keeps crashing, see `onExit`), and
+ * `onRestart` lets the broker reopen the partitions that worker owned (the logs recover from
+ * disk as after an unclean shutdown).
  *
  * Owned by the network (main) thread; not thread-safe.
  */
@@ -38,8 +40,22 @@ export const OWNER_CHANNEL_BYTES = 32 * 1024 * 1024;
 const WORKER_START_TIMEOUT_MS = 30_000;
 /** How long a clean worker shutdown may take before it is terminated (ms). */
 const WORKER_STOP_TIMEOUT_MS = 30_000;
-/** Restarts of one worker slot within a minute before the pool gives up on it. */
+/** Restarts of one worker slot within a minute before the pool pauses between restarts. */
 const RESTARTS_PER_MINUTE_MAX = 10;
+/** The first pause between restarts of a worker that keeps crashing (ms); it doubles each time. */
+const RESTART_PAUSE_FIRST_MS = 2_000;
+/** The longest pause between restarts (ms). */
+const RESTART_PAUSE_MAX_MS = 60_000;
+/** A worker that ran this long before it exited is restarted at once again (ms). */
+const STABLE_RUN_MS = 60_000;
+
+/** Restart history of one worker slot, kept across its threads. */
+interface RestartHistory {
+  /** When each restart of the last minute began (ms since the epoch). */
+  times: number[];
+  /** The pause before the next restart; 0 while restarts are immediate. */
+  pauseMs: number;
+}
 
 export interface OwnerPoolOptions {
   workerCount: number;
@@ -63,7 +79,11 @@ interface Slot {
   stopping: boolean;
   /** The thread has exited: nothing reads this slot's ring any more. */
   exited: boolean;
-  restarts: number[];
+  history: RestartHistory;
+  /** When the thread was spawned (ms since the epoch). */
+  spawnedAtMs: number;
+  /** A restart waiting out its pause (see onExit). */
+  restartTimer: NodeJS.Timeout | null;
   /** Resolves once the thread runs; rejects if it fails to start. */
   started: Promise<void>;
   /** The channel's shared buffers (ring occupancy for metrics). */
@@ -114,7 +134,7 @@ export class OwnerPool {
   }
 
   /**
-   * Whether `worker`'s thread runs (started and not exited): a worker past its restart limit
+   * Whether `worker`'s thread runs (started and not exited): a worker pausing between restarts
    * owns partitions that must answer errors, so nothing may be served for them from shared
    * memory either.
    */
@@ -128,7 +148,8 @@ export class OwnerPool {
     if (!Number.isInteger(worker) || worker < 0 || worker >= this.opts.workerCount)
       return undefined;
     // A start failure surfaces through `ready`, and the calls fail when the thread exits.
-    if (this.slots[worker] === undefined && !this.closed) this.spawn(worker, []);
+    if (this.slots[worker] === undefined && !this.closed)
+      this.spawn(worker, { times: [], pauseMs: 0 });
     return this.slots[worker];
   }
 
@@ -139,7 +160,7 @@ export class OwnerPool {
     tail?: readonly Uint8Array[],
   ): Promise<RpcMessage<T>> {
     const slot = this.slotFor(worker);
-    // An exited worker that was not replaced (restart limit reached) would leave the call
+    // An exited worker not replaced yet (pausing between restarts) would leave the call
     // waiting forever in a ring nobody reads: fail it at once instead.
     if (!slot || this.closed || slot.exited)
       return Promise.reject(new WorkerCrashedError(`no worker ${worker}`));
@@ -158,7 +179,7 @@ export class OwnerPool {
   }
 
   /** Starts the thread of slot `index`; `started` on the slot resolves once it runs. */
-  private spawn(index: number, restarts: number[]): Slot {
+  private spawn(index: number, history: RestartHistory): Slot {
     const pair = createChannel({ capacityBytes: OWNER_CHANNEL_BYTES, transport: this.transport });
     const data: OwnerWorkerData = {
       workerIndex: index,
@@ -189,7 +210,9 @@ export class OwnerPool {
       started,
       stopping: false,
       exited: false,
-      restarts,
+      history,
+      spawnedAtMs: Date.now(),
+      restartTimer: null,
       channel: pair.workerInit,
     };
     this.slots[index] = slot;
@@ -200,23 +223,46 @@ export class OwnerPool {
     return slot;
   }
 
+  /**
+   * A worker thread ended without being asked to: its calls fail, and a new thread is started
+   * with recovery. One that keeps crashing (RESTARTS_PER_MINUTE_MAX within a minute) is restarted
+   * after a pause instead, doubling up to RESTART_PAUSE_MAX_MS until a thread runs STABLE_RUN_MS:
+   * a crash loop costs little, and a worker that could not start for a passing reason (no file
+   * descriptor or memory left) comes back by itself. Its partitions answer errors meanwhile.
+   */
   private onExit(index: number, slot: Slot, code: number): void {
     slot.exited = true;
     slot.rpc.failAll(new WorkerCrashedError(`partition worker ${index} exited (code ${code})`));
     if (slot.stopping || this.closed || this.slots[index] !== slot) return;
     const now = Date.now();
-    const recent = slot.restarts.filter((t) => now - t < 60_000);
-    if (recent.length >= RESTARTS_PER_MINUTE_MAX) {
-      this.opts.onLog('error', 'partition worker keeps crashing; not restarting', {
+    const history = slot.history;
+    history.times = history.times.filter((t) => now - t < 60_000);
+    if (now - slot.spawnedAtMs >= STABLE_RUN_MS) history.pauseMs = 0;
+    if (history.pauseMs === 0 && history.times.length < RESTARTS_PER_MINUTE_MAX) {
+      this.opts.onLog('warn', 'partition worker exited; restarting with recovery', {
         worker: index,
+        code,
       });
+      this.restart(index, history);
       return;
     }
-    this.opts.onLog('warn', 'partition worker exited; restarting with recovery', {
+    history.pauseMs =
+      history.pauseMs === 0
+        ? RESTART_PAUSE_FIRST_MS
+        : Math.min(history.pauseMs * 2, RESTART_PAUSE_MAX_MS);
+    this.opts.onLog('error', 'partition worker keeps crashing; restarting after a pause', {
       worker: index,
-      code,
+      pauseMs: history.pauseMs,
     });
-    this.spawn(index, [...recent, now]).started.then(
+    slot.restartTimer = setTimeout(() => {
+      slot.restartTimer = null;
+      if (!this.closed && this.slots[index] === slot) this.restart(index, history);
+    }, history.pauseMs);
+  }
+
+  private restart(index: number, history: RestartHistory): void {
+    history.times.push(Date.now());
+    this.spawn(index, history).started.then(
       () => this.opts.onRestart(index),
       (err) =>
         this.opts.onLog('error', 'partition worker restart failed', {
@@ -237,6 +283,7 @@ export class OwnerPool {
         .filter((slot) => slot !== undefined)
         .map(async (slot) => {
           slot.stopping = true;
+          if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
           // An exited worker cannot answer; its logs recover on the next start.
           if (!slot.exited) {
             const req: ShutdownReq = { discard };

@@ -195,7 +195,7 @@ describe('partition worker crash', () => {
     }
   });
 
-  it('a worker past its restart limit fails its partitions at once instead of hanging them', async () => {
+  it('a worker that keeps crashing fails its partitions at once while it pauses, then comes back', async () => {
     const b = await startBroker({ port: 0, config: { 'num.partition.workers': 2 } });
     const c = await RawClient.connect(b.port);
     try {
@@ -207,11 +207,13 @@ describe('partition worker crash', () => {
       const victim = on(0);
       const bystander = on(1);
       expect((await c.produce('doomed', victim, batchOf(['kept']))).errorCode).toBe(0);
-      // Crash until the pool stops restarting worker 0 (its limit is ten restarts a minute).
-      for (let i = 0; i < 12; i++) {
+      // Crash until the pool pauses before restarting worker 0 (after ten restarts a minute; the
+      // first pause is 2 s).
+      for (let i = 0; i < 11; i++) {
         await b.core.pool.crashWorkerForTest(0);
         await new Promise((r) => setTimeout(r, 100));
       }
+      expect(b.core.pool.isLive(0)).toBe(false);
       // Every kind of request to its partitions is answered with an error, not left hanging.
       for (const acks of [1, -1]) {
         expect((await c.produce('doomed', victim, batchOf(['lost']), acks)).errorCode).toBe(
@@ -223,6 +225,19 @@ describe('partition worker crash', () => {
       expect((await c.produce('doomed', bystander, batchOf(['fine']))).errorCode).toBe(0);
       expect((await c.readAll('doomed', bystander)).map((r) => r.value?.toString())).toEqual([
         'fine',
+      ]);
+      // After the pause the worker runs again and takes its partition back, data intact.
+      const deadline = Date.now() + 10_000;
+      let code = (await c.produce('doomed', victim, batchOf(['back']))).errorCode;
+      while (code !== 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        code = (await c.produce('doomed', victim, batchOf(['back']))).errorCode;
+      }
+      expect(code).toBe(0);
+      expect(b.core.pool.isLive(0)).toBe(true);
+      expect((await c.readAll('doomed', victim)).map((r) => r.value?.toString())).toEqual([
+        'kept',
+        'back',
       ]);
     } finally {
       c.close();
