@@ -78,8 +78,8 @@ function saved<T>(change: () => T): T {
 
 /**
  * `max.partitions` when set (at most the routing table's slots); else the fewer of the slots and
- * what the open-file limit allows (`sharedFileBudget`, less nothing for connections), with the
- * reason for the message.
+ * what the open-file limit allows (`sharedFileBudget`, all of it, as with no connection open),
+ * with the reason for the message.
  */
 export function partitionsMaxOf(
   configured: number,

@@ -329,10 +329,9 @@ class Connection {
           return;
         }
         this.queue.shift();
-        if (result === null) {
-          // acks=0: no response
-        } else if (isBuffersOnly(result.chunks)) this.writeCorked(result);
-        else await this.send(result);
+        // null: acks=0, no response.
+        if (result !== null && isBuffersOnly(result.chunks)) this.writeCorked(result);
+        else if (result !== null) await this.send(result);
         this.maybeResume();
       }
     } finally {

@@ -10,7 +10,7 @@ import { sendStats } from '../../src/io/socket-sendfile.js';
 import { encodeRequest } from '../../src/protocol/frame.js';
 import type { FetchResponse } from '../../src/protocol/generated/fetch.js';
 import { decodeRecordBatches, encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
-import { API, RawClient, V } from '../support/raw-client.js';
+import { API, batchOf, RawClient, V } from '../support/raw-client.js';
 
 let broker: Broker;
 const clients: RawClient[] = [];
@@ -35,9 +35,7 @@ beforeAll(async () => {
     const res = await c.produce('big', 0, encodeRecordBatch({ records }), 1);
     expect(res.errorCode).toBe(0);
   }
-  expect((await c.produce('small', 0, encodeRecordBatch({ records: [one()] }), 1)).errorCode).toBe(
-    0,
-  );
+  expect((await c.produce('small', 0, batchOf(['x']), 1)).errorCode).toBe(0);
 });
 
 afterEach(() => {
@@ -53,10 +51,6 @@ async function connect(): Promise<RawClient> {
   const c = await RawClient.connect(broker.port);
   clients.push(c);
   return c;
-}
-
-function one(): { key: null; value: Buffer; headers: never[]; timestamp: number } {
-  return { key: null, value: Buffer.from('x'), headers: [], timestamp: Date.now() };
 }
 
 /** Counts the broker side's socket write calls (`_write` one buffer, `_writev` several). */
