@@ -77,6 +77,7 @@ function run(data: OwnerWorkerData): void {
         return;
       }
       clearInterval(timer);
+      service.flushGathered();
       service.closeAll((msg.json as ShutdownReq).discard).then(
         () => rpc.complete(msg.reqId, { errorCode: 0 }),
         (err) => rpc.complete(msg.reqId, { errorCode: -1, error: String(err) }),
@@ -87,6 +88,7 @@ function run(data: OwnerWorkerData): void {
       process.stderr.write(
         `sluice: partition worker ${data.workerIndex}: ${err.stack ?? err.message}\n`,
       ),
+    () => service.flushGathered(),
   );
   parentPort?.postMessage({ ready: true });
 }

@@ -73,6 +73,8 @@ export class RpcEndpoint {
     private readonly onRequest: RequestHandler | null,
     private readonly queuedBytesMax = QUEUED_BYTES_MAX_DEFAULT,
     private readonly onError: (e: Error) => void = () => undefined,
+    /** Called after each drain that delivered requests (the owner appends what it gathered). */
+    private readonly onDrained: () => void = () => undefined,
   ) {
     // Started on a later tick, never inside the constructor: a handler that runs while the
     // constructor is still on the stack could see its owner half-built.
@@ -195,6 +197,7 @@ export class RpcEndpoint {
         this.failAll(e as Error);
         return;
       }
+      if (n > 0) this.drained();
       if (n === DRAIN_BATCH_MAX) {
         // More may be waiting: let the event loop run (timers, I/O) before draining again.
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -202,6 +205,14 @@ export class RpcEndpoint {
       }
       const r = await this.channel.waitForDataAsync(IDLE_WAIT_MS);
       if (r === 'closed') return;
+    }
+  }
+
+  private drained(): void {
+    try {
+      this.onDrained();
+    } catch (e) {
+      this.onError(e as Error);
     }
   }
 

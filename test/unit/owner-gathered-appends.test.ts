@@ -1,0 +1,201 @@
+/**
+ * The owner gathers small produce requests of one partition within a drain and appends them
+ * together: each is answered with its own offsets, only once the group is appended; anything
+ * else that arrives (another operation, an idempotent batch, a segment roll) appends the group
+ * first, so every request sees the log as if appended alone.
+ */
+
+import { describe, expect, it } from 'vitest';
+import type { PartitionLogSettings, ProduceRes, ReadRes } from '../../src/broker/owner/messages.js';
+import { OwnerService } from '../../src/broker/owner/owner-service.js';
+import { Op, type OpCode } from '../../src/broker/owner/rpc.js';
+import { MemoryFileIO } from '../../src/io/memory-file-io.js';
+import { ErrorCode } from '../../src/protocol/generated/errors.js';
+import { decodeRecordBatches, encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
+import { PartitionStateTable } from '../../src/threads/partition-state.js';
+
+const SETTINGS: PartitionLogSettings = {
+  segmentBytes: 1 << 20,
+  segmentMs: 0,
+  segmentIndexBytes: 1 << 20,
+  indexIntervalBytes: 4096,
+  retentionMs: -1,
+  retentionBytes: -1,
+  maxMessageBytes: 1 << 20,
+  logAppendTime: false,
+  flushPolicy: 'never',
+  flushMs: 1000,
+  flushMessages: 0,
+  cleanupPolicy: 'delete',
+  deleteRetentionMs: 86_400_000,
+};
+
+interface Answer {
+  reqId: number;
+  json: { errorCode: number; baseOffset?: number; lastOffset?: number };
+  tail: readonly Uint8Array[];
+}
+
+function owner(settings: Partial<PartitionLogSettings> = {}) {
+  const answers: Answer[] = [];
+  const io = new MemoryFileIO();
+  const service = new OwnerService(
+    io,
+    '/data',
+    PartitionStateTable.create(4),
+    {
+      complete: (reqId, json, tail = []) => {
+        answers.push({ reqId, json: json as Answer['json'], tail });
+      },
+    },
+    () => 1_000_000,
+  );
+  let nextId = 1;
+  const send = (op: OpCode, json: unknown, tail: Uint8Array = new Uint8Array(0)): number => {
+    const reqId = nextId++;
+    service.handle(op, { reqId, json, tail });
+    return reqId;
+  };
+  send(Op.OpenPartition, {
+    slot: 0,
+    topic: 't',
+    partition: 0,
+    settings: { ...SETTINGS, ...settings },
+    creating: true,
+  });
+  expect(answers.splice(0).map((a) => a.json.errorCode)).toEqual([0]);
+  const produce = (values: string[], producerId = -1): number =>
+    send(Op.Produce, { slot: 0, acks: 1, apiVersion: 9 }, batch(values, producerId));
+  const answerOf = (reqId: number): Answer['json'] | undefined =>
+    answers.find((a) => a.reqId === reqId)?.json;
+  return { service, io, answers, send, produce, answerOf };
+}
+
+function batch(values: string[], producerId = -1): Buffer {
+  return encodeRecordBatch({
+    producerId,
+    producerEpoch: producerId >= 0 ? 0 : -1,
+    baseSequence: producerId >= 0 ? 0 : -1,
+    records: values.map((v) => ({
+      key: null,
+      value: Buffer.from(v),
+      headers: [],
+      timestamp: 1_000_000,
+    })),
+  });
+}
+
+/** Every record of the partition, read through the owner, segment by segment: offset -> value. */
+function readBack(o: ReturnType<typeof owner>): Map<number, string> {
+  const out = new Map<number, string>();
+  for (let offset = 0, round = 0; round < 1000; round++) {
+    const id = o.send(Op.Read, { slot: 0, offset, maxBytes: 1 << 20, maxOffsetExclusive: 1e9 });
+    const res = o.answers.find((a) => a.reqId === id)?.json as unknown as ReadRes;
+    expect(res.errorCode).toBe(0);
+    const bytes = Buffer.concat(
+      res.slices.map(([fd, position, length]) => {
+        const into = Buffer.alloc(length);
+        o.io.pread(fd, into, position, length);
+        return into;
+      }),
+    );
+    o.send(Op.Release, { leaseId: res.leaseId });
+    const before = out.size;
+    for (const b of decodeRecordBatches(bytes).batches)
+      for (const r of b.records) out.set(r.offset, r.value?.toString() ?? '');
+    if (out.size === before) return out;
+    offset = Math.max(...out.keys()) + 1;
+  }
+  throw new Error('readBack did not finish');
+}
+
+describe('gathered produce appends', () => {
+  it('answers a drain of small produces only at its end, each with its own offsets', () => {
+    const o = owner();
+    const ids = [o.produce(['a']), o.produce(['b', 'c']), o.produce(['d']), o.produce(['e', 'f'])];
+    expect(o.answers).toEqual([]); // gathered, not yet appended
+    o.service.flushGathered();
+    expect(ids.map((id) => o.answerOf(id)?.errorCode)).toEqual([0, 0, 0, 0]);
+    expect(ids.map((id) => o.answerOf(id)?.baseOffset)).toEqual([0, 1, 3, 4]);
+    expect(ids.map((id) => o.answerOf(id)?.lastOffset)).toEqual([0, 2, 3, 5]);
+    const log = readBack(o);
+    expect([...log.entries()]).toEqual([
+      [0, 'a'],
+      [1, 'b'],
+      [2, 'c'],
+      [3, 'd'],
+      [4, 'e'],
+      [5, 'f'],
+    ]);
+  });
+
+  it('appends the group before any other operation, so it sees every earlier produce', () => {
+    const o = owner();
+    o.produce(['a']);
+    o.produce(['b']);
+    const list = o.send(Op.ListOffset, { slot: 0, timestamp: -1 });
+    expect(o.answers.length).toBe(3);
+    expect(o.answerOf(list)?.errorCode).toBe(0);
+    expect(readBack(o).size).toBe(2);
+  });
+
+  it('serves an idempotent batch alone, after the group, and a bad batch alone with its error', () => {
+    const o = owner();
+    const first = o.produce(['a']);
+    const idem = o.produce(['i'], 7);
+    // The idempotent batch appended the group first, then itself.
+    expect(o.answerOf(first)?.baseOffset).toBe(0);
+    expect(o.answerOf(idem)?.baseOffset).toBe(1);
+    const after = o.produce(['b']);
+    const bad = batch(['x']);
+    bad.writeUInt32BE(bad.readUInt32BE(17) ^ 1, 17); // break the CRC
+    const badId = o.send(Op.Produce, { slot: 0, acks: 1, apiVersion: 9 }, bad);
+    expect(o.answerOf(badId)?.errorCode).toBe(ErrorCode.CORRUPT_MESSAGE);
+    const last = o.produce(['c']);
+    o.service.flushGathered();
+    expect(o.answerOf(after)?.baseOffset).toBe(2);
+    expect(o.answerOf(last)?.baseOffset).toBe(3);
+    expect([...readBack(o).values()]).toEqual(['a', 'i', 'b', 'c']);
+  });
+
+  it('rolls segments where appends one by one would have', () => {
+    const layouts: string[][] = [];
+    for (const gather of [true, false]) {
+      const o = owner({ segmentBytes: 1024 });
+      for (let i = 0; i < 40; i++) {
+        o.produce([`value-${i}-${'x'.repeat(i % 7)}`]);
+        if (!gather) o.service.flushGathered(); // one append per request, as before
+      }
+      o.service.flushGathered();
+      expect(o.answers.every((a) => (a.json as ProduceRes).errorCode === 0)).toBe(true);
+      expect(readBack(o).size).toBe(40);
+      const files = o.io.readdir('/data/t-0').filter((f) => f.endsWith('.log'));
+      layouts.push(files.sort().map((f) => `${f}:${o.io.readFile(`/data/t-0/${f}`)?.length}`));
+    }
+    expect(layouts[0]?.length).toBeGreaterThan(2);
+    expect(layouts[0]).toEqual(layouts[1]);
+  });
+
+  it('fails the whole group when its append fails, and the log goes on without a gap', () => {
+    const o = owner();
+    const kept = o.produce(['kept']);
+    o.service.flushGathered();
+    const lost = [o.produce(['x']), o.produce(['y'])];
+    o.io.failWrite(1, 'ENOSPC'); // the disk is full for the group's write only
+    o.service.flushGathered();
+    expect(lost.map((id) => o.answerOf(id)?.errorCode)).toEqual([
+      ErrorCode.KAFKA_STORAGE_ERROR,
+      ErrorCode.KAFKA_STORAGE_ERROR,
+    ]);
+    o.io.clearFaults();
+    const next = o.produce(['next']);
+    o.service.flushGathered();
+    expect(o.answerOf(kept)?.baseOffset).toBe(0);
+    expect(o.answerOf(next)?.errorCode).toBe(0);
+    expect(o.answerOf(next)?.baseOffset).toBe(1);
+    expect([...readBack(o).entries()]).toEqual([
+      [0, 'kept'],
+      [1, 'next'],
+    ]);
+  });
+});
