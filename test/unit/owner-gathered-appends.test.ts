@@ -13,22 +13,7 @@ import { MemoryFileIO } from '../../src/io/memory-file-io.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import { decodeRecordBatches, encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
 import { PartitionStateTable } from '../../src/threads/partition-state.js';
-
-const SETTINGS: PartitionLogSettings = {
-  segmentBytes: 1 << 20,
-  segmentMs: 0,
-  segmentIndexBytes: 1 << 20,
-  indexIntervalBytes: 4096,
-  retentionMs: -1,
-  retentionBytes: -1,
-  maxMessageBytes: 1 << 20,
-  logAppendTime: false,
-  flushPolicy: 'never',
-  flushMs: 1000,
-  flushMessages: 0,
-  cleanupPolicy: 'delete',
-  deleteRetentionMs: 86_400_000,
-};
+import { settings } from './storage-test-helpers.js';
 
 interface Answer {
   reqId: number;
@@ -36,7 +21,7 @@ interface Answer {
   tail: readonly Uint8Array[];
 }
 
-function owner(settings: Partial<PartitionLogSettings> = {}) {
+function owner(over: Partial<PartitionLogSettings> = {}) {
   const answers: Answer[] = [];
   const io = new MemoryFileIO();
   const service = new OwnerService(
@@ -60,7 +45,7 @@ function owner(settings: Partial<PartitionLogSettings> = {}) {
     slot: 0,
     topic: 't',
     partition: 0,
-    settings: { ...SETTINGS, ...settings },
+    settings: settings(over),
     creating: true,
   });
   expect(answers.splice(0).map((a) => a.json.errorCode)).toEqual([0]);

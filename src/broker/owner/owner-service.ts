@@ -527,7 +527,7 @@ export class OwnerService {
       singleBatch: true,
     });
     const info = v.ok ? v.batches[0] : undefined;
-    if (info === undefined || info.producerId >= 0) return false; // served (or refused) alone
+    if (info === undefined) return false; // refused alone, with its error
     let group = this.gathered.get(req.slot);
     if (group !== undefined && !this.fitsGroup(group, batch.length)) {
       this.appendGroup(group);
@@ -567,9 +567,8 @@ export class OwnerService {
 
   /** Appends and answers every gathered group. Never throws. */
   flushGathered(): void {
-    if (this.gathered.size === 0) return;
-    const groups = [...this.gathered.values()];
-    for (const group of groups) this.appendGroup(group);
+    // appendGroup deletes the group it appends: a Map iteration allows that.
+    for (const group of this.gathered.values()) this.appendGroup(group);
   }
 
   private appendGroup(group: GatherGroup): void {
