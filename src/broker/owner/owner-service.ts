@@ -69,7 +69,7 @@ export const LEASE_TTL_MS = 120_000;
 export const LEASES_MAX = 100_000;
 /** A replicated partition writes its high watermark checkpoint at most this often. */
 export const HW_CHECKPOINT_INTERVAL_MS = 5_000;
-/** Produce batches up to this size may be gathered into one append (see `stageProduce`). */
+/** Produce batches up to this size may be gathered into one append (see `gatherProduce`). */
 export const GATHER_BATCH_BYTES_MAX = 16 * 1024;
 /** Bytes gathered for one partition before they are appended anyway. */
 export const GATHER_GROUP_BYTES_MAX = 256 * 1024;
@@ -85,6 +85,9 @@ interface GatheredProduce {
   recordsCount: number;
   lastOffsetDelta: number;
 }
+
+/** Where one appended batch lies in what was appended with it (tail publication). */
+type TailItem = Pick<GatheredProduce, 'position' | 'bytes' | 'lastOffsetDelta'>;
 
 /** Produce requests for one partition gathered during one drain of the request ring. */
 interface GatherGroup {
@@ -117,6 +120,28 @@ interface Hosted {
 interface Lease {
   release: () => void;
   expiresAtMs: number;
+}
+
+/** A produce's batch checked against the partition's limits (one batch, as Kafka requires). */
+function validateProduce(h: Hosted, req: ProduceReq, batch: Buffer) {
+  return validateRecordBatches(batch, {
+    produceApiVersion: req.apiVersion,
+    maxBatchBytes: h.settings.maxMessageBytes,
+    singleBatch: true,
+  });
+}
+
+/** Appends produced batches (stamped with the leader epoch in cluster mode); their base offset. */
+function appendAsLeader(h: Hosted, batches: Buffer, nowMs: number): number {
+  const opts = h.replica === null ? {} : { leaderEpoch: h.replica.leaderEpoch };
+  return h.log.append(batches, nowMs, opts).baseOffset;
+}
+
+/** The produce error code for a failed append. */
+function appendErrorCode(err: unknown): number {
+  return err instanceof StorageError
+    ? ErrorCode.KAFKA_STORAGE_ERROR
+    : ErrorCode.UNKNOWN_SERVER_ERROR;
 }
 
 export class OwnerService {
@@ -292,39 +317,20 @@ export class OwnerService {
   }
 
   /**
-   * Publishes where the batch just appended lies (the active segment's last `bytes` bytes), so the
-   * network thread can answer tail fetches without a read RPC. Called before `publish`: a fetch
-   * woken by the new log end finds the batch. A failure only costs that fast path.
+   * Publishes where the batches just appended lie (the active segment's last `appendedBytes`
+   * bytes; `items` in it, oldest first, each with its base offset in `bases`), so the network
+   * thread can answer tail fetches without a read RPC. Called before `publish`: a fetch woken by
+   * the new log end finds the batches. A failure only costs that fast path.
    */
-  private publishTail(h: Hosted, baseOffset: number, bytes: number): void {
-    if (this.tail === null) return;
-    const end = h.log.activeSegmentEnd;
-    const endOffset = h.log.logEndOffset;
-    if (end.sizeBytes < bytes || endOffset <= baseOffset) {
-      this.tail.invalidate(h.slot);
-      return;
-    }
-    this.tail.publishAppend(
-      h.slot,
-      end.fd,
-      end.baseOffset,
-      baseOffset,
-      endOffset,
-      end.sizeBytes - bytes,
-      bytes,
-    );
-  }
-
-  /** Publishes a gathered group's batches as tail entries, one per batch, oldest first. */
-  private publishTailGroup(
+  private publishTail(
     h: Hosted,
-    groupBytes: number,
-    items: readonly GatheredProduce[],
+    appendedBytes: number,
+    items: readonly TailItem[],
     bases: readonly number[],
   ): void {
     if (this.tail === null) return;
     const end = h.log.activeSegmentEnd;
-    const start = end.sizeBytes - groupBytes;
+    const start = end.sizeBytes - appendedBytes;
     if (start < 0) {
       this.tail.invalidate(h.slot);
       return;
@@ -521,11 +527,7 @@ export class OwnerService {
     // An idempotent producer's batch is checked against its producer state: served alone.
     if (batch.length < BATCH_HEADER_BYTES || readInt64(batch, BATCH_OFFSET_PRODUCER_ID) >= 0)
       return false;
-    const v = validateRecordBatches(batch, {
-      produceApiVersion: req.apiVersion,
-      maxBatchBytes: h.settings.maxMessageBytes,
-      singleBatch: true,
-    });
+    const v = validateProduce(h, req, batch);
     const info = v.ok ? v.batches[0] : undefined;
     if (info === undefined) return false; // refused alone, with its error
     let group = this.gathered.get(req.slot);
@@ -581,11 +583,10 @@ export class OwnerService {
       if (h.settings.logAppendTime)
         for (const it of items)
           stampLogAppendTime(batches.subarray(it.position, it.position + it.bytes), now);
-      if (h.replica === null) h.log.append(batches, now);
-      else h.log.append(batches, now, { leaderEpoch: h.replica.leaderEpoch });
+      appendAsLeader(h, batches, now);
       // The append patched each batch's base offset in place.
       const bases = items.map((it) => readInt64(batches, it.position));
-      this.publishTailGroup(h, batches.length, items, bases);
+      this.publishTail(h, batches.length, items, bases);
       this.publish(h);
       for (const it of items) h.unflushedRecords += it.recordsCount;
       const appendTime = h.settings.logAppendTime ? now : -1;
@@ -594,12 +595,8 @@ export class OwnerService {
         answered++;
       }
     } catch (err) {
-      const code =
-        err instanceof StorageError
-          ? ErrorCode.KAFKA_STORAGE_ERROR
-          : ErrorCode.UNKNOWN_SERVER_ERROR;
       for (const it of items.slice(answered))
-        this.out.complete(it.reqId, this.produceError(code, String(err), h));
+        this.out.complete(it.reqId, this.produceError(appendErrorCode(err), String(err), h));
     } finally {
       if (this.freeGatherBuffers.length < GATHER_GROUPS_MAX)
         this.freeGatherBuffers.push(group.buffer);
@@ -634,11 +631,7 @@ export class OwnerService {
       return;
     }
     const batch = Buffer.from(tail.buffer, tail.byteOffset, tail.byteLength);
-    const v = validateRecordBatches(batch, {
-      produceApiVersion: req.apiVersion,
-      maxBatchBytes: h.settings.maxMessageBytes,
-      singleBatch: true,
-    });
+    const v = validateProduce(h, req, batch);
     if (!v.ok) {
       this.out.complete(reqId, this.produceError(v.errorCode, v.message, h));
       return;
@@ -668,16 +661,9 @@ export class OwnerService {
     if (h.settings.logAppendTime) stampLogAppendTime(batch, now);
     let baseOffset: number;
     try {
-      baseOffset =
-        h.replica === null
-          ? h.log.append(batch, now).baseOffset
-          : h.log.append(batch, now, { leaderEpoch: h.replica.leaderEpoch }).baseOffset;
+      baseOffset = appendAsLeader(h, batch, now);
     } catch (err) {
-      const code =
-        err instanceof StorageError
-          ? ErrorCode.KAFKA_STORAGE_ERROR
-          : ErrorCode.UNKNOWN_SERVER_ERROR;
-      this.out.complete(reqId, this.produceError(code, String(err), h));
+      this.out.complete(reqId, this.produceError(appendErrorCode(err), String(err), h));
       return;
     }
     if (info.producerId >= 0) {
@@ -689,7 +675,12 @@ export class OwnerService {
         timestampMs: info.maxTimestamp,
       });
     }
-    this.publishTail(h, baseOffset, batch.length);
+    this.publishTail(
+      h,
+      batch.length,
+      [{ position: 0, bytes: batch.length, lastOffsetDelta: info.lastOffsetDelta }],
+      [baseOffset],
+    );
     this.publish(h);
     h.unflushedRecords += info.recordsCount;
     const appendTime = h.settings.logAppendTime ? now : -1;
