@@ -1,12 +1,18 @@
 /**
  * The owner gathers small produce requests of one partition within a drain and appends them
  * together: each is answered with its own offsets, only once the group is appended; anything
- * else that arrives (another operation, an idempotent batch, a segment roll) appends the group
- * first, so every request sees the log as if appended alone.
+ * else that arrives (another operation, a segment roll) appends the group first, so every
+ * request sees the log as if appended alone. Idempotent producers' batches are gathered when the
+ * group cannot change their sequence check, and enter the producer state only once appended.
  */
 
 import { describe, expect, it } from 'vitest';
-import type { PartitionLogSettings, ProduceRes, ReadRes } from '../../src/broker/owner/messages.js';
+import type {
+  PartitionLogSettings,
+  ProduceRes,
+  ProducerStatesRes,
+  ReadRes,
+} from '../../src/broker/owner/messages.js';
 import { OwnerService } from '../../src/broker/owner/owner-service.js';
 import { Op, type OpCode } from '../../src/broker/owner/rpc.js';
 import { MemoryFileIO } from '../../src/io/memory-file-io.js';
@@ -49,18 +55,18 @@ function owner(over: Partial<PartitionLogSettings> = {}) {
     creating: true,
   });
   expect(answers.splice(0).map((a) => a.json.errorCode)).toEqual([0]);
-  const produce = (values: string[], producerId = -1): number =>
-    send(Op.Produce, { slot: 0, acks: 1, apiVersion: 9 }, batch(values, producerId));
+  const produce = (values: string[], producerId = -1, seq = 0, epoch = 0): number =>
+    send(Op.Produce, { slot: 0, acks: 1, apiVersion: 9 }, batch(values, producerId, seq, epoch));
   const answerOf = (reqId: number): Answer['json'] | undefined =>
     answers.find((a) => a.reqId === reqId)?.json;
   return { service, io, answers, send, produce, answerOf };
 }
 
-function batch(values: string[], producerId = -1): Buffer {
+function batch(values: string[], producerId = -1, seq = 0, epoch = 0): Buffer {
   return encodeRecordBatch({
     producerId,
-    producerEpoch: producerId >= 0 ? 0 : -1,
-    baseSequence: producerId >= 0 ? 0 : -1,
+    producerEpoch: producerId >= 0 ? epoch : -1,
+    baseSequence: producerId >= 0 ? seq : -1,
     records: values.map((v) => ({
       key: null,
       value: Buffer.from(v),
@@ -124,23 +130,89 @@ describe('gathered produce appends', () => {
     expect(readBack(o).size).toBe(2);
   });
 
-  it('serves an idempotent batch alone, after the group, and a bad batch alone with its error', () => {
+  it('serves a bad batch alone with its error, between gathered ones', () => {
     const o = owner();
     const first = o.produce(['a']);
-    const idem = o.produce(['i'], 7);
-    // The idempotent batch appended the group first, then itself.
-    expect(o.answerOf(first)?.baseOffset).toBe(0);
-    expect(o.answerOf(idem)?.baseOffset).toBe(1);
-    const after = o.produce(['b']);
     const bad = batch(['x']);
     bad.writeUInt32BE(bad.readUInt32BE(17) ^ 1, 17); // break the CRC
     const badId = o.send(Op.Produce, { slot: 0, acks: 1, apiVersion: 9 }, bad);
     expect(o.answerOf(badId)?.errorCode).toBe(ErrorCode.CORRUPT_MESSAGE);
     const last = o.produce(['c']);
     o.service.flushGathered();
-    expect(o.answerOf(after)?.baseOffset).toBe(2);
-    expect(o.answerOf(last)?.baseOffset).toBe(3);
-    expect([...readBack(o).values()]).toEqual(['a', 'i', 'b', 'c']);
+    expect(o.answerOf(first)?.baseOffset).toBe(0);
+    expect(o.answerOf(last)?.baseOffset).toBe(1);
+    expect([...readBack(o).values()]).toEqual(['a', 'c']);
+  });
+
+  it("gathers idempotent producers' batches and records them in the producer state in order", () => {
+    const o = owner();
+    const ids = [
+      o.produce(['p7-0'], 7, 0),
+      o.produce(['p8-0', 'p8-1'], 8, 0),
+      o.produce(['plain']),
+      o.produce(['p7-1', 'p7-2'], 7, 1), // follows producer 7's batch in the group
+      o.produce(['p7-3'], 7, 3),
+    ];
+    expect(o.answers).toEqual([]); // all gathered
+    o.service.flushGathered();
+    expect(ids.map((id) => o.answerOf(id)?.errorCode)).toEqual([0, 0, 0, 0, 0]);
+    expect(ids.map((id) => o.answerOf(id)?.baseOffset)).toEqual([0, 1, 3, 4, 6]);
+    const states = o.send(Op.ProducerStates, { slot: 0 });
+    expect((o.answerOf(states) as unknown as ProducerStatesRes).producers).toEqual([
+      { producerId: 7, producerEpoch: 0, lastSequence: 3, lastTimestamp: 1_000_000 },
+      { producerId: 8, producerEpoch: 0, lastSequence: 1, lastTimestamp: 1_000_000 },
+    ]);
+    // A retry of a gathered batch is a duplicate: its original offsets, nothing appended.
+    const retry = o.produce(['p7-1', 'p7-2'], 7, 1);
+    o.service.flushGathered();
+    expect(o.answerOf(retry)).toMatchObject({ errorCode: 0, baseOffset: 4, lastOffset: 5 });
+    expect([...readBack(o).values()]).toEqual([
+      'p7-0',
+      'p8-0',
+      'p8-1',
+      'plain',
+      'p7-1',
+      'p7-2',
+      'p7-3',
+    ]);
+  });
+
+  it('serves alone, after the group, a retry, a gap or a new epoch of a producer in the group', () => {
+    const o = owner();
+    const first = o.produce(['a'], 7, 0);
+    const retry = o.produce(['a'], 7, 0); // the same batch again within the drain
+    // The group was appended first, so the retry is found as a duplicate of it.
+    expect(o.answerOf(first)).toMatchObject({ errorCode: 0, baseOffset: 0 });
+    expect(o.answerOf(retry)).toMatchObject({ errorCode: 0, baseOffset: 0, lastOffset: 0 });
+    o.produce(['b'], 7, 1);
+    const gap = o.produce(['d'], 7, 3);
+    expect(o.answerOf(gap)?.errorCode).toBe(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER);
+    const bumped = o.produce(['e'], 7, 0, 1); // a new epoch starts at sequence 0: gathered
+    expect(o.answerOf(bumped)).toBeUndefined();
+    // In sequence for the state's epoch 0, but the group holds epoch 1: appended first, so the
+    // old epoch is found fenced.
+    const fenced = o.produce(['f'], 7, 2, 0);
+    expect(o.answerOf(bumped)).toMatchObject({ errorCode: 0, baseOffset: 2 });
+    expect(o.answerOf(fenced)?.errorCode).toBe(ErrorCode.INVALID_PRODUCER_EPOCH);
+    o.service.flushGathered();
+    expect([...readBack(o).values()]).toEqual(['a', 'b', 'e']);
+  });
+
+  it('leaves the producer state as appends one by one would', () => {
+    const states: unknown[] = [];
+    for (const gather of [true, false]) {
+      const o = owner();
+      for (let i = 0; i < 30; i++) {
+        o.produce([`v${i}`], 100 + (i % 3), Math.floor(i / 3));
+        if (!gather) o.service.flushGathered();
+      }
+      o.service.flushGathered();
+      expect(o.answers.every((a) => a.json.errorCode === 0)).toBe(true);
+      const id = o.send(Op.ProducerStates, { slot: 0 });
+      states.push(o.answerOf(id));
+    }
+    expect((states[0] as ProducerStatesRes).producers).toHaveLength(3);
+    expect(states[0]).toEqual(states[1]);
   });
 
   it('rolls segments where appends one by one would have', () => {
@@ -165,7 +237,7 @@ describe('gathered produce appends', () => {
     const o = owner();
     const kept = o.produce(['kept']);
     o.service.flushGathered();
-    const lost = [o.produce(['x']), o.produce(['y'])];
+    const lost = [o.produce(['x']), o.produce(['y'], 9, 0)];
     o.io.failWrite(1, 'ENOSPC'); // the disk is full for the group's write only
     o.service.flushGathered();
     expect(lost.map((id) => o.answerOf(id)?.errorCode)).toEqual([
@@ -174,13 +246,16 @@ describe('gathered produce appends', () => {
     ]);
     o.io.clearFaults();
     const next = o.produce(['next']);
+    // The failed idempotent batch was not recorded: its retry is appended, not a duplicate.
+    const retry = o.produce(['y'], 9, 0);
     o.service.flushGathered();
     expect(o.answerOf(kept)?.baseOffset).toBe(0);
-    expect(o.answerOf(next)?.errorCode).toBe(0);
-    expect(o.answerOf(next)?.baseOffset).toBe(1);
+    expect(o.answerOf(next)).toMatchObject({ errorCode: 0, baseOffset: 1 });
+    expect(o.answerOf(retry)).toMatchObject({ errorCode: 0, baseOffset: 2 });
     expect([...readBack(o).entries()]).toEqual([
       [0, 'kept'],
       [1, 'next'],
+      [2, 'y'],
     ]);
   });
 });

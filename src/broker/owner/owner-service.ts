@@ -24,12 +24,8 @@
 import { join } from 'node:path';
 import type { FileIO } from '../../io/file-io.js';
 import { ErrorCode } from '../../protocol/generated/errors.js';
-import {
-  BATCH_HEADER_BYTES,
-  BATCH_OFFSET_PRODUCER_ID,
-  readInt64,
-} from '../../protocol/records/batch-header.js';
-import { validateRecordBatches } from '../../protocol/records/validate.js';
+import { readInt64 } from '../../protocol/records/batch-header.js';
+import { type ValidBatchInfo, validateRecordBatches } from '../../protocol/records/validate.js';
 import { openPartitionLog, type PartitionLog, StorageError } from '../../storage/index.js';
 import type { PartitionStateTable } from '../../threads/partition-state.js';
 import type { PartitionTailTable } from '../../threads/partition-tail.js';
@@ -60,7 +56,7 @@ import type {
   UpdateConfigReq,
 } from './messages.js';
 import { countRecords, logSizes } from './owner-metrics.js';
-import { lastSequence, ProducerStateTable } from './producer-state.js';
+import { inSequence, lastSequence, ProducerStateTable } from './producer-state.js';
 import { Op, type OpCode, type RpcMessage } from './rpc.js';
 
 /** A lease not released after this long is released anyway (a lost Release message). */
@@ -84,6 +80,17 @@ interface GatheredProduce {
   bytes: number;
   recordsCount: number;
   lastOffsetDelta: number;
+  /** An idempotent producer's batch: recorded in the producer state once appended. */
+  producer: GatheredSequence | null;
+}
+
+/** The producer fields of a gathered idempotent batch. */
+interface GatheredSequence {
+  id: number;
+  epoch: number;
+  firstSeq: number;
+  lastSeq: number;
+  maxTimestamp: number;
 }
 
 /** Where one appended batch lies in what was appended with it (tail publication). */
@@ -95,6 +102,8 @@ interface GatherGroup {
   buffer: Buffer;
   usedBytes: number;
   items: GatheredProduce[];
+  /** The last gathered batch of each idempotent producer in the group, by producer id. */
+  producers: Map<number, GatheredSequence>;
 }
 
 export interface Completer {
@@ -135,6 +144,33 @@ function validateProduce(h: Hosted, req: ProduceReq, batch: Buffer) {
 function appendAsLeader(h: Hosted, batches: Buffer, nowMs: number): number {
   const opts = h.replica === null ? {} : { leaderEpoch: h.replica.leaderEpoch };
   return h.log.append(batches, nowMs, opts).baseOffset;
+}
+
+/** The producer fields of a validated idempotent batch. */
+function sequenceOf(info: ValidBatchInfo): GatheredSequence {
+  return {
+    id: info.producerId,
+    epoch: info.producerEpoch,
+    firstSeq: info.baseSequence,
+    lastSeq: lastSequence(info.baseSequence, info.recordsCount),
+    maxTimestamp: info.maxTimestamp,
+  };
+}
+
+/** Records an appended idempotent batch in its partition's producer state. */
+function recordSequence(
+  h: Hosted,
+  seq: GatheredSequence,
+  baseOffset: number,
+  batch: { lastOffsetDelta: number },
+): void {
+  h.producers.record(seq.id, seq.epoch, {
+    firstSeq: seq.firstSeq,
+    lastSeq: seq.lastSeq,
+    firstOffset: baseOffset,
+    lastOffset: baseOffset + batch.lastOffsetDelta,
+    timestampMs: seq.maxTimestamp,
+  });
 }
 
 /** The produce error code for a failed append. */
@@ -510,12 +546,19 @@ export class OwnerService {
   //
   // A pipelining client's small produce requests reach the owner many at a time (20 or more per
   // drain of the request ring under a one-record load), and each append was one pwrite: half the
-  // owner's CPU. Requests that need no per-request state check (no idempotent producer) are
-  // validated one by one as before, then copied into a per-partition group and appended together
-  // (one pwrite, the offsets assigned in request order) when the drain ends or anything else
-  // arrives. Each request is answered with its own offsets after the group's append; a failed
-  // append fails the whole group, as it would have failed each of its requests. A group never
-  // crosses a segment roll that single appends would have made between its requests.
+  // owner's CPU. They are validated one by one as before, then copied into a per-partition group
+  // and appended together (one pwrite, the offsets assigned in request order) when the drain ends
+  // or anything else arrives. Each request is answered with its own offsets after the group's
+  // append; a failed append fails the whole group, as it would have failed each of its requests.
+  // A group never crosses a segment roll that single appends would have made between its requests.
+  //
+  // An idempotent producer's batch is checked against the producer state as if every earlier
+  // batch of the group were already appended: a producer with no batch in the group is checked
+  // against the state itself (the group cannot change its answer); a batch that directly follows
+  // the producer's last one in the group (same epoch, next sequence) is in order by the state's
+  // own rule. Anything else (a retry, a gap, a new epoch of a producer in the group) appends the
+  // group first and is then served alone, so its check sees the state it would have seen. The
+  // group's batches enter the producer state, in order, only once its append succeeded.
 
   /** Gathers a produce if it qualifies; false: the caller serves it alone. */
   private gatherProduce(reqId: number, req: ProduceReq, tail: Uint8Array): boolean {
@@ -524,9 +567,6 @@ export class OwnerService {
     if (h.settings.flushPolicy === 'always' || tail.byteLength > GATHER_BATCH_BYTES_MAX)
       return false;
     const batch = Buffer.from(tail.buffer, tail.byteOffset, tail.byteLength);
-    // An idempotent producer's batch is checked against its producer state: served alone.
-    if (batch.length < BATCH_HEADER_BYTES || readInt64(batch, BATCH_OFFSET_PRODUCER_ID) >= 0)
-      return false;
     const v = validateProduce(h, req, batch);
     const info = v.ok ? v.batches[0] : undefined;
     if (info === undefined) return false; // refused alone, with its error
@@ -535,6 +575,10 @@ export class OwnerService {
       this.appendGroup(group);
       group = undefined;
     }
+    const producer = info.producerId < 0 ? null : sequenceOf(info);
+    // Not gathered: the caller appends every group first, then checks it against the state.
+    if (producer !== null && !this.sequenceGathers(h, group, producer, info.recordsCount))
+      return false;
     if (h.log.activeSegmentEnd.sizeBytes + batch.length > h.settings.segmentBytes) {
       this.flushGathered(); // a roll comes: appended alone, in order
       return false;
@@ -542,7 +586,7 @@ export class OwnerService {
     if (group === undefined) {
       if (this.gathered.size >= GATHER_GROUPS_MAX) this.flushGathered();
       const buffer = this.freeGatherBuffers.pop() ?? Buffer.allocUnsafe(GATHER_GROUP_BYTES_MAX);
-      group = { h, buffer, usedBytes: 0, items: [] };
+      group = { h, buffer, usedBytes: 0, items: [], producers: new Map() };
       this.gathered.set(req.slot, group);
     }
     batch.copy(group.buffer, group.usedBytes);
@@ -553,9 +597,32 @@ export class OwnerService {
       bytes: batch.length,
       recordsCount: info.recordsCount,
       lastOffsetDelta: info.lastOffsetDelta,
+      producer,
     });
+    if (producer !== null) group.producers.set(producer.id, producer);
     group.usedBytes += batch.length;
     return true;
+  }
+
+  /**
+   * Whether an idempotent batch may join the group (see the section comment): its producer has no
+   * batch in the group and the state says append, or it directly follows the producer's last
+   * batch in the group and is no retry of a batch the state still holds.
+   */
+  private sequenceGathers(
+    h: Hosted,
+    group: GatherGroup | undefined,
+    seq: GatheredSequence,
+    recordsCount: number,
+  ): boolean {
+    const check = h.producers.check(seq.id, seq.epoch, seq.firstSeq, recordsCount);
+    const pending = group?.producers.get(seq.id);
+    if (pending === undefined) return check.kind === 'append';
+    return (
+      check.kind !== 'duplicate' &&
+      seq.epoch === pending.epoch &&
+      inSequence(pending.lastSeq, seq.firstSeq)
+    );
   }
 
   /** Whether `bytes` more fit the group's buffer and the active segment (no roll between). */
@@ -586,6 +653,8 @@ export class OwnerService {
       appendAsLeader(h, batches, now);
       // The append patched each batch's base offset in place.
       const bases = items.map((it) => readInt64(batches, it.position));
+      for (const [i, it] of items.entries())
+        if (it.producer !== null) recordSequence(h, it.producer, bases[i] as number, it);
       this.publishTail(h, batches.length, items, bases);
       this.publish(h);
       for (const it of items) h.unflushedRecords += it.recordsCount;
@@ -666,15 +735,7 @@ export class OwnerService {
       this.out.complete(reqId, this.produceError(appendErrorCode(err), String(err), h));
       return;
     }
-    if (info.producerId >= 0) {
-      h.producers.record(info.producerId, info.producerEpoch, {
-        firstSeq: info.baseSequence,
-        lastSeq: lastSequence(info.baseSequence, info.recordsCount),
-        firstOffset: baseOffset,
-        lastOffset: baseOffset + info.lastOffsetDelta,
-        timestampMs: info.maxTimestamp,
-      });
-    }
+    if (info.producerId >= 0) recordSequence(h, sequenceOf(info), baseOffset, info);
     this.publishTail(
       h,
       batch.length,

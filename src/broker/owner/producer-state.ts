@@ -62,7 +62,8 @@ export interface ProducerStateSnapshot {
   producers: { id: number; epoch: number; batches: BatchMeta[] }[];
 }
 
-function inSequence(lastSeq: number, nextSeq: number): boolean {
+/** Whether a batch starting at `nextSeq` directly follows one that ended at `lastSeq`. */
+export function inSequence(lastSeq: number, nextSeq: number): boolean {
   return nextSeq === lastSeq + 1 || (nextSeq === 0 && lastSeq === INT32_MAX);
 }
 
