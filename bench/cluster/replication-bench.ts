@@ -38,7 +38,7 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -169,11 +169,35 @@ interface Measured {
   recordsPerS: number;
   /** Broker CPU (every process and thread) per record, in µs. */
   cpuUsPerRecord: number;
+  /** Share of the machine's CPU time left idle during the load (Linux); null elsewhere. */
+  machineIdlePct: number | null;
+}
+
+/** The machine's idle and total CPU time so far, in clock ticks (Linux /proc/stat); else null. */
+function machineTicks(): { idle: number; total: number } | null {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/).slice(1);
+    const ticks = (fields ?? []).map(Number);
+    // user nice system idle iowait ...: idle and iowait are time no thread ran.
+    return { idle: (ticks[3] ?? 0) + (ticks[4] ?? 0), total: ticks.reduce((a, b) => a + b, 0) };
+  } catch {
+    return null;
+  }
+}
+
+function idlePct(
+  from: ReturnType<typeof machineTicks>,
+  to: ReturnType<typeof machineTicks>,
+): number | null {
+  if (from === null || to === null || to.total <= from.total) return null;
+  return (100 * (to.idle - from.idle)) / (to.total - from.total);
 }
 
 async function measure(root: string, brokers: number, s: Settings): Promise<Measured> {
   const nodes = await startNodes(root, brokers, s.partitions, s.replicationFactor);
   let recordsPerS = 0;
+  let ticksFrom: ReturnType<typeof machineTicks> = null;
+  let ticksTo: ReturnType<typeof machineTicks> = null;
   try {
     const acks = brokers === 1 ? '1' : '-1';
     // Partition p goes to its leader: node (p mod brokers) + 1.
@@ -187,9 +211,11 @@ async function measure(root: string, brokers: number, s: Settings): Promise<Meas
     const onLine = (line: string): void => {
       if (line !== 'measuring') return;
       nodes.startMeasuring();
+      ticksFrom = machineTicks();
       process.stderr.write(`measuring ${brokers} broker(s)\n`);
     };
     const out = await run('./produce-load.ts', args, onLine).done;
+    ticksTo = machineTicks();
     recordsPerS = Number(out.trim().split('\n').at(-1));
   } catch (err) {
     await nodes.stop();
@@ -197,7 +223,11 @@ async function measure(root: string, brokers: number, s: Settings): Promise<Meas
   }
   const cpuUs = await nodes.stop();
   // The CPU covers the load (s.seconds) plus a short stop: a slight overestimate.
-  return { recordsPerS, cpuUsPerRecord: cpuUs / Math.max(1, recordsPerS * s.seconds) };
+  return {
+    recordsPerS,
+    cpuUsPerRecord: cpuUs / Math.max(1, recordsPerS * s.seconds),
+    machineIdlePct: idlePct(ticksFrom, ticksTo),
+  };
 }
 
 const minInsync = (s: Settings): number => Math.min(2, s.replicationFactor);
@@ -209,8 +239,23 @@ function median(xs: number[]): number {
 
 const k = (n: number): string => `${(n / 1e3).toFixed(0)} k`;
 
-const describe = (m: Measured): string =>
-  `${k(m.recordsPerS)}/s (${m.cpuUsPerRecord.toFixed(2)} µs CPU/record)`;
+const describe = (m: Measured): string => {
+  const idle = m.machineIdlePct === null ? '' : `, machine ${m.machineIdlePct.toFixed(0)}% idle`;
+  return `${k(m.recordsPerS)}/s (${m.cpuUsPerRecord.toFixed(2)} µs CPU/record${idle})`;
+};
+
+/**
+ * The machine's idle CPU during the loads (medians): a run that leaves much of it idle is bound
+ * by waiting (replication round trips, the load's requests in flight), not by CPU alone.
+ */
+function idleSummary(ones: Measured[], threes: Measured[]): string {
+  const idle = (ms: Measured[]): number[] =>
+    ms.flatMap((m) => (m.machineIdlePct === null ? [] : [m.machineIdlePct]));
+  const a = idle(ones);
+  const b = idle(threes);
+  if (a.length === 0 || b.length === 0) return '';
+  return `machine CPU idle during the load: ${median(a).toFixed(0)}% single, ${median(b).toFixed(0)}% 3 brokers\n`;
+}
 
 /** `--only`: one side's rounds, for profiling it; no ratio. */
 async function measureOnly(brokers: 1 | 3, s: Settings, rounds: number): Promise<void> {
@@ -267,7 +312,8 @@ async function main(): Promise<void> {
         `single broker acks=1: ${k(one)} records/s\n` +
         `3 brokers RF ${s.replicationFactor} acks=all (min.insync ${minInsync(s)}): ${k(three)} records/s\n` +
         `ratio: ${(ratio * 100).toFixed(0)}%${s.replicationFactor === 3 ? ' (target >= 40%)' : ''}\n` +
-        `broker CPU per record: ${cpuOne.toFixed(2)} µs single, ${cpuThree.toFixed(2)} µs for the 3 brokers together\n`,
+        `broker CPU per record: ${cpuOne.toFixed(2)} µs single, ${cpuThree.toFixed(2)} µs for the 3 brokers together\n` +
+        idleSummary(ones, threes),
     );
     if (json !== '')
       writeFileSync(
