@@ -20,6 +20,13 @@
  * first 6 s), and the first touch (page faults) of the 32 MiB owner rings, which a follower's
  * appends take about a second to wrap at these rates.
  *
+ * What the default run measures: the page-cache regime. At these rates a run writes several
+ * GB; once the kernel's dirty pages reach its limits (about 2 GB on a 24 GiB machine) every
+ * writer is held to the disk's writeback rate. The 3 brokers write each record three times to
+ * the same disk, so once both runs are held to it (`--seconds 30` on a machine whose disk
+ * writes back a few hundred MB/s) they write the same bytes per second and the ratio tends to
+ * a third, whatever the CPU costs. Brokers on separate machines each have their own disk.
+ *
  * The brokers run the compiled build (`dist/`; the npm script builds first), like `sluice serve`;
  * `--src` runs them from the TypeScript sources through tsx instead.
  *
