@@ -294,4 +294,39 @@ describe('kcat (librdkafka) against an embedded broker', () => {
       expect(records.map((r) => r.payload)).toEqual(lines);
     }
   });
+
+  it('keeps several pipelining idempotent producers of one partition exactly once, in order', async () => {
+    if (!ensureKcat()) throw new Error('kcat is not installed and could not be installed');
+    // Small batches with up to 5 in flight each: the owner gathers them across producers.
+    const producers = ['a', 'b', 'c', 'd'];
+    const lines = (p: string): string[] => Array.from({ length: 3000 }, (_, i) => `${p}-${i}`);
+    const results = await Promise.all(
+      producers.map((p) =>
+        kcat(
+          [
+            '-b',
+            broker.bootstrap,
+            '-P',
+            '-t',
+            'idem-many',
+            '-p',
+            '0',
+            '-X',
+            'enable.idempotence=true',
+            '-X',
+            'linger.ms=0',
+            '-X',
+            'batch.num.messages=3',
+          ],
+          `${lines(p).join('\n')}\n`,
+          60_000,
+        ),
+      ),
+    );
+    for (const r of results) expect(r.code, r.stderr).toBe(0);
+    const payloads = (await readAll('idem-many', 0)).map((r) => r.payload);
+    expect(payloads).toHaveLength(producers.length * 3000);
+    for (const p of producers)
+      expect(payloads.filter((v) => v.startsWith(`${p}-`))).toEqual(lines(p));
+  });
 });
