@@ -72,8 +72,11 @@ export const GATHER_GROUP_BYTES_MAX = 256 * 1024;
 /** Partitions gathered for at once; one more appends them all first. */
 const GATHER_GROUPS_MAX = 8;
 
-/** One produce request gathered into a group: where its batch lies in the group's buffer. */
-interface GatheredProduce {
+/**
+ * One produce request in an append: where its batch lies in the bytes appended (a gathered
+ * group's buffer, or the request's own batch when appended alone).
+ */
+interface ProduceItem {
   reqId: number;
   acks: number;
   position: number;
@@ -94,14 +97,14 @@ interface GatheredSequence {
 }
 
 /** Where one appended batch lies in what was appended with it (tail publication). */
-type TailItem = Pick<GatheredProduce, 'position' | 'bytes' | 'lastOffsetDelta'>;
+type TailItem = Pick<ProduceItem, 'position' | 'bytes' | 'lastOffsetDelta'>;
 
 /** Produce requests for one partition gathered during one drain of the request ring. */
 interface GatherGroup {
   h: Hosted;
   buffer: Buffer;
   usedBytes: number;
-  items: GatheredProduce[];
+  items: ProduceItem[];
   /** The last gathered batch of each idempotent producer in the group, by producer id. */
   producers: Map<number, GatheredSequence>;
 }
@@ -641,9 +644,21 @@ export class OwnerService {
   }
 
   private appendGroup(group: GatherGroup): void {
-    const { h, items } = group;
-    this.gathered.delete(h.slot);
-    const batches = group.buffer.subarray(0, group.usedBytes);
+    this.gathered.delete(group.h.slot);
+    try {
+      this.appendAndAnswer(group.h, group.buffer.subarray(0, group.usedBytes), group.items);
+    } finally {
+      if (this.freeGatherBuffers.length < GATHER_GROUPS_MAX)
+        this.freeGatherBuffers.push(group.buffer);
+    }
+  }
+
+  /**
+   * Appends `batches` (the batches of `items`, in order) as leader in one write and answers each
+   * item with its own offsets. Never throws: a failure answers every item not yet answered with
+   * the error (none of them was acknowledged).
+   */
+  private appendAndAnswer(h: Hosted, batches: Buffer, items: readonly ProduceItem[]): void {
     let answered = 0;
     try {
       const now = this.nowMs();
@@ -666,9 +681,6 @@ export class OwnerService {
     } catch (err) {
       for (const it of items.slice(answered))
         this.out.complete(it.reqId, this.produceError(appendErrorCode(err), String(err), h));
-    } finally {
-      if (this.freeGatherBuffers.length < GATHER_GROUPS_MAX)
-        this.freeGatherBuffers.push(group.buffer);
     }
   }
 
@@ -726,26 +738,18 @@ export class OwnerService {
         return;
       }
     }
-    const now = this.nowMs();
-    if (h.settings.logAppendTime) stampLogAppendTime(batch, now);
-    let baseOffset: number;
-    try {
-      baseOffset = appendAsLeader(h, batch, now);
-    } catch (err) {
-      this.out.complete(reqId, this.produceError(appendErrorCode(err), String(err), h));
-      return;
-    }
-    if (info.producerId >= 0) recordSequence(h, sequenceOf(info), baseOffset, info);
-    this.publishTail(
-      h,
-      batch.length,
-      [{ position: 0, bytes: batch.length, lastOffsetDelta: info.lastOffsetDelta }],
-      [baseOffset],
-    );
-    this.publish(h);
-    h.unflushedRecords += info.recordsCount;
-    const appendTime = h.settings.logAppendTime ? now : -1;
-    this.afterAppend(reqId, req.acks, h, baseOffset, appendTime, info.lastOffsetDelta);
+    // Appended alone: a group of one, in place.
+    this.appendAndAnswer(h, batch, [
+      {
+        reqId,
+        acks: req.acks,
+        position: 0,
+        bytes: batch.length,
+        recordsCount: info.recordsCount,
+        lastOffsetDelta: info.lastOffsetDelta,
+        producer: info.producerId >= 0 ? sequenceOf(info) : null,
+      },
+    ]);
   }
 
   private produceOk(
