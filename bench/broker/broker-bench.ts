@@ -9,7 +9,8 @@
  *   produce   pre-encoded 64 KiB batches of 100-byte records, acks=1, flush never, 1 and 8
  *             partitions, pipelined; vs a raw pwrite loop of the same 64 KiB writes, and vs the
  *             same load generator against a sink process that decodes and answers every produce
- *             request but stores nothing (produce-sink.ts: the loopback + protocol ceiling)
+ *             request but stores nothing (produce-sink.ts: the loopback + protocol ceiling), and
+ *             the loopback TCP ceiling without Node (bench/io/loopback-ceiling.c, built with cc)
  *   fetch     read a page-cached partition with 32 MiB fetches (sendfile), one at a time; the
  *             client walks batch headers as bytes arrive and keeps none (fetch-stream.ts). vs the
  *             loopback TCP limit, defined as a separate plain Node process streaming the same
@@ -37,7 +38,7 @@
  * production; falls back to the sources when there is no build.
  */
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -334,6 +335,33 @@ async function produceLoad(
   return rates.reduce((a, r) => a + r, 0);
 }
 
+/** Bytes per round of the loopback ceiling, and its rounds (the best one is reported). */
+const CEILING_ROUND_BYTES = 2 * 1024 * 1024 * 1024;
+const CEILING_ROUNDS = 3;
+
+/**
+ * The loopback TCP ceiling without Node (`bench/io/loopback-ceiling.c`, compiled into `dir` with
+ * `cc`): the best of its rounds in GB/s, or null when there is no C compiler. A ceiling is what
+ * the machine can do, so the best round, not the median.
+ */
+function loopbackCeilingGBps(writeBytes: number, dir: string): number | null {
+  const source = new URL('../io/loopback-ceiling.c', import.meta.url).pathname;
+  const binary = join(dir, 'loopback-ceiling');
+  const cc = process.env.CC ?? 'cc';
+  if (spawnSync(cc, ['-O2', '-o', binary, source], { stdio: 'ignore' }).status !== 0) return null;
+  const run = spawnSync(
+    binary,
+    [String(CEILING_ROUND_BYTES), String(writeBytes), String(CEILING_ROUNDS)],
+    { encoding: 'utf8' },
+  );
+  if (run.status !== 0) throw new Error(`loopback-ceiling exited with ${run.status}`);
+  const rounds = run.stdout
+    .trim()
+    .split('\n')
+    .map((line) => Number(line.split(' ')[1]));
+  return Math.max(...rounds);
+}
+
 async function produce(clients: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
   try {
@@ -343,6 +371,7 @@ async function produce(clients: number): Promise<void> {
     const one = await produceRun(1, 4, clients);
     const eight = await produceRun(8, 4, clients);
     const sink = await produceSinkRun(4, clients);
+    const ceilingGBps = loopbackCeilingGBps(buf.length, dir);
     results.produce = {
       clients,
       recordsPerBatch: records,
@@ -352,6 +381,7 @@ async function produce(clients: number): Promise<void> {
       rawPwriteRecordsPerSec: rawRecordsPerSec,
       rawGBps: raw.gbPerSec,
       sinkRecordsPerSec: sink,
+      loopbackCeilingGBps: ceilingGBps,
     };
     console.log(
       `produce (${clients} client process${clients > 1 ? 'es' : ''}): 1 partition ${(one / 1e6).toFixed(2)} M records/s, 8 partitions ${(eight / 1e6).toFixed(2)} M records/s`,
@@ -361,6 +391,11 @@ async function produce(clients: number): Promise<void> {
     );
     console.log(
       `         sink (loopback + protocol, nothing stored): ${(sink / 1e6).toFixed(2)} M records/s; ratio ${(one / sink).toFixed(2)} / ${(eight / sink).toFixed(2)}`,
+    );
+    console.log(
+      ceilingGBps === null
+        ? '         loopback ceiling: not measured (no C compiler)'
+        : `         loopback ceiling (C, 64 KiB writes, nothing else on either end): ${ceilingGBps.toFixed(2)} GB/s = ${(ceilingGBps / raw.gbPerSec).toFixed(2)} of the raw pwrite loop`,
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
