@@ -1,9 +1,9 @@
 /*
  * The loopback TCP ceiling without Node: how fast bytes cross one loopback connection on this
  * machine when neither end does anything else. The parent writes WRITE_BYTES pieces from one
- * buffer in memory (blocking write(2)); a forked child reads them with 1 MiB reads and drops
- * them. Prints one line per round: "round GB/s". Any broker that receives its produce traffic
- * over loopback is bounded by this, whatever it does with the bytes.
+ * buffer in memory (blocking write(2)) to a forked child that drops them (loopback-pair.h).
+ * Prints one line per round: "round GB/s". Any broker that receives its produce traffic over
+ * loopback is bounded by this, whatever it does with the bytes.
  *
  * The broker bench compiles and runs it beside the produce runs (bench/broker/broker-bench.ts);
  * by hand:
@@ -11,35 +11,16 @@
  *   cc -O2 -o loopback-ceiling bench/io/loopback-ceiling.c
  *   ./loopback-ceiling BYTES_PER_ROUND WRITE_BYTES ROUNDS
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#define READ_BYTES (1 << 20)
+#include "loopback-pair.h"
+
 #define WRITE_BYTES_MAX (64 << 20)
 #define ROUNDS_MAX 100
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec / 1e9;
-}
-
-static void drain(struct sockaddr_in addr) {
-  int c = socket(AF_INET, SOCK_STREAM, 0);
-  if (connect(c, (struct sockaddr *)&addr, sizeof addr) != 0) _exit(1);
-  char *b = malloc(READ_BYTES);
-  if (b == NULL) _exit(1);
-  while (read(c, b, READ_BYTES) > 0) {
-  }
-  _exit(0);
-}
 
 static int send_bytes(int sock, const char *buf, long write_bytes, long total_bytes) {
   for (long sent = 0; sent < total_bytes;) {
@@ -67,13 +48,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bad arguments\n");
     return 2;
   }
-  int ls = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof addr;
-  if (bind(ls, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(ls, 1) != 0) return 1;
-  getsockname(ls, (struct sockaddr *)&addr, &len);
-  if (fork() == 0) drain(addr);
-  int sock = accept(ls, 0, 0);
+  int sock = loopback_to_drain();
   char *buf = malloc(write_bytes);
   if (sock < 0 || buf == NULL) return 1;
   memset(buf, 7, write_bytes);

@@ -19,28 +19,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loopback-pair.h"
+
 #define COPY_CHUNK (256 * 1024)
 #define ROUNDS 4
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec / 1e9;
-}
 
 static double cpu_s(void) {
   struct rusage r;
   getrusage(RUSAGE_SELF, &r);
   return r.ru_utime.tv_sec + r.ru_utime.tv_usec / 1e6 + r.ru_stime.tv_sec + r.ru_stime.tv_usec / 1e6;
-}
-
-static void drain(struct sockaddr_in addr) {
-  int c = socket(AF_INET, SOCK_STREAM, 0);
-  if (connect(c, (struct sockaddr *)&addr, sizeof addr) != 0) _exit(1);
-  char *b = malloc(1 << 20);
-  while (read(c, b, 1 << 20) > 0) {
-  }
-  _exit(0);
 }
 
 static int send_round(int mode, int sock, int fd, long size, char *buf) {
@@ -72,13 +59,8 @@ int main(int argc, char **argv) {
   }
   long size = atol(argv[2]);
   int mode = atoi(argv[3]);
-  int ls = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof addr;
-  if (bind(ls, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(ls, 1) != 0) return 1;
-  getsockname(ls, (struct sockaddr *)&addr, &len);
-  if (fork() == 0) drain(addr);
-  int sock = accept(ls, 0, 0);
+  int sock = loopback_to_drain();
+  if (sock < 0) return 1;
   if (argc > 4) {
     int sndbuf = atoi(argv[4]);
     setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);

@@ -1,0 +1,46 @@
+/*
+ * Shared by the C baselines in bench/io: a loopback TCP connection whose far end is a forked
+ * child that reads everything with 1 MiB reads and drops it, and a monotonic clock in seconds.
+ */
+#ifndef SLUICE_BENCH_LOOPBACK_PAIR_H
+#define SLUICE_BENCH_LOOPBACK_PAIR_H
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DRAIN_READ_BYTES (1 << 20)
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static void drain(struct sockaddr_in addr) {
+  int c = socket(AF_INET, SOCK_STREAM, 0);
+  if (connect(c, (struct sockaddr *)&addr, sizeof addr) != 0) _exit(1);
+  char *b = malloc(DRAIN_READ_BYTES);
+  if (b == NULL) _exit(1);
+  while (read(c, b, DRAIN_READ_BYTES) > 0) {
+  }
+  _exit(0);
+}
+
+/** The sending end of a loopback connection to a draining child, or -1. wait(2) reaps the child. */
+static int loopback_to_drain(void) {
+  int ls = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof addr;
+  if (ls < 0 || bind(ls, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(ls, 1) != 0) return -1;
+  if (getsockname(ls, (struct sockaddr *)&addr, &len) != 0) return -1;
+  if (fork() == 0) drain(addr);
+  int sock = accept(ls, 0, 0);
+  close(ls);
+  return sock;
+}
+
+#endif
