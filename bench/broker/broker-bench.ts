@@ -21,7 +21,8 @@
  *             6 s after 5 s of the same load (steady state, JIT done); the
  *             producer and consumer run on their own worker threads (latency.ts); beside it the
  *             floor of this machine for the same shape: the same threads through a plain relay
- *             process (two loopback hops, no broker), and the load average (on 2 cores the
+ *             process (two loopback hops, no broker), the same shape in C (bench/io/relay-floor.c,
+ *             built with cc: the floor without Node), and the load average (on 2 cores the
  *             percentiles mean little when it is above ~2)
  *   tailing   (not in the default run) a consumer long-polls a partition while a producer
  *             writes it in 4 KiB batches, with min_bytes 1 and 1 MiB, on a fresh broker each
@@ -45,7 +46,12 @@ import { join } from 'node:path';
 import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
 import { measureWriteLoop } from '../io/append.js';
 import { FetchStream, frameReference, streamReference } from './fetch-stream.js';
-import { formatPercentiles, measureLatency, measureRelayFloor } from './latency.js';
+import {
+  formatPercentiles,
+  measureLatency,
+  measureRelayFloor,
+  type Percentiles,
+} from './latency.js';
 import { startPortChild } from './port-child.js';
 import { RawClient } from './raw-client.js';
 import { measureTailing, type TailingResult } from './tailing.js';
@@ -335,6 +341,51 @@ async function produceLoad(
   return rates.reduce((a, r) => a + r, 0);
 }
 
+/**
+ * Compiles `bench/io/NAME.c` into `dir` with `cc` (or $CC); the binary's path, or null when there
+ * is no C compiler.
+ */
+function compileC(name: string, dir: string): string | null {
+  const source = new URL(`../io/${name}.c`, import.meta.url).pathname;
+  const binary = join(dir, name);
+  const cc = process.env.CC ?? 'cc';
+  const built = spawnSync(cc, ['-O2', '-pthread', '-o', binary, source], { stdio: 'ignore' });
+  return built.status === 0 ? binary : null;
+}
+
+/**
+ * The latency floor without Node (`bench/io/relay-floor.c`): the relay floor's shape in C, at
+ * the same rate, length and warm-up; null when there is no C compiler.
+ */
+function cRelayFloor(opts: { ratePerSec: number; seconds: number; warmupMs: number }) {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-c-'));
+  try {
+    const binary = compileC('relay-floor', dir);
+    if (binary === null) return null;
+    const args = [opts.ratePerSec, opts.seconds, Math.round(opts.warmupMs / 1000)].map(String);
+    const run = spawnSync(binary, args, { encoding: 'utf8' });
+    if (run.status !== 0) throw new Error(`relay-floor exited with ${run.status}`);
+    const fields = run.stdout.trim().split(' ').map(Number);
+    const [p50us, p90us, p99us, p999us, maxUs, count] = fields;
+    if (
+      fields.length !== 6 ||
+      !fields.every(Number.isFinite) ||
+      p50us === undefined ||
+      p90us === undefined ||
+      p99us === undefined ||
+      p999us === undefined ||
+      maxUs === undefined ||
+      count === undefined
+    ) {
+      throw new Error(`relay-floor printed ${JSON.stringify(run.stdout)}`);
+    }
+    const floor: Percentiles = { p50us, p90us, p99us, p999us, maxUs, count };
+    return floor;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Bytes per round of the loopback ceiling, and its rounds (the best one is reported). */
 const CEILING_ROUND_BYTES = 2 * 1024 * 1024 * 1024;
 const CEILING_ROUNDS = 3;
@@ -345,10 +396,8 @@ const CEILING_ROUNDS = 3;
  * the machine can do, so the best round, not the median.
  */
 function loopbackCeilingGBps(writeBytes: number, dir: string): number | null {
-  const source = new URL('../io/loopback-ceiling.c', import.meta.url).pathname;
-  const binary = join(dir, 'loopback-ceiling');
-  const cc = process.env.CC ?? 'cc';
-  if (spawnSync(cc, ['-O2', '-o', binary, source], { stdio: 'ignore' }).status !== 0) return null;
+  const binary = compileC('loopback-ceiling', dir);
+  if (binary === null) return null;
   const run = spawnSync(
     binary,
     [String(CEILING_ROUND_BYTES), String(writeBytes), String(CEILING_ROUNDS)],
@@ -494,12 +543,14 @@ async function latency(): Promise<void> {
     const loadBefore = loadavg()[0] ?? 0;
     const r = await measureLatency({ ...opts, host: b.host, port: b.port, topic: 'l' });
     const floor = await measureRelayFloor(opts);
+    const cFloor = cRelayFloor(opts);
     const loadAfter = loadavg()[0] ?? 0;
     results.latency = {
       rate: opts.ratePerSec,
       ...r.latency,
       fromActualSend: r.fromActualSend,
       relayFloor: floor.latency,
+      cRelayFloor: cFloor,
       producerLoopDelayUs: r.producerLoopDelayUs,
       consumerLoopDelayUs: r.consumerLoopDelayUs,
       loadAverage1m: [loadBefore, loadAfter],
@@ -509,6 +560,11 @@ async function latency(): Promise<void> {
     );
     console.log(`  from the actual send time:          ${formatPercentiles(r.fromActualSend)}`);
     console.log(`  floor: relay process, same threads: ${formatPercentiles(floor.latency)}`);
+    console.log(
+      cFloor === null
+        ? '  floor without Node: not measured (no C compiler)'
+        : `  floor without Node (the same shape in C): ${formatPercentiles(cFloor)}`,
+    );
     console.log(
       `  producer/consumer thread event-loop delay p99 ${r.producerLoopDelayUs.p99}/${r.consumerLoopDelayUs.p99} us, max ${r.producerLoopDelayUs.max}/${r.consumerLoopDelayUs.max} us; load average ${loadBefore.toFixed(2)} -> ${loadAfter.toFixed(2)} (percentiles mean little above ~2 on 2 cores)`,
     );
