@@ -342,48 +342,48 @@ async function produceLoad(
 }
 
 /**
- * Compiles `bench/io/NAME.c` into `dir` with `cc` (or $CC); the binary's path, or null when there
- * is no C compiler.
+ * Compiles `bench/io/NAME.c` with `cc` (or $CC) into a temp dir, runs it with `args` and returns
+ * what it printed; null when there is no C compiler. Throws when the program fails.
  */
-function compileC(name: string, dir: string): string | null {
-  const source = new URL(`../io/${name}.c`, import.meta.url).pathname;
-  const binary = join(dir, name);
-  const cc = process.env.CC ?? 'cc';
-  const built = spawnSync(cc, ['-O2', '-pthread', '-o', binary, source], { stdio: 'ignore' });
-  return built.status === 0 ? binary : null;
+function runC(name: string, args: (string | number)[]): string | null {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-c-'));
+  try {
+    const source = new URL(`../io/${name}.c`, import.meta.url).pathname;
+    const binary = join(dir, name);
+    const cc = process.env.CC ?? 'cc';
+    const built = spawnSync(cc, ['-O2', '-pthread', '-o', binary, source], { stdio: 'ignore' });
+    if (built.status !== 0) return null;
+    const run = spawnSync(binary, args.map(String), { encoding: 'utf8' });
+    if (run.status !== 0) throw new Error(`${name} exited with ${run.status}`);
+    return run.stdout;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**
  * The latency floor without Node (`bench/io/relay-floor.c`): the relay floor's shape in C, at
  * the same rate, length and warm-up; null when there is no C compiler.
  */
-function cRelayFloor(opts: { ratePerSec: number; seconds: number; warmupMs: number }) {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-c-'));
-  try {
-    const binary = compileC('relay-floor', dir);
-    if (binary === null) return null;
-    const args = [opts.ratePerSec, opts.seconds, Math.round(opts.warmupMs / 1000)].map(String);
-    const run = spawnSync(binary, args, { encoding: 'utf8' });
-    if (run.status !== 0) throw new Error(`relay-floor exited with ${run.status}`);
-    const fields = run.stdout.trim().split(' ').map(Number);
-    const [p50us, p90us, p99us, p999us, maxUs, count] = fields;
-    if (
-      fields.length !== 6 ||
-      !fields.every(Number.isFinite) ||
-      p50us === undefined ||
-      p90us === undefined ||
-      p99us === undefined ||
-      p999us === undefined ||
-      maxUs === undefined ||
-      count === undefined
-    ) {
-      throw new Error(`relay-floor printed ${JSON.stringify(run.stdout)}`);
-    }
-    const floor: Percentiles = { p50us, p90us, p99us, p999us, maxUs, count };
-    return floor;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+function cRelayFloor(opts: {
+  ratePerSec: number;
+  seconds: number;
+  warmupMs: number;
+}): Percentiles | null {
+  const out = runC('relay-floor', [
+    opts.ratePerSec,
+    opts.seconds,
+    Math.round(opts.warmupMs / 1000),
+  ]);
+  if (out === null) return null;
+  const fields = out.trim().split(' ').map(Number);
+  const nan = Number.NaN;
+  const [p50us = nan, p90us = nan, p99us = nan, p999us = nan, maxUs = nan, count = nan] = fields;
+  const floor = { p50us, p90us, p99us, p999us, maxUs, count };
+  if (fields.length !== 6 || !Object.values(floor).every(Number.isFinite)) {
+    throw new Error(`relay-floor printed ${JSON.stringify(out)}`);
   }
+  return floor;
 }
 
 /** Bytes per round of the loopback ceiling, and its rounds (the best one is reported). */
@@ -391,24 +391,19 @@ const CEILING_ROUND_BYTES = 2 * 1024 * 1024 * 1024;
 const CEILING_ROUNDS = 3;
 
 /**
- * The loopback TCP ceiling without Node (`bench/io/loopback-ceiling.c`, compiled into `dir` with
- * `cc`): the best of its rounds in GB/s, or null when there is no C compiler. A ceiling is what
- * the machine can do, so the best round, not the median.
+ * The loopback TCP ceiling without Node (`bench/io/loopback-ceiling.c`): the best of its rounds
+ * in GB/s, or null when there is no C compiler. A ceiling is what the machine can do, so the
+ * best round, not the median.
  */
-function loopbackCeilingGBps(writeBytes: number, dir: string): number | null {
-  const binary = compileC('loopback-ceiling', dir);
-  if (binary === null) return null;
-  const run = spawnSync(
-    binary,
-    [String(CEILING_ROUND_BYTES), String(writeBytes), String(CEILING_ROUNDS)],
-    { encoding: 'utf8' },
+function loopbackCeilingGBps(writeBytes: number): number | null {
+  const out = runC('loopback-ceiling', [CEILING_ROUND_BYTES, writeBytes, CEILING_ROUNDS]);
+  if (out === null) return null;
+  return Math.max(
+    ...out
+      .trim()
+      .split('\n')
+      .map((line) => Number(line.split(' ')[1])),
   );
-  if (run.status !== 0) throw new Error(`loopback-ceiling exited with ${run.status}`);
-  const rounds = run.stdout
-    .trim()
-    .split('\n')
-    .map((line) => Number(line.split(' ')[1]));
-  return Math.max(...rounds);
 }
 
 async function produce(clients: number): Promise<void> {
@@ -420,7 +415,7 @@ async function produce(clients: number): Promise<void> {
     const one = await produceRun(1, 4, clients);
     const eight = await produceRun(8, 4, clients);
     const sink = await produceSinkRun(4, clients);
-    const ceilingGBps = loopbackCeilingGBps(buf.length, dir);
+    const ceilingGBps = loopbackCeilingGBps(buf.length);
     results.produce = {
       clients,
       recordsPerBatch: records,

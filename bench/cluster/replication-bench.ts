@@ -180,8 +180,11 @@ interface Measured {
   machineIdlePct: number | null;
 }
 
-/** The machine's idle and total CPU time so far, in clock ticks (Linux /proc/stat); else null. */
-function machineTicks(): { idle: number; total: number } | null {
+/** The machine's idle and total CPU time so far, in clock ticks; null off Linux. */
+type CpuTicks = { idle: number; total: number } | null;
+
+/** `CpuTicks` now, from /proc/stat. */
+function machineTicks(): CpuTicks {
   try {
     const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/).slice(1);
     const ticks = (fields ?? []).map(Number);
@@ -192,10 +195,7 @@ function machineTicks(): { idle: number; total: number } | null {
   }
 }
 
-function idlePct(
-  from: ReturnType<typeof machineTicks>,
-  to: ReturnType<typeof machineTicks>,
-): number | null {
+function idlePct(from: CpuTicks, to: CpuTicks): number | null {
   if (from === null || to === null || to.total <= from.total) return null;
   return (100 * (to.idle - from.idle)) / (to.total - from.total);
 }
@@ -203,8 +203,8 @@ function idlePct(
 async function measure(root: string, brokers: number, s: Settings): Promise<Measured> {
   const nodes = await startNodes(root, brokers, s.partitions, s.replicationFactor);
   let recordsPerS = 0;
-  let ticksFrom: ReturnType<typeof machineTicks> = null;
-  let ticksTo: ReturnType<typeof machineTicks> = null;
+  let ticksFrom: CpuTicks = null;
+  let ticksTo: CpuTicks = null;
   try {
     const acks = brokers === 1 ? '1' : '-1';
     // Partition p goes to its leader: node (p mod brokers) + 1.

@@ -23,14 +23,9 @@
 #define ROUNDS_MAX 100
 
 static int send_bytes(int sock, const char *buf, long write_bytes, long total_bytes) {
-  for (long sent = 0; sent < total_bytes;) {
+  for (long sent = 0; sent < total_bytes; sent += write_bytes) {
     long piece = total_bytes - sent < write_bytes ? total_bytes - sent : write_bytes;
-    for (long w = 0; w < piece;) {
-      ssize_t k = write(sock, buf + w, piece - w);
-      if (k <= 0) return -1;
-      w += k;
-    }
-    sent += piece;
+    if (write_all(sock, buf, piece) != 0) return -1;
   }
   return 0;
 }

@@ -1,6 +1,8 @@
 /*
- * Shared by the C baselines in bench/io: a loopback TCP connection whose far end is a forked
- * child that reads everything with 1 MiB reads and drops it, and a monotonic clock in seconds.
+ * Shared by the C baselines in bench/io: a monotonic clock in seconds, a blocking write of a
+ * whole buffer, and a loopback TCP connection whose far end is a forked child that reads
+ * everything with 1 MiB reads and drops it. Functions are `static inline` so that a program
+ * using only some of them compiles without unused-function warnings.
  */
 #ifndef SLUICE_BENCH_LOOPBACK_PAIR_H
 #define SLUICE_BENCH_LOOPBACK_PAIR_H
@@ -14,13 +16,23 @@
 
 #define DRAIN_READ_BYTES (1 << 20)
 
-static double now_s(void) {
+static inline double now_s(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return t.tv_sec + t.tv_nsec / 1e9;
 }
 
-static void drain(struct sockaddr_in addr) {
+/* Writes all `n` bytes of `b` (blocking socket); -1 on error or a closed peer. */
+static inline int write_all(int fd, const char *b, long n) {
+  for (long w = 0; w < n;) {
+    ssize_t k = write(fd, b + w, n - w);
+    if (k <= 0) return -1;
+    w += k;
+  }
+  return 0;
+}
+
+static inline void drain(struct sockaddr_in addr) {
   int c = socket(AF_INET, SOCK_STREAM, 0);
   if (connect(c, (struct sockaddr *)&addr, sizeof addr) != 0) _exit(1);
   char *b = malloc(DRAIN_READ_BYTES);
@@ -31,7 +43,7 @@ static void drain(struct sockaddr_in addr) {
 }
 
 /** The sending end of a loopback connection to a draining child, or -1. wait(2) reaps the child. */
-static int loopback_to_drain(void) {
+static inline int loopback_to_drain(void) {
   int ls = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   socklen_t len = sizeof addr;

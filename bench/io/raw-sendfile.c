@@ -41,12 +41,7 @@ static int send_round(int mode, int sock, int fd, long size, char *buf) {
       continue;
     }
     ssize_t n = pread(fd, buf, COPY_CHUNK, sent);
-    if (n <= 0) return -1;
-    for (ssize_t w = 0; w < n;) {
-      ssize_t k = write(sock, buf + w, n - w);
-      if (k <= 0) return -1;
-      w += k;
-    }
+    if (n <= 0 || write_all(sock, buf, n) != 0) return -1;
     sent += n;
   }
   return 0;

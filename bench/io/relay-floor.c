@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loopback-pair.h"
+
 #define MESSAGE_BYTES 104
 #define RATE_MAX 1000000
 #define SECONDS_MAX 600
@@ -37,11 +39,7 @@ static long total;
 static int rate;
 static volatile int producer_done;
 
-static double now_us(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
-}
+static double now_us(void) { return now_s() * 1e6; }
 
 static int connect_loopback(int port) {
   int s = socket(AF_INET, SOCK_STREAM, 0);
@@ -51,15 +49,6 @@ static int connect_loopback(int port) {
   int one = 1;
   setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return s;
-}
-
-static int write_all(int s, const char *b, int n) {
-  for (int w = 0; w < n;) {
-    ssize_t k = write(s, b + w, n - w);
-    if (k <= 0) return -1;
-    w += k;
-  }
-  return 0;
 }
 
 /* The relay process: the first byte of each connection says its role ('P' or 'C'). */
@@ -73,7 +62,7 @@ static void relay(int listener) {
   char buf[65536];
   for (;;) {
     ssize_t r = read(from, buf, sizeof buf);
-    if (r <= 0 || write_all(to, buf, (int)r) != 0) _exit(0);
+    if (r <= 0 || write_all(to, buf, r) != 0) _exit(0);
   }
 }
 

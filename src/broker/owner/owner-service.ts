@@ -84,11 +84,11 @@ interface ProduceItem {
   recordsCount: number;
   lastOffsetDelta: number;
   /** An idempotent producer's batch: recorded in the producer state once appended. */
-  producer: GatheredSequence | null;
+  producer: ProducerSequence | null;
 }
 
-/** The producer fields of a gathered idempotent batch. */
-interface GatheredSequence {
+/** The producer fields of an idempotent producer's batch. */
+interface ProducerSequence {
   id: number;
   epoch: number;
   firstSeq: number;
@@ -106,7 +106,7 @@ interface GatherGroup {
   usedBytes: number;
   items: ProduceItem[];
   /** The last gathered batch of each idempotent producer in the group, by producer id. */
-  producers: Map<number, GatheredSequence>;
+  producers: Map<number, ProducerSequence>;
 }
 
 export interface Completer {
@@ -149,8 +149,9 @@ function appendAsLeader(h: Hosted, batches: Buffer, nowMs: number): number {
   return h.log.append(batches, nowMs, opts).baseOffset;
 }
 
-/** The producer fields of a validated idempotent batch. */
-function sequenceOf(info: ValidBatchInfo): GatheredSequence {
+/** The producer fields of a validated batch; null when its producer is not idempotent. */
+function sequenceOf(info: ValidBatchInfo): ProducerSequence | null {
+  if (info.producerId < 0) return null;
   return {
     id: info.producerId,
     epoch: info.producerEpoch,
@@ -163,7 +164,7 @@ function sequenceOf(info: ValidBatchInfo): GatheredSequence {
 /** Records an appended idempotent batch in its partition's producer state. */
 function recordSequence(
   h: Hosted,
-  seq: GatheredSequence,
+  seq: ProducerSequence,
   baseOffset: number,
   batch: { lastOffsetDelta: number },
 ): void {
@@ -578,7 +579,7 @@ export class OwnerService {
       this.appendGroup(group);
       group = undefined;
     }
-    const producer = info.producerId < 0 ? null : sequenceOf(info);
+    const producer = sequenceOf(info);
     // Not gathered: the caller appends every group first, then checks it against the state.
     if (producer !== null && !this.sequenceGathers(h, group, producer, info.recordsCount))
       return false;
@@ -615,7 +616,7 @@ export class OwnerService {
   private sequenceGathers(
     h: Hosted,
     group: GatherGroup | undefined,
-    seq: GatheredSequence,
+    seq: ProducerSequence,
     recordsCount: number,
   ): boolean {
     const check = h.producers.check(seq.id, seq.epoch, seq.firstSeq, recordsCount);
@@ -722,11 +723,12 @@ export class OwnerService {
       this.out.complete(reqId, this.produceError(ErrorCode.INVALID_RECORD, 'no record batch', h));
       return;
     }
-    if (info.producerId >= 0) {
+    const producer = sequenceOf(info);
+    if (producer !== null) {
       const c = h.producers.check(
-        info.producerId,
-        info.producerEpoch,
-        info.baseSequence,
+        producer.id,
+        producer.epoch,
+        producer.firstSeq,
         info.recordsCount,
       );
       if (c.kind === 'duplicate') {
@@ -747,7 +749,7 @@ export class OwnerService {
         bytes: batch.length,
         recordsCount: info.recordsCount,
         lastOffsetDelta: info.lastOffsetDelta,
-        producer: info.producerId >= 0 ? sequenceOf(info) : null,
+        producer,
       },
     ]);
   }
