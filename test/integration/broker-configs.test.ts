@@ -206,6 +206,42 @@ describe('topic configs', () => {
     }
   });
 
+  it('an idle partition owner still runs retention on time', async () => {
+    // The owner worker blocks while it has no work; its timer tick (retention here) must still
+    // run. The record expires 1 s after it is produced, when no request reaches the owner any
+    // more: the log start offset is read from the shared partition state, which only the owner
+    // writes.
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({
+        topics: [
+          {
+            topic: 'idle-ret',
+            configEntries: [
+              { name: 'segment.ms', value: '50' },
+              { name: 'retention.ms', value: '60000' },
+            ],
+          },
+        ],
+      });
+      const producer = kafka.producer();
+      await producer.connect();
+      await producer.send({
+        topic: 'idle-ret',
+        messages: [{ value: 'soon old', timestamp: String(Date.now() - 60_000 + 1000) }],
+      });
+      await producer.disconnect();
+      const route = broker.core.route('idle-ret', 0);
+      if (!route) throw new Error('no route');
+      expect(broker.core.state.logStartOffset(route.slot)).toBe(0);
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(broker.core.state.logStartOffset(route.slot)).toBe(1);
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
   it('cleanup.policy=compact keeps the latest record per key', async () => {
     const admin = kafka.admin();
     await admin.connect();

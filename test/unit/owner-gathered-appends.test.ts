@@ -4,6 +4,8 @@
  * else that arrives (another operation, a segment roll) appends the group first, so every
  * request sees the log as if appended alone. Idempotent producers' batches are gathered when the
  * group cannot change their sequence check, and enter the producer state only once appended.
+ * Also: the service counts its asynchronous work (flushes, closes) until it settles, which is
+ * what lets the owner worker block while idle.
  */
 
 import { describe, expect, it } from 'vitest';
@@ -257,5 +259,40 @@ describe('gathered produce appends', () => {
       [1, 'next'],
       [2, 'y'],
     ]);
+  });
+});
+
+// The owner worker blocks in Atomics.wait only while `asyncInFlight` is 0: every promise the
+// service starts (fdatasync of a flush, a partition close) must be counted until it settles.
+describe('owner asynchronous work', () => {
+  const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+  it('counts a flush for acks=all until its answer, and a close until it is done', async () => {
+    const o = owner({ flushPolicy: 'always' });
+    expect(o.service.asyncInFlight).toBe(0);
+    const acked = o.send(Op.Produce, { slot: 0, acks: -1, apiVersion: 9 }, batch(['durable']));
+    o.service.flushGathered();
+    expect(o.answerOf(acked)).toBeUndefined();
+    expect(o.service.asyncInFlight).toBeGreaterThan(0);
+    for (let i = 0; i < 20 && o.answerOf(acked) === undefined; i++) await settle();
+    expect(o.answerOf(acked)).toMatchObject({ errorCode: 0, baseOffset: 0 });
+    expect(o.service.asyncInFlight).toBe(0);
+
+    const closed = o.send(Op.ClosePartition, { slot: 0, delete: false });
+    expect(o.service.asyncInFlight).toBeGreaterThan(0);
+    for (let i = 0; i < 20 && o.answerOf(closed) === undefined; i++) await settle();
+    expect(o.answerOf(closed)).toMatchObject({ errorCode: 0 });
+    expect(o.service.asyncInFlight).toBe(0);
+  });
+
+  it('counts closing every partition until it is done', async () => {
+    const o = owner({ flushPolicy: 'always' });
+    o.produce(['a']);
+    o.service.flushGathered();
+    const done = o.service.closeAll();
+    expect(o.service.asyncInFlight).toBeGreaterThan(0);
+    await done;
+    await settle();
+    expect(o.service.asyncInFlight).toBe(0);
   });
 });

@@ -1,8 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { Op } from '../../src/broker/owner/rpc.js';
 import { RpcEndpoint } from '../../src/broker/owner/rpc-endpoint.js';
 import { createChannel, openChannel } from '../../src/threads/channel.js';
+import { startWorker } from '../../src/threads/worker-spawn.js';
 
 // The receive loops wait without a timeout: only a message or close() may wake them. These
 // tests fail (by answer time or by hanging) if either wake-up is missed.
@@ -41,6 +43,67 @@ for (const transport of ['ring', 'postmessage'] as const) {
       await client.close('peer gone');
       await expect(pending).rejects.toThrow('peer gone');
       expect(performance.now() - closedAt).toBeLessThan(500);
+    });
+  });
+}
+
+// A worker may block in Atomics.wait while idle (idleBlockMs > 0): a call must still wake it at
+// once, its timers run only between blocks (so the bound is what keeps them on time), and a
+// close ends its loop. The fixture answers each call with the count of its 10 ms timer so far.
+for (const transport of ['ring', 'postmessage'] as const) {
+  describe(`rpc endpoint blocking idle waits in a worker (${transport})`, () => {
+    async function withWorker(
+      blockMs: number,
+      body: (client: RpcEndpoint, worker: Worker) => Promise<void>,
+    ): Promise<void> {
+      const { main, workerInit, transferList } = createChannel({
+        transport,
+        capacityBytes: 64 * 1024,
+      });
+      const worker = startWorker(
+        new URL('./threads-fixtures/blocking-rpc-worker.ts', import.meta.url),
+        { workerData: { init: workerInit, blockMs }, transferList },
+      );
+      const client = new RpcEndpoint(main, null);
+      try {
+        await body(client, worker);
+      } finally {
+        await client.close();
+        await worker.terminate();
+      }
+    }
+    const ticksNow = async (client: RpcEndpoint): Promise<number> =>
+      ((await client.call<{ ticks: number }>(Op.Produce, {})).json as { ticks: number }).ticks;
+
+    it('a call wakes a worker blocked for a minute at once; its timers wait meanwhile', async () => {
+      await withWorker(60_000, async (client) => {
+        const before = await ticksNow(client);
+        await sleep(500); // the worker is blocked now
+        const askedAt = performance.now();
+        const after = await ticksNow(client);
+        expect(performance.now() - askedAt).toBeLessThan(2000);
+        expect(after - before).toBeLessThan(5); // 50 if its timer had run while idle
+      });
+    });
+
+    it('with a short bound the timers of an idle worker keep running', async () => {
+      await withWorker(20, async (client) => {
+        const before = await ticksNow(client);
+        await sleep(500);
+        expect((await ticksNow(client)) - before).toBeGreaterThanOrEqual(10);
+      });
+    });
+
+    it('closing the channel ends the loop of a blocked worker', async () => {
+      await withWorker(60_000, async (client, worker) => {
+        await ticksNow(client);
+        await sleep(200);
+        const ended = new Promise((resolve) => worker.once('message', resolve));
+        const closedAt = performance.now();
+        await client.close();
+        expect(await ended).toEqual({ ended: true });
+        expect(performance.now() - closedAt).toBeLessThan(2000);
+      });
     });
   });
 }

@@ -192,6 +192,8 @@ export class OwnerService {
   private readonly gathered = new Map<number, GatherGroup>();
   /** Group buffers to reuse (their bytes are in the page cache once appended). */
   private readonly freeGatherBuffers: Buffer[] = [];
+  /** Promises this service started that have not settled (fdatasync, close): see `asyncInFlight`. */
+  private pendingAsync = 0;
 
   constructor(
     private readonly io: FileIO,
@@ -204,6 +206,24 @@ export class OwnerService {
     /** The replica fetchers' receive arena: follower appends may point into it; null: none. */
     private readonly receiveArena: SharedArrayBuffer | null = null,
   ) {}
+
+  /**
+   * Asynchronous work of this service not yet settled (flushes, closes). While it is 0 nothing
+   * of the service waits on the thread's event loop, so the worker may block in `Atomics.wait`.
+   */
+  get asyncInFlight(): number {
+    return this.pendingAsync;
+  }
+
+  /** Counts `work` in `asyncInFlight` until it settles; returns it unchanged. */
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.pendingAsync++;
+    const settled = (): void => {
+      this.pendingAsync--;
+    };
+    work.then(settled, settled);
+    return work;
+  }
 
   get partitionCount(): number {
     return this.hosted.size;
@@ -247,7 +267,7 @@ export class OwnerService {
         this.out.complete(reqId, this.open(msg.json as OpenPartitionReq));
         return;
       case Op.ClosePartition:
-        this.close(msg.json as ClosePartitionReq).then(
+        this.track(this.close(msg.json as ClosePartitionReq)).then(
           () => this.out.complete(reqId, { errorCode: 0 }),
           (err) =>
             this.out.complete(reqId, {
@@ -806,7 +826,7 @@ export class OwnerService {
   private flush(h: Hosted): Promise<void> {
     h.unflushedRecords = 0;
     h.lastFlushMs = this.nowMs();
-    return h.log.flush().then(() => this.publish(h));
+    return this.track(h.log.flush().then(() => this.publish(h)));
   }
 
   /**
@@ -941,11 +961,12 @@ export class OwnerService {
    * Clean shutdown of every hosted log (trim, flush, markers), or with `discard` (the data dir is
    * deleted next) a close that makes nothing durable.
    */
-  async closeAll(discard = false): Promise<void> {
+  closeAll(discard = false): Promise<void> {
     for (const id of [...this.leases.keys()]) this.release(id);
     const all = [...this.hosted.values()];
     for (const h of all) this.tail?.invalidate(h.slot);
     this.hosted.clear();
-    await Promise.all(all.map((h) => (discard ? h.log.abandon() : h.log.close())));
+    const closed = Promise.all(all.map((h) => (discard ? h.log.abandon() : h.log.close())));
+    return this.track(closed.then(() => undefined));
   }
 }

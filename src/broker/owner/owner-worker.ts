@@ -5,8 +5,10 @@
  * channel end, serves owner RPCs (`OwnerService`) until it receives Op.Shutdown, then closes its
  * logs cleanly (trim, flush, clean-shutdown markers) and answers the shutdown.
  *
- * The receive loop waits with `Atomics.waitAsync` (RpcEndpoint), never with a blocking
- * `Atomics.wait`: fdatasync completions and timers of this thread run on its event loop.
+ * Waiting for requests (RpcEndpoint): while the service has asynchronous work in flight
+ * (fdatasync, closes), with `Atomics.waitAsync`, so that its completions run on this thread's event
+ * loop; otherwise blocking in `Atomics.wait`, at most until the next timer tick is due, so the
+ * tick (interval flush, retention, compaction, lease expiry) runs on time.
  */
 
 import { parentPort, workerData } from 'node:worker_threads';
@@ -63,8 +65,10 @@ function run(data: OwnerWorkerData): void {
     tail,
     data.receiveArena,
   );
+  let nextTickAtMs = Date.now() + TICK_MS;
   const timer = setInterval(() => {
     const now = Date.now();
+    nextTickAtMs = now + TICK_MS;
     const retentionDue = now - lastRetentionMs >= data.retentionCheckIntervalMs;
     if (retentionDue) lastRetentionMs = now;
     service.tick(now, retentionDue);
@@ -89,6 +93,9 @@ function run(data: OwnerWorkerData): void {
         `sluice: partition worker ${data.workerIndex}: ${err.stack ?? err.message}\n`,
       ),
     () => service.flushGathered(),
+    // Block while idle only when nothing but the tick waits on the event loop; a late tick gets
+    // a 1 ms bound, and the loop turn before the next block runs it.
+    () => (service.asyncInFlight > 0 ? 0 : Math.max(1, nextTickAtMs - Date.now())),
   );
   parentPort?.postMessage({ ready: true });
 }

@@ -11,10 +11,21 @@
  * order, as the peer frees space. Receiving runs a loop on `Atomics.waitAsync` (through
  * `waitForDataAsync`), so the thread's event loop keeps running (timers, fdatasync completions).
  *
+ * A worker whose event loop has nothing to wait for may instead block in `Atomics.wait` while
+ * idle (`idleBlockMs`, given by the owner worker): after one event-loop turn (microtasks, due
+ * timers and I/O callbacks run), if `idleBlockMs()` is still positive and nothing waits to be
+ * sent, the loop blocks for at most that long. Why: a notify to a thread blocked in
+ * `Atomics.wait` is one futex wake, while one to an `Atomics.waitAsync` waiter posts a task to
+ * that thread's platform queue and wakes its event loop through libuv. Measured with one request
+ * in flight at a time (a main thread and a worker echoing over the channel, 20,000 round trips,
+ * 2 vCPUs): per round trip the worker used 16.5 µs instead of 22.5-24 and the main thread 23-31
+ * µs instead of 38-40.
+ *
  * Owned by one thread (the one that created it); not thread-safe.
  */
 
 import type { ChannelEndpoint } from '../../threads/channel.js';
+import type { RingWaitResult } from '../../threads/ring.js';
 import {
   jsonBytes,
   Op,
@@ -75,10 +86,21 @@ export class RpcEndpoint {
     private readonly onError: (e: Error) => void = () => undefined,
     /** Called after each drain that delivered requests (the owner appends what it gathered). */
     private readonly onDrained: () => void = () => undefined,
+    /**
+     * How long this thread may block in `Atomics.wait` when idle; 0 or less: wait with
+     * `Atomics.waitAsync`. Only for worker threads (blocking is not allowed on the main thread)
+     * whose event loop has nothing pending but timers that the bound respects.
+     */
+    private readonly idleBlockMs: () => number = () => 0,
   ) {
     // Started on a later tick, never inside the constructor: a handler that runs while the
     // constructor is still on the stack could see its owner half-built.
     this.loop = Promise.resolve().then(() => this.receiveLoop());
+  }
+
+  /** Resolves once the receive loop has ended (the channel closed, or `close`). */
+  get ended(): Promise<void> {
+    return this.loop;
   }
 
   get inFlight(): number {
@@ -203,9 +225,24 @@ export class RpcEndpoint {
         await new Promise<void>((resolve) => setImmediate(resolve));
         continue;
       }
-      const r = await this.channel.waitForDataAsync(IDLE_WAIT_MS);
+      const r = await this.waitIdle();
       if (r === 'closed') return;
     }
+  }
+
+  /** Waits for the next message: blocking while `idleBlockMs` allows it, else asynchronously. */
+  private async waitIdle(): Promise<RingWaitResult> {
+    if (this.idleBlockMs() <= 0) return this.channel.waitForDataAsync(IDLE_WAIT_MS);
+    // Blocking stops the event loop, so let it run one turn first: microtasks, due timers and
+    // I/O callbacks, any of which may start asynchronous work (then idleBlockMs says 0).
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const blockMs = this.idleBlockMs();
+    if (blockMs <= 0 || this.queue.length > 0 || this.stopped) {
+      return this.channel.waitForDataAsync(IDLE_WAIT_MS);
+    }
+    // Atomics.wait inside: returns at once if a message arrived meanwhile; otherwise sleeps until
+    // the network thread's notify (it announces nothing else), a close, or blockMs.
+    return this.channel.waitForData(blockMs);
   }
 
   private drained(): void {
