@@ -16,7 +16,10 @@
  *             loopback TCP limit, defined as a separate plain Node process streaming the same
  *             bytes without pause over one connection to the same receive path; and vs the same
  *             request/response shape served from memory by a plain Node process (isolates the
- *             broker from the transport)
+ *             broker from the transport); every receiver reads into one reused 1 MiB buffer
+ *             (`onread`), so the client is not what limits them. Beside them the kernel's own
+ *             limit for this path: blocking sendfile(2) of a page-cached file of the same bytes to
+ *             a loopback socket, in C (bench/io/raw-sendfile.c, built with cc)
  *   latency   produce -> consume latency at 5,000 records/s, acks=1, a long-polling fetcher, over
  *             6 s after 5 s of the same load (steady state, JIT done); the
  *             producer and consumer run on their own worker threads (latency.ts); beside it the
@@ -40,7 +43,16 @@
  */
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
@@ -386,6 +398,36 @@ function cRelayFloor(opts: {
   return floor;
 }
 
+/**
+ * The kernel's limit for sending page-cached file bytes over loopback, without Node: a file of
+ * `totalBytes` made of `records` (written here, so it is in the page cache), sent by
+ * `bench/io/raw-sendfile.c` with blocking sendfile(2) to a child that drains it. The best of its
+ * rounds in GB/s, or null when there is no C compiler.
+ */
+function kernelSendfileGBps(records: Buffer, totalBytes: number): number | null {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-sendfile-'));
+  try {
+    const file = join(dir, 'records');
+    const fd = openSync(file, 'w');
+    try {
+      for (let written = 0; written < totalBytes; written += records.length) writeSync(fd, records);
+    } finally {
+      closeSync(fd);
+    }
+    const bytes = Math.floor(totalBytes / records.length) * records.length;
+    const out = runC('raw-sendfile', [file, bytes, 0]);
+    if (out === null) return null;
+    return Math.max(
+      ...out
+        .trim()
+        .split('\n')
+        .map((line) => Number(line.split(' ')[1])),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Bytes per round of the loopback ceiling, and its rounds (the best one is reported). */
 const CEILING_ROUND_BYTES = 2 * 1024 * 1024 * 1024;
 const CEILING_ROUNDS = 3;
@@ -504,6 +546,7 @@ async function fetch(): Promise<void> {
   );
   const limit = await streamReference(response, 2 * 1024 * 1024 * 1024);
   const frameLimit = await frameReference(response, totalBytes);
+  const kernelGBps = kernelSendfileGBps(response, totalBytes);
   results.fetch = {
     bytes,
     gbps,
@@ -511,6 +554,7 @@ async function fetch(): Promise<void> {
     ratio: gbps / limit,
     frameLoopbackGBps: frameLimit,
     frameRatio: gbps / frameLimit,
+    kernelSendfileGBps: kernelGBps,
     loadAverage1m: loadavg()[0] ?? 0,
   };
   console.log(
@@ -518,6 +562,11 @@ async function fetch(): Promise<void> {
   );
   console.log(
     `fetch vs the same shape without a broker (separate process, one connection, ${FETCH_PARTITION_BYTES_MAX / 1048576} MiB responses one at a time from memory): ${frameLimit.toFixed(2)} GB/s; ratio ${(gbps / frameLimit).toFixed(2)}; load average ${(loadavg()[0] ?? 0).toFixed(2)}`,
+  );
+  console.log(
+    kernelGBps === null
+      ? 'fetch vs kernel sendfile: no C compiler (cc), not measured'
+      : `fetch vs kernel sendfile (C, blocking sendfile of a page-cached file of the same bytes to a loopback socket, nothing else on either end): ${kernelGBps.toFixed(2)} GB/s; ratio ${(gbps / kernelGBps).toFixed(2)}`,
   );
 }
 
