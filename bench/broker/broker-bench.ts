@@ -415,14 +415,7 @@ function kernelSendfileGBps(records: Buffer, totalBytes: number): number | null 
       closeSync(fd);
     }
     const bytes = Math.floor(totalBytes / records.length) * records.length;
-    const out = runC('raw-sendfile', [file, bytes, 0]);
-    if (out === null) return null;
-    return Math.max(
-      ...out
-        .trim()
-        .split('\n')
-        .map((line) => Number(line.split(' ')[1])),
-    );
+    return bestRound(runC('raw-sendfile', [file, bytes, 0]));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -434,18 +427,25 @@ const CEILING_ROUNDS = 3;
 
 /**
  * The loopback TCP ceiling without Node (`bench/io/loopback-ceiling.c`): the best of its rounds
- * in GB/s, or null when there is no C compiler. A ceiling is what the machine can do, so the
- * best round, not the median.
+ * in GB/s, or null when there is no C compiler.
  */
 function loopbackCeilingGBps(writeBytes: number): number | null {
-  const out = runC('loopback-ceiling', [CEILING_ROUND_BYTES, writeBytes, CEILING_ROUNDS]);
+  return bestRound(runC('loopback-ceiling', [CEILING_ROUND_BYTES, writeBytes, CEILING_ROUNDS]));
+}
+
+/**
+ * The best GB/s of a C baseline's rounds (one line each, GB/s as the second field), or null when
+ * it did not run. A ceiling is what the machine can do, so the best round, not the median.
+ */
+function bestRound(out: string | null): number | null {
   if (out === null) return null;
-  return Math.max(
-    ...out
-      .trim()
-      .split('\n')
-      .map((line) => Number(line.split(' ')[1])),
-  );
+  const rounds = out
+    .trim()
+    .split('\n')
+    .map((line) => Number(line.split(' ')[1]));
+  if (!rounds.every(Number.isFinite))
+    throw new Error(`unexpected C baseline output ${JSON.stringify(out)}`);
+  return Math.max(...rounds);
 }
 
 async function produce(clients: number): Promise<void> {
