@@ -65,10 +65,12 @@ function run(data: OwnerWorkerData): void {
     tail,
     data.receiveArena,
   );
-  let nextTickAtMs = Date.now() + TICK_MS;
+  // Monotonic (performance.now), as the interval timer is: a step of the wall clock must not
+  // stretch a block.
+  let nextTickAtMs = performance.now() + TICK_MS;
   const timer = setInterval(() => {
     const now = Date.now();
-    nextTickAtMs = now + TICK_MS;
+    nextTickAtMs = performance.now() + TICK_MS;
     const retentionDue = now - lastRetentionMs >= data.retentionCheckIntervalMs;
     if (retentionDue) lastRetentionMs = now;
     service.tick(now, retentionDue);
@@ -93,9 +95,13 @@ function run(data: OwnerWorkerData): void {
         `sluice: partition worker ${data.workerIndex}: ${err.stack ?? err.message}\n`,
       ),
     () => service.flushGathered(),
-    // Block while idle only when nothing but the tick waits on the event loop; a late tick gets
-    // a 1 ms bound, and the loop turn before the next block runs it.
-    () => (service.asyncInFlight > 0 ? 0 : Math.max(1, nextTickAtMs - Date.now())),
+    // Block while idle only when nothing but the tick waits on the event loop, at most until it
+    // is due (never more than TICK_MS); a late tick gets a 1 ms bound, and the loop turn before
+    // the next block runs it.
+    () =>
+      service.asyncInFlight > 0
+        ? 0
+        : Math.min(TICK_MS, Math.max(1, nextTickAtMs - performance.now())),
   );
   parentPort?.postMessage({ ready: true });
 }
