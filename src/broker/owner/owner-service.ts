@@ -962,11 +962,14 @@ export class OwnerService {
    * deleted next) a close that makes nothing durable.
    */
   closeAll(discard = false): Promise<void> {
+    return this.track(this.closeEvery(discard));
+  }
+
+  private async closeEvery(discard: boolean): Promise<void> {
     for (const id of [...this.leases.keys()]) this.release(id);
     const all = [...this.hosted.values()];
     for (const h of all) this.tail?.invalidate(h.slot);
     this.hosted.clear();
-    const closed = Promise.all(all.map((h) => (discard ? h.log.abandon() : h.log.close())));
-    return this.track(closed.then(() => undefined));
+    await Promise.all(all.map((h) => (discard ? h.log.abandon() : h.log.close())));
   }
 }
