@@ -83,6 +83,7 @@ function run(data: OwnerWorkerData): void {
         return;
       }
       clearInterval(timer);
+      nextTickAtMs = Number.POSITIVE_INFINITY; // no tick any more: idle blocks of TICK_MS
       service.flushGathered();
       service.closeAll((msg.json as ShutdownReq).discard).then(
         () => rpc.complete(msg.reqId, { errorCode: 0 }),
