@@ -88,7 +88,7 @@ export class RpcEndpoint {
     private readonly onDrained: () => void = () => undefined,
     /**
      * How long this thread may block in `Atomics.wait` when idle; 0 or less: wait with
-     * `Atomics.waitAsync`. Only for worker threads (blocking is not allowed on the main thread)
+     * `Atomics.waitAsync`. Only for worker threads (a block would stop the network thread's sockets)
      * whose event loop has nothing pending but timers that the bound respects.
      */
     private readonly idleBlockMs: () => number = () => 0,
