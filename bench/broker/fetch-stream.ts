@@ -37,6 +37,36 @@ const PREFIX_BYTES_MAX = 64 * 1024;
 /** Every receiver reads into one reused buffer of this size (`onread`): no allocation per read. */
 const READ_BUFFER_BYTES = 1024 * 1024;
 
+/**
+ * Connects with every read landing in one reused READ_BUFFER_BYTES buffer (`onread`); `onBytes`
+ * gets a view of each read, valid only during the call.
+ */
+function connectReading(
+  host: string,
+  port: number,
+  onBytes: (chunk: Buffer) => void,
+): Promise<Socket> {
+  const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  return new Promise((resolve, reject) => {
+    const s = createConnection(
+      {
+        host,
+        port,
+        noDelay: true,
+        onread: {
+          buffer,
+          callback: (n: number): boolean => {
+            onBytes(buffer.subarray(0, n));
+            return true; // keep reading
+          },
+        },
+      },
+      () => resolve(s),
+    );
+    s.once('error', reject);
+  });
+}
+
 export interface StreamedFetch {
   /** Record bytes received. */
   bytes: number;
@@ -133,29 +163,11 @@ export class FetchStream {
     socket.on('close', () => this.failed?.(new Error('connection closed')));
   }
 
-  static connect(host: string, port: number): Promise<FetchStream> {
-    return new Promise((resolve, reject) => {
-      let stream: FetchStream | null = null;
-      const s = createConnection(
-        {
-          host,
-          port,
-          noDelay: true,
-          onread: {
-            buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
-            callback: (n: number, buf: Uint8Array): boolean => {
-              stream?.onData(Buffer.from(buf.buffer, buf.byteOffset, n));
-              return true; // keep reading
-            },
-          },
-        },
-        () => {
-          stream = new FetchStream(s);
-          resolve(stream);
-        },
-      );
-      s.once('error', reject);
-    });
+  static async connect(host: string, port: number): Promise<FetchStream> {
+    let stream: FetchStream | null = null;
+    const socket = await connectReading(host, port, (chunk) => stream?.onData(chunk));
+    stream = new FetchStream(socket);
+    return stream;
   }
 
   fetch(topic: string, offset: number, partitionMaxBytes: number): Promise<StreamedFetch> {
@@ -177,9 +189,10 @@ export class FetchStream {
 
   private onData(d: Buffer): void {
     if (this.prefix === null) {
-      this.head.push(Buffer.from(d)); // the read buffer is reused by the next read
-      this.headBytes += d.length;
-      const all = this.head.length === 1 ? d : Buffer.concat(this.head, this.headBytes);
+      const chunk = Buffer.from(d); // kept past this call: the read buffer is reused by the next read
+      this.head.push(chunk);
+      this.headBytes += chunk.length;
+      const all = this.head.length === 1 ? chunk : Buffer.concat(this.head, this.headBytes);
       this.head = [all];
       const p = parsePrefix(all);
       if (p === null) {
@@ -334,24 +347,9 @@ export function streamReference(records: Buffer, totalBytes: number): Promise<nu
   return withReference('stream', records, async (port) => {
     let n = 0;
     let reached: ((bytes: number) => void) | null = null;
-    const s = await new Promise<Socket>((resolve, reject) => {
-      const c = createConnection(
-        {
-          host: '127.0.0.1',
-          port,
-          noDelay: true,
-          onread: {
-            buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
-            callback: (read: number): boolean => {
-              n += read;
-              if (n >= totalBytes) reached?.(n);
-              return true; // keep reading
-            },
-          },
-        },
-        () => resolve(c),
-      );
-      c.once('error', reject);
+    const s = await connectReading('127.0.0.1', port, (chunk) => {
+      n += chunk.length;
+      if (n >= totalBytes) reached?.(n);
     });
     const t0 = performance.now();
     const bytes = await new Promise<number>((resolve) => {

@@ -93,6 +93,7 @@ import {
   setPartitionLeaderEpoch,
 } from '../protocol/records/batch-header.js';
 import { decodeRecordBatch } from '../protocol/records/record-batch.js';
+import { nextTurn } from '../util/next-turn.js';
 import {
   CLEAN_SHUTDOWN_FILE,
   HIGH_WATERMARK_FILE,
@@ -1523,10 +1524,6 @@ function replayBatch(t: ProducerStateTable, b: ScannedBatch): void {
     lastOffset: b.lastOffset,
     timestampMs: b.maxTimestamp,
   });
-}
-
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function emptyRead(): ReadResult {

@@ -26,6 +26,7 @@
 
 import type { ChannelEndpoint } from '../../threads/channel.js';
 import type { RingWaitResult } from '../../threads/ring.js';
+import { nextTurn } from '../../util/next-turn.js';
 import {
   jsonBytes,
   Op,
@@ -222,7 +223,7 @@ export class RpcEndpoint {
       if (n > 0) this.drained();
       if (n === DRAIN_BATCH_MAX) {
         // More may be waiting: let the event loop run (timers, I/O) before draining again.
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await nextTurn();
         continue;
       }
       const r = await this.waitIdle();
@@ -235,7 +236,7 @@ export class RpcEndpoint {
     if (this.idleBlockMs() <= 0) return this.channel.waitForDataAsync(IDLE_WAIT_MS);
     // Blocking stops the event loop, so let it run one turn first: microtasks, due timers and
     // I/O callbacks, any of which may start asynchronous work (then idleBlockMs says 0).
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await nextTurn();
     const blockMs = this.idleBlockMs();
     if (blockMs <= 0 || this.queue.length > 0 || this.stopped) {
       return this.channel.waitForDataAsync(IDLE_WAIT_MS);
