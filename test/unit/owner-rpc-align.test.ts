@@ -10,7 +10,7 @@ describe('rpc message layout', () => {
       const tail = backing.subarray(align, align + 1000);
       const body = jsonBytes(json, tail.byteOffset);
       const message = new Uint8Array(rpcSize(body, tail.length));
-      rpcEncodeInto(message, 42, body, [tail]);
+      rpcEncodeInto(message, 42, 0, body, [tail]);
       const decoded = rpcDecode<typeof json>(message);
       expect(decoded.json).toEqual(json);
       expect(decoded.reqId).toBe(42);

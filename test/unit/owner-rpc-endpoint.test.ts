@@ -20,7 +20,7 @@ for (const transport of ['ring', 'postmessage'] as const) {
       await sleep(1200);
       for (let i = 0; i < 3; i++) {
         const askedAt = performance.now();
-        const res = await client.call(Op.Produce, { n: i });
+        const res = await client.call(Op.ListOffset, { n: i });
         expect(res.json).toEqual({ echo: { n: i } });
         expect(performance.now() - askedAt).toBeLessThan(500);
         await sleep(50);
@@ -34,7 +34,7 @@ for (const transport of ['ring', 'postmessage'] as const) {
       const { main, workerInit } = createChannel({ transport, capacityBytes: 64 * 1024 });
       const server = new RpcEndpoint(openChannel(workerInit), () => undefined);
       const client = new RpcEndpoint(main, null);
-      const pending = client.call(Op.Produce, { never: 'answered' });
+      const pending = client.call(Op.ListOffset, { never: 'answered' });
       await sleep(100);
       const closedAt = performance.now();
       await server.close();
@@ -73,7 +73,7 @@ for (const transport of ['ring', 'postmessage'] as const) {
       }
     }
     const ticksNow = async (client: RpcEndpoint): Promise<number> =>
-      ((await client.call<{ ticks: number }>(Op.Produce, {})).json as { ticks: number }).ticks;
+      ((await client.call<{ ticks: number }>(Op.ListOffset, {})).json as { ticks: number }).ticks;
 
     it('a call wakes a worker blocked for a minute at once; its timers wait meanwhile', async () => {
       await withWorker(60_000, async (client) => {

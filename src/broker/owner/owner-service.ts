@@ -30,6 +30,12 @@ import { openPartitionLog, type PartitionLog, StorageError } from '../../storage
 import type { PartitionStateTable } from '../../threads/partition-state.js';
 import type { PartitionTailTable } from '../../threads/partition-tail.js';
 import { arenaBytes } from '../../threads/receive-arena.js';
+import {
+  type HeaderCodec,
+  produceResCodec,
+  readResCodec,
+  replicaPositionResCodec,
+} from './binary-headers.js';
 import { stampLogAppendTime } from './log-append-time.js';
 import type {
   ClosePartitionReq,
@@ -110,7 +116,8 @@ interface GatherGroup {
 }
 
 export interface Completer {
-  complete(reqId: number, json: unknown, tail?: readonly Uint8Array[]): void;
+  /** `codec`: the answer's binary header codec (`binary-headers.ts`); absent: JSON. */
+  complete<T>(reqId: number, json: T, tail?: readonly Uint8Array[], codec?: HeaderCodec<T>): void;
 }
 
 interface Hosted {
@@ -243,11 +250,17 @@ export class OwnerService {
       this.dispatch(op, msg);
     } catch (err) {
       // Answer in the shape the caller decodes: a produce gets a full ProduceRes.
-      const answer =
-        op === Op.Produce
-          ? this.produceError(ErrorCode.UNKNOWN_SERVER_ERROR, String(err))
-          : { errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, error: String(err) };
-      this.out.complete(msg.reqId, answer);
+      if (op === Op.Produce) {
+        this.answerProduce(
+          msg.reqId,
+          this.produceError(ErrorCode.UNKNOWN_SERVER_ERROR, String(err)),
+        );
+        return;
+      }
+      this.out.complete(msg.reqId, {
+        errorCode: ErrorCode.UNKNOWN_SERVER_ERROR,
+        error: String(err),
+      });
     }
   }
 
@@ -258,7 +271,7 @@ export class OwnerService {
         this.produce(reqId, msg.json as ProduceReq, msg.tail);
         return;
       case Op.Read:
-        this.out.complete(reqId, this.read(msg.json as ReadReq));
+        this.out.complete(reqId, this.read(msg.json as ReadReq), undefined, readResCodec);
         return;
       case Op.Release:
         this.release((msg.json as ReleaseReq).leaseId);
@@ -297,7 +310,12 @@ export class OwnerService {
         this.out.complete(reqId, this.setHighWatermark(msg.json as SetHighWatermarkReq));
         return;
       case Op.FollowerAppend:
-        this.out.complete(reqId, this.followerAppend(msg.json as FollowerAppendReq, msg.tail));
+        this.out.complete(
+          reqId,
+          this.followerAppend(msg.json as FollowerAppendReq, msg.tail),
+          undefined,
+          replicaPositionResCodec,
+        );
         return;
       case Op.Truncate:
         this.out.complete(reqId, this.truncate(msg.json as TruncateReq));
@@ -701,8 +719,12 @@ export class OwnerService {
       }
     } catch (err) {
       for (const it of items.slice(answered))
-        this.out.complete(it.reqId, this.produceError(appendErrorCode(err), String(err), h));
+        this.answerProduce(it.reqId, this.produceError(appendErrorCode(err), String(err), h));
     }
+  }
+
+  private answerProduce(reqId: number, res: ProduceRes): void {
+    this.out.complete(reqId, res, undefined, produceResCodec);
   }
 
   private produceError(code: number, message: string, h?: Hosted): ProduceRes {
@@ -719,14 +741,14 @@ export class OwnerService {
   private produce(reqId: number, req: ProduceReq, tail: Uint8Array): void {
     const h = this.hosted.get(req.slot);
     if (!h) {
-      this.out.complete(
+      this.answerProduce(
         reqId,
         this.produceError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'partition not hosted here'),
       );
       return;
     }
     if (h.replica !== null && h.replica.role !== 'leader') {
-      this.out.complete(
+      this.answerProduce(
         reqId,
         this.produceError(ErrorCode.NOT_LEADER_OR_FOLLOWER, 'this replica is a follower', h),
       );
@@ -735,12 +757,12 @@ export class OwnerService {
     const batch = Buffer.from(tail.buffer, tail.byteOffset, tail.byteLength);
     const v = validateProduce(h, req, batch);
     if (!v.ok) {
-      this.out.complete(reqId, this.produceError(v.errorCode, v.message, h));
+      this.answerProduce(reqId, this.produceError(v.errorCode, v.message, h));
       return;
     }
     const info = v.batches[0];
     if (info === undefined) {
-      this.out.complete(reqId, this.produceError(ErrorCode.INVALID_RECORD, 'no record batch', h));
+      this.answerProduce(reqId, this.produceError(ErrorCode.INVALID_RECORD, 'no record batch', h));
       return;
     }
     const producer = sequenceOf(info);
@@ -752,11 +774,11 @@ export class OwnerService {
         info.recordsCount,
       );
       if (c.kind === 'duplicate') {
-        this.out.complete(reqId, this.produceOk(h, c.batch.firstOffset, -1, c.batch.lastOffset));
+        this.answerProduce(reqId, this.produceOk(h, c.batch.firstOffset, -1, c.batch.lastOffset));
         return;
       }
       if (c.kind === 'error') {
-        this.out.complete(reqId, this.produceError(ErrorCode[c.error], c.message, h));
+        this.answerProduce(reqId, this.produceError(ErrorCode[c.error], c.message, h));
         return;
       }
     }
@@ -810,9 +832,9 @@ export class OwnerService {
       const flushed = this.flush(h);
       if (policy === 'always' && acks === -1) {
         flushed.then(
-          () => this.out.complete(reqId, this.produceOk(h, baseOffset, appendTime, last)),
+          () => this.answerProduce(reqId, this.produceOk(h, baseOffset, appendTime, last)),
           (err) =>
-            this.out.complete(
+            this.answerProduce(
               reqId,
               this.produceError(ErrorCode.KAFKA_STORAGE_ERROR, String(err), h),
             ),
@@ -820,7 +842,7 @@ export class OwnerService {
         return;
       }
     }
-    this.out.complete(reqId, this.produceOk(h, baseOffset, appendTime, last));
+    this.answerProduce(reqId, this.produceOk(h, baseOffset, appendTime, last));
   }
 
   private flush(h: Hosted): Promise<void> {

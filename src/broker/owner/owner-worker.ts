@@ -19,7 +19,7 @@ import { type ChannelInit, openChannel } from '../../threads/channel.js';
 import { PartitionStateTable } from '../../threads/partition-state.js';
 import { PartitionTailTable } from '../../threads/partition-tail.js';
 import type { ShutdownReq } from './messages.js';
-import { OwnerService } from './owner-service.js';
+import { type Completer, OwnerService } from './owner-service.js';
 import { Op } from './rpc.js';
 import { RpcEndpoint } from './rpc-endpoint.js';
 
@@ -51,9 +51,8 @@ function run(data: OwnerWorkerData): void {
   const channel = openChannel(data.channel);
   let lastRetentionMs = Date.now();
   // The service answers through the endpoint, which is created right after it.
-  const completer = {
-    complete: (reqId: number, json: unknown, tail?: readonly Uint8Array[]) =>
-      rpc.complete(reqId, json, tail),
+  const completer: Completer = {
+    complete: (reqId, json, tail, codec) => rpc.complete(reqId, json, tail, codec),
   };
   const tail = data.tailBuffer === null ? null : new PartitionTailTable(data.tailBuffer);
   const service = new OwnerService(

@@ -4,7 +4,10 @@
  *
  * - `call(op, json, tail)` sends a request and resolves with its completion.
  * - `notify(op, json, tail)` sends a request that wants no completion (reqId 0).
- * - `complete(reqId, json, tail)` answers a request received by `onRequest`.
+ * - `complete(reqId, json, tail, codec)` answers a request received by `onRequest`.
+ *
+ * Headers go out binary where the operation (`REQUEST_HEADER_CODECS`) or the completer (`codec`)
+ * names a codec, else as JSON; see `rpc.ts`.
  *
  * Sending never blocks the thread: when the channel is full, messages wait in a local FIFO
  * (bounded by `queuedBytesMax`; beyond it `call` rejects with a clear error) and go out, in
@@ -27,10 +30,13 @@
 import type { ChannelEndpoint } from '../../threads/channel.js';
 import type { RingWaitResult } from '../../threads/ring.js';
 import { nextTurn } from '../../util/next-turn.js';
+import type { HeaderCodec } from './binary-headers.js';
 import {
+  HeaderScratch,
   jsonBytes,
   Op,
   type OpCode,
+  REQUEST_HEADER_CODECS,
   type RpcMessage,
   rpcDecode,
   rpcEncodeInto,
@@ -62,7 +68,8 @@ interface Pending {
 interface Queued {
   tag: number;
   reqId: number;
-  json: Buffer;
+  codecId: number;
+  header: Uint8Array;
   tail: readonly Uint8Array[];
   size: number;
 }
@@ -79,6 +86,7 @@ export class RpcEndpoint {
   private flushing = false;
   private stopped = false;
   private readonly loop: Promise<void>;
+  private readonly scratch = new HeaderScratch();
 
   constructor(
     private readonly channel: ChannelEndpoint,
@@ -113,7 +121,7 @@ export class RpcEndpoint {
     return new Promise<RpcMessage<T>>((resolve, reject) => {
       this.pending.set(reqId, { resolve: resolve as (m: RpcMessage) => void, reject });
       try {
-        this.send(op, reqId, json, tail);
+        this.send(op, reqId, json, tail, REQUEST_HEADER_CODECS[op]);
       } catch (e) {
         this.pending.delete(reqId);
         reject(e as Error);
@@ -122,12 +130,18 @@ export class RpcEndpoint {
   }
 
   notify(op: OpCode, json: unknown, tail: readonly Uint8Array[] = []): void {
-    this.send(op, 0, json, tail);
+    this.send(op, 0, json, tail, REQUEST_HEADER_CODECS[op]);
   }
 
-  complete(reqId: number, json: unknown, tail: readonly Uint8Array[] = []): void {
+  /** `codec`: the answer's binary header codec; absent: JSON. */
+  complete<T>(
+    reqId: number,
+    json: T,
+    tail: readonly Uint8Array[] = [],
+    codec?: HeaderCodec<T>,
+  ): void {
     if (reqId === 0) return;
-    this.send(Op.Complete, reqId, json, tail);
+    this.send(Op.Complete, reqId, json, tail, codec);
   }
 
   /** Stops the receive loop and fails every pending call. */
@@ -151,25 +165,35 @@ export class RpcEndpoint {
     return id;
   }
 
-  private send(tag: number, reqId: number, json: unknown, tail: readonly Uint8Array[]): void {
+  private send<T>(
+    tag: number,
+    reqId: number,
+    json: T,
+    tail: readonly Uint8Array[],
+    codec: HeaderCodec<T> | undefined,
+  ): void {
     if (this.stopped || this.channel.closed) throw new RpcClosedError('channel closed');
     // The first tail (a record batch, when there is one) keeps its alignment: see jsonBytes.
-    const body = jsonBytes(json, tail[0]?.byteOffset ?? 0);
+    const align = tail[0]?.byteOffset ?? 0;
+    const codecId = codec?.id ?? 0;
+    const header =
+      codec === undefined ? jsonBytes(json, align) : this.scratch.encode(codec, json, align);
     let tailBytes = 0;
     for (const t of tail) tailBytes += t.length;
-    const size = rpcSize(body, tailBytes);
+    const size = rpcSize(header, tailBytes);
     if (size > this.channel.maxPayloadBytes) {
       throw new Error(
         `message of ${size} bytes exceeds the channel limit ${this.channel.maxPayloadBytes}`,
       );
     }
-    if (this.queue.length === 0 && this.tryWrite(tag, reqId, body, tail, size)) return;
+    if (this.queue.length === 0 && this.tryWrite(tag, reqId, codecId, header, tail, size)) return;
     if (this.queuedBytes + size > this.queuedBytesMax) {
       throw new Error(`owner channel backlog above ${this.queuedBytesMax} bytes`);
     }
-    // The tail may be a view into memory the caller reuses (a request frame): copy it.
+    // The tail may be a view into memory the caller reuses (a request frame), and a binary
+    // header is one into the scratch buffer: copy both.
     const owned = tail.map((t) => Buffer.from(t));
-    this.queue.push({ tag, reqId, json: body, tail: owned, size });
+    this.queue.push({ tag, reqId, codecId, header: Buffer.from(header), tail: owned, size });
     this.queuedBytes += size;
     void this.flushQueue();
   }
@@ -177,13 +201,14 @@ export class RpcEndpoint {
   private tryWrite(
     tag: number,
     reqId: number,
-    body: Buffer,
+    codecId: number,
+    header: Uint8Array,
     tail: readonly Uint8Array[],
     size: number,
   ): boolean {
     const view = this.channel.reserve(size, tag);
     if (view === null) return false;
-    rpcEncodeInto(view, reqId, body, tail);
+    rpcEncodeInto(view, reqId, codecId, header, tail);
     this.channel.commit();
     return true;
   }
@@ -194,7 +219,7 @@ export class RpcEndpoint {
     try {
       while (this.queue.length > 0 && !this.stopped) {
         const head = this.queue[0] as Queued;
-        if (this.tryWrite(head.tag, head.reqId, head.json, head.tail, head.size)) {
+        if (this.tryWrite(head.tag, head.reqId, head.codecId, head.header, head.tail, head.size)) {
           this.queue.shift();
           this.queuedBytes -= head.size;
           continue;

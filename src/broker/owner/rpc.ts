@@ -3,14 +3,31 @@
  * (`src/threads/channel.ts`). Sans-io encoding of one message:
  *
  *   offset 0  u32  request id (echoed by the completion; 0 = no completion wanted)
- *   offset 4  u32  JSON header length H
- *   offset 8  H    JSON header (UTF-8): the operation's small fields
+ *   offset 4  u32  bits 0-23: header length H; bits 24-31: the header's codec (0 = JSON)
+ *   offset 8  H    header: the operation's small fields, then padding (see `headerBytes`)
  *   8+H       ...  tail: opaque bytes (a produce request's record batches), possibly empty
  *
  * The ring record's tag carries the operation code (`Op`); completions use tag `Op.Complete`.
- * JSON keeps the control fields readable and cheap at the rates they run (one per batch or per
- * fetch); the bytes that are large (record batches) travel in the tail without any re-encoding.
+ * Headers are JSON (UTF-8) except for the messages sent once per produce, fetch or follower
+ * append, which have binary codecs (`binary-headers.ts`): a request's codec follows from its
+ * operation (`REQUEST_HEADER_CODECS`), a completion's is chosen by the side that answers. Either
+ * way the envelope names it, so a reader decodes any message without knowing what it answers, and
+ * a JSON header is always valid. The bytes that are large (record batches) travel in the tail
+ * without any re-encoding.
  */
+
+import {
+  BINARY_HEADER_CODECS,
+  followerAppendReqCodec,
+  type HeaderCodec,
+  HeaderCodecId,
+  HeaderReader,
+  HeaderWriter,
+  produceReqCodec,
+  readReqCodec,
+  releaseReqCodec,
+  setHighWatermarkReqCodec,
+} from './binary-headers.js';
 
 export const Op = {
   Complete: 0,
@@ -37,9 +54,24 @@ export const Op = {
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
+/**
+ * The request header codec of each operation that has a binary one; the others send JSON. A
+ * binary codec writes exactly the fields of its type in `messages.ts` (extra fields are not sent),
+ * so the callers of these operations build their headers with those types.
+ */
+export const REQUEST_HEADER_CODECS: Partial<Record<OpCode, HeaderCodec<unknown>>> = {
+  [Op.Produce]: produceReqCodec,
+  [Op.Read]: readReqCodec,
+  [Op.Release]: releaseReqCodec,
+  [Op.FollowerAppend]: followerAppendReqCodec,
+  [Op.SetHighWatermark]: setHighWatermarkReqCodec,
+};
+
 const HEADER_BYTES = 8;
-/** A JSON header above this is a bug (headers hold a few fields). */
+/** A header above this is a bug (headers hold a few fields); it also fits the 24-bit length. */
 export const RPC_JSON_BYTES_MAX = 1024 * 1024;
+const HEADER_LENGTH_MASK = 0xffffff;
+const CODEC_SHIFT = 24;
 
 export interface RpcMessage<T = unknown> {
   readonly reqId: number;
@@ -48,22 +80,24 @@ export interface RpcMessage<T = unknown> {
 }
 
 /** Bytes an encoded message needs. */
-export function rpcSize(jsonBytes: Uint8Array, tailBytes: number): number {
-  return HEADER_BYTES + jsonBytes.length + tailBytes;
+export function rpcSize(header: Uint8Array, tailBytes: number): number {
+  return HEADER_BYTES + header.length + tailBytes;
 }
 
 /** Encodes into `into` (exactly `rpcSize` bytes); returns bytes written. */
 export function rpcEncodeInto(
   into: Uint8Array,
   reqId: number,
-  jsonBytes: Uint8Array,
+  codecId: number,
+  header: Uint8Array,
   tail: readonly Uint8Array[],
 ): number {
+  if (header.length > RPC_JSON_BYTES_MAX) throw new Error(`rpc: header of ${header.length} bytes`);
   const view = new DataView(into.buffer, into.byteOffset, into.byteLength);
   view.setUint32(0, reqId);
-  view.setUint32(4, jsonBytes.length);
-  into.set(jsonBytes, HEADER_BYTES);
-  let at = HEADER_BYTES + jsonBytes.length;
+  view.setUint32(4, ((codecId << CODEC_SHIFT) | header.length) >>> 0);
+  into.set(header, HEADER_BYTES);
+  let at = HEADER_BYTES + header.length;
   for (const t of tail) {
     into.set(t, at);
     at += t.length;
@@ -79,17 +113,52 @@ export function rpcDecode<T>(payload: Uint8Array): RpcMessage<T> {
   if (payload.length < HEADER_BYTES) throw new Error(`rpc: message of ${payload.length} bytes`);
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const reqId = view.getUint32(0);
-  const jsonBytes = view.getUint32(4);
-  if (jsonBytes > RPC_JSON_BYTES_MAX || HEADER_BYTES + jsonBytes > payload.length) {
-    throw new Error(`rpc: bad JSON header length ${jsonBytes}`);
+  const word = view.getUint32(4);
+  const headerBytes = word & HEADER_LENGTH_MASK;
+  const codecId = word >>> CODEC_SHIFT;
+  const end = HEADER_BYTES + headerBytes;
+  if (headerBytes > RPC_JSON_BYTES_MAX || end > payload.length) {
+    throw new Error(`rpc: bad header length ${headerBytes}`);
   }
-  const text = Buffer.from(payload.buffer, payload.byteOffset + HEADER_BYTES, jsonBytes);
-  const json = JSON.parse(text.toString('utf8')) as T;
-  return { reqId, json, tail: payload.subarray(HEADER_BYTES + jsonBytes) };
+  const tail = payload.subarray(end);
+  if (codecId === HeaderCodecId.Json) {
+    const text = Buffer.from(payload.buffer, payload.byteOffset + HEADER_BYTES, headerBytes);
+    return { reqId, json: JSON.parse(text.toString('utf8')) as T, tail };
+  }
+  const codec = BINARY_HEADER_CODECS[codecId];
+  if (codec === undefined) throw new Error(`rpc: unknown header codec ${codecId}`);
+  return { reqId, json: codec.read(new HeaderReader(payload, HEADER_BYTES, end)) as T, tail };
 }
 
 /** Alignment (bytes) at which V8 copies into shared memory word by word. */
 const COPY_WORD_BYTES = 8;
+
+/** Padding that makes a header of `length` bytes end `tailAlign` bytes past a word boundary. */
+function padFor(length: number, tailAlign: number): number {
+  return (((tailAlign - length) % COPY_WORD_BYTES) + COPY_WORD_BYTES) % COPY_WORD_BYTES;
+}
+
+/**
+ * Encodes headers with a binary codec into one reused buffer. Owned by one thread (one per
+ * endpoint); not thread-safe. A returned view is valid until the next `encode`.
+ */
+export class HeaderScratch {
+  private bytes = Buffer.alloc(256);
+
+  /** The header of `value` padded as `jsonBytes` pads (zero bytes, which readers ignore). */
+  encode<T>(codec: HeaderCodec<T>, value: T, tailAlign = 0): Uint8Array {
+    const size = codec.size(value);
+    const padded = size + padFor(size, tailAlign);
+    if (padded > RPC_JSON_BYTES_MAX) throw new Error(`rpc: header of ${padded} bytes`);
+    if (this.bytes.length < padded)
+      this.bytes = Buffer.alloc(Math.max(padded, 2 * this.bytes.length));
+    const w = new HeaderWriter(this.bytes);
+    codec.write(w, value);
+    if (w.at !== size) throw new Error(`rpc: codec ${codec.id} wrote ${w.at} bytes of ${size}`);
+    this.bytes.fill(0, size, padded);
+    return this.bytes.subarray(0, padded);
+  }
+}
 
 /**
  * The JSON header of a message, padded with trailing spaces (JSON.parse ignores them) so that a
@@ -101,7 +170,6 @@ const COPY_WORD_BYTES = 8;
  */
 export function jsonBytes(value: unknown, tailAlign = 0): Buffer {
   const text = JSON.stringify(value);
-  const length = Buffer.byteLength(text, 'utf8');
-  const pad = (((tailAlign - length) % COPY_WORD_BYTES) + COPY_WORD_BYTES) % COPY_WORD_BYTES;
+  const pad = padFor(Buffer.byteLength(text, 'utf8'), tailAlign);
   return Buffer.from(pad === 0 ? text : text + ' '.repeat(pad), 'utf8');
 }
