@@ -654,8 +654,12 @@ export class BrokerCore {
       .then((m) => m.json);
   }
 
+  /**
+   * Ends a read lease. Lazy: nothing waits for it, so it does not wake the owner (one futex wake
+   * and one owner wake-up less per fetch); the owner handles it with its next request or tick.
+   */
   release(worker: number, leaseId: number): void {
-    if (leaseId !== 0) this.pool.notify(worker, Op.Release, { leaseId });
+    if (leaseId !== 0) this.pool.notify(worker, Op.Release, { leaseId }, true);
   }
 
   /** Log bytes of every partition open here, by slot, as the running owners count them. */

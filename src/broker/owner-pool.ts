@@ -167,12 +167,13 @@ export class OwnerPool {
     return slot.rpc.call<T>(op, json, tail);
   }
 
-  notify(worker: number, op: OpCode, json: unknown): void {
+  /** `lazy`: the worker need not wake for it (see `RpcEndpoint.notify`). */
+  notify(worker: number, op: OpCode, json: unknown, lazy = false): void {
     // A notification needs no worker that is not running yet (nothing to release there).
     const slot = this.slots[worker];
     if (!slot || this.closed || slot.exited) return;
     try {
-      slot.rpc.notify(op, json);
+      slot.rpc.notify(op, json, [], lazy);
     } catch {
       // The worker is gone; what the notification would release died with it.
     }

@@ -61,7 +61,11 @@ export interface ChannelEndpoint {
   trySend(payload: Uint8Array, tag?: number): boolean;
   /** Zero-copy send: a view to encode into, or null if full; finish with `commit`. */
   reserve(payloadBytes: number, tag?: number): Uint8Array | null;
-  commit(usedBytes?: number): void;
+  /**
+   * Sends the reserved message. `lazy`: it need not wake a sleeping receiver, which handles it at
+   * its next wake-up (another message, a timeout of its wait, or the ring filling past half).
+   */
+  commit(usedBytes?: number, lazy?: boolean): void;
   /** Handles up to `maxMessages` received messages in order; returns how many. */
   drain(fn: RingMessageHandler, maxMessages: number): number;
   /** Blocks (workers only) until a message arrives, the channel closes, or time runs out. */
@@ -160,8 +164,8 @@ class RingEndpoint implements ChannelEndpoint {
   reserve(payloadBytes: number, tag = 0): Uint8Array | null {
     return this.out.reserve(payloadBytes, tag);
   }
-  commit(usedBytes?: number): void {
-    this.out.commit(usedBytes);
+  commit(usedBytes?: number, lazy?: boolean): void {
+    this.out.commit(usedBytes, lazy);
   }
   drain(fn: RingMessageHandler, maxMessages: number): number {
     return this.in.drain(fn, maxMessages);
@@ -217,7 +221,7 @@ class PostSender extends RingControl {
     return this.pending.view;
   }
 
-  commit(usedBytes?: number): void {
+  commit(usedBytes?: number, lazy = false): void {
     const pending = this.pending;
     if (pending === null) throw new Error('no channel reservation to commit');
     const length = usedBytes ?? pending.view.length;
@@ -231,7 +235,7 @@ class PostSender extends RingControl {
     this.port.postMessage([pending.tag, payload], [payload.buffer]);
     this.sentBytes = (this.sentBytes + recordBytes(length)) >>> 0;
     Atomics.store(this.ctl, TAIL_INDEX, this.sentBytes | 0);
-    this.wakeIfSleeping(CONSUMER_SLEEPING_INDEX, CONSUMER_WAKE_INDEX);
+    this.wakeConsumer(lazy);
   }
 
   waitForSpace(payloadBytes: number, timeoutMs: number): RingWaitResult {
@@ -324,8 +328,8 @@ class PostEndpoint implements ChannelEndpoint {
   reserve(payloadBytes: number, tag = 0): Uint8Array | null {
     return this.out.reserve(payloadBytes, tag);
   }
-  commit(usedBytes?: number): void {
-    this.out.commit(usedBytes);
+  commit(usedBytes?: number, lazy?: boolean): void {
+    this.out.commit(usedBytes, lazy);
   }
   drain(fn: RingMessageHandler, maxMessages: number): number {
     return this.in.drain(fn, maxMessages);

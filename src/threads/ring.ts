@@ -187,6 +187,16 @@ export class RingControl {
     Atomics.notify(this.ctl, wakeIndex);
   }
 
+  /**
+   * After a publish: wakes a sleeping consumer, unless the message is `lazy` (nothing waits for
+   * it; the consumer handles it when it next wakes) and the ring is at most half full, so that a
+   * run of lazy messages cannot fill the ring while its consumer sleeps.
+   */
+  protected wakeConsumer(lazy: boolean): void {
+    if (lazy && this.usedBytes() * 2 <= this.capacityBytes) return;
+    this.wakeIfSleeping(CONSUMER_SLEEPING_INDEX, CONSUMER_WAKE_INDEX);
+  }
+
   /** Blocking wait until `ready()` or close or timeout; `Atomics.wait` (workers only). */
   protected waitBlocking(
     ready: () => boolean,
@@ -296,8 +306,11 @@ export class RingProducer extends RingControl {
     return this.data.subarray(payloadStart, payloadStart + payloadBytes);
   }
 
-  /** Publishes the open reservation with its first `usedBytes` bytes (default: all reserved). */
-  commit(usedBytes = this.resPayloadBytes): void {
+  /**
+   * Publishes the open reservation with its first `usedBytes` bytes (default: all reserved).
+   * `lazy`: do not wake a sleeping consumer for it (see `wakeConsumer`).
+   */
+  commit(usedBytes = this.resPayloadBytes, lazy = false): void {
     if (this.resStart < 0) throw new Error('no ring reservation to commit');
     if (!Number.isInteger(usedBytes) || usedBytes < 0 || usedBytes > this.resPayloadBytes) {
       throw new RangeError(`commit of ${usedBytes} bytes, reserved ${this.resPayloadBytes}`);
@@ -313,7 +326,7 @@ export class RingProducer extends RingControl {
     // Publish: every byte written above happens-before this store, and the consumer reads them
     // only after loading TAIL.
     Atomics.store(this.ctl, TAIL_INDEX, this.tail | 0);
-    this.wakeIfSleeping(CONSUMER_SLEEPING_INDEX, CONSUMER_WAKE_INDEX);
+    this.wakeConsumer(lazy);
   }
 
   /** Drops the open reservation without publishing anything. */

@@ -30,6 +30,24 @@ for (const transport of ['ring', 'postmessage'] as const) {
       expect(performance.now() - closedAt).toBeLessThan(500);
     });
 
+    it('a lazy notify waits for the next message or drainNow, then is handled in order', async () => {
+      const { main, workerInit } = createChannel({ transport, capacityBytes: 64 * 1024 });
+      const handled: unknown[] = [];
+      const server = new RpcEndpoint(openChannel(workerInit), (_op, msg) => handled.push(msg.json));
+      const client = new RpcEndpoint(main, null);
+      await sleep(50); // the server's loop waits (asynchronously, no timeout) on an empty channel
+      client.notify(Op.ListOffset, { n: 1 }, [], true);
+      await sleep(200);
+      expect(handled).toEqual([]);
+      server.drainNow();
+      expect(handled).toEqual([{ n: 1 }]);
+      client.notify(Op.ListOffset, { n: 2 }, [], true);
+      client.notify(Op.ListOffset, { n: 3 });
+      await sleep(100);
+      expect(handled).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
+      await Promise.all([server.close(), client.close()]);
+    });
+
     it('close by one side alone ends the idle loop of the other', async () => {
       const { main, workerInit } = createChannel({ transport, capacityBytes: 64 * 1024 });
       const server = new RpcEndpoint(openChannel(workerInit), () => undefined);
@@ -91,6 +109,20 @@ for (const transport of ['ring', 'postmessage'] as const) {
         const before = await ticksNow(client);
         await sleep(500);
         expect((await ticksNow(client)) - before).toBeGreaterThanOrEqual(10);
+      });
+    });
+
+    it('a blocked worker handles a lazy notify when its idle bound runs out', async () => {
+      await withWorker(300, async (client, worker) => {
+        await ticksNow(client);
+        await sleep(100); // blocked now, for up to 300 ms
+        const handled = new Promise((resolve) => worker.once('message', resolve));
+        const sentAt = performance.now();
+        client.notify(Op.ListOffset, { lazy: true }, [], true);
+        expect(await handled).toEqual({ notified: { lazy: true } });
+        const waitedMs = performance.now() - sentAt;
+        expect(waitedMs).toBeGreaterThanOrEqual(50); // an eager notify is handled at once
+        expect(waitedMs).toBeLessThan(2000);
       });
     });
 

@@ -52,6 +52,31 @@ describe.each<Transport>(['ring', 'postmessage'])('channel over %s', (transport)
     peer.close();
   });
 
+  it('a lazy send wakes no sleeping receiver until the ring is over half full', async () => {
+    const { main, workerInit } = createChannel({ transport, capacityBytes: 1024 });
+    const peer = openChannel(workerInit);
+    const waitMs = 400;
+    // Each send takes a 64-byte record: 8 fill the ring to exactly half.
+    const msToData = async (lazySends: number, eagerSends: number): Promise<number> => {
+      const startedAt = performance.now();
+      const waiting = peer.waitForDataAsync(waitMs); // asleep on the empty ring from here
+      for (let i = 0; i < lazySends + eagerSends; i++) {
+        expect(main.reserve(56, i)).not.toBeNull();
+        main.commit(undefined, i < lazySends);
+      }
+      expect(await waiting).toBe('ok');
+      const ms = performance.now() - startedAt;
+      expect(peer.drain(() => undefined, 100)).toBe(lazySends + eagerSends);
+      return ms;
+    };
+    expect(await msToData(1, 0)).toBeGreaterThanOrEqual(waitMs - 20);
+    expect(await msToData(8, 0)).toBeGreaterThanOrEqual(waitMs - 20);
+    expect(await msToData(9, 0)).toBeLessThan(waitMs / 2);
+    expect(await msToData(1, 1)).toBeLessThan(waitMs / 2);
+    main.close();
+    peer.close();
+  });
+
   it('carries random-size messages from a worker in order and intact', async () => {
     const count = 20_000;
     const sizeMaxBytes = 3000;

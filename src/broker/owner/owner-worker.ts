@@ -73,6 +73,9 @@ function run(data: OwnerWorkerData): void {
     const retentionDue = now - lastRetentionMs >= data.retentionCheckIntervalMs;
     if (retentionDue) lastRetentionMs = now;
     service.tick(now, retentionDue);
+    // Lazy messages (lease releases) do not wake the receive loop, which may be waiting without
+    // a timeout (async work in flight): this bounds their wait by the tick.
+    rpc.drainNow();
   }, TICK_MS);
   const rpc: RpcEndpoint = new RpcEndpoint(
     channel,

@@ -3,7 +3,9 @@
  * network-thread <-> owner-worker link.
  *
  * - `call(op, json, tail)` sends a request and resolves with its completion.
- * - `notify(op, json, tail)` sends a request that wants no completion (reqId 0).
+ * - `notify(op, json, tail, lazy)` sends a request that wants no completion (reqId 0); a lazy one
+ *   does not wake the peer, which handles it when it next wakes (a worker within its idle bound or
+ *   at its timer's `drainNow`).
  * - `complete(reqId, json, tail, codec)` answers a request received by `onRequest`.
  *
  * Headers go out binary where the operation (`REQUEST_HEADER_CODECS`) or the completer (`codec`)
@@ -129,8 +131,8 @@ export class RpcEndpoint {
     });
   }
 
-  notify(op: OpCode, json: unknown, tail: readonly Uint8Array[] = []): void {
-    this.send(op, 0, json, tail, REQUEST_HEADER_CODECS[op]);
+  notify(op: OpCode, json: unknown, tail: readonly Uint8Array[] = [], lazy = false): void {
+    this.send(op, 0, json, tail, REQUEST_HEADER_CODECS[op], lazy);
   }
 
   /** `codec`: the answer's binary header codec; absent: JSON. */
@@ -142,6 +144,23 @@ export class RpcEndpoint {
   ): void {
     if (reqId === 0) return;
     this.send(Op.Complete, reqId, json, tail, codec);
+  }
+
+  /**
+   * Handles the messages that have arrived, now: a worker's timer calls it so that lazy messages
+   * wait a bounded time even while the receive loop waits without a timeout.
+   */
+  drainNow(): void {
+    if (this.stopped) return;
+    try {
+      const n = this.channel.drain(
+        (payload, tag) => this.dispatchSafely(payload, tag),
+        DRAIN_BATCH_MAX,
+      );
+      if (n > 0) this.drained();
+    } catch (e) {
+      this.failAll(e as Error); // a broken channel; the receive loop ends on it too
+    }
   }
 
   /** Stops the receive loop and fails every pending call. */
@@ -171,6 +190,7 @@ export class RpcEndpoint {
     json: T,
     tail: readonly Uint8Array[],
     codec: HeaderCodec<T> | undefined,
+    lazy = false,
   ): void {
     if (this.stopped || this.channel.closed) throw new RpcClosedError('channel closed');
     // The first tail (a record batch, when there is one) keeps its alignment: see jsonBytes.
@@ -186,7 +206,8 @@ export class RpcEndpoint {
         `message of ${size} bytes exceeds the channel limit ${this.channel.maxPayloadBytes}`,
       );
     }
-    if (this.queue.length === 0 && this.tryWrite(tag, reqId, codecId, header, tail, size)) return;
+    if (this.queue.length === 0 && this.tryWrite(tag, reqId, codecId, header, tail, size, lazy))
+      return;
     if (this.queuedBytes + size > this.queuedBytesMax) {
       throw new Error(`owner channel backlog above ${this.queuedBytesMax} bytes`);
     }
@@ -205,11 +226,12 @@ export class RpcEndpoint {
     header: Uint8Array,
     tail: readonly Uint8Array[],
     size: number,
+    lazy = false,
   ): boolean {
     const view = this.channel.reserve(size, tag);
     if (view === null) return false;
     rpcEncodeInto(view, reqId, codecId, header, tail);
-    this.channel.commit();
+    this.channel.commit(undefined, lazy);
     return true;
   }
 

@@ -2,7 +2,8 @@
  * Fixture worker for the blocking idle wait of RpcEndpoint: serves calls on its channel end with
  * `idleBlockMs` fixed to `blockMs`, and answers each call with how often a 10 ms interval timer of
  * this thread has fired so far (timers run only while the thread does not block). Posts
- * { ended: true } once its receive loop has ended (the channel closed).
+ * { notified: json } for each notification it handles, and { ended: true } once its receive loop
+ * has ended (the channel closed).
  */
 
 import { parentPort, workerData } from 'node:worker_threads';
@@ -21,7 +22,10 @@ const timer = setInterval(() => {
 }, 10);
 const server: RpcEndpoint = new RpcEndpoint(
   openChannel(job.init),
-  (_op, msg) => server.complete(msg.reqId, { ticks }),
+  (_op, msg) => {
+    if (msg.reqId === 0) parentPort?.postMessage({ notified: msg.json });
+    else server.complete(msg.reqId, { ticks });
+  },
   undefined,
   undefined,
   undefined,
