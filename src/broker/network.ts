@@ -32,7 +32,7 @@
  */
 
 import { createServer, type Server, Socket } from 'node:net';
-import { sendChunks } from '../io/socket-sendfile.js';
+import { readSlices, sendChunks } from '../io/socket-sendfile.js';
 import type { Logger } from '../util/logger.js';
 import { type DispatchResult, ProtocolViolation } from './dispatch.js';
 import { FrameReader, FrameSizeError, framePool } from './frame-reader.js';
@@ -40,9 +40,10 @@ import { RpcClosedError } from './owner/rpc-endpoint.js';
 import { WorkerCrashedError } from './owner-pool.js';
 
 /**
- * Responses whose file slices add up to less than this are copied (a synchronous page-cache read
- * and one socket write) rather than sent with sendfile: sendfile runs on the thread pool, and the
- * hop costs more than copying a small response.
+ * Responses whose file slices add up to less than this are copied (a synchronous page-cache read)
+ * and then written like a response held in memory (`writeCorked`), rather than sent with
+ * sendfile: sendfile runs on the thread pool, and the hop costs more than copying a small
+ * response.
  */
 export const SENDFILE_MIN_BYTES = 256 * 1024;
 
@@ -330,8 +331,11 @@ class Connection {
         }
         this.queue.shift();
         // null: acks=0, no response.
-        if (result !== null && isBuffersOnly(result.chunks)) this.writeCorked(result);
-        else if (result !== null) await this.send(result);
+        if (result !== null) {
+          if (isBuffersOnly(result.chunks)) this.writeCorked(result);
+          else if (sliceBytes(result.chunks) < SENDFILE_MIN_BYTES) this.writeCopied(result);
+          else await this.send(result);
+        }
         this.maybeResume();
       }
     } finally {
@@ -364,6 +368,23 @@ class Connection {
       result.release();
       if (err) this.fail(`write failed: ${err.message}`);
     });
+  }
+
+  /**
+   * A response with small file slices: they are read into memory here, and the response leaves
+   * as `writeCorked` sends one held in memory (with the responses ready beside it, in one
+   * writev). A file that ends early fails the connection, as a failed send does.
+   */
+  private writeCopied(result: DispatchResult): void {
+    let chunks: Buffer[];
+    try {
+      chunks = readSlices(result.chunks);
+    } catch (err) {
+      result.release();
+      this.fail(`read failed: ${(err as Error).message}`);
+      return;
+    }
+    this.writeCorked({ chunks, release: result.release });
   }
 
   private async send(result: DispatchResult): Promise<void> {

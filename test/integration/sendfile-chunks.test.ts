@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IoError } from '../../src/io/file-io.js';
 import {
+  readSlices,
   type SendChunk,
   sendChunks,
   sendStats,
@@ -270,5 +271,28 @@ describe.skipIf(addon === null)('sendChunks concurrency cap', () => {
     } finally {
       setMaxConcurrentNativeSends(old);
     }
+  });
+});
+
+describe('small responses read into memory', () => {
+  it('keeps buffers and slices in order, byte for byte, and counts the copied slices', () => {
+    const chunks: SendChunk[] = [
+      Buffer.from('header'),
+      { fd: fileFd, position: 4096, length: 1000 },
+      { fd: fileFd, position: 0, length: 0 },
+      Buffer.from('between'),
+      { fd: fileFd, position: BIG_BYTES - 77, length: 77 },
+    ];
+    const before = sendStats().copySlices;
+    const out = readSlices(chunks);
+    expect(Buffer.concat(out).equals(expected(chunks))).toBe(true);
+    expect(out.map((b) => b.length)).toEqual([6, 1000, 7, 77]);
+    expect(sendStats().copySlices - before).toBe(2);
+  });
+
+  it('refuses a slice past the end of its file with a clear error', () => {
+    const chunks: SendChunk[] = [{ fd: fileFd, position: BIG_BYTES - 10, length: 20 }];
+    expect(() => readSlices(chunks)).toThrow(IoError);
+    expect(() => readSlices(chunks)).toThrow(/file ended after 10 of 20 bytes/);
   });
 });
