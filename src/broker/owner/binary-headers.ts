@@ -77,7 +77,7 @@ export class HeaderWriter {
     this.at += FLAGS;
   }
 
-  /** `bytes` must be `stringBytes(s)` (the caller sized the buffer with it). */
+  /** Writes `stringBytes(s)` bytes; the caller sized the buffer with it. */
   string(s: string | null): void {
     if (s === null) {
       this.i32(-1);

@@ -151,16 +151,7 @@ export class RpcEndpoint {
    * wait a bounded time even while the receive loop waits without a timeout.
    */
   drainNow(): void {
-    if (this.stopped) return;
-    try {
-      const n = this.channel.drain(
-        (payload, tag) => this.dispatchSafely(payload, tag),
-        DRAIN_BATCH_MAX,
-      );
-      if (n > 0) this.drained();
-    } catch (e) {
-      this.failAll(e as Error); // a broken channel; the receive loop ends on it too
-    }
+    if (!this.stopped) this.drainBatch();
   }
 
   /** Stops the receive loop and fails every pending call. */
@@ -254,20 +245,24 @@ export class RpcEndpoint {
     }
   }
 
+  /** Handles up to DRAIN_BATCH_MAX messages; returns how many, or -1 if the channel broke. */
+  private drainBatch(): number {
+    let n: number;
+    try {
+      n = this.channel.drain((payload, tag) => this.dispatchSafely(payload, tag), DRAIN_BATCH_MAX);
+    } catch (e) {
+      // Only a broken channel gets here (dispatch errors are contained per message).
+      this.failAll(e as Error);
+      return -1;
+    }
+    if (n > 0) this.drained();
+    return n;
+  }
+
   private async receiveLoop(): Promise<void> {
     while (!this.stopped) {
-      let n: number;
-      try {
-        n = this.channel.drain(
-          (payload, tag) => this.dispatchSafely(payload, tag),
-          DRAIN_BATCH_MAX,
-        );
-      } catch (e) {
-        // Only a broken channel gets here (dispatch errors are contained per message).
-        this.failAll(e as Error);
-        return;
-      }
-      if (n > 0) this.drained();
+      const n = this.drainBatch();
+      if (n < 0) return;
       if (n === DRAIN_BATCH_MAX) {
         // More may be waiting: let the event loop run (timers, I/O) before draining again.
         await nextTurn();

@@ -4,7 +4,7 @@
  *
  *   offset 0  u32  request id (echoed by the completion; 0 = no completion wanted)
  *   offset 4  u32  bits 0-23: header length H; bits 24-31: the header's codec (0 = JSON)
- *   offset 8  H    header: the operation's small fields, then padding (see `headerBytes`)
+ *   offset 8  H    header: the operation's small fields, then padding (see `jsonBytes`)
  *   8+H       ...  tail: opaque bytes (a produce request's record batches), possibly empty
  *
  * The ring record's tag carries the operation code (`Op`); completions use tag `Op.Complete`.
@@ -69,7 +69,7 @@ export const REQUEST_HEADER_CODECS: Partial<Record<OpCode, HeaderCodec<unknown>>
 
 const HEADER_BYTES = 8;
 /** A header above this is a bug (headers hold a few fields); it also fits the 24-bit length. */
-export const RPC_JSON_BYTES_MAX = 1024 * 1024;
+export const RPC_HEADER_BYTES_MAX = 1024 * 1024;
 const HEADER_LENGTH_MASK = 0xffffff;
 const CODEC_SHIFT = 24;
 
@@ -92,7 +92,8 @@ export function rpcEncodeInto(
   header: Uint8Array,
   tail: readonly Uint8Array[],
 ): number {
-  if (header.length > RPC_JSON_BYTES_MAX) throw new Error(`rpc: header of ${header.length} bytes`);
+  if (header.length > RPC_HEADER_BYTES_MAX)
+    throw new Error(`rpc: header of ${header.length} bytes`);
   const view = new DataView(into.buffer, into.byteOffset, into.byteLength);
   view.setUint32(0, reqId);
   view.setUint32(4, ((codecId << CODEC_SHIFT) | header.length) >>> 0);
@@ -117,7 +118,7 @@ export function rpcDecode<T>(payload: Uint8Array): RpcMessage<T> {
   const headerBytes = word & HEADER_LENGTH_MASK;
   const codecId = word >>> CODEC_SHIFT;
   const end = HEADER_BYTES + headerBytes;
-  if (headerBytes > RPC_JSON_BYTES_MAX || end > payload.length) {
+  if (headerBytes > RPC_HEADER_BYTES_MAX || end > payload.length) {
     throw new Error(`rpc: bad header length ${headerBytes}`);
   }
   const tail = payload.subarray(end);
@@ -149,7 +150,7 @@ export class HeaderScratch {
   encode<T>(codec: HeaderCodec<T>, value: T, tailAlign = 0): Uint8Array {
     const size = codec.size(value);
     const padded = size + padFor(size, tailAlign);
-    if (padded > RPC_JSON_BYTES_MAX) throw new Error(`rpc: header of ${padded} bytes`);
+    if (padded > RPC_HEADER_BYTES_MAX) throw new Error(`rpc: header of ${padded} bytes`);
     if (this.bytes.length < padded)
       this.bytes = Buffer.alloc(Math.max(padded, 2 * this.bytes.length));
     const w = new HeaderWriter(this.bytes);
