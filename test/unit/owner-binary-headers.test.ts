@@ -132,6 +132,14 @@ describe('binary owner RPC headers', () => {
     roundTrip(setHighWatermarkReqCodec, { slot: 0, highWatermark: BIG_OFFSET });
   });
 
+  it('refuse to write a 32-bit field that does not fit instead of wrapping it', () => {
+    const scratch = new HeaderScratch();
+    const read = { slot: 1, offset: 0, maxBytes: 2 ** 31, maxOffsetExclusive: 1 };
+    expect(() => scratch.encode(readReqCodec, read)).toThrow('2147483648 is not a 32-bit integer');
+    const produce = { slot: 1.5, acks: 1, apiVersion: 9 };
+    expect(() => scratch.encode(produceReqCodec, produce)).toThrow('1.5 is not a 32-bit integer');
+  });
+
   it('cut an oversized error message instead of growing the header without bound', () => {
     const res: ProduceRes = {
       errorCode: 2,

@@ -63,6 +63,8 @@ export class HeaderWriter {
   }
 
   i32(v: number): void {
+    // DataView would wrap a value outside int32 (or write 0 for a non-number) without a word.
+    if (v !== (v | 0)) throw new RangeError(`rpc: ${v} is not a 32-bit integer`);
     this.view.setInt32(this.at, v);
     this.at += I32;
   }
