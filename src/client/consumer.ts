@@ -9,9 +9,10 @@
  * is decompressed, control batches are skipped (their offsets still advance the position).
  * When poll returns records it starts the next fetch (without waiting at the broker) so the
  * following poll finds records ready; one fetch is in flight at a time, and answers for a
- * partition sought or reset in the meantime are dropped. A leader that cannot be reached does
- * not fail `poll`: its partitions' metadata is refreshed and they are fetched again after
- * `retryBackoffMs` (from the new leader once the cluster has elected one).
+ * partition sought or reset in the meantime are dropped. A leader that cannot be reached, or no
+ * longer leads, does not fail `poll` (its Fetch, or the ListOffsets of a position reset): its
+ * partitions' metadata is refreshed and they are asked again after `retryBackoffMs` (from the new
+ * leader once the cluster has elected one).
  *
  * Consumer groups: with `groupId`, `subscribe(topics | RegExp, listener?)` joins the group and
  * the group decides the assignment (src/client/group/: membership, offsets, commits); positions of
@@ -537,6 +538,7 @@ export class Consumer<K = Bytes, V = Bytes>
         ...s,
         timestamp: s.reset === 'earliest' ? EARLIEST_TIMESTAMP : LATEST_TIMESTAMP,
       })),
+      true,
     );
     for (const s of todo) {
       const r = got.get(key(s));
@@ -545,57 +547,84 @@ export class Consumer<K = Bytes, V = Bytes>
         s.consumed ??= r.offset;
       }
     }
+    // A partition whose leader moved or could not be reached is asked again (metadata refreshed)
+    // after a backoff.
+    if (todo.some((s) => s.fetchOffset === null))
+      await new Promise((r) => setTimeout(r, this.opts.retryBackoffMs));
   }
 
+  /**
+   * Offsets by timestamp from each partition's leader. An error that a metadata refresh may cure
+   * (the leader moved) refreshes it, then throws, or with `skipRetriable` leaves the partition
+   * out of the answer so that the caller asks again; so does, with `skipRetriable`, a leader that
+   * cannot be reached (stopped, or back on another port).
+   */
   private async listOffsets(
     query: readonly (TopicPartition & { timestamp: number })[],
+    skipRetriable = false,
   ): Promise<Map<string, { offset: number; timestamp: number }>> {
     const byLeader = await this.groupByLeader(query);
     const out = new Map<string, { offset: number; timestamp: number }>();
     await Promise.all(
-      [...byLeader].map(async ([leader, list]) => {
-        const conn = await this.cluster.connectionTo(leader);
-        const topics = new Map<
-          string,
-          {
-            partitionIndex: number;
-            currentLeaderEpoch: number;
-            timestamp: number;
-            maxNumOffsets: number;
-          }[]
-        >();
-        for (const q of list) {
-          const arr = topics.get(q.topic) ?? [];
-          if (arr.length === 0) topics.set(q.topic, arr);
-          arr.push({
-            partitionIndex: q.partition,
-            currentLeaderEpoch: -1,
-            timestamp: q.timestamp,
-            maxNumOffsets: 1,
-          });
-        }
-        const res = await conn.request<ListOffsetsResponse>(API_KEY.listOffsets, {
-          replicaId: -1,
-          isolationLevel: 0,
-          topics: [...topics].map(([name, partitions]) => ({ name, partitions })),
-          timeoutMs: this.opts.requestTimeoutMs,
-        });
-        for (const t of res.topics) {
-          for (const p of t.partitions) {
-            if (p.errorCode !== 0) {
-              if (needsMetadataRefresh(p.errorCode)) await this.cluster.refresh([t.name]);
-              throw new KafkaError(p.errorCode, `ListOffsets ${t.name}-${p.partitionIndex}`);
-            }
-            const offset = p.offset >= 0 ? p.offset : (p.oldStyleOffsets[0] ?? -1);
-            out.set(key({ topic: t.name, partition: p.partitionIndex }), {
-              offset,
-              timestamp: p.timestamp,
-            });
-          }
-        }
-      }),
+      [...byLeader].map(([leader, list]) =>
+        this.listOffsetsAt(leader, list, out, skipRetriable).catch(async (err: unknown) => {
+          const unreachable = err instanceof KafkaError && err.code === ERR.NETWORK_EXCEPTION;
+          if (!(skipRetriable && unreachable)) throw err;
+          await this.cluster.refresh([...new Set(list.map((q) => q.topic))]).catch(() => undefined);
+        }),
+      ),
     );
     return out;
+  }
+
+  /** One leader's part of `listOffsets`: its answers go into `out`. */
+  private async listOffsetsAt(
+    leader: number,
+    list: readonly (TopicPartition & { timestamp: number })[],
+    out: Map<string, { offset: number; timestamp: number }>,
+    skipRetriable: boolean,
+  ): Promise<void> {
+    const conn = await this.cluster.connectionTo(leader);
+    const topics = new Map<
+      string,
+      {
+        partitionIndex: number;
+        currentLeaderEpoch: number;
+        timestamp: number;
+        maxNumOffsets: number;
+      }[]
+    >();
+    for (const q of list) {
+      const arr = topics.get(q.topic) ?? [];
+      if (arr.length === 0) topics.set(q.topic, arr);
+      arr.push({
+        partitionIndex: q.partition,
+        currentLeaderEpoch: -1,
+        timestamp: q.timestamp,
+        maxNumOffsets: 1,
+      });
+    }
+    const res = await conn.request<ListOffsetsResponse>(API_KEY.listOffsets, {
+      replicaId: -1,
+      isolationLevel: 0,
+      topics: [...topics].map(([name, partitions]) => ({ name, partitions })),
+      timeoutMs: this.opts.requestTimeoutMs,
+    });
+    for (const t of res.topics) {
+      for (const p of t.partitions) {
+        if (p.errorCode !== 0) {
+          const retriable = needsMetadataRefresh(p.errorCode);
+          if (retriable) await this.cluster.refresh([t.name]);
+          if (retriable && skipRetriable) continue;
+          throw new KafkaError(p.errorCode, `ListOffsets ${t.name}-${p.partitionIndex}`);
+        }
+        const offset = p.offset >= 0 ? p.offset : (p.oldStyleOffsets[0] ?? -1);
+        out.set(key({ topic: t.name, partition: p.partitionIndex }), {
+          offset,
+          timestamp: p.timestamp,
+        });
+      }
+    }
   }
 
   private async groupByLeader<T extends TopicPartition>(
