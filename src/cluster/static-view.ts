@@ -48,6 +48,8 @@ export class StaticClusterStore {
   private failing = 0;
   private erring = 0;
   private held: Promise<void> | null = null;
+  /** Brokers marked as in a controlled shutdown (tests): they may not join an ISR. */
+  private readonly shuttingDown = new Set<number>();
   controller = -1;
   readonly isrProposals: IsrProposal[] = [];
 
@@ -63,6 +65,16 @@ export class StaticClusterStore {
   removeBroker(nodeId: number): void {
     this.brokerMap.delete(nodeId);
     this.brokerEpochs.delete(nodeId);
+  }
+
+  /** Marks broker `nodeId` as in a controlled shutdown (or no longer): it may not join an ISR. */
+  setShuttingDown(nodeId: number, on: boolean): void {
+    if (on) this.shuttingDown.add(nodeId);
+    else this.shuttingDown.delete(nodeId);
+  }
+
+  mayJoinIsr(nodeId: number): boolean {
+    return !this.shuttingDown.has(nodeId);
   }
 
   /** A registered broker's epoch (new after each removal and registration), else undefined. */
@@ -205,6 +217,10 @@ export class StaticClusterView implements ClusterView {
 
   localBrokerEpoch(): number | undefined {
     return this.store.brokerEpoch(this.localNodeId);
+  }
+
+  mayJoinIsr(nodeId: number): boolean {
+    return this.store.mayJoinIsr(nodeId);
   }
 
   onPartitionChange(listener: PartitionChangeListener): () => void {

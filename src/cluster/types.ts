@@ -72,6 +72,13 @@ export interface ClusterView {
    */
   localBrokerEpoch?(): number | undefined;
   /**
+   * Whether a caught-up follower may join the ISR: registered and not in a controlled shutdown
+   * (Kafka's KIP-841). A follower fetches before its broker has registered (a restart), and a
+   * member the controller may not elect must not count toward the ISR. A view without broker
+   * registrations does not implement it: every replica may join.
+   */
+  mayJoinIsr?(nodeId: number): boolean;
+  /**
    * Leader only: replace the ISR of a partition it leads. Succeeds only when the stored state
    * still has `expected.version` (and therefore the same leader epoch); resolves to the new state,
    * or null when the state moved on (the caller re-reads and decides again).

@@ -12,6 +12,9 @@
  *   moved on, and appending it without the truncation a new epoch needs can leave a diverged log.
  *
  * - An ISR follower that fetches below an offset it reported (it lost records) leaves the ISR.
+ * - A caught-up follower whose broker is shutting down (or not registered) does not join the ISR
+ *   (KIP-841): the controller could not elect it. A restarted broker fetches before it registers,
+ *   and an ElectLeaders right after it rejoined found it in the ISR but not alive.
  * - acks=all is answered only by the leadership the records were appended under: never while
  *   the partition is between roles (an append answered by the owner during a role change was
  *   acknowledged without replication: the chaos test lost a kafkajs record so), never by a later
@@ -106,6 +109,31 @@ describe('replication safety', () => {
     expect(await replicaFetch(node3, 3, epoch, 15)).toBe(0);
     expect(await pending).toEqual({ errorCode: 0, baseOffset: 10 });
     await waitFor('leader HW at 15', () => c.offsets(1, TOPIC).hw === 15);
+  });
+
+  it('a caught-up follower joins the ISR only while its broker is not shutting down', async () => {
+    const c = await start([1, 2], { fetchWaitMaxMs: 50 });
+    await c.createTopic({ name: TOPIC, partitions: 1 }, [1, 2, 3]);
+    c.store.update(TOPIC, 0, { isr: [1, 2] }); // node 3 is out of the ISR
+    await c.settled();
+    const epoch = c.state(TOPIC).leaderEpoch;
+    const conn = await connect(c, 1);
+    expect(await produce(conn, -1, 10, 'a')).toEqual({ errorCode: 0, baseOffset: 0 });
+    await waitFor('leader HW at 10', () => c.offsets(1, TOPIC).hw === 10);
+
+    // "Node 3" has everything, but its broker is in a controlled shutdown (or, in etcd, not
+    // registered yet after a restart): the controller could not elect it, so it stays out.
+    c.store.setShuttingDown(3, true);
+    const node3 = await connect(c, 1);
+    for (let i = 0; i < 3; i++) expect(await replicaFetch(node3, 3, epoch, 10)).toBe(0);
+    await c.settled();
+    expect(c.state(TOPIC).isr).toEqual([1, 2]);
+    expect(c.store.isrProposals.some((p) => p.isr.includes(3))).toBe(false);
+
+    // Eligible again: its next fetch brings it in.
+    c.store.setShuttingDown(3, false);
+    expect(await replicaFetch(node3, 3, epoch, 10)).toBe(0);
+    await waitFor('node 3 in the ISR', () => c.state(TOPIC).isr.includes(3));
   });
 
   it('an ISR addition whose outcome is unknown counts until a newer state settles it, then not', async () => {

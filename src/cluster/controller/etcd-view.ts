@@ -89,6 +89,11 @@ export class EtcdClusterView implements ClusterView {
     return this.controller?.nodeId ?? -1;
   }
 
+  mayJoinIsr(nodeId: number): boolean {
+    const b = this.brokerRecords.get(nodeId);
+    return b !== undefined && !b.shuttingDown;
+  }
+
   partitionState(topic: string, partition: number): PartitionState | undefined {
     return this.states.get(topic)?.get(partition);
   }

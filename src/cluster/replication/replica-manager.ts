@@ -14,7 +14,8 @@
  *   an acks=all answer sees the acknowledged records even before the owner has published the HW;
  *   parked long polls are woken at once (`PartitionStateTable.touch`).
  * - ISR shrink (lag > `replica.lag.time.max.ms`, checked on a timer) and expand (a follower
- *   reached the HW) go through `ClusterView.proposeIsr`, a compare-and-swap; a lost race re-reads.
+ *   reached the HW, and its broker is registered and not shutting down: `mayJoinIsr`) go through
+ *   `ClusterView.proposeIsr`, a compare-and-swap; a lost race re-reads.
  * - The HW counts the *maximal* ISR (Kafka's KIP-497 rule): the committed ISR plus every follower
  *   this leader proposed to add whose write may have committed but is not in the view yet. The
  *   controller may elect any follower of the stored ISR, so once a proposal to add one is sent,
@@ -394,7 +395,9 @@ export class ReplicaManager implements ReplicaRoles {
       // The HW acknowledged so far, not the owner's published one (which may lag behind it): a
       // follower joining below an acknowledged record would lack it if elected.
       const hw = Math.max(r.hwAsked, this.core.state.highWatermark(r.route.slot));
-      const joining = r.tracker.caughtUp(r.state.isr, hw, r.epochStartOffset);
+      const joining = r.tracker
+        .caughtUp(r.state.isr, hw, r.epochStartOffset)
+        .filter((id) => this.view.mayJoinIsr?.(id) ?? true);
       if (joining.length > 0) this.proposeIsr(r, [...r.state.isr, ...joining]);
     }
   }
