@@ -63,16 +63,25 @@ async function replicaFetch(
   return p.errorCode;
 }
 
+/**
+ * Brokers 1 (leader) and 2 replicate a partition whose third replica, "node 3", is out of the
+ * ISR; 10 records are acknowledged with acks=all (HW 10).
+ */
+async function tenAckedWithNode3Out(opts: { replicaLagTimeMaxMs?: number } = {}) {
+  const c = await start([1, 2], { fetchWaitMaxMs: 50, ...opts });
+  await c.createTopic({ name: TOPIC, partitions: 1 }, [1, 2, 3]);
+  c.store.update(TOPIC, 0, { isr: [1, 2] });
+  await c.settled();
+  const epoch = c.state(TOPIC).leaderEpoch;
+  const conn = await connect(c, 1);
+  expect(await produce(conn, -1, 10, 'a')).toEqual({ errorCode: 0, baseOffset: 0 });
+  await waitFor('leader HW at 10', () => c.offsets(1, TOPIC).hw === 10);
+  return { c, epoch, conn };
+}
+
 describe('replication safety', () => {
   it('the HW does not pass a follower whose ISR addition is still being written (maximal ISR)', async () => {
-    const c = await start([1, 2], { fetchWaitMaxMs: 50 });
-    await c.createTopic({ name: TOPIC, partitions: 1 }, [1, 2, 3]);
-    c.store.update(TOPIC, 0, { isr: [1, 2] }); // node 3 is out of the ISR
-    await c.settled();
-    const epoch = c.state(TOPIC).leaderEpoch;
-    const conn = await connect(c, 1);
-    expect(await produce(conn, -1, 10, 'a')).toEqual({ errorCode: 0, baseOffset: 0 });
-    await waitFor('leader HW at 10', () => c.offsets(1, TOPIC).hw === 10);
+    const { c, epoch, conn } = await tenAckedWithNode3Out();
 
     // "Node 3" has caught up to 10 and fetches there: the leader proposes it for the ISR, and the
     // store keeps that proposal in flight.
@@ -112,14 +121,7 @@ describe('replication safety', () => {
   });
 
   it('a caught-up follower joins the ISR only while its broker is not shutting down', async () => {
-    const c = await start([1, 2], { fetchWaitMaxMs: 50 });
-    await c.createTopic({ name: TOPIC, partitions: 1 }, [1, 2, 3]);
-    c.store.update(TOPIC, 0, { isr: [1, 2] }); // node 3 is out of the ISR
-    await c.settled();
-    const epoch = c.state(TOPIC).leaderEpoch;
-    const conn = await connect(c, 1);
-    expect(await produce(conn, -1, 10, 'a')).toEqual({ errorCode: 0, baseOffset: 0 });
-    await waitFor('leader HW at 10', () => c.offsets(1, TOPIC).hw === 10);
+    const { c, epoch } = await tenAckedWithNode3Out();
 
     // "Node 3" has everything, but its broker is in a controlled shutdown (or, in etcd, not
     // registered yet after a restart): the controller could not elect it, so it stays out.
@@ -138,17 +140,7 @@ describe('replication safety', () => {
 
   it('an ISR addition whose outcome is unknown counts until a newer state settles it, then not', async () => {
     // The ISR check runs every second (half the lag time); node 2 never lags that much.
-    const c = await start([1, 2], {
-      fetchWaitMaxMs: 50,
-      replicaLagTimeMaxMs: 2_000,
-    });
-    await c.createTopic({ name: TOPIC, partitions: 1 }, [1, 2, 3]);
-    c.store.update(TOPIC, 0, { isr: [1, 2] });
-    await c.settled();
-    const epoch = c.state(TOPIC).leaderEpoch;
-    const conn = await connect(c, 1);
-    expect(await produce(conn, -1, 10, 'a')).toEqual({ errorCode: 0, baseOffset: 0 });
-    await waitFor('leader HW at 10', () => c.offsets(1, TOPIC).hw === 10);
+    const { c, epoch, conn } = await tenAckedWithNode3Out({ replicaLagTimeMaxMs: 2_000 });
 
     // "Node 3" fetches once at the end and is proposed; the store fails the write with an error
     // (it might have committed, as far as the leader knows). Then node 3 goes silent.
