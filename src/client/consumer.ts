@@ -568,9 +568,8 @@ export class Consumer<K = Bytes, V = Bytes>
     await Promise.all(
       [...byLeader].map(([leader, list]) =>
         this.listOffsetsAt(leader, list, out, skipRetriable).catch(async (err: unknown) => {
-          const unreachable = err instanceof KafkaError && err.code === ERR.NETWORK_EXCEPTION;
-          if (!(skipRetriable && unreachable)) throw err;
-          await this.cluster.refresh([...new Set(list.map((q) => q.topic))]).catch(() => undefined);
+          if (!(skipRetriable && isUnreachable(err))) throw err;
+          await this.refreshTopicsOf(list);
         }),
       ),
     );
@@ -625,6 +624,11 @@ export class Consumer<K = Bytes, V = Bytes>
         });
       }
     }
+  }
+
+  /** Metadata of the topics of `list` looked up again (a failure leaves the old one). */
+  private async refreshTopicsOf(list: readonly TopicPartition[]): Promise<void> {
+    await this.cluster.refresh([...new Set(list.map((tp) => tp.topic))]).catch(() => undefined);
   }
 
   private async groupByLeader<T extends TopicPartition>(
@@ -690,11 +694,11 @@ export class Consumer<K = Bytes, V = Bytes>
     await Promise.all(
       [...byLeader].map(([leader, list]) =>
         this.fetchFrom(leader, list, maxWaitMs).catch(async (err: unknown) => {
-          if (!(err instanceof KafkaError && err.code === ERR.NETWORK_EXCEPTION)) throw err;
+          if (!isUnreachable(err)) throw err;
           // The leader is unreachable (stopped, killed, moved): as Kafka's consumer does, poll
           // does not fail; the partitions are looked up again (or every later fetch would go to
           // the same dead broker until the metadata ages out) and fetched after a backoff.
-          await this.cluster.refresh([...new Set(list.map((s) => s.topic))]).catch(() => undefined);
+          await this.refreshTopicsOf(list);
           await new Promise((r) => setTimeout(r, this.opts.retryBackoffMs));
         }),
       ),
@@ -798,4 +802,9 @@ export class Consumer<K = Bytes, V = Bytes>
 
 function key(tp: TopicPartition): string {
   return `${tp.topic}\u0000${tp.partition}`;
+}
+
+/** A leader that could not be reached (stopped, killed, or back on another port). */
+function isUnreachable(err: unknown): boolean {
+  return err instanceof KafkaError && err.code === ERR.NETWORK_EXCEPTION;
 }

@@ -145,15 +145,20 @@ function padFor(length: number, tailAlign: number): number {
  */
 export class HeaderScratch {
   private bytes = Buffer.alloc(256);
+  /** Writes into `bytes`; replaced with it when it grows (one DataView, not one per header). */
+  private writer = new HeaderWriter(this.bytes);
 
   /** The header of `value` padded as `jsonBytes` pads (zero bytes, which readers ignore). */
   encode<T>(codec: HeaderCodec<T>, value: T, tailAlign = 0): Uint8Array {
     const size = codec.size(value);
     const padded = size + padFor(size, tailAlign);
     if (padded > RPC_HEADER_BYTES_MAX) throw new Error(`rpc: header of ${padded} bytes`);
-    if (this.bytes.length < padded)
+    if (this.bytes.length < padded) {
       this.bytes = Buffer.alloc(Math.max(padded, 2 * this.bytes.length));
-    const w = new HeaderWriter(this.bytes);
+      this.writer = new HeaderWriter(this.bytes);
+    }
+    const w = this.writer;
+    w.at = 0;
     codec.write(w, value);
     if (w.at !== size) throw new Error(`rpc: codec ${codec.id} wrote ${w.at} bytes of ${size}`);
     this.bytes.fill(0, size, padded);
