@@ -137,6 +137,11 @@ interface PartitionState {
   consumed: number | null;
   /** True once the group's committed offset was looked up (or when there is no group). */
   checked: boolean;
+  /**
+   * Not fetched before this time (ms since the epoch): set `retryBackoffMs` ahead when its leader
+   * refused the fetch (moved) or could not be reached; 0 when fetchable.
+   */
+  retryAtMs: number;
 }
 
 type Bytes = Buffer | null;
@@ -301,6 +306,7 @@ export class Consumer<K = Bytes, V = Bytes>
       epoch: 0,
       consumed: committed,
       checked,
+      retryAtMs: 0,
     });
   }
 
@@ -336,6 +342,7 @@ export class Consumer<K = Bytes, V = Bytes>
           epoch: 0,
           consumed: null,
           checked: this.group === null,
+          retryAtMs: 0,
         },
       );
     }
@@ -683,11 +690,17 @@ export class Consumer<K = Bytes, V = Bytes>
   }
 
   private async fetchOnce(maxWaitMs: number): Promise<void> {
-    const ready = [...this.parts.values()].filter(
+    const nowMs = Date.now();
+    const fetchable = [...this.parts.values()].filter(
       (s) => !s.paused && s.fetchOffset !== null && s.buffer.length < BUFFERED_RECORDS_MAX,
     );
+    const ready = fetchable.filter((s) => s.retryAtMs <= nowMs);
     if (ready.length === 0) {
-      if (maxWaitMs > 0) await new Promise((r) => setTimeout(r, Math.min(maxWaitMs, 50)));
+      // Nothing to ask for yet: wait (within the long poll's time) for the first backoff to end.
+      let retryAtMs = nowMs + 50;
+      for (const s of fetchable) retryAtMs = Math.min(retryAtMs, s.retryAtMs);
+      const sleepMs = Math.min(maxWaitMs, retryAtMs - nowMs);
+      if (sleepMs > 0) await new Promise((r) => setTimeout(r, sleepMs));
       return;
     }
     const byLeader = await this.groupByLeader(ready);
@@ -699,10 +712,16 @@ export class Consumer<K = Bytes, V = Bytes>
           // does not fail; the partitions are looked up again (or every later fetch would go to
           // the same dead broker until the metadata ages out) and fetched after a backoff.
           await this.refreshTopicsOf(list);
-          await new Promise((r) => setTimeout(r, this.opts.retryBackoffMs));
+          this.backOff(list);
         }),
       ),
     );
+  }
+
+  /** Keeps `list` out of fetches for `retryBackoffMs`, as Kafka's consumer does after an error. */
+  private backOff(list: readonly PartitionState[]): void {
+    const retryAtMs = Date.now() + this.opts.retryBackoffMs;
+    for (const s of list) s.retryAtMs = retryAtMs;
   }
 
   private async fetchFrom(
@@ -757,8 +776,12 @@ export class Consumer<K = Bytes, V = Bytes>
       return;
     }
     if (p.errorCode !== 0) {
-      if (needsMetadataRefresh(p.errorCode)) await this.cluster.refresh([s.topic]);
-      else throw new KafkaError(p.errorCode, `Fetch ${s.topic}-${s.partition}`);
+      if (!needsMetadataRefresh(p.errorCode))
+        throw new KafkaError(p.errorCode, `Fetch ${s.topic}-${s.partition}`);
+      // The leader moved: its metadata is looked up again, and the partition waits a backoff
+      // (Kafka's retry.backoff.ms), or metadata still naming the old leader makes a busy loop.
+      await this.refreshTopicsOf([s]);
+      this.backOff([s]);
       return;
     }
     const records = p.records;
