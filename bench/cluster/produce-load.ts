@@ -4,8 +4,10 @@
  * leads it), for SECONDS with ACKS (1 or -1), IN_FLIGHT requests outstanding in total; prints the
  * acknowledged records/s, or fails on any error code.
  *
- * With `--warmup S` the same load runs S seconds first, unmeasured; the line "measuring" on
- * stdout marks the start of the measured SECONDS (the caller resets its CPU counters there).
+ * With `--warmup S` the same load runs S seconds first, unmeasured. Then the load stops (every
+ * request in flight answered), "warm" is printed, and the measured SECONDS start once a line
+ * arrives on stdin (the caller settles the machine meanwhile); the line "measuring" on stdout
+ * marks their start (the caller resets its CPU counters there).
  *
  *   node --import tsx bench/cluster/produce-load.ts TOPIC SECONDS ACKS IN_FLIGHT HOST:PORT:PARTITION...
  *     [--warmup S]
@@ -61,20 +63,8 @@ async function main(): Promise<void> {
   if (targets.length === 0) throw new Error('no target');
   let done = 0;
   let next = 0;
-  let t0 = performance.now();
-  const measureFrom = t0 + warmupS * 1000;
-  const end = measureFrom + Number(seconds) * 1000;
-  let measuring = warmupS <= 0;
-  if (measuring) process.stdout.write('measuring\n');
-  // The warm-up ends on the first answer past its end: counts restart there.
-  const startMeasuring = (): void => {
-    measuring = true;
-    done = 0;
-    t0 = performance.now();
-    process.stdout.write('measuring\n');
-  };
-  const loop = async (): Promise<void> => {
-    while (performance.now() < end) {
+  const run = async (untilMs: number): Promise<void> => {
+    while (performance.now() < untilMs) {
       const target = targets[next++ % targets.length] as (typeof targets)[number];
       const res = await target.client.requestChunks<ProduceResponse>(0, 8, {
         transactionalId: null,
@@ -84,14 +74,36 @@ async function main(): Promise<void> {
       });
       const code = res.responses[0]?.partitionResponses[0]?.errorCode ?? -1;
       if (code !== 0) throw new Error(`produce failed with error ${code}`);
-      if (!measuring && performance.now() >= measureFrom) startMeasuring();
       done++;
     }
   };
-  await Promise.all(Array.from({ length: Number(inFlight) }, loop));
+  const runAll = (untilMs: number) =>
+    Promise.all(Array.from({ length: Number(inFlight) }, () => run(untilMs)));
+  if (warmupS > 0) {
+    await runAll(performance.now() + warmupS * 1000);
+    process.stdout.write('warm\n');
+    await nextStdinLine();
+  }
+  done = 0;
+  const t0 = performance.now();
+  process.stdout.write('measuring\n');
+  await runAll(t0 + Number(seconds) * 1000);
   const elapsedS = (performance.now() - t0) / 1000;
   for (const c of clients.values()) c.close();
   process.stdout.write(`${((done * count) / elapsedS).toFixed(0)}\n`);
+}
+
+/** Resolves on the next line from stdin (the caller's go-ahead after the warm-up). */
+function nextStdinLine(): Promise<void> {
+  return new Promise((resolve) => {
+    const onData = (d: Buffer): void => {
+      if (!d.includes(10)) return;
+      process.stdin.off('data', onData);
+      process.stdin.destroy(); // read once: an open stdin would keep this process alive
+      resolve();
+    };
+    process.stdin.on('data', onData);
+  });
 }
 
 await main();

@@ -12,13 +12,19 @@
  * flush policy `never` (Kafka's default), so the comparison isolates replication. A run whose
  * ISR shrank fails.
  *
- * Each run starts with `--warmup` seconds (default 5) of the same load, not measured: records/s
+ * Each run starts with `--warmup` seconds (default 15) of the same load, not measured: records/s
  * and broker CPU count from its end. Without it a 4 s run measured start-up transients that a
  * running broker pays once, and more of them with 3 brokers than with one: JIT compilation of
- * the replication paths in every thread (3 processes, each with its own isolates; on 2 shared
- * cores the optimizing compiler was still busy 10 s into the load, 20-30% of broker CPU in the
- * first 6 s), and the first touch (page faults) of the 32 MiB owner rings, which a follower's
- * appends take about a second to wrap at these rates.
+ * the replication paths in every thread (3 processes, each with its own isolates), and the first
+ * touch (page faults) of the 32 MiB owner rings, which a follower's appends take about a second
+ * to wrap at these rates. On 2 shared cores the 3 brokers' optimizing compilers are still busy
+ * well after 5 s of load (`--node-options --trace-opt`: hundreds of functions still optimized
+ * in a window that follows a 5 s warm-up, a few dozen after 15 s), while one broker is warm
+ * after 5 s.
+ *
+ * Between the warm-up and the window the load pauses (its requests answered) while `sync`
+ * writes back what the warm-up left dirty in the page cache, so that every window starts from
+ * the same kernel state however long the warm-up was (see `settle`).
  *
  * What the default run measures: the page-cache regime. At these rates a run writes several
  * GB; once the kernel's dirty pages reach its limits (about 2 GB on a 24 GiB machine) every
@@ -30,7 +36,7 @@
  * The brokers run the compiled build (`dist/`; the npm script builds first), like `sluice serve`;
  * `--src` runs them from the TypeScript sources through tsx instead.
  *
- *   node --import tsx bench/cluster/replication-bench.ts [--seconds 4] [--warmup 5]
+ *   node --import tsx bench/cluster/replication-bench.ts [--seconds 4] [--warmup 15]
  *     [--partitions 3] [--in-flight 32] [--rounds 3] [--json FILE] [--src]
  *     [--node-options "--cpu-prof --cpu-prof-dir=D"] [--only single|cluster]
  *     [--replication-factor 3]
@@ -44,7 +50,7 @@
  * to stderr ("measuring N broker(s)") so that a system profiler can be attached then.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -79,12 +85,13 @@ function run(
   args: string[],
   onLine?: (line: string) => void,
   nodeOptions: string[] = [],
+  stdin: 'ignore' | 'pipe' = 'ignore',
 ): { child: ChildProcess; done: Promise<string> } {
   const child = spawn(
     process.execPath,
     [...nodeOptions, '--import', 'tsx', here(script), ...args],
     {
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: [stdin, 'pipe', 'inherit'],
     },
   );
   let out = '';
@@ -214,14 +221,22 @@ async function measure(root: string, brokers: number, s: Settings): Promise<Meas
     );
     const args = ['p', String(s.seconds), acks, String(s.inFlight), ...targets];
     args.push('--warmup', String(s.warmupS));
-    // The measured window starts: each broker counts its CPU from here.
+    let load: ChildProcess | null = null;
     const onLine = (line: string): void => {
-      if (line !== 'measuring') return;
-      nodes.startMeasuring();
-      ticksFrom = machineTicks();
-      process.stderr.write(`measuring ${brokers} broker(s)\n`);
+      if (line === 'warm') {
+        // The warm-up is over and the load paused: write back what it left dirty, then go on.
+        settle();
+        load?.stdin?.write('go\n');
+      } else if (line === 'measuring') {
+        // The measured window starts: each broker counts its CPU from here.
+        nodes.startMeasuring();
+        ticksFrom = machineTicks();
+        process.stderr.write(`measuring ${brokers} broker(s)\n`);
+      }
     };
-    const out = await run('./produce-load.ts', args, onLine).done;
+    const loadRun = run('./produce-load.ts', args, onLine, [], 'pipe');
+    load = loadRun.child;
+    const out = await loadRun.done;
     ticksTo = machineTicks();
     recordsPerS = Number(out.trim().split('\n').at(-1));
   } catch (err) {
@@ -235,6 +250,22 @@ async function measure(root: string, brokers: number, s: Settings): Promise<Meas
     cpuUsPerRecord: cpuUs / Math.max(1, recordsPerS * s.seconds),
     machineIdlePct: idlePct(ticksFrom, ticksTo),
   };
+}
+
+/**
+ * Between the warm-up and the measured window: `sync` writes back the page cache the warm-up
+ * dirtied. Without it, each window would start wherever the warm-up left the kernel's dirty
+ * pages, and a longer warm-up (or a faster side) would measure more of the kernel's writeback
+ * throttling: the kernel starts writeback at 10% of memory dirty, and a 5 s warm-up of the single
+ * broker alone dirties about that much.
+ */
+function settle(): void {
+  const startedMs = performance.now();
+  const r = spawnSync('sync', { stdio: 'ignore' });
+  if (r.status !== 0) process.stderr.write('sync failed; measuring without it\n');
+  process.stderr.write(
+    `  sync after the warm-up: ${(performance.now() - startedMs).toFixed(0)} ms\n`,
+  );
 }
 
 const minInsync = (s: Settings): number => Math.min(2, s.replicationFactor);
@@ -280,7 +311,7 @@ async function measureOnly(brokers: 1 | 3, s: Settings, rounds: number): Promise
 async function main(): Promise<void> {
   const s: Settings = {
     seconds: Number(arg('--seconds', '4')),
-    warmupS: Number(arg('--warmup', '5')),
+    warmupS: Number(arg('--warmup', '15')),
     partitions: Number(arg('--partitions', '3')),
     inFlight: Number(arg('--in-flight', '32')),
     replicationFactor: Number(arg('--replication-factor', '3')),
