@@ -221,12 +221,11 @@ async function measure(root: string, brokers: number, s: Settings): Promise<Meas
     );
     const args = ['p', String(s.seconds), acks, String(s.inFlight), ...targets];
     args.push('--warmup', String(s.warmupS));
-    let load: ChildProcess | null = null;
     const onLine = (line: string): void => {
       if (line === 'warm') {
         // The warm-up is over and the load paused: write back what it left dirty, then go on.
         settle();
-        load?.stdin?.write('go\n');
+        load.child.stdin?.write('go\n');
       } else if (line === 'measuring') {
         // The measured window starts: each broker counts its CPU from here.
         nodes.startMeasuring();
@@ -234,9 +233,9 @@ async function measure(root: string, brokers: number, s: Settings): Promise<Meas
         process.stderr.write(`measuring ${brokers} broker(s)\n`);
       }
     };
-    const loadRun = run('./produce-load.ts', args, onLine, [], 'pipe');
-    load = loadRun.child;
-    const out = await loadRun.done;
+    // onLine runs only once the load prints, after `load` is assigned.
+    const load = run('./produce-load.ts', args, onLine, [], 'pipe');
+    const out = await load.done;
     ticksTo = machineTicks();
     recordsPerS = Number(out.trim().split('\n').at(-1));
   } catch (err) {

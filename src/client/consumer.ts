@@ -138,8 +138,8 @@ interface PartitionState {
   /** True once the group's committed offset was looked up (or when there is no group). */
   checked: boolean;
   /**
-   * Not fetched before this time (ms since the epoch): set `retryBackoffMs` ahead when its leader
-   * refused the fetch (moved) or could not be reached; 0 when fetchable.
+   * Not fetched (nor its position reset) before this time (ms since the epoch): set
+   * `retryBackoffMs` ahead when its leader refused the request (moved) or could not be reached.
    */
   retryAtMs: number;
 }
@@ -531,7 +531,10 @@ export class Consumer<K = Bytes, V = Bytes>
 
   private async resetPositions(): Promise<void> {
     await this.fetchCommittedPositions();
-    const todo = [...this.parts.values()].filter((s) => s.fetchOffset === null && !s.paused);
+    const nowMs = Date.now();
+    const todo = [...this.parts.values()].filter(
+      (s) => s.fetchOffset === null && !s.paused && s.retryAtMs <= nowMs,
+    );
     if (todo.length === 0) return;
     const none = todo.find((s) => s.reset === 'none');
     if (none) {
@@ -556,8 +559,7 @@ export class Consumer<K = Bytes, V = Bytes>
     }
     // A partition whose leader moved or could not be reached is asked again (metadata refreshed)
     // after a backoff.
-    if (todo.some((s) => s.fetchOffset === null))
-      await new Promise((r) => setTimeout(r, this.opts.retryBackoffMs));
+    this.backOff(todo.filter((s) => s.fetchOffset === null));
   }
 
   /**
@@ -711,14 +713,22 @@ export class Consumer<K = Bytes, V = Bytes>
           // The leader is unreachable (stopped, killed, moved): as Kafka's consumer does, poll
           // does not fail; the partitions are looked up again (or every later fetch would go to
           // the same dead broker until the metadata ages out) and fetched after a backoff.
-          await this.refreshTopicsOf(list);
-          this.backOff(list);
+          await this.refreshAndBackOff(list);
         }),
       ),
     );
   }
 
-  /** Keeps `list` out of fetches for `retryBackoffMs`, as Kafka's consumer does after an error. */
+  /** Looks `list` up again, then keeps it out of fetches for `retryBackoffMs`. */
+  private async refreshAndBackOff(list: readonly PartitionState[]): Promise<void> {
+    await this.refreshTopicsOf(list);
+    this.backOff(list);
+  }
+
+  /**
+   * Keeps `list` out of fetches and position resets for `retryBackoffMs`, as Kafka's consumer
+   * does after an error.
+   */
   private backOff(list: readonly PartitionState[]): void {
     const retryAtMs = Date.now() + this.opts.retryBackoffMs;
     for (const s of list) s.retryAtMs = retryAtMs;
@@ -780,8 +790,7 @@ export class Consumer<K = Bytes, V = Bytes>
         throw new KafkaError(p.errorCode, `Fetch ${s.topic}-${s.partition}`);
       // The leader moved: its metadata is looked up again, and the partition waits a backoff
       // (Kafka's retry.backoff.ms), or metadata still naming the old leader makes a busy loop.
-      await this.refreshTopicsOf([s]);
-      this.backOff([s]);
+      await this.refreshAndBackOff([s]);
       return;
     }
     const records = p.records;
