@@ -11,8 +11,9 @@
  * following poll finds records ready; one fetch is in flight at a time, and answers for a
  * partition sought or reset in the meantime are dropped. A leader that cannot be reached, or no
  * longer leads, does not fail `poll` (its Fetch, or the ListOffsets of a position reset): its
- * partitions' metadata is refreshed and they are asked again after `retryBackoffMs` (from the new
- * leader once the cluster has elected one).
+ * partitions' metadata is refreshed and they are asked again after a backoff (from the new
+ * leader once the cluster has elected one) that grows with the partition's consecutive failures
+ * from `retryBackoffMs` to `retryBackoffMaxMs` (KIP-580, src/client/backoff.ts).
  *
  * Consumer groups: with `groupId`, `subscribe(topics | RegExp, listener?)` joins the group and
  * the group decides the assignment (src/client/group/: membership, offsets, commits); positions of
@@ -36,6 +37,7 @@ import {
   decodeRecordBatches,
   type RecordHeader,
 } from '../protocol/records/index.js';
+import { type RetryBackoff, retryBackoffMs, retryBackoffOf } from './backoff.js';
 import { Cluster, type ClusterOptions } from './cluster.js';
 import { API_KEY } from './connection.js';
 import { ClientError, ERR, KafkaError, needsMetadataRefresh } from './errors.js';
@@ -83,8 +85,14 @@ export interface ConsumerOptions<K, V> extends ClusterOptions {
   enableAutoCommit?: boolean;
   /** `auto.commit.interval.ms`. Default 5000. */
   autoCommitIntervalMs?: number;
-  /** `retry.backoff.ms`. Default 100. */
+  /** `retry.backoff.ms`: the wait after a first failure. Default 100. */
   retryBackoffMs?: number;
+  /**
+   * `retry.backoff.max.ms`: each further consecutive failure of the same partition (or group
+   * request) waits twice as long (±20% jitter), up to this. Default 1000, or `retryBackoffMs`
+   * when that is larger (KIP-580).
+   */
+  retryBackoffMaxMs?: number;
   /** `metadata.max.age.ms`: how often a subscription is checked for new topics. Default 300000. */
   metadataMaxAgeMs?: number;
   /** `allow.auto.create.topics` for subscribed topics. Default true. */
@@ -138,10 +146,12 @@ interface PartitionState {
   /** True once the group's committed offset was looked up (or when there is no group). */
   checked: boolean;
   /**
-   * Not fetched (nor its position reset) before this time (ms since the epoch): set
-   * `retryBackoffMs` ahead when its leader refused the request (moved) or could not be reached.
+   * Not fetched (nor its position reset) before this time (ms since the epoch): set a backoff
+   * ahead when its leader refused the request (moved) or could not be reached.
    */
   retryAtMs: number;
+  /** Consecutive failed fetches or position resets (the backoff grows with it); 0 after one works. */
+  failures: number;
 }
 
 type Bytes = Buffer | null;
@@ -166,9 +176,8 @@ export class Consumer<K = Bytes, V = Bytes>
       | 'fetchMaxBytes'
       | 'requestTimeoutMs'
       | 'checkCrcs'
-      | 'retryBackoffMs'
     >
-  >;
+  > & { retryBackoff: RetryBackoff };
   private readonly keyDes: Deserializer<K>;
   private readonly valueDes: Deserializer<V>;
   private polling = false;
@@ -190,7 +199,7 @@ export class Consumer<K = Bytes, V = Bytes>
       fetchMaxBytes: opts.fetchMaxBytes ?? 52_428_800,
       requestTimeoutMs: opts.requestTimeoutMs ?? 30_000,
       checkCrcs: opts.checkCrcs ?? true,
-      retryBackoffMs: opts.retryBackoffMs ?? 100,
+      retryBackoff: retryBackoffOf(opts),
     };
     if (this.opts.maxPollRecords < 1) throw new RangeError('maxPollRecords must be positive');
     this.keyDes = opts.keyDeserializer ?? (bytesDeserializer as Deserializer<K>);
@@ -227,7 +236,7 @@ export class Consumer<K = Bytes, V = Bytes>
       sessionTimeoutMs: opts.sessionTimeoutMs ?? 45_000,
       rebalanceTimeoutMs: opts.rebalanceTimeoutMs ?? 300_000,
       heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 3000,
-      retryBackoffMs: this.opts.retryBackoffMs,
+      retryBackoff: this.opts.retryBackoff,
       metadataMaxAgeMs: opts.metadataMaxAgeMs ?? 300_000,
       allowAutoCreateTopics: opts.allowAutoCreateTopics ?? true,
       assignors,
@@ -307,6 +316,7 @@ export class Consumer<K = Bytes, V = Bytes>
       consumed: committed,
       checked,
       retryAtMs: 0,
+      failures: 0,
     });
   }
 
@@ -343,6 +353,7 @@ export class Consumer<K = Bytes, V = Bytes>
           consumed: null,
           checked: this.group === null,
           retryAtMs: 0,
+          failures: 0,
         },
       );
     }
@@ -555,6 +566,7 @@ export class Consumer<K = Bytes, V = Bytes>
       if (r && r.offset >= 0 && s.fetchOffset === null) {
         s.fetchOffset = r.offset;
         s.consumed ??= r.offset;
+        s.failures = 0;
       }
     }
     // A partition whose leader moved or could not be reached is asked again (metadata refreshed)
@@ -719,19 +731,22 @@ export class Consumer<K = Bytes, V = Bytes>
     );
   }
 
-  /** Looks `list` up again, then keeps it out of fetches for `retryBackoffMs`. */
+  /** Looks `list` up again, then keeps it out of fetches for a backoff (`backOff`). */
   private async refreshAndBackOff(list: readonly PartitionState[]): Promise<void> {
     await this.refreshTopicsOf(list);
     this.backOff(list);
   }
 
   /**
-   * Keeps `list` out of fetches and position resets for `retryBackoffMs`, as Kafka's consumer
-   * does after an error.
+   * Keeps `list` out of fetches and position resets for a backoff that grows with each
+   * partition's consecutive failures, as Kafka's consumer does after an error (KIP-580).
    */
   private backOff(list: readonly PartitionState[]): void {
-    const retryAtMs = Date.now() + this.opts.retryBackoffMs;
-    for (const s of list) s.retryAtMs = retryAtMs;
+    const nowMs = Date.now();
+    for (const s of list) {
+      s.failures++;
+      s.retryAtMs = nowMs + retryBackoffMs(this.opts.retryBackoff, s.failures);
+    }
   }
 
   private async fetchFrom(
@@ -793,6 +808,7 @@ export class Consumer<K = Bytes, V = Bytes>
       await this.refreshAndBackOff([s]);
       return;
     }
+    s.failures = 0;
     const records = p.records;
     if (!records || !Buffer.isBuffer(records) || records.length === 0 || s.fetchOffset === null)
       return;

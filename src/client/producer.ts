@@ -20,6 +20,7 @@ import {
   RecordAccumulator,
   type RecordMetadata,
 } from './accumulator.js';
+import { retryBackoffOf } from './backoff.js';
 import { Cluster, type ClusterOptions, type TopicInfo } from './cluster.js';
 import { ClientError, ERR, KafkaError } from './errors.js';
 import { DefaultPartitioner, type PartitionerFn, type PartitionerKind } from './partitioner.js';
@@ -52,8 +53,13 @@ export interface ProducerOptions<K, V> extends ClusterOptions {
   maxInFlightRequestsPerConnection?: number;
   /** `retries`. Default 2147483647 (bounded by `deliveryTimeoutMs`). */
   retries?: number;
-  /** `retry.backoff.ms`. Default 100. */
+  /** `retry.backoff.ms`: the wait before a batch's first retry. Default 100. */
   retryBackoffMs?: number;
+  /**
+   * `retry.backoff.max.ms`: each further retry of the same batch waits twice as long (±20%
+   * jitter), up to this. Default 1000, or `retryBackoffMs` when that is larger (KIP-580).
+   */
+  retryBackoffMaxMs?: number;
   /** `delivery.timeout.ms`: from send to success or failure. Default 120000. */
   deliveryTimeoutMs?: number;
   /** `enable.idempotence`. Default true when acks is 'all', otherwise false. */
@@ -162,7 +168,7 @@ export class Producer<K = DefaultData, V = DefaultData> implements AsyncDisposab
       maxInFlight,
       maxRequestSize: this.maxRequestSize,
       retries: opts.retries ?? 0x7fffffff,
-      retryBackoffMs: opts.retryBackoffMs ?? 100,
+      retryBackoff: retryBackoffOf(opts),
       requestTimeoutMs,
     });
     const p = opts.partitioner ?? 'sticky';

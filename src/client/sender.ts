@@ -4,8 +4,9 @@
  * Each run groups the ready head batches by leader (one batch per partition per request, the
  * request bounded by `maxRequestSize`) and sends one Produce request per leader while that
  * leader has fewer than `maxInFlight` requests unanswered; it repeats with the next ready batches
- * (up to `maxInFlight` rounds), so one busy partition keeps several requests in flight. Answers complete the records; retriable
- * errors put the batch back (in sequence order) after `retryBackoffMs`, within the batch's
+ * (up to `maxInFlight` rounds), so one busy partition keeps several requests in flight. Answers
+ * complete the records; retriable errors put the batch back (in sequence order) after a backoff
+ * that grows with the batch's failed attempts (`retryBackoff`, KIP-580), within the batch's
  * delivery deadline, and errors that mean stale metadata trigger a refresh.
  *
  * Idempotence: the producer id comes from InitProducerId before the first batch; a batch gets its
@@ -24,6 +25,7 @@ import type {
 } from '../protocol/generated/produce.js';
 import type { CompressionId } from '../protocol/records/index.js';
 import type { Batch, PartitionQueue, RecordAccumulator } from './accumulator.js';
+import { type RetryBackoff, retryBackoffMs } from './backoff.js';
 import type { Cluster } from './cluster.js';
 import { API_KEY } from './connection.js';
 import { ClientError, ERR, KafkaError, needsMetadataRefresh } from './errors.js';
@@ -36,7 +38,7 @@ export interface SenderOptions {
   maxInFlight: number;
   maxRequestSize: number;
   retries: number;
-  retryBackoffMs: number;
+  retryBackoff: RetryBackoff;
   requestTimeoutMs: number;
 }
 
@@ -176,7 +178,7 @@ export class Sender {
     const leader = this.cluster.leaderOf(q.topic, q.partition);
     if (leader < 0) {
       wait.refresh.add(q.topic);
-      wait.nextMs = Math.min(wait.nextMs, this.opts.retryBackoffMs);
+      wait.nextMs = Math.min(wait.nextMs, this.opts.retryBackoff.initialMs);
       return -1;
     }
     if ((this.inFlightByLeader.get(leader) ?? 0) >= this.opts.maxInFlight) return -1;
@@ -342,7 +344,8 @@ export class Sender {
     const err = new KafkaError(code, detail);
     if (this.shouldRetry(b, q, err)) {
       this.stats.retries++;
-      b.retryAtMs = Date.now() + this.opts.retryBackoffMs;
+      const backoffMs = retryBackoffMs(this.opts.retryBackoff, b.attempts);
+      b.retryAtMs = Date.now() + backoffMs;
       this.acc.requeue(q, b);
       if (needsMetadataRefresh(code) || code === ERR.NETWORK_EXCEPTION) {
         this.cluster.refresh([b.topic]).then(
@@ -350,7 +353,7 @@ export class Sender {
           () => this.wake(),
         );
       }
-      this.armTimer(this.opts.retryBackoffMs);
+      this.armTimer(backoffMs);
       return;
     }
     this.finish(b, err);

@@ -51,6 +51,8 @@ class Script {
   commits: number[] = [];
   generation = 0;
   readonly joinedWith: string[] = [];
+  /** When each JoinGroup arrived (performance.now()). */
+  readonly joinedAtMs: number[] = [];
   readonly log: string[] = [];
   /** Protocols (name, subscription bytes) of the latest JoinGroup. */
   lastProtocols: JoinBody['protocols'] = [];
@@ -89,6 +91,7 @@ class Script {
 
   private join(body: JoinBody): unknown {
     this.joinedWith.push(body.memberId);
+    this.joinedAtMs.push(performance.now());
     this.lastProtocols = body.protocols;
     const next = this.joins.shift() ?? { errorCode: 0, memberId: body.memberId || 'm-default' };
     this.log.push(`join:${body.memberId}->${next.errorCode}`);
@@ -215,7 +218,12 @@ afterEach(async () => {
 
 async function setup(
   script: Script,
-  extra: { groupInstanceId?: string; rebalanceTimeoutMs?: number; clientRack?: string } = {},
+  extra: {
+    groupInstanceId?: string;
+    rebalanceTimeoutMs?: number;
+    clientRack?: string;
+    retryBackoffMaxMs?: number;
+  } = {},
 ) {
   fake = await startFakeBroker({ topics: [{ name: 't', partitions: 1 }], handle: script.handle });
   const events: string[] = [];
@@ -299,6 +307,27 @@ describe('group membership against a scripted coordinator', () => {
     expect(c.groupMembership?.memberId).toBe('m2');
     await c.close();
     expect(script.log.at(-1)).toBe('leave');
+  });
+
+  it('waits longer after each failed rebalance round, up to retryBackoffMaxMs (KIP-580)', async () => {
+    let port = 0;
+    const script = new Script(() => port);
+    const loading = { errorCode: ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, memberId: '' };
+    script.joins = [loading, loading, loading, loading, loading, { errorCode: 0, memberId: 'm1' }];
+    const { c } = await setup(script, { retryBackoffMaxMs: 120 });
+    port = fake?.port ?? 0;
+    await waitUntil(
+      'six joins and a stable member',
+      () => script.joinedAtMs.length === 6 && c.groupMembership?.state === 'stable',
+      () => script.log,
+    );
+    const at = script.joinedAtMs;
+    const gapsMs = at.slice(1).map((t, i) => t - (at[i] as number));
+    // retryBackoffMs 10 doubling to 120, each less at most 20% jitter (2 ms for clock rounding);
+    // a fixed backoff would leave about 10 ms between joins.
+    const leastMs = [8, 16, 32, 64, 96];
+    for (const [i, gapMs] of gapsMs.entries())
+      expect(gapMs, `gap ${i + 1}`).toBeGreaterThanOrEqual((leastMs[i] as number) - 2);
   });
 
   it('close during a rebalance (JoinGroup parked at the coordinator) still leaves, promptly', async () => {

@@ -218,6 +218,36 @@ describe('sender retries and idempotence', () => {
     await p.close();
   });
 
+  it('waits longer before each retry of a batch, up to retryBackoffMaxMs (KIP-580)', async () => {
+    const arrivalsMs: number[] = [];
+    fake = await startFakeBroker({
+      topics: [{ name: 't', partitions: 1 }],
+      handle: (r) => {
+        if (r.header.apiKey !== PRODUCE) return undefined;
+        arrivalsMs.push(performance.now());
+        // NOT_ENOUGH_REPLICAS (retriable) for the first six attempts.
+        const code = arrivalsMs.length <= 6 ? 19 : 0;
+        return produceAnswer(r.body, () => ({ errorCode: code, baseOffset: 7 }));
+      },
+    });
+    const p = new Producer({
+      bootstrap: fake.bootstrap,
+      retryBackoffMs: 20,
+      retryBackoffMaxMs: 200,
+      lingerMs: 0,
+    });
+    expect((await p.send({ topic: 't', value: 'v' })).offset).toBe(7);
+    await p.close();
+    expect(arrivalsMs).toHaveLength(7);
+    const gapsMs = arrivalsMs.slice(1).map((t, i) => t - (arrivalsMs[i] as number));
+    // 20 ms doubling per failure to the 200 ms cap, each less at most 20% jitter (and 2 ms of
+    // clock rounding): a fixed backoff would give six gaps of about 20 ms.
+    const leastMs = [16, 32, 64, 128, 160, 160];
+    for (const [i, gapMs] of gapsMs.entries())
+      expect(gapMs, `gap ${i + 1}`).toBeGreaterThanOrEqual((leastMs[i] as number) - 2);
+    expect(p.stats.retries).toBe(6);
+  });
+
   it('with acks=0 sends no InitProducerId, expects no answer and reports offset -1', async () => {
     fake = await startFakeBroker({
       topics: [{ name: 't', partitions: 1 }],

@@ -25,6 +25,7 @@ import type { HeartbeatResponse } from '../../protocol/generated/heartbeat.js';
 import type { JoinGroupResponse } from '../../protocol/generated/join-group.js';
 import type { LeaveGroupResponse } from '../../protocol/generated/leave-group.js';
 import type { SyncGroupResponse } from '../../protocol/generated/sync-group.js';
+import { type RetryBackoff, retryBackoffMs } from '../backoff.js';
 import type { Cluster } from '../cluster.js';
 import { API_KEY, type Connection } from '../connection.js';
 import type { TopicPartition } from '../consumer.js';
@@ -79,7 +80,8 @@ export interface MembershipOptions {
   sessionTimeoutMs: number;
   rebalanceTimeoutMs: number;
   heartbeatIntervalMs: number;
-  retryBackoffMs: number;
+  /** Between failed rounds; grows with consecutive failures (KIP-580). */
+  retryBackoff: RetryBackoff;
   metadataMaxAgeMs: number;
   allowAutoCreateTopics: boolean;
   assignors: readonly Assignor[];
@@ -114,6 +116,8 @@ export class GroupMembership {
   leaderId = '';
   /** Rebalance rounds completed (SyncGroup answered), for tests and diagnostics. */
   rebalances = 0;
+  /** Rounds that failed in a row (the backoff between them grows); 0 once one succeeds. */
+  private failedRounds = 0;
   readonly protocol: RebalanceProtocol;
   private subscription: readonly string[] | RegExp | null = null;
   /** Topics sent in the last JoinGroup. */
@@ -253,7 +257,8 @@ export class GroupMembership {
         break;
     }
     if (this.rejoin === null) this.rejoin = 'rejoin';
-    await this.sleep(this.opts.retryBackoffMs);
+    this.failedRounds++;
+    await this.sleep(retryBackoffMs(this.opts.retryBackoff, this.failedRounds));
   }
 
   private fail(err: Error): void {
@@ -277,6 +282,7 @@ export class GroupMembership {
     if (this.stopped) return;
     if (this.rejoin !== null) return; // a newer rebalance started meanwhile
     this.state = 'stable';
+    this.failedRounds = 0;
     this.rebalances++;
     await this.apply(decodeAssignment(bytes).partitions);
   }

@@ -10,6 +10,7 @@
  * before partitions are revoked, and on close.
  */
 
+import { retryBackoffMs } from '../backoff.js';
 import type { Cluster } from '../cluster.js';
 import type { TopicPartition } from '../consumer.js';
 import { ClientError, KafkaError } from '../errors.js';
@@ -126,7 +127,7 @@ export class GroupSession {
   async commit(offsets?: readonly OffsetAndMetadata[]): Promise<void> {
     const list = offsets ?? this.table.consumed(this.table.assigned());
     const deadlineMs = Date.now() + this.opts.requestTimeoutMs;
-    for (;;) {
+    for (let failures = 1; ; failures++) {
       const who = this.membership?.identity() ?? {
         groupId: this.opts.groupId,
         generationId: -1,
@@ -147,7 +148,7 @@ export class GroupSession {
         const action = actionFor('offsetCommit', err.code);
         if ((action !== 'rediscover' && action !== 'retry') || Date.now() >= deadlineMs) throw err;
         if (action === 'rediscover') this.link.invalidate();
-        await new Promise((r) => setTimeout(r, this.opts.retryBackoffMs));
+        await new Promise((r) => setTimeout(r, retryBackoffMs(this.opts.retryBackoff, failures)));
       }
     }
   }
