@@ -36,6 +36,7 @@
  *     --metrics: the served broker runs with `--metrics-port 0`, to measure what metrics cost)
  *     [--spaced]  (latency: send each record at its own time by yielding with setImmediate, not
  *     in the bursts a 1 ms timer allows; it costs client CPU, which on 2 cores hurts the tail)
+ *     [--set key=value ...]  (broker configs for the served broker, as `sluice serve --set`)
  *   SLUICE_BENCH_BROKER_NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR" profiles the served broker.
  *
  * Uses the compiled broker (`dist/`, built by `npm ci`) so workers start as they do in
@@ -651,8 +652,10 @@ async function main(): Promise<void> {
   const clientsAt = args.indexOf('--clients');
   const clients = clientsAt >= 0 ? Number(args[clientsAt + 1]) : 1;
   if (args.includes('--metrics')) serveFlags = ['--metrics-port', '0'];
+  const setAt = args.flatMap((a, i) => (a === '--set' ? [i + 1] : []));
+  for (const i of setAt) serveFlags.push('--set', args[i] ?? '');
   latencySpaced = args.includes('--spaced');
-  const flagValues = new Set([jsonAt + 1, clientsAt + 1].filter((i) => i > 0));
+  const flagValues = new Set([jsonAt + 1, clientsAt + 1, ...setAt].filter((i) => i > 0));
   const modes = args.filter((a, i) => !a.startsWith('--') && !flagValues.has(i));
   const run = modes.length > 0 ? modes : ['startup', 'produce', 'fetch', 'latency'];
   const startBroker = await loadStartBroker();

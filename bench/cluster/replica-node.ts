@@ -55,10 +55,17 @@ async function main(): Promise<void> {
   const single = process.argv.includes('--single');
   const id = Number(idArg);
   const ports = portsArg.split(',').map(Number);
+  // `--config key=value` (repeatable): broker configs on top of the bench's.
+  const extra: Record<string, string> = {};
+  for (const [i, a] of process.argv.entries()) {
+    const kv = a === '--config' ? process.argv[i + 1] : undefined;
+    const eq = kv?.indexOf('=') ?? -1;
+    if (kv !== undefined && eq > 0) extra[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
   const broker = await startBroker({
     dataDir,
     port: ports[id - 1] as number,
-    config: { 'node.id': id, 'log.flush.policy': 'never' },
+    config: { 'node.id': id, 'log.flush.policy': 'never', ...extra },
   });
   if (!broker.core.topic(TOPIC))
     await broker.core.createTopic(

@@ -39,7 +39,7 @@
  *   node --import tsx bench/cluster/replication-bench.ts [--seconds 4] [--warmup 15]
  *     [--partitions 3] [--in-flight 32] [--rounds 3] [--json FILE] [--src]
  *     [--node-options "--cpu-prof --cpu-prof-dir=D"] [--only single|cluster]
- *     [--replication-factor 3]
+ *     [--replication-factor 3] [--broker-config key=value ...]
  *
  * `--replication-factor` (1-3, default 3, the issue's figure) sets how many of the 3 brokers hold
  * each partition; min.insync.replicas is min(2, RF). RF 1 is three brokers without replication,
@@ -74,6 +74,13 @@ function freePort(): Promise<number> {
     });
   });
 }
+
+/** `--broker-config key=value` (repeatable): broker configs for every broker of both runs. */
+const brokerConfigs = process.argv.flatMap((a, i) =>
+  a === '--broker-config' && process.argv[i + 1] !== undefined
+    ? [process.argv[i + 1] as string]
+    : [],
+);
 
 /** Extra node options for the broker processes only (e.g. "--cpu-prof --cpu-prof-dir=DIR"). */
 const brokerNodeOptions = arg('--node-options', '')
@@ -128,6 +135,7 @@ async function startNodes(
   const ports: number[] = [];
   for (let i = 0; i < count; i++) ports.push(await freePort());
   const nodeFlags = count === 1 ? ['--single'] : [];
+  for (const kv of brokerConfigs) nodeFlags.push('--config', kv);
   if (process.argv.includes('--src')) nodeFlags.push('--src');
   const dirs = ports.map((_, i) => join(root, `run-${runs}-node-${i + 1}`));
   const nodes = ports.map((_, i) => {

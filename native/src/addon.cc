@@ -17,10 +17,12 @@
 //                                               same contract, file -> 1 MiB pipe -> socket
 //   crc32c(buf, init?) -> uint32                SSE4.2 (3 interleaved streams) or software
 //   crc32cHardware() -> boolean
+//   scheduleThreadAsBatch() -> boolean         the calling thread to SCHED_BATCH (Linux only)
 #include <errno.h>
 #include <fcntl.h>
 #include <napi.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/file.h>
 #include <sys/sendfile.h>
 #include <sys/uio.h>
@@ -634,13 +636,29 @@ Napi::Value FlockExclusive(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Puts the calling thread (not the process: on Linux pid 0 names the calling thread) under
+// SCHED_BATCH, keeping its nice value. A SCHED_BATCH thread that wakes up does not preempt the
+// thread running on its CPU; it runs when a CPU is idle or at the next scheduling decision. The
+// broker's partition owners use it so that the network thread that wakes them is not switched
+// out at once on a busy machine. False when the kernel refuses it, and off Linux.
+Napi::Value ScheduleThreadAsBatch(const Napi::CallbackInfo& info) {
+#if defined(__linux__)
+  struct sched_param param;
+  std::memset(&param, 0, sizeof param);
+  return Napi::Boolean::New(info.Env(), ::sched_setscheduler(0, SCHED_BATCH, &param) == 0);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
 Napi::Value AbiVersion(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), 3);
+  return Napi::Number::New(info.Env(), 4);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Tables();
   exports.Set("abiVersion", Napi::Function::New(env, AbiVersion));
+  exports.Set("scheduleThreadAsBatch", Napi::Function::New(env, ScheduleThreadAsBatch));
   exports.Set("pwrite", Napi::Function::New(env, Pwrite));
   exports.Set("pwritev", Napi::Function::New(env, Pwritev));
   exports.Set("pread", Napi::Function::New(env, Pread));

@@ -157,6 +157,7 @@ async function startLocked(
     },
     onLog: (level, msg, fields) => logger[level](fields ?? {}, msg),
     metrics: metricsPortOf(opts, config) !== null,
+    batchScheduling: config.bool('partition.workers.batch.scheduling'),
   });
   const identity = {
     nodeId: config.int('node.id'),

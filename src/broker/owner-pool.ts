@@ -71,6 +71,8 @@ export interface OwnerPoolOptions {
   metrics?: boolean;
   /** The replica fetchers' receive arena, readable by every worker; null or absent: none. */
   receiveArena?: SharedArrayBuffer | null;
+  /** Workers ask for SCHED_BATCH (see OwnerWorkerData.batchScheduling). Default false. */
+  batchScheduling?: boolean;
 }
 
 interface Slot {
@@ -192,6 +194,7 @@ export class OwnerPool {
       retentionCheckIntervalMs: this.opts.retentionCheckIntervalMs,
       fsyncHistogram: this.fsyncHistogramFor(index),
       receiveArena: this.opts.receiveArena ?? null,
+      batchScheduling: this.opts.batchScheduling ?? false,
     };
     const worker = startWorker(ownerEntry(), { workerData: data, transferList: pair.transferList });
     const rpc = new RpcEndpoint(pair.main, null);

@@ -261,6 +261,12 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
     doc: 'Sluice: partition-owner worker threads (at most; each starts with the first partition routed to it); 0 means one per CPU core.',
   },
   {
+    name: 'partition.workers.batch.scheduling',
+    type: 'boolean',
+    default: true,
+    doc: 'Sluice: on Linux (with the native addon), partition-owner threads run under SCHED_BATCH, so that an owner woken by the network thread does not preempt it on a busy CPU; false keeps the default policy.',
+  },
+  {
     name: 'socket.request.max.bytes',
     type: 'int',
     default: 100 * MIB,

@@ -67,10 +67,15 @@ export interface NativeAddon {
   crc32cSoftware(buf: Uint8Array, init?: number): number;
   /** True when the CPU has SSE4.2 and `crc32c` uses the crc32 instruction. */
   crc32cHardware(): boolean;
+  /**
+   * Puts the calling thread under SCHED_BATCH (Linux): when woken it does not preempt the thread
+   * running on its CPU. False when refused, and off Linux.
+   */
+  scheduleThreadAsBatch(): boolean;
 }
 
 const ADDON_RELATIVE_PATH = join('native', 'build', 'Release', 'sluice_native.node');
-const EXPECTED_ABI_VERSION = 3;
+const EXPECTED_ABI_VERSION = 4;
 const MAX_PARENT_DIRS = 8;
 
 let cached: NativeAddon | null | undefined;

@@ -94,6 +94,31 @@ describe.skipIf(addon === null)('native addon', () => {
     expect(got).toBe(0xe3069283);
   });
 
+  it.skipIf(process.platform !== 'linux')(
+    'scheduleThreadAsBatch puts only the calling thread under SCHED_BATCH',
+    async () => {
+      const path = join(packageRoot(), 'native', 'build', 'Release', 'sluice_native.node');
+      // Field 41 of /proc/<tid>/stat is the scheduling policy: 0 SCHED_OTHER, 3 SCHED_BATCH.
+      const code = `const { parentPort } = require('node:worker_threads');
+      const fs = require('node:fs');
+      const policy = () => Number(fs.readFileSync('/proc/thread-self/stat', 'utf8')
+        .slice(fs.readFileSync('/proc/thread-self/stat', 'utf8').lastIndexOf(')') + 2)
+        .split(' ')[38]);
+      const before = policy();
+      const ok = require(${JSON.stringify(path)}).scheduleThreadAsBatch();
+      parentPort.postMessage([before, ok, policy()]);`;
+      const w = new Worker(code, { eval: true });
+      const got = await new Promise((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+      });
+      await w.terminate();
+      expect(got).toEqual([0, true, 3]);
+      const mainStat = fs.readFileSync('/proc/thread-self/stat', 'utf8');
+      expect(mainStat.slice(mainStat.lastIndexOf(')') + 2).split(' ')[38]).toBe('0');
+    },
+  );
+
   // 200 worker starts take 10-20 s alone, and 34 s were seen beside the rest of the suite on
   // 2 cores (the child survived; the 30 s default timeout failed the test).
   const ROUNDS_CHILD_TIMEOUT_MS = 100_000;

@@ -15,6 +15,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createFileIO } from '../../io/index.js';
 import { FSYNC_BUCKETS_SECONDS, SharedHistogram } from '../../metrics/histogram.js';
 import { timedSyncIO } from '../../metrics/owner-side.js';
+import { loadNativeAddon } from '../../native/addon.js';
 import { type ChannelInit, openChannel } from '../../threads/channel.js';
 import { PartitionStateTable } from '../../threads/partition-state.js';
 import { PartitionTailTable } from '../../threads/partition-tail.js';
@@ -36,12 +37,21 @@ export interface OwnerWorkerData {
   fsyncHistogram: SharedArrayBuffer | null;
   /** The replica fetchers' receive arena (src/threads/receive-arena.ts); null: none. */
   receiveArena: SharedArrayBuffer | null;
+  /**
+   * Run this thread under SCHED_BATCH (Linux, native addon). The network thread wakes an owner
+   * for nearly every request; with the default policy the woken owner preempts the network
+   * thread when the CPUs are busy, and the two switch back and forth once per message. Under
+   * SCHED_BATCH the owner runs on an idle CPU at once, or when the network thread blocks or its
+   * slice ends, and then drains every message that arrived meanwhile.
+   */
+  batchScheduling: boolean;
 }
 
 /** How often timer work (interval flush, retention, lease expiry) runs. */
 const TICK_MS = 100;
 
 function run(data: OwnerWorkerData): void {
+  if (data.batchScheduling) loadNativeAddon()?.scheduleThreadAsBatch();
   const plainIo = createFileIO({ prefer: data.fileIo });
   const io =
     data.fsyncHistogram === null
