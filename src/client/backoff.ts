@@ -9,7 +9,7 @@
  * When the maximum is not above the initial wait there is nothing to grow: every wait is the
  * smaller of the two, without jitter (Kafka: a `retry.backoff.max.ms` below `retry.backoff.ms`
  * is a constant backoff). When a client sets `retry.backoff.ms` above the default maximum and no
- * maximum, the maximum follows it (`retryBackoffMaxMsFor`), again as Kafka's clients do.
+ * maximum, the maximum follows it (`retryBackoffOf`), again as Kafka's clients do.
  *
  * Pure functions; no state.
  */
