@@ -22,6 +22,7 @@
  */
 
 import { existsSync } from 'node:fs';
+import { parseKeyValue } from '../../src/config/properties.js';
 
 type BrokerModule = typeof import('../../src/broker/broker.js');
 type ReplicationModule = typeof import('../../src/cluster/replication/index.js');
@@ -56,12 +57,11 @@ async function main(): Promise<void> {
   const id = Number(idArg);
   const ports = portsArg.split(',').map(Number);
   // `--config key=value` (repeatable): broker configs on top of the bench's.
-  const extra: Record<string, string> = {};
-  for (const [i, a] of process.argv.entries()) {
-    const kv = a === '--config' ? process.argv[i + 1] : undefined;
-    const eq = kv?.indexOf('=') ?? -1;
-    if (kv !== undefined && eq > 0) extra[kv.slice(0, eq)] = kv.slice(eq + 1);
-  }
+  const extra = Object.fromEntries(
+    process.argv.flatMap((a, i) =>
+      a === '--config' ? [parseKeyValue(process.argv[i + 1] ?? '')] : [],
+    ),
+  );
   const broker = await startBroker({
     dataDir,
     port: ports[id - 1] as number,

@@ -101,9 +101,10 @@ describe.skipIf(addon === null)('native addon', () => {
       // Field 41 of /proc/<tid>/stat is the scheduling policy: 0 SCHED_OTHER, 3 SCHED_BATCH.
       const code = `const { parentPort } = require('node:worker_threads');
       const fs = require('node:fs');
-      const policy = () => Number(fs.readFileSync('/proc/thread-self/stat', 'utf8')
-        .slice(fs.readFileSync('/proc/thread-self/stat', 'utf8').lastIndexOf(')') + 2)
-        .split(' ')[38]);
+      const policy = () => {
+        const stat = fs.readFileSync('/proc/thread-self/stat', 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
+      };
       const before = policy();
       const ok = require(${JSON.stringify(path)}).scheduleThreadAsBatch();
       parentPort.postMessage([before, ok, policy()]);`;
