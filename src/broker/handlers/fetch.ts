@@ -274,10 +274,9 @@ export const fetchHandler: Handler<FetchRequest, FetchResponse> = {
         }
         result.release();
       }
-      await Promise.race([
+      await ctx.core.untilStopping(
         ctx.core.state.waitForChangeAsync(waitOn, seen, Math.max(1, deadline - Date.now())),
-        ctx.core.stopSignal,
-      ]);
+      );
     }
   },
 };
