@@ -41,7 +41,7 @@ const READ_BUFFER_BYTES = 1024 * 1024;
  * Connects with every read landing in one reused READ_BUFFER_BYTES buffer (`onread`); `onBytes`
  * gets a view of each read, valid only during the call.
  */
-function connectReading(
+export function connectReading(
   host: string,
   port: number,
   onBytes: (chunk: Buffer) => void,
@@ -113,7 +113,7 @@ export function fetchBody(
   };
 }
 
-interface Prefix {
+export interface Prefix {
   /** Bytes of the frame (after its 4-byte size) taken by everything before the records. */
   bytes: number;
   recordsBytes: number;
@@ -125,7 +125,7 @@ interface Prefix {
  * Parses a Fetch v11 response prefix (one topic, one partition) from `b` (starting at the frame's
  * size field); null if `b` is too short yet.
  */
-function parsePrefix(b: Buffer): Prefix | null {
+export function parsePrefix(b: Buffer): Prefix | null {
   // size 4, correlation 4, throttle 4, error 2, session 4, topics 4, name 2+n
   if (b.length < 24) return null;
   const nameBytes = b.readInt16BE(22);
