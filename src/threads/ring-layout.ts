@@ -47,6 +47,11 @@
  * and the header is 8 bytes, the space left before the end is either 0 or room for a full header,
  * so a marker always fits.
  *
+ * The producer may also wrap early: in a large ring that is empty, once the tail is far enough
+ * into the data area, it writes the marker and starts the next record at 0 although the record
+ * would fit before the end (`RingProducer.wrapsEarly`). Consumers need nothing for it: a marker
+ * always means "continue at data offset 0".
+ *
  * Largest payload: `capacityBytes / 2 - RECORD_HEADER_BYTES`. With records of at most half the
  * capacity, an empty ring can always take one: of the two pieces the tail splits the area into
  * (before and after it), one is at least half the capacity.

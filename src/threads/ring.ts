@@ -43,6 +43,11 @@ import {
 } from './ring-layout.js';
 import { atomicsAsync } from './wait-async.js';
 
+/** Rings at least this large wrap early when empty (`RingProducer.wrapsEarly`). */
+export const EARLY_WRAP_RING_BYTES_MIN = 4 * 1024 * 1024;
+/** An empty ring whose tail is this far into the data area starts its next record at 0. */
+export const EARLY_WRAP_OFFSET_BYTES = 1024 * 1024;
+
 /** Outcome of a wait: data/space is available, the time ran out, or the ring is closed. */
 export type RingWaitResult = 'ok' | 'timed-out' | 'closed';
 
@@ -296,7 +301,7 @@ export class RingProducer extends RingControl {
     const need = recordBytes(payloadBytes);
     const offset = this.tail & this.mask;
     const toEndBytes = this.capacityBytes - offset;
-    const wraps = need > toEndBytes;
+    const wraps = need > toEndBytes || this.wrapsEarly(offset, need);
     if (!this.hasRoom(wraps ? toEndBytes + need : need)) return null;
     this.resStart = wraps ? 0 : offset;
     this.resSkipBytes = wraps ? toEndBytes : 0;
@@ -361,6 +366,25 @@ export class RingProducer extends RingControl {
       PRODUCER_WAKE_INDEX,
       timeoutMs,
     );
+  }
+
+  /**
+   * Whether a record of `need` bytes at data offset `offset` starts over at offset 0 although it
+   * fits before the end: in a ring of at least EARLY_WRAP_RING_BYTES_MIN that is empty, once the
+   * tail is EARLY_WRAP_OFFSET_BYTES or more into the data area, and the record fits before the
+   * old tail (so the wrap itself can never make the push wait). At low rates the ring is nearly
+   * always empty, so its messages then cycle through the first EARLY_WRAP_OFFSET_BYTES, pages that
+   * stay resident and warm, instead of walking the whole capacity: on the first lap that walk
+   * takes a page fault every 4 KiB on the producing thread (16 µs at the median, 65 µs at p99 on
+   * a 2-vCPU VM), and the whole capacity stays resident afterwards. A ring holding data goes on
+   * in order, so a burst still has the whole capacity.
+   */
+  private wrapsEarly(offset: number, need: number): boolean {
+    if (this.capacityBytes < EARLY_WRAP_RING_BYTES_MIN) return false;
+    if (offset < EARLY_WRAP_OFFSET_BYTES || need > offset) return false;
+    // Empty: the consumer has released everything up to our tail.
+    this.headSeen = Atomics.load(this.ctl, HEAD_INDEX) >>> 0;
+    return this.headSeen === this.tail;
   }
 
   private hasRoom(bytes: number): boolean {

@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   createRingBuffer,
+  EARLY_WRAP_OFFSET_BYTES,
+  EARLY_WRAP_RING_BYTES_MIN,
   RingClosedError,
   RingConsumer,
   RingMessageTooLargeError,
@@ -248,5 +250,70 @@ describe('ring single-thread behaviour', () => {
     }
     expect(Atomics.load(ctl, TAIL_INDEX)).toBeGreaterThan(0);
     expect(p.usedBytes()).toBe(0);
+  });
+
+  describe('early wrap of an empty large ring', () => {
+    /** Data offset of the record the next reservation of `bytes` writes (committed empty). */
+    function nextOffset(p: RingProducer, bytes: number): number {
+      const view = p.reserve(bytes) as Uint8Array;
+      p.commit(0);
+      return view.byteOffset - CONTROL_BYTES - 8;
+    }
+
+    it('starts over at offset 0 once an empty ring is past the threshold', () => {
+      const { p, c } = makeRing(EARLY_WRAP_RING_BYTES_MIN);
+      const size = 4096 - 8;
+      const rounds = 3 * (EARLY_WRAP_OFFSET_BYTES / 4096);
+      let highestOffset = 0;
+      for (let i = 0; i < rounds; i++) {
+        const payload = bytesOf(i, size);
+        const view = p.reserve(size, i % 7) as Uint8Array;
+        highestOffset = Math.max(highestOffset, view.byteOffset - CONTROL_BYTES - 8);
+        view.set(payload);
+        p.commit();
+        expect(c.tryPop()).toEqual({ tag: i % 7, payload });
+      }
+      // 3 MiB went through one message at a time, all within the first EARLY_WRAP_OFFSET_BYTES.
+      expect(highestOffset).toBe(EARLY_WRAP_OFFSET_BYTES - 4096);
+      expect(p.usedBytes()).toBe(0);
+    });
+
+    it('keeps going in order while the ring holds data, and wraps only when drained', () => {
+      const { p, c } = makeRing(EARLY_WRAP_RING_BYTES_MIN);
+      const size = 64 * 1024 - 8;
+      const n = (2 * EARLY_WRAP_OFFSET_BYTES) / (64 * 1024);
+      for (let i = 0; i < n; i++) expect(p.tryPush(bytesOf(i, size), 1)).toBe(true);
+      // Nothing drained: the records went on past the threshold, back to back.
+      expect(p.usedBytes()).toBe(2 * EARLY_WRAP_OFFSET_BYTES);
+      expect(nextOffset(p, 16)).toBe(2 * EARLY_WRAP_OFFSET_BYTES);
+      const got = drainAll(c);
+      expect(got).toHaveLength(n + 1);
+      for (let i = 0; i < n; i++) expect(got[i]?.payload).toEqual(bytesOf(i, size));
+      expect(nextOffset(p, 16)).toBe(0);
+      expect(drainAll(c)).toEqual([{ tag: 0, payload: new Uint8Array(0) }]);
+    });
+
+    it('does not wrap early for a record larger than the space before the tail', () => {
+      const { p, c } = makeRing(EARLY_WRAP_RING_BYTES_MIN);
+      expect(p.tryPush(bytesOf(0, EARLY_WRAP_OFFSET_BYTES), 1)).toBe(true);
+      drainAll(c);
+      // Empty, the tail just past the threshold, and a record larger than the tail's offset.
+      const big = maxPayloadBytes(EARLY_WRAP_RING_BYTES_MIN);
+      const view = p.reserve(big, 2) as Uint8Array;
+      expect(view.byteOffset - CONTROL_BYTES - 8).toBe(EARLY_WRAP_OFFSET_BYTES + 8);
+      view.set(bytesOf(1, big));
+      p.commit();
+      expect(drainAll(c)).toEqual([{ tag: 2, payload: bytesOf(1, big) }]);
+    });
+
+    it('never wraps early in a ring below the minimum size', () => {
+      const { p, c } = makeRing(EARLY_WRAP_RING_BYTES_MIN / 2);
+      for (let at = 0; at < 3 * EARLY_WRAP_OFFSET_BYTES; at += 4096) {
+        const view = p.reserve(4096 - 8) as Uint8Array;
+        p.commit();
+        expect(view.byteOffset - CONTROL_BYTES - 8).toBe(at % (EARLY_WRAP_RING_BYTES_MIN / 2));
+        drainAll(c);
+      }
+    });
   });
 });
