@@ -122,24 +122,24 @@ export interface Prefix {
 }
 
 /**
- * Parses a Fetch v11 response prefix (one topic, one partition) from `b` (starting at the frame's
- * size field); null if `b` is too short yet.
+ * Parses a Fetch v11 response prefix (one topic, one partition) from `frame` (the bytes after the
+ * frame's 4-byte size); null if `frame` is too short yet.
  */
-export function parsePrefix(b: Buffer): Prefix | null {
-  // size 4, correlation 4, throttle 4, error 2, session 4, topics 4, name 2+n
-  if (b.length < 24) return null;
-  const nameBytes = b.readInt16BE(22);
-  let at = 24 + nameBytes;
+export function parsePrefix(frame: Buffer): Prefix | null {
+  // correlation 4, throttle 4, error 2, session 4, topics 4, name 2+n
+  if (frame.length < 20) return null;
+  const nameBytes = frame.readInt16BE(18);
+  let at = 20 + nameBytes;
   // partitions 4, index 4, error 2, hw 8, lso 8, log start 8, aborted count 4
-  if (b.length < at + 38) return null;
-  const errorCode = b.readInt16BE(at + 8);
-  const highWatermark = Number(b.readBigInt64BE(at + 10));
-  const aborted = b.readInt32BE(at + 34);
+  if (frame.length < at + 38) return null;
+  const errorCode = frame.readInt16BE(at + 8);
+  const highWatermark = Number(frame.readBigInt64BE(at + 10));
+  const aborted = frame.readInt32BE(at + 34);
   at += 38 + Math.max(0, aborted) * 16;
   // preferred read replica 4, records size 4
-  if (b.length < at + 8) return null;
-  const recordsBytes = Math.max(0, b.readInt32BE(at + 4));
-  return { bytes: at + 8 - 4, recordsBytes, highWatermark, errorCode };
+  if (frame.length < at + 8) return null;
+  const recordsBytes = Math.max(0, frame.readInt32BE(at + 4));
+  return { bytes: at + 8, recordsBytes, highWatermark, errorCode };
 }
 
 /** One connection fetching one partition, one request at a time. Owned by its thread. */
@@ -194,7 +194,7 @@ export class FetchStream {
       this.headBytes += chunk.length;
       const all = this.head.length === 1 ? chunk : Buffer.concat(this.head, this.headBytes);
       this.head = [all];
-      const p = parsePrefix(all);
+      const p = parsePrefix(all.subarray(4));
       if (p === null) {
         if (this.headBytes > PREFIX_BYTES_MAX) this.failed?.(new Error('response prefix too long'));
         return;

@@ -27,11 +27,11 @@ import { createConnection, type Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import hdr from 'hdr-histogram-js';
+import { FrameReader } from '../../src/broker/frame-reader.js';
 import { encodeRequest } from '../../src/protocol/frame.js';
 import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
 import { startWorker } from '../../src/threads/worker-spawn.js';
 import { connectReading, fetchBody, parsePrefix } from './fetch-stream.js';
-import { FrameReader } from './frame-reader.js';
 import { startPortChild } from './port-child.js';
 
 /** The consumer's long poll: up to 500 ms, at most 1 MiB. */
@@ -130,6 +130,8 @@ async function produceThread(d: ThreadData): Promise<void> {
 const PRODUCE_FRAME_SLOTS = 4096;
 /** Where a request frame's correlation id sits: after its size, API key and version. */
 const CORRELATION_ID_AT = 8;
+/** Largest response frame the threads accept (the consumer fetches at most 1 MiB). */
+const RESPONSE_FRAME_BYTES_MAX = 16 * 1024 * 1024;
 /** How long the producer waits for its last acknowledgements (ms). */
 const LAST_ACKS_WAIT_MS = 5000;
 
@@ -141,9 +143,10 @@ interface Sender {
 
 /**
  * The broker-mode producer: one pre-encoded Produce v8 request (one record, acks=1) copied into
- * reusable frames that differ only in their correlation id, and responses read in place (the
- * correlation id and the partition's error code) from one reused read buffer. So the thread
- * allocates little per record (what remains is Node's own per write and timer). An earlier form
+ * reusable frames that differ only in their correlation id. Responses are read through one reused
+ * read buffer, framed by the broker's own `FrameReader`, and only their correlation id and the
+ * partition's error code are read, in place. So the thread allocates little per record (the small
+ * response frame, and Node's own work per write and timer). An earlier form
  * that encoded and decoded every request with the generated codecs scavenged about every 650 ms,
  * 3-12 ms each, with the thread stopped: that showed up in the histogram as broker latency.
  * This form scavenges about every 2.4 s.
@@ -163,8 +166,8 @@ async function brokerSender(o: LatencyOptions): Promise<Sender> {
   const frames = Array.from({ length: PRODUCE_FRAME_SLOTS }, () => Buffer.from(template));
   let answered = 0;
   let failure: Error | null = null;
-  const reader = new FrameReader((frame) => {
-    const id = frame.readInt32BE(4);
+  const reader = new FrameReader(RESPONSE_FRAME_BYTES_MAX, (frame) => {
+    const id = frame.readInt32BE(0);
     if (id !== answered + 1) failure ??= new Error(`produce answered out of order: ${id}`);
     answered++;
     const errorCode = produceErrorCode(frame);
@@ -191,15 +194,16 @@ async function brokerSender(o: LatencyOptions): Promise<Sender> {
 }
 
 /**
- * The partition error code of a Produce v8 response to one record on one partition, read in place:
- * size 4, correlation id 4, topics 4, name 2+n, partitions 4, index 4, error code 2.
+ * The partition error code of a Produce v8 response to one record on one partition, read in place
+ * from the frame after its size: correlation id 4, topics 4, name 2+n, partitions 4, index 4,
+ * error code 2.
  */
 function produceErrorCode(frame: Buffer): number {
-  const topics = frame.readInt32BE(8);
-  const nameBytes = frame.readInt16BE(12);
-  const partitions = frame.readInt32BE(14 + nameBytes);
+  const topics = frame.readInt32BE(4);
+  const nameBytes = frame.readInt16BE(8);
+  const partitions = frame.readInt32BE(10 + nameBytes);
   if (topics !== 1 || partitions !== 1) throw new Error('unexpected produce response shape');
-  return frame.readInt16BE(22 + nameBytes);
+  return frame.readInt16BE(18 + nameBytes);
 }
 
 async function relaySender(o: LatencyOptions): Promise<Sender> {
@@ -255,8 +259,9 @@ async function consumeThread(d: ThreadData): Promise<void> {
 /**
  * The broker-mode consumer: one Fetch v11 request frame, encoded once and reused (one fetch is in
  * flight at a time, so its bytes have left before the next is written), with only the correlation
- * id and the fetch offset rewritten; the response is parsed in place from one reused read buffer
- * and its record batches are handed to `onRecords` during the read, with the receipt time.
+ * id and the fetch offset rewritten; the response is framed by the broker's `FrameReader` from one
+ * reused read buffer, parsed in place, and its record batches are handed to `onRecords` with the
+ * receipt time.
  * Benchmark-only; owned by the consumer thread.
  */
 class LeanFetcher {
@@ -278,7 +283,7 @@ class LeanFetcher {
     const frame = frameAt(0);
     const offsetAt = fetchOffsetAt(frame, frameAt(1));
     const fetcher = new LeanFetcher(frame, offsetAt, null);
-    const reader = new FrameReader((response) => {
+    const reader = new FrameReader(RESPONSE_FRAME_BYTES_MAX, (response) => {
       const now = nowUs();
       const w = fetcher.waiting;
       fetcher.waiting = null;
@@ -287,7 +292,7 @@ class LeanFetcher {
         w?.reject(new Error(`fetch failed: ${p === null ? 'short response' : p.errorCode}`));
         return;
       }
-      onRecords(response.subarray(4 + p.bytes, 4 + p.bytes + p.recordsBytes), now);
+      onRecords(response.subarray(p.bytes, p.bytes + p.recordsBytes), now);
       w?.resolve();
     });
     fetcher.socket = await connectReading(o.host, o.port, (chunk) => reader.push(chunk));
