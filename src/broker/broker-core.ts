@@ -30,6 +30,7 @@ import type { PartitionStateTable } from '../threads/partition-state.js';
 import type { PartitionTailTable } from '../threads/partition-tail.js';
 import type { ReceiveArena } from '../threads/receive-arena.js';
 import type { PartitionRoute, RoutingTable } from '../threads/routing.js';
+import { Bag } from '../util/churn-tables.js';
 import type { Logger } from '../util/logger.js';
 import { openFileLimit, sharedFileBudget } from '../util/open-file-limit.js';
 import { GroupService } from './group-service.js';
@@ -118,7 +119,8 @@ export class BrokerCore {
     this.signalStop = resolve;
   });
   /** Wake-ups of the waits `untilStopping` has in progress; each removes itself when it ends. */
-  private readonly stopWakes = new Set<() => void>();
+  /** A Bag, not a Set: one entry per long-poll fetch (see churn-tables.ts). */
+  private readonly stopWakes = new Bag<() => void>();
   /** Prometheus metrics; null unless the broker has a metrics port. Set by startBroker. */
   metrics: BrokerMetrics | null = null;
   /** The consumer-group coordinator (loads `__consumer_offsets` on first use). */
@@ -169,8 +171,7 @@ export class BrokerCore {
   beginStop(): void {
     this.stopping = true;
     this.signalStop();
-    for (const wake of this.stopWakes) wake();
-    this.stopWakes.clear();
+    for (const wake of this.stopWakes.drain()) wake();
   }
 
   /**
@@ -182,15 +183,14 @@ export class BrokerCore {
   untilStopping<T>(p: Promise<T>): Promise<T | undefined> {
     if (this.stopping) return Promise.resolve(undefined);
     return new Promise<T | undefined>((resolve, reject) => {
-      const wake = () => resolve(undefined);
-      this.stopWakes.add(wake);
+      const entry = this.stopWakes.add(() => resolve(undefined));
       p.then(
         (value) => {
-          this.stopWakes.delete(wake);
+          this.stopWakes.remove(entry);
           resolve(value);
         },
         (err: unknown) => {
-          this.stopWakes.delete(wake);
+          this.stopWakes.remove(entry);
           reject(err);
         },
       );

@@ -28,6 +28,7 @@ import { createConnection, type Socket } from 'node:net';
 import { decodeResponse, encodeRequestChunks } from '../protocol/frame.js';
 import type { ApiVersionsResponse } from '../protocol/generated/api-versions.js';
 import { codecFor } from '../protocol/generated/index.js';
+import { IdTable } from '../util/churn-tables.js';
 import { ClientError, ERR, KafkaError } from './errors.js';
 
 export const API_KEY = {
@@ -145,7 +146,8 @@ export class Connection {
   private readonly maxInFlight: number;
   private readonly maxQueued: number;
   private readonly allocateResponseMemory: (bytes: number) => Buffer;
-  private readonly pending = new Map<number, Pending>();
+  /** Requests sent and not answered, by correlation id (see churn-tables.ts for why not a Map). */
+  private readonly pending = new IdTable<Pending>();
   private readonly queue: Queued[] = [];
   private nextCorrelationId = 1;
   private inFlight = 0;
@@ -291,9 +293,8 @@ export class Connection {
   }
 
   private onTimeout(correlationId: number): void {
-    const p = this.pending.get(correlationId);
+    const p = this.pending.delete(correlationId);
     if (!p) return;
-    this.pending.delete(correlationId);
     this.inFlight--;
     p.timer = null;
     p.reject(new KafkaError(ERR.REQUEST_TIMED_OUT, `no answer to api key ${p.apiKey}`));
@@ -430,14 +431,13 @@ export class Connection {
 
   private onFrame(frame: Buffer): void {
     const correlationId = frame.readInt32BE(0);
-    const p = this.pending.get(correlationId);
+    const p = correlationId >= 0 ? this.pending.delete(correlationId) : undefined;
     if (!p) {
       this.fail(
         new KafkaError(ERR.NETWORK_EXCEPTION, `unexpected correlation id ${correlationId}`),
       );
       return;
     }
-    this.pending.delete(correlationId);
     this.inFlight--;
     if (p.timer) clearTimeout(p.timer);
     const decoded = decodeResponse(p.apiKey, p.version, frame);
@@ -449,11 +449,10 @@ export class Connection {
   private fail(err: Error): void {
     if (this.closedError) return;
     this.closedError = err;
-    for (const p of this.pending.values()) {
+    for (const p of this.pending.drain()) {
       if (p.timer) clearTimeout(p.timer);
       p.reject(err);
     }
-    this.pending.clear();
     for (const q of this.queue.splice(0)) q.pending.reject(err);
     this.inFlight = 0;
     this.socket.destroy();

@@ -20,6 +20,7 @@
  * watch loops all run on the owning thread's event loop).
  */
 
+import { Bag, type BagEntry } from '../util/churn-tables.js';
 import { atomicsAsync } from './wait-async.js';
 
 export type ChangeWaitResult = 'changed' | 'timed-out';
@@ -31,7 +32,8 @@ interface Waiter {
 }
 
 interface Watch {
-  readonly waiters: Set<Waiter>;
+  /** A Bag, not a Set: one entry per parked wait, thousands a second (see churn-tables.ts). */
+  readonly waiters: Bag<Waiter>;
   /** A watch loop is running for this counter (at most one). */
   armed: boolean;
 }
@@ -40,6 +42,10 @@ interface Watch {
 const TIMER_MS_MAX = 2 ** 31 - 1;
 
 export class ChangeWaits {
+  /**
+   * By counter index. Entries are kept once made (at most one per counter this thread ever
+   * waited on), so that this Map does not churn with every wait (see churn-tables.ts).
+   */
   private readonly watches = new Map<number, Watch>();
 
   constructor(
@@ -54,17 +60,17 @@ export class ChangeWaits {
     if (!(timeoutMs > 0)) return Promise.resolve('timed-out');
     let watch = this.watches.get(index);
     if (watch === undefined) {
-      watch = { waiters: new Set(), armed: false };
+      watch = { waiters: new Bag(), armed: false };
       this.watches.set(index, watch);
     }
     const w = watch;
     return new Promise<ChangeWaitResult>((resolve) => {
       const waiter: Waiter = { seenCount, resolve, timer: null };
-      w.waiters.add(waiter);
+      const entry = w.waiters.add(waiter);
       if (timeoutMs <= TIMER_MS_MAX) {
         waiter.timer = setTimeout(() => {
           waiter.timer = null;
-          if (w.waiters.delete(waiter)) resolve('timed-out');
+          if (w.waiters.remove(entry)) resolve('timed-out');
         }, timeoutMs);
         // A long poll does not keep the process alive (as a V8 async wait did not).
         waiter.timer.unref();
@@ -97,18 +103,17 @@ export class ChangeWaits {
       }
     } finally {
       w.armed = false;
-      if (w.waiters.size === 0) this.watches.delete(index);
       Atomics.sub(this.counters, this.waitersIndex, 1);
     }
   }
 
   /** Resolves every waiter whose seen count is not `count` (a stale notify changes nothing). */
   private settleChanged(w: Watch, count: number): void {
-    for (const waiter of w.waiters) {
-      if (waiter.seenCount === count) continue;
-      w.waiters.delete(waiter);
+    w.waiters.forEach((waiter, entry: BagEntry<Waiter>) => {
+      if (waiter.seenCount === count) return;
+      w.waiters.remove(entry);
       if (waiter.timer !== null) clearTimeout(waiter.timer);
       waiter.resolve('changed');
-    }
+    });
   }
 }

@@ -21,6 +21,7 @@
  * Owned by one worker thread; not thread-safe.
  */
 
+import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { FileIO } from '../../io/file-io.js';
 import { ErrorCode } from '../../protocol/generated/errors.js';
@@ -30,6 +31,7 @@ import { openPartitionLog, type PartitionLog, StorageError } from '../../storage
 import type { PartitionStateTable } from '../../threads/partition-state.js';
 import type { PartitionTailTable } from '../../threads/partition-tail.js';
 import { arenaBytes } from '../../threads/receive-arena.js';
+import { IdTable } from '../../util/churn-tables.js';
 import {
   type HeaderCodec,
   produceResCodec,
@@ -69,6 +71,8 @@ import { Op, type OpCode, type RpcMessage } from './rpc.js';
 export const LEASE_TTL_MS = 120_000;
 /** At most this many read leases open at once per worker. */
 export const LEASES_MAX = 100_000;
+/** Slots of the lease table at most (leases far behind the newest share its overflow map). */
+const LEASE_SLOTS_MAX = 1 << 17;
 /** A replicated partition writes its high watermark checkpoint at most this often. */
 export const HW_CHECKPOINT_INTERVAL_MS = 5_000;
 /** Produce batches up to this size may be gathered into one append (see `gatherProduce`). */
@@ -193,10 +197,15 @@ function appendErrorCode(err: unknown): number {
 
 export class OwnerService {
   private readonly hosted = new Map<number, Hosted>();
-  private readonly leases = new Map<number, Lease>();
+  /** Open read leases by id: an IdTable, one entry per fetch read (see churn-tables.ts). */
+  private readonly leases = new IdTable<Lease>(LEASE_SLOTS_MAX);
   private nextLeaseId = 1;
   /** Gathered produce requests by partition slot, appended by `flushGathered`. */
-  private readonly gathered = new Map<number, GatherGroup>();
+  /**
+   * Groups of the current drain, at most GATHER_GROUPS_MAX, found by slot with a scan: an array,
+   * not a Map keyed by slot, as groups come and go with every drain (see churn-tables.ts).
+   */
+  private readonly gathered: GatherGroup[] = [];
   /** Group buffers to reuse (their bytes are in the page cache once appended). */
   private readonly freeGatherBuffers: Buffer[] = [];
   /** Promises this service started that have not settled (fdatasync, close): see `asyncInFlight`. */
@@ -612,7 +621,7 @@ export class OwnerService {
     const v = validateProduce(h, req, batch);
     const info = v.ok ? v.batches[0] : undefined;
     if (info === undefined) return false; // refused alone, with its error
-    let group = this.gathered.get(req.slot);
+    let group = this.gatheredFor(req.slot);
     if (group !== undefined && !this.fitsGroup(group, batch.length)) {
       this.appendGroup(group);
       group = undefined;
@@ -626,10 +635,10 @@ export class OwnerService {
       return false;
     }
     if (group === undefined) {
-      if (this.gathered.size >= GATHER_GROUPS_MAX) this.flushGathered();
+      if (this.gathered.length >= GATHER_GROUPS_MAX) this.flushGathered();
       const buffer = this.freeGatherBuffers.pop() ?? Buffer.allocUnsafe(GATHER_GROUP_BYTES_MAX);
       group = { h, buffer, usedBytes: 0, items: [], producers: new Map() };
-      this.gathered.set(req.slot, group);
+      this.gathered.push(group);
     }
     batch.copy(group.buffer, group.usedBytes);
     group.items.push({
@@ -678,12 +687,19 @@ export class OwnerService {
 
   /** Appends and answers every gathered group. Never throws. */
   flushGathered(): void {
-    // appendGroup deletes the group it appends: a Map iteration allows that.
-    for (const group of this.gathered.values()) this.appendGroup(group);
+    // appendGroup removes the group it appends; groups are appended in the order they began.
+    for (let g = this.gathered[0]; g !== undefined; g = this.gathered[0]) this.appendGroup(g);
+  }
+
+  private gatheredFor(slot: number): GatherGroup | undefined {
+    for (const g of this.gathered) if (g.h.slot === slot) return g;
+    return undefined;
   }
 
   private appendGroup(group: GatherGroup): void {
-    this.gathered.delete(group.h.slot);
+    const at = this.gathered.indexOf(group);
+    assert.ok(at >= 0, 'appended group not gathered');
+    this.gathered.splice(at, 1);
     try {
       this.appendAndAnswer(group.h, group.buffer.subarray(0, group.usedBytes), group.items);
     } finally {
@@ -893,7 +909,9 @@ export class OwnerService {
         }
       }
     }
-    for (const [id, lease] of this.leases) if (lease.expiresAtMs <= nowMs) this.release(id);
+    this.leases.forEach((lease, id) => {
+      if (lease.expiresAtMs <= nowMs) this.release(id);
+    });
   }
 
   private read(req: ReadReq): ReadRes {
@@ -936,10 +954,7 @@ export class OwnerService {
   }
 
   private release(leaseId: number): void {
-    const lease = this.leases.get(leaseId);
-    if (!lease) return;
-    this.leases.delete(leaseId);
-    lease.release();
+    this.leases.delete(leaseId)?.release();
   }
 
   private listOffset(req: ListOffsetReq): ListOffsetRes {
@@ -988,7 +1003,7 @@ export class OwnerService {
   }
 
   private async closeEvery(discard: boolean): Promise<void> {
-    for (const id of [...this.leases.keys()]) this.release(id);
+    for (const lease of this.leases.drain()) lease.release();
     const all = [...this.hosted.values()];
     for (const h of all) this.tail?.invalidate(h.slot);
     this.hosted.clear();

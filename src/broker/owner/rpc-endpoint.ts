@@ -31,6 +31,7 @@
 
 import type { ChannelEndpoint } from '../../threads/channel.js';
 import type { RingWaitResult } from '../../threads/ring.js';
+import { IdTable } from '../../util/churn-tables.js';
 import { nextTurn } from '../../util/next-turn.js';
 import type { HeaderCodec } from './binary-headers.js';
 import {
@@ -59,6 +60,8 @@ const IDLE_WAIT_MS = Number.POSITIVE_INFINITY;
 export const QUEUED_BYTES_MAX_DEFAULT = 256 * 1024 * 1024;
 /** Request ids wrap below 2^32 and skip 0 (0 means "no completion"). */
 const REQ_ID_MAX = 0xffffffff;
+/** Slots of the pending-call table at most (more calls in flight share its overflow map). */
+const PENDING_SLOTS_MAX = 1 << 16;
 
 export type RequestHandler = (op: OpCode, msg: RpcMessage) => void;
 
@@ -82,7 +85,8 @@ export class RpcClosedError extends Error {
 
 export class RpcEndpoint {
   private nextReqId = 1;
-  private readonly pending = new Map<number, Pending>();
+  /** Calls awaiting their completion, by request id (an IdTable: one entry per call; see its module). */
+  private readonly pending = new IdTable<Pending>(PENDING_SLOTS_MAX);
   private readonly queue: Queued[] = [];
   private queuedBytes = 0;
   private flushing = false;
@@ -163,8 +167,7 @@ export class RpcEndpoint {
   }
 
   failAll(err: Error): void {
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
+    for (const p of this.pending.drain()) p.reject(err);
     this.queue.length = 0;
     this.queuedBytes = 0;
   }
@@ -308,9 +311,8 @@ export class RpcEndpoint {
   private dispatch(payload: Uint8Array, tag: number): void {
     const msg = rpcDecode(payload);
     if (tag === Op.Complete) {
-      const p = this.pending.get(msg.reqId);
+      const p = this.pending.delete(msg.reqId);
       if (!p) return; // The caller gave up (closed); nothing waits for this any more.
-      this.pending.delete(msg.reqId);
       // The tail lives in the ring slot, which is reused after this callback: copy it.
       p.resolve({ reqId: msg.reqId, json: msg.json, tail: Buffer.from(msg.tail) });
       return;
