@@ -11,14 +11,11 @@
  * promoted bytes; the load is the latency bench's two threads at 5,000 records a second.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { measureLatency } from '../../bench/broker/latency.js';
+import { BrokerChild } from '../support/broker-child.js';
 import { RawClient } from '../support/raw-client.js';
 import { tempDirs } from '../support/temp-dirs.js';
-
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 interface Scavenge {
   isolate: string;
@@ -29,12 +26,15 @@ interface Scavenge {
 function parseScavenges(lines: readonly string[]): Scavenge[] {
   const out: Scavenge[] = [];
   for (const line of lines) {
-    const m = /^\[\d+:(0x[0-9a-f]+)\].* gc=s .*?promoted=(\d+) new_space_survived=(\d+)/.exec(line);
-    if (m)
+    // `[pid:isolate]` (Node 20) or `[pid:isolate:thread]` (Node 24), then the fields.
+    const m = /^\[\d+:(0x[0-9a-f]+)(?::\d+)?\].* gc=s /.exec(line);
+    const promoted = / promoted=(\d+)/.exec(line);
+    const survived = / new_space_survived=(\d+)/.exec(line);
+    if (m && promoted && survived)
       out.push({
         isolate: m[1] as string,
-        promotedBytes: Number(m[2]),
-        survivedBytes: Number(m[3]),
+        promotedBytes: Number(promoted[1]),
+        survivedBytes: Number(survived[1]),
       });
   }
   return out;
@@ -46,54 +46,23 @@ function median(xs: number[]): number {
 }
 
 const tempDir = tempDirs('sluice-promotion-');
-let child: ChildProcess | null = null;
+let child: BrokerChild | null = null;
 
-afterEach(() => {
-  child?.kill('SIGKILL');
+afterEach(async () => {
+  await child?.kill9();
   child = null;
 });
 
 describe('request objects on the network thread', () => {
   it('are not promoted under a steady produce and fetch load', async () => {
-    const dataDir = tempDir();
-    const proc = spawn(
-      process.execPath,
-      [
-        '--min-semi-space-size=16',
-        '--max-semi-space-size=16',
-        '--trace-gc-nvp',
-        '--import',
-        'tsx',
-        'src/cli/main.ts',
-        'serve',
-        '--host',
-        '127.0.0.1',
-        '--port',
-        '0',
-        '--data-dir',
-        dataDir,
-        '--log-level',
-        'warn',
-        '--workers',
-        '1',
-      ],
-      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    child = proc;
-    const lines: string[] = [];
-    let partial = '';
-    const port = await new Promise<number>((resolve, reject) => {
-      proc.once('exit', (code) => reject(new Error(`sluice serve exited (${code})`)));
-      proc.stdout?.on('data', (d: Buffer) => {
-        const parts = (partial + d.toString()).split('\n');
-        partial = parts.pop() ?? '';
-        for (const l of parts) {
-          lines.push(l);
-          const m = /sluice listening on \S+:(\d+)/.exec(l);
-          if (m) resolve(Number(m[1]));
-        }
-      });
+    child = await BrokerChild.start({
+      dataDir: tempDir(),
+      nodeFlags: ['--min-semi-space-size=16', '--max-semi-space-size=16', '--trace-gc-nvp'],
+      args: ['--log-level', 'warn', '--workers', '1'],
+      outputKeptBytes: 16 * 1024 * 1024,
     });
+    const broker = child;
+    const port = broker.port;
     const c = await RawClient.connect(port);
     await c.createTopic('promotion');
     c.close();
@@ -102,7 +71,7 @@ describe('request objects on the network thread', () => {
     const warmupMs = 2000;
     let windowStart = Number.POSITIVE_INFINITY;
     const mark = setTimeout(() => {
-      windowStart = lines.length;
+      windowStart = broker.log.length;
     }, warmupMs + 300);
     const r = await measureLatency({
       host: '127.0.0.1',
@@ -114,15 +83,15 @@ describe('request objects on the network thread', () => {
       spaced: false,
     });
     clearTimeout(mark);
-    const windowEnd = lines.length;
+    const windowLines = broker.log.slice(windowStart).split('\n');
     expect(r.latency.count).toBeGreaterThan(9000);
 
-    const scavenges = parseScavenges(lines.slice(windowStart, windowEnd));
+    const scavenges = parseScavenges(windowLines);
     // The network thread allocates the most, so it scavenges the most.
     const byIsolate = new Map<string, Scavenge[]>();
     for (const s of scavenges) byIsolate.set(s.isolate, [...(byIsolate.get(s.isolate) ?? []), s]);
     const network = [...byIsolate.values()].sort((a, b) => b.length - a.length)[0] ?? [];
-    expect(network.length, lines.slice(-20).join('\n')).toBeGreaterThanOrEqual(4);
+    expect(network.length, broker.log.slice(-4000)).toBeGreaterThanOrEqual(4);
     const survived = median(network.map((s) => s.survivedBytes));
     const promoted = median(network.map((s) => s.promotedBytes));
     expect(survived, `survived per scavenge: ${network.map((s) => s.survivedBytes)}`).toBeLessThan(

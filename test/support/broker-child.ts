@@ -19,6 +19,10 @@ export interface BrokerChildOptions {
   args?: string[];
   /** Open-file limit (soft and hard) of the child, set by the shell's `ulimit -n` before exec. */
   openFileLimit?: number;
+  /** Node options before the script, e.g. ['--trace-gc-nvp']. */
+  nodeFlags?: string[];
+  /** Output kept for `log` (bytes; default 64 KiB). */
+  outputKeptBytes?: number;
 }
 
 export class BrokerChild {
@@ -48,8 +52,10 @@ export class BrokerChild {
 
   /** Starts `sluice serve --port 0 --data-dir DIR ...args` and waits for its listening line. */
   static start(opts: BrokerChildOptions): Promise<BrokerChild> {
+    const kept = opts.outputKeptBytes ?? OUTPUT_KEPT_BYTES;
     const node = [
       process.execPath,
+      ...(opts.nodeFlags ?? []),
       '--import',
       'tsx',
       'src/cli/main.ts',
@@ -72,7 +78,7 @@ export class BrokerChild {
     });
     let output = '';
     const keep = (d: Buffer) => {
-      output = (output + d.toString()).slice(-OUTPUT_KEPT_BYTES);
+      output = (output + d.toString()).slice(-kept);
     };
     proc.stderr?.on('data', keep);
     return new Promise((resolve, reject) => {
@@ -95,12 +101,11 @@ export class BrokerChild {
         proc.stderr?.off('data', keep);
         const child = new BrokerChild(proc, m[1] as string, Number(m[2]));
         child.output = output;
-        proc.stdout?.on('data', (x: Buffer) => {
-          child.output = (child.output + x.toString()).slice(-OUTPUT_KEPT_BYTES);
-        });
-        proc.stderr?.on('data', (x: Buffer) => {
-          child.output = (child.output + x.toString()).slice(-OUTPUT_KEPT_BYTES);
-        });
+        const append = (x: Buffer) => {
+          child.output = (child.output + x.toString()).slice(-kept);
+        };
+        proc.stdout?.on('data', append);
+        proc.stderr?.on('data', append);
         resolve(child);
       });
     });
