@@ -14,6 +14,7 @@
  */
 
 import { ClientError } from '../client/errors.js';
+import { Bag } from '../util/churn-tables.js';
 import type { LoadStatsTracker } from './load-stats.js';
 import { type ConsumerSetup, nowMs, type ProducerSetup } from './messages.js';
 import type { RecordSender } from './producer-load.js';
@@ -63,7 +64,8 @@ export async function kafkajsSender(setup: ProducerSetup): Promise<RecordSender>
   let messages: { key: Buffer | null; value: Buffer }[] = [];
   let dones: ((err: Error | null) => void)[] = [];
   let timer: NodeJS.Timeout | null = null;
-  const inFlight = new Set<Promise<void>>();
+  // A Bag, not a Set: one entry per send call (see src/util/churn-tables.ts).
+  const inFlight = new Bag<Promise<void>>();
 
   const dispatch = (): void => {
     if (timer) clearTimeout(timer);
@@ -82,8 +84,8 @@ export async function kafkajsSender(setup: ProducerSetup): Promise<RecordSender>
       );
     messages = [];
     dones = [];
-    inFlight.add(call);
-    void call.finally(() => inFlight.delete(call));
+    const entry = inFlight.add(call);
+    void call.finally(() => inFlight.remove(entry));
   };
 
   const sender: RecordSender = {
@@ -95,7 +97,13 @@ export async function kafkajsSender(setup: ProducerSetup): Promise<RecordSender>
     },
     async flush() {
       dispatch();
-      while (inFlight.size > 0) await Promise.all([...inFlight]);
+      while (inFlight.size > 0) {
+        const calls: Promise<void>[] = [];
+        inFlight.forEach((call) => {
+          calls.push(call);
+        });
+        await Promise.all(calls);
+      }
     },
     async close() {
       await sender.flush();
