@@ -32,8 +32,8 @@ const EMPTY_KEY = -1;
  * Entries by non-negative integer key, for keys handed out by a counter (request ids, correlation
  * ids): key `k` lives in slot `k % capacity`, so keys in flight together rarely collide. On a
  * collision the table doubles while it is at least half full (up to `capacityMax` slots);
- * otherwise the newcomer goes to a small overflow Map (a straggler far behind the counter, such
- * as a call that waits long, is the usual cause; it is rare, so that Map barely churns).
+ * otherwise the entry held, a straggler far behind the counter (a call that waits long), moves to
+ * a small overflow Map and the newcomer takes its slot: each straggler enters that Map once.
  */
 export class IdTable<T> {
   private keys: Float64Array;
@@ -124,8 +124,13 @@ export class IdTable<T> {
       values[i] = value;
       this.slotted++;
     } else {
+      // The entry held is the straggler (keys come from a counter): it moves to the overflow, once,
+      // and the newcomer takes the slot. Moving the newcomer instead would churn the overflow Map
+      // once per lap of the counter for as long as the straggler stays.
       this.overflow ??= new Map();
-      this.overflow.set(key, value);
+      this.overflow.set(keys[i] as number, values[i] as T);
+      keys[i] = key;
+      values[i] = value;
     }
   }
 
