@@ -118,8 +118,10 @@ export class BrokerCore {
   readonly stopSignal: Promise<void> = new Promise((resolve) => {
     this.signalStop = resolve;
   });
-  /** Wake-ups of the waits `untilStopping` has in progress; each removes itself when it ends. */
-  /** A Bag, not a Set: one entry per long-poll fetch (see churn-tables.ts). */
+  /**
+   * Wake-ups of the waits `untilStopping` has in progress; each removes itself when it ends. A Bag,
+   * not a Set: one entry per long-poll fetch (see churn-tables.ts).
+   */
   private readonly stopWakes = new Bag<() => void>();
   /** Prometheus metrics; null unless the broker has a metrics port. Set by startBroker. */
   metrics: BrokerMetrics | null = null;

@@ -431,7 +431,7 @@ export class Connection {
 
   private onFrame(frame: Buffer): void {
     const correlationId = frame.readInt32BE(0);
-    const p = correlationId >= 0 ? this.pending.delete(correlationId) : undefined;
+    const p = this.pending.delete(correlationId);
     if (!p) {
       this.fail(
         new KafkaError(ERR.NETWORK_EXCEPTION, `unexpected correlation id ${correlationId}`),

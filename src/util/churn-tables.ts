@@ -63,7 +63,9 @@ export class IdTable<T> {
   }
 
   set(key: number, value: T): void {
-    assert.ok(Number.isSafeInteger(key) && key >= 0, `IdTable key ${key} not an integer >= 0`);
+    // Checked without building the message first: this runs once per request.
+    if (!(Number.isSafeInteger(key) && key >= 0))
+      throw new Error(`IdTable key ${key} not an integer >= 0`);
     if (this.overflow?.has(key)) {
       this.overflow.set(key, value);
       return;

@@ -71,7 +71,7 @@ import { Op, type OpCode, type RpcMessage } from './rpc.js';
 export const LEASE_TTL_MS = 120_000;
 /** At most this many read leases open at once per worker. */
 export const LEASES_MAX = 100_000;
-/** Slots of the lease table at most (leases far behind the newest share its overflow map). */
+/** Slots of the lease table at most (leases far behind the newest go to its overflow map). */
 const LEASE_SLOTS_MAX = 1 << 17;
 /** A replicated partition writes its high watermark checkpoint at most this often. */
 export const HW_CHECKPOINT_INTERVAL_MS = 5_000;

@@ -60,7 +60,7 @@ const IDLE_WAIT_MS = Number.POSITIVE_INFINITY;
 export const QUEUED_BYTES_MAX_DEFAULT = 256 * 1024 * 1024;
 /** Request ids wrap below 2^32 and skip 0 (0 means "no completion"). */
 const REQ_ID_MAX = 0xffffffff;
-/** Slots of the pending-call table at most (more calls in flight share its overflow map). */
+/** Slots of the pending-call table at most (calls far behind the newest go to its overflow map). */
 const PENDING_SLOTS_MAX = 1 << 16;
 
 export type RequestHandler = (op: OpCode, msg: RpcMessage) => void;
