@@ -13,37 +13,11 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { measureLatency } from '../../bench/broker/latency.js';
+import { median } from '../../src/bench/ab.js';
 import { BrokerChild } from '../support/broker-child.js';
+import { type GcEvent, parseGcTrace } from '../support/gc-trace.js';
 import { RawClient } from '../support/raw-client.js';
 import { tempDirs } from '../support/temp-dirs.js';
-
-interface Scavenge {
-  isolate: string;
-  survivedBytes: number;
-  promotedBytes: number;
-}
-
-function parseScavenges(lines: readonly string[]): Scavenge[] {
-  const out: Scavenge[] = [];
-  for (const line of lines) {
-    // `[pid:isolate]` (Node 20) or `[pid:isolate:thread]` (Node 24), then the fields.
-    const m = /^\[\d+:(0x[0-9a-f]+)(?::\d+)?\].* gc=s /.exec(line);
-    const promoted = / promoted=(\d+)/.exec(line);
-    const survived = / new_space_survived=(\d+)/.exec(line);
-    if (m && promoted && survived)
-      out.push({
-        isolate: m[1] as string,
-        promotedBytes: Number(promoted[1]),
-        survivedBytes: Number(survived[1]),
-      });
-  }
-  return out;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? Number.NaN;
-}
 
 const tempDir = tempDirs('sluice-promotion-');
 let child: BrokerChild | null = null;
@@ -83,13 +57,17 @@ describe('request objects on the network thread', () => {
       spaced: false,
     });
     clearTimeout(mark);
-    const windowLines = broker.log.slice(windowStart).split('\n');
+    const window = broker.log.slice(windowStart);
     expect(r.latency.count).toBeGreaterThan(9000);
 
-    const scavenges = parseScavenges(windowLines);
+    const scavenges = parseGcTrace(window).filter((e) => e.kind === 's');
     // The network thread allocates the most, so it scavenges the most.
-    const byIsolate = new Map<string, Scavenge[]>();
-    for (const s of scavenges) byIsolate.set(s.isolate, [...(byIsolate.get(s.isolate) ?? []), s]);
+    const byIsolate = new Map<string, GcEvent[]>();
+    for (const s of scavenges) {
+      const list = byIsolate.get(s.isolate) ?? [];
+      list.push(s);
+      byIsolate.set(s.isolate, list);
+    }
     const network = [...byIsolate.values()].sort((a, b) => b.length - a.length)[0] ?? [];
     expect(network.length, broker.log.slice(-4000)).toBeGreaterThanOrEqual(4);
     const survived = median(network.map((s) => s.survivedBytes));

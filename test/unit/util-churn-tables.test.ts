@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { Bag, IdTable } from '../../src/util/churn-tables.js';
+import { parseGcTrace } from '../support/gc-trace.js';
 
 describe('IdTable', () => {
   it('gets, sets, replaces and deletes by key', () => {
@@ -156,15 +157,12 @@ describe('promotion under churn', () => {
     // first scavenges promote whatever one pass of the loop has alive, with any table.
     const startMs = Number(/loop-start-ms=(\d+)/.exec(r.stdout)?.[1]);
     expect(startMs).toBeGreaterThan(0);
-    const inLoop = [...r.stdout.matchAll(/(\d+) ms: ([^\n]*)/g)].filter(
-      (m) => Number(m[1]) > startMs + 100,
-    );
-    const promoted = inLoop.map((m) =>
-      m[2]?.includes('gc=s ') ? / promoted=(\d+)/.exec(m[2]) : null,
-    );
+    const inLoop = parseGcTrace(r.stdout).filter((e) => e.timeMs > startMs + 100);
     return {
-      promotedBytes: promoted.reduce((sum, p) => sum + Number(p?.[1] ?? 0), 0),
-      fullCount: inLoop.filter((m) => m[2]?.includes('gc=mc ')).length,
+      promotedBytes: inLoop
+        .filter((e) => e.kind === 's')
+        .reduce((sum, e) => sum + e.promotedBytes, 0),
+      fullCount: inLoop.filter((e) => e.kind === 'mc').length,
     };
   }
 
