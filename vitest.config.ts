@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { UnfinishedFilesReporter } from './test/support/unfinished-files-reporter.js';
 
 export default defineConfig({
   test: {
@@ -8,5 +9,7 @@ export default defineConfig({
     // Two cores: one fork per core keeps integration tests with real sockets from starving.
     pool: 'forks',
     maxWorkers: 2,
+    // The second names a file whose process died (vitest alone says "Worker exited unexpectedly").
+    reporters: ['default', new UnfinishedFilesReporter()],
   },
 });
