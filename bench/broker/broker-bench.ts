@@ -34,8 +34,8 @@
  *   node --import tsx bench/broker/broker-bench.ts [startup|produce|fetch|latency|tailing ...] [--clients N]
  *     [--json FILE] [--metrics]   (--clients: produce load-generator processes, default 1;
  *     --metrics: the served broker runs with `--metrics-port 0`, to measure what metrics cost)
- *     [--spaced]  (latency: send each record at its own time by yielding with setImmediate, not
- *     in the bursts a 1 ms timer allows; it costs client CPU, which on 2 cores hurts the tail)
+ *     [--pacing timer|spin|sleep]  (latency: how the producer waits for each record's time, see
+ *     `Pacing` in latency.ts; default timer)
  *     [--set key=value ...]  (broker configs for the served broker, as `sluice serve --set`)
  *   SLUICE_BENCH_BROKER_NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR" profiles the served broker.
  *
@@ -63,6 +63,8 @@ import {
   formatPercentiles,
   measureLatency,
   measureRelayFloor,
+  PACINGS,
+  type Pacing,
   type Percentiles,
 } from './latency.js';
 import { startPortChild } from './port-child.js';
@@ -571,8 +573,8 @@ async function fetch(): Promise<void> {
   );
 }
 
-/** Latency mode sends each record at its own intended time instead of in timer-sized bursts. */
-let latencySpaced = false;
+/** How the latency mode's producer waits for each record's time. */
+let latencyPacing: Pacing = 'timer';
 
 async function latency(): Promise<void> {
   const b = await serveBroker();
@@ -580,7 +582,7 @@ async function latency(): Promise<void> {
   // optimizing compiler works on the hot paths for seconds (on V8's platform threads, beside the
   // load on 2 cores), so a 1 s warm-up measured start-up more than the steady state. Rounds in
   // one broker: p50 1.3 ms -> 0.78 ms, p90 6.2 -> 1.6 ms from the first to the fourth 6 s round.
-  const opts = { ratePerSec: 5000, seconds: 11, warmupMs: 5000, spaced: latencySpaced };
+  const opts = { ratePerSec: 5000, seconds: 11, warmupMs: 5000, pacing: latencyPacing };
   try {
     const c = await RawClient.connect(b.host, b.port);
     await createTopic(c, 'l', 1);
@@ -592,6 +594,7 @@ async function latency(): Promise<void> {
     const loadAfter = loadavg()[0] ?? 0;
     results.latency = {
       rate: opts.ratePerSec,
+      pacing: opts.pacing,
       ...r.latency,
       fromActualSend: r.fromActualSend,
       relayFloor: floor.latency,
@@ -601,7 +604,7 @@ async function latency(): Promise<void> {
       loadAverage1m: [loadBefore, loadAfter],
     };
     console.log(
-      `latency @ ${opts.ratePerSec}/s acks=1 produce->consume: ${formatPercentiles(r.latency)}`,
+      `latency @ ${opts.ratePerSec}/s acks=1 produce->consume (${opts.pacing} pacing): ${formatPercentiles(r.latency)}`,
     );
     console.log(`  from the actual send time:          ${formatPercentiles(r.fromActualSend)}`);
     console.log(`  floor: relay process, same threads: ${formatPercentiles(floor.latency)}`);
@@ -645,6 +648,12 @@ async function tailing(): Promise<void> {
   results.tailing = Object.fromEntries(rounds);
 }
 
+function parsePacing(value: string | undefined): Pacing {
+  const pacing = PACINGS.find((p) => p === value);
+  if (pacing === undefined) throw new Error(`--pacing takes one of ${PACINGS.join(', ')}`);
+  return pacing;
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const jsonAt = args.indexOf('--json');
@@ -654,8 +663,11 @@ async function main(): Promise<void> {
   if (args.includes('--metrics')) serveFlags = ['--metrics-port', '0'];
   const setAt = args.flatMap((a, i) => (a === '--set' ? [i + 1] : []));
   for (const i of setAt) serveFlags.push('--set', args[i] ?? '');
-  latencySpaced = args.includes('--spaced');
-  const flagValues = new Set([jsonAt + 1, clientsAt + 1, ...setAt].filter((i) => i > 0));
+  const pacingAt = args.indexOf('--pacing');
+  if (pacingAt >= 0) latencyPacing = parsePacing(args[pacingAt + 1]);
+  const flagValues = new Set(
+    [jsonAt + 1, clientsAt + 1, pacingAt + 1, ...setAt].filter((i) => i > 0),
+  );
   const modes = args.filter((a, i) => !a.startsWith('--') && !flagValues.has(i));
   const run = modes.length > 0 ? modes : ['startup', 'produce', 'fetch', 'latency'];
   const startBroker = await loadStartBroker();

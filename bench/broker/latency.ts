@@ -16,8 +16,8 @@
  *   difference; what the relay shows is the machine (scheduler, loopback, Node's event loop).
  *
  * Latency counts from a record's intended send time when it was sent late (coordinated omission
- * corrected), from its actual send time when the generator sent it early (it sleeps only when more
- * than 1 ms ahead, so records leave in small bursts), as in the broker bench before.
+ * corrected), from its actual send time when the generator sent it early. How the producer waits
+ * for a record's time is `Pacing`.
  *
  * Benchmark-only. `measureLatency` runs on the bench's main thread; this module is also the
  * entry of its two worker threads.
@@ -44,9 +44,23 @@ export interface LatencyOptions {
   ratePerSec: number;
   seconds: number;
   warmupMs: number;
-  /** Send each record at its own time (setImmediate yields) instead of timer-sized bursts. */
-  spaced: boolean;
+  /** How the producer thread waits for each record's send time. */
+  pacing: Pacing;
 }
+
+/**
+ * How the producer thread waits until a record is due:
+ * - `timer`: `setTimeout` when more than 1 ms ahead, else sends at once. Records leave in bursts
+ *   of about 1 ms, early or late by up to the timer's lateness (1 ms and more on a busy machine).
+ * - `spin`: yields with `setImmediate` until due: on time, but it keeps a core busy.
+ * - `sleep`: yields once to the event loop (responses are read there), then blocks the thread in
+ *   `Atomics.wait` until due: a futex sleep with a sub-millisecond timeout, so each record leaves
+ *   at its own time, at the cost of the kernel's wake-up lateness (about 85 us at the median on
+ *   this kind of VM), which counts as latency.
+ */
+export type Pacing = 'timer' | 'spin' | 'sleep';
+
+export const PACINGS: readonly Pacing[] = ['timer', 'spin', 'sleep'];
 
 export interface Percentiles {
   p50us: number;
@@ -95,10 +109,20 @@ function nowUs(): number {
   return Number(process.hrtime.bigint()) / 1000;
 }
 
-async function sleepUntil(us: number, spaced: boolean): Promise<void> {
+/** The cell `sleep` pacing waits on; nothing notifies it, so every wait ends by its timeout. */
+const sleepCell = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
+
+async function sleepUntil(us: number, pacing: Pacing): Promise<void> {
+  if (pacing === 'sleep') {
+    await new Promise((r) => setImmediate(r));
+    const waitMs = (us - nowUs()) / 1000;
+    // Blocks this (producer) thread until the record is due; no notify ever comes (see sleepCell).
+    if (waitMs > 0) Atomics.wait(sleepCell, 0, 0, waitMs);
+    return;
+  }
   const waitMs = (us - nowUs()) / 1000;
   if (waitMs > 1) await new Promise((r) => setTimeout(r, waitMs));
-  while (spaced && nowUs() < us) await new Promise((r) => setImmediate(r));
+  while (pacing === 'spin' && nowUs() < us) await new Promise((r) => setImmediate(r));
 }
 
 function loopDelay(h: ReturnType<typeof monitorEventLoopDelay>): { p99: number; max: number } {
@@ -114,7 +138,7 @@ async function produceThread(d: ThreadData): Promise<void> {
   const sender = d.mode === 'broker' ? await brokerSender(d.opts) : await relaySender(d.opts);
   for (let i = 0; i < d.total; i++) {
     const intended = d.startUs + i * intervalUs;
-    await sleepUntil(intended, d.opts.spaced);
+    await sleepUntil(intended, d.opts.pacing);
     const actual = nowUs();
     sentActual[i] = actual;
     sentAt[i] = Math.min(intended, actual);

@@ -54,7 +54,7 @@ describe('request objects on the network thread', () => {
       ratePerSec: 5000,
       seconds: 4,
       warmupMs,
-      spaced: false,
+      pacing: 'timer',
     });
     clearTimeout(mark);
     const window = broker.log.slice(windowStart);
