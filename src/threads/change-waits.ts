@@ -20,7 +20,7 @@
  * watch loops all run on the owning thread's event loop).
  */
 
-import { Bag, type BagEntry } from '../util/churn-tables.js';
+import { Bag } from '../util/churn-tables.js';
 import { atomicsAsync } from './wait-async.js';
 
 export type ChangeWaitResult = 'changed' | 'timed-out';
@@ -109,7 +109,7 @@ export class ChangeWaits {
 
   /** Resolves every waiter whose seen count is not `count` (a stale notify changes nothing). */
   private settleChanged(w: Watch, count: number): void {
-    w.waiters.forEach((waiter, entry: BagEntry<Waiter>) => {
+    w.waiters.forEach((waiter, entry) => {
       if (waiter.seenCount === count) return;
       w.waiters.remove(entry);
       if (waiter.timer !== null) clearTimeout(waiter.timer);

@@ -200,10 +200,10 @@ export class OwnerService {
   /** Open read leases by id: an IdTable, one entry per fetch read (see churn-tables.ts). */
   private readonly leases = new IdTable<Lease>(LEASE_SLOTS_MAX);
   private nextLeaseId = 1;
-  /** Gathered produce requests by partition slot, appended by `flushGathered`. */
   /**
-   * Groups of the current drain, at most GATHER_GROUPS_MAX, found by slot with a scan: an array,
-   * not a Map keyed by slot, as groups come and go with every drain (see churn-tables.ts).
+   * Gathered produce requests of the current drain, one group per partition slot (found with a
+   * scan), at most GATHER_GROUPS_MAX, appended by `flushGathered`: an array, not a Map keyed by
+   * slot, as groups come and go with every drain (see churn-tables.ts).
    */
   private readonly gathered: GatherGroup[] = [];
   /** Group buffers to reuse (their bytes are in the page cache once appended). */
