@@ -11,7 +11,9 @@
  *             same load generator against a sink process that decodes and answers every produce
  *             request but stores nothing (produce-sink.ts: the loopback + protocol ceiling), and
  *             the loopback TCP ceiling without Node (bench/io/loopback-ceiling.c, built with cc)
- *   fetch     read a page-cached partition with 32 MiB fetches (sendfile), one at a time; the
+ *   fetch     read a page-cached partition with 32 MiB fetches, one at a time, after a sync and
+ *             a warm-up pass, once with sendfile (the default) and once with
+ *             `fetch.send.method=mapped`; the
  *             client walks batch headers as bytes arrive and keeps none (fetch-stream.ts). vs the
  *             loopback TCP limit, defined as a separate plain Node process streaming the same
  *             bytes without pause over one connection to the same receive path; and vs the same
@@ -100,7 +102,7 @@ function brokerNodeFlags(): string[] {
   return (process.env.SLUICE_BENCH_BROKER_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 }
 
-async function serveBroker(): Promise<ServedBroker> {
+async function serveBroker(extraFlags: readonly string[] = []): Promise<ServedBroker> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sluice-bench-serve-'));
   const dist = new URL('../../dist/cli/main.js', import.meta.url);
   const args = existsSync(dist)
@@ -108,7 +110,17 @@ async function serveBroker(): Promise<ServedBroker> {
     : ['--import', 'tsx', new URL('../../src/cli/main.ts', import.meta.url).pathname];
   const child = spawn(
     process.execPath,
-    [...brokerNodeFlags(), ...args, 'serve', '--port', '0', '--data-dir', dataDir, ...serveFlags],
+    [
+      ...brokerNodeFlags(),
+      ...args,
+      'serve',
+      '--port',
+      '0',
+      '--data-dir',
+      dataDir,
+      ...serveFlags,
+      ...extraFlags,
+    ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
@@ -494,10 +506,19 @@ async function produce(clients: number): Promise<void> {
 /** Bytes per fetch response in the fetch benchmark (the partition's max bytes). */
 const FETCH_PARTITION_BYTES_MAX = 32 * 1024 * 1024;
 
+/** Passes over the partition before the measured ones (JIT, first touch), and measured passes. */
+const FETCH_WARMUP_PASSES = 1;
+const FETCH_MEASURED_PASSES = 2;
+/** The broker's ways to send a fetch response's file slices (`fetch.send.method`), benched both. */
+const FETCH_SEND_METHODS = ['sendfile', 'mapped'] as const;
+
 /**
  * The fetch benchmark: a page-cached partition of 512 MiB (64 KiB batches) read with 32 MiB
  * fetches, one at a time on one connection, by a client that walks the batch headers as the bytes
- * stream in and keeps none (fetch-stream.ts). Judged against, in the same run and with the same
+ * stream in and keeps none (fetch-stream.ts). After the produce, `sync` writes the partition back
+ * (its writeback would otherwise run beside the first reads), and one pass over the partition
+ * warms both ends up; the next two passes are measured. Run once with each `fetch.send.method`:
+ * `sendfile` (the default) and `mapped`. Judged against, in the same run and with the same
  * receive path:
  * - the loopback TCP limit: a plain Node process streaming the same bytes without pause over one
  *   connection to this client (two processes, as broker and consumer are);
@@ -505,44 +526,17 @@ const FETCH_PARTITION_BYTES_MAX = 32 * 1024 * 1024;
  *   same response layout and bytes from memory.
  */
 async function fetch(): Promise<void> {
-  const b = await serveBroker();
   const { buf } = batch64k();
   const totalBytes = 512 * 1024 * 1024;
+  const byMethod = new Map<string, number>();
   let bytes = 0;
-  let gbps = 0;
-  try {
-    const c = await RawClient.connect(b.host, b.port);
-    await createTopic(c, 'f', 1);
-    const produces: Promise<unknown>[] = [];
-    for (let sent = 0; sent < totalBytes; sent += buf.length) {
-      produces.push(
-        c.request(0, 8, {
-          transactionalId: null,
-          acks: 1,
-          timeoutMs: 5000,
-          topicData: [{ name: 'f', partitionData: [{ index: 0, records: buf }] }],
-        }),
-      );
-      if (produces.length >= 64) await Promise.all(produces.splice(0));
-    }
-    await Promise.all(produces);
-    c.close();
-    const f = await FetchStream.connect(b.host, b.port);
-    let offset = 0;
-    const t0 = performance.now();
-    for (;;) {
-      const r = await f.fetch('f', offset, FETCH_PARTITION_BYTES_MAX);
-      if (r.errorCode !== 0) throw new Error(`fetch error ${r.errorCode}`);
-      if (r.bytes === 0) break;
-      bytes += r.bytes;
-      offset = r.nextOffset;
-      if (offset >= r.highWatermark) break;
-    }
-    gbps = bytes / ((performance.now() - t0) / 1000) / 1e9;
-    f.close();
-  } finally {
-    await b.stop();
+  for (const method of FETCH_SEND_METHODS) {
+    const r = await fetchThroughput(method, buf, totalBytes);
+    byMethod.set(method, r.gbps);
+    bytes = r.bytes;
   }
+  const gbps = byMethod.get('sendfile') ?? 0;
+  const mappedGBps = byMethod.get('mapped') ?? 0;
   // The bytes one broker response carries: as many whole 64 KiB batches as fit 32 MiB.
   const response = Buffer.concat(
     Array.from({ length: Math.floor(FETCH_PARTITION_BYTES_MAX / buf.length) }, () => buf),
@@ -553,6 +547,7 @@ async function fetch(): Promise<void> {
   results.fetch = {
     bytes,
     gbps,
+    mappedGBps,
     loopbackGBps: limit,
     ratio: gbps / limit,
     frameLoopbackGBps: frameLimit,
@@ -561,7 +556,10 @@ async function fetch(): Promise<void> {
     loadAverage1m: loadavg()[0] ?? 0,
   };
   console.log(
-    `fetch: ${(bytes / 1048576).toFixed(0)} MiB at ${gbps.toFixed(2)} GB/s; loopback TCP limit (separate process streaming the same bytes) ${limit.toFixed(2)} GB/s; ratio ${(gbps / limit).toFixed(2)}`,
+    `fetch: ${(bytes / 1048576).toFixed(0)} MiB at ${gbps.toFixed(2)} GB/s (sendfile, the default); loopback TCP limit (separate process streaming the same bytes) ${limit.toFixed(2)} GB/s; ratio ${(gbps / limit).toFixed(2)}`,
+  );
+  console.log(
+    `fetch with fetch.send.method=mapped: ${mappedGBps.toFixed(2)} GB/s; ratio ${(mappedGBps / limit).toFixed(2)} of the loopback limit, ${(mappedGBps / gbps).toFixed(2)}x sendfile`,
   );
   console.log(
     `fetch vs the same shape without a broker (separate process, one connection, ${FETCH_PARTITION_BYTES_MAX / 1048576} MiB responses one at a time from memory): ${frameLimit.toFixed(2)} GB/s; ratio ${(gbps / frameLimit).toFixed(2)}; load average ${(loadavg()[0] ?? 0).toFixed(2)}`,
@@ -571,6 +569,59 @@ async function fetch(): Promise<void> {
       ? 'fetch vs kernel sendfile: no C compiler (cc), not measured'
       : `fetch vs kernel sendfile (C, blocking sendfile of a page-cached file of the same bytes to a loopback socket, nothing else on either end): ${kernelGBps.toFixed(2)} GB/s; ratio ${(gbps / kernelGBps).toFixed(2)}`,
   );
+}
+
+/** One broker with `fetch.send.method=method`: the partition written, warmed, then read. */
+async function fetchThroughput(
+  method: string,
+  batch: Buffer,
+  totalBytes: number,
+): Promise<{ bytes: number; gbps: number }> {
+  const b = await serveBroker(['--set', `fetch.send.method=${method}`]);
+  try {
+    const c = await RawClient.connect(b.host, b.port);
+    await createTopic(c, 'f', 1);
+    const produces: Promise<unknown>[] = [];
+    for (let sent = 0; sent < totalBytes; sent += batch.length) {
+      produces.push(
+        c.request(0, 8, {
+          transactionalId: null,
+          acks: 1,
+          timeoutMs: 5000,
+          topicData: [{ name: 'f', partitionData: [{ index: 0, records: batch }] }],
+        }),
+      );
+      if (produces.length >= 64) await Promise.all(produces.splice(0));
+    }
+    await Promise.all(produces);
+    c.close();
+    spawnSync('sync');
+    const f = await FetchStream.connect(b.host, b.port);
+    for (let i = 0; i < FETCH_WARMUP_PASSES; i++) await readPartition(f);
+    const t0 = performance.now();
+    let bytes = 0;
+    for (let i = 0; i < FETCH_MEASURED_PASSES; i++) bytes += await readPartition(f);
+    const gbps = bytes / ((performance.now() - t0) / 1000) / 1e9;
+    f.close();
+    return { bytes: bytes / FETCH_MEASURED_PASSES, gbps };
+  } finally {
+    await b.stop();
+  }
+}
+
+/** Reads partition 'f' from offset 0 to its high watermark; returns the record bytes read. */
+async function readPartition(f: FetchStream): Promise<number> {
+  let bytes = 0;
+  let offset = 0;
+  for (;;) {
+    const r = await f.fetch('f', offset, FETCH_PARTITION_BYTES_MAX);
+    if (r.errorCode !== 0) throw new Error(`fetch error ${r.errorCode}`);
+    if (r.bytes === 0) break;
+    bytes += r.bytes;
+    offset = r.nextOffset;
+    if (offset >= r.highWatermark) break;
+  }
+  return bytes;
 }
 
 /** How the latency mode's producer waits for each record's time. */

@@ -1,10 +1,11 @@
 /*
  * Kernel baseline for bench/io/sendfile.ts, without Node: sends a page-cached file to a loopback
- * socket with blocking sendfile(2) or pread + write (256 KiB), four rounds, and prints GB/s and
- * the sender's CPU seconds per GB (a forked child drains the socket).
+ * socket with blocking sendfile(2), pread + write (256 KiB), or write(2) from 8 MiB read-only
+ * mappings of the file (the addon's `sendmapped`), four rounds, and prints GB/s and the sender's
+ * CPU seconds per GB (a forked child drains the socket).
  *
  *   cc -O2 -o raw-sendfile bench/io/raw-sendfile.c
- *   ./raw-sendfile FILE BYTES MODE [SNDBUF]     MODE: 0 = sendfile, 1 = pread + write
+ *   ./raw-sendfile FILE BYTES MODE [SNDBUF]     MODE: 0 = sendfile, 1 = pread + write, 2 = mmap + write
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -22,6 +24,7 @@
 #include "loopback-pair.h"
 
 #define COPY_CHUNK (256 * 1024)
+#define MAP_WINDOW (8L * 1024 * 1024)
 #define ROUNDS 4
 
 static double cpu_s(void) {
@@ -38,6 +41,16 @@ static int send_round(int mode, int sock, int fd, long size, char *buf) {
       ssize_t n = sendfile(sock, fd, &off, size - sent);
       if (n <= 0) return -1;
       sent += n;
+      continue;
+    }
+    if (mode == 2) {
+      long window = size - sent < MAP_WINDOW ? size - sent : MAP_WINDOW;
+      char *m = mmap(NULL, window, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, sent);
+      if (m == MAP_FAILED) return -1;
+      int failed = write_all(sock, m, window);
+      munmap(m, window);
+      if (failed) return -1;
+      sent += window;
       continue;
     }
     ssize_t n = pread(fd, buf, COPY_CHUNK, sent);
@@ -70,7 +83,8 @@ int main(int argc, char **argv) {
       return 1;
     }
     double dt = now_s() - t;
-    printf("%s %.2f GB/s %.3f CPU s/GB\n", mode ? "copy" : "sendfile", size / dt / 1e9,
+    const char *name = mode == 0 ? "sendfile" : mode == 1 ? "copy" : "mapped";
+    printf("%s %.2f GB/s %.3f CPU s/GB\n", name, size / dt / 1e9,
            (cpu_s() - c) / (size / 1e9));
   }
   close(sock);

@@ -1,7 +1,7 @@
 /**
  * Fetch-path send throughput: a page-cached file sent to a loopback socket with `sendChunks` on
- * its native sendfile path versus its read + write copy path, side by side in one run, plus the
- * raw loopback TCP limit (socket.write of an in-memory buffer). The receiver is a separate
+ * its native paths (sendfile, splice, the addon's mmap + write) versus its JS read + write copy
+ * path, side by side in one run, plus the raw loopback TCP limit (socket.write of an in-memory buffer). The receiver is a separate
  * process that drains the socket into one reused buffer, so this process's CPU time
  * (process.cpuUsage: every thread, the libuv pool included; and resourceUsage context switches)
  * is the sender's alone.
@@ -31,7 +31,8 @@ import {
   writeReport,
 } from './common.js';
 
-type Mode = 'sendfile' | 'splice' | 'copy' | 'raw-tcp';
+/** `mapped`: the addon's mmap + write on the thread pool; `copy`: the JS copy path. */
+type Mode = 'sendfile' | 'splice' | 'mapped' | 'copy' | 'raw-tcp';
 
 export interface SendResult {
   mode: Mode;
@@ -102,7 +103,8 @@ function makeRound(
   for (let pos = 0; pos < fileBytes; pos += sliceBytes) {
     slices.push([{ fd: fileFd, position: pos, length: Math.min(sliceBytes, fileBytes - pos) }]);
   }
-  const opts = { forceCopy: mode === 'copy', nativeMethod: mode === 'splice' ? mode : undefined };
+  const nativeMethod = mode === 'splice' || mode === 'mapped' ? mode : undefined;
+  const opts = { forceCopy: mode === 'copy', nativeMethod } as const;
   return async () => {
     const done = link.nextRound();
     if (mode === 'raw-tcp') await rawRound(link.socket, memory, fileBytes);
@@ -170,12 +172,12 @@ async function main(): Promise<void> {
   const link = await connectReceiver(dir, fileBytes);
   try {
     const modes: Mode[] = loadNativeAddon()
-      ? ['sendfile', 'splice', 'copy', 'raw-tcp']
+      ? ['sendfile', 'splice', 'mapped', 'copy', 'raw-tcp']
       : ['copy', 'raw-tcp'];
     for (const r of await runModes(modes, link, fd, fileBytes, sliceBytes, rounds)) {
       results.push(r);
       console.log(
-        `${r.mode.padEnd(9)} ${r.gbPerSec.toFixed(2)} GB/s  ${r.cpuSecondsPerGb.toFixed(3)} CPU s/GB  ${r.voluntaryContextSwitches} voluntary ctx switches`,
+        `${r.mode.padEnd(11)} ${r.gbPerSec.toFixed(2)} GB/s  ${r.cpuSecondsPerGb.toFixed(3)} CPU s/GB  ${r.voluntaryContextSwitches} voluntary ctx switches`,
       );
     }
   } finally {

@@ -26,6 +26,7 @@ import { attachReplication } from '../cluster/replication/index.js';
 import type { ReplicaRoles } from '../cluster/types.js';
 import { brokerConfig, type ConfigSet } from '../config/config.js';
 import { createFileIO, type FileIO } from '../io/index.js';
+import type { NativeMethod } from '../io/socket-sendfile.js';
 import { loadNativeAddon } from '../native/addon.js';
 import { isPartitionFile, parsePartitionDirName } from '../storage/partition-files.js';
 import { PartitionStateTable } from '../threads/partition-state.js';
@@ -218,6 +219,7 @@ async function startLocked(
     maxInFlight: config.int('queued.max.requests.per.connection'),
     idleTimeoutMs: config.int('connections.max.idle.ms'),
     writeHighWaterBytes: WRITE_HIGH_WATER_BYTES,
+    sendMethod: config.str('fetch.send.method') as NativeMethod,
     logger,
     handle: observability.wrap((frame, peer) => dispatch(liveCore, frame, peer)),
   });

@@ -32,7 +32,7 @@
  */
 
 import { createServer, type Server, Socket } from 'node:net';
-import { readSlices, sendChunks } from '../io/socket-sendfile.js';
+import { type NativeMethod, readSlices, sendChunks } from '../io/socket-sendfile.js';
 import type { Logger } from '../util/logger.js';
 import { type DispatchResult, ProtocolViolation } from './dispatch.js';
 import { FrameReader, FrameSizeError, framePool } from './frame-reader.js';
@@ -120,6 +120,8 @@ export interface NetworkOptions {
   idleTimeoutMs: number;
   /** Unsent response bytes above which a connection stops reading. */
   writeHighWaterBytes: number;
+  /** How the native addon sends large responses' file slices (`fetch.send.method`). */
+  sendMethod?: NativeMethod;
   logger: Logger;
   handle: (frame: Buffer, peer: { remote: string }) => Promise<DispatchResult | null>;
 }
@@ -391,6 +393,7 @@ class Connection {
     try {
       await sendChunks(this.socket, result.chunks, {
         forceCopy: sliceBytes(result.chunks) < SENDFILE_MIN_BYTES,
+        nativeMethod: this.opts.sendMethod,
       });
     } catch (err) {
       this.fail(`write failed: ${(err as Error).message}`);

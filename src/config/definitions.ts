@@ -68,6 +68,8 @@ export const CLEANUP_POLICIES = ['delete', 'compact', 'compact,delete'] as const
 export type CleanupPolicy = (typeof CLEANUP_POLICIES)[number];
 export type FlushPolicy = (typeof FLUSH_POLICIES)[number];
 export const TIMESTAMP_TYPES = ['CreateTime', 'LogAppendTime'] as const;
+/** `fetch.send.method`: the values of `NativeMethod` (src/io/socket-sendfile.ts). */
+export const FETCH_SEND_METHODS = ['sendfile', 'splice', 'mapped'] as const;
 
 /** Topic-level keys (CreateTopics configs, DescribeConfigs on a topic, IncrementalAlterConfigs). */
 export const TOPIC_CONFIGS: readonly ConfigDef[] = [
@@ -265,6 +267,17 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
     type: 'boolean',
     default: true,
     doc: 'Sluice: on Linux (with the native addon), partition-owner threads run under SCHED_BATCH, so that an owner woken by the network thread does not preempt it on a busy CPU; false keeps the default policy.',
+  },
+  {
+    name: 'fetch.send.method',
+    type: 'string',
+    default: 'sendfile',
+    oneOf: FETCH_SEND_METHODS,
+    doc:
+      'Sluice: how the native addon sends the file slices of large Fetch responses, on the thread ' +
+      'pool. sendfile: zero-copy page references (the default); splice: through a 1 MiB pipe; ' +
+      'copy: pread into 1 MiB and write, one copy more but faster over loopback on some kernels ' +
+      '(measure with the fetch bench).',
   },
   {
     name: 'socket.request.max.bytes',

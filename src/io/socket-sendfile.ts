@@ -19,13 +19,14 @@
  *   promise rejects with an IoError; nothing is retried.
  *
  *
- * Measured here (`bench/io/sendfile.ts`, kernel 6.18, 2 vCPUs, loopback, page-cached file):
- * sendfile 2.0-2.4 GB/s, splice through a 1 MiB pipe 1.8-2.3 GB/s, the copy path 2.3-2.5 GB/s,
- * at about the same sender CPU per GB (0.35-0.45 s). A plain C harness shows the same on this
- * kernel (sendfile 1.9-2.5 GB/s vs pread + write 2.6-2.8 GB/s), so over loopback the kernel's
- * sendfile does not beat a copy here; `forceCopy` exists so a deployment can choose by measuring.
- * sendfile stays the default (splice measured slower, so it is opt-in only) because it keeps the
- * network thread free of the pread memcpy and moves the send onto the thread pool.
+ * Measured here (`bench/io/sendfile.ts`, kernel 6.18, 2 vCPUs, loopback, page-cached file, 32 MiB
+ * slices): sendfile 2.2-2.5 GB/s, splice through a 1 MiB pipe 2.0-2.4 GB/s, the JS copy path
+ * 2.6-2.7 GB/s, `mapped` (mmap + write) 3.1-3.3 GB/s, against 4.3-4.8 GB/s for a plain
+ * socket.write of memory. The C harness `bench/io/raw-sendfile.c` shows the same order on this
+ * kernel (sendfile 1.9-3.2 GB/s, pread + write 2.5-3.4, mmap + write 3.3-3.6): over loopback the
+ * kernel's sendfile costs more per byte than one copy. sendfile stays the default: on a real network card it
+ * needs no copy at all, and it keeps the send off the network thread like the other native
+ * methods; the broker's `fetch.send.method` picks another by measuring (`NativeMethod`).
  *
  * Thread ownership: the network thread (main) that owns the sockets; the module state (in-flight
  * counter, buffer pool, per-socket queues) is per thread and not thread-safe.
@@ -33,7 +34,7 @@
 
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
-import { loadNativeAddon } from '../native/addon.js';
+import { loadNativeAddon, type NativeAddon } from '../native/addon.js';
 import { type FileSlice, IoError } from './file-io.js';
 import { toIoError } from './fs-file-io.js';
 
@@ -44,11 +45,19 @@ export interface SendChunksOptions {
   timeoutMs?: number;
   /** Always use the read + write copy path (benchmarks, tests, debugging). */
   forceCopy?: boolean;
-  /** Native system call for slices: 'sendfile' (default) or 'splice' through a 1 MiB pipe. */
+  /** How the native path moves slices (`NativeMethod`); default 'sendfile'. */
   nativeMethod?: NativeMethod;
 }
 
-export type NativeMethod = 'sendfile' | 'splice';
+/**
+ * How the native path moves a file slice to the socket, on the thread pool:
+ * - `sendfile`: sendfile(2), page references, no copy on the sending side (the default).
+ * - `splice`: file -> 1 MiB pipe -> socket with splice(2).
+ * - `copy`: pread(2) into a 1 MiB buffer, then write(2): one copy more on the sending side,
+ *   still off the network thread. Over loopback on kernel 6.18 it beat sendfile (see below), so
+ *   a broker whose clients are local (tests, embedded use) can choose it by measuring.
+ */
+export type NativeMethod = 'sendfile' | 'splice' | 'mapped';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_NATIVE_METHOD: NativeMethod = 'sendfile';
@@ -66,6 +75,8 @@ function defaultNativeCap(): number {
 let maxNativeSends = defaultNativeCap();
 let nativeInFlight = 0;
 const stats = { nativeSlices: 0, copySlices: 0, nativeBytes: 0, copyBytes: 0 };
+/** Native slices sent by each method. */
+const nativeSlicesBy: Record<NativeMethod, number> = { sendfile: 0, splice: 0, mapped: 0 };
 const freeBuffers: Buffer[] = [];
 const socketTails = new WeakMap<net.Socket, Promise<void>>();
 
@@ -78,8 +89,12 @@ export function setMaxConcurrentNativeSends(count: number): number {
 }
 
 /** Counters since start: slices and bytes sent by each path, and native sends in flight now. */
-export function sendStats(): typeof stats & { nativeInFlight: number; maxNativeSends: number } {
-  return { ...stats, nativeInFlight, maxNativeSends };
+export function sendStats(): typeof stats & {
+  nativeSlicesBy: Record<NativeMethod, number>;
+  nativeInFlight: number;
+  maxNativeSends: number;
+} {
+  return { ...stats, nativeSlicesBy: { ...nativeSlicesBy }, nativeInFlight, maxNativeSends };
 }
 
 /**
@@ -172,9 +187,10 @@ async function sendNative(
     assertOpen(socket);
     const addon = loadNativeAddon();
     if (addon === null) throw new IoError('native addon vanished', 'ENOSYS', 'sendfile');
-    const send = method === 'splice' ? addon.splice : addon.sendfile;
+    const send = nativeSend(addon, method);
     const sent = await send(fd, slice.fd, slice.position, slice.length, timeoutMs, cancel);
     stats.nativeSlices++;
+    nativeSlicesBy[method]++;
     stats.nativeBytes += sent;
     if (sent < slice.length) throw shortSlice(slice, sent);
   } catch (err) {
@@ -184,6 +200,12 @@ async function sendNative(
     socket.off('close', onClose);
     nativeInFlight--;
   }
+}
+
+function nativeSend(addon: NativeAddon, method: NativeMethod): NativeAddon['sendfile'] {
+  if (method === 'splice') return addon.splice;
+  if (method === 'mapped') return addon.sendmapped;
+  return addon.sendfile;
 }
 
 function shortSlice(slice: FileSlice, sent: number): IoError {

@@ -61,6 +61,20 @@ export interface NativeAddon {
     timeoutMs: number,
     cancel?: Int32Array,
   ): Promise<number>;
+  /**
+   * Same contract as `sendfile`, mapping the range read-only in 8 MiB windows and writing each
+   * with write(2): one copy on the sending side, from the page cache itself. Only the kernel
+   * reads the mapping (inside write), so a file truncated under the send fails it with EFAULT
+   * rather than a SIGBUS.
+   */
+  sendmapped(
+    socketFd: number,
+    fileFd: number,
+    position: number,
+    length: number,
+    timeoutMs: number,
+    cancel?: Int32Array,
+  ): Promise<number>;
   /** CRC-32C of `buf`, continuing from the finished CRC `init` (default 0). Unsigned. */
   crc32c(buf: Uint8Array, init?: number): number;
   /** The table-driven software CRC-32C (for tests and comparison). */

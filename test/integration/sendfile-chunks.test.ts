@@ -96,6 +96,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const paths = [
   ['native sendfile', 'sendfile'],
   ['native splice', 'splice'],
+  ['native mmap + write', 'mapped'],
   ['copy', 'copy'],
 ] as const;
 
@@ -222,6 +223,37 @@ describe.each(paths)('sendChunks (%s path)', (_name, method) => {
       sendChunks(p.sender, [{ fd: fileFd, position: 0, length: 10 }], { forceCopy, nativeMethod }),
     ).rejects.toMatchObject({ code: 'EPIPE' });
     p.close();
+  });
+});
+
+describe.skipIf(addon === null)('sendChunks, mapped path, file truncated under the send', () => {
+  it('fails that send with EFAULT and the process keeps running', async () => {
+    // A mapped page past the new end of file would raise SIGBUS if this process read it; only the
+    // kernel reads it (inside write), so the send fails instead, and the process lives on.
+    const path = join(dir, 'truncated.log');
+    fs.writeFileSync(path, fileBytes);
+    const fd = fs.openSync(path, 'r+');
+    const p = await pair();
+    p.receiver.pause(); // the socket fills: the send waits on it, its window mapped
+    const sending = sendChunks(p.sender, [{ fd, position: 0, length: BIG_BYTES }], {
+      nativeMethod: 'mapped',
+    });
+    sending.catch(() => undefined);
+    await sleep(100);
+    fs.ftruncateSync(fd, 0);
+    p.receiver.resume();
+    p.receiver.on('data', () => undefined);
+    await expect(sending).rejects.toMatchObject({ code: 'EFAULT' });
+    expect(p.sender.destroyed).toBe(true);
+    p.close();
+    fs.closeSync(fd);
+    // Still serving: a later send from another file goes through intact.
+    const q = await pair();
+    const chunks: SendChunk[] = [{ fd: fileFd, position: 7, length: 1_000_000 }];
+    const got = collect(q.receiver, 1_000_000);
+    await sendChunks(q.sender, chunks, { nativeMethod: 'mapped' });
+    expect((await got).equals(expected(chunks))).toBe(true);
+    q.close();
   });
 });
 

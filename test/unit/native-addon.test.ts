@@ -80,6 +80,30 @@ describe.skipIf(addon === null)('native addon', () => {
     expect(fs.statSync(join(dir, 'dst')).size).toBe(data.length - 5);
   });
 
+  it('sendmapped writes a range through its mapping windows and stops at the end of file', async () => {
+    // 19 MiB + 777 bytes from an unaligned position: three 8 MiB windows, a distinct byte each.
+    const src = join(dir, 'mapped-src');
+    const data = Buffer.alloc(19 * 1024 * 1024 + 777);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 31 + (i >> 11)) & 0xff;
+    fs.writeFileSync(src, data);
+    const inFd = fs.openSync(src, 'r');
+    const out = join(dir, 'mapped-dst');
+    const outFd = fs.openSync(out, 'w');
+    const middle = data.length - 1000 - 1234;
+    expect(await a.sendmapped(outFd, inFd, 1000, middle, 5000)).toBe(middle);
+    expect(await a.sendmapped(outFd, inFd, data.length - 10, 100, 5000)).toBe(10); // file ends
+    expect(await a.sendmapped(outFd, inFd, data.length + 5, 100, 5000)).toBe(0); // past the end
+    fs.closeSync(inFd);
+    fs.closeSync(outFd);
+    const want = Buffer.concat([data.subarray(1000, 1000 + middle), data.subarray(-10)]);
+    expect(fs.readFileSync(out).equals(want)).toBe(true);
+    const closed = fs.openSync(join(dir, 'mapped-closed'), 'w');
+    fs.closeSync(closed);
+    await expect(a.sendmapped(closed, closed, 0, 10, 1000)).rejects.toMatchObject({
+      code: 'EBADF',
+    });
+  });
+
   it('loads in a worker thread too (context-aware)', async () => {
     const path = join(packageRoot(), 'native', 'build', 'Release', 'sluice_native.node');
     const code = `const { parentPort } = require('node:worker_threads');
