@@ -34,7 +34,7 @@
 
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
-import { loadNativeAddon, type NativeAddon } from '../native/addon.js';
+import { loadNativeAddon, type NativeAddon, type SendFileRange } from '../native/addon.js';
 import { type FileSlice, IoError } from './file-io.js';
 import { toIoError } from './fs-file-io.js';
 
@@ -202,7 +202,7 @@ async function sendNative(
   }
 }
 
-function nativeSend(addon: NativeAddon, method: NativeMethod): NativeAddon['sendfile'] {
+function nativeSend(addon: NativeAddon, method: NativeMethod): SendFileRange {
   if (method === 'splice') return addon.splice;
   if (method === 'mapped') return addon.sendmapped;
   return addon.sendfile;

@@ -15,6 +15,21 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/**
+ * A file range sent to a non-blocking socket on the thread pool. Both fds are dup'd for the
+ * duration. Resolves with the bytes sent (less than `length` only if the file ends first);
+ * rejects with ETIMEDOUT after `timeoutMs`, ECANCELED once `cancel[0]` becomes non-zero, or the
+ * socket's error (EPIPE, ECONNRESET, ...).
+ */
+export type SendFileRange = (
+  socketFd: number,
+  fileFd: number,
+  position: number,
+  length: number,
+  timeoutMs: number,
+  cancel?: Int32Array,
+) => Promise<number>;
+
 /** The functions the addon exports. Errors thrown or rejected carry `code` and `syscall`. */
 export interface NativeAddon {
   abiVersion(): number;
@@ -36,45 +51,21 @@ export interface NativeAddon {
    */
   flockExclusive(fd: number): void;
   /**
-   * Sends [position, position+length) of `fileFd` to the non-blocking socket `socketFd` on the
-   * thread pool. Both fds are dup'd for the duration. Resolves with the bytes sent (less than
-   * `length` only if the file ends first); rejects with ETIMEDOUT after `timeoutMs`, ECANCELED
-   * once `cancel[0]` becomes non-zero, or the socket's error (EPIPE, ECONNRESET, ...).
+   * Sends [position, position+length) of `fileFd` to the non-blocking socket `socketFd` with
+   * sendfile(2) (see `SendFileRange`).
    */
-  sendfile(
-    socketFd: number,
-    fileFd: number,
-    position: number,
-    length: number,
-    timeoutMs: number,
-    cancel?: Int32Array,
-  ): Promise<number>;
+  sendfile: SendFileRange;
   /**
-   * Same contract as `sendfile`, moving the range file -> pipe (up to 1 MiB) -> socket with
-   * splice(2), so each socket call carries up to 1 MiB of page references.
+   * The same, moving the range file -> pipe (up to 1 MiB) -> socket with splice(2), so each
+   * socket call carries up to 1 MiB of page references.
    */
-  splice(
-    socketFd: number,
-    fileFd: number,
-    position: number,
-    length: number,
-    timeoutMs: number,
-    cancel?: Int32Array,
-  ): Promise<number>;
+  splice: SendFileRange;
   /**
-   * Same contract as `sendfile`, mapping the range read-only in 8 MiB windows and writing each
-   * with write(2): one copy on the sending side, from the page cache itself. Only the kernel
-   * reads the mapping (inside write), so a file truncated under the send fails it with EFAULT
-   * rather than a SIGBUS.
+   * The same, mapping the range read-only in 8 MiB windows and writing each with write(2): one
+   * copy on the sending side, from the page cache itself. Only the kernel reads the mapping
+   * (inside write), so a file truncated under the send fails it with EFAULT rather than a SIGBUS.
    */
-  sendmapped(
-    socketFd: number,
-    fileFd: number,
-    position: number,
-    length: number,
-    timeoutMs: number,
-    cancel?: Int32Array,
-  ): Promise<number>;
+  sendmapped: SendFileRange;
   /** CRC-32C of `buf`, continuing from the finished CRC `init` (default 0). Unsigned. */
   crc32c(buf: Uint8Array, init?: number): number;
   /** The table-driven software CRC-32C (for tests and comparison). */
