@@ -276,8 +276,8 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
     doc:
       'Sluice: how the native addon sends the file slices of large Fetch responses, on the thread ' +
       'pool. sendfile: zero-copy page references (the default); splice: through a 1 MiB pipe; ' +
-      'copy: pread into 1 MiB and write, one copy more but faster over loopback on some kernels ' +
-      '(measure with the fetch bench).',
+      'mapped: mmap 8 MiB windows and write them, one copy but faster over loopback on some ' +
+      'kernels (measure with the fetch bench).',
   },
   {
     name: 'socket.request.max.bytes',

@@ -24,9 +24,9 @@
  * 2.6-2.7 GB/s, `mapped` (mmap + write) 3.1-3.3 GB/s, against 4.3-4.8 GB/s for a plain
  * socket.write of memory. The C harness `bench/io/raw-sendfile.c` shows the same order on this
  * kernel (sendfile 1.9-3.2 GB/s, pread + write 2.5-3.4, mmap + write 3.3-3.6): over loopback the
- * kernel's sendfile costs more per byte than one copy. sendfile stays the default: on a real network card it
- * needs no copy at all, and it keeps the send off the network thread like the other native
- * methods; the broker's `fetch.send.method` picks another by measuring (`NativeMethod`).
+ * kernel's sendfile costs more per byte than one copy. sendfile stays the default: on a real
+ * network card it needs no copy at all; the broker's `fetch.send.method` picks another
+ * (`NativeMethod`).
  *
  * Thread ownership: the network thread (main) that owns the sockets; the module state (in-flight
  * counter, buffer pool, per-socket queues) is per thread and not thread-safe.
@@ -53,9 +53,9 @@ export interface SendChunksOptions {
  * How the native path moves a file slice to the socket, on the thread pool:
  * - `sendfile`: sendfile(2), page references, no copy on the sending side (the default).
  * - `splice`: file -> 1 MiB pipe -> socket with splice(2).
- * - `copy`: pread(2) into a 1 MiB buffer, then write(2): one copy more on the sending side,
- *   still off the network thread. Over loopback on kernel 6.18 it beat sendfile (see below), so
- *   a broker whose clients are local (tests, embedded use) can choose it by measuring.
+ * - `mapped`: the file mapped read-only in 8 MiB windows, each written with write(2): one copy
+ *   on the sending side. Over loopback on kernel 6.18 it beat sendfile (see below), so a broker
+ *   whose clients are local (tests, embedded use) can choose it by measuring.
  */
 export type NativeMethod = 'sendfile' | 'splice' | 'mapped';
 
