@@ -477,7 +477,9 @@ export async function runBench(config: BenchConfig, hooks: BenchHooks): Promise<
   const startedAt = new Date().toISOString();
   const broker: Broker | null = config.bootstrap
     ? null
-    : await startBroker({ config: { 'num.partitions': config.partitions } });
+    : await startBroker({
+        config: { ...config.brokerConfig, 'num.partitions': config.partitions },
+      });
   const bootstrap = config.bootstrap ?? (broker as Broker).bootstrap;
   const admin = new Admin({ bootstrap, clientId: 'sluice-bench-admin' });
   const sink = new HistogramSink();

@@ -7,6 +7,7 @@
  */
 
 import { readFileSync, statSync } from 'node:fs';
+import { parseKeyValue } from '../config/properties.js';
 import type { CompressionName } from '../protocol/records/compression.js';
 import type { BenchSettings } from './result.js';
 import { findWorkload } from './workloads.js';
@@ -39,6 +40,8 @@ export interface BenchFlags {
   json?: string;
   hgrm?: string;
   html?: string;
+  /** `key=value` configs of the embedded broker (repeatable `--broker-config`). */
+  brokerConfig?: string[];
 }
 
 /** Resolved settings of one run. */
@@ -68,6 +71,8 @@ export interface BenchConfig {
   json: string | null;
   hgrm: string | null;
   html: string | null;
+  /** Configs of the embedded broker (Kafka names, as `sluice serve --set`); empty: defaults. */
+  brokerConfig: Record<string, string>;
 }
 
 export class BenchUsageError extends Error {
@@ -252,9 +257,24 @@ export function resolveConfig(kind: LoadKind, flags: BenchFlags): BenchConfig {
     json: flags.json ?? null,
     hgrm: flags.hgrm ?? null,
     html: flags.html ?? null,
+    brokerConfig: parseBrokerConfig(flags.brokerConfig ?? []),
   };
   checkCombination(config);
   return config;
+}
+
+/** `--broker-config key=value` pairs; the embedded broker validates keys and values at start. */
+function parseBrokerConfig(pairs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    try {
+      const [k, v] = parseKeyValue(pair);
+      out[k] = v;
+    } catch (err) {
+      throw new BenchUsageError(`--broker-config: ${(err as Error).message}`);
+    }
+  }
+  return out;
 }
 
 function safeWorkload(name: string): ReturnType<typeof findWorkload> {
@@ -280,6 +300,10 @@ function checkCombination(c: BenchConfig): void {
     throw new BenchUsageError('consume reads a backlog of a known size: give --records N');
   if (c.client === 'kafkajs' && c.compression !== 'none' && c.compression !== 'gzip')
     throw new BenchUsageError('--client kafkajs supports --compression none or gzip only');
+  if (c.bootstrap !== null && Object.keys(c.brokerConfig).length > 0)
+    throw new BenchUsageError(
+      '--broker-config sets the embedded broker; with --bootstrap there is none',
+    );
 }
 
 /** The settings section of the result document: every resolved setting, flat. */
@@ -304,5 +328,6 @@ export function settingsRecord(c: BenchConfig): BenchSettings {
     keys: c.keys,
     warmupS: c.warmupS,
     client: c.client,
+    ...Object.fromEntries(Object.entries(c.brokerConfig).map(([k, v]) => [`broker.${k}`, v])),
   };
 }

@@ -30,11 +30,19 @@ function latencyLines(series: string, s: LatencySummary): string[] {
   return [title, `  ${cells.map(([k, v]) => `${k} ${ms(v)}`).join('   ')}`];
 }
 
+/** ` (key=value, ...)` for the embedded broker's `--broker-config` settings, or ''. */
+function brokerConfigs(s: BenchResult['settings']): string {
+  const set = Object.entries(s)
+    .filter(([k]) => k.startsWith('broker.'))
+    .map(([k, v]) => `${k.slice('broker.'.length)}=${v}`);
+  return set.length > 0 ? ` (${set.join(', ')})` : '';
+}
+
 /** The end-of-run summary (several lines, ending with a newline). */
 export function formatSummary(r: BenchResult): string {
   const s = r.settings;
   const lines = [
-    `sluice bench ${r.kind}: ${s.bootstrap === 'embedded' ? 'embedded broker' : `broker ${s.bootstrap}`}, client ${r.versions.client}, topic ${s.topic} (${s.partitions} partitions), ${s.recordSizeBytes} B records, acks ${s.acks}${s.rateRecordsPerS ? `, rate ${int(Number(s.rateRecordsPerS))}/s` : ''}${s.workload ? `, workload ${s.workload}` : ''}`,
+    `sluice bench ${r.kind}: ${s.bootstrap === 'embedded' ? `embedded broker${brokerConfigs(s)}` : `broker ${s.bootstrap}`}, client ${r.versions.client}, topic ${s.topic} (${s.partitions} partitions), ${s.recordSizeBytes} B records, acks ${s.acks}${s.rateRecordsPerS ? `, rate ${int(Number(s.rateRecordsPerS))}/s` : ''}${s.workload ? `, workload ${s.workload}` : ''}`,
   ];
   const produced = r.metrics['produce.records_per_s'];
   if (produced && r.kind === 'e2e') {

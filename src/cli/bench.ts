@@ -69,7 +69,13 @@ function addLoadOptions(cmd: Command, kind: LoadKind): Command {
       '--hgrm <file>',
       'write the HdrHistogram percentile distribution (e2e: the produce-ack one goes to <file>.produceAck.<ext>)',
     )
-    .option('--html <file>', 'write a self-contained HTML report');
+    .option('--html <file>', 'write a self-contained HTML report')
+    .option(
+      '--broker-config <key=value>',
+      'a config of the embedded broker, as sluice serve --set (repeatable)',
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    );
 }
 
 async function runKind(kind: LoadKind, flags: BenchFlags): Promise<void> {

@@ -185,9 +185,9 @@ describe('sluice bench', () => {
   );
 
   it(
-    'consume: fills the topic, then reads exactly --records records',
+    'consume: fills the topic, then reads exactly --records records (broker configs applied)',
     async () => {
-      const { result } = await bench([
+      const { run, result } = await bench([
         'consume',
         '--records',
         '2500',
@@ -197,8 +197,12 @@ describe('sluice bench', () => {
         '3',
         '--consumers',
         '2',
+        '--broker-config',
+        'fetch.send.method=mapped',
       ]);
       expect(result.kind).toBe('consume');
+      expect(result.settings['broker.fetch.send.method']).toBe('mapped');
+      expect(run.stdout).toMatch(/embedded broker \(fetch\.send\.method=mapped\)/);
       expect(result.throughput.records).toBe(2500);
       expect(result.throughput.bytes).toBe(2500 * 100);
       expect(result.metrics['consume.records_per_s']?.value).toBeGreaterThan(0);
@@ -238,6 +242,10 @@ describe('sluice bench', () => {
       [['e2e', '--partitions', '1', '--consumers', '2'], /--consumers \(2\) must not exceed/],
       [['produce', '--bogus'], /unknown option/],
       [['produce', '--bootstrap', '127.0.0.1:1', '--records', '10'], /127\.0\.0\.1:1/],
+      [
+        ['produce', '--records', '10', '--broker-config', 'fetch.send.method=teleport'],
+        /fetch\.send\.method: expected one of sendfile, splice, mapped/,
+      ],
     ];
     const runs = await Promise.all(cases.map(([args]) => sluice(['bench', ...args])));
     runs.forEach((run, i) => {

@@ -64,6 +64,27 @@ describe('bench settings', () => {
     ).toBeNull();
   });
 
+  it('--broker-config: key=value pairs for the embedded broker, recorded in the settings', () => {
+    const c = resolveConfig('produce', {
+      brokerConfig: ['fetch.send.method=mapped', 'log.segment.bytes = 1048576'],
+    });
+    expect(c.brokerConfig).toEqual({
+      'fetch.send.method': 'mapped',
+      'log.segment.bytes': '1048576',
+    });
+    expect(settingsRecord(c)).toMatchObject({
+      'broker.fetch.send.method': 'mapped',
+      'broker.log.segment.bytes': '1048576',
+    });
+    expect(resolveConfig('produce', {}).brokerConfig).toEqual({});
+    expect(() => resolveConfig('produce', { brokerConfig: ['nokey'] })).toThrow(
+      /--broker-config: expected key=value/,
+    );
+    expect(() =>
+      resolveConfig('produce', { bootstrap: '127.0.0.1:9092', brokerConfig: ['a=b'] }),
+    ).toThrow(/with --bootstrap there is none/);
+  });
+
   it('consume needs --records and takes no --rate', () => {
     expect(() => resolveConfig('consume', { duration: '5' })).toThrow(/give --records N/);
     expect(() => resolveConfig('consume', { records: '5', rate: '10' })).toThrow(
