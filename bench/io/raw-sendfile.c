@@ -5,7 +5,8 @@
  * CPU seconds per GB (a forked child drains the socket).
  *
  *   cc -O2 -o raw-sendfile bench/io/raw-sendfile.c
- *   ./raw-sendfile FILE BYTES MODE [SNDBUF]     MODE: 0 = sendfile, 1 = pread + write, 2 = mmap + write
+ *   ./raw-sendfile FILE BYTES MODE [SNDBUF]
+ *     MODE: 0 = sendfile, 1 = pread + write, 2 = mmap + write
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>

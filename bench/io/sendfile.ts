@@ -1,7 +1,8 @@
 /**
  * Fetch-path send throughput: a page-cached file sent to a loopback socket with `sendChunks` on
  * its native paths (sendfile, splice, the addon's mmap + write) versus its JS read + write copy
- * path, side by side in one run, plus the raw loopback TCP limit (socket.write of an in-memory buffer). The receiver is a separate
+ * path, side by side in one run, plus the raw loopback TCP limit (socket.write of an in-memory
+ * buffer). The receiver is a separate
  * process that drains the socket into one reused buffer, so this process's CPU time
  * (process.cpuUsage: every thread, the libuv pool included; and resourceUsage context switches)
  * is the sender's alone.
@@ -104,7 +105,7 @@ function makeRound(
     slices.push([{ fd: fileFd, position: pos, length: Math.min(sliceBytes, fileBytes - pos) }]);
   }
   const nativeMethod = mode === 'splice' || mode === 'mapped' ? mode : undefined;
-  const opts = { forceCopy: mode === 'copy', nativeMethod } as const;
+  const opts = { forceCopy: mode === 'copy', nativeMethod };
   return async () => {
     const done = link.nextRound();
     if (mode === 'raw-tcp') await rawRound(link.socket, memory, fileBytes);
@@ -177,7 +178,7 @@ async function main(): Promise<void> {
     for (const r of await runModes(modes, link, fd, fileBytes, sliceBytes, rounds)) {
       results.push(r);
       console.log(
-        `${r.mode.padEnd(11)} ${r.gbPerSec.toFixed(2)} GB/s  ${r.cpuSecondsPerGb.toFixed(3)} CPU s/GB  ${r.voluntaryContextSwitches} voluntary ctx switches`,
+        `${r.mode.padEnd(9)} ${r.gbPerSec.toFixed(2)} GB/s  ${r.cpuSecondsPerGb.toFixed(3)} CPU s/GB  ${r.voluntaryContextSwitches} voluntary ctx switches`,
       );
     }
   } finally {

@@ -68,7 +68,7 @@ export const CLEANUP_POLICIES = ['delete', 'compact', 'compact,delete'] as const
 export type CleanupPolicy = (typeof CLEANUP_POLICIES)[number];
 export type FlushPolicy = (typeof FLUSH_POLICIES)[number];
 export const TIMESTAMP_TYPES = ['CreateTime', 'LogAppendTime'] as const;
-/** `fetch.send.method`: the values of `NativeMethod` (src/io/socket-sendfile.ts). */
+/** `fetch.send.method`, and the type `NativeMethod` (src/io/socket-sendfile.ts) is made of them. */
 export const FETCH_SEND_METHODS = ['sendfile', 'splice', 'mapped'] as const;
 
 /** Topic-level keys (CreateTopics configs, DescribeConfigs on a topic, IncrementalAlterConfigs). */

@@ -34,6 +34,7 @@
 
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
+import type { FETCH_SEND_METHODS } from '../config/definitions.js';
 import { loadNativeAddon, type NativeAddon, type SendFileRange } from '../native/addon.js';
 import { type FileSlice, IoError } from './file-io.js';
 import { toIoError } from './fs-file-io.js';
@@ -57,7 +58,7 @@ export interface SendChunksOptions {
  *   on the sending side. Over loopback on kernel 6.18 it beat sendfile (see below), so a broker
  *   whose clients are local (tests, embedded use) can choose it by measuring.
  */
-export type NativeMethod = 'sendfile' | 'splice' | 'mapped';
+export type NativeMethod = (typeof FETCH_SEND_METHODS)[number];
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_NATIVE_METHOD: NativeMethod = 'sendfile';
