@@ -27,6 +27,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { nativeAddonPath } from '../../src/native/addon.js';
 import { encodeRequest } from '../../src/protocol/frame.js';
 import { startPortChild } from './port-child.js';
 
@@ -259,15 +260,19 @@ export class FetchStream {
 }
 
 /**
- * Reference server source (a child process). argv: mode ('frame' | 'stream'), records file.
- * frame: each request frame is answered with a Fetch v11 response of one topic ('f'), one
- * partition, and the file's bytes as records. stream: the file's bytes, written again and again.
+ * Reference server source (a child process). argv: mode ('frame' | 'stream'), records file,
+ * SO_SNDBUF for accepted sockets (0: the kernel's autotuning), TCP congestion control ('-': the
+ * system's), the native addon's path (to set them; Node cannot). frame: each request frame is
+ * answered with a Fetch v11 response of one topic ('f'), one partition, and the file's bytes as
+ * records. stream: the file's bytes, written again and again.
  */
 const REFERENCE_SERVER = `
 const net = require('node:net');
 const fs = require('node:fs');
-const [mode, file] = process.argv.slice(1);
+const [mode, file, sendBufferBytes, congestion, addonPath] = process.argv.slice(1);
 const records = fs.readFileSync(file);
+const tuned = Number(sendBufferBytes) > 0 || congestion !== '-';
+const addon = tuned ? require(addonPath) : null;
 function prefix(id) {
   const b = Buffer.alloc(4 + 4 + 4 + 2 + 4 + 4 + 2 + 1 + 4 + 4 + 2 + 24 + 4 + 4 + 4);
   let at = 4;
@@ -283,6 +288,10 @@ function prefix(id) {
 }
 const server = net.createServer({ noDelay: true }, (s) => {
   s.on('error', () => {});
+  if (addon && Number(sendBufferBytes) > 0) {
+    addon.setSocketBuffers(s._handle.fd, Number(sendBufferBytes), 0);
+  }
+  if (addon && congestion !== '-') addon.setTcpCongestion(s._handle.fd, congestion);
   if (mode === 'stream') {
     const pump = () => { while (s.write(records)) {} };
     s.on('drain', pump);
@@ -302,9 +311,16 @@ const server = net.createServer({ noDelay: true }, (s) => {
 server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
 `;
 
+/** Socket settings of a reference server: SO_SNDBUF (0: autotuned), congestion ('': system's). */
+export interface ReferenceSocket {
+  sendBufferBytes: number;
+  congestion: string;
+}
+
 async function withReference<T>(
   mode: 'frame' | 'stream',
   records: Buffer,
+  socket: ReferenceSocket,
   body: (port: number) => Promise<T>,
 ): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-fetch-ref-'));
@@ -312,7 +328,15 @@ async function withReference<T>(
   writeFileSync(file, records);
   try {
     const { port, child } = await startPortChild(
-      ['-e', REFERENCE_SERVER, mode, file],
+      [
+        '-e',
+        REFERENCE_SERVER,
+        mode,
+        file,
+        String(socket.sendBufferBytes),
+        socket.congestion === '' ? '-' : socket.congestion,
+        nativeAddonPath(),
+      ],
       'reference server',
     );
     try {
@@ -326,8 +350,12 @@ async function withReference<T>(
 }
 
 /** GB/s of `totalBytes` fetched as responses of `records` from the frame reference. */
-export function frameReference(records: Buffer, totalBytes: number): Promise<number> {
-  return withReference('frame', records, async (port) => {
+export function frameReference(
+  records: Buffer,
+  totalBytes: number,
+  socket: ReferenceSocket,
+): Promise<number> {
+  return withReference('frame', records, socket, async (port) => {
     const c = await FetchStream.connect('127.0.0.1', port);
     let bytes = 0;
     const t0 = performance.now();
@@ -343,8 +371,12 @@ export function frameReference(records: Buffer, totalBytes: number): Promise<num
 }
 
 /** GB/s of `totalBytes` streamed (no requests) from the stream reference: the loopback limit. */
-export function streamReference(records: Buffer, totalBytes: number): Promise<number> {
-  return withReference('stream', records, async (port) => {
+export function streamReference(
+  records: Buffer,
+  totalBytes: number,
+  socket: ReferenceSocket,
+): Promise<number> {
+  return withReference('stream', records, socket, async (port) => {
     let n = 0;
     let reached: ((bytes: number) => void) | null = null;
     const s = await connectReading('127.0.0.1', port, (chunk) => {

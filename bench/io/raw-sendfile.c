@@ -5,15 +5,19 @@
  * CPU seconds per GB (a forked child drains the socket).
  *
  *   cc -O2 -o raw-sendfile bench/io/raw-sendfile.c
- *   ./raw-sendfile FILE BYTES MODE [SNDBUF]
+ *   ./raw-sendfile FILE BYTES MODE [SNDBUF [CONGESTION]]
  *     MODE: 0 = sendfile, 1 = pread + write, 2 = mmap + write
+ *     SNDBUF: SO_SNDBUF of the sending socket (0: autotuned)
+ *     CONGESTION: TCP congestion control of the sending socket, e.g. reno ('-': the system's)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
@@ -70,9 +74,16 @@ int main(int argc, char **argv) {
   int mode = atoi(argv[3]);
   int sock = loopback_to_drain();
   if (sock < 0) return 1;
-  if (argc > 4) {
-    int sndbuf = atoi(argv[4]);
-    setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+  int sndbuf = argc > 4 ? atoi(argv[4]) : 0;
+  if (sndbuf > 0 && setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf) != 0) {
+    perror("SO_SNDBUF");
+    return 1;
+  }
+  const char *congestion = argc > 5 ? argv[5] : "-";
+  if (strcmp(congestion, "-") != 0 &&
+      setsockopt(sock, IPPROTO_TCP, TCP_CONGESTION, congestion, strlen(congestion)) != 0) {
+    perror("TCP_CONGESTION");
+    return 1;
   }
   int fd = open(argv[1], O_RDONLY);
   char *buf = malloc(COPY_CHUNK);

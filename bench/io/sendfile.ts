@@ -8,7 +8,10 @@
  * is the sender's alone.
  *
  *   node --import tsx bench/io/sendfile.ts [--file-mib 256] [--slice-mib 4] [--rounds 5]
- *                                          [--json FILE] [--dir DIR]
+ *                                          [--congestion NAME] [--json FILE] [--dir DIR]
+ *
+ * `--congestion NAME` sets the sending socket's TCP congestion control (as the broker's
+ * `socket.loopback.congestion.control` does for loopback clients); default: the system's.
  *
  * Modes run interleaved round by round (the machine is shared and noisy). Reports per mode the
  * median throughput over the rounds (GB/s) and the sender's CPU seconds per GB.
@@ -63,7 +66,11 @@ interface Link {
   close(): void;
 }
 
-async function connectReceiver(dir: string, bytesPerRound: number): Promise<Link> {
+async function connectReceiver(
+  dir: string,
+  bytesPerRound: number,
+  congestion: string | null,
+): Promise<Link> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
@@ -73,6 +80,7 @@ async function connectReceiver(dir: string, bytesPerRound: number): Promise<Link
   const child = fork(script, [String(port), String(bytesPerRound)], { stdio: 'inherit' });
   const socket = await accepted;
   server.close();
+  if (congestion !== null) setCongestion(socket, congestion);
   const waiters: (() => void)[] = [];
   child.on('message', () => waiters.shift()?.());
   return {
@@ -83,6 +91,13 @@ async function connectReceiver(dir: string, bytesPerRound: number): Promise<Link
       child.kill();
     },
   };
+}
+
+function setCongestion(socket: net.Socket, name: string): void {
+  const addon = loadNativeAddon();
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (addon === null || fd === undefined) throw new Error('--congestion needs the native addon');
+  addon.setTcpCongestion(fd, name);
 }
 
 async function rawRound(socket: net.Socket, buf: Buffer, bytes: number): Promise<void> {
@@ -158,7 +173,12 @@ async function runModes(
 }
 
 async function main(): Promise<void> {
-  const args = parseBenchArgs(process.argv.slice(2), ['file-mib', 'slice-mib', 'rounds']);
+  const args = parseBenchArgs(process.argv.slice(2), [
+    'file-mib',
+    'slice-mib',
+    'rounds',
+    'congestion',
+  ]);
   const fileBytes = Math.round(Number(args.extra.get('file-mib') ?? 256) * MiB * args.scale);
   const sliceBytes = Math.round(Number(args.extra.get('slice-mib') ?? 4) * MiB);
   const rounds = Number(args.extra.get('rounds') ?? 5);
@@ -170,7 +190,7 @@ async function main(): Promise<void> {
   for (let pos = 0; pos < fileBytes; pos += MiB)
     fs.writeSync(fd, chunk, 0, Math.min(MiB, fileBytes - pos), pos);
   const results: SendResult[] = [];
-  const link = await connectReceiver(dir, fileBytes);
+  const link = await connectReceiver(dir, fileBytes, args.extra.get('congestion') ?? null);
   try {
     const modes: Mode[] = loadNativeAddon()
       ? ['sendfile', 'splice', 'mapped', 'copy', 'raw-tcp']

@@ -29,6 +29,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sendfile.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -705,6 +708,70 @@ Napi::Value FlockExclusive(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Sets SO_SNDBUF and SO_RCVBUF of socket `fd` (a value of 0 leaves that one to the kernel's
+// autotuning) and returns the sizes the kernel reports afterwards, [send, receive]. Linux doubles
+// a requested size for its bookkeeping and caps it at net.core.wmem_max / rmem_max; a size set
+// this way turns that direction's autotuning off for the socket.
+Napi::Value SetSocketBuffers(const Napi::CallbackInfo& info) {
+  int64_t fd, sendBytes, receiveBytes;
+  if (!ArgInt(info, 0, "fd", &fd) || !ArgInt(info, 1, "sendBytes", &sendBytes) ||
+      !ArgInt(info, 2, "receiveBytes", &receiveBytes)) {
+    return info.Env().Undefined();
+  }
+  const int kBytesMax = 1 << 30;
+  if (sendBytes > kBytesMax || receiveBytes > kBytesMax) {
+    Napi::RangeError::New(info.Env(), "buffer size out of range").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  const int sock = static_cast<int>(fd);
+  const int options[2] = {SO_SNDBUF, SO_RCVBUF};
+  const int64_t wanted[2] = {sendBytes, receiveBytes};
+  Napi::Array result = Napi::Array::New(info.Env(), 2);
+  for (int i = 0; i < 2; i++) {
+    if (wanted[i] > 0) {
+      int value = static_cast<int>(wanted[i]);
+      if (::setsockopt(sock, SOL_SOCKET, options[i], &value, sizeof value) != 0) {
+        return ThrowErrno(info.Env(), errno, "setsockopt");
+      }
+    }
+    int actual = 0;
+    socklen_t length = sizeof actual;
+    if (::getsockopt(sock, SOL_SOCKET, options[i], &actual, &length) != 0) {
+      return ThrowErrno(info.Env(), errno, "getsockopt");
+    }
+    result.Set(static_cast<uint32_t>(i), Napi::Number::New(info.Env(), actual));
+  }
+  return result;
+}
+
+// Sets the TCP congestion control of socket `fd` (TCP_CONGESTION, Linux) to `name`, such as
+// "reno" or "cubic". Unprivileged processes may pick only the names listed in
+// /proc/sys/net/ipv4/tcp_allowed_congestion_control (EPERM otherwise); ENOENT for a name the
+// kernel does not have. Returns the name in effect afterwards; off Linux, throws ENOTSUP.
+Napi::Value SetTcpCongestion(const Napi::CallbackInfo& info) {
+  int64_t fd;
+  if (!ArgInt(info, 0, "fd", &fd)) return info.Env().Undefined();
+  if (info.Length() < 2 || !info[1].IsString()) {
+    Napi::TypeError::New(info.Env(), "name must be a string").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+#if defined(__linux__)
+  const std::string name = info[1].As<Napi::String>().Utf8Value();
+  const int sock = static_cast<int>(fd);
+  if (::setsockopt(sock, IPPROTO_TCP, TCP_CONGESTION, name.data(), name.size()) != 0) {
+    return ThrowErrno(info.Env(), errno, "setsockopt");
+  }
+  char actual[32] = {0};  // TCP_CA_NAME_MAX is 16
+  socklen_t length = sizeof actual - 1;
+  if (::getsockopt(sock, IPPROTO_TCP, TCP_CONGESTION, actual, &length) != 0) {
+    return ThrowErrno(info.Env(), errno, "getsockopt");
+  }
+  return Napi::String::New(info.Env(), actual);
+#else
+  return ThrowErrno(info.Env(), ENOTSUP, "setsockopt");
+#endif
+}
+
 // Puts the calling thread (not the process: on Linux pid 0 names the calling thread) under
 // SCHED_BATCH, keeping its nice value. A SCHED_BATCH thread that wakes up does not preempt the
 // thread running on its CPU; it runs when a CPU is idle or at the next scheduling decision. The
@@ -721,7 +788,7 @@ Napi::Value ScheduleThreadAsBatch(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value AbiVersion(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), 4);
+  return Napi::Number::New(info.Env(), 5);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -739,6 +806,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sendfile", Napi::Function::New(env, Sendfile));
   exports.Set("sendmapped", Napi::Function::New(env, Sendmapped));
   exports.Set("splice", Napi::Function::New(env, Splice));
+  exports.Set("setSocketBuffers", Napi::Function::New(env, SetSocketBuffers));
+  exports.Set("setTcpCongestion", Napi::Function::New(env, SetTcpCongestion));
   exports.Set("crc32c", Napi::Function::New(env, Crc32cJs));
   exports.Set("crc32cSoftware", Napi::Function::New(env, Crc32cSoftwareJs));
   exports.Set("crc32cHardware", Napi::Function::New(env, Crc32cHardware));

@@ -34,6 +34,7 @@ import { Bag } from '../util/churn-tables.js';
 import type { Logger } from '../util/logger.js';
 import { openFileLimit, sharedFileBudget } from '../util/open-file-limit.js';
 import { GroupService } from './group-service.js';
+import type { NetworkStats } from './network.js';
 import type {
   DeleteRecordsRes,
   ListOffsetRes,
@@ -147,6 +148,8 @@ export class BrokerCore {
   readonly fileBudget: number | null = sharedFileBudget(this.fdLimit);
   /** Client connections open now; set by startBroker once the network edge exists. */
   clientConnections: () => number = () => 0;
+  /** The network edge's counters (tests, tools); set by startBroker once the edge exists. */
+  networkStats: () => NetworkStats | null = () => null;
   /** Where the owners publish their partitions' newest batches (tail fetches); set by startBroker. */
   tail: PartitionTailTable | null = null;
   /** Memory replica fetchers receive into and owners append from; set by startBroker. */

@@ -220,11 +220,19 @@ async function startLocked(
     idleTimeoutMs: config.int('connections.max.idle.ms'),
     writeHighWaterBytes: WRITE_HIGH_WATER_BYTES,
     sendMethod: config.str('fetch.send.method') as NativeMethod,
+    socketOptions: {
+      buffers: {
+        sendBytes: config.int('socket.send.buffer.bytes'),
+        receiveBytes: config.int('socket.receive.buffer.bytes'),
+      },
+      loopbackCongestion: config.str('socket.loopback.congestion.control'),
+    },
     logger,
     handle: observability.wrap((frame, peer) => dispatch(liveCore, frame, peer)),
   });
   observability.setNetwork(() => network.stats);
   liveCore.clientConnections = () => network.stats.connectionsOpen;
+  liveCore.networkStats = () => network.stats;
   let bound: { host: string; port: number };
   try {
     bound = await network.listen();

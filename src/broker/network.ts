@@ -32,6 +32,11 @@
  */
 
 import { createServer, type Server, Socket } from 'node:net';
+import {
+  applyLoopbackCongestion,
+  applySocketBuffers,
+  type SocketBufferBytes,
+} from '../io/socket-options.js';
 import { type NativeMethod, readSlices, sendChunks } from '../io/socket-sendfile.js';
 import type { Logger } from '../util/logger.js';
 import { type DispatchResult, ProtocolViolation } from './dispatch.js';
@@ -122,6 +127,13 @@ export interface NetworkOptions {
   writeHighWaterBytes: number;
   /** How the native addon sends large responses' file slices (`fetch.send.method`). */
   sendMethod?: NativeMethod;
+  /** Kernel socket options for every accepted connection (src/io/socket-options.ts). */
+  socketOptions?: {
+    /** `socket.send.buffer.bytes`, `socket.receive.buffer.bytes` (-1: the kernel autotunes). */
+    buffers: SocketBufferBytes;
+    /** `socket.loopback.congestion.control`, for loopback peers ('' = the system's). */
+    loopbackCongestion: string;
+  };
   logger: Logger;
   handle: (frame: Buffer, peer: { remote: string }) => Promise<DispatchResult | null>;
 }
@@ -133,11 +145,25 @@ export interface NetworkStats {
   requests: number;
   bytesIn: number;
   protocolErrors: number;
+  /** What the kernel reported for the socket options set on the latest accepted connection. */
+  latestSocket: AppliedSocketOptions | null;
+  /** Connections whose socket options could not be set (each failure kind is logged once). */
+  socketOptionFailures: number;
+}
+
+export interface AppliedSocketOptions {
+  /** SO_SNDBUF / SO_RCVBUF as the kernel reports them; null when left to autotuning. */
+  sendBufferBytes: number | null;
+  receiveBufferBytes: number | null;
+  /** The congestion control set (loopback peers); null when the system's was kept. */
+  congestionControl: string | null;
 }
 
 export class NetworkServer {
   private readonly server: Server;
   private readonly connections = new Set<Connection>();
+  /** Error kinds of socket option failures already logged. */
+  private readonly socketOptionFailuresLogged = new Set<string>();
   readonly stats: NetworkStats = {
     connectionsOpen: 0,
     connectionsTotal: 0,
@@ -145,6 +171,8 @@ export class NetworkServer {
     requests: 0,
     bytesIn: 0,
     protocolErrors: 0,
+    latestSocket: null,
+    socketOptionFailures: 0,
   };
 
   constructor(private readonly opts: NetworkOptions) {
@@ -180,9 +208,27 @@ export class NetworkServer {
       this.refuse(socket, byFiles, 'connection refused: open-file limit (raise ulimit -n)');
       return;
     }
-    const conn = new Connection(socket, this.opts, this.stats, () => this.connections.delete(conn));
+    const conn = new Connection(
+      socket,
+      this.opts,
+      this.stats,
+      () => this.connections.delete(conn),
+      (err) => this.socketOptionFailed(err),
+    );
     this.connections.add(conn);
     this.stats.connectionsTotal++;
+  }
+
+  /** Logs a socket option failure once per error code (every connection would repeat it). */
+  private socketOptionFailed(err: unknown): void {
+    const code = (err as { code?: unknown }).code;
+    const kind = typeof code === 'string' ? code : String(err);
+    if (this.socketOptionFailuresLogged.has(kind)) return;
+    this.socketOptionFailuresLogged.add(kind);
+    this.opts.logger.warn(
+      { err: String(err), loopbackCongestion: this.opts.socketOptions?.loopbackCongestion },
+      'socket options not set; connections keep the kernel defaults (logged once)',
+    );
   }
 
   private refuse(socket: Socket, limit: number, msg: string): void {
@@ -226,6 +272,7 @@ class Connection {
     private readonly opts: NetworkOptions,
     private readonly stats: NetworkStats,
     private readonly onClose: () => void,
+    private readonly onSocketOptionFailure: (err: unknown) => void,
   ) {
     this.remote = `${accepted.remoteAddress}:${accepted.remotePort}`;
     this.reader = new FrameReader(opts.maxFrameBytes, (frame) => this.onFrame(frame));
@@ -234,12 +281,44 @@ class Connection {
       filled: (target, bytes) => this.onRead(() => this.reader.filled(target, bytes), bytes),
     });
     stats.connectionsOpen++;
+    if (opts.socketOptions) this.applySocketOptions(opts.socketOptions);
     opts.logger.debug({ remote: this.remote }, 'connection opened');
     this.socket.setTimeout(opts.idleTimeoutMs);
     this.socket.on('timeout', () => this.onIdle());
     this.socket.on('error', () => this.destroy());
     this.socket.on('close', () => this.destroy());
     this.socket.on('drain', () => this.maybeResume());
+  }
+
+  /**
+   * Sets the socket options of `NetworkOptions.socketOptions`. A failure (for example a congestion
+   * control the kernel lacks or does not allow) is counted, logged once per kind by the server,
+   * and leaves that option at the kernel's default; the connection is served either way.
+   */
+  private applySocketOptions(wanted: NonNullable<NetworkOptions['socketOptions']>): void {
+    const applied: AppliedSocketOptions = {
+      sendBufferBytes: null,
+      receiveBufferBytes: null,
+      congestionControl: null,
+    };
+    let failed = false;
+    try {
+      const kernel = applySocketBuffers(this.socket, wanted.buffers);
+      applied.sendBufferBytes = wanted.buffers.sendBytes > 0 ? (kernel?.sendBytes ?? null) : null;
+      applied.receiveBufferBytes =
+        wanted.buffers.receiveBytes > 0 ? (kernel?.receiveBytes ?? null) : null;
+    } catch (err) {
+      failed = true;
+      this.onSocketOptionFailure(err);
+    }
+    try {
+      applied.congestionControl = applyLoopbackCongestion(this.socket, wanted.loopbackCongestion);
+    } catch (err) {
+      failed = true;
+      this.onSocketOptionFailure(err);
+    }
+    if (failed) this.stats.socketOptionFailures++;
+    this.stats.latestSocket = applied;
   }
 
   get busy(): boolean {

@@ -276,8 +276,39 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
     doc:
       'Sluice: how the native addon sends the file slices of large Fetch responses, on the thread ' +
       'pool. sendfile: zero-copy page references (the default); splice: through a 1 MiB pipe; ' +
-      'mapped: mmap 8 MiB windows and write them, one copy but faster over loopback on some ' +
-      'kernels (measure with the fetch bench).',
+      'mapped: mmap 8 MiB windows and write them, one copy; over loopback it beat sendfile only ' +
+      'while the socket was paced by bbr (measure with the fetch bench).',
+  },
+  {
+    name: 'socket.send.buffer.bytes',
+    type: 'int',
+    default: -1,
+    min: -1,
+    max: 64 * MIB,
+    doc:
+      'SO_SNDBUF of client connections; -1 or 0: the kernel autotunes it (net.ipv4.tcp_wmem), ' +
+      "Sluice's default (Kafka's is 102400).",
+  },
+  {
+    name: 'socket.receive.buffer.bytes',
+    type: 'int',
+    default: -1,
+    min: -1,
+    max: 64 * MIB,
+    doc:
+      'SO_RCVBUF of client connections; -1 or 0: the kernel autotunes it (net.ipv4.tcp_rmem), ' +
+      "Sluice's default (Kafka's is 102400).",
+  },
+  {
+    name: 'socket.loopback.congestion.control',
+    type: 'string',
+    default: 'reno',
+    doc:
+      'Sluice: TCP congestion control (Linux, with the native addon) of client connections from ' +
+      "a loopback address; empty keeps the system's (net.ipv4.tcp_congestion_control). A pacing " +
+      'one such as bbr slowed large fetches over loopback by more than half (README, Benchmarks). ' +
+      'Unprivileged, only names in net.ipv4.tcp_allowed_congestion_control can be set; a failure ' +
+      'is logged once and the connection keeps the default.',
   },
   {
     name: 'socket.request.max.bytes',

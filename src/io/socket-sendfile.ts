@@ -20,13 +20,12 @@
  *
  *
  * Measured here (`bench/io/sendfile.ts`, kernel 6.18, 2 vCPUs, loopback, page-cached file, 32 MiB
- * slices): sendfile 2.2-2.5 GB/s, splice through a 1 MiB pipe 2.0-2.4 GB/s, the JS copy path
- * 2.6-2.7 GB/s, `mapped` (mmap + write) 3.1-3.3 GB/s, against 4.3-4.8 GB/s for a plain
- * socket.write of memory. The C harness `bench/io/raw-sendfile.c` shows the same order on this
- * kernel (sendfile 1.9-3.2 GB/s, pread + write 2.5-3.4, mmap + write 3.3-3.6): over loopback the
- * kernel's sendfile costs more per byte than one copy. sendfile stays the default: on a real
- * network card it needs no copy at all; the broker's `fetch.send.method` picks another
- * (`NativeMethod`).
+ * slices), with the system's congestion control (bbr): sendfile 2.1-2.5 GB/s, splice 1.9-2.4, the
+ * JS copy path 2.3-2.7, `mapped` (mmap + write) 2.8-3.3, a plain socket.write of memory 3.9-4.8.
+ * With `--congestion reno` (what the broker sets for loopback clients, src/io/socket-options.ts):
+ * sendfile 7.2, splice 6.6, mapped 5.0, copy 3.9, socket.write 8.6 GB/s. So bbr's pacing, not
+ * sendfile, was what made sendfile look slower than one copy over loopback. sendfile stays the
+ * default; the broker's `fetch.send.method` picks another (`NativeMethod`).
  *
  * Thread ownership: the network thread (main) that owns the sockets; the module state (in-flight
  * counter, buffer pool, per-socket queues) is per thread and not thread-safe.
@@ -55,8 +54,7 @@ export interface SendChunksOptions {
  * - `sendfile`: sendfile(2), page references, no copy on the sending side (the default).
  * - `splice`: file -> 1 MiB pipe -> socket with splice(2).
  * - `mapped`: the file mapped read-only in 8 MiB windows, each written with write(2): one copy
- *   on the sending side. Over loopback on kernel 6.18 it beat sendfile (see below), so a broker
- *   whose clients are local (tests, embedded use) can choose it by measuring.
+ *   on the sending side. Over loopback it beat sendfile only under bbr pacing (see below).
  */
 export type NativeMethod = (typeof FETCH_SEND_METHODS)[number];
 
@@ -156,7 +154,7 @@ function assertOpen(socket: net.Socket): void {
  * in the public types, hence the cast; on Linux a TCP handle exposes its fd as `fd` (-1 or absent
  * for handles without one, which then take the copy path).
  */
-function socketFd(socket: net.Socket): number {
+export function socketFd(socket: net.Socket): number {
   const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
   const fd = handle?.fd;
   return typeof fd === 'number' && fd >= 0 ? fd : -1;

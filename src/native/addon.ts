@@ -66,6 +66,18 @@ export interface NativeAddon {
    * (inside write), so a file truncated under the send fails it with EFAULT rather than a SIGBUS.
    */
   sendmapped: SendFileRange;
+  /**
+   * Sets SO_SNDBUF and SO_RCVBUF of socket `fd` (0 leaves one to the kernel's autotuning) and
+   * returns the sizes the kernel then reports, `[sendBytes, receiveBytes]` (Linux reports double
+   * what was asked, capped by net.core.wmem_max / rmem_max).
+   */
+  setSocketBuffers(fd: number, sendBytes: number, receiveBytes: number): [number, number];
+  /**
+   * Sets socket `fd`'s TCP congestion control (TCP_CONGESTION) and returns the name in effect.
+   * Unprivileged, only names in /proc/sys/net/ipv4/tcp_allowed_congestion_control (EPERM
+   * otherwise; ENOENT for one the kernel lacks); ENOTSUP off Linux.
+   */
+  setTcpCongestion(fd: number, name: string): string;
   /** CRC-32C of `buf`, continuing from the finished CRC `init` (default 0). Unsigned. */
   crc32c(buf: Uint8Array, init?: number): number;
   /** The table-driven software CRC-32C (for tests and comparison). */
@@ -80,7 +92,7 @@ export interface NativeAddon {
 }
 
 const ADDON_RELATIVE_PATH = join('native', 'build', 'Release', 'sluice_native.node');
-const EXPECTED_ABI_VERSION = 4;
+const EXPECTED_ABI_VERSION = 5;
 const MAX_PARENT_DIRS = 8;
 
 let cached: NativeAddon | null | undefined;
@@ -97,8 +109,13 @@ export function packageRoot(): string {
   throw new Error('sluice: cannot find the package root from the native loader');
 }
 
+/** Where the built addon is (it may not exist). */
+export function nativeAddonPath(): string {
+  return join(packageRoot(), ADDON_RELATIVE_PATH);
+}
+
 function tryLoad(): NativeAddon {
-  const path = join(packageRoot(), ADDON_RELATIVE_PATH);
+  const path = nativeAddonPath();
   const require = createRequire(import.meta.url);
   const addon = require(path) as NativeAddon;
   const abi = addon.abiVersion();
