@@ -744,6 +744,17 @@ Napi::Value SetSocketBuffers(const Napi::CallbackInfo& info) {
   return result;
 }
 
+#if defined(__linux__)
+Napi::Value TcpCongestionOf(Napi::Env env, int sock) {
+  char name[32] = {0};  // TCP_CA_NAME_MAX is 16
+  socklen_t length = sizeof name - 1;
+  if (::getsockopt(sock, IPPROTO_TCP, TCP_CONGESTION, name, &length) != 0) {
+    return ThrowErrno(env, errno, "getsockopt");
+  }
+  return Napi::String::New(env, name);
+}
+#endif
+
 // Sets the TCP congestion control of socket `fd` (TCP_CONGESTION, Linux) to `name`, such as
 // "reno" or "cubic". Unprivileged processes may pick only the names listed in
 // /proc/sys/net/ipv4/tcp_allowed_congestion_control (EPERM otherwise); ENOENT for a name the
@@ -761,14 +772,20 @@ Napi::Value SetTcpCongestion(const Napi::CallbackInfo& info) {
   if (::setsockopt(sock, IPPROTO_TCP, TCP_CONGESTION, name.data(), name.size()) != 0) {
     return ThrowErrno(info.Env(), errno, "setsockopt");
   }
-  char actual[32] = {0};  // TCP_CA_NAME_MAX is 16
-  socklen_t length = sizeof actual - 1;
-  if (::getsockopt(sock, IPPROTO_TCP, TCP_CONGESTION, actual, &length) != 0) {
-    return ThrowErrno(info.Env(), errno, "getsockopt");
-  }
-  return Napi::String::New(info.Env(), actual);
+  return TcpCongestionOf(info.Env(), sock);
 #else
   return ThrowErrno(info.Env(), ENOTSUP, "setsockopt");
+#endif
+}
+
+// The TCP congestion control of socket `fd` (Linux; ENOTSUP elsewhere).
+Napi::Value GetTcpCongestion(const Napi::CallbackInfo& info) {
+  int64_t fd;
+  if (!ArgInt(info, 0, "fd", &fd)) return info.Env().Undefined();
+#if defined(__linux__)
+  return TcpCongestionOf(info.Env(), static_cast<int>(fd));
+#else
+  return ThrowErrno(info.Env(), ENOTSUP, "getsockopt");
 #endif
 }
 
@@ -808,6 +825,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("splice", Napi::Function::New(env, Splice));
   exports.Set("setSocketBuffers", Napi::Function::New(env, SetSocketBuffers));
   exports.Set("setTcpCongestion", Napi::Function::New(env, SetTcpCongestion));
+  exports.Set("getTcpCongestion", Napi::Function::New(env, GetTcpCongestion));
   exports.Set("crc32c", Napi::Function::New(env, Crc32cJs));
   exports.Set("crc32cSoftware", Napi::Function::New(env, Crc32cSoftwareJs));
   exports.Set("crc32cHardware", Napi::Function::New(env, Crc32cHardware));

@@ -30,6 +30,11 @@ export interface ClusterOptions {
   connectTimeoutMs?: number;
   /** Requests in flight per connection; default 5. */
   maxInFlight?: number;
+  /**
+   * TCP congestion control of connections to brokers on loopback addresses (Linux, with the
+   * native addon); '' keeps the system's. Default 'reno' (see `ConnectionOptions`).
+   */
+  loopbackCongestionControl?: string;
 }
 
 export interface PartitionInfo {
@@ -87,6 +92,9 @@ export class Cluster {
       requestTimeoutMs: opts.requestTimeoutMs ?? 30_000,
       connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
       maxInFlight: opts.maxInFlight ?? 5,
+      ...(opts.loopbackCongestionControl === undefined
+        ? {}
+        : { loopbackCongestionControl: opts.loopbackCongestionControl }),
     };
   }
 

@@ -25,6 +25,7 @@
  */
 
 import { createConnection, type Socket } from 'node:net';
+import { applyLoopbackCongestion } from '../io/socket-options.js';
 import { decodeResponse, encodeRequestChunks } from '../protocol/frame.js';
 import type { ApiVersionsResponse } from '../protocol/generated/api-versions.js';
 import { codecFor } from '../protocol/generated/index.js';
@@ -108,6 +109,12 @@ export interface ConnectionOptions {
    * memory is only written by this connection's socket reads. Default `Buffer.allocUnsafe`.
    */
   allocateResponseMemory?: (bytes: number) => Buffer;
+  /**
+   * TCP congestion control for a broker on a loopback address (Linux, with the native addon);
+   * '' keeps the system's. Default 'reno': a pacing default such as bbr slowed loopback
+   * transfers (src/io/socket-options.ts). A failure to set it keeps the system's, silently.
+   */
+  loopbackCongestionControl?: string;
 }
 
 export interface RequestOptions {
@@ -189,6 +196,7 @@ export class Connection {
         }
       : undefined;
     const socket = await openSocket(opts.host, opts.port, opts.connectTimeoutMs ?? 10_000, onRead);
+    setLoopbackCongestion(socket, opts.loopbackCongestionControl ?? DEFAULT_LOOPBACK_CONGESTION);
     conn = new Connection(socket, opts);
     try {
       await conn.negotiateVersions();
@@ -465,6 +473,21 @@ interface ReadInto {
   target(): Buffer | null;
   /** `bytes` were read (a view of the target); fixed-buffer bytes must be copied at once. */
   read(bytes: Buffer): void;
+}
+
+/** What a connection to a loopback broker uses unless told otherwise (see ConnectionOptions). */
+const DEFAULT_LOOPBACK_CONGESTION = 'reno';
+
+/**
+ * Sets `name` on a socket to a loopback peer. An optimisation only: a kernel that lacks the name
+ * or does not allow it (EPERM unprivileged) leaves the system's, and the connection goes on.
+ */
+function setLoopbackCongestion(socket: Socket, name: string): void {
+  try {
+    applyLoopbackCongestion(socket, name);
+  } catch {
+    // Kept on the system's congestion control; nothing else depends on it.
+  }
 }
 
 function openSocket(

@@ -78,6 +78,8 @@ export interface NativeAddon {
    * otherwise; ENOENT for one the kernel lacks); ENOTSUP off Linux.
    */
   setTcpCongestion(fd: number, name: string): string;
+  /** Socket `fd`'s TCP congestion control (TCP_CONGESTION); ENOTSUP off Linux. */
+  getTcpCongestion(fd: number): string;
   /** CRC-32C of `buf`, continuing from the finished CRC `init` (default 0). Unsigned. */
   crc32c(buf: Uint8Array, init?: number): number;
   /** The table-driven software CRC-32C (for tests and comparison). */

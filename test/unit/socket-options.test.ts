@@ -16,6 +16,10 @@ function kernelReports(asked: number, maxSysctl: 'wmem_max' | 'rmem_max'): numbe
   return 2 * Math.min(asked, max);
 }
 
+function systemCongestion(): string {
+  return readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
+}
+
 function fdOf(socket: Socket): number {
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
   if (typeof fd !== 'number') throw new Error('socket without fd');
@@ -79,6 +83,8 @@ describe.skipIf(addon === null || process.platform !== 'linux')('socket options 
     open = await loopbackPair();
     const fd = fdOf(open.accepted);
     expect(a.setTcpCongestion(fd, 'reno')).toBe('reno');
+    expect(a.getTcpCongestion(fd)).toBe('reno');
+    expect(a.getTcpCongestion(fdOf(open.client))).toBe(systemCongestion());
     expect(() => a.setTcpCongestion(fd, 'no-such-algorithm')).toThrow(
       expect.objectContaining({ code: 'ENOENT', syscall: 'setsockopt' }),
     );
