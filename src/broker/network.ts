@@ -304,9 +304,8 @@ class Connection {
     let failed = false;
     try {
       const kernel = applySocketBuffers(this.socket, wanted.buffers);
-      applied.sendBufferBytes = wanted.buffers.sendBytes > 0 ? (kernel?.sendBytes ?? null) : null;
-      applied.receiveBufferBytes =
-        wanted.buffers.receiveBytes > 0 ? (kernel?.receiveBytes ?? null) : null;
+      applied.sendBufferBytes = kernel?.sendBytes ?? null;
+      applied.receiveBufferBytes = kernel?.receiveBytes ?? null;
     } catch (err) {
       failed = true;
       this.onSocketOptionFailure(err);

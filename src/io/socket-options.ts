@@ -29,16 +29,17 @@ export interface SocketBufferBytes {
   receiveBytes: number;
 }
 
-/** Sizes the kernel reported after `applySocketBuffers` (Linux: double what was asked). */
+/** Sizes the kernel reports after `applySocketBuffers` (Linux: double what was asked). */
 export interface KernelSocketBuffers {
-  sendBytes: number;
-  receiveBytes: number;
+  /** Null when that direction was left to autotuning. */
+  sendBytes: number | null;
+  receiveBytes: number | null;
 }
 
 /**
- * Applies `wanted` to the connected `socket`. Returns the kernel's sizes afterwards, or null when
- * nothing was asked, the addon is not loaded, or the socket has no fd (already closed). Throws
- * the addon's errno error when setsockopt fails.
+ * Applies `wanted` to the connected `socket`. Returns the kernel's size for each direction that
+ * was set, or null when nothing was asked, the addon is not loaded, or the socket has no fd
+ * (already closed). Throws the addon's errno error when setsockopt fails.
  */
 export function applySocketBuffers(
   socket: net.Socket,
@@ -51,7 +52,10 @@ export function applySocketBuffers(
   const fd = socketFd(socket);
   if (addon === null || fd < 0) return null;
   const [kernelSend, kernelReceive] = addon.setSocketBuffers(fd, sendBytes, receiveBytes);
-  return { sendBytes: kernelSend, receiveBytes: kernelReceive };
+  return {
+    sendBytes: sendBytes > 0 ? kernelSend : null,
+    receiveBytes: receiveBytes > 0 ? kernelReceive : null,
+  };
 }
 
 /** True for 127.0.0.0/8, ::1 and IPv4-mapped 127.x addresses. */

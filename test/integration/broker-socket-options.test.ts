@@ -6,23 +6,17 @@
  * connection. A congestion control the kernel lacks is counted and the connection still serves.
  */
 
-import { readFileSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
 import { ConfigError } from '../../src/config/config.js';
 import { loadNativeAddon } from '../../src/native/addon.js';
 import { ensureKcat, kcat } from '../support/kcat.js';
+import { kernelReports } from '../support/socket-kernel.js';
 
 const RECORDS = 200;
 
 const hasTools = process.platform === 'linux' && loadNativeAddon() !== null && ensureKcat();
-
-/** Linux reports double a requested buffer size, capped by the sysctl maximum. */
-function kernelReports(asked: number, maxSysctl: 'wmem_max' | 'rmem_max'): number {
-  const max = Number(readFileSync(`/proc/sys/net/core/${maxSysctl}`, 'utf8').trim());
-  return 2 * Math.min(asked, max);
-}
 
 /** kafkajs writes RECORDS records to a new topic; kcat reads them back; returns kcat's lines. */
 async function roundTrip(broker: Broker, topic: string): Promise<string[]> {

@@ -4,24 +4,19 @@
  * leaves the system's without failing the connection. Checked on the client's own socket.
  */
 
-import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { startBroker } from '../../src/broker/broker.js';
 import { Connection } from '../../src/client/connection.js';
 import { loadNativeAddon } from '../../src/native/addon.js';
+import { fdOf, systemCongestion } from '../support/socket-kernel.js';
 
 const addon = loadNativeAddon();
 
 function congestionOf(conn: Connection): string {
-  const socket = (conn as unknown as { socket: Socket }).socket;
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (addon === null || typeof fd !== 'number') throw new Error('no addon or no fd');
-  return addon.getTcpCongestion(fd);
+  if (addon === null) throw new Error('no addon');
+  return addon.getTcpCongestion(fdOf((conn as unknown as { socket: Socket }).socket));
 }
-
-const systemCongestion = (): string =>
-  readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
 
 describe.skipIf(addon === null || process.platform !== 'linux')(
   'client loopback congestion control',
