@@ -444,7 +444,7 @@ function kernelSendfileGBps(
     const bytes = Math.floor(totalBytes / records.length) * records.length;
     const system = bestRound(runC('raw-sendfile', [file, bytes, 0]));
     if (system === null) return null;
-    if (broker.sendBufferBytes === 0 && broker.congestion === '') return [system, system];
+    if (!changesSocket(broker)) return [system, system];
     const congestion = broker.congestion === '' ? '-' : broker.congestion;
     const tuned = bestRound(
       runC('raw-sendfile', [file, bytes, 0, broker.sendBufferBytes, congestion]),
@@ -639,8 +639,12 @@ async function bothSockets(
   measure: (socket: ReferenceSocket) => Promise<number>,
 ): Promise<[number, number]> {
   const system = await measure({ sendBufferBytes: 0, congestion: '' });
-  const changes = broker.sendBufferBytes > 0 || broker.congestion !== '';
-  return [system, changes ? await measure(broker) : system];
+  return [system, changesSocket(broker) ? await measure(broker) : system];
+}
+
+/** True when the broker's socket settings differ from the system's. */
+function changesSocket(broker: ReferenceSocket): boolean {
+  return broker.sendBufferBytes > 0 || broker.congestion !== '';
 }
 
 /** One broker with `fetch.send.method=method`: the partition written, warmed, then read. */

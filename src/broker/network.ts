@@ -296,28 +296,26 @@ class Connection {
    * and leaves that option at the kernel's default; the connection is served either way.
    */
   private applySocketOptions(wanted: NonNullable<NetworkOptions['socketOptions']>): void {
-    const applied: AppliedSocketOptions = {
-      sendBufferBytes: null,
-      receiveBufferBytes: null,
-      congestionControl: null,
-    };
     let failed = false;
-    try {
-      const kernel = applySocketBuffers(this.socket, wanted.buffers);
-      applied.sendBufferBytes = kernel?.sendBytes ?? null;
-      applied.receiveBufferBytes = kernel?.receiveBytes ?? null;
-    } catch (err) {
-      failed = true;
-      this.onSocketOptionFailure(err);
-    }
-    try {
-      applied.congestionControl = applyLoopbackCongestion(this.socket, wanted.loopbackCongestion);
-    } catch (err) {
-      failed = true;
-      this.onSocketOptionFailure(err);
-    }
+    const attempt = <T>(set: () => T | null): T | null => {
+      try {
+        return set();
+      } catch (err) {
+        failed = true;
+        this.onSocketOptionFailure(err);
+        return null;
+      }
+    };
+    const kernel = attempt(() => applySocketBuffers(this.socket, wanted.buffers));
+    const congestion = attempt(() =>
+      applyLoopbackCongestion(this.socket, wanted.loopbackCongestion),
+    );
     if (failed) this.stats.socketOptionFailures++;
-    this.stats.latestSocket = applied;
+    this.stats.latestSocket = {
+      sendBufferBytes: kernel?.sendBytes ?? null,
+      receiveBufferBytes: kernel?.receiveBytes ?? null,
+      congestionControl: congestion,
+    };
   }
 
   get busy(): boolean {

@@ -1,5 +1,6 @@
 /**
- * Kernel socket options for accepted connections, set through the native addon (Node sets
+ * Kernel socket options for the broker's accepted connections (and, for the congestion control,
+ * the client's connections to a loopback broker), set through the native addon (Node sets
  * SO_SNDBUF/SO_RCVBUF only for UDP and has no TCP_CONGESTION at all):
  *
  * - SO_SNDBUF / SO_RCVBUF: Kafka's `socket.send.buffer.bytes` and `socket.receive.buffer.bytes`.
@@ -10,7 +11,7 @@
  *   there is no network to share and nothing to pace for, but a system default of `bbr` still
  *   paces the sender from its bandwidth and RTT estimates, which the scheduling noise of a busy
  *   machine spoils. Measured on a 2-vCPU guest whose default is bbr (kernel 6.18, fetch bench,
- *   README): sendfile fetches ran at 1.8-2.0 GB/s with bbr and 4.6-5.2 GB/s with reno. `reno` is
+ *   README): sendfile fetches ran at 1.8-1.9 GB/s with bbr and 3.2-5.0 GB/s with reno. `reno` is
  *   the default because every kernel has it and unprivileged processes may always pick it;
  *   other names must be in net.ipv4.tcp_allowed_congestion_control (EPERM otherwise).
  *

@@ -4,6 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { socketFd } from '../../src/io/socket-sendfile.js';
 
 /** What Linux reports after SO_SNDBUF/SO_RCVBUF = `asked`: double, capped by the sysctl max. */
 export function kernelReports(asked: number, maxSysctl: 'wmem_max' | 'rmem_max'): number {
@@ -18,7 +19,7 @@ export function systemCongestion(): string {
 
 /** The kernel fd of a connected socket (Node's internal handle). */
 export function fdOf(socket: Socket): number {
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof fd !== 'number') throw new Error('socket without fd');
+  const fd = socketFd(socket);
+  if (fd < 0) throw new Error('socket without fd');
   return fd;
 }
