@@ -474,6 +474,14 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
     doc: "Longest wait of a follower's fetch (long poll) when the leader has nothing new.",
   },
   {
+    name: 'replica.fetch.min.bytes',
+    type: 'int',
+    default: 1,
+    min: 1,
+    max: 1024 * 1024 * 1024,
+    doc: "Bytes a follower's fetch waits for (at most replica.fetch.wait.max.ms) before the leader answers; more bytes per round, but an acks=all produce may wait out the long poll.",
+  },
+  {
     name: 'replica.fetch.max.bytes',
     type: 'int',
     default: 1024 * 1024,

@@ -268,4 +268,36 @@ describe('replication across 3 brokers (RF 3, min.insync.replicas 2)', () => {
     });
     expect(before).toEqual({ leo: 8, hw: 5 });
   });
+
+  it('replica.fetch.min.bytes holds a follower fetch until that many bytes or its wait ends', async () => {
+    const minBytes = 16 * 1024;
+    const waitMs = 2_000;
+    const c = await start(
+      [1, 2],
+      { replicaLagTimeMaxMs: 30_000 },
+      { 'replica.fetch.min.bytes': minBytes, 'replica.fetch.wait.max.ms': waitMs },
+    );
+    await c.createTopic(
+      { name: TOPIC, partitions: 1, configs: { 'min.insync.replicas': '1' } },
+      [1, 2],
+    );
+    const conn = await connect(c, 1);
+    expect((await produceRaw(conn, 1, 1, 'a')).errorCode).toBe(0);
+    await waitFor('follower at 1', () => c.offsets(2, TOPIC).leo === 1);
+    // The follower's next fetch parked just now: one small record does not release it before
+    // its wait ends.
+    let t0 = performance.now();
+    expect((await produceRaw(conn, 1, 1, 'b')).errorCode).toBe(0);
+    await waitFor('follower at 2', () => c.offsets(2, TOPIC).leo === 2);
+    expect(performance.now() - t0).toBeGreaterThan(waitMs / 2);
+    // Enough bytes release it at once.
+    const big = taggedBatch('c', 2_000);
+    expect(big.length).toBeGreaterThan(minBytes);
+    t0 = performance.now();
+    expect(
+      (await producePartition(conn, TOPIC, big, { acks: 1, timeoutMs: 5_000 })).errorCode,
+    ).toBe(0);
+    await waitFor('follower at 2002', () => c.offsets(2, TOPIC).leo === 2_002);
+    expect(performance.now() - t0).toBeLessThan(waitMs / 2);
+  });
 });

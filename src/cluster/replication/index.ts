@@ -27,6 +27,7 @@ export { RoleDriver, type RoleDriverOptions } from './role-driver.js';
 const CONFIG_KEYS: [string, keyof ReplicationOptions][] = [
   ['replica.lag.time.max.ms', 'replicaLagTimeMaxMs'],
   ['replica.fetch.wait.max.ms', 'fetchWaitMaxMs'],
+  ['replica.fetch.min.bytes', 'fetchMinBytes'],
   ['replica.fetch.max.bytes', 'fetchMaxBytes'],
   ['replica.fetch.response.max.bytes', 'fetchResponseMaxBytes'],
   ['replica.fetch.backoff.ms', 'fetchBackoffMs'],

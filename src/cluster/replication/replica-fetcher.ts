@@ -383,7 +383,7 @@ export class ReplicaFetcher {
       ...defaultFetchRequest(),
       replicaId: localNodeId,
       maxWaitMs: opts.fetchWaitMaxMs,
-      minBytes: 1,
+      minBytes: opts.fetchMinBytes,
       maxBytes: opts.fetchResponseMaxBytes,
       topics: [...topics].map(([topic, ps]) => ({
         topic,

@@ -59,6 +59,8 @@ export interface ReplicationOptions {
   replicaLagTimeMaxMs: number;
   /** Kafka `replica.fetch.wait.max.ms`: a follower's long poll. */
   fetchWaitMaxMs: number;
+  /** Kafka `replica.fetch.min.bytes`: bytes a follower's long poll waits for. */
+  fetchMinBytes: number;
   /** Kafka `replica.fetch.max.bytes`: per partition and fetch. */
   fetchMaxBytes: number;
   /** Kafka `replica.fetch.response.max.bytes`. */
@@ -72,6 +74,7 @@ export interface ReplicationOptions {
 export const DEFAULT_REPLICATION_OPTIONS: ReplicationOptions = {
   replicaLagTimeMaxMs: 30_000,
   fetchWaitMaxMs: 500,
+  fetchMinBytes: 1,
   fetchMaxBytes: 1024 * 1024,
   fetchResponseMaxBytes: 10 * 1024 * 1024,
   fetchBackoffMs: 100,
