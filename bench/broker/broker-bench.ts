@@ -540,7 +540,9 @@ const FETCH_MEASURED_PASSES = 2;
  * - the loopback TCP limit: a plain Node process streaming the same bytes without pause over one
  *   connection to this client (two processes, as broker and consumer are);
  * - the same shape without a broker: a plain Node process answering the same requests with the
- *   same response layout and bytes from memory.
+ *   same response layout and bytes from memory. Its own ratio to the loopback limit is printed
+ *   too: one fetch at a time leaves the connection idle between responses, so this is the most a
+ *   broker can score with this shape.
  * Each reference runs twice, with the system's socket settings and with the broker's
  * (`socket.send.buffer.bytes`, `socket.loopback.congestion.control`), and the faster run is the
  * reference: these settings change how fast loopback moves the bytes (README, Benchmarks), so the
@@ -571,6 +573,8 @@ async function fetch(): Promise<void> {
     ratio: gbps / limit,
     frameLoopbackGBps: frameLimit,
     frameRatio: gbps / frameLimit,
+    // What a broker that cost nothing would score: the request shape's own share of the limit.
+    shapeRatio: frameLimit / limit,
     kernelSendfileGBps: kernel === null ? null : Math.max(...kernel),
     loadAverage1m: loadavg()[0] ?? 0,
   };
@@ -583,7 +587,7 @@ async function fetch(): Promise<void> {
     `fetch with fetch.send.method=mapped: ${mappedGBps.toFixed(2)} GB/s; ratio ${(mappedGBps / limit).toFixed(2)} of the loopback limit, ${(mappedGBps / gbps).toFixed(2)}x sendfile`,
   );
   console.log(
-    `fetch vs the same shape without a broker (separate process, one connection, ${FETCH_PARTITION_BYTES_MAX / 1048576} MiB responses one at a time from memory; ${both(frames)}): ${frameLimit.toFixed(2)} GB/s; ratio ${(gbps / frameLimit).toFixed(2)}; load average ${(loadavg()[0] ?? 0).toFixed(2)}`,
+    `fetch vs the same shape without a broker (separate process, one connection, ${FETCH_PARTITION_BYTES_MAX / 1048576} MiB responses one at a time from memory; ${both(frames)}): ${frameLimit.toFixed(2)} GB/s; ratio ${(gbps / frameLimit).toFixed(2)}; the shape itself reaches ${(frameLimit / limit).toFixed(2)} of the loopback limit (a broker that cost nothing would score that); load average ${(loadavg()[0] ?? 0).toFixed(2)}`,
   );
   console.log(
     kernel === null
