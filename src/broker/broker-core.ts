@@ -442,13 +442,7 @@ export class BrokerCore {
         throw new TopicError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `no topic ${name}`);
       // Registry first: after a crash in between, the orphan directories are removed on start.
       saved(() => this.registry.delete(name));
-      const routes = this.routing.removeTopic(name);
-      for (const r of routes) this.opened.delete(r.slot);
-      await Promise.all(
-        routes.map((r) =>
-          this.pool.call(r.worker, Op.ClosePartition, { slot: r.slot, delete: true }),
-        ),
-      );
+      await this.deletePartitionsOf(name);
       this.logger.info({ topic: name }, 'topic deleted');
     });
   }
@@ -596,6 +590,12 @@ export class BrokerCore {
 
   private async dropLocal(name: string): Promise<void> {
     if (!this.registry.delete(name)) return;
+    await this.deletePartitionsOf(name);
+    this.logger.info({ topic: name }, 'local replicas of a deleted topic removed');
+  }
+
+  /** Drops the routes of topic `name` and closes each of its partitions, deleting its files. */
+  private async deletePartitionsOf(name: string): Promise<void> {
     const routes = this.routing.removeTopic(name);
     for (const r of routes) this.opened.delete(r.slot);
     await Promise.all(
@@ -603,7 +603,6 @@ export class BrokerCore {
         this.pool.call(r.worker, Op.ClosePartition, { slot: r.slot, delete: true }),
       ),
     );
-    this.logger.info({ topic: name }, 'local replicas of a deleted topic removed');
   }
 
   /** Opens every partition of every known topic (broker start, after a worker restart). */
