@@ -59,6 +59,7 @@ import {
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BROKER_CONFIGS } from '../../src/config/definitions.js';
+import { systemCongestionControl } from '../../src/io/socket-options.js';
 import type { NativeMethod } from '../../src/io/socket-sendfile.js';
 import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
 import { measureWriteLoop } from '../io/append.js';
@@ -595,7 +596,7 @@ async function fetch(): Promise<void> {
       : `fetch vs kernel sendfile (C, blocking sendfile of a page-cached file of the same bytes to a loopback socket, nothing else on either end; ${both(kernel)}): ${Math.max(...kernel).toFixed(2)} GB/s; ratio ${(gbps / Math.max(...kernel)).toFixed(2)}`,
   );
   console.log(
-    `fetch: the broker's socket settings: send buffer ${broker.sendBufferBytes > 0 ? `${broker.sendBufferBytes} bytes` : 'autotuned'}, congestion control ${broker.congestion === '' ? "the system's" : broker.congestion} (the system's: ${systemCongestion()})`,
+    `fetch: the broker's socket settings: send buffer ${broker.sendBufferBytes > 0 ? `${broker.sendBufferBytes} bytes` : 'autotuned'}, congestion control ${broker.congestion === '' ? "the system's" : broker.congestion} (the system's: ${systemCongestionControl() ?? 'unknown'})`,
   );
 }
 
@@ -621,15 +622,6 @@ function brokerReferenceSocket(): ReferenceSocket {
     sendBufferBytes: Math.max(0, sendBufferBytes),
     congestion: brokerConfigValue('socket.loopback.congestion.control'),
   };
-}
-
-/** The system's default TCP congestion control, or 'unknown'. */
-function systemCongestion(): string {
-  try {
-    return readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
-  } catch {
-    return 'unknown';
-  }
 }
 
 /**

@@ -22,7 +22,7 @@ import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
-import { type SendChunk, sendChunks } from '../../src/io/socket-sendfile.js';
+import { type SendChunk, sendChunks, socketFd } from '../../src/io/socket-sendfile.js';
 import { loadNativeAddon } from '../../src/native/addon.js';
 import {
   cpuSecondsSince,
@@ -95,8 +95,8 @@ async function connectReceiver(
 
 function setCongestion(socket: net.Socket, name: string): void {
   const addon = loadNativeAddon();
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (addon === null || fd === undefined) throw new Error('--congestion needs the native addon');
+  const fd = socketFd(socket);
+  if (addon === null || fd < 0) throw new Error('--congestion needs the native addon');
   addon.setTcpCongestion(fd, name);
 }
 

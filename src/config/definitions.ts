@@ -478,7 +478,7 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
     type: 'int',
     default: 1,
     min: 1,
-    max: 1024 * 1024 * 1024,
+    max: 1024 * MIB,
     doc: "Bytes a follower's fetch waits for (at most replica.fetch.wait.max.ms) before the leader answers; more bytes per round, but an acks=all produce may wait out the long poll.",
   },
   {

@@ -18,6 +18,7 @@
  * Stateless; called on the thread that owns the socket.
  */
 
+import { readFileSync } from 'node:fs';
 import type * as net from 'node:net';
 import { isIP } from 'node:net';
 import { loadNativeAddon } from '../native/addon.js';
@@ -77,4 +78,16 @@ export function applyLoopbackCongestion(socket: net.Socket, name: string): strin
   const fd = socketFd(socket);
   if (addon === null || fd < 0) return null;
   return addon.setTcpCongestion(fd, name);
+}
+
+/**
+ * The system's default TCP congestion control (Linux: net.ipv4.tcp_congestion_control), or null
+ * where it cannot be read.
+ */
+export function systemCongestionControl(): string | null {
+  try {
+    return readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
+  } catch {
+    return null;
+  }
 }

@@ -4,6 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { systemCongestionControl } from '../../src/io/socket-options.js';
 import { socketFd } from '../../src/io/socket-sendfile.js';
 
 /** What Linux reports after SO_SNDBUF/SO_RCVBUF = `asked`: double, capped by the sysctl max. */
@@ -14,7 +15,9 @@ export function kernelReports(asked: number, maxSysctl: 'wmem_max' | 'rmem_max')
 
 /** The system's default TCP congestion control (net.ipv4.tcp_congestion_control). */
 export function systemCongestion(): string {
-  return readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
+  const name = systemCongestionControl();
+  if (name === null) throw new Error('net.ipv4.tcp_congestion_control not readable');
+  return name;
 }
 
 /** The kernel fd of a connected socket (Node's internal handle). */
