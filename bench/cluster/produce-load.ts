@@ -2,7 +2,8 @@
  * Produce load generator for `replication-bench.ts`, in its own process: pre-encoded 64 KiB
  * batches of 100-byte records, round-robin over the TARGETs (each a partition and the broker that
  * leads it), for SECONDS with ACKS (1 or -1), IN_FLIGHT requests outstanding in total; prints the
- * acknowledged records/s, or fails on any error code.
+ * acknowledged records/s and the share of one core this process used meanwhile (its last line:
+ * "RECORDS_PER_S CPU_PCT"), or fails on any error code.
  *
  * With `--warmup S` the same load runs S seconds first, unmeasured. Then the load stops (every
  * request in flight answered), "warm" is printed, and the measured SECONDS start once a line
@@ -86,11 +87,14 @@ async function main(): Promise<void> {
   }
   done = 0;
   const t0 = performance.now();
+  const cpuFrom = process.cpuUsage();
   process.stdout.write('measuring\n');
   await runAll(t0 + Number(seconds) * 1000);
   const elapsedS = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpuFrom);
+  const cpuPct = (cpu.user + cpu.system) / 1e4 / elapsedS;
   for (const c of clients.values()) c.close();
-  process.stdout.write(`${((done * count) / elapsedS).toFixed(0)}\n`);
+  process.stdout.write(`${((done * count) / elapsedS).toFixed(0)} ${cpuPct.toFixed(0)}\n`);
 }
 
 /** Resolves on the next line from stdin (the caller's go-ahead after the warm-up). */

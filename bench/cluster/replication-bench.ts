@@ -193,6 +193,11 @@ interface Measured {
   cpuUsPerRecord: number;
   /** Share of the machine's CPU time left idle during the load (Linux); null elsewhere. */
   machineIdlePct: number | null;
+  /**
+   * CPU of the load process during the window, in % of one core: a side that leaves the
+   * machine idle while its load is far from a core is bound by its requests in flight.
+   */
+  loadCpuPct: number;
 }
 
 /** The machine's idle and total CPU time so far, in clock ticks; null off Linux. */
@@ -218,6 +223,7 @@ function idlePct(from: CpuTicks, to: CpuTicks): number | null {
 async function measure(root: string, brokers: number, s: Settings): Promise<Measured> {
   const nodes = await startNodes(root, brokers, s.partitions, s.replicationFactor);
   let recordsPerS = 0;
+  let loadCpuPct = 0;
   let ticksFrom: CpuTicks = null;
   let ticksTo: CpuTicks = null;
   try {
@@ -245,7 +251,11 @@ async function measure(root: string, brokers: number, s: Settings): Promise<Meas
     const load = run('./produce-load.ts', args, onLine, [], 'pipe');
     const out = await load.done;
     ticksTo = machineTicks();
-    recordsPerS = Number(out.trim().split('\n').at(-1));
+    const [rate, cpu] = (out.trim().split('\n').at(-1) ?? '').split(' ').map(Number);
+    if (rate === undefined || cpu === undefined || !Number.isFinite(rate + cpu))
+      throw new Error(`unexpected load output ${JSON.stringify(out)}`);
+    recordsPerS = rate;
+    loadCpuPct = cpu;
   } catch (err) {
     await nodes.stop();
     throw err;
@@ -256,6 +266,7 @@ async function measure(root: string, brokers: number, s: Settings): Promise<Meas
     recordsPerS,
     cpuUsPerRecord: cpuUs / Math.max(1, recordsPerS * s.seconds),
     machineIdlePct: idlePct(ticksFrom, ticksTo),
+    loadCpuPct,
   };
 }
 
@@ -286,7 +297,7 @@ const k = (n: number): string => `${(n / 1e3).toFixed(0)} k`;
 
 const describe = (m: Measured): string => {
   const idle = m.machineIdlePct === null ? '' : `, machine ${m.machineIdlePct.toFixed(0)}% idle`;
-  return `${k(m.recordsPerS)}/s (${m.cpuUsPerRecord.toFixed(2)} µs CPU/record${idle})`;
+  return `${k(m.recordsPerS)}/s (${m.cpuUsPerRecord.toFixed(2)} µs CPU/record${idle}, load ${m.loadCpuPct.toFixed(0)}% of a core)`;
 };
 
 /**
