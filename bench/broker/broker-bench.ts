@@ -49,7 +49,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import {
   closeSync,
   existsSync,
-  mkdtempSync,
   openSync,
   readFileSync,
   rmSync,
@@ -63,6 +62,7 @@ import { systemCongestionControl } from '../../src/io/socket-options.js';
 import type { NativeMethod } from '../../src/io/socket-sendfile.js';
 import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
 import { measureWriteLoop } from '../io/append.js';
+import { killOnInterrupt, tempDir } from '../io/common.js';
 import {
   FetchStream,
   frameReference,
@@ -111,27 +111,29 @@ function brokerNodeFlags(): string[] {
 }
 
 async function serveBroker(extraFlags: readonly string[] = []): Promise<ServedBroker> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'sluice-bench-serve-'));
+  const dataDir = tempDir(tmpdir(), 'sluice-bench-serve-');
   const dist = new URL('../../dist/cli/main.js', import.meta.url);
   const args = existsSync(dist)
     ? [dist.pathname]
     : ['--import', 'tsx', new URL('../../src/cli/main.ts', import.meta.url).pathname];
-  const child = spawn(
-    process.execPath,
-    [
-      ...brokerNodeFlags(),
-      ...args,
-      'serve',
-      '--port',
-      '0',
-      '--data-dir',
-      dataDir,
-      ...serveFlags,
-      ...extraFlags,
-    ],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+  const child = killOnInterrupt(
+    spawn(
+      process.execPath,
+      [
+        ...brokerNodeFlags(),
+        ...args,
+        'serve',
+        '--port',
+        '0',
+        '--data-dir',
+        dataDir,
+        ...serveFlags,
+        ...extraFlags,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    ),
   );
   const line = await new Promise<string>((resolve, reject) => {
     let out = '';
@@ -260,7 +262,7 @@ async function restartAndStop(
   partitions: number,
   rounds: number,
 ): Promise<{ starts: number[]; stops: number[] }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'sluice-bench-restart-'));
+  const dataDir = tempDir(tmpdir(), 'sluice-bench-restart-');
   const out = { starts: [] as number[], stops: [] as number[] };
   try {
     const first = await startBroker({ port: 0, dataDir });
@@ -358,9 +360,11 @@ async function produceLoad(
             String(seconds),
             String(i),
           ];
-          const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-            stdio: ['ignore', 'pipe', 'inherit'],
-          });
+          const child = killOnInterrupt(
+            spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+              stdio: ['ignore', 'pipe', 'inherit'],
+            }),
+          );
           let out = '';
           child.stdout.on('data', (d: Buffer) => {
             out += d.toString();
@@ -381,7 +385,7 @@ async function produceLoad(
  * what it printed; null when there is no C compiler. Throws when the program fails.
  */
 function runC(name: string, args: (string | number)[]): string | null {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-c-'));
+  const dir = tempDir(tmpdir(), 'sluice-bench-c-');
   try {
     const source = new URL(`../io/${name}.c`, import.meta.url).pathname;
     const binary = join(dir, name);
@@ -433,7 +437,7 @@ function kernelSendfileGBps(
   totalBytes: number,
   broker: ReferenceSocket,
 ): [number, number] | null {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-sendfile-'));
+  const dir = tempDir(tmpdir(), 'sluice-bench-sendfile-');
   try {
     const file = join(dir, 'records');
     const fd = openSync(file, 'w');
@@ -484,7 +488,7 @@ function bestRound(out: string | null): number | null {
 }
 
 async function produce(clients: number): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
+  const dir = tempDir(tmpdir(), 'sluice-bench-');
   try {
     const { buf, records } = batch64k();
     const raw = measureWriteLoop('addon', buf.length, 2 * 1024 * 1024 * 1024, dir);

@@ -23,12 +23,13 @@
  * Benchmark-only; owned by the calling thread.
  */
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nativeAddonPath } from '../../src/native/addon.js';
 import { encodeRequest } from '../../src/protocol/frame.js';
+import { tempDir } from '../io/common.js';
 import { startPortChild } from './port-child.js';
 
 /** Bytes of a batch header the walker needs: base offset, length, ..., last offset delta. */
@@ -323,7 +324,7 @@ async function withReference<T>(
   socket: ReferenceSocket,
   body: (port: number) => Promise<T>,
 ): Promise<T> {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-fetch-ref-'));
+  const dir = tempDir(tmpdir(), 'sluice-fetch-ref-');
   const file = join(dir, 'records');
   writeFileSync(file, records);
   try {

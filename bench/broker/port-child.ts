@@ -4,13 +4,16 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { killOnInterrupt } from '../io/common.js';
 
 /** Starts `node ...args` and waits for its `port N` line; `what` names it in errors. */
 export async function startPortChild(
   args: readonly string[],
   what: string,
 ): Promise<{ port: number; child: ChildProcess }> {
-  const child = spawn(process.execPath, [...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = killOnInterrupt(
+    spawn(process.execPath, [...args], { stdio: ['ignore', 'pipe', 'inherit'] }),
+  );
   try {
     const port = await new Promise<number>((resolve, reject) => {
       child.stdout?.once('data', (d: Buffer) =>

@@ -15,15 +15,15 @@
  * Needs the `etcd` binary (Debian's etcd-server; installed with apt-get when missing).
  */
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { CreateTopicsResponse } from '../../src/protocol/generated/create-topics.js';
 import type { MetadataResponse } from '../../src/protocol/generated/metadata.js';
 import type { ProduceResponse } from '../../src/protocol/generated/produce.js';
 import { BrokerChild } from '../../test/support/broker-child.js';
 import { EtcdServer, ensureEtcd } from '../../test/support/etcd.js';
 import { API, batchOf, RawClient, V } from '../../test/support/raw-client.js';
+import { killOnInterrupt, removeOnInterrupt, tempDir } from '../io/common.js';
 
 const TOPIC = 'failover-bench';
 const POLL_MS = 10;
@@ -62,11 +62,13 @@ async function main(): Promise<void> {
   const jsonFile = arg('--json', '');
   if (!ensureEtcd()) throw new Error('etcd is not installed and could not be installed');
   const etcd = await EtcdServer.start();
+  removeOnInterrupt(etcd.dataDir);
+  if (etcd.process !== null) killOnInterrupt(etcd.process);
   const cluster = `bench-${process.pid}`;
   const dirs = new Map<number, string>();
   const children = new Map<number, BrokerChild>();
   const start = async (id: number) => {
-    const dir = dirs.get(id) ?? mkdtempSync(join(tmpdir(), `sluice-fobench-${id}-`));
+    const dir = dirs.get(id) ?? tempDir(tmpdir(), `sluice-fobench-${id}-`);
     dirs.set(id, dir);
     const args = [
       '--node-id',
@@ -76,7 +78,9 @@ async function main(): Promise<void> {
       '--set',
       `cluster.name=${cluster}`,
     ];
-    children.set(id, await BrokerChild.start({ dataDir: dir, args }));
+    const child = await BrokerChild.start({ dataDir: dir, args });
+    killOnInterrupt(child.proc);
+    children.set(id, child);
   };
   const results: { metadataMs: number; produceMs: number }[] = [];
   try {

@@ -51,10 +51,11 @@
  */
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { killOnInterrupt, tempDir } from '../io/common.js';
 
 const here = (f: string): string => new URL(f, import.meta.url).pathname;
 
@@ -94,12 +95,10 @@ function run(
   nodeOptions: string[] = [],
   stdin: 'ignore' | 'pipe' = 'ignore',
 ): { child: ChildProcess; done: Promise<string> } {
-  const child = spawn(
-    process.execPath,
-    [...nodeOptions, '--import', 'tsx', here(script), ...args],
-    {
+  const child = killOnInterrupt(
+    spawn(process.execPath, [...nodeOptions, '--import', 'tsx', here(script), ...args], {
       stdio: [stdin, 'pipe', 'inherit'],
-    },
+    }),
   );
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
@@ -315,7 +314,7 @@ function idleSummary(ones: Measured[], threes: Measured[]): string {
 
 /** `--only`: one side's rounds, for profiling it; no ratio. */
 async function measureOnly(brokers: 1 | 3, s: Settings, rounds: number): Promise<void> {
-  const root = mkdtempSync(join(tmpdir(), 'sluice-repl-bench-'));
+  const root = tempDir(tmpdir(), 'sluice-repl-bench-');
   try {
     for (let r = 0; r < rounds; r++)
       process.stdout.write(
@@ -343,7 +342,7 @@ async function main(): Promise<void> {
     if (only !== 'single' && only !== 'cluster') throw new Error('--only takes single or cluster');
     return measureOnly(only === 'single' ? 1 : 3, s, rounds);
   }
-  const root = mkdtempSync(join(tmpdir(), 'sluice-repl-bench-'));
+  const root = tempDir(tmpdir(), 'sluice-repl-bench-');
   const ones: Measured[] = [];
   const threes: Measured[] = [];
   try {

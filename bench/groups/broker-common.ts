@@ -5,11 +5,12 @@
  */
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RawClient } from '../broker/raw-client.js';
+import { killOnInterrupt, tempDir } from '../io/common.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** How long the broker may take to print its listening line. */
@@ -37,20 +38,22 @@ export async function serveBroker(config: Record<string, string>): Promise<Serve
       stop: async () => {},
     };
   }
-  const dataDir = mkdtempSync(join(tmpdir(), 'sluice-bench-groups-'));
+  const dataDir = tempDir(tmpdir(), 'sluice-bench-groups-');
   const sets = Object.entries(config).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
   // The compiled broker (built by npm ci) runs as `sluice serve` does; the sources need tsx.
   const entry = existsSync(join(REPO_ROOT, 'dist', 'cli', 'main.js'))
     ? ['dist/cli/main.js']
     : ['--import', 'tsx', 'src/cli/main.ts'];
-  const child = spawn(
-    process.execPath,
-    [...entry, 'serve', '--host', '127.0.0.1', '--port', '0'].concat([
-      '--data-dir',
-      dataDir,
-      ...sets,
-    ]),
-    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  const child = killOnInterrupt(
+    spawn(
+      process.execPath,
+      [...entry, 'serve', '--host', '127.0.0.1', '--port', '0'].concat([
+        '--data-dir',
+        dataDir,
+        ...sets,
+      ]),
+      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+    ),
   );
   const address = await new Promise<string>((resolve, reject) => {
     let out = '';

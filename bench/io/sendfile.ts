@@ -26,6 +26,7 @@ import { type SendChunk, sendChunks, socketFd } from '../../src/io/socket-sendfi
 import { loadNativeAddon } from '../../src/native/addon.js';
 import {
   cpuSecondsSince,
+  killOnInterrupt,
   MiB,
   nowNs,
   parseBenchArgs,
@@ -77,7 +78,9 @@ async function connectReceiver(
   const script = join(dir, 'receiver.cjs');
   fs.writeFileSync(script, RECEIVER_SOURCE);
   const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
-  const child = fork(script, [String(port), String(bytesPerRound)], { stdio: 'inherit' });
+  const child = killOnInterrupt(
+    fork(script, [String(port), String(bytesPerRound)], { stdio: 'inherit' }),
+  );
   const socket = await accepted;
   server.close();
   if (congestion !== null) setCongestion(socket, congestion);

@@ -8,7 +8,7 @@
  * - one scrape of a broker-like registry with 100 partitions (off the hot path).
  */
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bench } from 'tinybench';
@@ -19,6 +19,7 @@ import { observeRequests } from '../../src/metrics/request-observer.js';
 import { countProduce } from '../../src/metrics/traffic.js';
 import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
 import { PartitionStateTable } from '../../src/threads/partition-state.js';
+import { tempDir } from '../io/common.js';
 import { addBench } from './harness.js';
 
 const PARTITIONS = 100;
@@ -90,7 +91,7 @@ export function registerMetricsBenches(bench: Bench): void {
     countProduce(metrics, request, responses);
   });
 
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-metrics-'));
+  const dir = tempDir(tmpdir(), 'sluice-bench-metrics-');
   const io = new FsFileIO();
   for (const batchBytes of [16 * 1024, 1024]) {
     const f = logFile(io, dir, batchBytes);

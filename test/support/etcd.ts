@@ -60,6 +60,11 @@ export class EtcdServer {
     return this.output;
   }
 
+  /** The running member's process, or null while it is stopped. */
+  get process(): ChildProcess | null {
+    return this.proc;
+  }
+
   /** Starts a member; `extraArgs` are added to its command line. */
   static async start(extraArgs: string[] = []): Promise<EtcdServer> {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-etcd-'));
