@@ -455,7 +455,9 @@ async function measure(
   const onAbort = () => {
     for (const h of phases.producers) h.post({ type: 'stop' });
   };
-  hooks.signal?.addEventListener('abort', onAbort, { once: true });
+  // An abort that came during set-up (broker start, topic creation) has already fired its event.
+  if (hooks.signal?.aborted) onAbort();
+  else hooks.signal?.addEventListener('abort', onAbort, { once: true });
   timeline.start();
   try {
     const producerStats = await Promise.all(phases.producers.map((h) => h.done));

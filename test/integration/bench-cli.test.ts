@@ -6,11 +6,12 @@
  */
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type BenchResult, type LatencySummary, validateResult } from '../../src/bench/result.js';
+import { poller } from '../support/until.js';
 
 const cli = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-cli-'));
@@ -18,16 +19,51 @@ const RUN_TIMEOUT_MS = 90_000;
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+const until = poller({ timeoutMs: 60_000 });
+/** TMPDIR of a run that gets a signal: where its embedded broker makes its data dir. */
+const signalTmp = join(dir, 'tmp');
+
+/** The embedded brokers' data dirs in signalTmp (tsx keeps its cache there too). */
+function brokerDirs(): string[] {
+  try {
+    return readdirSync(signalTmp).filter((n) => n.startsWith('sluice-'));
+  } catch {
+    return [];
+  }
+}
+
+/** Bytes of the files in the embedded brokers' data dirs. */
+function brokerBytes(): number {
+  let bytes = 0;
+  for (const d of brokerDirs()) {
+    const files = readdirSync(join(signalTmp, d), { recursive: true, encoding: 'utf8' });
+    for (const f of files) {
+      try {
+        const st = statSync(join(signalTmp, d, f));
+        if (st.isFile()) bytes += st.size;
+      } catch {
+        // Removed meanwhile (a segment deleted, a temp file renamed).
+      }
+    }
+  }
+  return bytes;
+}
+
 interface Run {
   code: number | null;
   stdout: string;
   stderr: string;
 }
 
-function sluice(args: string[]): Promise<Run> {
+function sluice(
+  args: string[],
+  signal?: { name: NodeJS.Signals; when: () => Promise<void> },
+): Promise<Run> {
   const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: signal ? { ...process.env, TMPDIR: signalTmp } : process.env,
   });
+  if (signal) void signal.when().then(() => child.kill(signal.name));
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => {
@@ -233,6 +269,26 @@ describe('sluice bench', () => {
     },
     RUN_TIMEOUT_MS,
   );
+
+  for (const name of ['SIGINT', 'SIGTERM'] as const) {
+    it(
+      `${name} ends a run early: summarized, and the embedded broker's temp data dir removed`,
+      async () => {
+        rmSync(signalTmp, { recursive: true, force: true });
+        mkdirSync(signalTmp);
+        // The embedded broker's data dir (sluice-* in TMPDIR) fills with records: signal then.
+        const when = () =>
+          until('records on disk', () => (brokerBytes() > 1_000_000 ? true : undefined)).then(
+            () => undefined,
+          );
+        const run = await sluice(['bench', 'produce', '--duration', '300'], { name, when });
+        expect(run.code, run.stderr).toBe(0);
+        expect(run.stdout).toMatch(/records\/s/);
+        expect(brokerDirs()).toEqual([]);
+      },
+      RUN_TIMEOUT_MS,
+    );
+  }
 
   it('bad flags: one line on stderr and a non-zero exit code', async () => {
     // Flag checks one by one are unit-tested (bench-load.test.ts); here, that the binary
