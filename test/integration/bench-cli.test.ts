@@ -63,7 +63,13 @@ function sluice(
     stdio: ['ignore', 'pipe', 'pipe'],
     env: signal ? { ...process.env, TMPDIR: signalTmp } : process.env,
   });
-  if (signal) void signal.when().then(() => child.kill(signal.name));
+  // A wait that fails kills the run outright, so the test fails on its exit code, not a timeout.
+  if (signal) {
+    void signal.when().then(
+      () => child.kill(signal.name),
+      () => child.kill('SIGKILL'),
+    );
+  }
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => {
