@@ -42,6 +42,7 @@ import { join, resolve } from 'node:path';
 import {
   type CommandIo,
   CompareInputError,
+  checkFullRun,
   checkSameMetric,
   checkThresholds,
   filterMetrics,
@@ -141,6 +142,8 @@ export function summarizeAb(
   checkThresholds(thresholds);
   if (baseline.length === 0 || baseline.length !== current.length)
     throw new CompareInputError(`need paired runs, got ${baseline.length} and ${current.length}`);
+  for (const [i, r] of baseline.entries()) checkFullRun(r, `baseline run ${i + 1}`);
+  for (const [i, r] of current.entries()) checkFullRun(r, `current run ${i + 1}`);
   const all = [...baseline, ...current].map((r) => filterMetrics(r.metrics, filter));
   const first = all[0] as BenchResult['metrics'];
   const metrics: AbMetric[] = [];

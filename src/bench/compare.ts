@@ -109,6 +109,12 @@ export function checkSameMetric(name: string, a: Metric, b: Metric): void {
     );
 }
 
+/** Throws unless `r` ran its full length: a run stopped early by a signal is not judged. */
+export function checkFullRun(r: BenchResult, what: string): void {
+  if (r.stoppedBy)
+    throw new CompareInputError(`${what} is from a run stopped early by ${r.stoppedBy}`);
+}
+
 /** Keeps the metrics whose name matches `filter` (all when null). */
 export function filterMetrics(
   metrics: Record<string, Metric>,
@@ -126,6 +132,8 @@ export function compareResults(
   filter: RegExp | null = null,
 ): Comparison {
   checkThresholds(thresholds);
+  checkFullRun(base, 'the baseline result');
+  checkFullRun(next, 'the new result');
   const baseMetrics = filterMetrics(base.metrics, filter);
   const nextMetrics = filterMetrics(next.metrics, filter);
   const rows: MetricComparison[] = [];
@@ -277,12 +285,11 @@ export function runCompare(
   io: CommandIo = PROCESS_IO,
 ): number {
   try {
-    const comparison = compareResults(
-      readResultFile(basePath),
-      readResultFile(newPath),
-      options,
-      options.filter,
-    );
+    const base = readResultFile(basePath);
+    const next = readResultFile(newPath);
+    checkFullRun(base, basePath);
+    checkFullRun(next, newPath);
+    const comparison = compareResults(base, next, options, options.filter);
     io.stdout(formatComparison(comparison, options));
     return comparison.regressions > 0 ? 1 : 0;
   } catch (err) {

@@ -20,7 +20,8 @@
  *   throughput: { records, bytes, durationMs, recordsPerS, mbPerS },
  *   latency: { [series]: { count, unit: 'ms', p50, p90, p99, p999, p9999, max, mean,
  *                          percentiles: [{ percentile (0-100), valueMs }] } },
- *   timeline: [{ elapsedMs, records, recordsPerS, p99Ms }] }
+ *   timeline: [{ elapsedMs, records, recordsPerS, p99Ms }],
+ *   errors?, firstError?, stoppedBy?: 'SIGINT'|'SIGTERM' (only when a signal cut the run short) }
  * ```
  */
 
@@ -118,7 +119,16 @@ export interface BenchResult {
   errors?: number;
   /** The first failure's message, if any. */
   firstError?: string | null;
+  /**
+   * The signal that ended the measurement before its records or duration were done; absent
+   * when the run went its full length. Such a result is not compared (`sluice bench compare`).
+   */
+  stoppedBy?: StopSignal;
 }
+
+/** Signals that stop a `sluice bench` run early (it still summarizes what it measured). */
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+export type StopSignal = (typeof STOP_SIGNALS)[number];
 
 /** Thrown by {@link validateResult}; the message names the first offending path. */
 export class BenchResultError extends Error {
@@ -272,5 +282,7 @@ export function validateResult(doc: unknown): BenchResult {
   validateTimeline(d.timeline);
   if (d.errors !== undefined) num(d.errors, 'errors', 0);
   if (d.firstError !== undefined && d.firstError !== null) str(d.firstError, 'firstError');
+  if (d.stoppedBy !== undefined && !STOP_SIGNALS.includes(d.stoppedBy as StopSignal))
+    throw new BenchResultError('stoppedBy', `expected one of ${STOP_SIGNALS.join(', ')}`);
   return d as unknown as BenchResult;
 }

@@ -58,6 +58,8 @@ export function formatSummary(r: BenchResult): string {
     lines.push(...latencyLines(series, summary));
   }
   if (r.errors) lines.push(`errors: ${int(r.errors)} records failed; first: ${r.firstError}`);
+  if (r.stoppedBy)
+    lines.push(`stopped early by ${r.stoppedBy}: the figures cover the part that was measured`);
   return `${lines.join('\n')}\n`;
 }
 

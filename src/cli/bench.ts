@@ -14,6 +14,7 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { percentileDistribution } from '../bench/histogram.js';
 import { renderHtmlReport } from '../bench/report-html.js';
+import type { StopSignal } from '../bench/result.js';
 import { runBench } from '../bench/runner.js';
 import { type BenchFlags, type LoadKind, resolveConfig } from '../bench/settings.js';
 import { formatSummary, hgrmPaths } from '../bench/summary.js';
@@ -82,10 +83,12 @@ async function runKind(kind: LoadKind, flags: BenchFlags): Promise<void> {
   const config = resolveConfig(kind, flags);
   const tty = process.stderr.isTTY === true;
   // SIGINT (Ctrl-C) or SIGTERM (a job runner's stop) ends the measurement early: the run is
-  // summarized as far as it went and the embedded broker stops, removing its temp data dir,
-  // which a produce run fills at tens to hundreds of MB/s. A second signal exits at once.
+  // summarized as far as it went, marked `stoppedBy`, and the embedded broker stops, removing
+  // its temp data dir, which a produce run fills at tens to hundreds of MB/s. The exit code is
+  // then 128 + the signal's number, so a script sees the run was cut short. A second signal of
+  // the same kind exits at once.
   const abort = new AbortController();
-  const onSignal = () => abort.abort();
+  const onSignal = (signal: StopSignal) => abort.abort(signal);
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   let outcome: Awaited<ReturnType<typeof runBench>>;
@@ -101,6 +104,8 @@ async function runKind(kind: LoadKind, flags: BenchFlags): Promise<void> {
     if (tty) process.stderr.write('\r\x1b[K');
   }
   const { result, histograms } = outcome;
+  const stoppedBy = abort.signal.aborted ? (abort.signal.reason as StopSignal) : undefined;
+  if (stoppedBy !== undefined) result.stoppedBy = stoppedBy;
   process.stdout.write(formatSummary(result));
   if (config.json) writeFileSync(config.json, `${JSON.stringify(result, null, 2)}\n`);
   if (config.hgrm) {
@@ -112,7 +117,11 @@ async function runKind(kind: LoadKind, flags: BenchFlags): Promise<void> {
   }
   if (config.html) writeFileSync(config.html, renderHtmlReport(result));
   if (result.errors) throw new Error(`${result.errors} records failed: ${result.firstError}`);
+  if (stoppedBy !== undefined) process.exitCode = STOP_EXIT_CODES[stoppedBy];
 }
+
+/** Exit codes of a run stopped by a signal: 128 + the signal's number, as a shell reports it. */
+const STOP_EXIT_CODES: Record<StopSignal, number> = { SIGINT: 130, SIGTERM: 143 };
 
 /** Registers `bench produce`, `bench consume` and `bench e2e`. */
 export function registerBench(program: Command): void {

@@ -112,6 +112,10 @@ describe('summarizeAb', () => {
     expect(() =>
       summarizeAb(a, b.slice(1), { maxThroughputDrop: 0.1, maxLatencyRise: 0.2 }),
     ).toThrow(/paired/);
+    const cut = [b[0], { ...fakeResult(), stoppedBy: 'SIGINT' as const }, b[2]] as typeof b;
+    expect(() => summarizeAb(a, cut, { maxThroughputDrop: 0.1, maxLatencyRise: 0.2 })).toThrow(
+      /current run 2 is from a run stopped early by SIGINT/,
+    );
   });
 
   it('expands the bench shorthand and the {json} placeholder', () => {

@@ -276,9 +276,12 @@ describe('sluice bench', () => {
     RUN_TIMEOUT_MS,
   );
 
-  for (const name of ['SIGINT', 'SIGTERM'] as const) {
+  for (const [name, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
     it(
-      `${name} ends a run early: summarized, and the embedded broker's temp data dir removed`,
+      `${name} ends a run early: summarized and marked, exit ${code}, the broker's temp dir removed`,
       async () => {
         rmSync(signalTmp, { recursive: true, force: true });
         mkdirSync(signalTmp);
@@ -287,9 +290,15 @@ describe('sluice bench', () => {
           until('records on disk', () => (brokerBytes() > 1_000_000 ? true : undefined)).then(
             () => undefined,
           );
-        const run = await sluice(['bench', 'produce', '--duration', '300'], { name, when });
-        expect(run.code, run.stderr).toBe(0);
+        const json = join(dir, `stopped-${name}.json`);
+        const args = ['bench', 'produce', '--duration', '300', '--json', json];
+        const run = await sluice(args, { name, when });
+        expect(run.code, run.stderr).toBe(code);
         expect(run.stdout).toMatch(/records\/s/);
+        expect(run.stdout).toContain(`stopped early by ${name}`);
+        const result = validateResult(JSON.parse(readFileSync(json, 'utf8')));
+        expect(result.stoppedBy).toBe(name);
+        expect(result.throughput.records).toBeGreaterThan(0);
         expect(brokerDirs()).toEqual([]);
       },
       RUN_TIMEOUT_MS,

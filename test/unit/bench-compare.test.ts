@@ -114,6 +114,14 @@ describe('verdicts', () => {
     ).toThrow(/max-throughput-drop/);
   });
 
+  it('refuses a result from a run stopped early by a signal, on either side', () => {
+    const stopped: BenchResult = { ...fakeResult(), stoppedBy: 'SIGTERM' };
+    expect(() => compareResults(fakeResult(), stopped)).toThrow(
+      /the new result is from a run stopped early by SIGTERM/,
+    );
+    expect(() => compareResults(stopped, fakeResult())).toThrow(CompareInputError);
+  });
+
   it('keeps only the metrics matching a filter', () => {
     const c = compareResults(
       fakeResult(),
@@ -157,6 +165,8 @@ describe('runCompare exit codes', () => {
         ...fakeResult(),
         latency: { x: { ...fakeResult().latency.produceAck, p99: 0 } },
       }),
+      save('bad-stop.json', { ...fakeResult(), stoppedBy: 'SIGHUP' }),
+      save('stopped.json', { ...fakeResult(), stoppedBy: 'SIGINT' }),
     ];
     for (const bad of cases) {
       for (const [a, b] of [
