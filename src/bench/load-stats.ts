@@ -37,6 +37,11 @@ export class LoadStatsTracker {
       recordMs(this.histogram(series), latencyMs);
   }
 
+  /** A latency of a measured record in `series` (a series `complete` does not record). */
+  record(series: string, latencyMs: number): void {
+    recordMs(this.histogram(series), latencyMs);
+  }
+
   fail(err: Error): void {
     this.errors++;
     this.firstError ??= err.message;

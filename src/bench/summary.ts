@@ -10,6 +10,8 @@ const ms = (n: number): string => (n < 10 ? n.toFixed(3) : n < 100 ? n.toFixed(2
 
 const SERIES_TITLES: Record<string, string> = {
   produceAck: 'produce ack latency',
+  produceAckFromSend: 'produce ack latency from the actual send',
+  publishDelay: "publish delay, the generator's own lateness",
   endToEnd: 'end-to-end latency',
 };
 

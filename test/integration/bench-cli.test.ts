@@ -147,6 +147,8 @@ describe('sluice bench', () => {
       expectMonotone(result.latency.produceAck, 3000);
       expect(result.metrics['produce_ack.p99_ms']?.value).toBe(result.latency.produceAck?.p99);
       expect(result.metrics['produce.records_per_s']?.better).toBe('higher');
+      // Unpaced, the intended send is the actual one: no split series.
+      expect(Object.keys(result.latency)).toEqual(['produceAck']);
       expect(run.stdout).toMatch(/records\/s/);
       expect(run.stdout).toMatch(/p99\.99/);
       const parsed = parseHgrm(readFileSync(hgrm, 'utf8'));
@@ -190,6 +192,17 @@ describe('sluice bench', () => {
       expect(records).toBeLessThanOrEqual(1501);
       expect(records / (durationMs / 1000)).toBeLessThan(rate * 1.3);
       expect(result.timeline.length).toBeGreaterThan(0);
+      // Paced: the acknowledgement latency from the intended send splits into the part from the
+      // actual send and the generator's lateness, each recorded for every measured record.
+      const { produceAck, produceAckFromSend, publishDelay } = result.latency;
+      expectMonotone(produceAckFromSend, records);
+      expect(publishDelay?.count).toBe(records);
+      const ack = produceAck as LatencySummary;
+      const fromSend = produceAckFromSend as LatencySummary;
+      for (const k of ['p50', 'p90', 'p99', 'max'] as const) {
+        expect(fromSend[k]).toBeLessThanOrEqual(ack[k]);
+        expect(publishDelay?.[k]).toBeLessThanOrEqual(ack[k]);
+      }
     },
     RUN_TIMEOUT_MS,
   );
