@@ -20,6 +20,8 @@ const RUN_TIMEOUT_MS = 90_000;
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const until = poller({ timeoutMs: 60_000 });
+/** The signal tests stop a run once its broker's files hold this much (records, not set-up). */
+const SIGNAL_AFTER_BYTES = 16 * 1024 * 1024;
 /** TMPDIR of a run that gets a signal: where its embedded broker makes its data dir. */
 const signalTmp = join(dir, 'tmp');
 
@@ -299,10 +301,11 @@ describe('sluice bench', () => {
         rmSync(signalTmp, { recursive: true, force: true });
         mkdirSync(signalTmp);
         // The embedded broker's data dir (sluice-* in TMPDIR) fills with records: signal then.
+        // Well past what a new partition's files hold before any record (a 1 MiB preallocation).
         const when = () =>
-          until('records on disk', () => (brokerBytes() > 1_000_000 ? true : undefined)).then(
-            () => undefined,
-          );
+          until('records on disk', () =>
+            brokerBytes() > SIGNAL_AFTER_BYTES ? true : undefined,
+          ).then(() => undefined);
         const json = join(dir, `stopped-${name}.json`);
         const args = ['bench', 'produce', '--duration', '300', '--json', json];
         const run = await sluice(args, { name, when });
@@ -311,7 +314,7 @@ describe('sluice bench', () => {
         expect(run.stdout).toContain(`stopped early by ${name}`);
         const result = validateResult(JSON.parse(readFileSync(json, 'utf8')));
         expect(result.stoppedBy).toBe(name);
-        expect(result.throughput.records).toBeGreaterThan(0);
+        expect(result.throughput.records, `${run.stdout}${run.stderr}`).toBeGreaterThan(0);
         expect(brokerDirs()).toEqual([]);
       },
       RUN_TIMEOUT_MS,
