@@ -301,7 +301,8 @@ describe('sluice bench', () => {
         rmSync(signalTmp, { recursive: true, force: true });
         mkdirSync(signalTmp);
         // The embedded broker's data dir (sluice-* in TMPDIR) fills with records: signal then.
-        // Well past what a new partition's files hold before any record (a 1 MiB preallocation).
+        // Well past the 1 MiB a partition's log file is preallocated to at its first appends,
+        // which can come before the measurement starts.
         const when = () =>
           until('records on disk', () =>
             brokerBytes() > SIGNAL_AFTER_BYTES ? true : undefined,
