@@ -5,7 +5,9 @@
  * partition), and nothing else, so a topic that already held records does not skew the count.
  * In e2e runs the first 8 bytes of each value are its intended send time (float64, epoch ms),
  * and the produce-to-consume latency is the time the record reached the application (the poll
- * returned) minus that. Warmup: e2e records sent before the warmup end, and consume-mode records
+ * returned) minus that. A paced run's values of 16 bytes or more carry the actual send time in
+ * the next 8, and the latency from it is recorded too (the OpenMessaging Benchmark's end-to-end
+ * latency, which counts from the publish). Warmup: e2e records sent before the warmup end, and consume-mode records
  * received before it, are counted in `total` only.
  */
 
@@ -13,9 +15,11 @@ import { Consumer } from '../client/consumer.js';
 import { kafkajsConsume, type RecordSink } from './kafkajs-load.js';
 import type { LoadStatsTracker } from './load-stats.js';
 import { type ConsumerSetup, nowMs, type PartitionRange, type StartMessage } from './messages.js';
-import { STAMP_BYTES } from './settings.js';
+import { STAMP_BYTES, STAMP_WITH_SEND_BYTES } from './settings.js';
 
 export const SERIES_END_TO_END = 'endToEnd';
+/** Paced e2e runs: from the actual send to the consumer. */
+export const SERIES_END_TO_END_FROM_SEND = 'endToEndFromSend';
 const POLL_TIMEOUT_MS = 100;
 const MAX_POLL_RECORDS = 10_000;
 
@@ -33,8 +37,11 @@ export function recordSink(
     const warmupEndMs = start()?.warmupEndMs ?? Number.POSITIVE_INFINITY;
     const bytes = value?.length ?? 0;
     if (setup.endToEnd && value && value.length >= STAMP_BYTES) {
-      const sentMs = value.readDoubleLE(0);
-      stats.complete(atMs, sentMs >= warmupEndMs, bytes, SERIES_END_TO_END, atMs - sentMs);
+      const intendedMs = value.readDoubleLE(0);
+      const measured = intendedMs >= warmupEndMs;
+      stats.complete(atMs, measured, bytes, SERIES_END_TO_END, atMs - intendedMs);
+      if (setup.paced && measured && value.length >= STAMP_WITH_SEND_BYTES)
+        stats.record(SERIES_END_TO_END_FROM_SEND, atMs - value.readDoubleLE(STAMP_BYTES));
     } else {
       stats.complete(atMs, atMs >= warmupEndMs, bytes);
     }

@@ -55,6 +55,8 @@ export interface ConsumerSetup {
   ranges: PartitionRange[];
   /** Values carry their send time: record produce-to-consume latency. */
   endToEnd: boolean;
+  /** The producers run at a set rate: values also carry the actual send time (16 bytes or more). */
+  paced: boolean;
   /** kafkajs only: the consumer group all kafkajs consumers of the run join. */
   groupId: string;
 }

@@ -22,6 +22,7 @@ import type { CompressionName } from '../protocol/records/compression.js';
 import { prng } from '../util/prng.js';
 import type { LoadStatsTracker } from './load-stats.js';
 import { nowMs, type ProducerSetup, type StartMessage } from './messages.js';
+import { STAMP_BYTES, STAMP_WITH_SEND_BYTES } from './settings.js';
 
 /** Sends one record; `done` runs once with the outcome. */
 export interface RecordSender {
@@ -73,14 +74,18 @@ function keyGenerator(setup: ProducerSetup): () => Buffer | null {
   return () => Buffer.from(`key-${Math.floor(random() * mode)}`);
 }
 
-/** Values: the shared payload, or a stamped copy carrying its intended send time. */
-function valueGenerator(setup: ProducerSetup): (intendedMs: number) => Buffer {
+/**
+ * Values: the shared payload, or a stamped copy carrying its intended send time and, when it has
+ * room (STAMP_WITH_SEND_BYTES), its actual one after it.
+ */
+function valueGenerator(setup: ProducerSetup): (intendedMs: number, sentMs: number) => Buffer {
   const payload = Buffer.from(setup.payload.buffer, setup.payload.byteOffset, setup.payload.length);
   if (!setup.stamp) return () => payload;
-  return (intendedMs) => {
+  return (intendedMs, sentMs) => {
     const value = Buffer.allocUnsafe(payload.length);
     payload.copy(value);
     value.writeDoubleLE(intendedMs, 0);
+    if (value.length >= STAMP_WITH_SEND_BYTES) value.writeDoubleLE(sentMs, STAMP_BYTES);
     return value;
   };
 }
@@ -117,10 +122,10 @@ export async function runProducerLoad(
   const issue = (intendedMs: number): void => {
     const measured = intendedMs >= start.warmupEndMs;
     if (measured) state.measuredIssued++;
-    const key = nextKey();
-    const value = nextValue(intendedMs);
-    const bytes = value.length + (key?.length ?? 0);
     const sentMs = perMs === null ? intendedMs : nowMs();
+    const key = nextKey();
+    const value = nextValue(intendedMs, sentMs);
+    const bytes = value.length + (key?.length ?? 0);
     state.outstanding++;
     state.issued++;
     sender.send(key, value, (err) => {

@@ -195,6 +195,7 @@ function consumerSetups(
     // kafkajs consumers share a group that splits the partitions; Sluice ones are assigned here.
     ranges: c.client === 'kafkajs' ? ranges : ranges.filter((_, i) => i % c.consumers === index),
     endToEnd: c.kind === 'e2e',
+    paced: c.rateRecordsPerS !== null,
     groupId,
   }));
 }

@@ -110,6 +110,11 @@ const DEFAULTS = {
 
 /** Bytes at the start of each value holding the send time in e2e runs (float64, ms epoch). */
 export const STAMP_BYTES = 8;
+/**
+ * Values of at least this many bytes also carry the ACTUAL send time (float64 after the intended
+ * one), so a paced e2e run can report produce-to-consume latency from it too.
+ */
+export const STAMP_WITH_SEND_BYTES = 2 * STAMP_BYTES;
 
 const COMPRESSIONS: readonly CompressionName[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
 

@@ -13,6 +13,7 @@ const SERIES_TITLES: Record<string, string> = {
   produceAckFromSend: 'produce ack latency from the actual send',
   publishDelay: "publish delay, the generator's own lateness",
   endToEnd: 'end-to-end latency',
+  endToEndFromSend: 'end-to-end latency from the actual send',
 };
 
 function throughputLine(label: string, t: Throughput): string {

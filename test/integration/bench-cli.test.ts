@@ -231,6 +231,13 @@ describe('sluice bench', () => {
       expect(result.throughput.records).toBe(2000);
       expectMonotone(result.latency.endToEnd, 2000);
       expectMonotone(result.latency.produceAck, 2000);
+      // Paced, with room in each value for the actual send time: end to end from it as well,
+      // never above the figure from the intended send, record by record.
+      expectMonotone(result.latency.endToEndFromSend, 2000);
+      const e2e = result.latency.endToEnd as LatencySummary;
+      const e2eFromSend = result.latency.endToEndFromSend as LatencySummary;
+      for (const k of ['p50', 'p90', 'p99', 'max'] as const)
+        expect(e2eFromSend[k]).toBeLessThanOrEqual(e2e[k]);
       expect(result.metrics['e2e.p99_ms']?.value).toBe(result.latency.endToEnd?.p99);
       expect(result.metrics['consume.records_per_s']?.value).toBeGreaterThan(0);
       expect(run.stdout).toMatch(/end-to-end latency/);
