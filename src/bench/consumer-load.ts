@@ -7,8 +7,8 @@
  * and the produce-to-consume latency is the time the record reached the application (the poll
  * returned) minus that. A paced run's values of 16 bytes or more carry the actual send time in
  * the next 8, and the latency from it is recorded too (the OpenMessaging Benchmark's end-to-end
- * latency, which counts from the publish). Warmup: e2e records sent before the warmup end, and consume-mode records
- * received before it, are counted in `total` only.
+ * latency, which counts from the publish). Warmup: e2e records sent before the warmup end, and
+ * consume-mode records received before it, are counted in `total` only.
  */
 
 import { Consumer } from '../client/consumer.js';
