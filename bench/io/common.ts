@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { join } from 'node:path';
+import { exitCodeOf } from '../../src/util/signal-exit.js';
 
 export interface BenchArgs {
   jsonPath: string | null;
@@ -60,7 +61,7 @@ let interruptHandled = false;
 function onInterrupt(signal: NodeJS.Signals): void {
   for (const child of childrenToKill) child.kill('SIGKILL');
   for (const dir of dirsToRemove) fs.rmSync(dir, { recursive: true, force: true });
-  process.exit(signal === 'SIGINT' ? 130 : 143);
+  process.exit(exitCodeOf(signal));
 }
 
 function handleInterrupt(): void {

@@ -39,6 +39,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { exitCodeOf } from '../util/signal-exit.js';
 import {
   type CommandIo,
   CompareInputError,
@@ -457,7 +458,7 @@ export async function runAb(given: AbOptions, io: CommandIo = PROCESS_IO): Promi
     activeChild?.kill('SIGKILL');
     baseline?.cleanup();
     if (tempOut !== null) rmSync(tempOut, { recursive: true, force: true });
-    process.exit(signal === 'SIGINT' ? 130 : 143);
+    process.exit(exitCodeOf(signal));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);

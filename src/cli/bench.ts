@@ -19,6 +19,7 @@ import { runBench } from '../bench/runner.js';
 import { type BenchFlags, type LoadKind, resolveConfig } from '../bench/settings.js';
 import { formatSummary, hgrmPaths } from '../bench/summary.js';
 import { WORKLOADS } from '../bench/workloads.js';
+import { exitCodeOf } from '../util/signal-exit.js';
 
 /** The program's `bench` command (created on first use, shared by every bench sub-command). */
 export function benchCommand(program: Command): Command {
@@ -117,11 +118,8 @@ async function runKind(kind: LoadKind, flags: BenchFlags): Promise<void> {
   }
   if (config.html) writeFileSync(config.html, renderHtmlReport(result));
   if (result.errors) throw new Error(`${result.errors} records failed: ${result.firstError}`);
-  if (stoppedBy !== undefined) process.exitCode = STOP_EXIT_CODES[stoppedBy];
+  if (stoppedBy !== undefined) process.exitCode = exitCodeOf(stoppedBy);
 }
-
-/** Exit codes of a run stopped by a signal: 128 + the signal's number, as a shell reports it. */
-const STOP_EXIT_CODES: Record<StopSignal, number> = { SIGINT: 130, SIGTERM: 143 };
 
 /** Registers `bench produce`, `bench consume` and `bench e2e`. */
 export function registerBench(program: Command): void {
