@@ -17,6 +17,12 @@
 //                                               same contract, file -> 1 MiB pipe -> socket
 //   sendmapped(socketFd, fileFd, position, length, timeoutMs, cancel?) -> Promise<bytes>
 //                                               same contract, mmap 8 MiB windows -> write
+//   sendNow(socketFd, bufs[], more) -> bytes    one non-blocking sendmsg of the buffers (MSG_MORE
+//                                               when `more`); 0 when the socket is full
+//   sendfileNow(socketFd, fileFd, position, length) -> bytes
+//                                               non-blocking sendfile on the calling thread until
+//                                               the range is sent, the socket is full or the file
+//                                               ends
 //   crc32c(buf, init?) -> uint32                SSE4.2 (3 interleaved streams) or software
 //   crc32cHardware() -> boolean
 //   scheduleThreadAsBatch() -> boolean         the calling thread to SCHED_BATCH (Linux only)
@@ -526,6 +532,74 @@ Napi::Value SendFileRange(const Napi::CallbackInfo& info, SendMode mode) {
   return p;
 }
 
+// ---------------------------------------------------------------------------------------------
+// sendNow / sendfileNow: sends on the calling thread that never wait. The network thread uses them
+// for a response when nothing else of that connection is queued (Node's write queue empty, no
+// thread-pool send running), so bytes cannot interleave; libuv keeps its sockets non-blocking,
+// and MSG_DONTWAIT makes sure of it. Whatever the socket does not take now is sent by the caller
+// through the usual paths. No fd is duplicated: the call returns before the caller's thread can
+// close either fd.
+
+// One sendmsg(2) of up to kMaxIov buffers; returns the bytes the socket took (0 when full).
+Napi::Value SendNow(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd;
+  if (!ArgInt(info, 0, "fd", &fd)) return env.Undefined();
+  if (info.Length() < 3 || !info[1].IsArray() || !info[2].IsBoolean())
+    return ThrowType(env, "expected (fd, buffers[], more)");
+  Napi::Array bufs = info[1].As<Napi::Array>();
+  uint32_t count = bufs.Length();
+  if (count > kMaxIov) return ThrowType(env, "too many buffers");
+  std::vector<struct iovec> iov(count);
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Value b = bufs.Get(i);
+    if (!b.IsTypedArray() || b.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+      return ThrowType(env, "expected Uint8Array buffers");
+    Napi::Uint8Array a = b.As<Napi::Uint8Array>();
+    iov[i].iov_base = a.Data();
+    iov[i].iov_len = a.ByteLength();
+  }
+  struct msghdr msg;
+  std::memset(&msg, 0, sizeof msg);
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = count;
+  int flags = MSG_DONTWAIT | MSG_NOSIGNAL | (info[2].As<Napi::Boolean>().Value() ? MSG_MORE : 0);
+  ssize_t n;
+  do n = ::sendmsg(static_cast<int>(fd), &msg, flags);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Number::New(env, 0);
+    return ThrowErrno(env, errno, "sendmsg");
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+// sendfile(2) of [position, position + length) until done, the socket is full (EAGAIN) or the
+// file ends; returns the bytes sent.
+Napi::Value SendfileNow(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t sock, file, pos, len;
+  if (!ArgInt(info, 0, "socketFd", &sock) || !ArgInt(info, 1, "fileFd", &file) ||
+      !ArgInt(info, 2, "position", &pos) || !ArgInt(info, 3, "length", &len))
+    return env.Undefined();
+  int64_t sent = 0;
+  while (sent < len) {
+    off_t off = static_cast<off_t>(pos + sent);
+    size_t ask = static_cast<size_t>(std::min<int64_t>(len - sent, kMaxSyscallBytes));
+    ssize_t n = ::sendfile(static_cast<int>(sock), static_cast<int>(file), &off, ask);
+    if (n > 0) {
+      sent += n;
+      continue;
+    }
+    if (n == 0) break;  // end of file: the caller sees sent < length
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    return ThrowErrno(env, errno, "sendfile");
+  }
+  return Napi::Number::New(env, static_cast<double>(sent));
+}
+
+
 Napi::Value Sendfile(const Napi::CallbackInfo& info) {
   return SendFileRange(info, SendMode::kSendfile);
 }
@@ -805,7 +879,7 @@ Napi::Value ScheduleThreadAsBatch(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value AbiVersion(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), 5);
+  return Napi::Number::New(info.Env(), 6);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -823,6 +897,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sendfile", Napi::Function::New(env, Sendfile));
   exports.Set("sendmapped", Napi::Function::New(env, Sendmapped));
   exports.Set("splice", Napi::Function::New(env, Splice));
+  exports.Set("sendNow", Napi::Function::New(env, SendNow));
+  exports.Set("sendfileNow", Napi::Function::New(env, SendfileNow));
   exports.Set("setSocketBuffers", Napi::Function::New(env, SetSocketBuffers));
   exports.Set("setTcpCongestion", Napi::Function::New(env, SetTcpCongestion));
   exports.Set("getTcpCongestion", Napi::Function::New(env, GetTcpCongestion));

@@ -220,6 +220,7 @@ async function startLocked(
     idleTimeoutMs: config.int('connections.max.idle.ms'),
     writeHighWaterBytes: WRITE_HIGH_WATER_BYTES,
     sendMethod: config.str('fetch.send.method') as NativeMethod,
+    sendImmediately: config.bool('fetch.send.immediate'),
     socketOptions: {
       buffers: {
         sendBytes: config.int('socket.send.buffer.bytes'),

@@ -37,7 +37,7 @@ import {
   applySocketBuffers,
   type SocketBufferBytes,
 } from '../io/socket-options.js';
-import { type NativeMethod, readSlices, sendChunks } from '../io/socket-sendfile.js';
+import { type NativeMethod, readSlices, sendChunks, sendNow } from '../io/socket-sendfile.js';
 import type { Logger } from '../util/logger.js';
 import { type DispatchResult, ProtocolViolation } from './dispatch.js';
 import { FrameReader, FrameSizeError, framePool } from './frame-reader.js';
@@ -51,6 +51,17 @@ import { WorkerCrashedError } from './owner-pool.js';
  * response.
  */
 export const SENDFILE_MIN_BYTES = 256 * 1024;
+
+/**
+ * Responses with at least this much file data, on a connection with nothing queued, start going
+ * out at once from this thread (`writeWithSlices`); smaller ones are copied and written together
+ * with the other ready responses, which saves system calls when many are small. Measured with one
+ * client reading a page-cached partition of 64 KiB batches one response at a time: the broker
+ * process's CPU per GB sent fell from 6.6-7.2 s to 3.3-3.6 s with responses of one batch, from
+ * 4.5-5.0 s to 1.8-1.9 s with 128 KiB responses (copied before), and by about 5% with 1 MiB
+ * ones (thread-pool sendfile before).
+ */
+export const IMMEDIATE_SEND_MIN_BYTES = 16 * 1024;
 
 /** A response with no file slice, so nothing to send by sendfile (and at least one chunk). */
 function isBuffersOnly(chunks: DispatchResult['chunks']): chunks is Buffer[] {
@@ -127,6 +138,8 @@ export interface NetworkOptions {
   writeHighWaterBytes: number;
   /** How the native addon sends large responses' file slices (`fetch.send.method`). */
   sendMethod?: NativeMethod;
+  /** Responses with enough file data start at once on this thread (`fetch.send.immediate`). */
+  sendImmediately?: boolean;
   /** Kernel socket options for every accepted connection (src/io/socket-options.ts). */
   socketOptions?: {
     /** `socket.send.buffer.bytes`, `socket.receive.buffer.bytes` (-1: the kernel autotunes). */
@@ -411,8 +424,7 @@ class Connection {
         // null: acks=0, no response.
         if (result !== null) {
           if (isBuffersOnly(result.chunks)) this.writeCorked(result);
-          else if (sliceBytes(result.chunks) < SENDFILE_MIN_BYTES) this.writeCopied(result);
-          else await this.send(result);
+          else await this.writeWithSlices(result);
         }
         this.maybeResume();
       }
@@ -446,6 +458,48 @@ class Connection {
       result.release();
       if (err) this.fail(`write failed: ${err.message}`);
     });
+  }
+
+  /**
+   * A response with file slices. One with at least IMMEDIATE_SEND_MIN_BYTES of them, on a
+   * connection with nothing else in the socket's queue, starts at once (`sendNow`: its header
+   * and up to SENDFILE_MIN_BYTES of slices, zero-copy, on this thread, no thread-pool hop). What
+   * the socket did not take then is copied when small and sent on the thread pool when not;
+   * every other response is copied (below SENDFILE_MIN_BYTES) or sent on the thread pool.
+   */
+  private async writeWithSlices(result: DispatchResult): Promise<void> {
+    if (!this.canSendNow(result.chunks)) {
+      if (sliceBytes(result.chunks) < SENDFILE_MIN_BYTES) this.writeCopied(result);
+      else await this.send(result);
+      return;
+    }
+    let chunks: DispatchResult['chunks'];
+    try {
+      chunks = sendNow(this.socket, result.chunks, SENDFILE_MIN_BYTES);
+    } catch (err) {
+      result.release();
+      this.fail(`write failed: ${(err as Error).message}`);
+      return;
+    }
+    if (chunks.length === 0) {
+      result.release();
+      return;
+    }
+    const rest = { chunks, release: result.release };
+    if (sliceBytes(chunks) < IMMEDIATE_SEND_MIN_BYTES) this.writeCopied(rest);
+    else await this.send(rest);
+  }
+
+  /** Nothing of this connection is queued in Node (see `sendNow`) and the response qualifies. */
+  private canSendNow(chunks: DispatchResult['chunks']): boolean {
+    return (
+      this.opts.sendImmediately === true &&
+      (this.opts.sendMethod ?? 'sendfile') === 'sendfile' &&
+      !this.corked &&
+      !this.socket.writableCorked &&
+      this.socket.writableLength === 0 &&
+      sliceBytes(chunks) >= IMMEDIATE_SEND_MIN_BYTES
+    );
   }
 
   /**

@@ -280,6 +280,17 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
       'while the socket was paced by bbr (measure with the fetch bench).',
   },
   {
+    name: 'fetch.send.immediate',
+    type: 'boolean',
+    default: true,
+    doc:
+      'Sluice: a Fetch response with at least 16 KiB of file data, on a connection with nothing ' +
+      'else queued, starts going out at once from the network thread: its header and up to 256 ' +
+      'KiB of its file slices with non-blocking sendmsg and sendfile (zero-copy, no thread-pool ' +
+      'hop); the rest as before. Only with fetch.send.method sendfile and the native addon. false: ' +
+      'such responses are copied (below 256 KiB) or sent on the thread pool.',
+  },
+  {
     name: 'socket.send.buffer.bytes',
     type: 'int',
     default: -1,

@@ -73,7 +73,15 @@ function defaultNativeCap(): number {
 
 let maxNativeSends = defaultNativeCap();
 let nativeInFlight = 0;
-const stats = { nativeSlices: 0, copySlices: 0, nativeBytes: 0, copyBytes: 0 };
+const stats = {
+  nativeSlices: 0,
+  copySlices: 0,
+  nativeBytes: 0,
+  copyBytes: 0,
+  /** Slices of which `sendNow` sent bytes, and those bytes. */
+  immediateSlices: 0,
+  immediateBytes: 0,
+};
 /** Native slices sent by each method. */
 const nativeSlicesBy: Record<NativeMethod, number> = { sendfile: 0, splice: 0, mapped: 0 };
 const freeBuffers: Buffer[] = [];
@@ -110,6 +118,101 @@ export function sendChunks(
   const tail = run.catch(() => undefined);
   socketTails.set(socket, tail);
   return run;
+}
+
+/**
+ * Sends the start of `chunks` at once, on this thread, without waiting: header buffers with one
+ * non-blocking sendmsg per run of them (MSG_MORE while bytes follow, so a header leaves with the
+ * records after it), file slices with non-blocking sendfile, until the socket is full or
+ * `sliceBytesMax` bytes of slices are sent. The cap bounds what this thread may wait for when a
+ * slice is not in the page cache (sendfile then reads the disk); the copy path (`readSlices`)
+ * reads up to the same amount here.
+ *
+ * Returns the chunks still to send, the first one cut where the socket stopped taking bytes: []
+ * when everything went; all of them when the addon or the socket's fd is missing. A file that
+ * ends early also leaves the rest, for the caller's usual path to report. Throws an IoError when
+ * the socket fails (EPIPE, ECONNRESET): bytes may have gone, so the caller must close it.
+ *
+ * The caller must have nothing else of this socket queued: Node's write queue empty
+ * (`writableLength` 0, not corked) and no `sendChunks` running for it.
+ */
+export function sendNow<B extends Uint8Array>(
+  socket: net.Socket,
+  chunks: readonly (B | FileSlice)[],
+  sliceBytesMax: number,
+): (B | FileSlice)[] {
+  const fd = socket.destroyed ? -1 : socketFd(socket);
+  const addon = fd >= 0 ? loadNativeAddon() : null;
+  if (addon === null) return [...chunks];
+  let budget = sliceBytesMax;
+  let i = 0;
+  try {
+    while (i < chunks.length) {
+      const chunk = chunks[i] as B | FileSlice;
+      if (!isSlice(chunk)) {
+        const end = buffersEnd(chunks, i);
+        const run = chunks.slice(i, end) as B[];
+        const wanted = run.reduce((n, b) => n + b.byteLength, 0);
+        const more = budget > 0 && bytesFrom(chunks, end) > 0;
+        const sent = addon.sendNow(fd, run, more);
+        if (sent < wanted) return [...cutBuffers(run, sent), ...chunks.slice(end)];
+        i = end;
+        continue;
+      }
+      if (chunk.length === 0) {
+        i++;
+        continue;
+      }
+      if (budget <= 0) break;
+      const sent = addon.sendfileNow(fd, chunk.fd, chunk.position, Math.min(chunk.length, budget));
+      if (sent > 0) {
+        stats.immediateSlices++;
+        stats.immediateBytes += sent;
+      }
+      budget -= sent;
+      if (sent < chunk.length) {
+        const rest = { fd: chunk.fd, position: chunk.position + sent, length: chunk.length - sent };
+        return [rest, ...chunks.slice(i + 1)];
+      }
+      i++;
+    }
+  } catch (err) {
+    throw toIoError(err, 'sendmsg');
+  }
+  return chunks.slice(i);
+}
+
+/** The index after the run of buffers that starts at `from`. */
+function buffersEnd(chunks: readonly SendChunk[], from: number): number {
+  let end = from;
+  while (end < chunks.length && !isSlice(chunks[end] as SendChunk)) end++;
+  return end;
+}
+
+/** Bytes of `chunks[from..]`. */
+function bytesFrom(chunks: readonly SendChunk[], from: number): number {
+  let n = 0;
+  for (let i = from; i < chunks.length; i++) {
+    const c = chunks[i] as SendChunk;
+    n += isSlice(c) ? c.length : c.byteLength;
+  }
+  return n;
+}
+
+/** `run` without its first `sent` bytes. */
+function cutBuffers<B extends Uint8Array>(run: readonly B[], sent: number): B[] {
+  const out: B[] = [];
+  let skip = sent;
+  for (const b of run) {
+    if (skip >= b.byteLength) {
+      skip -= b.byteLength;
+      continue;
+    }
+    // A Buffer's subarray is a Buffer (Buffer.prototype.subarray), a Uint8Array's a Uint8Array.
+    out.push(skip > 0 ? (b.subarray(skip) as B) : b);
+    skip = 0;
+  }
+  return out;
 }
 
 function isSlice(chunk: SendChunk): chunk is FileSlice {

@@ -67,6 +67,18 @@ export interface NativeAddon {
    */
   sendmapped: SendFileRange;
   /**
+   * One non-blocking sendmsg(2) of `bufs` (at most 1,024) on socket `fd`, with MSG_MORE when
+   * `more` (more bytes of the same message follow). Returns the bytes the socket took: 0 when it
+   * is full. Throws the socket's error (EPIPE, ECONNRESET, ...). For a socket with nothing else
+   * queued in Node (see `sendNow` in src/io/socket-sendfile.ts).
+   */
+  sendNow(fd: number, bufs: readonly Uint8Array[], more: boolean): number;
+  /**
+   * Non-blocking sendfile(2) of the range on this thread, until it is sent, the socket is full
+   * or the file ends. Returns the bytes sent. Same use as `sendNow`.
+   */
+  sendfileNow(socketFd: number, fileFd: number, position: number, length: number): number;
+  /**
    * Sets SO_SNDBUF and SO_RCVBUF of socket `fd` (0 leaves one to the kernel's autotuning) and
    * returns the sizes the kernel then reports, `[sendBytes, receiveBytes]` (Linux reports double
    * what was asked, capped by net.core.wmem_max / rmem_max).
@@ -94,7 +106,7 @@ export interface NativeAddon {
 }
 
 const ADDON_RELATIVE_PATH = join('native', 'build', 'Release', 'sluice_native.node');
-const EXPECTED_ABI_VERSION = 5;
+const EXPECTED_ABI_VERSION = 6;
 const MAX_PARENT_DIRS = 8;
 
 let cached: NativeAddon | null | undefined;

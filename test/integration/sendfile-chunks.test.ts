@@ -8,6 +8,7 @@ import {
   readSlices,
   type SendChunk,
   sendChunks,
+  sendNow,
   sendStats,
   setMaxConcurrentNativeSends,
 } from '../../src/io/socket-sendfile.js';
@@ -326,5 +327,122 @@ describe('small responses read into memory', () => {
     const chunks: SendChunk[] = [{ fd: fileFd, position: BIG_BYTES - 10, length: 20 }];
     expect(() => readSlices(chunks)).toThrow(IoError);
     expect(() => readSlices(chunks)).toThrow(/file ended after 10 of 20 bytes/);
+  });
+});
+
+describe.skipIf(addon === null)('sendNow: the start of a response at once, on this thread', () => {
+  /** sendNow, then the rest through sendChunks, as the network thread does. */
+  async function sendInTwo(p: Pair, chunks: SendChunk[], budget: number): Promise<SendChunk[]> {
+    const rest = sendNow(p.sender, chunks, budget);
+    await sendChunks(p.sender, rest);
+    return rest;
+  }
+
+  it('sends what fits byte for byte and leaves the rest from where the socket stopped', async () => {
+    const p = await pair();
+    const chunks: SendChunk[] = [
+      Buffer.from('header-1'),
+      Buffer.from('header-2'),
+      { fd: fileFd, position: 3, length: 100_000 },
+      Buffer.from('middle'),
+      { fd: fileFd, position: 0, length: 0 },
+      { fd: fileFd, position: 5_000_000, length: 20_000_000 },
+      Buffer.from('trailer'),
+    ];
+    const want = expected(chunks);
+    const got = collect(p.receiver, want.length);
+    const before = sendStats();
+    // Nothing reads while this runs: the socket fills long before 20 MB, so a slice is cut.
+    const rest = await sendInTwo(p, chunks, 64 << 20);
+    expect((await got).equals(want)).toBe(true);
+    expect(rest.length).toBeGreaterThan(0);
+    const first = rest[0] as SendChunk;
+    expect(ArrayBuffer.isView(first)).toBe(false);
+    const after = sendStats();
+    expect(after.immediateSlices - before.immediateSlices).toBeGreaterThanOrEqual(1);
+    // The slices' bytes, less what was left of them.
+    const sliceBytes = (cs: SendChunk[]): number =>
+      cs.reduce((n, c) => n + (ArrayBuffer.isView(c) ? 0 : c.length), 0);
+    expect(after.immediateBytes - before.immediateBytes).toBe(
+      sliceBytes(chunks) - sliceBytes(rest),
+    );
+    p.close();
+  });
+
+  it('stops at its slice budget and hands back the rest of that slice and what follows', async () => {
+    const p = await pair();
+    const chunks: SendChunk[] = [
+      Buffer.from('head'),
+      { fd: fileFd, position: 10, length: 1000 },
+      Buffer.from('tail'),
+    ];
+    const want = expected(chunks);
+    const got = collect(p.receiver, want.length);
+    const rest = await sendInTwo(p, chunks, 300);
+    expect(rest).toEqual([{ fd: fileFd, position: 310, length: 700 }, Buffer.from('tail')]);
+    expect((await got).equals(want)).toBe(true);
+    p.close();
+  });
+
+  it('sends everything and returns nothing when it all fits', async () => {
+    const p = await pair();
+    const chunks: SendChunk[] = [Buffer.from('h'), { fd: fileFd, position: 7, length: 4000 }];
+    const want = expected(chunks);
+    const got = collect(p.receiver, want.length);
+    expect(sendNow(p.sender, chunks, 1 << 20)).toEqual([]);
+    expect((await got).equals(want)).toBe(true);
+    p.close();
+  });
+
+  it('cuts a header the socket took only part of', async () => {
+    const p = await pair();
+    const big = Buffer.alloc(32 << 20, 7);
+    const chunks: SendChunk[] = [big, Buffer.from('after'), { fd: fileFd, position: 0, length: 9 }];
+    const want = expected(chunks);
+    const got = collect(p.receiver, want.length);
+    const rest = await sendInTwo(p, chunks, 1 << 20);
+    const head = rest[0] as Buffer;
+    expect(Buffer.isBuffer(head)).toBe(true);
+    expect(head.length).toBeLessThan(big.length);
+    expect(rest.slice(1)).toEqual([Buffer.from('after'), { fd: fileFd, position: 0, length: 9 }]);
+    expect((await got).equals(want)).toBe(true);
+    p.close();
+  });
+
+  it('leaves a slice past the end of its file to the usual path, which reports it', async () => {
+    const p = await pair();
+    const chunks: SendChunk[] = [{ fd: fileFd, position: BIG_BYTES - 10, length: 20 }];
+    const rest = sendNow(p.sender, chunks, 1 << 20);
+    expect(rest).toEqual([{ fd: fileFd, position: BIG_BYTES, length: 10 }]);
+    await expect(sendChunks(p.sender, rest)).rejects.toThrow(/file ended after 0 of 10 bytes/);
+    p.close();
+  });
+
+  it('sends nothing on a socket that has no descriptor any more', async () => {
+    const p = await pair();
+    p.sender.destroy();
+    const chunks: SendChunk[] = [Buffer.from('x'), { fd: fileFd, position: 0, length: 5 }];
+    expect(sendNow(p.sender, chunks, 1 << 20)).toEqual(chunks);
+    p.close();
+  });
+
+  it('throws an IoError when the peer reset the connection', async () => {
+    const p = await pair();
+    p.receiver.resetAndDestroy();
+    const chunks: SendChunk[] = [Buffer.from('x'), { fd: fileFd, position: 0, length: 5 }];
+    let thrown: unknown = null;
+    // Synchronous attempts only, so that Node cannot destroy the sender (and take its fd)
+    // in between: the reset reaches the sender's socket within the first few.
+    const deadlineMs = Date.now() + 2000;
+    while (thrown === null && Date.now() < deadlineMs) {
+      try {
+        sendNow(p.sender, chunks, 1 << 20);
+      } catch (err) {
+        thrown = err;
+      }
+    }
+    expect(thrown).toBeInstanceOf(IoError);
+    expect((thrown as IoError).code).toMatch(/EPIPE|ECONNRESET/);
+    p.close();
   });
 });
