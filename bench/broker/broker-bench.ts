@@ -32,8 +32,12 @@
  *   tailing   (not in the default run) a consumer long-polls a partition while a producer
  *             writes it in 4 KiB batches, with min_bytes 1 and 1 MiB, on a fresh broker each
  *             (tailing.ts): records/s and the broker's CPU per record, alternated over 3 rounds
+ *   fetch-sizes (not in the default run) the fetch benchmark's shape with responses of one 64 KiB
+ *             batch, 128 KiB and 1 MiB, with `fetch.send.immediate` on and off, alternated:
+ *             GB/s and the broker's CPU per GB sent
  *
- *   node --import tsx bench/broker/broker-bench.ts [startup|produce|fetch|latency|tailing ...] [--clients N]
+ *   node --import tsx bench/broker/broker-bench.ts [startup|produce|fetch|latency|tailing|fetch-sizes ...]
+ *     [--clients N]
  *     [--json FILE] [--metrics]   (--clients: produce load-generator processes, default 1;
  *     --metrics: the served broker runs with `--metrics-port 0`, to measure what metrics cost)
  *     [--pacing timer|spin|sleep]  (latency: how the producer waits for each record's time, see
@@ -59,7 +63,6 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BROKER_CONFIGS } from '../../src/config/definitions.js';
 import { systemCongestionControl } from '../../src/io/socket-options.js';
-import type { NativeMethod } from '../../src/io/socket-sendfile.js';
 import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
 import { measureWriteLoop } from '../io/append.js';
 import { killOnInterrupt, tempDir } from '../io/common.js';
@@ -79,7 +82,7 @@ import {
 } from './latency.js';
 import { startPortChild } from './port-child.js';
 import { RawClient } from './raw-client.js';
-import { measureTailing, type TailingResult } from './tailing.js';
+import { cpuUsOf, measureTailing, type TailingResult } from './tailing.js';
 
 type StartBroker = typeof import('../../src/broker/broker.js').startBroker;
 
@@ -556,8 +559,8 @@ const FETCH_MEASURED_PASSES = 2;
 async function fetch(): Promise<void> {
   const { buf } = batch64k();
   const totalBytes = 512 * 1024 * 1024;
-  const { bytes, gbps } = await fetchThroughput('sendfile', buf, totalBytes);
-  const mappedGBps = (await fetchThroughput('mapped', buf, totalBytes)).gbps;
+  const { bytes, gbps } = await fetchThroughput(['fetch.send.method=sendfile'], buf, totalBytes);
+  const mappedGBps = (await fetchThroughput(['fetch.send.method=mapped'], buf, totalBytes)).gbps;
   // The bytes one broker response carries: as many whole 64 KiB batches as fit 32 MiB.
   const response = Buffer.concat(
     Array.from({ length: Math.floor(FETCH_PARTITION_BYTES_MAX / buf.length) }, () => buf),
@@ -647,13 +650,18 @@ function changesSocket(broker: ReferenceSocket): boolean {
   return broker.sendBufferBytes > 0 || broker.congestion !== '';
 }
 
-/** One broker with `fetch.send.method=method`: the partition written, warmed, then read. */
+/**
+ * One broker with the given configs (`key=value`): the partition written, warmed, then read with
+ * responses of up to `responseBytes`. Also the broker process's CPU time (every thread, user and
+ * system) per GB read in the measured passes.
+ */
 async function fetchThroughput(
-  method: NativeMethod,
+  configs: readonly string[],
   batch: Buffer,
   totalBytes: number,
-): Promise<{ bytes: number; gbps: number }> {
-  const b = await serveBroker(['--set', `fetch.send.method=${method}`]);
+  responseBytes = FETCH_PARTITION_BYTES_MAX,
+): Promise<{ bytes: number; gbps: number; cpuMsPerGB: number }> {
+  const b = await serveBroker(configs.flatMap((c) => ['--set', c]));
   try {
     const c = await RawClient.connect(b.host, b.port);
     await createTopic(c, 'f', 1);
@@ -673,24 +681,26 @@ async function fetchThroughput(
     c.close();
     spawnSync('sync');
     const f = await FetchStream.connect(b.host, b.port);
-    for (let i = 0; i < FETCH_WARMUP_PASSES; i++) await readPartition(f);
+    for (let i = 0; i < FETCH_WARMUP_PASSES; i++) await readPartition(f, responseBytes);
     const t0 = performance.now();
+    const cpu0 = cpuUsOf(b.pid);
     let bytes = 0;
-    for (let i = 0; i < FETCH_MEASURED_PASSES; i++) bytes += await readPartition(f);
+    for (let i = 0; i < FETCH_MEASURED_PASSES; i++) bytes += await readPartition(f, responseBytes);
+    const cpuMsPerGB = (cpuUsOf(b.pid) - cpu0) / 1000 / (bytes / 1e9);
     const gbps = bytes / ((performance.now() - t0) / 1000) / 1e9;
     f.close();
-    return { bytes: bytes / FETCH_MEASURED_PASSES, gbps };
+    return { bytes: bytes / FETCH_MEASURED_PASSES, gbps, cpuMsPerGB };
   } finally {
     await b.stop();
   }
 }
 
 /** Reads partition 'f' from offset 0 to its high watermark; returns the record bytes read. */
-async function readPartition(f: FetchStream): Promise<number> {
+async function readPartition(f: FetchStream, responseBytes: number): Promise<number> {
   let bytes = 0;
   let offset = 0;
   for (;;) {
-    const r = await f.fetch('f', offset, FETCH_PARTITION_BYTES_MAX);
+    const r = await f.fetch('f', offset, responseBytes);
     if (r.errorCode !== 0) throw new Error(`fetch error ${r.errorCode}`);
     if (r.bytes === 0) break;
     bytes += r.bytes;
@@ -775,6 +785,37 @@ async function tailing(): Promise<void> {
   results.tailing = Object.fromEntries(rounds);
 }
 
+/** `fetch-sizes`: response sizes (one 64 KiB batch, 128 KiB, Kafka's default 1 MiB per partition). */
+const FETCH_SIZES_BYTES = [64 * 1024, 128 * 1024, 1024 * 1024];
+const FETCH_SIZES_ROUNDS = 2;
+const FETCH_SIZES_PARTITION_BYTES = 128 * 1024 * 1024;
+
+/**
+ * `fetch-sizes` (not in the default run): the fetch benchmark's partition (128 MiB) read with
+ * responses of each size in FETCH_SIZES_BYTES, on a broker with `fetch.send.immediate` on and on
+ * one with it off, in alternating order over FETCH_SIZES_ROUNDS rounds: GB/s, and the broker's
+ * CPU per GB sent. One fetch at a time, so the smaller sizes are bound by the round trip.
+ */
+async function fetchSizes(): Promise<void> {
+  const { buf } = batch64k();
+  const out: Record<string, { immediate: boolean; gbps: number; cpuMsPerGB: number }[]> = {};
+  for (const size of FETCH_SIZES_BYTES) {
+    const runs: { immediate: boolean; gbps: number; cpuMsPerGB: number }[] = [];
+    for (let round = 0; round < FETCH_SIZES_ROUNDS; round++) {
+      for (const immediate of round % 2 === 0 ? [true, false] : [false, true]) {
+        const config = `fetch.send.immediate=${immediate}`;
+        const r = await fetchThroughput([config], buf, FETCH_SIZES_PARTITION_BYTES, size);
+        runs.push({ immediate, gbps: r.gbps, cpuMsPerGB: r.cpuMsPerGB });
+        console.log(
+          `fetch, responses of up to ${size / 1024} KiB, ${config}: ${r.gbps.toFixed(2)} GB/s, broker ${r.cpuMsPerGB.toFixed(0)} ms CPU per GB`,
+        );
+      }
+    }
+    out[String(size)] = runs;
+  }
+  results.fetchSizes = out;
+}
+
 function parsePacing(value: string | undefined): Pacing {
   const pacing = PACINGS.find((p) => p === value);
   if (pacing === undefined) throw new Error(`--pacing takes one of ${PACINGS.join(', ')}`);
@@ -804,6 +845,7 @@ async function main(): Promise<void> {
     else if (m === 'fetch') await fetch();
     else if (m === 'latency') await latency();
     else if (m === 'tailing') await tailing();
+    else if (m === 'fetch-sizes') await fetchSizes();
     else throw new Error(`unknown mode ${m}`);
   }
   if (jsonFile)

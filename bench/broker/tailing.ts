@@ -43,7 +43,7 @@ const FETCH_LIMITS = { maxWaitMs: 500, maxBytes: 8 << 20, partitionMaxBytes: 8 <
 const USER_HZ = 100;
 
 /** CPU time of a process (user + system, every thread), in µs. */
-function cpuUsOf(pid: number): number {
+export function cpuUsOf(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
   const ticks = Number(fields[11]) + Number(fields[12]);
   return (ticks * 1e6) / USER_HZ;
