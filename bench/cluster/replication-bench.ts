@@ -293,6 +293,7 @@ function median(xs: number[]): number {
 }
 
 const k = (n: number): string => `${(n / 1e3).toFixed(0)} k`;
+const pct = (fraction: number): string => `${(fraction * 100).toFixed(0)}%`;
 
 const describe = (m: Measured): string => {
   const idle = m.machineIdlePct === null ? '' : `, machine ${m.machineIdlePct.toFixed(0)}% idle`;
@@ -354,7 +355,8 @@ async function main(): Promise<void> {
       const a = ones[r] as Measured;
       const b = threes[r] as Measured;
       process.stdout.write(
-        `round ${r + 1}: single acks=1 ${describe(a)}, 3 brokers acks=all ${describe(b)}\n`,
+        `round ${r + 1}: single acks=1 ${describe(a)}, 3 brokers acks=all ${describe(b)}, ` +
+          `ratio ${pct(b.recordsPerS / a.recordsPerS)}\n`,
       );
     }
     const one = median(ones.map((m) => m.recordsPerS));
@@ -362,11 +364,15 @@ async function main(): Promise<void> {
     const cpuOne = median(ones.map((m) => m.cpuUsPerRecord));
     const cpuThree = median(threes.map((m) => m.cpuUsPerRecord));
     const ratio = three / one;
+    // Each round's two runs follow each other, so its own ratio sees one machine state; the
+    // medians of the two sides may come from different rounds (and states), so both are shown.
+    const roundRatios = ones.map((a, i) => (threes[i] as Measured).recordsPerS / a.recordsPerS);
     process.stdout.write(
       `${s.partitions} partition(s), ${s.inFlight} requests in flight, medians of ${rounds} rounds\n` +
         `single broker acks=1: ${k(one)} records/s\n` +
         `3 brokers RF ${s.replicationFactor} acks=all (min.insync ${minInsync(s)}): ${k(three)} records/s\n` +
-        `ratio: ${(ratio * 100).toFixed(0)}%${s.replicationFactor === 3 ? ' (target >= 40%)' : ''}\n` +
+        `ratio: ${pct(ratio)} of the medians${s.replicationFactor === 3 ? ' (target >= 40%)' : ''}; ` +
+        `per round ${roundRatios.map(pct).join(', ')} (median ${pct(median(roundRatios))})\n` +
         `broker CPU per record: ${cpuOne.toFixed(2)} µs single, ${cpuThree.toFixed(2)} µs for the 3 brokers together\n` +
         idleSummary(ones, threes),
     );
@@ -379,6 +385,7 @@ async function main(): Promise<void> {
             singleAcks1: one,
             replicatedAcksAll: three,
             ratio,
+            roundRatios,
             cpuOne,
             cpuThree,
             ones,
