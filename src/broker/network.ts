@@ -468,8 +468,9 @@ class Connection {
    * every other response is copied (below SENDFILE_MIN_BYTES) or sent on the thread pool.
    */
   private async writeWithSlices(result: DispatchResult): Promise<void> {
-    if (!this.canSendNow(result.chunks)) {
-      if (sliceBytes(result.chunks) < SENDFILE_MIN_BYTES) this.writeCopied(result);
+    const bytes = sliceBytes(result.chunks);
+    if (!this.canSendNow(bytes)) {
+      if (bytes < SENDFILE_MIN_BYTES) this.writeCopied(result);
       else await this.send(result);
       return;
     }
@@ -490,15 +491,18 @@ class Connection {
     else await this.send(rest);
   }
 
-  /** Nothing of this connection is queued in Node (see `sendNow`) and the response qualifies. */
-  private canSendNow(chunks: DispatchResult['chunks']): boolean {
+  /**
+   * A response with `bytes` of file slices qualifies, and nothing of this connection is queued in
+   * Node (see `sendNow`).
+   */
+  private canSendNow(bytes: number): boolean {
     return (
       this.opts.sendImmediately === true &&
       (this.opts.sendMethod ?? 'sendfile') === 'sendfile' &&
       !this.corked &&
       !this.socket.writableCorked &&
       this.socket.writableLength === 0 &&
-      sliceBytes(chunks) >= IMMEDIATE_SEND_MIN_BYTES
+      bytes >= IMMEDIATE_SEND_MIN_BYTES
     );
   }
 

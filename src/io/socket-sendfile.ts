@@ -145,15 +145,17 @@ export function sendNow<B extends Uint8Array>(
   const addon = fd >= 0 ? loadNativeAddon() : null;
   if (addon === null) return [...chunks];
   let budget = sliceBytesMax;
+  const lastWithBytes = lastIndexWithBytes(chunks);
   let i = 0;
   try {
     while (i < chunks.length) {
       const chunk = chunks[i] as B | FileSlice;
       if (!isSlice(chunk)) {
-        const end = buffersEnd(chunks, i);
+        const end = buffersEnd(chunks, i, SEND_NOW_BUFFERS_MAX);
         const run = chunks.slice(i, end) as B[];
         const wanted = run.reduce((n, b) => n + b.byteLength, 0);
-        const more = budget > 0 && bytesFrom(chunks, end) > 0;
+        // MSG_MORE only while this call will send more bytes: held bytes wait for a push.
+        const more = budget > 0 && end <= lastWithBytes;
         const sent = addon.sendNow(fd, run, more);
         if (sent < wanted) return [...cutBuffers(run, sent), ...chunks.slice(end)];
         i = end;
@@ -182,21 +184,23 @@ export function sendNow<B extends Uint8Array>(
   return chunks.slice(i);
 }
 
-/** The index after the run of buffers that starts at `from`. */
-function buffersEnd(chunks: readonly SendChunk[], from: number): number {
+/** The addon's `sendNow` takes at most this many buffers (IOV_MAX on Linux). */
+const SEND_NOW_BUFFERS_MAX = 1024;
+
+/** The index after the run of buffers that starts at `from`, at most `max` long. */
+function buffersEnd(chunks: readonly SendChunk[], from: number, max: number): number {
   let end = from;
-  while (end < chunks.length && !isSlice(chunks[end] as SendChunk)) end++;
+  while (end < chunks.length && end - from < max && !isSlice(chunks[end] as SendChunk)) end++;
   return end;
 }
 
-/** Bytes of `chunks[from..]`. */
-function bytesFrom(chunks: readonly SendChunk[], from: number): number {
-  let n = 0;
-  for (let i = from; i < chunks.length; i++) {
+/** The index of the last chunk that holds bytes (-1: none). */
+function lastIndexWithBytes(chunks: readonly SendChunk[]): number {
+  for (let i = chunks.length - 1; i >= 0; i--) {
     const c = chunks[i] as SendChunk;
-    n += isSlice(c) ? c.length : c.byteLength;
+    if ((isSlice(c) ? c.length : c.byteLength) > 0) return i;
   }
-  return n;
+  return -1;
 }
 
 /** `run` without its first `sent` bytes. */

@@ -409,6 +409,20 @@ describe.skipIf(addon === null)('sendNow: the start of a response at once, on th
     p.close();
   });
 
+  it('sends more buffers in a row than one system call takes', async () => {
+    const p = await pair();
+    const chunks: SendChunk[] = [
+      ...Array.from({ length: 2500 }, (_, i) => Buffer.from(`b${i};`)),
+      { fd: fileFd, position: 11, length: 3000 },
+      ...Array.from({ length: 1100 }, (_, i) => Buffer.from(`t${i};`)),
+    ];
+    const want = expected(chunks);
+    const got = collect(p.receiver, want.length);
+    expect(sendNow(p.sender, chunks, 1 << 20)).toEqual([]);
+    expect((await got).equals(want)).toBe(true);
+    p.close();
+  });
+
   it('leaves a slice past the end of its file to the usual path, which reports it', async () => {
     const p = await pair();
     const chunks: SendChunk[] = [{ fd: fileFd, position: BIG_BYTES - 10, length: 20 }];
