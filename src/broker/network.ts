@@ -56,10 +56,11 @@ export const SENDFILE_MIN_BYTES = 256 * 1024;
  * Responses with at least this much file data, on a connection with nothing queued, start going
  * out at once from this thread (`writeWithSlices`); smaller ones are copied and written together
  * with the other ready responses, which saves system calls when many are small. Measured with one
- * client reading a page-cached partition of 64 KiB batches one response at a time: the broker
- * process's CPU per GB sent fell from 6.6-7.2 s to 3.3-3.6 s with responses of one batch, from
- * 4.5-5.0 s to 1.8-1.9 s with 128 KiB responses (copied before), and by about 5% with 1 MiB
- * ones (thread-pool sendfile before).
+ * client reading a page-cached partition of 64 KiB batches one response at a time (the broker
+ * bench's `fetch-sizes`, and a script of the same shape): the broker process's CPU per GB sent
+ * fell from 6.6-7.6 s to 3.3-4.1 s with responses of one batch, and from 4.5-6.4 s to 1.8-3.4 s
+ * with 128 KiB responses (both copied before); with 1 MiB ones (thread-pool sendfile before) the
+ * change was within the noise.
  */
 export const IMMEDIATE_SEND_MIN_BYTES = 16 * 1024;
 
