@@ -599,7 +599,6 @@ Napi::Value SendfileNow(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(sent));
 }
 
-
 Napi::Value Sendfile(const Napi::CallbackInfo& info) {
   return SendFileRange(info, SendMode::kSendfile);
 }

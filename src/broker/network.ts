@@ -280,6 +280,8 @@ class Connection {
   private closed = false;
   private readingStopped = false;
   private readonly remote: string;
+  /** `fetch.send.immediate` applies: on, with the `sendfile` method (see `writeWithSlices`). */
+  private readonly sendsImmediately: boolean;
 
   constructor(
     accepted: Socket,
@@ -289,6 +291,8 @@ class Connection {
     private readonly onSocketOptionFailure: (err: unknown) => void,
   ) {
     this.remote = `${accepted.remoteAddress}:${accepted.remotePort}`;
+    this.sendsImmediately =
+      opts.sendImmediately === true && (opts.sendMethod ?? 'sendfile') === 'sendfile';
     this.reader = new FrameReader(opts.maxFrameBytes, (frame) => this.onFrame(frame));
     this.socket = withOnread(accepted, {
       readTarget: () => this.reader.readTarget(),
@@ -472,7 +476,7 @@ class Connection {
     const bytes = sliceBytes(result.chunks);
     if (!this.canSendNow(bytes)) {
       if (bytes < SENDFILE_MIN_BYTES) this.writeCopied(result);
-      else await this.send(result);
+      else await this.send(result, bytes);
       return;
     }
     let chunks: DispatchResult['chunks'];
@@ -488,8 +492,9 @@ class Connection {
       return;
     }
     const rest = { chunks, release: result.release };
-    if (sliceBytes(chunks) < IMMEDIATE_SEND_MIN_BYTES) this.writeCopied(rest);
-    else await this.send(rest);
+    const restBytes = sliceBytes(chunks);
+    if (restBytes < IMMEDIATE_SEND_MIN_BYTES) this.writeCopied(rest);
+    else await this.send(rest, restBytes);
   }
 
   /**
@@ -498,8 +503,7 @@ class Connection {
    */
   private canSendNow(bytes: number): boolean {
     return (
-      this.opts.sendImmediately === true &&
-      (this.opts.sendMethod ?? 'sendfile') === 'sendfile' &&
+      this.sendsImmediately &&
       !this.corked &&
       !this.socket.writableCorked &&
       this.socket.writableLength === 0 &&
@@ -524,10 +528,11 @@ class Connection {
     this.writeCorked({ chunks, release: result.release });
   }
 
-  private async send(result: DispatchResult): Promise<void> {
+  /** `bytes`: the slices' total (`sliceBytes`), which the caller has already counted. */
+  private async send(result: DispatchResult, bytes: number): Promise<void> {
     try {
       await sendChunks(this.socket, result.chunks, {
-        forceCopy: sliceBytes(result.chunks) < SENDFILE_MIN_BYTES,
+        forceCopy: bytes < SENDFILE_MIN_BYTES,
         nativeMethod: this.opts.sendMethod,
       });
     } catch (err) {
