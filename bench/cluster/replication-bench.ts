@@ -33,13 +33,23 @@
  * writes back a few hundred MB/s) they write the same bytes per second and the ratio tends to
  * a third, whatever the CPU costs. Brokers on separate machines each have their own disk.
  *
+ * Fresh page-cache pages on a VM: a host that backs guest memory lazily (and takes back what
+ * the guest frees) makes the first write into a page far slower than a write into a page the
+ * guest used recently: dd into a new file ran at 0.73 GB/s on this kind of machine, then 4.6-6.1
+ * GB/s over the same file, and 4.7 GB/s into a new file right after deleting it. The default
+ * run's page cache only grows, so both sides pay that in varying amounts (the single broker's CPU
+ * per record ranged 0.15-0.57 µs across rounds of one day). `--bounded-log` caps every
+ * partition's log (64 MiB segments, 256 MiB retention, checked every 500 ms), so each broker
+ * keeps about 1 GB and writes into pages it freed moments before, as a long-running broker with
+ * retention does: the steady state, with far steadier figures (see BOUNDED_LOG_CONFIGS).
+ *
  * The brokers run the compiled build (`dist/`; the npm script builds first), like `sluice serve`;
  * `--src` runs them from the TypeScript sources through tsx instead.
  *
  *   node --import tsx bench/cluster/replication-bench.ts [--seconds 4] [--warmup 15]
  *     [--partitions 3] [--in-flight 32] [--rounds 3] [--json FILE] [--src]
  *     [--node-options "--cpu-prof --cpu-prof-dir=D"] [--only single|cluster]
- *     [--replication-factor 3] [--broker-config key=value ...]
+ *     [--replication-factor 3] [--broker-config key=value ...] [--bounded-log]
  *
  * `--replication-factor` (1-3, default 3, the issue's figure) sets how many of the 3 brokers hold
  * each partition; min.insync.replicas is min(2, RF). RF 1 is three brokers without replication,
@@ -76,12 +86,26 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * `--bounded-log`: logs that stay near 1 GB per broker (3 partitions), so that appends write into
+ * recycled page-cache pages (see the module comment). Before any `--broker-config`.
+ */
+const BOUNDED_LOG_CONFIGS = [
+  `log.segment.bytes=${64 * 1024 * 1024}`,
+  `log.retention.bytes=${256 * 1024 * 1024}`,
+  'log.retention.check.interval.ms=500',
+];
+const boundedLog = process.argv.includes('--bounded-log');
+
 /** `--broker-config key=value` (repeatable): broker configs for every broker of both runs. */
-const brokerConfigs = process.argv.flatMap((a, i) =>
-  a === '--broker-config' && process.argv[i + 1] !== undefined
-    ? [process.argv[i + 1] as string]
-    : [],
-);
+const brokerConfigs = [
+  ...(boundedLog ? BOUNDED_LOG_CONFIGS : []),
+  ...process.argv.flatMap((a, i) =>
+    a === '--broker-config' && process.argv[i + 1] !== undefined
+      ? [process.argv[i + 1] as string]
+      : [],
+  ),
+];
 
 /** Extra node options for the broker processes only (e.g. "--cpu-prof --cpu-prof-dir=DIR"). */
 const brokerNodeOptions = arg('--node-options', '')
@@ -368,7 +392,8 @@ async function main(): Promise<void> {
     // medians of the two sides may come from different rounds (and states), so both are shown.
     const roundRatios = ones.map((a, i) => (threes[i] as Measured).recordsPerS / a.recordsPerS);
     process.stdout.write(
-      `${s.partitions} partition(s), ${s.inFlight} requests in flight, medians of ${rounds} rounds\n` +
+      `${s.partitions} partition(s), ${s.inFlight} requests in flight, medians of ${rounds} rounds` +
+        `${boundedLog ? ', bounded logs (recycled page cache)' : ''}\n` +
         `single broker acks=1: ${k(one)} records/s\n` +
         `3 brokers RF ${s.replicationFactor} acks=all (min.insync ${minInsync(s)}): ${k(three)} records/s\n` +
         `ratio: ${pct(ratio)} of the medians${s.replicationFactor === 3 ? ' (target >= 40%)' : ''}; ` +
@@ -382,6 +407,7 @@ async function main(): Promise<void> {
         JSON.stringify(
           {
             settings: s,
+            brokerConfigs,
             singleAcks1: one,
             replicatedAcksAll: three,
             ratio,
