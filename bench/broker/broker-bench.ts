@@ -797,10 +797,11 @@ const FETCH_SIZES_PARTITION_BYTES = 128 * 1024 * 1024;
  * CPU per GB sent. One fetch at a time, so the smaller sizes are bound by the round trip.
  */
 async function fetchSizes(): Promise<void> {
+  type Run = { immediate: boolean; gbps: number; cpuMsPerGB: number };
   const { buf } = batch64k();
-  const out: Record<string, { immediate: boolean; gbps: number; cpuMsPerGB: number }[]> = {};
+  const out: Record<string, Run[]> = {};
   for (const size of FETCH_SIZES_BYTES) {
-    const runs: { immediate: boolean; gbps: number; cpuMsPerGB: number }[] = [];
+    const runs: Run[] = [];
     for (let round = 0; round < FETCH_SIZES_ROUNDS; round++) {
       for (const immediate of round % 2 === 0 ? [true, false] : [false, true]) {
         const config = `fetch.send.immediate=${immediate}`;

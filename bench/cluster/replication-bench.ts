@@ -370,6 +370,9 @@ async function main(): Promise<void> {
   const root = tempDir(tmpdir(), 'sluice-repl-bench-');
   const ones: Measured[] = [];
   const threes: Measured[] = [];
+  // Each round's two runs follow each other, so its own ratio sees one machine state; the
+  // medians of the two sides may come from different rounds (and states), so both are shown.
+  const roundRatios: number[] = [];
   try {
     // Alternating rounds: a machine shared with other work drifts; medians of interleaved runs
     // compare like with like.
@@ -378,9 +381,10 @@ async function main(): Promise<void> {
       threes.push(await measure(root, 3, s));
       const a = ones[r] as Measured;
       const b = threes[r] as Measured;
+      roundRatios.push(b.recordsPerS / a.recordsPerS);
       process.stdout.write(
         `round ${r + 1}: single acks=1 ${describe(a)}, 3 brokers acks=all ${describe(b)}, ` +
-          `ratio ${pct(b.recordsPerS / a.recordsPerS)}\n`,
+          `ratio ${pct(roundRatios[r] as number)}\n`,
       );
     }
     const one = median(ones.map((m) => m.recordsPerS));
@@ -388,9 +392,6 @@ async function main(): Promise<void> {
     const cpuOne = median(ones.map((m) => m.cpuUsPerRecord));
     const cpuThree = median(threes.map((m) => m.cpuUsPerRecord));
     const ratio = three / one;
-    // Each round's two runs follow each other, so its own ratio sees one machine state; the
-    // medians of the two sides may come from different rounds (and states), so both are shown.
-    const roundRatios = ones.map((a, i) => (threes[i] as Measured).recordsPerS / a.recordsPerS);
     process.stdout.write(
       `${s.partitions} partition(s), ${s.inFlight} requests in flight, medians of ${rounds} rounds` +
         `${boundedLog ? ', bounded logs (recycled page cache)' : ''}\n` +

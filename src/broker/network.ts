@@ -499,12 +499,11 @@ class Connection {
 
   /**
    * A response with `bytes` of file slices qualifies, and nothing of this connection is queued in
-   * Node (see `sendNow`).
+   * Node (see `sendNow`). `writableCorked` also covers `writeCorked`'s own cork of this tick.
    */
   private canSendNow(bytes: number): boolean {
     return (
       this.sendsImmediately &&
-      !this.corked &&
       !this.socket.writableCorked &&
       this.socket.writableLength === 0 &&
       bytes >= IMMEDIATE_SEND_MIN_BYTES
