@@ -67,6 +67,7 @@ import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
 import { measureWriteLoop } from '../io/append.js';
 import { killOnInterrupt, tempDir } from '../io/common.js';
 import {
+  cpuSecondsSince,
   FetchStream,
   frameReference,
   type ReferenceSocket,
@@ -535,22 +536,27 @@ const FETCH_PARTITION_BYTES_MAX = 32 * 1024 * 1024;
 
 /** Passes over the partition before the measured ones (JIT, first touch), and measured passes. */
 const FETCH_WARMUP_PASSES = 1;
-const FETCH_MEASURED_PASSES = 2;
+const FETCH_MEASURED_PASSES = 4;
 
 /**
  * The fetch benchmark: a page-cached partition of 512 MiB (64 KiB batches) read with 32 MiB
  * fetches, one at a time on one connection, by a client that walks the batch headers as the bytes
  * stream in and keeps none (fetch-stream.ts). After the produce, `sync` writes the partition back
  * (its writeback would otherwise run beside the first reads), and one pass over the partition
- * warms both ends up; the next two passes are measured. Run once with each `fetch.send.method`:
+ * warms both ends up; the next four (2 GiB, as much as the loopback limit streams) are measured.
+ * Run once with each `fetch.send.method`:
  * `sendfile` (the default) and `mapped`. Judged against, in the same run and with the same
  * receive path:
  * - the loopback TCP limit: a plain Node process streaming the same bytes without pause over one
  *   connection to this client (two processes, as broker and consumer are);
  * - the same shape without a broker: a plain Node process answering the same requests with the
  *   same response layout and bytes from memory. Its own ratio to the loopback limit is printed
- *   too: one fetch at a time leaves the connection idle between responses, so this is the most a
- *   broker can score with this shape.
+ *   too. It is Node's cost per response, not the shape's: the same shape in C (a blocking
+ *   sendfile of each 32 MiB response, a C receiver) moves as much as a continuous stream.
+ * Where the broker's time goes is printed too: each response's turnaround (request written to
+ * first byte), the rate while it streams, and the consumer's CPU per GB read beside its CPU per
+ * GB receiving the loopback limit's stream (one thread receives, so its CPU per GB bounds the
+ * rate).
  * Each reference runs twice, with the system's socket settings and with the broker's
  * (`socket.send.buffer.bytes`, `socket.loopback.congestion.control`), and the faster run is the
  * reference: these settings change how fast loopback moves the bytes (README, Benchmarks), so the
@@ -559,14 +565,17 @@ const FETCH_MEASURED_PASSES = 2;
 async function fetch(): Promise<void> {
   const { buf } = batch64k();
   const totalBytes = 512 * 1024 * 1024;
-  const { bytes, gbps } = await fetchThroughput(['fetch.send.method=sendfile'], buf, totalBytes);
+  const run = await fetchThroughput(['fetch.send.method=sendfile'], buf, totalBytes);
+  const { bytes, gbps } = run;
   const mappedGBps = (await fetchThroughput(['fetch.send.method=mapped'], buf, totalBytes)).gbps;
   // The bytes one broker response carries: as many whole 64 KiB batches as fit 32 MiB.
   const response = Buffer.concat(
     Array.from({ length: Math.floor(FETCH_PARTITION_BYTES_MAX / buf.length) }, () => buf),
   );
   const broker = brokerReferenceSocket();
-  const streams = await bothSockets(broker, (k) => streamReference(response, 2 * GIB, k));
+  const streamed = await bothSockets(broker, (k) => streamReference(response, 2 * GIB, k));
+  const streams = streamed.map((r) => r.gbps);
+  const bestStream = streamed[0].gbps >= streamed[1].gbps ? streamed[0] : streamed[1];
   const frames = await bothSockets(broker, (k) => frameReference(response, totalBytes, k));
   const kernel = kernelSendfileGBps(response, totalBytes, broker);
   const limit = Math.max(...streams);
@@ -579,9 +588,13 @@ async function fetch(): Promise<void> {
     loopbackGBps: limit,
     loopbackSystemSocketGBps: streams[0],
     ratio: gbps / limit,
+    turnaroundMsP50: run.turnaroundMsP50,
+    streamingGBps: run.streamingGBps,
+    consumerCpuSPerGB: run.consumerCpuSPerGB,
+    loopbackConsumerCpuSPerGB: bestStream.consumerCpuSPerGB,
     frameLoopbackGBps: frameLimit,
     frameRatio: gbps / frameLimit,
-    // What a broker that cost nothing would score: the request shape's own share of the limit.
+    // The share of the limit a plain Node server reaches with this request/response shape.
     shapeRatio: frameLimit / limit,
     kernelSendfileGBps: kernel === null ? null : Math.max(...kernel),
     loadAverage1m: loadavg()[0] ?? 0,
@@ -592,10 +605,13 @@ async function fetch(): Promise<void> {
     `fetch: ${(bytes / 1048576).toFixed(0)} MiB at ${gbps.toFixed(2)} GB/s (sendfile, the default); loopback TCP limit (separate process streaming the same bytes; ${both(streams)}) ${limit.toFixed(2)} GB/s; ratio ${(gbps / limit).toFixed(2)}`,
   );
   console.log(
+    `fetch, where the time goes (sendfile): per ${FETCH_PARTITION_BYTES_MAX / 1048576} MiB response a median ${run.turnaroundMsP50.toFixed(2)} ms from the request's write to the response's first byte, then ${run.streamingGBps.toFixed(2)} GB/s while it streams; the consumer (this process; one thread receives) used ${run.consumerCpuSPerGB.toFixed(3)} s of CPU per GB read (busy ${(run.consumerCpuSPerGB * gbps * 100).toFixed(0)}% of the time), against ${bestStream.consumerCpuSPerGB.toFixed(3)} s/GB receiving the loopback limit's stream`,
+  );
+  console.log(
     `fetch with fetch.send.method=mapped: ${mappedGBps.toFixed(2)} GB/s; ratio ${(mappedGBps / limit).toFixed(2)} of the loopback limit, ${(mappedGBps / gbps).toFixed(2)}x sendfile`,
   );
   console.log(
-    `fetch vs the same shape without a broker (separate process, one connection, ${FETCH_PARTITION_BYTES_MAX / 1048576} MiB responses one at a time from memory; ${both(frames)}): ${frameLimit.toFixed(2)} GB/s; ratio ${(gbps / frameLimit).toFixed(2)}; the shape itself reaches ${(frameLimit / limit).toFixed(2)} of the loopback limit (a broker that cost nothing would score that); load average ${(loadavg()[0] ?? 0).toFixed(2)}`,
+    `fetch vs the same shape without a broker (separate process, one connection, ${FETCH_PARTITION_BYTES_MAX / 1048576} MiB responses one at a time from memory; ${both(frames)}): ${frameLimit.toFixed(2)} GB/s; ratio ${(gbps / frameLimit).toFixed(2)}; a plain Node server with this shape reaches ${(frameLimit / limit).toFixed(2)} of the loopback limit; load average ${(loadavg()[0] ?? 0).toFixed(2)}`,
   );
   console.log(
     kernel === null
@@ -637,10 +653,10 @@ function brokerReferenceSocket(): ReferenceSocket {
  * settings are no advantage the reference lacks (the faster is the reference).
  * `[system's, broker's]`; the broker's repeats the first when the broker changes nothing.
  */
-async function bothSockets(
+async function bothSockets<T>(
   broker: ReferenceSocket,
-  measure: (socket: ReferenceSocket) => Promise<number>,
-): Promise<[number, number]> {
+  measure: (socket: ReferenceSocket) => Promise<T>,
+): Promise<[T, T]> {
   const system = await measure({ sendBufferBytes: 0, congestion: '' });
   return [system, changesSocket(broker) ? await measure(broker) : system];
 }
@@ -652,15 +668,16 @@ function changesSocket(broker: ReferenceSocket): boolean {
 
 /**
  * One broker with the given configs (`key=value`): the partition written, warmed, then read with
- * responses of up to `responseBytes`. Also the broker process's CPU time (every thread, user and
- * system) per GB read in the measured passes.
+ * responses of up to `responseBytes`. Also, over the measured passes: the broker process's CPU
+ * time (every thread, user and system) per GB read, this (consumer) process's, and how each
+ * response's time splits (`ResponseTimes`).
  */
 async function fetchThroughput(
   configs: readonly string[],
   batch: Buffer,
   totalBytes: number,
   responseBytes = FETCH_PARTITION_BYTES_MAX,
-): Promise<{ bytes: number; gbps: number; cpuMsPerGB: number }> {
+): Promise<FetchRun> {
   const b = await serveBroker(configs.flatMap((c) => ['--set', c]));
   try {
     const c = await RawClient.connect(b.host, b.port);
@@ -681,28 +698,90 @@ async function fetchThroughput(
     c.close();
     spawnSync('sync');
     const f = await FetchStream.connect(b.host, b.port);
-    for (let i = 0; i < FETCH_WARMUP_PASSES; i++) await readPartition(f, responseBytes);
+    for (let i = 0; i < FETCH_WARMUP_PASSES; i++) await readPartition(f, responseBytes, null);
+    const times = new ResponseTimes();
     const t0 = performance.now();
     const cpu0 = cpuUsOf(b.pid);
+    const consumerCpu0 = process.cpuUsage();
     let bytes = 0;
-    for (let i = 0; i < FETCH_MEASURED_PASSES; i++) bytes += await readPartition(f, responseBytes);
+    for (let i = 0; i < FETCH_MEASURED_PASSES; i++) {
+      bytes += await readPartition(f, responseBytes, times);
+    }
+    const consumerCpuSPerGB = cpuSecondsSince(consumerCpu0) / (bytes / 1e9);
     const cpuMsPerGB = (cpuUsOf(b.pid) - cpu0) / 1000 / (bytes / 1e9);
     const gbps = bytes / ((performance.now() - t0) / 1000) / 1e9;
     f.close();
-    return { bytes: bytes / FETCH_MEASURED_PASSES, gbps, cpuMsPerGB };
+    return {
+      bytes: bytes / FETCH_MEASURED_PASSES,
+      gbps,
+      cpuMsPerGB,
+      consumerCpuSPerGB,
+      turnaroundMsP50: times.turnaroundMsP50(),
+      streamingGBps: times.streamingGBps(),
+    };
   } finally {
     await b.stop();
   }
 }
 
-/** Reads partition 'f' from offset 0 to its high watermark; returns the record bytes read. */
-async function readPartition(f: FetchStream, responseBytes: number): Promise<number> {
+/** One broker's fetch run (`fetchThroughput`). */
+interface FetchRun {
+  /** Record bytes of one pass over the partition. */
+  bytes: number;
+  gbps: number;
+  /** The broker process's CPU per GB read. */
+  cpuMsPerGB: number;
+  /** This process's (the consumer's) CPU seconds per GB read. */
+  consumerCpuSPerGB: number;
+  /** Median time from a request's write to the first byte of its response. */
+  turnaroundMsP50: number;
+  /** Record bytes per second while responses stream (first byte to last), in GB/s. */
+  streamingGBps: number;
+}
+
+/**
+ * How each response's time splits: the turnaround (request written to first response byte:
+ * the request's trip, the broker's work until it sends, the first bytes' trip) and the streaming
+ * of its bytes (first byte to last). Owned by the benchmark's thread.
+ */
+class ResponseTimes {
+  private readonly turnaroundsMs: number[] = [];
+  private streamingMs = 0;
+  private streamedBytes = 0;
+
+  add(turnaroundMs: number, totalMs: number, bytes: number): void {
+    this.turnaroundsMs.push(turnaroundMs);
+    this.streamingMs += totalMs - turnaroundMs;
+    this.streamedBytes += bytes;
+  }
+
+  turnaroundMsP50(): number {
+    const sorted = [...this.turnaroundsMs].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)] ?? 0;
+  }
+
+  streamingGBps(): number {
+    return this.streamingMs > 0 ? this.streamedBytes / (this.streamingMs / 1000) / 1e9 : 0;
+  }
+}
+
+/**
+ * Reads partition 'f' from offset 0 to its high watermark; returns the record bytes read. Adds
+ * each response with data to `times` when given.
+ */
+async function readPartition(
+  f: FetchStream,
+  responseBytes: number,
+  times: ResponseTimes | null,
+): Promise<number> {
   let bytes = 0;
   let offset = 0;
   for (;;) {
+    const startedMs = performance.now();
     const r = await f.fetch('f', offset, responseBytes);
     if (r.errorCode !== 0) throw new Error(`fetch error ${r.errorCode}`);
     if (r.bytes === 0) break;
+    times?.add(r.firstByteMs, performance.now() - startedMs, r.bytes);
     bytes += r.bytes;
     offset = r.nextOffset;
     if (offset >= r.highWatermark) break;

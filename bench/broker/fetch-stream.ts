@@ -76,6 +76,8 @@ export interface StreamedFetch {
   nextOffset: number;
   highWatermark: number;
   errorCode: number;
+  /** Milliseconds from writing the request to the first byte of its response (turnaround). */
+  firstByteMs: number;
 }
 
 /** Fetch v11 request body for partition 0 of `topic` (a consumer fetch). */
@@ -158,6 +160,9 @@ export class FetchStream {
   private batchHeadHave = 0;
   private nextOffset = 0;
   private done: ((r: StreamedFetch) => void) | null = null;
+  /** `performance.now()` when the request in flight was written, and at its first response byte. */
+  private requestedAtMs = 0;
+  private firstByteAtMs = -1;
   private failed: ((e: Error) => void) | null = null;
 
   private constructor(private readonly socket: Socket) {
@@ -185,11 +190,14 @@ export class FetchStream {
     return new Promise((resolve, reject) => {
       this.done = resolve;
       this.failed = reject;
+      this.firstByteAtMs = -1;
+      this.requestedAtMs = performance.now();
       this.socket.write(frame);
     });
   }
 
   private onData(d: Buffer): void {
+    if (this.firstByteAtMs < 0) this.firstByteAtMs = performance.now();
     if (this.prefix === null) {
       const chunk = Buffer.from(d); // kept past this call: the read buffer is reused by the next read
       this.head.push(chunk);
@@ -243,6 +251,7 @@ export class FetchStream {
       nextOffset: this.nextOffset,
       highWatermark: p.highWatermark,
       errorCode: p.errorCode,
+      firstByteMs: this.firstByteAtMs - this.requestedAtMs,
     };
     this.prefix = null;
     this.recordsSeen = 0;
@@ -371,12 +380,27 @@ export function frameReference(
   });
 }
 
-/** GB/s of `totalBytes` streamed (no requests) from the stream reference: the loopback limit. */
+/** What a receiver measured: GB/s, and this process's CPU seconds per GB received. */
+export interface Received {
+  gbps: number;
+  consumerCpuSPerGB: number;
+}
+
+/** CPU seconds (user and system, every thread) this process used since `from`. */
+export function cpuSecondsSince(from: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(from);
+  return (used.user + used.system) / 1e6;
+}
+
+/**
+ * `totalBytes` streamed (no requests) from the stream reference: the loopback limit. The
+ * receiver's CPU covers the stream only (the reference server is another process).
+ */
 export function streamReference(
   records: Buffer,
   totalBytes: number,
   socket: ReferenceSocket,
-): Promise<number> {
+): Promise<Received> {
   return withReference('stream', records, socket, async (port) => {
     let n = 0;
     let reached: ((bytes: number) => void) | null = null;
@@ -385,11 +409,13 @@ export function streamReference(
       if (n >= totalBytes) reached?.(n);
     });
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const bytes = await new Promise<number>((resolve) => {
       reached = resolve;
     });
     const gbps = bytes / ((performance.now() - t0) / 1000) / 1e9;
+    const consumerCpuSPerGB = cpuSecondsSince(cpu0) / (bytes / 1e9);
     s.destroy();
-    return gbps;
+    return { gbps, consumerCpuSPerGB };
   });
 }
