@@ -19,9 +19,13 @@
  *             bytes without pause over one connection to the same receive path; and vs the same
  *             request/response shape served from memory by a plain Node process (isolates the
  *             broker from the transport); every receiver reads into one reused 1 MiB buffer
- *             (`onread`), so the client is not what limits them. Beside them the kernel's own
+ *             (`onread`), so the client's own work per read is small; the kernel's copy into
+ *             that buffer is not, and with page-cache bytes it is what bounds the broker's figure
+ *             (the "where the time goes" line). Beside them the kernel's own
  *             limit for this path: blocking sendfile(2) of a page-cached file of the same bytes to
- *             a loopback socket, in C (bench/io/raw-sendfile.c, built with cc)
+ *             a loopback socket, in C (bench/io/raw-sendfile.c, built with cc), and the same
+ *             file sent continuously with sendfile to this client's own receive path
+ *             (bench/io/sendfile-server.c): what a sendfile server can give this consumer
  *   latency   produce -> consume latency at 5,000 records/s, acks=1, a long-polling fetcher, over
  *             6 s after 5 s of the same load (steady state, JIT done); the
  *             producer and consumer run on their own worker threads (latency.ts); beside it the
@@ -70,7 +74,9 @@ import {
   cpuSecondsSince,
   FetchStream,
   frameReference,
+  type Received,
   type ReferenceSocket,
+  receiveStream,
   streamReference,
 } from './fetch-stream.js';
 import {
@@ -391,14 +397,56 @@ async function produceLoad(
 function runC(name: string, args: (string | number)[]): string | null {
   const dir = tempDir(tmpdir(), 'sluice-bench-c-');
   try {
-    const source = new URL(`../io/${name}.c`, import.meta.url).pathname;
-    const binary = join(dir, name);
-    const cc = process.env.CC ?? 'cc';
-    const built = spawnSync(cc, ['-O2', '-pthread', '-o', binary, source], { stdio: 'ignore' });
-    if (built.status !== 0) return null;
+    const binary = buildC(name, dir);
+    if (binary === null) return null;
     const run = spawnSync(binary, args.map(String), { encoding: 'utf8' });
     if (run.status !== 0) throw new Error(`${name} exited with ${run.status}`);
     return run.stdout;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Compiles `bench/io/NAME.c` into `dir`: the binary's path, or null without a C compiler. */
+function buildC(name: string, dir: string): string | null {
+  const source = new URL(`../io/${name}.c`, import.meta.url).pathname;
+  const binary = join(dir, name);
+  const cc = process.env.CC ?? 'cc';
+  const built = spawnSync(cc, ['-O2', '-pthread', '-o', binary, source], { stdio: 'ignore' });
+  return built.status === 0 ? binary : null;
+}
+
+/**
+ * The fetch benchmark's ceiling for its own consumer (`bench/io/sendfile-server.c`): a C server
+ * sending a page-cached file of the partition's bytes with sendfile, continuously, to this
+ * process's receive path; `[system's socket settings, broker's]`, or null without a C compiler.
+ */
+async function sendfileToConsumer(
+  records: Buffer,
+  fileBytes: number,
+  totalBytes: number,
+  broker: ReferenceSocket,
+): Promise<[Received, Received] | null> {
+  const dir = tempDir(tmpdir(), 'sluice-bench-sendfile-server-');
+  try {
+    const binary = buildC('sendfile-server', dir);
+    if (binary === null) return null;
+    const file = join(dir, 'records');
+    const fd = openSync(file, 'w');
+    try {
+      for (let written = 0; written < fileBytes; written += records.length) writeSync(fd, records);
+    } finally {
+      closeSync(fd);
+    }
+    return await bothSockets(broker, async (socket) => {
+      const args = [file, String(socket.sendBufferBytes), socket.congestion || '-'];
+      const { port, child } = await startPortChild(args, 'sendfile server', binary);
+      try {
+        return await receiveStream(port, totalBytes);
+      } finally {
+        child.kill();
+      }
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -553,6 +601,11 @@ const FETCH_MEASURED_PASSES = 4;
  *   same response layout and bytes from memory. Its own ratio to the loopback limit is printed
  *   too. It is Node's cost per response, not the shape's: the same shape in C (a blocking
  *   sendfile of each 32 MiB response, a C receiver) moves as much as a continuous stream.
+ * - sendfile to this consumer: a C server sending a page-cached file of the partition's bytes
+ *   with sendfile, without pause, to the same receive path. The receiver copies out of page-cache
+ *   pages that are not in the CPU's caches, which costs it more per byte than the loopback
+ *   limit's freshly written socket buffers; this is the most a server that sends its log with
+ *   sendfile can give this consumer.
  * Where the broker's time goes is printed too: each response's turnaround (request written to
  * first byte), the rate while it streams, and the consumer's CPU per GB read beside its CPU per
  * GB receiving the loopback limit's stream (one thread receives, so its CPU per GB bounds the
@@ -578,6 +631,13 @@ async function fetch(): Promise<void> {
   const bestStream = streamed[0].gbps >= streamed[1].gbps ? streamed[0] : streamed[1];
   const frames = await bothSockets(broker, (k) => frameReference(response, totalBytes, k));
   const kernel = kernelSendfileGBps(response, totalBytes, broker);
+  const toConsumer = await sendfileToConsumer(response, totalBytes, 2 * GIB, broker);
+  const bestToConsumer =
+    toConsumer === null
+      ? null
+      : toConsumer[0].gbps >= toConsumer[1].gbps
+        ? toConsumer[0]
+        : toConsumer[1];
   const limit = Math.max(...streams);
   const frameLimit = Math.max(...frames);
   results.fetch = {
@@ -597,6 +657,8 @@ async function fetch(): Promise<void> {
     // The share of the limit a plain Node server reaches with this request/response shape.
     shapeRatio: frameLimit / limit,
     kernelSendfileGBps: kernel === null ? null : Math.max(...kernel),
+    sendfileToConsumerGBps: bestToConsumer?.gbps ?? null,
+    sendfileToConsumerCpuSPerGB: bestToConsumer?.consumerCpuSPerGB ?? null,
     loadAverage1m: loadavg()[0] ?? 0,
   };
   const both = (v: readonly number[]): string =>
@@ -617,6 +679,11 @@ async function fetch(): Promise<void> {
     kernel === null
       ? 'fetch vs kernel sendfile: no C compiler (cc), not measured'
       : `fetch vs kernel sendfile (C, blocking sendfile of a page-cached file of the same bytes to a loopback socket, nothing else on either end; ${both(kernel)}): ${Math.max(...kernel).toFixed(2)} GB/s; ratio ${(gbps / Math.max(...kernel)).toFixed(2)}`,
+  );
+  console.log(
+    toConsumer === null || bestToConsumer === null
+      ? 'fetch vs sendfile to this consumer: no C compiler (cc), not measured'
+      : `fetch vs sendfile to this consumer (C, a page-cached file of the same bytes sent continuously with sendfile to this process's receive path; ${both(toConsumer.map((r) => r.gbps))}): ${bestToConsumer.gbps.toFixed(2)} GB/s, the consumer using ${bestToConsumer.consumerCpuSPerGB.toFixed(3)} s of CPU per GB; ratio ${(gbps / bestToConsumer.gbps).toFixed(2)}`,
   );
   console.log(
     `fetch: the broker's socket settings: send buffer ${broker.sendBufferBytes > 0 ? `${broker.sendBufferBytes} bytes` : 'autotuned'}, congestion control ${broker.congestion === '' ? "the system's" : broker.congestion} (the system's: ${systemCongestionControl() ?? 'unknown'})`,

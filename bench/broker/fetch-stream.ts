@@ -401,21 +401,27 @@ export function streamReference(
   totalBytes: number,
   socket: ReferenceSocket,
 ): Promise<Received> {
-  return withReference('stream', records, socket, async (port) => {
-    let n = 0;
-    let reached: ((bytes: number) => void) | null = null;
-    const s = await connectReading('127.0.0.1', port, (chunk) => {
-      n += chunk.length;
-      if (n >= totalBytes) reached?.(n);
-    });
-    const t0 = performance.now();
-    const cpu0 = process.cpuUsage();
-    const bytes = await new Promise<number>((resolve) => {
-      reached = resolve;
-    });
-    const gbps = bytes / ((performance.now() - t0) / 1000) / 1e9;
-    const consumerCpuSPerGB = cpuSecondsSince(cpu0) / (bytes / 1e9);
-    s.destroy();
-    return { gbps, consumerCpuSPerGB };
+  return withReference('stream', records, socket, (port) => receiveStream(port, totalBytes));
+}
+
+/**
+ * Connects to a server on `port` that streams bytes without being asked, and counts
+ * `totalBytes` of them with the same receive path as every other receiver here.
+ */
+export async function receiveStream(port: number, totalBytes: number): Promise<Received> {
+  let n = 0;
+  let reached: ((bytes: number) => void) | null = null;
+  const s = await connectReading('127.0.0.1', port, (chunk) => {
+    n += chunk.length;
+    if (n >= totalBytes) reached?.(n);
   });
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  const bytes = await new Promise<number>((resolve) => {
+    reached = resolve;
+  });
+  const gbps = bytes / ((performance.now() - t0) / 1000) / 1e9;
+  const consumerCpuSPerGB = cpuSecondsSince(cpu0) / (bytes / 1e9);
+  s.destroy();
+  return { gbps, consumerCpuSPerGB };
 }

@@ -6,13 +6,17 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { killOnInterrupt } from '../io/common.js';
 
-/** Starts `node ...args` and waits for its `port N` line; `what` names it in errors. */
+/**
+ * Starts `command ...args` (default: this Node) and waits for its `port N` line; `what` names it
+ * in errors.
+ */
 export async function startPortChild(
   args: readonly string[],
   what: string,
+  command = process.execPath,
 ): Promise<{ port: number; child: ChildProcess }> {
   const child = killOnInterrupt(
-    spawn(process.execPath, [...args], { stdio: ['ignore', 'pipe', 'inherit'] }),
+    spawn(command, [...args], { stdio: ['ignore', 'pipe', 'inherit'] }),
   );
   try {
     const port = await new Promise<number>((resolve, reject) => {
