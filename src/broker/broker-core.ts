@@ -49,6 +49,7 @@ import type {
 } from './owner/messages.js';
 import { Op } from './owner/rpc.js';
 import { type OwnerPool, WorkerCrashedError } from './owner-pool.js';
+import type { ReadAheadStats } from './read-ahead.js';
 import { type TopicRecord, type TopicRegistry, topicNameProblem } from './topic-registry.js';
 
 /** Most partitions one topic may have. */
@@ -152,6 +153,8 @@ export class BrokerCore {
   networkStats: () => NetworkStats | null = () => null;
   /** Where the owners publish their partitions' newest batches (tail fetches); set by startBroker. */
   tail: PartitionTailTable | null = null;
+  /** Fetch read-ahead counts over every connection (`read-ahead.ts`). */
+  readonly readAheadStats: ReadAheadStats = { kept: 0, served: 0, dropped: 0 };
   /** Memory replica fetchers receive into and owners append from; set by startBroker. */
   receiveArena: ReceiveArena | null = null;
 

@@ -18,6 +18,7 @@ import { decodeRequest, encodeResponse, isBufferRecordsRef } from '../protocol/f
 import { ErrorCode } from '../protocol/generated/errors.js';
 import { isRecordsRef } from '../protocol/writer.js';
 import type { BrokerCore } from './broker-core.js';
+import type { ConnectionScope } from './connection-scope.js';
 import { apiVersionsResponse } from './handlers/api-versions.js';
 import { isSliceRecords } from './handlers/fetch.js';
 import type { RequestContext } from './handlers/handler.js';
@@ -39,6 +40,8 @@ export class ProtocolViolation extends Error {
 
 export interface PeerInfo {
   readonly remote: string;
+  /** The connection's scope; absent for requests that come from no connection. */
+  readonly scope?: ConnectionScope;
 }
 
 export async function dispatch(
@@ -71,6 +74,7 @@ export async function dispatch(
     correlationId: header.correlationId,
     clientId: header.clientId,
     peer: peer.remote,
+    scope: peer.scope ?? null,
     onSent: (fn) => releases.push(fn),
   };
   const release = () => {

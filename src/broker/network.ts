@@ -39,7 +39,8 @@ import {
 } from '../io/socket-options.js';
 import { type NativeMethod, readSlices, sendChunks, sendNow } from '../io/socket-sendfile.js';
 import type { Logger } from '../util/logger.js';
-import { type DispatchResult, ProtocolViolation } from './dispatch.js';
+import { ConnectionScope } from './connection-scope.js';
+import { type DispatchResult, type PeerInfo, ProtocolViolation } from './dispatch.js';
 import { FrameReader, FrameSizeError, framePool } from './frame-reader.js';
 import { RpcClosedError } from './owner/rpc-endpoint.js';
 import { WorkerCrashedError } from './owner-pool.js';
@@ -149,7 +150,7 @@ export interface NetworkOptions {
     loopbackCongestion: string;
   };
   logger: Logger;
-  handle: (frame: Buffer, peer: { remote: string }) => Promise<DispatchResult | null>;
+  handle: (frame: Buffer, peer: PeerInfo) => Promise<DispatchResult | null>;
 }
 
 export interface NetworkStats {
@@ -280,6 +281,8 @@ class Connection {
   private closed = false;
   private readingStopped = false;
   private readonly remote: string;
+  /** What this connection's requests keep between them (the Fetch read-ahead). */
+  private readonly scope = new ConnectionScope();
   /** `fetch.send.immediate` applies: on, with the `sendfile` method (see `writeWithSlices`). */
   private readonly sendsImmediately: boolean;
 
@@ -398,7 +401,7 @@ class Connection {
 
   private enqueue(frame: Buffer): void {
     this.stats.requests++;
-    const p = this.opts.handle(frame, { remote: this.remote });
+    const p = this.opts.handle(frame, { remote: this.remote, scope: this.scope });
     // A settled Produce holds no view of its frame (its records were copied to the owner before
     // the handler's first await): the frame's memory goes back to the pool.
     if (frame.readInt16BE(0) === PRODUCE_API_KEY) {
@@ -581,6 +584,7 @@ class Connection {
     this.stats.connectionsOpen--;
     this.opts.logger.debug({ remote: this.remote }, 'connection closed');
     this.socket.destroy();
+    this.scope.close();
     // Responses still queued release their file leases once they settle.
     for (const p of this.queue.splice(0))
       p.then(

@@ -145,6 +145,14 @@ export class OwnerPool {
     return slot !== undefined && !slot.exited && !this.closed;
   }
 
+  /**
+   * The running thread of `worker` as an identity (a new one after every restart), or undefined
+   * while none runs: a result that thread gave can be checked against it later.
+   */
+  instance(worker: number): object | undefined {
+    return this.isLive(worker) ? this.slots[worker] : undefined;
+  }
+
   /** The slot of `worker`, starting its thread on first use; undefined once stopped. */
   private slotFor(worker: number): Slot | undefined {
     if (!Number.isInteger(worker) || worker < 0 || worker >= this.opts.workerCount)

@@ -155,6 +155,8 @@ const SCRUB_CHUNK = Buffer.alloc(1024 * 1024);
 export interface ReadResult {
   slices: FileSlice[];
   bytes: number;
+  /** The offset after the last batch read (where the next sequential read starts); -1 if none. */
+  nextOffset: number;
   /** Releases the descriptors' lease; call exactly once when the slices were sent. */
   release(): void;
 }
@@ -816,11 +818,14 @@ export class PartitionLog {
     const limit = Math.min(hwLimit, first.position + Math.max(0, maxBytes));
     let end = seg.lastBatchEndWithin(first.position, limit);
     if (end === first.position) end = first.position + first.bytes; // KIP-74: at least one batch
+    // Batches are contiguous in a segment: the next one starts at the offset after this read.
+    const nextOffset = end === seg.sizeBytes ? seg.nextOffset : seg.baseOffsetAt(end);
     seg.acquire();
     let released = false;
     return {
       slices: [{ fd: seg.fd, position: first.position, length: end - first.position }],
       bytes: end - first.position,
+      nextOffset,
       release: () => {
         if (released) return;
         released = true;
@@ -1527,7 +1532,7 @@ function replayBatch(t: ProducerStateTable, b: ScannedBatch): void {
 }
 
 function emptyRead(): ReadResult {
-  return { slices: [], bytes: 0, release: () => undefined };
+  return { slices: [], bytes: 0, nextOffset: -1, release: () => undefined };
 }
 
 /** Opens (or creates) a partition log; see `PartitionLog`. */

@@ -102,6 +102,9 @@ export interface ScanResult {
 }
 
 const walkScratch = Buffer.allocUnsafe(WALK_CHUNK_BYTES);
+/** A batch header starts with its 8-byte base offset. */
+const BASE_OFFSET_BYTES = 8;
+const baseOffsetScratch = Buffer.allocUnsafe(BASE_OFFSET_BYTES);
 /** Batches remembered in memory at the tail of the segment being appended to. */
 export const RECENT_BATCHES = 1024;
 
@@ -411,6 +414,21 @@ export class Segment {
       pos += bytes;
     }
     return { endPosition: pos, nextOffset: next, corrupt: pos < end && !this.zerosFrom(pos, end) };
+  }
+
+  /**
+   * Base offset of the batch that starts at `position`, a batch boundary inside the segment (the
+   * end of a batch a read returned): one 8-byte pread.
+   */
+  baseOffsetAt(position: number): number {
+    if (
+      !Number.isInteger(position) ||
+      position < 0 ||
+      position + BATCH_HEADER_BYTES > this.sizeBytes
+    )
+      throw new RangeError(`no batch starts at ${position} in ${this.path('.log')}`);
+    this.io.pread(this.fd, baseOffsetScratch, position, BASE_OFFSET_BYTES);
+    return readInt64(baseOffsetScratch, 0);
   }
 
   private zerosFrom(pos: number, end: number): boolean {

@@ -100,6 +100,7 @@ describe('binary owner RPC headers', () => {
       highWatermark: 5,
       logStartOffset: 1,
       logEndOffset: 6,
+      nextOffset: 2 ** 40 + 3,
       records: 12,
     };
     roundTrip(readResCodec, res);
@@ -218,5 +219,6 @@ function emptyRead(): ReadRes {
     highWatermark: 20,
     logStartOffset: 0,
     logEndOffset: 20,
+    nextOffset: 20,
   };
 }

@@ -131,6 +131,32 @@ describe.each(ioCases().map((c) => [c.name, c] as [string, IoCase]))(
       expect(io.readdir(dir).filter((n) => n.endsWith('.log'))[0]).toBe('00000000000000000000.log');
     });
 
+    it('reports the offset after the last batch read, inside segments, at their ends and at the upper offset', () => {
+      log = open({ segmentBytes: 4096, indexIntervalBytes: 256 });
+      for (let i = 0; i < 60; i++)
+        log.append(makeBatch({ records: 3, valueBytes: 150, tag: i }), NOW);
+      expect(log.segmentCount).toBeGreaterThan(3);
+      let offset = 0;
+      let reads = 0;
+      while (offset < log.logEndOffset) {
+        const r = log.read(offset, 700 + (reads % 5) * 300);
+        if (r === 'OFFSET_OUT_OF_RANGE') throw new Error('out of range');
+        const bs = batchesIn(readSlices(io, r.slices));
+        r.release();
+        // The reader's own next offset (after the last batch it received) is the log's answer.
+        expect(r.nextOffset).toBe((bs[bs.length - 1] as { lastOffset: number }).lastOffset + 1);
+        offset = r.nextOffset;
+        reads++;
+      }
+      expect(offset).toBe(180);
+      const upper = log.read(0, 1 << 20, 9);
+      if (upper === 'OFFSET_OUT_OF_RANGE') throw new Error('out of range');
+      upper.release();
+      expect(upper.nextOffset).toBe(9);
+      const empty = log.read(180, 100);
+      expect(empty !== 'OFFSET_OUT_OF_RANGE' && empty.nextOffset).toBe(-1);
+    });
+
     it('rolls at segment.ms', () => {
       log = open({ segmentMs: 1000 });
       log.append(makeBatch(), NOW);

@@ -21,6 +21,9 @@
  *   reads the newest batches itself from the segment file, where the owner published them
  *   (`src/threads/partition-tail.ts`): no read round trip to the owner. Spans above
  *   TAIL_READ_BYTES_MAX, older offsets and anything the table cannot vouch for go to the owner.
+ * - A consumer behind the log (a read at least half full, committed records after it) gets its
+ *   next read asked of the owner at once, kept per connection (`read-ahead.ts`): its next
+ *   request for that offset then starts without the owner round trip.
  * - Fetch sessions are not implemented: every response carries session id 0, which tells clients
  *   to keep sending full fetch requests (allowed by KIP-227). A request for an existing session
  *   (session_id > 0) gets FETCH_SESSION_ID_NOT_FOUND.
@@ -42,8 +45,10 @@ import { ErrorCode } from '../../protocol/generated/errors.js';
 import type { FetchRequest, FetchResponse } from '../../protocol/generated/fetch.js';
 import type { RecordsRef } from '../../protocol/writer.js';
 import type { ChangeTarget } from '../../threads/partition-state.js';
+import type { PartitionRoute } from '../../threads/routing.js';
 import { failureLogFor, isBrokerFault } from '../failure-log.js';
 import type { ReadRes } from '../owner/messages.js';
+import type { ReadAhead } from '../read-ahead.js';
 import type { Handler, RequestContext } from './handler.js';
 
 type TopicResponse = FetchResponse['responses'][number];
@@ -372,17 +377,20 @@ async function readOne(
     ? readTail(ctx, route.slot, p, maxBytes, hw)
     : null;
   if (fromTail !== null) return { ...fromTail, upTo: hw };
-  let res: ReadRes;
-  try {
-    res = await ctx.core.read(route, {
-      offset: p.fetchOffset,
-      maxBytes,
-      maxOffsetExclusive: hw,
-      ...(ctx.core.metrics ? { countRecords: true } : {}),
-    });
-  } catch {
-    return { data: emptyPartition(p.partition, ErrorCode.NOT_LEADER_OR_FOLLOWER), bytes: 0 };
+  const ahead =
+    t.replica || ctx.scope === null
+      ? null
+      : ctx.scope.readAhead(releaseLease(ctx), ctx.core.readAheadStats);
+  const want = { offset: p.fetchOffset, maxBytes, maxOffsetExclusive: hw };
+  let res = ahead === null ? null : await readKept(ctx, ahead, t, route, want);
+  if (res === null) {
+    try {
+      res = await ctx.core.read(route, { ...want, ...countRecords(ctx) });
+    } catch {
+      return { data: emptyPartition(p.partition, ErrorCode.NOT_LEADER_OR_FOLLOWER), bytes: 0 };
+    }
   }
+  if (ahead !== null) readNextAhead(ctx, ahead, t, route, want, res);
   // The owner answers its published HW, which may lag the visible one the read was bounded by.
   const visibleHw = res.errorCode === 0 ? ctx.core.visibleHighWatermark(route.slot) : -1;
   const resHw = Math.max(res.highWatermark, visibleHw);
@@ -407,6 +415,85 @@ async function readOne(
   };
   const release = () => ctx.core.release(route.worker, res.leaseId);
   return { data: { ...data, records }, bytes: res.bytes, upTo: hw, release };
+}
+
+/** Where a partition read starts and ends (a ReadReq without its slot). */
+interface ReadWant {
+  offset: number;
+  maxBytes: number;
+  maxOffsetExclusive: number;
+}
+
+function countRecords(ctx: RequestContext): { countRecords?: true } {
+  return ctx.core.metrics ? { countRecords: true } : {};
+}
+
+function releaseLease(ctx: RequestContext): (worker: number, leaseId: number) => void {
+  return (worker, leaseId) => ctx.core.release(worker, leaseId);
+}
+
+/**
+ * The connection's read-ahead answer for this read (see `read-ahead.ts`), or null when there is
+ * none to serve: none kept or not this read, the call failed, the read found an error or nothing,
+ * or the owner thread that answered is gone (its leases went with it).
+ */
+async function readKept(
+  ctx: RequestContext,
+  ahead: ReadAhead,
+  t: Target,
+  route: PartitionRoute,
+  want: ReadWant,
+): Promise<ReadRes | null> {
+  const instance = ctx.core.pool.instance(route.worker);
+  const kept = ahead.take({
+    topic: t.topic,
+    partition: t.req.partition,
+    offset: want.offset,
+    maxBytes: want.maxBytes,
+    worker: route.worker,
+    instance,
+    nowMs: Date.now(),
+  });
+  const res = kept === null ? null : await kept;
+  if (res === null || ctx.core.pool.instance(route.worker) !== instance) return null;
+  if (res.errorCode !== 0 || res.bytes === 0) {
+    ctx.core.release(route.worker, res.leaseId);
+    return null;
+  }
+  return res;
+}
+
+/**
+ * After a consumer's read that found the partition behind (a read at least half full, with
+ * committed records after it), asks the owner now for the read the consumer's next request
+ * will want, and keeps it in the connection's read-ahead.
+ */
+function readNextAhead(
+  ctx: RequestContext,
+  ahead: ReadAhead,
+  t: Target,
+  route: PartitionRoute,
+  want: ReadWant,
+  res: ReadRes,
+): void {
+  const behind =
+    res.errorCode === 0 &&
+    res.bytes * 2 >= want.maxBytes &&
+    res.nextOffset > want.offset &&
+    res.nextOffset < want.maxOffsetExclusive;
+  const instance = ctx.core.pool.instance(route.worker);
+  if (!behind || instance === undefined) return;
+  const next = { ...want, offset: res.nextOffset };
+  ahead.put({
+    topic: t.topic,
+    partition: t.req.partition,
+    offset: next.offset,
+    maxBytes: next.maxBytes,
+    worker: route.worker,
+    instance,
+    askedAtMs: Date.now(),
+    result: ctx.core.read(route, { ...next, ...countRecords(ctx) }).catch(() => null),
+  });
 }
 
 /**

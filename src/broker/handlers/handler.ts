@@ -6,6 +6,7 @@
  */
 
 import type { BrokerCore } from '../broker-core.js';
+import type { ConnectionScope } from '../connection-scope.js';
 
 export interface RequestContext {
   readonly core: BrokerCore;
@@ -14,6 +15,8 @@ export interface RequestContext {
   readonly clientId: string | null;
   /** Remote address, for logs. */
   readonly peer: string;
+  /** State of the client connection across its requests; null when there is no connection. */
+  readonly scope: ConnectionScope | null;
   /** Registers work to run once the response has been written (or the connection died). */
   onSent(fn: () => void): void;
 }

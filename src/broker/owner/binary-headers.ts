@@ -249,7 +249,7 @@ const SLICE_BYTES = I32 + F64 + F64;
 
 export const readResCodec: HeaderCodec<ReadRes> = {
   id: HeaderCodecId.ReadRes,
-  size: (v) => I32 + 5 * F64 + FLAGS + F64 + I32 + v.slices.length * SLICE_BYTES,
+  size: (v) => I32 + 6 * F64 + FLAGS + F64 + I32 + v.slices.length * SLICE_BYTES,
   write(w, v) {
     w.i32(v.errorCode);
     w.f64(v.leaseId);
@@ -257,6 +257,7 @@ export const readResCodec: HeaderCodec<ReadRes> = {
     w.f64(v.highWatermark);
     w.f64(v.logStartOffset);
     w.f64(v.logEndOffset);
+    w.f64(v.nextOffset);
     w.flags(v.records === undefined ? 0 : HAS_RECORDS);
     w.f64(v.records ?? 0);
     w.i32(v.slices.length);
@@ -273,6 +274,7 @@ export const readResCodec: HeaderCodec<ReadRes> = {
     const highWatermark = r.f64();
     const logStartOffset = r.f64();
     const logEndOffset = r.f64();
+    const nextOffset = r.f64();
     const hasRecords = (r.flags() & HAS_RECORDS) !== 0;
     const records = r.f64();
     const slices: ReadRes['slices'] = [];
@@ -285,6 +287,7 @@ export const readResCodec: HeaderCodec<ReadRes> = {
       highWatermark,
       logStartOffset,
       logEndOffset,
+      nextOffset,
     };
     if (hasRecords) res.records = records;
     return res;

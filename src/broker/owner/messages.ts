@@ -97,6 +97,8 @@ export interface ReadRes {
   highWatermark: number;
   logStartOffset: number;
   logEndOffset: number;
+  /** The offset after the last batch read, where a sequential reader reads next; -1 if none. */
+  nextOffset: number;
   /** Records in the batches read; present when the request asked (`countRecords`). */
   records?: number;
 }

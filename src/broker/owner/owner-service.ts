@@ -924,6 +924,7 @@ export class OwnerService {
       highWatermark: -1,
       logStartOffset: -1,
       logEndOffset: -1,
+      nextOffset: -1,
     };
     if (!h) return { ...empty, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER };
     const base = {
@@ -948,6 +949,7 @@ export class OwnerService {
       ...base,
       slices: r.slices.map((s) => [s.fd, s.position, s.length]),
       bytes: r.bytes,
+      nextOffset: r.nextOffset,
       leaseId,
       ...(req.countRecords ? { records: countRecords(this.io, r.slices) } : {}),
     };

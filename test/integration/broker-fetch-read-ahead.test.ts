@@ -1,0 +1,115 @@
+/**
+ * Fetch read-ahead (src/broker/read-ahead.ts) on a real broker: a consumer behind the log gets
+ * its responses from reads asked ahead, with the right records, in order, once each; a kept read
+ * is never served to another offset, below the log start after DeleteRecords, or after a seek;
+ * closing the connection drops what it kept.
+ */
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Broker, startBroker } from '../../src/broker/broker.js';
+import { ErrorCode } from '../../src/protocol/generated/errors.js';
+import { batchOf, RawClient, valuesOf } from '../support/raw-client.js';
+import { until } from '../support/until.js';
+
+const TOPIC = 'ahead';
+const BATCHES = 120;
+/** One record of about 8 KB per batch: the first batches are far below the published tail. */
+const valueOf = (i: number): string => `v${i}:`.padEnd(8_000, 'x');
+/** A response holds two of those batches (a third would pass the limit). */
+const FETCH_BYTES = 20_000;
+
+let broker: Broker;
+let client: RawClient;
+
+beforeAll(async () => {
+  broker = await startBroker({ port: 0, config: { 'num.partition.workers': 1 } });
+  client = await RawClient.connect(broker.port);
+  await client.createTopic(TOPIC, 1);
+  for (let i = 0; i < BATCHES; i++) {
+    const r = await client.produce(TOPIC, 0, batchOf([valueOf(i)]), 1);
+    expect(r.errorCode).toBe(0);
+  }
+});
+
+afterAll(async () => {
+  client?.close();
+  await broker?.stop();
+});
+
+const stats = () => ({ ...broker.core.readAheadStats });
+
+async function fetchValues(c: RawClient, offset: number): Promise<string[]> {
+  const r = await c.fetch(TOPIC, 0, offset, 0, FETCH_BYTES);
+  expect(r.errorCode).toBe(0);
+  return valuesOf(r.records.filter((rec) => rec.offset >= offset));
+}
+
+describe('fetch read-ahead', () => {
+  it('serves a consumer reading the log in small fetches every record once, in order, mostly from reads asked ahead', async () => {
+    const before = stats();
+    const got: string[] = [];
+    let offset = 0;
+    while (offset < BATCHES) {
+      const values = await fetchValues(client, offset);
+      expect(values.length).toBeGreaterThan(0);
+      got.push(...values);
+      offset += values.length;
+    }
+    expect(got).toEqual(Array.from({ length: BATCHES }, (_, i) => valueOf(i)));
+    const after = stats();
+    // 60 responses: all but the first and those served from the tail come from a kept read.
+    expect(after.served - before.served).toBeGreaterThan(20);
+    expect(after.kept - before.kept).toBeGreaterThanOrEqual(after.served - before.served);
+  });
+
+  it('serves no kept read to another offset (a seek), and the seek gets its own records', async () => {
+    const c = await RawClient.connect(broker.port);
+    try {
+      expect(await fetchValues(c, 0)).toEqual([valueOf(0), valueOf(1)]);
+      const before = stats();
+      expect(await fetchValues(c, 41)).toEqual([valueOf(41), valueOf(42)]);
+      expect(await fetchValues(c, 2)).toEqual([valueOf(2), valueOf(3)]);
+      const after = stats();
+      expect(after.served - before.served).toBe(0);
+      expect(after.dropped - before.dropped).toBe(2); // the reads kept for 2, then for 43
+      expect(await fetchValues(c, 4)).toEqual([valueOf(4), valueOf(5)]);
+      expect(stats().served - after.served).toBe(1);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('never serves a kept read below the log start after DeleteRecords', async () => {
+    await using b = await startBroker({ port: 0, config: { 'num.partition.workers': 1 } });
+    const c = await RawClient.connect(b.port);
+    try {
+      await c.createTopic('deleted-below', 1);
+      for (let i = 0; i < 40; i++) await c.produce('deleted-below', 0, batchOf([valueOf(i)]), 1);
+      const first = await c.fetch('deleted-below', 0, 0, 0, FETCH_BYTES);
+      expect(valuesOf(first.records)).toEqual([valueOf(0), valueOf(1)]);
+      expect(b.core.readAheadStats.kept).toBe(1); // the read for offset 2
+      const route = b.core.route('deleted-below', 0);
+      if (!route) throw new Error('no route');
+      expect(await b.core.deleteRecords(route, 4)).toEqual({ errorCode: 0, lowWatermark: 4 });
+      const below = await c.fetch('deleted-below', 0, 2, 0, FETCH_BYTES);
+      expect(below.errorCode).toBe(ErrorCode.OFFSET_OUT_OF_RANGE);
+      expect(below.records).toEqual([]);
+      const from = await c.fetch('deleted-below', 0, 4, 0, FETCH_BYTES);
+      expect(valuesOf(from.records)).toEqual([valueOf(4), valueOf(5)]);
+      expect(b.core.readAheadStats.served).toBe(0);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('drops what a connection kept when it closes', async () => {
+    const c = await RawClient.connect(broker.port);
+    expect(await fetchValues(c, 10)).toEqual([valueOf(10), valueOf(11)]);
+    const before = stats();
+    c.close();
+    await until('the kept read dropped', () =>
+      stats().dropped > before.dropped ? true : undefined,
+    );
+    expect(stats().dropped - before.dropped).toBe(1);
+  });
+});

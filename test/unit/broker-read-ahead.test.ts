@@ -1,0 +1,142 @@
+/**
+ * ReadAhead (src/broker/read-ahead.ts): a kept read is served only to the exact read it was asked
+ * for, on the same owner thread and while young; every other kept read has its lease released
+ * exactly once, whenever its answer arrives; limits hold.
+ */
+
+import { describe, expect, it } from 'vitest';
+import type { ReadRes } from '../../src/broker/owner/messages.js';
+import {
+  type AheadRead,
+  READ_AHEAD_AGE_MS_MAX,
+  READ_AHEAD_PARTITIONS_MAX,
+  ReadAhead,
+  type ReadAheadStats,
+  type ReadWanted,
+} from '../../src/broker/read-ahead.js';
+
+const OWNER = { thread: 1 };
+const RESTARTED = { thread: 2 };
+
+function answer(leaseId: number): ReadRes {
+  return {
+    errorCode: 0,
+    slices: [[10, 0, 100]],
+    bytes: 100,
+    leaseId,
+    highWatermark: 50,
+    logStartOffset: 0,
+    logEndOffset: 50,
+    nextOffset: 20,
+  };
+}
+
+function setup() {
+  const released: [number, number][] = [];
+  const stats: ReadAheadStats = { kept: 0, served: 0, dropped: 0 };
+  const ahead = new ReadAhead((worker, leaseId) => released.push([worker, leaseId]), stats);
+  const read = (over: Partial<AheadRead> = {}, leaseId = 7): AheadRead => ({
+    topic: 't',
+    partition: 0,
+    offset: 10,
+    maxBytes: 1000,
+    worker: 1,
+    instance: OWNER,
+    askedAtMs: 1_000,
+    result: Promise.resolve(answer(leaseId)),
+    ...over,
+  });
+  const want = (over: Partial<ReadWanted> = {}): ReadWanted => ({
+    topic: 't',
+    partition: 0,
+    offset: 10,
+    maxBytes: 1000,
+    worker: 1,
+    instance: OWNER,
+    nowMs: 1_500,
+    ...over,
+  });
+  return { ahead, stats, released, read, want };
+}
+
+/** Lets the releases queued on resolved answers run. */
+const settle = () => new Promise((r) => setImmediate(r));
+
+describe('ReadAhead', () => {
+  it('serves a kept read to the same read once; the server owns its lease', async () => {
+    const { ahead, stats, released, read, want } = setup();
+    ahead.put(read());
+    const served = ahead.take(want());
+    expect(await served).toMatchObject({ leaseId: 7 });
+    expect(ahead.take(want())).toBeNull();
+    await settle();
+    expect(released).toEqual([]);
+    expect(stats).toEqual({ kept: 1, served: 1, dropped: 0 });
+  });
+
+  it.each([
+    ['another offset', { offset: 11 }],
+    ['another byte limit', { maxBytes: 999 }],
+    ['another owner thread (restarted)', { instance: RESTARTED }],
+    ['no owner thread running', { instance: undefined }],
+    ['too old', { nowMs: 1_000 + READ_AHEAD_AGE_MS_MAX + 1 }],
+  ])('does not serve %s, and releases the kept lease', async (_what, over) => {
+    const { ahead, stats, released, read, want } = setup();
+    ahead.put(read());
+    expect(ahead.take(want(over))).toBeNull();
+    expect(ahead.size).toBe(0);
+    await settle();
+    expect(released).toEqual([[1, 7]]);
+    expect(stats).toEqual({ kept: 1, served: 0, dropped: 1 });
+  });
+
+  it('keeps one read per partition: a newer one replaces and releases the older', async () => {
+    const { ahead, released, read, want } = setup();
+    ahead.put(read({}, 7));
+    ahead.put(read({ offset: 30 }, 8));
+    ahead.put(read({ partition: 1 }, 9));
+    expect(ahead.size).toBe(2);
+    await settle();
+    expect(released).toEqual([[1, 7]]);
+    expect(await ahead.take(want({ offset: 30 }))).toMatchObject({ leaseId: 8 });
+    expect(await ahead.take(want({ partition: 1 }))).toMatchObject({ leaseId: 9 });
+  });
+
+  it('releases a dropped read when its answer arrives later, and never a failed or empty one', async () => {
+    const { ahead, released, read, want } = setup();
+    let arrive: (r: ReadRes | null) => void = () => undefined;
+    ahead.put(read({ result: new Promise((r) => (arrive = r)) }));
+    expect(ahead.take(want({ offset: 99 }))).toBeNull();
+    await settle();
+    expect(released).toEqual([]);
+    arrive(answer(12));
+    await settle();
+    expect(released).toEqual([[1, 12]]);
+    ahead.put(read({ result: Promise.resolve(null) }));
+    ahead.put(read({ partition: 2 }, 0)); // nothing leased
+    ahead.close();
+    await settle();
+    expect(released).toEqual([[1, 12]]);
+  });
+
+  it('holds at most READ_AHEAD_PARTITIONS_MAX reads; a read past it is released at once', async () => {
+    const { ahead, stats, released, read } = setup();
+    for (let p = 0; p <= READ_AHEAD_PARTITIONS_MAX; p++) ahead.put(read({ partition: p }, 100 + p));
+    expect(ahead.size).toBe(READ_AHEAD_PARTITIONS_MAX);
+    await settle();
+    expect(released).toEqual([[1, 100 + READ_AHEAD_PARTITIONS_MAX]]);
+    expect(stats.kept).toBe(READ_AHEAD_PARTITIONS_MAX);
+  });
+
+  it('close releases every kept read, and reads put afterwards', async () => {
+    const { ahead, released, read, want } = setup();
+    ahead.put(read({}, 1));
+    ahead.put(read({ partition: 1 }, 2));
+    ahead.close();
+    ahead.put(read({ partition: 2 }, 3));
+    expect(ahead.size).toBe(0);
+    expect(ahead.take(want())).toBeNull();
+    await settle();
+    expect(released.map(([, lease]) => lease).sort()).toEqual([1, 2, 3]);
+  });
+});
