@@ -14,7 +14,7 @@ import { until } from '../support/until.js';
 const TOPIC = 'ahead';
 const BATCHES = 120;
 /** One record of about 8 KB per batch: the first batches are far below the published tail. */
-const valueOf = (i: number): string => `v${i}:`.padEnd(8_000, 'x');
+const recordValue = (i: number): string => `v${i}:`.padEnd(8_000, 'x');
 /** A response holds two of those batches (a third would pass the limit). */
 const FETCH_BYTES = 20_000;
 
@@ -26,7 +26,7 @@ beforeAll(async () => {
   client = await RawClient.connect(broker.port);
   await client.createTopic(TOPIC, 1);
   for (let i = 0; i < BATCHES; i++) {
-    const r = await client.produce(TOPIC, 0, batchOf([valueOf(i)]), 1);
+    const r = await client.produce(TOPIC, 0, batchOf([recordValue(i)]), 1);
     expect(r.errorCode).toBe(0);
   }
 });
@@ -55,7 +55,7 @@ describe('fetch read-ahead', () => {
       got.push(...values);
       offset += values.length;
     }
-    expect(got).toEqual(Array.from({ length: BATCHES }, (_, i) => valueOf(i)));
+    expect(got).toEqual(Array.from({ length: BATCHES }, (_, i) => recordValue(i)));
     const after = stats();
     // 60 responses: all but the first and those served from the tail come from a kept read.
     expect(after.served - before.served).toBeGreaterThan(20);
@@ -65,14 +65,14 @@ describe('fetch read-ahead', () => {
   it('serves no kept read to another offset (a seek), and the seek gets its own records', async () => {
     const c = await RawClient.connect(broker.port);
     try {
-      expect(await fetchValues(c, 0)).toEqual([valueOf(0), valueOf(1)]);
+      expect(await fetchValues(c, 0)).toEqual([recordValue(0), recordValue(1)]);
       const before = stats();
-      expect(await fetchValues(c, 41)).toEqual([valueOf(41), valueOf(42)]);
-      expect(await fetchValues(c, 2)).toEqual([valueOf(2), valueOf(3)]);
+      expect(await fetchValues(c, 41)).toEqual([recordValue(41), recordValue(42)]);
+      expect(await fetchValues(c, 2)).toEqual([recordValue(2), recordValue(3)]);
       const after = stats();
       expect(after.served - before.served).toBe(0);
       expect(after.dropped - before.dropped).toBe(2); // the reads kept for 2, then for 43
-      expect(await fetchValues(c, 4)).toEqual([valueOf(4), valueOf(5)]);
+      expect(await fetchValues(c, 4)).toEqual([recordValue(4), recordValue(5)]);
       expect(stats().served - after.served).toBe(1);
     } finally {
       c.close();
@@ -84,9 +84,10 @@ describe('fetch read-ahead', () => {
     const c = await RawClient.connect(b.port);
     try {
       await c.createTopic('deleted-below', 1);
-      for (let i = 0; i < 40; i++) await c.produce('deleted-below', 0, batchOf([valueOf(i)]), 1);
+      for (let i = 0; i < 40; i++)
+        await c.produce('deleted-below', 0, batchOf([recordValue(i)]), 1);
       const first = await c.fetch('deleted-below', 0, 0, 0, FETCH_BYTES);
-      expect(valuesOf(first.records)).toEqual([valueOf(0), valueOf(1)]);
+      expect(valuesOf(first.records)).toEqual([recordValue(0), recordValue(1)]);
       expect(b.core.readAheadStats.kept).toBe(1); // the read for offset 2
       const route = b.core.route('deleted-below', 0);
       if (!route) throw new Error('no route');
@@ -95,7 +96,7 @@ describe('fetch read-ahead', () => {
       expect(below.errorCode).toBe(ErrorCode.OFFSET_OUT_OF_RANGE);
       expect(below.records).toEqual([]);
       const from = await c.fetch('deleted-below', 0, 4, 0, FETCH_BYTES);
-      expect(valuesOf(from.records)).toEqual([valueOf(4), valueOf(5)]);
+      expect(valuesOf(from.records)).toEqual([recordValue(4), recordValue(5)]);
       expect(b.core.readAheadStats.served).toBe(0);
     } finally {
       c.close();
@@ -104,7 +105,7 @@ describe('fetch read-ahead', () => {
 
   it('drops what a connection kept when it closes', async () => {
     const c = await RawClient.connect(broker.port);
-    expect(await fetchValues(c, 10)).toEqual([valueOf(10), valueOf(11)]);
+    expect(await fetchValues(c, 10)).toEqual([recordValue(10), recordValue(11)]);
     const before = stats();
     c.close();
     await until('the kept read dropped', () =>
