@@ -14,8 +14,10 @@
  * below it are committed and never truncated by a leader), and the Fetch handler runs every
  * check of the request first (leadership, epochs, offset range against the current log start)
  * and only replaces the owner call. It is used only while the same owner thread runs
- * (`instance`), and at most `READ_AHEAD_AGE_MS_MAX` after it was asked, far below the owner's
- * lease expiry. Every answer not served is released as soon as it arrives.
+ * (`instance`), under the same leader epoch (a broker that lost the leadership may have truncated
+ * and rewritten its log before it got it back), and at most `READ_AHEAD_AGE_MS_MAX` after it was
+ * asked, far below the owner's lease expiry. Every answer not served is released as soon as it
+ * arrives.
  *
  * Limits: one kept read per partition and at most `READ_AHEAD_PARTITIONS_MAX` per connection.
  *
@@ -38,6 +40,8 @@ export interface AheadRead {
   worker: number;
   /** The owner thread that answers it (`OwnerPool.instance`): none other may serve it. */
   instance: object;
+  /** This broker's leader epoch of the partition when asked (-1 without replication). */
+  leaderEpoch: number;
   askedAtMs: number;
   /** The owner's answer; null when the call failed. */
   result: Promise<ReadRes | null>;
@@ -61,6 +65,7 @@ export interface ReadWanted {
   maxBytes: number;
   worker: number;
   instance: object | undefined;
+  leaderEpoch: number;
   nowMs: number;
 }
 
@@ -94,6 +99,7 @@ export class ReadAhead {
       kept.maxBytes === want.maxBytes &&
       kept.worker === want.worker &&
       kept.instance === want.instance &&
+      kept.leaderEpoch === want.leaderEpoch &&
       want.nowMs - kept.askedAtMs <= READ_AHEAD_AGE_MS_MAX;
     if (matches) {
       this.stats.served++;

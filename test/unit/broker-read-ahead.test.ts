@@ -42,6 +42,7 @@ function setup() {
     maxBytes: 1000,
     worker: 1,
     instance: OWNER,
+    leaderEpoch: 3,
     askedAtMs: 1_000,
     result: Promise.resolve(answer(leaseId)),
     ...over,
@@ -53,6 +54,7 @@ function setup() {
     maxBytes: 1000,
     worker: 1,
     instance: OWNER,
+    leaderEpoch: 3,
     nowMs: 1_500,
     ...over,
   });
@@ -79,6 +81,7 @@ describe('ReadAhead', () => {
     ['another byte limit', { maxBytes: 999 }],
     ['another owner thread (restarted)', { instance: RESTARTED }],
     ['no owner thread running', { instance: undefined }],
+    ['another leader epoch', { leaderEpoch: 4 }],
     ['too old', { nowMs: 1_000 + READ_AHEAD_AGE_MS_MAX + 1 }],
   ])('does not serve %s, and releases the kept lease', async (_what, over) => {
     const { ahead, stats, released, read, want } = setup();

@@ -428,6 +428,11 @@ function countRecords(ctx: RequestContext): { countRecords?: true } {
   return ctx.core.metrics ? { countRecords: true } : {};
 }
 
+/** This broker's leader epoch of the partition; -1 without replication. */
+function leaderEpochOf(ctx: RequestContext, t: Target): number {
+  return ctx.core.replication?.roleOf(t.topic, t.req.partition)?.leaderEpoch ?? -1;
+}
+
 function releaseLease(ctx: RequestContext): (worker: number, leaseId: number) => void {
   return (worker, leaseId) => ctx.core.release(worker, leaseId);
 }
@@ -452,6 +457,7 @@ async function readKept(
     maxBytes: want.maxBytes,
     worker: route.worker,
     instance,
+    leaderEpoch: leaderEpochOf(ctx, t),
     nowMs: Date.now(),
   });
   const res = kept === null ? null : await kept;
@@ -491,6 +497,7 @@ function readNextAhead(
     maxBytes: next.maxBytes,
     worker: route.worker,
     instance,
+    leaderEpoch: leaderEpochOf(ctx, t),
     askedAtMs: Date.now(),
     result: ctx.core.read(route, { ...next, ...countRecords(ctx) }).catch(() => null),
   });
