@@ -88,6 +88,7 @@ export class Observability {
       workers: () => core.pool.workerSamples(),
       fsyncHistograms: () => core.pool.fsyncHistograms(),
       network: () => this.network(),
+      readAhead: () => core.readAheadStats,
     };
   }
 }

@@ -27,6 +27,7 @@
 
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { handlerFor } from '../broker/handlers/registry.js';
+import type { ReadAheadStats } from '../broker/read-ahead.js';
 import { errorInfo } from '../protocol/generated/errors.js';
 import type { PartitionStateTable } from '../threads/partition-state.js';
 import { CollectedMetric, type MetricKind, type MetricSample } from './collected-metric.js';
@@ -87,6 +88,8 @@ export interface MetricsSources {
   workers(): WorkerSample[];
   fsyncHistograms(): SharedHistogram[];
   network(): NetworkSample;
+  /** Fetch read-ahead counts (src/broker/read-ahead.ts). */
+  readAhead(): ReadAheadStats;
 }
 
 /** Traffic of one partition since the broker started. */
@@ -456,6 +459,19 @@ export class BrokerMetrics {
       'Connections closed for a protocol violation (bad frame, unsupported request).',
       'counter',
       net('protocolErrors'),
+    );
+    this.add(
+      'sluice_fetch_read_ahead_total',
+      'Fetch reads asked of the owner ahead of a consumer behind the log: kept, then served to ' +
+        'the request that wanted them, or dropped unserved.',
+      'counter',
+      () => {
+        const stats = this.sources.readAhead();
+        return (['kept', 'served', 'dropped'] as const).map((outcome) => ({
+          labels: { outcome },
+          value: stats[outcome],
+        }));
+      },
     );
   }
 

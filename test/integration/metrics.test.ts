@@ -201,6 +201,30 @@ describe('broker metrics endpoint', () => {
     expect(one(s, 'process_resident_memory_bytes')).toBeGreaterThan(0);
   });
 
+  it('counts fetch reads asked ahead for a consumer behind the log', async () => {
+    const raw = await RawClient.connect(broker.port);
+    try {
+      await raw.createTopic('read-ahead', 1);
+      const value = 'r'.padEnd(8_000, 'x');
+      for (let i = 0; i < 30; i++) await raw.produce('read-ahead', 0, batchOf([value]), 1);
+      const before = broker.core.readAheadStats.served;
+      // Two 8 KB batches per response: every response after the first was asked ahead.
+      for (let offset = 0; offset < 10; offset += 2) {
+        const r = await raw.fetch('read-ahead', 0, offset, 0, 20_000);
+        expect(r.records.map((x) => x.offset)).toEqual([offset, offset + 1]);
+      }
+      expect(broker.core.readAheadStats.served - before).toBe(4);
+      // Scraped while the connection is open: its close drops the read kept for offset 10.
+      const s = await scrape();
+      const stats = broker.core.readAheadStats;
+      for (const outcome of ['kept', 'served', 'dropped'] as const)
+        expect(one(s, 'sluice_fetch_read_ahead_total', { outcome })).toBe(stats[outcome]);
+      expect(stats.served).toBeGreaterThanOrEqual(4);
+    } finally {
+      raw.close();
+    }
+  });
+
   it('counts produce and fetch errors by topic and code', async () => {
     const before = await scrape();
     const codeLabels = {
