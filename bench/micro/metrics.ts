@@ -41,7 +41,7 @@ function sources(): MetricsSources {
       connectionsRefused: 0,
       protocolErrors: 0,
     }),
-    readAhead: () => ({ kept: 0, served: 0, dropped: 0 }),
+    readAhead: () => ({ kept: 0, served: 0, dropped: 0, keptNow: 0 }),
   };
 }
 

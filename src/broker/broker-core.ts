@@ -154,7 +154,7 @@ export class BrokerCore {
   /** Where the owners publish their partitions' newest batches (tail fetches); set by startBroker. */
   tail: PartitionTailTable | null = null;
   /** Fetch read-ahead counts over every connection (`read-ahead.ts`). */
-  readonly readAheadStats: ReadAheadStats = { kept: 0, served: 0, dropped: 0 };
+  readonly readAheadStats: ReadAheadStats = { kept: 0, served: 0, dropped: 0, keptNow: 0 };
   /** Memory replica fetchers receive into and owners append from; set by startBroker. */
   receiveArena: ReceiveArena | null = null;
 

@@ -19,7 +19,8 @@
  * asked, far below the owner's lease expiry. Every answer not served is released as soon as it
  * arrives.
  *
- * Limits: one kept read per partition and at most `READ_AHEAD_PARTITIONS_MAX` per connection.
+ * Limits: one kept read per partition, at most `READ_AHEAD_PARTITIONS_MAX` per connection and
+ * `READ_AHEAD_BROKER_MAX` per broker; a read past a limit is released at once.
  *
  * Owned by the network thread, one per connection (through `ConnectionScope`); not thread-safe.
  */
@@ -28,6 +29,12 @@ import type { ReadRes } from './owner/messages.js';
 
 /** Kept reads per connection at most (one per partition). */
 export const READ_AHEAD_PARTITIONS_MAX = 64;
+/**
+ * Kept reads per broker at most, over every connection: each holds an owner lease (an open
+ * segment file), and owners grant at most LEASES_MAX each; reads asked ahead must never crowd
+ * out the reads requests are waiting for.
+ */
+export const READ_AHEAD_BROKER_MAX = 4096;
 /** A kept read older than this is dropped, not served (the owner's leases live 120 s). */
 export const READ_AHEAD_AGE_MS_MAX = 10_000;
 
@@ -55,6 +62,8 @@ export interface ReadAheadStats {
   served: number;
   /** Kept reads released unserved (another offset asked, too old, replaced, closed, full). */
   dropped: number;
+  /** Reads kept right now, over every connection (bounded by READ_AHEAD_BROKER_MAX). */
+  keptNow: number;
 }
 
 /** What `take` matches an incoming read against. */
@@ -93,7 +102,7 @@ export class ReadAhead {
     const key = keyOf(want.topic, want.partition);
     const kept = this.kept.get(key);
     if (kept === undefined) return null;
-    this.kept.delete(key);
+    this.forget(key);
     const matches =
       kept.offset === want.offset &&
       kept.maxBytes === want.maxBytes &&
@@ -114,22 +123,31 @@ export class ReadAhead {
     const key = keyOf(read.topic, read.partition);
     const before = this.kept.get(key);
     if (before !== undefined) {
-      this.kept.delete(key);
+      this.forget(key);
       this.drop(before);
     }
-    if (this.closed || this.kept.size >= READ_AHEAD_PARTITIONS_MAX) {
+    const full =
+      this.kept.size >= READ_AHEAD_PARTITIONS_MAX || this.stats.keptNow >= READ_AHEAD_BROKER_MAX;
+    if (this.closed || full) {
       this.drop(read);
       return;
     }
     this.kept.set(key, read);
     this.stats.kept++;
+    this.stats.keptNow++;
   }
 
   /** Drops every kept read; later `put`s are dropped at once. The connection closed. */
   close(): void {
     this.closed = true;
     for (const read of this.kept.values()) this.drop(read);
+    this.stats.keptNow -= this.kept.size;
     this.kept.clear();
+  }
+
+  private forget(key: string): void {
+    this.kept.delete(key);
+    this.stats.keptNow--;
   }
 
   /** Releases the lease of a read nobody will serve, once its answer arrives. */

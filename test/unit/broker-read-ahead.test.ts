@@ -9,6 +9,7 @@ import type { ReadRes } from '../../src/broker/owner/messages.js';
 import {
   type AheadRead,
   READ_AHEAD_AGE_MS_MAX,
+  READ_AHEAD_BROKER_MAX,
   READ_AHEAD_PARTITIONS_MAX,
   ReadAhead,
   type ReadAheadStats,
@@ -33,7 +34,7 @@ function answer(leaseId: number): ReadRes {
 
 function setup() {
   const released: [number, number][] = [];
-  const stats: ReadAheadStats = { kept: 0, served: 0, dropped: 0 };
+  const stats: ReadAheadStats = { kept: 0, served: 0, dropped: 0, keptNow: 0 };
   const ahead = new ReadAhead((worker, leaseId) => released.push([worker, leaseId]), stats);
   const read = (over: Partial<AheadRead> = {}, leaseId = 7): AheadRead => ({
     topic: 't',
@@ -73,7 +74,7 @@ describe('ReadAhead', () => {
     expect(ahead.take(want())).toBeNull();
     await settle();
     expect(released).toEqual([]);
-    expect(stats).toEqual({ kept: 1, served: 1, dropped: 0 });
+    expect(stats).toEqual({ kept: 1, served: 1, dropped: 0, keptNow: 0 });
   });
 
   it.each([
@@ -90,7 +91,7 @@ describe('ReadAhead', () => {
     expect(ahead.size).toBe(0);
     await settle();
     expect(released).toEqual([[1, 7]]);
-    expect(stats).toEqual({ kept: 1, served: 0, dropped: 1 });
+    expect(stats).toEqual({ kept: 1, served: 0, dropped: 1, keptNow: 0 });
   });
 
   it('keeps one read per partition: a newer one replaces and releases the older', async () => {
@@ -129,6 +130,28 @@ describe('ReadAhead', () => {
     await settle();
     expect(released).toEqual([[1, 100 + READ_AHEAD_PARTITIONS_MAX]]);
     expect(stats.kept).toBe(READ_AHEAD_PARTITIONS_MAX);
+    expect(stats.keptNow).toBe(READ_AHEAD_PARTITIONS_MAX);
+    ahead.close();
+    expect(stats.keptNow).toBe(0);
+  });
+
+  it('holds at most READ_AHEAD_BROKER_MAX reads over every connection of a broker', async () => {
+    const { stats, released, read } = setup();
+    const release = (worker: number, leaseId: number) => released.push([worker, leaseId]);
+    const connections = Array.from(
+      { length: Math.ceil(READ_AHEAD_BROKER_MAX / READ_AHEAD_PARTITIONS_MAX) + 1 },
+      () => new ReadAhead(release, stats),
+    );
+    connections.forEach((ahead, c) => {
+      for (let p = 0; p < READ_AHEAD_PARTITIONS_MAX; p++) ahead.put(read({ partition: p }, 1 + c));
+    });
+    expect(stats.keptNow).toBe(READ_AHEAD_BROKER_MAX);
+    await settle();
+    expect(released.length).toBe(
+      connections.length * READ_AHEAD_PARTITIONS_MAX - READ_AHEAD_BROKER_MAX,
+    );
+    for (const ahead of connections) ahead.close();
+    expect(stats.keptNow).toBe(0);
   });
 
   it('close releases every kept read, and reads put afterwards', async () => {
