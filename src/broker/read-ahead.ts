@@ -13,7 +13,8 @@
  * segment files open until released), it was bounded by the high watermark when asked (records
  * below it are committed and never truncated by a leader), and the Fetch handler runs every
  * check of the request first (leadership, epochs, offset range against the current log start)
- * and only replaces the owner call. It is used only while the same owner thread runs
+ * and only replaces the owner call. It is served only for the same topic id (not to a topic
+ * deleted and created again under the same name), only while the same owner thread runs
  * (`instance`), under the same leader epoch (a broker that lost the leadership may have truncated
  * and rewritten its log before it got it back), and at most `READ_AHEAD_AGE_MS_MAX` after it was
  * asked, far below the owner's lease expiry. Every answer not served is released as soon as it
@@ -41,6 +42,8 @@ export const READ_AHEAD_AGE_MS_MAX = 10_000;
 /** A read asked for ahead of the request that will want it. */
 export interface AheadRead {
   topic: string;
+  /** The topic's id when asked: a topic deleted and created again under its name has another. */
+  topicId: Buffer;
   partition: number;
   offset: number;
   maxBytes: number;
@@ -69,6 +72,7 @@ export interface ReadAheadStats {
 /** What `take` matches an incoming read against. */
 export interface ReadWanted {
   topic: string;
+  topicId: Buffer;
   partition: number;
   offset: number;
   maxBytes: number;
@@ -94,9 +98,10 @@ export class ReadAhead {
   }
 
   /**
-   * The kept read of this partition when it matches `want` exactly (offset, byte limit, the same
-   * owner thread, young enough): it leaves the store and the caller owns its lease. Any other
-   * kept read of the partition is dropped. Null when there is none to serve.
+   * The kept read of this partition when it matches `want` exactly (topic id, offset, byte limit,
+   * the same owner thread and leader epoch, young enough): it leaves the store and the caller
+   * owns its lease. Any other kept read of the partition is dropped. Null when there is none to
+   * serve.
    */
   take(want: ReadWanted): Promise<ReadRes | null> | null {
     const key = keyOf(want.topic, want.partition);
@@ -104,6 +109,7 @@ export class ReadAhead {
     if (kept === undefined) return null;
     this.forget(key);
     const matches =
+      kept.topicId.equals(want.topicId) &&
       kept.offset === want.offset &&
       kept.maxBytes === want.maxBytes &&
       kept.worker === want.worker &&

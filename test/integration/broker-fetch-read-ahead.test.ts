@@ -1,12 +1,13 @@
 /**
  * Fetch read-ahead (src/broker/read-ahead.ts) on a real broker: a consumer behind the log gets
  * its responses from reads asked ahead, with the right records, in order, once each; a kept read
- * is never served to another offset, below the log start after DeleteRecords, or after a seek;
- * closing the connection drops what it kept.
+ * is never served to another offset, below the log start after DeleteRecords, after a seek, or to
+ * a topic created again under the same name; closing the connection drops what it kept.
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
+import type { DeleteTopicsResponse } from '../../src/protocol/generated/delete-topics.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import { batchOf, RawClient, valuesOf } from '../support/raw-client.js';
 import { until } from '../support/until.js';
@@ -39,7 +40,11 @@ afterAll(async () => {
 const stats = () => ({ ...broker.core.readAheadStats });
 
 async function fetchValues(c: RawClient, offset: number): Promise<string[]> {
-  const r = await c.fetch(TOPIC, 0, offset, 0, FETCH_BYTES);
+  return fetchValuesOf(c, TOPIC, offset);
+}
+
+async function fetchValuesOf(c: RawClient, topic: string, offset: number): Promise<string[]> {
+  const r = await c.fetch(topic, 0, offset, 0, FETCH_BYTES);
   expect(r.errorCode).toBe(0);
   return valuesOf(r.records.filter((rec) => rec.offset >= offset));
 }
@@ -98,6 +103,30 @@ describe('fetch read-ahead', () => {
       const from = await c.fetch('deleted-below', 0, 4, 0, FETCH_BYTES);
       expect(valuesOf(from.records)).toEqual([recordValue(4), recordValue(5)]);
       expect(b.core.readAheadStats.served).toBe(0);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('never serves a deleted topic kept read to the topic created again under its name', async () => {
+    const c = await RawClient.connect(broker.port);
+    try {
+      await c.createTopic('again', 1);
+      for (let i = 0; i < 20; i++) await c.produce('again', 0, batchOf([recordValue(i)]), 1);
+      expect(await fetchValuesOf(c, 'again', 0)).toEqual([recordValue(0), recordValue(1)]);
+      const del = await c.request<DeleteTopicsResponse>(20, 4, {
+        topicNames: ['again'],
+        topics: [],
+        timeoutMs: 10_000,
+      });
+      expect(del.responses[0]?.errorCode).toBe(0);
+      await c.createTopic('again', 1);
+      const fresh = (i: number) => `new${i}:`.padEnd(8_000, 'y');
+      for (let i = 0; i < 20; i++) await c.produce('again', 0, batchOf([fresh(i)]), 1);
+      const before = stats();
+      // The read kept for offset 2 belongs to the deleted topic.
+      expect(await fetchValuesOf(c, 'again', 2)).toEqual([fresh(2), fresh(3)]);
+      expect(stats().served - before.served).toBe(0);
     } finally {
       c.close();
     }

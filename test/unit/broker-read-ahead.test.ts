@@ -17,6 +17,7 @@ import {
 } from '../../src/broker/read-ahead.js';
 
 const OWNER = { thread: 1 };
+const TOPIC_ID = Buffer.alloc(16, 1);
 const RESTARTED = { thread: 2 };
 
 function answer(leaseId: number): ReadRes {
@@ -38,6 +39,7 @@ function setup() {
   const ahead = new ReadAhead((worker, leaseId) => released.push([worker, leaseId]), stats);
   const read = (over: Partial<AheadRead> = {}, leaseId = 7): AheadRead => ({
     topic: 't',
+    topicId: TOPIC_ID,
     partition: 0,
     offset: 10,
     maxBytes: 1000,
@@ -50,6 +52,7 @@ function setup() {
   });
   const want = (over: Partial<ReadWanted> = {}): ReadWanted => ({
     topic: 't',
+    topicId: Buffer.from(TOPIC_ID),
     partition: 0,
     offset: 10,
     maxBytes: 1000,
@@ -79,6 +82,7 @@ describe('ReadAhead', () => {
 
   it.each([
     ['another offset', { offset: 11 }],
+    ['a topic created again under the same name', { topicId: Buffer.alloc(16, 2) }],
     ['another byte limit', { maxBytes: 999 }],
     ['another owner thread (restarted)', { instance: RESTARTED }],
     ['no owner thread running', { instance: undefined }],

@@ -450,8 +450,11 @@ async function readKept(
   want: ReadWant,
 ): Promise<ReadRes | null> {
   const instance = ctx.core.pool.instance(route.worker);
+  const topicId = ctx.core.topic(t.topic)?.id;
+  if (topicId === undefined) return null;
   const kept = ahead.take({
     topic: t.topic,
+    topicId,
     partition: t.req.partition,
     offset: want.offset,
     maxBytes: want.maxBytes,
@@ -488,10 +491,12 @@ function readNextAhead(
     res.nextOffset > want.offset &&
     res.nextOffset < want.maxOffsetExclusive;
   const instance = ctx.core.pool.instance(route.worker);
-  if (!behind || instance === undefined) return;
+  const topicId = ctx.core.topic(t.topic)?.id;
+  if (!behind || instance === undefined || topicId === undefined) return;
   const next = { ...want, offset: res.nextOffset };
   ahead.put({
     topic: t.topic,
+    topicId,
     partition: t.req.partition,
     offset: next.offset,
     maxBytes: next.maxBytes,
