@@ -407,6 +407,17 @@ function runC(name: string, args: (string | number)[]): string | null {
   }
 }
 
+/** Writes `records` to `file` again and again until at least `bytes` are written; the path. */
+function writeRepeated(file: string, records: Buffer, bytes: number): string {
+  const fd = openSync(file, 'w');
+  try {
+    for (let written = 0; written < bytes; written += records.length) writeSync(fd, records);
+  } finally {
+    closeSync(fd);
+  }
+  return file;
+}
+
 /** Compiles `bench/io/NAME.c` into `dir`: the binary's path, or null without a C compiler. */
 function buildC(name: string, dir: string): string | null {
   const source = new URL(`../io/${name}.c`, import.meta.url).pathname;
@@ -431,13 +442,7 @@ async function sendfileToConsumer(
   try {
     const binary = buildC('sendfile-server', dir);
     if (binary === null) return null;
-    const file = join(dir, 'records');
-    const fd = openSync(file, 'w');
-    try {
-      for (let written = 0; written < fileBytes; written += records.length) writeSync(fd, records);
-    } finally {
-      closeSync(fd);
-    }
+    const file = writeRepeated(join(dir, 'records'), records, fileBytes);
     return await bothSockets(broker, async (socket) => {
       const args = [file, String(socket.sendBufferBytes), socket.congestion || '-'];
       const { port, child } = await startPortChild(args, 'sendfile server', binary);
@@ -491,13 +496,7 @@ function kernelSendfileGBps(
 ): [number, number] | null {
   const dir = tempDir(tmpdir(), 'sluice-bench-sendfile-');
   try {
-    const file = join(dir, 'records');
-    const fd = openSync(file, 'w');
-    try {
-      for (let written = 0; written < totalBytes; written += records.length) writeSync(fd, records);
-    } finally {
-      closeSync(fd);
-    }
+    const file = writeRepeated(join(dir, 'records'), records, totalBytes);
     const bytes = Math.floor(totalBytes / records.length) * records.length;
     const system = bestRound(runC('raw-sendfile', [file, bytes, 0]));
     if (system === null) return null;

@@ -39,19 +39,23 @@ export const READ_AHEAD_BROKER_MAX = 4096;
 /** A kept read older than this is dropped, not served (the owner's leases live 120 s). */
 export const READ_AHEAD_AGE_MS_MAX = 10_000;
 
-/** A read asked for ahead of the request that will want it. */
-export interface AheadRead {
+/** What names a read: its partition (and topic id), where it starts, its byte limit, its owner. */
+export interface ReadKey {
   topic: string;
-  /** The topic's id when asked: a topic deleted and created again under its name has another. */
+  /** A topic deleted and created again under its name has another id. */
   topicId: Buffer;
   partition: number;
   offset: number;
   maxBytes: number;
   worker: number;
+  /** This broker's leader epoch of the partition (-1 without replication). */
+  leaderEpoch: number;
+}
+
+/** A read asked for ahead of the request that will want it. */
+export interface AheadRead extends ReadKey {
   /** The owner thread that answers it (`OwnerPool.instance`): none other may serve it. */
   instance: object;
-  /** This broker's leader epoch of the partition when asked (-1 without replication). */
-  leaderEpoch: number;
   askedAtMs: number;
   /** The owner's answer; null when the call failed. */
   result: Promise<ReadRes | null>;
@@ -70,15 +74,9 @@ export interface ReadAheadStats {
 }
 
 /** What `take` matches an incoming read against. */
-export interface ReadWanted {
-  topic: string;
-  topicId: Buffer;
-  partition: number;
-  offset: number;
-  maxBytes: number;
-  worker: number;
+export interface ReadWanted extends ReadKey {
+  /** The owner thread running now; undefined when none runs. */
   instance: object | undefined;
-  leaderEpoch: number;
   nowMs: number;
 }
 

@@ -13,6 +13,7 @@ import {
   READ_AHEAD_PARTITIONS_MAX,
   ReadAhead,
   type ReadAheadStats,
+  type ReadKey,
   type ReadWanted,
 } from '../../src/broker/read-ahead.js';
 
@@ -37,28 +38,26 @@ function setup() {
   const released: [number, number][] = [];
   const stats: ReadAheadStats = { kept: 0, served: 0, dropped: 0, keptNow: 0 };
   const ahead = new ReadAhead((worker, leaseId) => released.push([worker, leaseId]), stats);
-  const read = (over: Partial<AheadRead> = {}, leaseId = 7): AheadRead => ({
+  const key: ReadKey = {
     topic: 't',
     topicId: TOPIC_ID,
     partition: 0,
     offset: 10,
     maxBytes: 1000,
     worker: 1,
-    instance: OWNER,
     leaderEpoch: 3,
+  };
+  const read = (over: Partial<AheadRead> = {}, leaseId = 7): AheadRead => ({
+    ...key,
+    instance: OWNER,
     askedAtMs: 1_000,
     result: Promise.resolve(answer(leaseId)),
     ...over,
   });
   const want = (over: Partial<ReadWanted> = {}): ReadWanted => ({
-    topic: 't',
-    topicId: Buffer.from(TOPIC_ID),
-    partition: 0,
-    offset: 10,
-    maxBytes: 1000,
-    worker: 1,
+    ...key,
+    topicId: Buffer.from(TOPIC_ID), // equal bytes, another buffer
     instance: OWNER,
-    leaderEpoch: 3,
     nowMs: 1_500,
     ...over,
   });

@@ -48,7 +48,7 @@ import type { ChangeTarget } from '../../threads/partition-state.js';
 import type { PartitionRoute } from '../../threads/routing.js';
 import { failureLogFor, isBrokerFault } from '../failure-log.js';
 import type { ReadRes } from '../owner/messages.js';
-import type { ReadAhead } from '../read-ahead.js';
+import type { ReadAhead, ReadKey } from '../read-ahead.js';
 import type { Handler, RequestContext } from './handler.js';
 
 type TopicResponse = FetchResponse['responses'][number];
@@ -428,9 +428,24 @@ function countRecords(ctx: RequestContext): { countRecords?: true } {
   return ctx.core.metrics ? { countRecords: true } : {};
 }
 
-/** This broker's leader epoch of the partition; -1 without replication. */
-function leaderEpochOf(ctx: RequestContext, t: Target): number {
-  return ctx.core.replication?.roleOf(t.topic, t.req.partition)?.leaderEpoch ?? -1;
+/** What names this read for the read-ahead; null when the topic is gone. */
+function readKey(
+  ctx: RequestContext,
+  t: Target,
+  route: PartitionRoute,
+  want: ReadWant,
+): ReadKey | null {
+  const topicId = ctx.core.topic(t.topic)?.id;
+  if (topicId === undefined) return null;
+  return {
+    topic: t.topic,
+    topicId,
+    partition: t.req.partition,
+    offset: want.offset,
+    maxBytes: want.maxBytes,
+    worker: route.worker,
+    leaderEpoch: ctx.core.replication?.roleOf(t.topic, t.req.partition)?.leaderEpoch ?? -1,
+  };
 }
 
 function releaseLease(ctx: RequestContext): (worker: number, leaseId: number) => void {
@@ -449,20 +464,10 @@ async function readKept(
   route: PartitionRoute,
   want: ReadWant,
 ): Promise<ReadRes | null> {
+  const key = readKey(ctx, t, route, want);
+  if (key === null) return null;
   const instance = ctx.core.pool.instance(route.worker);
-  const topicId = ctx.core.topic(t.topic)?.id;
-  if (topicId === undefined) return null;
-  const kept = ahead.take({
-    topic: t.topic,
-    topicId,
-    partition: t.req.partition,
-    offset: want.offset,
-    maxBytes: want.maxBytes,
-    worker: route.worker,
-    instance,
-    leaderEpoch: leaderEpochOf(ctx, t),
-    nowMs: Date.now(),
-  });
+  const kept = ahead.take({ ...key, instance, nowMs: Date.now() });
   const res = kept === null ? null : await kept;
   if (res === null || ctx.core.pool.instance(route.worker) !== instance) return null;
   if (res.errorCode !== 0 || res.bytes === 0) {
@@ -490,19 +495,13 @@ function readNextAhead(
     res.bytes * 2 >= want.maxBytes &&
     res.nextOffset > want.offset &&
     res.nextOffset < want.maxOffsetExclusive;
-  const instance = ctx.core.pool.instance(route.worker);
-  const topicId = ctx.core.topic(t.topic)?.id;
-  if (!behind || instance === undefined || topicId === undefined) return;
   const next = { ...want, offset: res.nextOffset };
+  const key = behind ? readKey(ctx, t, route, next) : null;
+  const instance = ctx.core.pool.instance(route.worker);
+  if (key === null || instance === undefined) return;
   ahead.put({
-    topic: t.topic,
-    topicId,
-    partition: t.req.partition,
-    offset: next.offset,
-    maxBytes: next.maxBytes,
-    worker: route.worker,
+    ...key,
     instance,
-    leaderEpoch: leaderEpochOf(ctx, t),
     askedAtMs: Date.now(),
     result: ctx.core.read(route, { ...next, ...countRecords(ctx) }).catch(() => null),
   });
