@@ -48,6 +48,18 @@ const RESTART_PAUSE_FIRST_MS = 2_000;
 const RESTART_PAUSE_MAX_MS = 60_000;
 /** A worker that ran this long before it exited is restarted at once again (ms). */
 const STABLE_RUN_MS = 60_000;
+/**
+ * Read lease ids each worker start may grant (2^36: days at 100,000 reads a second), and how
+ * many starts get ranges of their own before the ranges come round again (2^16); ids stay at or
+ * below 2^52, exact in the f64 they travel as.
+ */
+export const LEASE_IDS_PER_START = 2 ** 36;
+const LEASE_ID_RANGES = 2 ** 16;
+
+/** The first lease id of the `start`-th worker thread this pool starts (0-based). */
+export function firstLeaseIdOf(start: number): number {
+  return (start % LEASE_ID_RANGES) * LEASE_IDS_PER_START + 1;
+}
 
 /** Restart history of one worker slot, kept across its threads. */
 interface RestartHistory {
@@ -102,6 +114,8 @@ export class OwnerPool {
   /** Sparse: a slot exists once its worker was first needed. */
   private readonly slots: Slot[] = [];
   private closed = false;
+  /** Worker threads started so far, restarts included (each gets its own lease id range). */
+  private starts = 0;
   /** Read once at start: a restarted worker keeps the transport the pool started with. */
   private readonly transport: Transport = transportFromEnv();
   /** Per worker index (kept across restarts): fdatasync histograms, when metrics are on. */
@@ -194,6 +208,7 @@ export class OwnerPool {
     const pair = createChannel({ capacityBytes: OWNER_CHANNEL_BYTES, transport: this.transport });
     const data: OwnerWorkerData = {
       workerIndex: index,
+      firstLeaseId: firstLeaseIdOf(this.starts++),
       channel: pair.workerInit,
       stateBuffer: this.opts.stateBuffer,
       tailBuffer: this.opts.tailBuffer ?? null,

@@ -2,11 +2,13 @@
  * Fetch read-ahead (src/broker/read-ahead.ts) on a real broker: a consumer behind the log gets
  * its responses from reads asked ahead, with the right records, in order, once each; a kept read
  * is never served to another offset, below the log start after DeleteRecords, after a seek, or to
- * a topic created again under the same name; closing the connection drops what it kept.
+ * a topic created again under the same name, or from a worker that crashed; closing the
+ * connection drops what it kept.
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Broker, startBroker } from '../../src/broker/broker.js';
+import { LEASE_IDS_PER_START } from '../../src/broker/owner-pool.js';
 import type { DeleteTopicsResponse } from '../../src/protocol/generated/delete-topics.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import { batchOf, RawClient, valuesOf } from '../support/raw-client.js';
@@ -127,6 +129,35 @@ describe('fetch read-ahead', () => {
       // The read kept for offset 2 belongs to the deleted topic.
       expect(await fetchValuesOf(c, 'again', 2)).toEqual([fresh(2), fresh(3)]);
       expect(stats().served - before.served).toBe(0);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('serves nothing kept from a worker that crashed; its restart grants lease ids of its own', async () => {
+    await using b = await startBroker({ port: 0, config: { 'num.partition.workers': 1 } });
+    const c = await RawClient.connect(b.port);
+    try {
+      await c.createTopic('crashed', 1);
+      for (let i = 0; i < 20; i++) await c.produce('crashed', 0, batchOf([recordValue(i)]), 1);
+      const route = b.core.route('crashed', 0);
+      if (!route) throw new Error('no route');
+      const before = await b.core.read(route, { offset: 0, maxBytes: 1, maxOffsetExclusive: 20 });
+      b.core.release(route.worker, before.leaseId);
+      expect(before.leaseId).toBeLessThan(LEASE_IDS_PER_START);
+      expect(await fetchValuesOf(c, 'crashed', 0)).toEqual([recordValue(0), recordValue(1)]);
+      expect(b.core.readAheadStats.keptNow).toBe(1); // the read for offset 2
+      await b.core.pool.crashWorkerForTest(0);
+      // Answers NOT_LEADER_OR_FOLLOWER until the worker is back with recovery.
+      const again = await until('the restarted worker serves', async () => {
+        const r = await c.fetch('crashed', 0, 2, 0, FETCH_BYTES);
+        return r.errorCode === 0 ? r : undefined;
+      });
+      expect(valuesOf(again.records)).toEqual([recordValue(2), recordValue(3)]);
+      expect(b.core.readAheadStats.served).toBe(0);
+      const after = await b.core.read(route, { offset: 0, maxBytes: 1, maxOffsetExclusive: 20 });
+      b.core.release(route.worker, after.leaseId);
+      expect(after.leaseId).toBeGreaterThan(LEASE_IDS_PER_START);
     } finally {
       c.close();
     }

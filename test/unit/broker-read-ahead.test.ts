@@ -1,11 +1,13 @@
 /**
  * ReadAhead (src/broker/read-ahead.ts): a kept read is served only to the exact read it was asked
  * for, on the same owner thread and while young; every other kept read has its lease released
- * exactly once, whenever its answer arrives; limits hold.
+ * exactly once, whenever its answer arrives; limits hold. And the lease id ranges of worker
+ * starts, which keep a release meant for a crashed worker's lease off its successor's leases.
  */
 
 import { describe, expect, it } from 'vitest';
 import type { ReadRes } from '../../src/broker/owner/messages.js';
+import { firstLeaseIdOf, LEASE_IDS_PER_START } from '../../src/broker/owner-pool.js';
 import {
   type AheadRead,
   READ_AHEAD_AGE_MS_MAX,
@@ -167,5 +169,16 @@ describe('ReadAhead', () => {
     expect(ahead.take(want())).toBeNull();
     await settle();
     expect(released.map(([, lease]) => lease).sort()).toEqual([1, 2, 3]);
+  });
+});
+
+describe('lease id ranges of worker starts', () => {
+  it('give every start its own range, exact in an f64, coming round after 2^16 starts', () => {
+    expect(firstLeaseIdOf(0)).toBe(1);
+    expect(firstLeaseIdOf(1)).toBe(LEASE_IDS_PER_START + 1);
+    expect(firstLeaseIdOf(2 ** 16)).toBe(1);
+    const last = firstLeaseIdOf(2 ** 16 - 1) + LEASE_IDS_PER_START - 1;
+    expect(last).toBeLessThanOrEqual(2 ** 52);
+    expect(Number.isSafeInteger(last + 1)).toBe(true);
   });
 });

@@ -199,7 +199,7 @@ export class OwnerService {
   private readonly hosted = new Map<number, Hosted>();
   /** Open read leases by id: an IdTable, one entry per fetch read (see churn-tables.ts). */
   private readonly leases = new IdTable<Lease>(LEASE_SLOTS_MAX);
-  private nextLeaseId = 1;
+  private nextLeaseId: number;
   /**
    * Gathered produce requests of the current drain, one group per partition slot (found with a
    * scan), at most GATHER_GROUPS_MAX, appended by `flushGathered`: an array, not a Map keyed by
@@ -221,7 +221,12 @@ export class OwnerService {
     private readonly tail: PartitionTailTable | null = null,
     /** The replica fetchers' receive arena: follower appends may point into it; null: none. */
     private readonly receiveArena: SharedArrayBuffer | null = null,
-  ) {}
+    /** The first read lease id (see OwnerWorkerData.firstLeaseId). */
+    firstLeaseId = 1,
+  ) {
+    assert(Number.isSafeInteger(firstLeaseId) && firstLeaseId > 0, 'bad first lease id');
+    this.nextLeaseId = firstLeaseId;
+  }
 
   /**
    * Asynchronous work of this service not yet settled (flushes, closes). While it is 0 nothing

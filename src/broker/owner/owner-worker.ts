@@ -26,6 +26,12 @@ import { RpcEndpoint } from './rpc-endpoint.js';
 
 export interface OwnerWorkerData {
   workerIndex: number;
+  /**
+   * The first read lease id this thread grants. Each start of a worker gets its own range, so a
+   * release meant for a lease of an earlier (crashed) thread of the same index never ends a lease
+   * of this one.
+   */
+  firstLeaseId: number;
   channel: ChannelInit;
   stateBuffer: SharedArrayBuffer;
   /** The partition tail table (src/threads/partition-tail.ts); null: tails are not published. */
@@ -73,6 +79,7 @@ function run(data: OwnerWorkerData): void {
     Date.now,
     tail,
     data.receiveArena,
+    data.firstLeaseId,
   );
   // Monotonic (performance.now), as the interval timer is: a step of the wall clock must not
   // stretch a block.
