@@ -1,17 +1,18 @@
 /**
- * Read-ahead for consumers catching up: hides the owner round trip of a Fetch below the log's
- * tail.
+ * Read-ahead for consumers and followers catching up: hides the owner round trip of a Fetch
+ * below the log's tail.
  *
  * Reads below the published tail go to the partition's owner (`BrokerCore.read`): an RPC through
  * the ring, whose two thread wake-ups cost more than the owner's work (about 0.25 ms median on a
- * 2-vCPU VM against 0.02 ms of work). A consumer behind the log asks again at once for the offset
- * where the previous response ended, so while a full response goes out, the next read is asked
- * for already. When the consumer's next request names that offset and the same byte limit, its
- * answer is (usually) there: the response starts without the round trip.
+ * 2-vCPU VM against 0.02 ms of work). A consumer or follower behind the log asks again at once
+ * for the offset where the previous response ended, so while a full response goes out, the next
+ * read is asked for already. When the next request names that offset and the same byte limit,
+ * its answer is (usually) there: the response starts without the round trip.
  *
  * What makes a kept answer safe to serve: it holds its own read lease (the owner keeps the
- * segment files open until released), it was bounded by the high watermark when asked (records
- * below it are committed and never truncated by a leader), and the Fetch handler runs every
+ * segment files open until released), it was bounded when asked as a fresh read would have been
+ * (the high watermark for a consumer, the log end for a follower: a leader never truncates its
+ * own log while it leads under one epoch), and the Fetch handler runs every
  * check of the request first (leadership, epochs, offset range against the current log start)
  * and only replaces the owner call. It is served only for the same topic id (not to a topic
  * deleted and created again under the same name), only while the same owner thread runs
@@ -120,6 +121,16 @@ export class ReadAhead {
     }
     this.drop(kept);
     return null;
+  }
+
+  /**
+   * Whether a read for this partition would be kept now (checked before asking the owner, so
+   * that no read is asked for only to be dropped).
+   */
+  hasRoom(topic: string, partition: number): boolean {
+    if (this.closed) return false;
+    if (this.kept.has(keyOf(topic, partition))) return true;
+    return this.kept.size < READ_AHEAD_PARTITIONS_MAX && this.stats.keptNow < READ_AHEAD_BROKER_MAX;
   }
 
   /** Keeps `read` for its partition (dropping one kept before); dropped at once when full. */

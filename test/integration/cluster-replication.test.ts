@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import type { Connection } from '../../src/client/connection.js';
 import { Producer } from '../../src/client/index.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
-import { decodeRecordBatches } from '../../src/protocol/records/record-batch.js';
+import { decodeRecordBatches, encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
 import {
   clusterPerTest,
   fetchPartition,
@@ -149,6 +149,28 @@ describe('replication across 3 brokers (RF 3, min.insync.replicas 2)', () => {
     expect(await produceRaw(conn, -1, 4, 'f')).toEqual({ errorCode: 0, baseOffset: 21 });
     await waitFor('node 3 caught up', () => allInSync(c, [1, 3]));
     expectIdentical(c, [1, 3]);
+  });
+
+  it('a follower catching up from behind is served from reads the leader asked ahead, and ends byte-identical', async () => {
+    const c = await start([1, 2, 3], { fetchMaxBytes: 64 * 1024, fetchWaitMaxMs: 100 });
+    await c.createTopic({ name: TOPIC, partitions: 1, configs: CONFIGS }, [1, 2, 3]);
+    const conn = await connect(c, 1);
+    await c.stopNode(3);
+    // About 2.5 MB behind: 40 replica fetches of 64 KiB or so.
+    for (let i = 0; i < 60; i++) {
+      const batch = encodeRecordBatch({
+        records: [{ key: null, value: Buffer.alloc(40_000, i), timestamp: Date.now() }],
+      });
+      const r = await producePartition(conn, TOPIC, batch, { acks: 1 });
+      expect(r.errorCode).toBe(0);
+    }
+    const leader = c.node(1).broker;
+    if (!leader) throw new Error('no leader broker');
+    const servedBefore = leader.core.readAheadStats.served;
+    await c.startNode(3);
+    await waitFor('every replica caught up', () => allInSync(c, [1, 2, 3]));
+    expect(leader.core.readAheadStats.served - servedBefore).toBeGreaterThan(10);
+    expectIdentical(c, [1, 2, 3]);
   });
 
   it('acks=all waiting for a follower fails with NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrinks below min.insync', async () => {

@@ -136,7 +136,11 @@ describe('ReadAhead', () => {
     expect(released).toEqual([[1, 100 + READ_AHEAD_PARTITIONS_MAX]]);
     expect(stats.kept).toBe(READ_AHEAD_PARTITIONS_MAX);
     expect(stats.keptNow).toBe(READ_AHEAD_PARTITIONS_MAX);
+    // Asked before a read is requested: no room for another partition, room to replace one.
+    expect(ahead.hasRoom('t', READ_AHEAD_PARTITIONS_MAX)).toBe(false);
+    expect(ahead.hasRoom('t', 0)).toBe(true);
     ahead.close();
+    expect(ahead.hasRoom('t', 0)).toBe(false);
     expect(stats.keptNow).toBe(0);
   });
 
@@ -151,6 +155,7 @@ describe('ReadAhead', () => {
       for (let p = 0; p < READ_AHEAD_PARTITIONS_MAX; p++) ahead.put(read({ partition: p }, 1 + c));
     });
     expect(stats.keptNow).toBe(READ_AHEAD_BROKER_MAX);
+    expect(new ReadAhead(release, stats).hasRoom('t', 0)).toBe(false);
     await settle();
     expect(released.length).toBe(
       connections.length * READ_AHEAD_PARTITIONS_MAX - READ_AHEAD_BROKER_MAX,

@@ -21,8 +21,8 @@
  *   reads the newest batches itself from the segment file, where the owner published them
  *   (`src/threads/partition-tail.ts`): no read round trip to the owner. Spans above
  *   TAIL_READ_BYTES_MAX, older offsets and anything the table cannot vouch for go to the owner.
- * - A consumer behind the log (a read at least half full, committed records after it) gets its
- *   next read asked of the owner at once, kept per connection (`read-ahead.ts`): its next
+ * - A consumer or follower behind the log (a read at least half full, records after it) gets
+ *   its next read asked of the owner at once, kept per connection (`read-ahead.ts`): its next
  *   request for that offset then starts without the owner round trip.
  * - Fetch sessions are not implemented: every response carries session id 0, which tells clients
  *   to keep sending full fetch requests (allowed by KIP-227). A request for an existing session
@@ -378,9 +378,7 @@ async function readOne(
     : null;
   if (fromTail !== null) return { ...fromTail, upTo: hw };
   const ahead =
-    t.replica || ctx.scope === null
-      ? null
-      : ctx.scope.readAhead(releaseLease(ctx), ctx.core.readAheadStats);
+    ctx.scope === null ? null : ctx.scope.readAhead(releaseLease(ctx), ctx.core.readAheadStats);
   const want = { offset: p.fetchOffset, maxBytes, maxOffsetExclusive: hw };
   let res = ahead === null ? null : await readKept(ctx, ahead, t, route, want);
   if (res === null) {
@@ -478,9 +476,10 @@ async function readKept(
 }
 
 /**
- * After a consumer's read that found the partition behind (a read at least half full, with
- * committed records after it), asks the owner now for the read the consumer's next request
- * will want, and keeps it in the connection's read-ahead.
+ * After a read that found the partition behind (at least half full, with records after it up to
+ * the read's bound: the high watermark for a consumer, the log end for a follower), asks the
+ * owner now for the read the next request will want, and keeps it in the connection's
+ * read-ahead, when it has room.
  */
 function readNextAhead(
   ctx: RequestContext,
@@ -495,8 +494,9 @@ function readNextAhead(
     res.bytes * 2 >= want.maxBytes &&
     res.nextOffset > want.offset &&
     res.nextOffset < want.maxOffsetExclusive;
+  if (!behind || !ahead.hasRoom(t.topic, t.req.partition)) return;
   const next = { ...want, offset: res.nextOffset };
-  const key = behind ? readKey(ctx, t, route, next) : null;
+  const key = readKey(ctx, t, route, next);
   const instance = ctx.core.pool.instance(route.worker);
   if (key === null || instance === undefined) return;
   ahead.put({
