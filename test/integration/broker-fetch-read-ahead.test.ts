@@ -11,6 +11,7 @@ import { type Broker, startBroker } from '../../src/broker/broker.js';
 import { LEASE_IDS_PER_START } from '../../src/broker/owner-pool.js';
 import type { DeleteTopicsResponse } from '../../src/protocol/generated/delete-topics.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
+import { TAIL_ENTRIES_MAX } from '../../src/threads/partition-tail.js';
 import { batchOf, RawClient, valuesOf } from '../support/raw-client.js';
 import { until } from '../support/until.js';
 
@@ -67,6 +68,25 @@ describe('fetch read-ahead', () => {
     // 60 responses: all but the first and those served from the tail come from a kept read.
     expect(after.served - before.served).toBeGreaterThan(20);
     expect(after.kept - before.kept).toBeGreaterThanOrEqual(after.served - before.served);
+  });
+
+  it('asks nothing ahead for an offset the published tail holds (the next read comes from it)', async () => {
+    const c = await RawClient.connect(broker.port);
+    try {
+      // The tail table holds the last TAIL_ENTRIES_MAX batches; this read ends where they start.
+      const tailStart = BATCHES - TAIL_ENTRIES_MAX;
+      const before = stats();
+      const values = await fetchValues(c, tailStart - 2);
+      expect(values).toEqual([recordValue(tailStart - 2), recordValue(tailStart - 1)]);
+      expect(stats().kept - before.kept).toBe(0);
+      expect(await fetchValues(c, tailStart)).toEqual([
+        recordValue(tailStart),
+        recordValue(tailStart + 1),
+      ]);
+      expect(stats().served - before.served).toBe(0);
+    } finally {
+      c.close();
+    }
   });
 
   it('serves no kept read to another offset (a seek), and the seek gets its own records', async () => {

@@ -479,7 +479,7 @@ async function readKept(
  * After a read that found the partition behind (at least half full, with records after it up to
  * the read's bound: the high watermark for a consumer, the log end for a follower), asks the
  * owner now for the read the next request will want, and keeps it in the connection's
- * read-ahead, when it has room.
+ * read-ahead, when it has room and the partition's published tail does not hold that offset.
  */
 function readNextAhead(
   ctx: RequestContext,
@@ -495,6 +495,13 @@ function readNextAhead(
     res.nextOffset > want.offset &&
     res.nextOffset < want.maxOffsetExclusive;
   if (!behind || !ahead.hasRoom(t.topic, t.req.partition)) return;
+  // Where the published tail holds the next offset, the next read comes from it, not the owner.
+  const tail = ctx.core.tail;
+  if (
+    tail !== null &&
+    tail.bytesBetween(route.slot, res.nextOffset, want.maxOffsetExclusive) !== null
+  )
+    return;
   const next = { ...want, offset: res.nextOffset };
   const key = readKey(ctx, t, route, next);
   const instance = ctx.core.pool.instance(route.worker);
