@@ -37,8 +37,8 @@
  *             writes it in 4 KiB batches, with min_bytes 1 and 1 MiB, on a fresh broker each
  *             (tailing.ts): records/s and the broker's CPU per record, alternated over 3 rounds
  *   fetch-sizes (not in the default run) the fetch benchmark's shape with responses of one 64 KiB
- *             batch, 128 KiB and 1 MiB, with `fetch.send.immediate` on and off, alternated:
- *             GB/s and the broker's CPU per GB sent
+ *             batch, 128 KiB and 1 MiB, with a boolean broker config on and off, alternated
+ *             (`--toggle KEY`, default `fetch.read.ahead`): GB/s and the broker's CPU per GB sent
  *
  *   node --import tsx bench/broker/broker-bench.ts [startup|produce|fetch|latency|tailing|fetch-sizes ...]
  *     [--clients N]
@@ -46,6 +46,7 @@
  *     --metrics: the served broker runs with `--metrics-port 0`, to measure what metrics cost)
  *     [--pacing timer|spin|sleep]  (latency: how the producer waits for each record's time, see
  *     `Pacing` in latency.ts; default timer)
+ *     [--toggle KEY]  (fetch-sizes: the boolean broker config alternated, default fetch.read.ahead)
  *     [--set key=value ...]  (broker configs for the served broker, as `sluice serve --set`)
  *   SLUICE_BENCH_BROKER_NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR" profiles the served broker.
  *
@@ -935,23 +936,29 @@ const FETCH_SIZES_BYTES = [64 * 1024, 128 * 1024, 1024 * 1024];
 const FETCH_SIZES_ROUNDS = 2;
 const FETCH_SIZES_PARTITION_BYTES = 128 * 1024 * 1024;
 
+/** `fetch-sizes --toggle KEY`: the boolean broker config it alternates (default below). */
+let fetchSizesToggle = 'fetch.read.ahead';
+
 /**
  * `fetch-sizes` (not in the default run): the fetch benchmark's partition (128 MiB) read with
- * responses of each size in FETCH_SIZES_BYTES, on a broker with `fetch.send.immediate` on and on
- * one with it off, in alternating order over FETCH_SIZES_ROUNDS rounds: GB/s, and the broker's
- * CPU per GB sent. One fetch at a time, so the smaller sizes are bound by the round trip.
+ * responses of each size in FETCH_SIZES_BYTES, on a broker with a boolean config on and on one
+ * with it off (`--toggle KEY`: `fetch.read.ahead` unless named, or e.g. `fetch.send.immediate`),
+ * in alternating order over FETCH_SIZES_ROUNDS rounds: GB/s, and the broker's CPU per GB sent.
+ * One fetch at a time, so the smaller sizes are bound by the round trip.
  */
 async function fetchSizes(): Promise<void> {
-  type Run = { immediate: boolean; gbps: number; cpuMsPerGB: number };
+  const def = BROKER_CONFIGS.find((c) => c.name === fetchSizesToggle);
+  if (def?.type !== 'boolean') throw new Error(`--toggle takes a boolean broker config`);
+  type Run = { on: boolean; gbps: number; cpuMsPerGB: number };
   const { buf } = batch64k();
   const out: Record<string, Run[]> = {};
   for (const size of FETCH_SIZES_BYTES) {
     const runs: Run[] = [];
     for (let round = 0; round < FETCH_SIZES_ROUNDS; round++) {
-      for (const immediate of round % 2 === 0 ? [true, false] : [false, true]) {
-        const config = `fetch.send.immediate=${immediate}`;
+      for (const on of round % 2 === 0 ? [true, false] : [false, true]) {
+        const config = `${fetchSizesToggle}=${on}`;
         const r = await fetchThroughput([config], buf, FETCH_SIZES_PARTITION_BYTES, size);
-        runs.push({ immediate, gbps: r.gbps, cpuMsPerGB: r.cpuMsPerGB });
+        runs.push({ on, gbps: r.gbps, cpuMsPerGB: r.cpuMsPerGB });
         console.log(
           `fetch, responses of up to ${size / 1024} KiB, ${config}: ${r.gbps.toFixed(2)} GB/s, broker ${r.cpuMsPerGB.toFixed(0)} ms CPU per GB`,
         );
@@ -959,7 +966,7 @@ async function fetchSizes(): Promise<void> {
     }
     out[String(size)] = runs;
   }
-  results.fetchSizes = out;
+  results.fetchSizes = { toggle: fetchSizesToggle, runs: out };
 }
 
 function parsePacing(value: string | undefined): Pacing {
@@ -979,8 +986,10 @@ async function main(): Promise<void> {
   for (const i of setAt) serveFlags.push('--set', args[i] ?? '');
   const pacingAt = args.indexOf('--pacing');
   if (pacingAt >= 0) latencyPacing = parsePacing(args[pacingAt + 1]);
+  const toggleAt = args.indexOf('--toggle');
+  if (toggleAt >= 0) fetchSizesToggle = args[toggleAt + 1] ?? '';
   const flagValues = new Set(
-    [jsonAt + 1, clientsAt + 1, pacingAt + 1, ...setAt].filter((i) => i > 0),
+    [jsonAt + 1, clientsAt + 1, pacingAt + 1, toggleAt + 1, ...setAt].filter((i) => i > 0),
   );
   const modes = args.filter((a, i) => !a.startsWith('--') && !flagValues.has(i));
   const run = modes.length > 0 ? modes : ['startup', 'produce', 'fetch', 'latency'];

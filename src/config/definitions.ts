@@ -291,6 +291,17 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
       'such responses are copied (below 256 KiB) or sent on the thread pool.',
   },
   {
+    name: 'fetch.read.ahead',
+    type: 'boolean',
+    default: true,
+    doc:
+      'Sluice: for a consumer or follower behind the log (a read below the published tail at ' +
+      'least half full), the read its next Fetch will want is asked of the partition owner at ' +
+      'once and kept for that connection (at most 64 per connection and 4,096 per broker), so ' +
+      'the next request starts without the owner round trip. false: every such read waits for ' +
+      'its own round trip.',
+  },
+  {
     name: 'socket.send.buffer.bytes',
     type: 'int',
     default: -1,

@@ -183,6 +183,25 @@ describe('fetch read-ahead', () => {
     }
   });
 
+  it('asks nothing ahead with fetch.read.ahead=false, and serves the same records', async () => {
+    await using b = await startBroker({
+      port: 0,
+      config: { 'num.partition.workers': 1, 'fetch.read.ahead': false },
+    });
+    const c = await RawClient.connect(b.port);
+    try {
+      await c.createTopic('off', 1);
+      for (let i = 0; i < 30; i++) await c.produce('off', 0, batchOf([recordValue(i)]), 1);
+      const got: string[] = [];
+      for (let offset = 0; offset < 20; offset += 2)
+        got.push(...(await fetchValuesOf(c, 'off', offset)));
+      expect(got).toEqual(Array.from({ length: 20 }, (_, i) => recordValue(i)));
+      expect(b.core.readAheadStats).toEqual({ kept: 0, served: 0, dropped: 0, keptNow: 0 });
+    } finally {
+      c.close();
+    }
+  });
+
   it('drops what a connection kept when it closes', async () => {
     const c = await RawClient.connect(broker.port);
     expect(await fetchValues(c, 10)).toEqual([recordValue(10), recordValue(11)]);

@@ -23,7 +23,7 @@
  *   TAIL_READ_BYTES_MAX, older offsets and anything the table cannot vouch for go to the owner.
  * - A consumer or follower behind the log (a read at least half full, records after it) gets
  *   its next read asked of the owner at once, kept per connection (`read-ahead.ts`): its next
- *   request for that offset then starts without the owner round trip.
+ *   request for that offset then starts without the owner round trip (`fetch.read.ahead`).
  * - Fetch sessions are not implemented: every response carries session id 0, which tells clients
  *   to keep sending full fetch requests (allowed by KIP-227). A request for an existing session
  *   (session_id > 0) gets FETCH_SESSION_ID_NOT_FOUND.
@@ -378,7 +378,9 @@ async function readOne(
     : null;
   if (fromTail !== null) return { ...fromTail, upTo: hw };
   const ahead =
-    ctx.scope === null ? null : ctx.scope.readAhead(releaseLease(ctx), ctx.core.readAheadStats);
+    ctx.scope === null || !ctx.core.config.bool('fetch.read.ahead')
+      ? null
+      : ctx.scope.readAhead(releaseLease(ctx), ctx.core.readAheadStats);
   const want = { offset: p.fetchOffset, maxBytes, maxOffsetExclusive: hw };
   let res = ahead === null ? null : await readKept(ctx, ahead, t, route, want);
   if (res === null) {
