@@ -628,16 +628,11 @@ async function fetch(): Promise<void> {
   const broker = brokerReferenceSocket();
   const streamed = await bothSockets(broker, (k) => streamReference(response, 2 * GIB, k));
   const streams = streamed.map((r) => r.gbps);
-  const bestStream = streamed[0].gbps >= streamed[1].gbps ? streamed[0] : streamed[1];
+  const bestStream = faster(streamed);
   const frames = await bothSockets(broker, (k) => frameReference(response, totalBytes, k));
   const kernel = kernelSendfileGBps(response, totalBytes, broker);
   const toConsumer = await sendfileToConsumer(response, totalBytes, 2 * GIB, broker);
-  const bestToConsumer =
-    toConsumer === null
-      ? null
-      : toConsumer[0].gbps >= toConsumer[1].gbps
-        ? toConsumer[0]
-        : toConsumer[1];
+  const bestToConsumer = toConsumer === null ? null : faster(toConsumer);
   const limit = Math.max(...streams);
   const frameLimit = Math.max(...frames);
   results.fetch = {
@@ -726,6 +721,11 @@ async function bothSockets<T>(
 ): Promise<[T, T]> {
   const system = await measure({ sendBufferBytes: 0, congestion: '' });
   return [system, changesSocket(broker) ? await measure(broker) : system];
+}
+
+/** The faster of a reference's two runs (see `bothSockets`). */
+function faster(runs: readonly [Received, Received]): Received {
+  return runs[0].gbps >= runs[1].gbps ? runs[0] : runs[1];
 }
 
 /** True when the broker's socket settings differ from the system's. */

@@ -28,12 +28,22 @@ let client: RawClient;
 beforeAll(async () => {
   broker = await startBroker({ port: 0, config: { 'num.partition.workers': 1 } });
   client = await RawClient.connect(broker.port);
-  await client.createTopic(TOPIC, 1);
-  for (let i = 0; i < BATCHES; i++) {
-    const r = await client.produce(TOPIC, 0, batchOf([recordValue(i)]), 1);
+  await fillTopic(client, TOPIC, BATCHES);
+});
+
+/** Creates `topic` (one partition) and appends `count` batches of one record each, acks=1. */
+async function fillTopic(
+  c: RawClient,
+  topic: string,
+  count: number,
+  value: (i: number) => string = recordValue,
+): Promise<void> {
+  await c.createTopic(topic, 1);
+  for (let i = 0; i < count; i++) {
+    const r = await c.produce(topic, 0, batchOf([value(i)]), 1);
     expect(r.errorCode).toBe(0);
   }
-});
+}
 
 afterAll(async () => {
   client?.close();
@@ -110,9 +120,7 @@ describe('fetch read-ahead', () => {
     await using b = await startBroker({ port: 0, config: { 'num.partition.workers': 1 } });
     const c = await RawClient.connect(b.port);
     try {
-      await c.createTopic('deleted-below', 1);
-      for (let i = 0; i < 40; i++)
-        await c.produce('deleted-below', 0, batchOf([recordValue(i)]), 1);
+      await fillTopic(c, 'deleted-below', 40);
       const first = await c.fetch('deleted-below', 0, 0, 0, FETCH_BYTES);
       expect(valuesOf(first.records)).toEqual([recordValue(0), recordValue(1)]);
       expect(b.core.readAheadStats.kept).toBe(1); // the read for offset 2
@@ -133,8 +141,7 @@ describe('fetch read-ahead', () => {
   it('never serves a deleted topic kept read to the topic created again under its name', async () => {
     const c = await RawClient.connect(broker.port);
     try {
-      await c.createTopic('again', 1);
-      for (let i = 0; i < 20; i++) await c.produce('again', 0, batchOf([recordValue(i)]), 1);
+      await fillTopic(c, 'again', 20);
       expect(await fetchValuesOf(c, 'again', 0)).toEqual([recordValue(0), recordValue(1)]);
       const del = await c.request<DeleteTopicsResponse>(20, 4, {
         topicNames: ['again'],
@@ -142,9 +149,8 @@ describe('fetch read-ahead', () => {
         timeoutMs: 10_000,
       });
       expect(del.responses[0]?.errorCode).toBe(0);
-      await c.createTopic('again', 1);
       const fresh = (i: number) => `new${i}:`.padEnd(8_000, 'y');
-      for (let i = 0; i < 20; i++) await c.produce('again', 0, batchOf([fresh(i)]), 1);
+      await fillTopic(c, 'again', 20, fresh);
       const before = stats();
       // The read kept for offset 2 belongs to the deleted topic.
       expect(await fetchValuesOf(c, 'again', 2)).toEqual([fresh(2), fresh(3)]);
@@ -158,8 +164,7 @@ describe('fetch read-ahead', () => {
     await using b = await startBroker({ port: 0, config: { 'num.partition.workers': 1 } });
     const c = await RawClient.connect(b.port);
     try {
-      await c.createTopic('crashed', 1);
-      for (let i = 0; i < 20; i++) await c.produce('crashed', 0, batchOf([recordValue(i)]), 1);
+      await fillTopic(c, 'crashed', 20);
       const route = b.core.route('crashed', 0);
       if (!route) throw new Error('no route');
       const before = await b.core.read(route, { offset: 0, maxBytes: 1, maxOffsetExclusive: 20 });
@@ -190,8 +195,7 @@ describe('fetch read-ahead', () => {
     });
     const c = await RawClient.connect(b.port);
     try {
-      await c.createTopic('off', 1);
-      for (let i = 0; i < 30; i++) await c.produce('off', 0, batchOf([recordValue(i)]), 1);
+      await fillTopic(c, 'off', 30);
       const got: string[] = [];
       for (let offset = 0; offset < 20; offset += 2)
         got.push(...(await fetchValuesOf(c, 'off', offset)));

@@ -464,6 +464,7 @@ async function readKept(
   route: PartitionRoute,
   want: ReadWant,
 ): Promise<ReadRes | null> {
+  if (ahead.size === 0) return null; // nothing kept: no key to build
   const key = readKey(ctx, t, route, want);
   if (key === null) return null;
   const instance = ctx.core.pool.instance(route.worker);
