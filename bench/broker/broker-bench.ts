@@ -31,8 +31,9 @@
  *             producer and consumer run on their own worker threads (latency.ts); beside it the
  *             floor of this machine for the same shape: the same threads through a plain relay
  *             process (two loopback hops, no broker), the same shape in C (bench/io/relay-floor.c,
- *             built with cc: the floor without Node), and the load average (on 2 cores the
- *             percentiles mean little when it is above ~2)
+ *             built with cc: the floor without Node), the same broker measured by a client in C
+ *             (bench/io/latency-client.c: the broker without a Node client's own pauses), and the
+ *             load average (on 2 cores the percentiles mean little when it is above ~2)
  *   tailing   (not in the default run) a consumer long-polls a partition while a producer
  *             writes it in 4 KiB batches, with min_bytes 1 and 1 MiB, on a fresh broker each
  *             (tailing.ts): records/s and the broker's CPU per record, alternated over 3 rounds
@@ -66,10 +67,12 @@ import {
 } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SLUICE_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { BROKER_CONFIGS } from '../../src/config/definitions.js';
 import { systemCongestionControl } from '../../src/io/socket-options.js';
 import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
 import { measureWriteLoop } from '../io/append.js';
+import { buildC, runC } from '../io/c-programs.js';
 import { killOnInterrupt, tempDir } from '../io/common.js';
 import {
   cpuSecondsSince,
@@ -83,10 +86,12 @@ import {
 import {
   formatPercentiles,
   measureLatency,
+  measureLatencyInC,
   measureRelayFloor,
   PACINGS,
   type Pacing,
   type Percentiles,
+  parsePercentiles,
 } from './latency.js';
 import { startPortChild } from './port-child.js';
 import { RawClient } from './raw-client.js';
@@ -131,6 +136,7 @@ async function serveBroker(extraFlags: readonly string[] = []): Promise<ServedBr
     spawn(
       process.execPath,
       [
+        ...SLUICE_NODE_FLAGS,
         ...brokerNodeFlags(),
         ...args,
         'serve',
@@ -391,23 +397,6 @@ async function produceLoad(
   return rates.reduce((a, r) => a + r, 0);
 }
 
-/**
- * Compiles `bench/io/NAME.c` with `cc` (or $CC) into a temp dir, runs it with `args` and returns
- * what it printed; null when there is no C compiler. Throws when the program fails.
- */
-function runC(name: string, args: (string | number)[]): string | null {
-  const dir = tempDir(tmpdir(), 'sluice-bench-c-');
-  try {
-    const binary = buildC(name, dir);
-    if (binary === null) return null;
-    const run = spawnSync(binary, args.map(String), { encoding: 'utf8' });
-    if (run.status !== 0) throw new Error(`${name} exited with ${run.status}`);
-    return run.stdout;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 /** Writes `records` to `file` again and again until at least `bytes` are written; the path. */
 function writeRepeated(file: string, records: Buffer, bytes: number): string {
   const fd = openSync(file, 'w');
@@ -417,15 +406,6 @@ function writeRepeated(file: string, records: Buffer, bytes: number): string {
     closeSync(fd);
   }
   return file;
-}
-
-/** Compiles `bench/io/NAME.c` into `dir`: the binary's path, or null without a C compiler. */
-function buildC(name: string, dir: string): string | null {
-  const source = new URL(`../io/${name}.c`, import.meta.url).pathname;
-  const binary = join(dir, name);
-  const cc = process.env.CC ?? 'cc';
-  const built = spawnSync(cc, ['-O2', '-pthread', '-o', binary, source], { stdio: 'ignore' });
-  return built.status === 0 ? binary : null;
 }
 
 /**
@@ -472,15 +452,7 @@ function cRelayFloor(opts: {
     opts.seconds,
     Math.round(opts.warmupMs / 1000),
   ]);
-  if (out === null) return null;
-  const fields = out.trim().split(' ').map(Number);
-  const nan = Number.NaN;
-  const [p50us = nan, p90us = nan, p99us = nan, p999us = nan, maxUs = nan, count = nan] = fields;
-  const floor = { p50us, p90us, p99us, p999us, maxUs, count };
-  if (fields.length !== 6 || !Object.values(floor).every(Number.isFinite)) {
-    throw new Error(`relay-floor printed ${JSON.stringify(out)}`);
-  }
-  return floor;
+  return out === null ? null : parsePercentiles(out, 'relay-floor');
 }
 
 /**
@@ -869,9 +841,11 @@ async function latency(): Promise<void> {
   try {
     const c = await RawClient.connect(b.host, b.port);
     await createTopic(c, 'l', 1);
+    await createTopic(c, 'lc', 1);
     c.close();
     const loadBefore = loadavg()[0] ?? 0;
     const r = await measureLatency({ ...opts, host: b.host, port: b.port, topic: 'l' });
+    const cClient = await measureLatencyInC({ ...opts, host: b.host, port: b.port, topic: 'lc' });
     const floor = await measureRelayFloor(opts);
     const cFloor = cRelayFloor(opts);
     const loadAfter = loadavg()[0] ?? 0;
@@ -880,6 +854,7 @@ async function latency(): Promise<void> {
       pacing: opts.pacing,
       ...r.latency,
       fromActualSend: r.fromActualSend,
+      cClient,
       relayFloor: floor.latency,
       cRelayFloor: cFloor,
       producerLoopDelayUs: r.producerLoopDelayUs,
@@ -890,6 +865,11 @@ async function latency(): Promise<void> {
       `latency @ ${opts.ratePerSec}/s acks=1 produce->consume (${opts.pacing} pacing): ${formatPercentiles(r.latency)}`,
     );
     console.log(`  from the actual send time:          ${formatPercentiles(r.fromActualSend)}`);
+    console.log(
+      cClient === null
+        ? '  client in C: not measured (no C compiler)'
+        : `  client in C (no Node on the client side): ${formatPercentiles(cClient.latency)}\n    from its actual send time:            ${formatPercentiles(cClient.fromActualSend)}`,
+    );
     console.log(`  floor: relay process, same threads: ${formatPercentiles(floor.latency)}`);
     console.log(
       cFloor === null

@@ -23,7 +23,10 @@
  * entry of its two worker threads.
  */
 
+import { rmSync, writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -32,6 +35,8 @@ import { FrameReader } from '../../src/broker/frame-reader.js';
 import { encodeRequest } from '../../src/protocol/frame.js';
 import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
 import { startWorker } from '../../src/threads/worker-spawn.js';
+import { runCAsync } from '../io/c-programs.js';
+import { tempDir } from '../io/common.js';
 import { connectReading, fetchBody, parsePrefix } from './fetch-stream.js';
 import { startPortChild } from './port-child.js';
 
@@ -149,6 +154,37 @@ async function produceThread(d: ThreadData): Promise<void> {
 }
 
 /**
+ * The request frames of broker mode, for `topic` (partition 0): `produce`, a Produce v8 request
+ * for one record of RECORD_BYTES with acks=1, and `fetch`, a Fetch v11 request at offset 0 whose
+ * 8-byte fetch offset sits at `fetchOffsetAt`. Both have correlation id 0, at CORRELATION_ID_AT;
+ * a sender rewrites only those fields. Shared with the C client (`bench/io/latency-client.c`).
+ */
+export function latencyRequests(topic: string): {
+  produce: Buffer;
+  fetch: Buffer;
+  fetchOffsetAt: number;
+} {
+  const value = Buffer.alloc(RECORD_BYTES, 7);
+  const records = encodeRecordBatch({
+    records: [{ key: null, value, headers: [], timestamp: Date.now() }],
+  });
+  const body = {
+    transactionalId: null,
+    acks: 1,
+    timeoutMs: 5000,
+    topicData: [{ name: topic, partitionData: [{ index: 0, records }] }],
+  };
+  const fetchAt = (offset: number) =>
+    encodeRequest(1, 11, 0, 'bench', fetchBody(topic, offset, LATENCY_FETCH_LIMITS));
+  const fetch = fetchAt(0);
+  return {
+    produce: encodeRequest(0, 8, 0, 'bench', body),
+    fetch,
+    fetchOffsetAt: fetchOffsetAt(fetch, fetchAt(1)),
+  };
+}
+
+/**
  * Produce frames kept for reuse: slot `i % PRODUCE_FRAME_SLOTS` is rewritten only once request
  * `i - PRODUCE_FRAME_SLOTS` was answered (its bytes have left the socket by then).
  */
@@ -177,17 +213,7 @@ interface Sender {
  * This form scavenges about every 2.4 s.
  */
 async function brokerSender(o: LatencyOptions): Promise<Sender> {
-  const value = Buffer.alloc(RECORD_BYTES, 7);
-  const records = encodeRecordBatch({
-    records: [{ key: null, value, headers: [], timestamp: Date.now() }],
-  });
-  const body = {
-    transactionalId: null,
-    acks: 1,
-    timeoutMs: 5000,
-    topicData: [{ name: o.topic, partitionData: [{ index: 0, records }] }],
-  };
-  const template = encodeRequest(0, 8, 0, 'bench', body);
+  const template = latencyRequests(o.topic).produce;
   const frames = Array.from({ length: PRODUCE_FRAME_SLOTS }, () => Buffer.from(template));
   let answered = 0;
   let failure: Error | null = null;
@@ -303,10 +329,7 @@ class LeanFetcher {
     o: LatencyOptions,
     onRecords: (records: Buffer, nowUs: number) => void,
   ): Promise<LeanFetcher> {
-    const frameAt = (offset: number) =>
-      encodeRequest(1, 11, 0, 'bench', fetchBody(o.topic, offset, LATENCY_FETCH_LIMITS));
-    const frame = frameAt(0);
-    const offsetAt = fetchOffsetAt(frame, frameAt(1));
+    const { fetch: frame, fetchOffsetAt: offsetAt } = latencyRequests(o.topic);
     const fetcher = new LeanFetcher(frame, offsetAt, null);
     const reader = new FrameReader(RESPONSE_FRAME_BYTES_MAX, (response) => {
       const now = nowUs();
@@ -520,6 +543,52 @@ export async function measureRelayFloor(
   } finally {
     relay.stop();
   }
+}
+
+/**
+ * The same load from a client in C (`bench/io/latency-client.c`, compiled with cc) with this
+ * module's request bytes: the broker measured without a Node client's own pauses. The topic's
+ * partition 0 must be empty. The C producer sends each record at its own time (`pacing` does not
+ * apply); `seconds` and the warm-up count in whole seconds. Null when there is no C compiler.
+ */
+export async function measureLatencyInC(
+  opts: LatencyOptions,
+): Promise<Pick<LatencyResult, 'latency' | 'fromActualSend'> | null> {
+  const dir = tempDir(tmpdir(), 'sluice-bench-latency-client-');
+  try {
+    const requests = latencyRequests(opts.topic);
+    writeFileSync(join(dir, 'produce'), requests.produce);
+    writeFileSync(join(dir, 'fetch'), requests.fetch);
+    const out = await runCAsync('latency-client', [
+      opts.port,
+      opts.ratePerSec,
+      Math.round(opts.seconds),
+      Math.round(opts.warmupMs / 1000),
+      join(dir, 'produce'),
+      join(dir, 'fetch'),
+      requests.fetchOffsetAt,
+    ]);
+    if (out === null) return null;
+    const [intended, actual] = out.trim().split('\n');
+    return {
+      latency: parsePercentiles(intended, 'latency-client'),
+      fromActualSend: parsePercentiles(actual, 'latency-client'),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Percentiles from a C program's line "p50 p90 p99 p99.9 max count" (microseconds, count). */
+export function parsePercentiles(line: string | undefined, what: string): Percentiles {
+  const fields = (line ?? '').trim().split(' ').map(Number);
+  const nan = Number.NaN;
+  const [p50us = nan, p90us = nan, p99us = nan, p999us = nan, maxUs = nan, count = nan] = fields;
+  const p = { p50us, p90us, p99us, p999us, maxUs, count };
+  if (fields.length !== 6 || !Object.values(p).every(Number.isFinite)) {
+    throw new Error(`${what} printed ${JSON.stringify(line)}`);
+  }
+  return p;
 }
 
 /** One line of percentiles for the bench output. */

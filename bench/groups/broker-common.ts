@@ -9,6 +9,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SLUICE_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { RawClient } from '../broker/raw-client.js';
 import { killOnInterrupt, tempDir } from '../io/common.js';
 
@@ -40,14 +41,15 @@ export async function serveBroker(config: Record<string, string>): Promise<Serve
   }
   const dataDir = tempDir(tmpdir(), 'sluice-bench-groups-');
   const sets = Object.entries(config).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
-  // The compiled broker (built by npm ci) runs as `sluice serve` does; the sources need tsx.
+  // The compiled broker (built by npm ci) runs as `sluice serve` does, with its Node flags; the
+  // sources need tsx.
   const entry = existsSync(join(REPO_ROOT, 'dist', 'cli', 'main.js'))
     ? ['dist/cli/main.js']
     : ['--import', 'tsx', 'src/cli/main.ts'];
   const child = killOnInterrupt(
     spawn(
       process.execPath,
-      [...entry, 'serve', '--host', '127.0.0.1', '--port', '0'].concat([
+      [...SLUICE_NODE_FLAGS, ...entry, 'serve', '--host', '127.0.0.1', '--port', '0'].concat([
         '--data-dir',
         dataDir,
         ...sets,

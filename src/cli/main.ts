@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --min-semi-space-size=16
 /**
  * The `sluice` command: one binary, sub-commands per job (serve, bench, topics, produce, consume,
  * groups).
