@@ -17,6 +17,7 @@
 
 import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { SLUICE_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import type { CreateTopicsResponse } from '../../src/protocol/generated/create-topics.js';
 import type { MetadataResponse } from '../../src/protocol/generated/metadata.js';
 import type { ProduceResponse } from '../../src/protocol/generated/produce.js';
@@ -78,7 +79,7 @@ async function main(): Promise<void> {
       '--set',
       `cluster.name=${cluster}`,
     ];
-    const child = await BrokerChild.start({ dataDir: dir, args });
+    const child = await BrokerChild.start({ dataDir: dir, args, nodeFlags: SLUICE_NODE_FLAGS });
     killOnInterrupt(child.proc);
     children.set(id, child);
   };

@@ -68,6 +68,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SLUICE_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { killOnInterrupt, tempDir } from '../io/common.js';
 
 const here = (f: string): string => new URL(f, import.meta.url).pathname;
@@ -110,10 +111,16 @@ const brokerConfigs = [
   ),
 ];
 
-/** Extra node options for the broker processes only (e.g. "--cpu-prof --cpu-prof-dir=DIR"). */
-const brokerNodeOptions = arg('--node-options', '')
-  .split(' ')
-  .filter((o) => o !== '');
+/**
+ * Node options of the broker processes: the `sluice` command's own (as `sluice serve` runs), then
+ * any extra ones given (e.g. "--cpu-prof --cpu-prof-dir=DIR"), for the broker processes only.
+ */
+const brokerNodeOptions = [
+  ...SLUICE_NODE_FLAGS,
+  ...arg('--node-options', '')
+    .split(' ')
+    .filter((o) => o !== ''),
+];
 
 function run(
   script: string,

@@ -20,7 +20,7 @@ export interface BrokerChildOptions {
   /** Open-file limit (soft and hard) of the child, set by the shell's `ulimit -n` before exec. */
   openFileLimit?: number;
   /** Node options before the script, e.g. ['--trace-gc-nvp']. */
-  nodeFlags?: string[];
+  nodeFlags?: readonly string[];
   /** Output kept for `log` (bytes; default 64 KiB). */
   outputKeptBytes?: number;
 }
