@@ -73,30 +73,30 @@ static void fail(const char *what, long detail) {
 static uint32_t be32(const unsigned char *p) {
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
-static int64_t be64(const unsigned char *p) { return (int64_t)((uint64_t)be32(p) << 32 | be32(p + 4)); }
+static int64_t be64(const unsigned char *p) {
+  return (int64_t)((uint64_t)be32(p) << 32 | be32(p + 4));
+}
 static void put32(char *p, uint32_t v) {
   uint32_t n = htonl(v);
   memcpy(p, &n, 4);
 }
 
 static int connect_to(int port) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) != 0) return -1;
-  int one = 1;
-  setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  int s = connect_loopback(port);
   struct timeval slice = {0, 100000}; /* reads wake every 100 ms to look at the clock */
-  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof slice);
+  if (s >= 0) setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof slice);
   return s;
 }
 
-/* Reads exactly n bytes unless `deadline_us` passes or the peer closes; 0 on success. */
+/*
+ * Reads exactly n bytes (0), unless `deadline_us` passes, another thread failed or the peer
+ * closes (-1).
+ */
 static int read_exact(int s, unsigned char *b, long n, double deadline_us) {
   for (long got = 0; got < n;) {
     ssize_t r = read(s, b + got, n - got);
     if (r == 0) return -1;
-    if (r < 0 && now_us() > deadline_us) return -1;
+    if (r < 0 && (failed || now_us() > deadline_us)) return -1;
     if (r > 0) got += r;
   }
   return 0;
@@ -123,7 +123,9 @@ static void *produce(void *arg) {
     double now = now_us();
     intended_us[i] = due_ns / 1000.0;
     sent_us[i] = now;
-    if (write_all(s, produce_frame, produce_bytes) != 0) return fail("produce write failed", i), NULL;
+    if (write_all(s, produce_frame, produce_bytes) != 0) {
+      return fail("produce write failed", i), NULL;
+    }
   }
   return NULL;
 }
@@ -186,7 +188,9 @@ static void *consume(void *arg) {
     put32(fetch_frame + CORRELATION_ID_AT, (uint32_t)id);
     put32(fetch_frame + fetch_offset_at, 0);
     put32(fetch_frame + fetch_offset_at + 4, (uint32_t)offset);
-    if (write_all(s, fetch_frame, fetch_bytes) != 0) return fail("fetch write failed", offset), NULL;
+    if (write_all(s, fetch_frame, fetch_bytes) != 0) {
+      return fail("fetch write failed", offset), NULL;
+    }
     long n = read_frame(s, b, deadline_us);
     if (n < 0) return fail("fetch responses stopped at offset", offset), NULL;
     offset = take_records(b, n, offset, now_us());

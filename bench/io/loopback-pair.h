@@ -1,14 +1,16 @@
 /*
  * Shared by the C baselines in bench/io: a monotonic clock in seconds, a blocking write of a
- * whole buffer, and a loopback TCP connection whose far end is a forked child that reads
- * everything with 1 MiB reads and drops it. Functions are `static inline` so that a program
- * using only some of them compiles without unused-function warnings.
+ * whole buffer, a connection to a loopback port, and a loopback TCP connection whose far end is
+ * a forked child that reads everything with 1 MiB reads and drops it. Functions are
+ * `static inline` so that a program using only some of them compiles without unused-function
+ * warnings.
  */
 #ifndef SLUICE_BENCH_LOOPBACK_PAIR_H
 #define SLUICE_BENCH_LOOPBACK_PAIR_H
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -30,6 +32,17 @@ static inline int write_all(int fd, const char *b, long n) {
     w += k;
   }
   return 0;
+}
+
+/* A connection to 127.0.0.1:port with TCP_NODELAY, or -1. */
+static inline int connect_loopback(int port) {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) != 0) return -1;
+  int one = 1;
+  setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return s;
 }
 
 static inline void drain(struct sockaddr_in addr) {

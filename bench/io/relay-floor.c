@@ -41,16 +41,6 @@ static volatile int producer_done;
 
 static double now_us(void) { return now_s() * 1e6; }
 
-static int connect_loopback(int port) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) != 0) return -1;
-  int one = 1;
-  setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return s;
-}
-
 /* The relay process: the first byte of each connection says its role ('P' or 'C'). */
 static void relay(int listener) {
   int a = accept(listener, 0, 0), b = accept(listener, 0, 0);
