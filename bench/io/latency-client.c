@@ -212,13 +212,13 @@ static int by_value(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* Prints the percentiles of receipt time minus `from_us[i]`, for records due after the warm-up. */
-static int print_percentiles(const double *from_us, double measured_from_us) {
+/* Prints the percentiles of receipt time minus `from_us[i]` for the records from `first` on. */
+static int print_percentiles(const double *from_us, long first) {
   double *latency_us = calloc(total, sizeof *latency_us);
   if (latency_us == NULL) return -1;
   long n = 0;
   for (long i = 0; i < total; i++)
-    if (intended_us[i] >= measured_from_us && received_us[i] > 0)
+    if (i >= first && sent_us[i] > 0 && received_us[i] > 0)
       latency_us[n++] = received_us[i] - from_us[i];
   if (n == 0) return free(latency_us), -1;
   qsort(latency_us, n, sizeof *latency_us, by_value);
@@ -267,9 +267,9 @@ int main(int argc, char **argv) {
   pthread_join(at, NULL);
   pthread_join(ct, NULL);
   if (failed) return 1;
-  double measured_from_us = start_us + warmup_s * 1e6;
-  if (print_percentiles(intended_us, measured_from_us) != 0 ||
-      print_percentiles(sent_us, measured_from_us) != 0) {
+  /* By index, not by comparing times: record first is due exactly when the warm-up ends. */
+  long first = (long)warmup_s * rate;
+  if (print_percentiles(intended_us, first) != 0 || print_percentiles(sent_us, first) != 0) {
     fprintf(stderr, "latency-client: no record arrived after the warm-up\n");
     return 1;
   }
