@@ -442,12 +442,12 @@ async function sendfileToConsumer(
  * The latency floor without Node (`bench/io/relay-floor.c`): the relay floor's shape in C, at
  * the same rate, length and warm-up; null when there is no C compiler.
  */
-function cRelayFloor(opts: {
+async function cRelayFloor(opts: {
   ratePerSec: number;
   seconds: number;
   warmupMs: number;
-}): Percentiles | null {
-  const out = runC('relay-floor', [
+}): Promise<Percentiles | null> {
+  const out = await runC('relay-floor', [
     opts.ratePerSec,
     opts.seconds,
     Math.round(opts.warmupMs / 1000),
@@ -462,21 +462,21 @@ function cRelayFloor(opts: {
  * rounds in GB/s, `[the system's socket settings, the broker's]` (see `bothSockets`), or null
  * when there is no C compiler.
  */
-function kernelSendfileGBps(
+async function kernelSendfileGBps(
   records: Buffer,
   totalBytes: number,
   broker: ReferenceSocket,
-): [number, number] | null {
+): Promise<[number, number] | null> {
   const dir = tempDir(tmpdir(), 'sluice-bench-sendfile-');
   try {
     const file = writeRepeated(join(dir, 'records'), records, totalBytes);
     const bytes = Math.floor(totalBytes / records.length) * records.length;
-    const system = bestRound(runC('raw-sendfile', [file, bytes, 0]));
+    const system = bestRound(await runC('raw-sendfile', [file, bytes, 0]));
     if (system === null) return null;
     if (!changesSocket(broker)) return [system, system];
     const congestion = broker.congestion === '' ? '-' : broker.congestion;
     const tuned = bestRound(
-      runC('raw-sendfile', [file, bytes, 0, broker.sendBufferBytes, congestion]),
+      await runC('raw-sendfile', [file, bytes, 0, broker.sendBufferBytes, congestion]),
     );
     return tuned === null ? null : [system, tuned];
   } finally {
@@ -492,8 +492,10 @@ const CEILING_ROUNDS = 3;
  * The loopback TCP ceiling without Node (`bench/io/loopback-ceiling.c`): the best of its rounds
  * in GB/s, or null when there is no C compiler.
  */
-function loopbackCeilingGBps(writeBytes: number): number | null {
-  return bestRound(runC('loopback-ceiling', [CEILING_ROUND_BYTES, writeBytes, CEILING_ROUNDS]));
+async function loopbackCeilingGBps(writeBytes: number): Promise<number | null> {
+  return bestRound(
+    await runC('loopback-ceiling', [CEILING_ROUND_BYTES, writeBytes, CEILING_ROUNDS]),
+  );
 }
 
 /**
@@ -520,7 +522,7 @@ async function produce(clients: number): Promise<void> {
     const one = await produceRun(1, 4, clients);
     const eight = await produceRun(8, 4, clients);
     const sink = await produceSinkRun(4, clients);
-    const ceilingGBps = loopbackCeilingGBps(buf.length);
+    const ceilingGBps = await loopbackCeilingGBps(buf.length);
     results.produce = {
       clients,
       recordsPerBatch: records,
@@ -602,7 +604,7 @@ async function fetch(): Promise<void> {
   const streams = streamed.map((r) => r.gbps);
   const bestStream = faster(streamed);
   const frames = await bothSockets(broker, (k) => frameReference(response, totalBytes, k));
-  const kernel = kernelSendfileGBps(response, totalBytes, broker);
+  const kernel = await kernelSendfileGBps(response, totalBytes, broker);
   const toConsumer = await sendfileToConsumer(response, totalBytes, 2 * GIB, broker);
   const bestToConsumer = toConsumer === null ? null : faster(toConsumer);
   const limit = Math.max(...streams);
@@ -847,7 +849,7 @@ async function latency(): Promise<void> {
     const r = await measureLatency({ ...opts, host: b.host, port: b.port, topic: 'l' });
     const cClient = await measureLatencyInC({ ...opts, host: b.host, port: b.port, topic: 'lc' });
     const floor = await measureRelayFloor(opts);
-    const cFloor = cRelayFloor(opts);
+    const cFloor = await cRelayFloor(opts);
     const loadAfter = loadavg()[0] ?? 0;
     results.latency = {
       rate: opts.ratePerSec,

@@ -35,7 +35,7 @@ import { FrameReader } from '../../src/broker/frame-reader.js';
 import { encodeRequest } from '../../src/protocol/frame.js';
 import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
 import { startWorker } from '../../src/threads/worker-spawn.js';
-import { runCAsync } from '../io/c-programs.js';
+import { runC } from '../io/c-programs.js';
 import { tempDir } from '../io/common.js';
 import { connectReading, fetchBody, parsePrefix } from './fetch-stream.js';
 import { startPortChild } from './port-child.js';
@@ -545,6 +545,9 @@ export async function measureRelayFloor(
   }
 }
 
+/** Hosts the C client reaches (it connects to 127.0.0.1). */
+const LOOPBACK_HOSTS: readonly string[] = ['127.0.0.1', 'localhost'];
+
 /**
  * The same load from a client in C (`bench/io/latency-client.c`, compiled with cc) with this
  * module's request bytes: the broker measured without a Node client's own pauses. The topic's
@@ -554,12 +557,15 @@ export async function measureRelayFloor(
 export async function measureLatencyInC(
   opts: LatencyOptions,
 ): Promise<Pick<LatencyResult, 'latency' | 'fromActualSend'> | null> {
+  // The C client connects to 127.0.0.1 only: a broker elsewhere would be a silent wrong answer.
+  if (!LOOPBACK_HOSTS.includes(opts.host))
+    throw new Error(`the C client needs 127.0.0.1, not ${opts.host}`);
   const dir = tempDir(tmpdir(), 'sluice-bench-latency-client-');
   try {
     const requests = latencyRequests(opts.topic);
     writeFileSync(join(dir, 'produce'), requests.produce);
     writeFileSync(join(dir, 'fetch'), requests.fetch);
-    const out = await runCAsync('latency-client', [
+    const out = await runC('latency-client', [
       opts.port,
       opts.ratePerSec,
       Math.round(opts.seconds),

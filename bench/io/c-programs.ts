@@ -21,24 +21,10 @@ export function buildC(name: string, dir: string): string | null {
 
 /**
  * Compiles `bench/io/NAME.c`, runs it with `args` and returns what it printed; null when there is
- * no C compiler. Throws when the program fails. Blocks this thread while it runs: for programs
- * that need nothing from it (see `runCAsync`).
+ * no C compiler. Throws when the program fails. Does not block this thread, so the program may
+ * talk to a broker running in this process.
  */
-export function runC(name: string, args: readonly (string | number)[]): string | null {
-  const dir = tempDir(tmpdir(), 'sluice-bench-c-');
-  try {
-    const binary = buildC(name, dir);
-    if (binary === null) return null;
-    const run = spawnSync(binary, args.map(String), { encoding: 'utf8' });
-    if (run.status !== 0) throw new Error(`${name} exited with ${run.status}: ${run.stderr}`);
-    return run.stdout;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** `runC` without blocking this thread: for a program that talks to a broker in this process. */
-export async function runCAsync(
+export async function runC(
   name: string,
   args: readonly (string | number)[],
 ): Promise<string | null> {
