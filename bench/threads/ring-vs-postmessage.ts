@@ -8,8 +8,9 @@
  *    - `raw postMessage`: plain port.postMessage with 'message' events, no channel at all.
  * 2. One-way wake latency (HdrHistogram percentiles): the main thread sends one timestamped
  *    message to a worker that is asleep (Atomics.wait), the worker notes how long the wake took
- *    and answers with its own timestamp; the main thread, asleep in Atomics.waitAsync, notes the
- *    other direction. Samples are spaced a millisecond apart so both sides really sleep.
+ *    and answers with its own timestamp; the main thread, asleep on its event loop, notes the
+ *    other direction. The main thread sleeps on its doorbell (`src/threads/doorbell.ts`), or in
+ *    Atomics.waitAsync without the native addon or with SLUICE_DOORBELL=0. Samples are spaced a millisecond apart so both sides really sleep.
  *
  *   node --import tsx bench/threads/ring-vs-postmessage.ts [--count N] [--samples N] [--json FILE]
  *
@@ -21,6 +22,7 @@ import { cpus } from 'node:os';
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import hdr from 'hdr-histogram-js';
 import { type ChannelEndpoint, createChannel, type Transport } from '../../src/threads/channel.js';
+import { threadDoorbell } from '../../src/threads/doorbell.js';
 import { startWorker } from '../../src/threads/worker-spawn.js';
 import { type EchoJob, STOP_TAG } from './echo-protocol.js';
 
@@ -245,7 +247,7 @@ async function main(): Promise<void> {
     });
     latency.push({
       transport,
-      direction: 'worker -> main (waitAsync)',
+      direction: `worker -> main (${threadDoorbell() === null ? 'waitAsync' : 'doorbell'})`,
       ...percentilesUs(r.toMain),
     });
   }

@@ -26,6 +26,9 @@
 //   crc32c(buf, init?) -> uint32                SSE4.2 (3 interleaved streams) or software
 //   crc32cHardware() -> boolean
 //   scheduleThreadAsBatch() -> boolean         the calling thread to SCHED_BATCH (Linux only)
+//   bellOpen(callback) -> id                    a doorbell of the calling thread's event loop
+//   bellRing(id) -> boolean                     from any thread: run that loop's callback soon
+//   bellClose(id)                               on the opening thread
 #include <errno.h>
 #include <fcntl.h>
 #include <napi.h>
@@ -44,6 +47,7 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <mutex>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -862,6 +866,133 @@ Napi::Value GetTcpCongestion(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// ---------------------------------------------------------------------------------------------
+// Doorbells
+//
+// A doorbell is a libuv async handle on the event loop of the thread that opened it, plus a JS
+// callback. Any thread may ring it by id; the owning loop then runs the callback once for all
+// rings since its last run (uv_async_send coalesces), followed by a microtask checkpoint
+// (napi_make_callback). It replaces `Atomics.waitAsync` where one thread wakes another's event
+// loop thousands of times a second: every waitAsync leaves a little garbage in V8's old
+// generation (bench/threads/wait-async-heap.ts), a doorbell none.
+//
+// Lifetime: the table below maps ids to bells under one mutex, so a ring racing a close either
+// finds the bell open (uv_async_send is thread-safe) or finds the slot empty (returns false).
+// A bell is closed by `bellClose` or, if its thread's environment ends first, by a cleanup hook.
+// The handle is unreferenced: an open bell does not keep its loop alive.
+
+constexpr int kBellsMax = 1024;
+
+struct Bell {
+  uv_async_t async;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context context;
+  int id;
+};
+
+std::mutex gBellsMutex;
+Bell* gBells[kBellsMax] = {};  // guarded by gBellsMutex
+
+void OnBellRung(uv_async_t* handle) {
+  Bell* bell = static_cast<Bell*>(handle->data);
+  napi_env env = bell->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value fn;
+  napi_value recv;
+  if (napi_get_reference_value(env, bell->callback, &fn) == napi_ok && fn != nullptr &&
+      napi_get_global(env, &recv) == napi_ok) {
+    napi_status st = napi_make_callback(env, bell->context, recv, fn, 0, nullptr, nullptr);
+    if (st == napi_pending_exception) {
+      // The callback threw: report it as Node reports any uncaught exception.
+      napi_value err;
+      if (napi_get_and_clear_last_exception(env, &err) == napi_ok) napi_fatal_exception(env, err);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+void CloseBell(Bell* bell) {
+  {
+    std::lock_guard<std::mutex> lock(gBellsMutex);
+    if (gBells[bell->id] == bell) gBells[bell->id] = nullptr;
+  }
+  napi_delete_reference(bell->env, bell->callback);
+  napi_async_destroy(bell->env, bell->context);
+  uv_close(reinterpret_cast<uv_handle_t*>(&bell->async),
+           [](uv_handle_t* h) { delete static_cast<Bell*>(h->data); });
+}
+
+void CloseBellAtExit(void* arg) { CloseBell(static_cast<Bell*>(arg)); }
+
+Napi::Value BellOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsFunction()) return ThrowType(env, "bellOpen(callback)");
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+    return ThrowErrno(env, EINVAL, "bellOpen");
+  }
+  auto* bell = new Bell();
+  bell->env = env;
+  bell->id = -1;
+  if (uv_async_init(loop, &bell->async, OnBellRung) != 0) {
+    delete bell;
+    return ThrowErrno(env, EINVAL, "uv_async_init");
+  }
+  bell->async.data = bell;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&bell->async));
+  napi_create_reference(env, info[0], 1, &bell->callback);
+  napi_async_init(env, nullptr, Napi::String::New(env, "sluice.doorbell"), &bell->context);
+  {
+    std::lock_guard<std::mutex> lock(gBellsMutex);
+    for (int i = 0; i < kBellsMax; i++) {
+      if (gBells[i] == nullptr) {
+        gBells[i] = bell;
+        bell->id = i;
+        break;
+      }
+    }
+  }
+  if (bell->id < 0) {
+    bell->id = 0;  // CloseBell compares the slot with the bell: slot 0 is not this one
+    CloseBell(bell);
+    return ThrowErrno(env, EMFILE, "bellOpen");
+  }
+  napi_add_env_cleanup_hook(env, CloseBellAtExit, bell);
+  return Napi::Number::New(env, bell->id);
+}
+
+Napi::Value BellRing(const Napi::CallbackInfo& info) {
+  int64_t id;
+  if (!ArgInt(info, 0, "id", &id)) return info.Env().Undefined();
+  bool rung = false;
+  if (id < kBellsMax) {
+    std::lock_guard<std::mutex> lock(gBellsMutex);
+    Bell* bell = gBells[id];
+    if (bell != nullptr) rung = uv_async_send(&bell->async) == 0;
+  }
+  return Napi::Boolean::New(info.Env(), rung);
+}
+
+Napi::Value BellClose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t id;
+  if (!ArgInt(info, 0, "id", &id)) return env.Undefined();
+  Bell* bell = nullptr;
+  if (id < kBellsMax) {
+    std::lock_guard<std::mutex> lock(gBellsMutex);
+    bell = gBells[id];
+  }
+  if (bell == nullptr || bell->env != env) return ThrowErrno(env, EBADF, "bellClose");
+  napi_remove_env_cleanup_hook(env, CloseBellAtExit, bell);
+  CloseBell(bell);
+  return env.Undefined();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thread scheduling
+
 // Puts the calling thread (not the process: on Linux pid 0 names the calling thread) under
 // SCHED_BATCH, keeping its nice value. A SCHED_BATCH thread that wakes up does not preempt the
 // thread running on its CPU; it runs when a CPU is idle or at the next scheduling decision. The
@@ -878,13 +1009,16 @@ Napi::Value ScheduleThreadAsBatch(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value AbiVersion(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), 6);
+  return Napi::Number::New(info.Env(), 7);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Tables();
   exports.Set("abiVersion", Napi::Function::New(env, AbiVersion));
   exports.Set("scheduleThreadAsBatch", Napi::Function::New(env, ScheduleThreadAsBatch));
+  exports.Set("bellOpen", Napi::Function::New(env, BellOpen));
+  exports.Set("bellRing", Napi::Function::New(env, BellRing));
+  exports.Set("bellClose", Napi::Function::New(env, BellClose));
   exports.Set("pwrite", Napi::Function::New(env, Pwrite));
   exports.Set("pwritev", Napi::Function::New(env, Pwritev));
   exports.Set("pread", Napi::Function::New(env, Pread));

@@ -33,6 +33,16 @@ export type SendFileRange = (
 /** The functions the addon exports. Errors thrown or rejected carry `code` and `syscall`. */
 export interface NativeAddon {
   abiVersion(): number;
+  /**
+   * Opens a doorbell on the calling thread's event loop: `callback` runs there (then microtasks)
+   * once for all rings since its last run. Returns the bell's id, for `bellRing` on any thread.
+   * The bell does not keep the loop alive; it closes with `bellClose` or with its thread.
+   */
+  bellOpen(callback: () => void): number;
+  /** Rings bell `id` from any thread; false when no such bell is open. */
+  bellRing(id: number): boolean;
+  /** Closes bell `id`; only on the thread that opened it. */
+  bellClose(id: number): void;
   /** Writes all of `buf` at `position` (loops over short writes). Returns bytes written. */
   pwrite(fd: number, buf: Uint8Array, position: number): number;
   /** Writes the buffers back to back at `position` (at most 1024 buffers). Returns bytes. */
@@ -106,7 +116,7 @@ export interface NativeAddon {
 }
 
 const ADDON_RELATIVE_PATH = join('native', 'build', 'Release', 'sluice_native.node');
-const EXPECTED_ABI_VERSION = 6;
+const EXPECTED_ABI_VERSION = 7;
 const MAX_PARENT_DIRS = 8;
 
 let cached: NativeAddon | null | undefined;

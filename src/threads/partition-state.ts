@@ -9,6 +9,7 @@
  * BigInt64Array at byte 0:  slot s occupies words [s*4, s*4+4):
  *     +0 logStartOffset   +1 logEndOffset (LEO)   +2 highWatermark   +3 flushedOffset
  * Int32Array after it:      word 0 GLOBAL_CHANGES, word 1 WAITERS,
+ *                           words 2..15 BELLS: bell words of threads waiting on a doorbell
  *                           word HEADER_WORDS + s: slot s's change counter (a seqlock)
  * ```
  *
@@ -25,13 +26,14 @@
  * `snapshot` reads all four consistently with the seqlock. Owners keep logStart <= HW <= LEO and
  * publish LEO before HW when both grow, so a reader that reads HW before LEO never sees HW > LEO.
  *
- * Waiting: `waitForChangeAsync` (any thread; `Atomics.waitAsync`, multiplexed per counter and
- * thread by `change-waits.ts`) and `waitForChange` (workers; `Atomics.wait`) wait on a slot's
- * counter or on GLOBAL_CHANGES, given the counter value the caller saw before it checked the
- * offsets. Writers notify only when WAITERS > 0.
+ * Waiting: `waitForChangeAsync` (any thread; on the thread's doorbell or `Atomics.waitAsync`,
+ * multiplexed per thread by `change-waits.ts`) and `waitForChange` (workers; `Atomics.wait`) wait
+ * on a slot's counter or on GLOBAL_CHANGES, given the counter value the caller saw before it
+ * checked the offsets. Writers notify, and ring the bells in BELLS, only when WAITERS > 0.
  */
 
-import { type ChangeWaitResult, ChangeWaits } from './change-waits.js';
+import { type BellSlots, type ChangeWaitResult, ChangeWaits } from './change-waits.js';
+import { NO_BELL_WORD, ringDoorbell } from './doorbell.js';
 
 /** Hard limit on the slot count of one table (36 MiB of shared memory at the limit). */
 export const PARTITION_SLOTS_MAX = 1 << 20;
@@ -47,6 +49,8 @@ const GLOBAL_CHANGES_INDEX = 0;
 const WAITERS_INDEX = 1;
 /** Int32 words before the per-slot counters (one 64-byte line). */
 const HEADER_WORDS = 16;
+/** The bell words of threads waiting on a doorbell: the rest of the header line. */
+const BELL_SLOTS: BellSlots = { first: 2, count: HEADER_WORDS - 2 };
 /** `snapshot` gives up (returns null) after this many torn attempts. */
 const SNAPSHOT_TRIES_MAX = 1000;
 
@@ -156,9 +160,19 @@ export class PartitionStateTable {
     // comes after our counter bumps in the sequentially consistent order: the compare fails
     // and it does not sleep. If we read WAITERS > 0, we notify; a waiter not yet asleep finds the
     // counter changed when it calls wait.
-    if (Atomics.load(this.counters, WAITERS_INDEX) > 0) {
-      Atomics.notify(this.counters, seqIndex);
-      Atomics.notify(this.counters, GLOBAL_CHANGES_INDEX);
+    if (Atomics.load(this.counters, WAITERS_INDEX) > 0) this.wake(seqIndex);
+  }
+
+  /**
+   * Wakes the waiters of counter `seqIndex` and of GLOBAL_CHANGES: the blocked and waitAsync ones
+   * with a notify, and every thread that waits on its doorbell with a ring.
+   */
+  private wake(seqIndex: number): void {
+    Atomics.notify(this.counters, seqIndex);
+    Atomics.notify(this.counters, GLOBAL_CHANGES_INDEX);
+    for (let i = BELL_SLOTS.first; i < BELL_SLOTS.first + BELL_SLOTS.count; i++) {
+      const bell = Atomics.load(this.counters, i);
+      if (bell !== NO_BELL_WORD) ringDoorbell(bell);
     }
   }
 
@@ -174,10 +188,7 @@ export class PartitionStateTable {
     const seqIndex = this.seqIndex(slot);
     Atomics.add(this.counters, seqIndex, 2);
     Atomics.add(this.counters, GLOBAL_CHANGES_INDEX, 1);
-    if (Atomics.load(this.counters, WAITERS_INDEX) > 0) {
-      Atomics.notify(this.counters, seqIndex);
-      Atomics.notify(this.counters, GLOBAL_CHANGES_INDEX);
-    }
+    if (Atomics.load(this.counters, WAITERS_INDEX) > 0) this.wake(seqIndex);
   }
 
   /** Owner thread only: zeroes a slot (a newly assigned or reused partition). */
@@ -194,7 +205,7 @@ export class PartitionStateTable {
     seenCount: number,
     timeoutMs: number,
   ): Promise<ChangeWaitResult> {
-    this.asyncWaits ??= new ChangeWaits(this.counters, WAITERS_INDEX);
+    this.asyncWaits ??= new ChangeWaits(this.counters, WAITERS_INDEX, BELL_SLOTS);
     return this.asyncWaits.wait(this.counterIndex(target), seenCount, timeoutMs);
   }
 

@@ -6,9 +6,11 @@
  *
  * ```
  * byte 0    +-------------------------------------------------------------+
- *           | producer line (64 B): TAIL, CONSUMER_SLEEPING, CONSUMER_WAKE  |
+ *           | producer line (64 B): TAIL, CONSUMER_SLEEPING, CONSUMER_WAKE,  |
+ *           |                       CONSUMER_BELL                          |
  * byte 64   +-------------------------------------------------------------+
- *           | consumer line (64 B): HEAD, PRODUCER_SLEEPING, PRODUCER_WAKE  |
+ *           | consumer line (64 B): HEAD, PRODUCER_SLEEPING, PRODUCER_WAKE,  |
+ *           |                       PRODUCER_BELL                          |
  * byte 128  +-------------------------------------------------------------+
  *           | constants line (64 B): MAGIC, CAPACITY_BYTES, CLOSED          |
  * byte 192  +-------------------------------------------------------------+
@@ -28,7 +30,9 @@
  * Sleeping: a side that finds nothing to do sets its SLEEPING flag, reads its WAKE word (a
  * futex sequence counter), re-checks the ring, and only then waits on the WAKE word with the value
  * it read. The other side publishes first (TAIL, HEAD or CLOSED) and then, if the flag is set,
- * clears it, bumps WAKE and notifies. `ring.ts` explains at each call why no wake-up is lost. The
+ * clears it, bumps WAKE and notifies. A side that waits on its event loop with a doorbell
+ * (`doorbell.ts`) stores its BELL word before its SLEEPING flag; the waker then rings that bell
+ * instead of notifying (a side that waits with `Atomics.wait`/`waitAsync` stores BELL = 0 first). `ring.ts` explains at each call why no wake-up is lost. The
  * futex is a separate counter rather than TAIL/HEAD so that `close()` (which moves neither) can
  * wake a sleeper too.
  *
@@ -63,18 +67,28 @@ export const TAIL_INDEX = 0;
 export const CONSUMER_SLEEPING_INDEX = 1;
 /** Int32 index of the consumer's futex word, bumped by whoever wakes the consumer. */
 export const CONSUMER_WAKE_INDEX = 2;
+/**
+ * Int32 index of the consumer's doorbell word (`doorbell.ts`): its bell's id plus one while it
+ * waits on its event loop with a bell, 0 while it waits with `Atomics.wait`/`waitAsync`.
+ */
+export const CONSUMER_BELL_INDEX = 3;
 /** Int32 index of HEAD: the consumer's next read position (free-running, mod 2^32). */
 export const HEAD_INDEX = 16;
 /** Int32 index of the producer's "I am about to sleep on HEAD" flag (0 or 1). */
 export const PRODUCER_SLEEPING_INDEX = 17;
 /** Int32 index of the producer's futex word, bumped by whoever wakes the producer. */
 export const PRODUCER_WAKE_INDEX = 18;
+/** Int32 index of the producer's doorbell word (as CONSUMER_BELL_INDEX). */
+export const PRODUCER_BELL_INDEX = 19;
 /** Int32 index of the magic word that identifies an initialised ring. */
 export const MAGIC_INDEX = 32;
 /** Int32 index of the data area size in bytes (set once at creation). */
 export const CAPACITY_INDEX = 33;
 /** Int32 index of the closed flag (0 open, 1 closed); either side may set it. */
 export const CLOSED_INDEX = 34;
+
+/** Each side's doorbell word sits this many words after its SLEEPING word. */
+export const BELL_AFTER_SLEEPING_WORDS = 2;
 
 /** Number of Int32 control words (three 64-byte lines). */
 export const CONTROL_WORDS = 48;

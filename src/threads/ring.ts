@@ -10,7 +10,7 @@
  * - Batched consume: `drain(fn, maxMessages)` handles many messages per wake-up and publishes HEAD
  *   once at the end.
  * - Waiting: `waitForData` (blocking `Atomics.wait`, for workers) and `waitForDataAsync`
- *   (`Atomics.waitAsync`, for the main thread). The producer notifies only when the consumer has
+ *   (on the thread's doorbell, `doorbell.ts`, else `Atomics.waitAsync`; for the main thread). The producer notifies only when the consumer has
  *   announced that it sleeps, so a busy consumer costs no notify per message.
  *
  * Memory ordering: every cross-thread word is read and written with `Atomics` (sequentially
@@ -19,9 +19,12 @@
  * holds the other way for HEAD: the producer never overwrites bytes the consumer has not released.
  */
 
+import { NO_BELL_WORD, ringDoorbell, threadDoorbell } from './doorbell.js';
 import {
+  BELL_AFTER_SLEEPING_WORDS,
   CAPACITY_INDEX,
   CLOSED_INDEX,
+  CONSUMER_BELL_INDEX,
   CONSUMER_SLEEPING_INDEX,
   CONSUMER_WAKE_INDEX,
   CONTROL_BYTES,
@@ -30,6 +33,7 @@ import {
   isValidCapacity,
   MAGIC_INDEX,
   maxPayloadBytes,
+  PRODUCER_BELL_INDEX,
   PRODUCER_SLEEPING_INDEX,
   PRODUCER_WAKE_INDEX,
   RECORD_HEADER_BYTES,
@@ -156,6 +160,12 @@ export class RingControl {
     Atomics.notify(this.ctl, CONSUMER_WAKE_INDEX);
     Atomics.add(this.ctl, PRODUCER_WAKE_INDEX, 1);
     Atomics.notify(this.ctl, PRODUCER_WAKE_INDEX);
+    // A sleeper on a doorbell stores its BELL word before it checks CLOSED: if that store came
+    // before our load, we ring it; if after, its check sees our CLOSED store.
+    for (const bellIndex of [CONSUMER_BELL_INDEX, PRODUCER_BELL_INDEX]) {
+      const bell = Atomics.load(this.ctl, bellIndex);
+      if (bell !== NO_BELL_WORD) ringDoorbell(bell);
+    }
   }
 
   /** Throws unless `payloadBytes` and `tag` are acceptable for this ring. */
@@ -189,7 +199,12 @@ export class RingControl {
     // wait. If we saw 1, we bump WAKE: a sleeper that read WAKE before the bump finds the value
     // changed when it calls wait (returns at once) or is already waiting and gets this notify.
     Atomics.add(this.ctl, wakeIndex, 1);
-    Atomics.notify(this.ctl, wakeIndex);
+    // The sleeper stored BELL before the SLEEPING=1 we took, so we read that wait's BELL or a
+    // later wait's (one that began after we took its flag, whose own re-check sees our publish).
+    const bell = Atomics.load(this.ctl, sleepingIndex + BELL_AFTER_SLEEPING_WORDS);
+    if (bell !== NO_BELL_WORD) ringDoorbell(bell);
+    // Wakes the sleeper's Atomics.wait or Atomics.waitAsync on WAKE.
+    else Atomics.notify(this.ctl, wakeIndex);
   }
 
   /**
@@ -217,6 +232,7 @@ export class RingControl {
       if (leftMs <= 0) return 'timed-out';
       // Announce, then read the futex value, then re-check (check-after-announce). See
       // wakeIfSleeping for why a publish between these steps cannot be missed.
+      Atomics.store(this.ctl, sleepingIndex + BELL_AFTER_SLEEPING_WORDS, NO_BELL_WORD);
       Atomics.store(this.ctl, sleepingIndex, 1);
       const seq = Atomics.load(this.ctl, wakeIndex);
       if (ready() || this.closed) {
@@ -230,31 +246,58 @@ export class RingControl {
     }
   }
 
-  /** Same protocol as `waitBlocking`, with `Atomics.waitAsync` (safe on the main thread). */
+  /**
+   * Same protocol as `waitBlocking`, without blocking the thread (safe on the main thread): on
+   * this thread's doorbell, or with `Atomics.waitAsync` when the thread has none.
+   */
   protected async waitNonBlocking(
     ready: () => boolean,
     sleepingIndex: number,
     wakeIndex: number,
     timeoutMs: number,
   ): Promise<RingWaitResult> {
+    const bell = threadDoorbell();
+    const bellIndex = sleepingIndex + BELL_AFTER_SLEEPING_WORDS;
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       if (ready()) return 'ok';
       if (this.closed) return 'closed';
       const leftMs = deadline - performance.now();
       if (leftMs <= 0) return 'timed-out';
+      Atomics.store(this.ctl, bellIndex, bell === null ? NO_BELL_WORD : bell.word);
       Atomics.store(this.ctl, sleepingIndex, 1);
       const seq = Atomics.load(this.ctl, wakeIndex);
       if (ready() || this.closed) {
         Atomics.store(this.ctl, sleepingIndex, 0);
         continue;
       }
-      // Same argument as the blocking wait: waitAsync compares WAKE with `seq` atomically with
-      // respect to notify, so a bump after our load either makes it resolve synchronously
-      // ('not-equal') or is followed by a notify that resolves the promise.
-      const r = atomicsAsync.waitAsync(this.ctl, wakeIndex, seq, leftMs);
-      if (r.async) await r.value;
+      if (bell !== null) await this.ringOrTimeout(bell.nextRing(), leftMs);
+      else {
+        // Same argument as the blocking wait: waitAsync compares WAKE with `seq` atomically with
+        // respect to notify, so a bump after our load either makes it resolve synchronously
+        // ('not-equal') or is followed by a notify that resolves the promise.
+        const r = atomicsAsync.waitAsync(this.ctl, wakeIndex, seq, leftMs);
+        if (r.async) await r.value;
+      }
       Atomics.store(this.ctl, sleepingIndex, 0);
+    }
+  }
+
+  /**
+   * The bell's next ring, or the end of `leftMs` if finite. No wake-up is lost: a waker that took
+   * our SLEEPING flag rings the bell we published before it, and the ring's callback cannot run
+   * before this thread returns to its event loop, after `nextRing` was armed.
+   */
+  private async ringOrTimeout(ring: Promise<void>, leftMs: number): Promise<void> {
+    if (!Number.isFinite(leftMs)) return ring;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, leftMs);
+    });
+    try {
+      await Promise.race([ring, timeout]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

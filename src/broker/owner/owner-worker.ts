@@ -6,8 +6,8 @@
  * logs cleanly (trim, flush, clean-shutdown markers) and answers the shutdown.
  *
  * Waiting for requests (RpcEndpoint): while the service has asynchronous work in flight
- * (fdatasync, closes), with `Atomics.waitAsync`, so that its completions run on this thread's event
- * loop; otherwise blocking in `Atomics.wait`, at most until the next timer tick is due, so the
+ * (fdatasync, closes), on this thread's event loop (its doorbell, else `Atomics.waitAsync`), so
+ * that its completions run; otherwise blocking in `Atomics.wait`, at most until the next timer tick is due, so the
  * tick (interval flush, retention, compaction, lease expiry) runs on time.
  */
 

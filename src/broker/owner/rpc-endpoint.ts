@@ -13,8 +13,9 @@
  *
  * Sending never blocks the thread: when the channel is full, messages wait in a local FIFO
  * (bounded by `queuedBytesMax`; beyond it `call` rejects with a clear error) and go out, in
- * order, as the peer frees space. Receiving runs a loop on `Atomics.waitAsync` (through
- * `waitForDataAsync`), so the thread's event loop keeps running (timers, fdatasync completions).
+ * order, as the peer frees space. Receiving runs a loop on `waitForDataAsync` (the thread's
+ * doorbell, else `Atomics.waitAsync`), so the thread's event loop keeps running (timers,
+ * fdatasync completions).
  *
  * A worker whose event loop has nothing to wait for may instead block in `Atomics.wait` while
  * idle (`idleBlockMs`, given by the owner worker): after one event-loop turn (microtasks, due
@@ -102,9 +103,9 @@ export class RpcEndpoint {
     /** Called after each drain that delivered requests (the owner appends what it gathered). */
     private readonly onDrained: () => void = () => undefined,
     /**
-     * How long this thread may block in `Atomics.wait` when idle; 0 or less: wait with
-     * `Atomics.waitAsync`. Only for worker threads (a block would stop the network thread's sockets)
-     * whose event loop has nothing pending but timers that the bound respects.
+     * How long this thread may block in `Atomics.wait` when idle; 0 or less: wait on the event
+     * loop (`waitForDataAsync`). Only for worker threads (a block would stop the network
+     * thread's sockets) whose event loop has nothing pending but timers that the bound respects.
      */
     private readonly idleBlockMs: () => number = () => 0,
   ) {
