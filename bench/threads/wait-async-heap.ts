@@ -10,8 +10,8 @@
  * and the loop awaits the bell's next ring. Beside them, as the control, the same loop awaits
  * `setImmediate`. For each: the old generation's growth per awaited call, and what is left of it
  * after a forced full collection (garbage, not a leak, when next to nothing is left). Measured on
- * Node 20 and 24 alike: 100-140 bytes per `waitAsync`, all of it garbage; nothing for the
- * doorbell and the control.
+ * Node 20 and 24 alike: 100-160 bytes per `waitAsync`, all of it garbage; 12-20 bytes per wait on
+ * the doorbell (Node 20); nothing for the control.
  *
  *   node --expose-gc --import tsx bench/threads/wait-async-heap.ts [--seconds N]
  */

@@ -271,8 +271,15 @@ export class RingControl {
         Atomics.store(this.ctl, sleepingIndex, 0);
         continue;
       }
-      if (bell !== null) await this.ringOrTimeout(bell.nextRing(), leftMs);
-      else {
+      if (bell !== null) {
+        // A waker that took our SLEEPING flag rings the bell we published before it, and the
+        // bell's callback cannot run before this thread is back in its event loop, after
+        // `nextRing` was armed: no wake-up is lost. An endless wait (the usual one) needs no
+        // timer and no promise of its own.
+        await (Number.isFinite(leftMs)
+          ? this.ringOrTimeout(bell.nextRing(), leftMs)
+          : bell.nextRing());
+      } else {
         // Same argument as the blocking wait: waitAsync compares WAKE with `seq` atomically with
         // respect to notify, so a bump after our load either makes it resolve synchronously
         // ('not-equal') or is followed by a notify that resolves the promise.
@@ -283,13 +290,8 @@ export class RingControl {
     }
   }
 
-  /**
-   * The bell's next ring, or the end of `leftMs` if finite. No wake-up is lost: a waker that took
-   * our SLEEPING flag rings the bell we published before it, and the ring's callback cannot run
-   * before this thread returns to its event loop, after `nextRing` was armed.
-   */
+  /** The bell's next ring (`ring`), or the end of `leftMs`, whichever comes first. */
   private async ringOrTimeout(ring: Promise<void>, leftMs: number): Promise<void> {
-    if (!Number.isFinite(leftMs)) return ring;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, leftMs);

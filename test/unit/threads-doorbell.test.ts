@@ -95,6 +95,19 @@ describe.skipIf(addon === null)('native doorbells', () => {
     expect(throwing.stderr).toContain('bell boom');
   });
 
+  it('limits the open bells of a process, and a closed bell frees its place', () => {
+    const path = JSON.stringify(nativeAddonPath());
+    const r = runNode(
+      `const a = require(${path}); const ids = [];
+       try { for (;;) ids.push(a.bellOpen(() => {})); } catch (e) { console.error('after', ids.length, e.code); }
+       a.bellClose(ids[7]); const again = a.bellOpen(() => {});
+       console.error('reopened', again === ids[7]);`,
+    );
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain('after 1024 EMFILE');
+    expect(r.stderr).toContain('reopened true');
+  });
+
   it('wakes a ring consumer waiting on the main thread, and its close wakes it too', async () => {
     const bell = threadDoorbell();
     expect(bell).not.toBeNull();
