@@ -36,15 +36,15 @@ export class ThreadDoorbell {
   private resolvePending: (() => void) | null = null;
 
   private constructor(
-    private readonly addon: NativeAddon,
     /** The bell's id, as `bellRing` takes it. */
     readonly id: number,
   ) {}
 
+  /** Opens a bell for the calling thread; it stays open for the thread's life. */
   static open(addon: NativeAddon): ThreadDoorbell {
     let bell: ThreadDoorbell | null = null;
     const id = addon.bellOpen(() => bell?.rung());
-    bell = new ThreadDoorbell(addon, id);
+    bell = new ThreadDoorbell(id);
     return bell;
   }
 
@@ -74,12 +74,6 @@ export class ThreadDoorbell {
 
   offRing(entry: BagEntry<() => void>): void {
     this.listeners.remove(entry);
-  }
-
-  /** Closes the bell (tests); waiters on `nextRing` are released. */
-  close(): void {
-    this.addon.bellClose(this.id);
-    this.rung();
   }
 
   private rung(): void {
