@@ -29,6 +29,8 @@
 //   bellOpen(callback) -> id                    a doorbell of the calling thread's event loop
 //   bellRing(id) -> boolean                     from any thread: run that loop's callback soon
 //   bellClose(id)                               on the opening thread
+//   bellRef(id, on)                             on the opening thread: the bell keeps its loop
+//                                               alive (on) or not (off, the initial state)
 #include <errno.h>
 #include <fcntl.h>
 #include <napi.h>
@@ -879,7 +881,9 @@ Napi::Value GetTcpCongestion(const Napi::CallbackInfo& info) {
 // Lifetime: the table below maps ids to bells under one mutex, so a ring racing a close either
 // finds the bell open (uv_async_send is thread-safe) or finds the slot empty (returns false).
 // A bell is closed by `bellClose` or, if its thread's environment ends first, by a cleanup hook.
-// The handle is unreferenced: an open bell does not keep its loop alive.
+// The handle starts unreferenced: an open bell does not keep its loop alive. A thread that awaits
+// a ring references it for the wait (`bellRef`): otherwise its loop could end with a ring sent but
+// its callback not yet run (Node drains V8's pending tasks before a loop ends, not libuv's).
 
 constexpr int kBellsMax = 1024;
 
@@ -975,6 +979,26 @@ Napi::Value BellRing(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), rung);
 }
 
+Napi::Value BellRef(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t id;
+  if (!ArgInt(info, 0, "id", &id)) return env.Undefined();
+  if (info.Length() < 2 || !info[1].IsBoolean()) return ThrowType(env, "bellRef(id, on)");
+  Bell* bell = nullptr;
+  if (id < kBellsMax) {
+    std::lock_guard<std::mutex> lock(gBellsMutex);
+    bell = gBells[id];
+  }
+  if (bell == nullptr || bell->env != env) return ThrowErrno(env, EBADF, "bellRef");
+  auto* handle = reinterpret_cast<uv_handle_t*>(&bell->async);
+  if (info[1].As<Napi::Boolean>().Value()) {
+    uv_ref(handle);
+  } else {
+    uv_unref(handle);
+  }
+  return env.Undefined();
+}
+
 Napi::Value BellClose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t id;
@@ -1019,6 +1043,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bellOpen", Napi::Function::New(env, BellOpen));
   exports.Set("bellRing", Napi::Function::New(env, BellRing));
   exports.Set("bellClose", Napi::Function::New(env, BellClose));
+  exports.Set("bellRef", Napi::Function::New(env, BellRef));
   exports.Set("pwrite", Napi::Function::New(env, Pwrite));
   exports.Set("pwritev", Napi::Function::New(env, Pwritev));
   exports.Set("pread", Napi::Function::New(env, Pread));

@@ -43,6 +43,8 @@ export interface NativeAddon {
   bellRing(id: number): boolean;
   /** Closes bell `id`; only on the thread that opened it. */
   bellClose(id: number): void;
+  /** Whether bell `id` keeps its thread's event loop alive (initially not); only on its thread. */
+  bellRef(id: number, on: boolean): void;
   /** Writes all of `buf` at `position` (loops over short writes). Returns bytes written. */
   pwrite(fd: number, buf: Uint8Array, position: number): number;
   /** Writes the buffers back to back at `position` (at most 1024 buffers). Returns bytes. */

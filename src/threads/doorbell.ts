@@ -36,6 +36,7 @@ export class ThreadDoorbell {
   private resolvePending: (() => void) | null = null;
 
   private constructor(
+    private readonly addon: NativeAddon,
     /** The bell's id, as `bellRing` takes it. */
     readonly id: number,
   ) {}
@@ -44,7 +45,7 @@ export class ThreadDoorbell {
   static open(addon: NativeAddon): ThreadDoorbell {
     let bell: ThreadDoorbell | null = null;
     const id = addon.bellOpen(() => bell?.rung());
-    bell = new ThreadDoorbell(id);
+    bell = new ThreadDoorbell(addon, id);
     return bell;
   }
 
@@ -63,6 +64,11 @@ export class ThreadDoorbell {
       this.pending = new Promise<void>((resolve) => {
         this.resolvePending = resolve;
       });
+      // While a ring is awaited the bell keeps the event loop alive, as a pending
+      // Atomics.waitAsync does (Node runs V8's pending tasks before its loop ends). Without it a
+      // loop whose last other handle closed (an owner worker that answered, then exited) could end
+      // with that answer's ring sent but not yet handled.
+      this.addon.bellRef(this.id, true);
     }
     return this.pending;
   }
@@ -78,6 +84,7 @@ export class ThreadDoorbell {
 
   private rung(): void {
     const resolve = this.resolvePending;
+    if (resolve !== null) this.addon.bellRef(this.id, false);
     this.pending = null;
     this.resolvePending = null;
     resolve?.();

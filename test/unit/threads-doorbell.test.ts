@@ -95,6 +95,43 @@ describe.skipIf(addon === null)('native doorbells', () => {
     expect(throwing.stderr).toContain('bell boom');
   });
 
+  it('keeps the loop alive while a ring is awaited, and only then', () => {
+    const doorbell = JSON.stringify(
+      new URL('../../src/threads/doorbell.ts', import.meta.url).pathname,
+    );
+    const path = JSON.stringify(nativeAddonPath());
+    const script = (ringFromWorker: boolean): string =>
+      `import { Worker } from 'node:worker_threads';
+       const { threadDoorbell } = await import(${doorbell});
+       const bell = threadDoorbell();
+       const ring = bell.nextRing();
+       if (${ringFromWorker}) {
+         const source = 'const w = require("node:worker_threads").workerData; require(w.path).bellRing(w.id)';
+         new Worker(source, { eval: true, execArgv: [], workerData: { path: ${path}, id: bell.id } });
+       }
+       await ring;
+       console.log('rung');`;
+    const run = (ringFromWorker: boolean) =>
+      spawnSync(
+        process.execPath,
+        ['--import', 'tsx', '--input-type=module', '-e', script(ringFromWorker)],
+        {
+          cwd: packageRoot(),
+          encoding: 'utf8',
+          timeout: 3_000,
+        },
+      );
+    // Nothing will ring: the awaiting process is still alive when the timeout kills it (it would
+    // end at once, with "unsettled top-level await", if the bell did not hold the loop).
+    const waiting = run(false);
+    expect(waiting.signal).toBe('SIGTERM');
+    expect(waiting.stderr).not.toContain('unsettled');
+    // Rung by a thread that ends right after: the ring is handled, and then the process ends.
+    const rung = run(true);
+    expect(rung.status, rung.stderr).toBe(0);
+    expect(rung.stdout.trim()).toBe('rung');
+  });
+
   it('limits the open bells of a process, and a closed bell frees its place', () => {
     const path = JSON.stringify(nativeAddonPath());
     const r = runNode(
