@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
@@ -43,20 +43,24 @@ describe.skipIf(addon === null)('native doorbells', () => {
       runs++;
     });
     try {
-      await runWorker(
+      // This thread blocks while the other rings 1,000 times: one run handles them all.
+      const done = new Int32Array(new SharedArrayBuffer(4));
+      const ringing = runWorker(
         `const { workerData } = require('node:worker_threads');
          const a = require(workerData.path);
-         for (let i = 0; i < 1000; i++) if (!a.bellRing(workerData.id)) throw new Error('not rung');`,
-        { id },
+         for (let i = 0; i < 1000; i++) if (!a.bellRing(workerData.id)) throw new Error('not rung');
+         Atomics.store(workerData.done, 0, 1);
+         Atomics.notify(workerData.done, 0);`,
+        { id, done },
       );
+      expect(Atomics.wait(done, 0, 0, 10_000)).not.toBe('timed-out');
+      await ringing;
       await sleep(20);
-      expect(runs).toBeGreaterThanOrEqual(1);
-      expect(runs).toBeLessThan(1000);
+      expect(runs).toBe(1);
       // A ring after a run gives another run.
-      const before = runs;
       a.bellRing(id);
       await sleep(20);
-      expect(runs).toBe(before + 1);
+      expect(runs).toBe(2);
     } finally {
       a.bellClose(id);
     }
@@ -95,7 +99,7 @@ describe.skipIf(addon === null)('native doorbells', () => {
     expect(throwing.stderr).toContain('bell boom');
   });
 
-  it('keeps the loop alive while a ring is awaited, and only then', () => {
+  it('keeps the loop alive while a ring is awaited, and only then', async () => {
     const doorbell = JSON.stringify(
       new URL('../../src/threads/doorbell.ts', import.meta.url).pathname,
     );
@@ -109,27 +113,40 @@ describe.skipIf(addon === null)('native doorbells', () => {
          const source = 'const w = require("node:worker_threads").workerData; require(w.path).bellRing(w.id)';
          new Worker(source, { eval: true, execArgv: [], workerData: { path: ${path}, id: bell.id } });
        }
+       console.log('waiting');
        await ring;
        console.log('rung');`;
-    const run = (ringFromWorker: boolean) =>
-      spawnSync(
+    const start = (ringFromWorker: boolean) => {
+      const child = spawn(
         process.execPath,
         ['--import', 'tsx', '--input-type=module', '-e', script(ringFromWorker)],
-        {
-          cwd: packageRoot(),
-          encoding: 'utf8',
-          timeout: 3_000,
-        },
+        { cwd: packageRoot() },
       );
-    // Nothing will ring: the awaiting process is still alive when the timeout kills it (it would
-    // end at once, with "unsettled top-level await", if the bell did not hold the loop).
-    const waiting = run(false);
-    expect(waiting.signal).toBe('SIGTERM');
-    expect(waiting.stderr).not.toContain('unsettled');
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => {
+        out += String(d);
+      });
+      child.stderr.on('data', (d) => {
+        err += String(d);
+      });
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      return { child, exited, out: () => out, err: () => err };
+    };
+    // Nothing will ring: once waiting, the process stays alive (it would end at once, with an
+    // "unsettled top-level await", if the bell did not hold the loop).
+    const waiting = start(false);
+    const deadline = Date.now() + 20_000;
+    while (!waiting.out().includes('waiting') && Date.now() < deadline) await sleep(20);
+    expect(waiting.out()).toContain('waiting');
+    await sleep(500);
+    expect(waiting.child.exitCode, waiting.err()).toBeNull();
+    waiting.child.kill();
+    await waiting.exited;
     // Rung by a thread that ends right after: the ring is handled, and then the process ends.
-    const rung = run(true);
-    expect(rung.status, rung.stderr).toBe(0);
-    expect(rung.stdout.trim()).toBe('rung');
+    const rung = start(true);
+    expect(await rung.exited, rung.err()).toBe(0);
+    expect(rung.out()).toContain('rung');
   });
 
   it('limits the open bells of a process, and a closed bell frees its place', () => {
