@@ -10,7 +10,8 @@
  *    message to a worker that is asleep (Atomics.wait), the worker notes how long the wake took
  *    and answers with its own timestamp; the main thread, asleep on its event loop, notes the
  *    other direction. The main thread sleeps on its doorbell (`src/threads/doorbell.ts`), or in
- *    Atomics.waitAsync without the native addon or with SLUICE_DOORBELL=0. Samples are spaced a millisecond apart so both sides really sleep.
+ *    Atomics.waitAsync without the native addon or with SLUICE_DOORBELL=0. Samples are spaced a
+ *    millisecond apart so both sides really sleep.
  *
  *   node --import tsx bench/threads/ring-vs-postmessage.ts [--count N] [--samples N] [--json FILE]
  *

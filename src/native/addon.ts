@@ -36,7 +36,8 @@ export interface NativeAddon {
   /**
    * Opens a doorbell on the calling thread's event loop: `callback` runs there (then microtasks)
    * once for all rings since its last run. Returns the bell's id, for `bellRing` on any thread.
-   * The bell does not keep the loop alive; it closes with `bellClose` or with its thread.
+   * The bell keeps the loop alive only while `bellRef` says so; it closes with `bellClose` or
+   * with its thread.
    */
   bellOpen(callback: () => void): number;
   /** Rings bell `id` from any thread; false when no such bell is open. */

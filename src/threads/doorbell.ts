@@ -116,14 +116,15 @@ export function threadDoorbell(): ThreadDoorbell | null {
   return threadBell;
 }
 
-let ringer: NativeAddon | null | undefined;
-
 /**
- * Rings the bell published as `word` (a bell's id plus one) from any thread. A bell that has
- * closed meanwhile is not rung (its thread is gone or no longer waits).
+ * Rings the bell published as `word` (a bell's id plus one) from any thread; false, ringing
+ * nothing, when the word is `NO_BELL_WORD`. A bell that has closed meanwhile is not rung (its
+ * thread is gone or no longer waits).
  */
-export function ringDoorbell(word: number): void {
-  if (ringer === undefined) ringer = loadNativeAddon();
-  if (ringer === null) throw new Error('a doorbell was published but the native addon is missing');
-  ringer.bellRing(word - 1);
+export function ringDoorbell(word: number): boolean {
+  if (word === NO_BELL_WORD) return false;
+  const addon = loadNativeAddon();
+  if (addon === null) throw new Error('a doorbell was published but the native addon is missing');
+  addon.bellRing(word - 1);
+  return true;
 }

@@ -33,7 +33,7 @@
  */
 
 import { type BellSlots, type ChangeWaitResult, ChangeWaits } from './change-waits.js';
-import { NO_BELL_WORD, ringDoorbell } from './doorbell.js';
+import { ringDoorbell } from './doorbell.js';
 
 /** Hard limit on the slot count of one table (36 MiB of shared memory at the limit). */
 export const PARTITION_SLOTS_MAX = 1 << 20;
@@ -171,8 +171,7 @@ export class PartitionStateTable {
     Atomics.notify(this.counters, seqIndex);
     Atomics.notify(this.counters, GLOBAL_CHANGES_INDEX);
     for (let i = BELL_SLOTS.first; i < BELL_SLOTS.first + BELL_SLOTS.count; i++) {
-      const bell = Atomics.load(this.counters, i);
-      if (bell !== NO_BELL_WORD) ringDoorbell(bell);
+      ringDoorbell(Atomics.load(this.counters, i));
     }
   }
 

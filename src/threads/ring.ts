@@ -9,9 +9,10 @@
  *   it and calls `commit(usedBytes)`.
  * - Batched consume: `drain(fn, maxMessages)` handles many messages per wake-up and publishes HEAD
  *   once at the end.
- * - Waiting: `waitForData` (blocking `Atomics.wait`, for workers) and `waitForDataAsync`
- *   (on the thread's doorbell, `doorbell.ts`, else `Atomics.waitAsync`; for the main thread). The producer notifies only when the consumer has
- *   announced that it sleeps, so a busy consumer costs no notify per message.
+ * - Waiting: `waitForData` (blocking `Atomics.wait`, for workers) and `waitForDataAsync` (on the
+ *   thread's doorbell, `doorbell.ts`, else `Atomics.waitAsync`; for the main thread). The
+ *   producer wakes the consumer only when it has announced that it sleeps, so a busy consumer
+ *   costs no wake-up per message.
  *
  * Memory ordering: every cross-thread word is read and written with `Atomics` (sequentially
  * consistent). Payload bytes are plain stores made before the producer's `Atomics.store` of TAIL;
@@ -162,10 +163,8 @@ export class RingControl {
     Atomics.notify(this.ctl, PRODUCER_WAKE_INDEX);
     // A sleeper on a doorbell stores its BELL word before it checks CLOSED: if that store came
     // before our load, we ring it; if after, its check sees our CLOSED store.
-    for (const bellIndex of [CONSUMER_BELL_INDEX, PRODUCER_BELL_INDEX]) {
-      const bell = Atomics.load(this.ctl, bellIndex);
-      if (bell !== NO_BELL_WORD) ringDoorbell(bell);
-    }
+    ringDoorbell(Atomics.load(this.ctl, CONSUMER_BELL_INDEX));
+    ringDoorbell(Atomics.load(this.ctl, PRODUCER_BELL_INDEX));
   }
 
   /** Throws unless `payloadBytes` and `tag` are acceptable for this ring. */
@@ -202,9 +201,8 @@ export class RingControl {
     // The sleeper stored BELL before the SLEEPING=1 we took, so we read that wait's BELL or a
     // later wait's (one that began after we took its flag, whose own re-check sees our publish).
     const bell = Atomics.load(this.ctl, sleepingIndex + BELL_AFTER_SLEEPING_WORDS);
-    if (bell !== NO_BELL_WORD) ringDoorbell(bell);
-    // Wakes the sleeper's Atomics.wait or Atomics.waitAsync on WAKE.
-    else Atomics.notify(this.ctl, wakeIndex);
+    // Without a bell, wakes the sleeper's Atomics.wait or Atomics.waitAsync on WAKE.
+    if (!ringDoorbell(bell)) Atomics.notify(this.ctl, wakeIndex);
   }
 
   /**

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { loadNativeAddon, nativeAddonPath, packageRoot } from '../../src/native/addon.js';
 import { threadDoorbell } from '../../src/threads/doorbell.js';
 import { createRingBuffer, RingConsumer, RingProducer } from '../../src/threads/ring.js';
+import { until } from '../support/until.js';
 
 const addon = loadNativeAddon();
 
@@ -136,8 +137,11 @@ describe.skipIf(addon === null)('native doorbells', () => {
     // Nothing will ring: once waiting, the process stays alive (it would end at once, with an
     // "unsettled top-level await", if the bell did not hold the loop).
     const waiting = start(false);
-    const deadline = Date.now() + 20_000;
-    while (!waiting.out().includes('waiting') && Date.now() < deadline) await sleep(20);
+    await until(
+      'the child to wait',
+      () => (waiting.out().includes('waiting') ? true : undefined),
+      20_000,
+    );
     expect(waiting.out()).toContain('waiting');
     await sleep(500);
     expect(waiting.child.exitCode, waiting.err()).toBeNull();

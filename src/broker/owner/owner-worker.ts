@@ -7,8 +7,8 @@
  *
  * Waiting for requests (RpcEndpoint): while the service has asynchronous work in flight
  * (fdatasync, closes), on this thread's event loop (its doorbell, else `Atomics.waitAsync`), so
- * that its completions run; otherwise blocking in `Atomics.wait`, at most until the next timer tick is due, so the
- * tick (interval flush, retention, compaction, lease expiry) runs on time.
+ * that its completions run; otherwise blocking in `Atomics.wait`, at most until the next timer
+ * tick is due, so the tick (interval flush, retention, compaction, lease expiry) runs on time.
  */
 
 import { parentPort, workerData } from 'node:worker_threads';
