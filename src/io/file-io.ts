@@ -35,6 +35,11 @@ export interface FileIO {
 
   open(path: string, mode: OpenMode): number;
   close(fd: number): void;
+  /**
+   * close on the thread pool: the last close of an unlinked file frees its blocks, which can wait
+   * for the device (see `storage/file-janitor.ts`). The descriptor is unusable from the call on.
+   */
+  closeAsync(fd: number): Promise<void>;
   /** Current size in bytes (fstat). */
   size(fd: number): number;
 
@@ -53,12 +58,16 @@ export interface FileIO {
   /** Reserves [offset, offset+length) on disk so later writes do not grow the file. */
   fallocate(fd: number, offset: number, length: number): void;
   ftruncate(fd: number, length: number): void;
+  /** ftruncate on the thread pool (shrinking a file frees blocks, like `closeAsync`). */
+  ftruncateAsync(fd: number, length: number): Promise<void>;
 
   // Path operations (small, rare: segment roll, retention, checkpoints).
   exists(path: string): boolean;
   mkdirp(path: string): void;
   readdir(path: string): string[];
   unlink(path: string): void;
+  /** unlink on the thread pool (it frees the blocks when no descriptor is open). */
+  unlinkAsync(path: string): Promise<void>;
   rename(from: string, to: string): void;
   /** Removes a directory tree (topic deletion). */
   rmrf(path: string): void;

@@ -76,6 +76,14 @@ export class FsFileIO implements FileIO {
     this.paths.delete(fd);
   }
 
+  closeAsync(fd: number): Promise<void> {
+    const path = this.pathOf(fd);
+    this.paths.delete(fd);
+    return new Promise((resolve, reject) => {
+      fs.close(fd, (err) => (err ? reject(toIoError(err, 'close', path)) : resolve()));
+    });
+  }
+
   size(fd: number): number {
     return this.guard('fstat', this.pathOf(fd), () => fs.fstatSync(fd).size);
   }
@@ -173,6 +181,15 @@ export class FsFileIO implements FileIO {
     this.guard('ftruncate', this.pathOf(fd), () => fs.ftruncateSync(fd, length));
   }
 
+  ftruncateAsync(fd: number, length: number): Promise<void> {
+    const path = this.pathOf(fd);
+    return new Promise((resolve, reject) => {
+      fs.ftruncate(fd, length, (err) =>
+        err ? reject(toIoError(err, 'ftruncate', path)) : resolve(),
+      );
+    });
+  }
+
   exists(path: string): boolean {
     return fs.existsSync(path);
   }
@@ -187,6 +204,12 @@ export class FsFileIO implements FileIO {
 
   unlink(path: string): void {
     this.guard('unlink', path, () => fs.unlinkSync(path));
+  }
+
+  unlinkAsync(path: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      fs.unlink(path, (err) => (err ? reject(toIoError(err, 'unlink', path)) : resolve()));
+    });
   }
 
   rename(from: string, to: string): void {

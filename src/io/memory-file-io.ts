@@ -50,6 +50,20 @@ function parentOf(path: string): string {
   return i <= 0 ? '/' : path.slice(0, i);
 }
 
+/** Runs `op` on a later turn of the event loop, as the thread pool would. */
+function later(op: () => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    setImmediate(() => {
+      try {
+        op();
+        resolve();
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
+}
+
 /** In-memory FileIO with fault injection. Owned by one thread; not thread-safe. */
 export class MemoryFileIO implements FileIO {
   readonly kind = 'memory' as const;
@@ -132,6 +146,10 @@ export class MemoryFileIO implements FileIO {
     this.fds.delete(fd);
   }
 
+  closeAsync(fd: number): Promise<void> {
+    return later(() => this.close(fd));
+  }
+
   size(fd: number): number {
     return this.file(fd, 'fstat').inode.size;
   }
@@ -184,16 +202,7 @@ export class MemoryFileIO implements FileIO {
   }
 
   fdatasyncAsync(fd: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      setImmediate(() => {
-        try {
-          this.fdatasync(fd);
-          resolve();
-        } catch (err) {
-          reject(err);
-        }
-      });
-    });
+    return later(() => this.fdatasync(fd));
   }
 
   fallocate(fd: number, offset: number, length: number): void {
@@ -208,6 +217,10 @@ export class MemoryFileIO implements FileIO {
     const { inode } = this.file(fd, 'ftruncate');
     if (length < inode.data.length) inode.data.fill(0, length);
     inode.size = length;
+  }
+
+  ftruncateAsync(fd: number, length: number): Promise<void> {
+    return later(() => this.ftruncate(fd, length));
   }
 
   exists(path: string): boolean {
@@ -234,6 +247,10 @@ export class MemoryFileIO implements FileIO {
   unlink(path: string): void {
     if (!this.live.delete(path))
       throw new IoError(`no such file ${path}`, 'ENOENT', 'unlink', path);
+  }
+
+  unlinkAsync(path: string): Promise<void> {
+    return later(() => this.unlink(path));
   }
 
   rename(from: string, to: string): void {

@@ -29,6 +29,18 @@ export function parsePartitionDirName(name: string): TopicPartition | null {
 
 /** Suffix of a compacted segment file before it is renamed over the original. */
 export const COMPACTION_TMP_SUFFIX = '.cleaned.tmp';
+/**
+ * A deleted file waiting for the janitor (`file-janitor.ts`): `<name>.<n>.deleted`. Recovery
+ * removes what a crash left.
+ */
+export const GRAVE_SUFFIX = '.deleted';
+const GRAVE = /\.\d+\.deleted$/;
+
+/** True for the name of a deleted file waiting to be unlinked (see `GRAVE_SUFFIX`). */
+export function isGraveName(name: string): boolean {
+  return GRAVE.test(name);
+}
+
 /** What `FileIO.writeFileAtomic` writes first, then renames over the file. */
 const ATOMIC_TMP_SUFFIX = '.tmp';
 
@@ -49,6 +61,7 @@ const SEGMENT_FILE = /^\d{20}\.(log|index|timeindex)$/;
  * them). The broker removes an orphaned partition directory only when it holds nothing else.
  */
 export function isPartitionFile(name: string): boolean {
+  if (isGraveName(name)) return true;
   const base = name.endsWith(COMPACTION_TMP_SUFFIX)
     ? name.slice(0, -COMPACTION_TMP_SUFFIX.length)
     : name.endsWith(ATOMIC_TMP_SUFFIX)

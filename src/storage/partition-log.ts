@@ -42,8 +42,8 @@
  * partition nothing was written to costs a clean close 3 syncs instead of 7.
  *
  * Preallocation: the active segment is reserved with fallocate ahead of the appends (so an
- * fdatasync after an append rarely has a new file size to commit), and trimmed when it rolls or at
- * clean close. Each step reserves as much as the segment already holds, from
+ * fdatasync after an append rarely has a new file size to commit), and trimmed when it rolls (on
+ * the janitor, below) or at clean close (which first waits for the janitor). Each step reserves as much as the segment already holds, from
  * `PREALLOCATE_STEP_MIN_BYTES` up to `PREALLOCATE_STEP_BYTES` (and never past `segment.bytes`):
  * a quiet partition reserves 64 KiB, not 64 MiB. With fixed 64 MiB steps a topic of 2,000
  * partitions given one record each reserved 125 GiB of disk.
@@ -52,6 +52,12 @@
  * `retention.ms`, or while the log exceeds `retention.bytes`, or that lie wholly below the log
  * start offset. The active segment is deleted only by `retention.ms`, like Kafka: when all of it
  * has expired it is rolled first, so the log becomes empty at its end offset.
+ *
+ * Freeing blocks off the owner thread (`file-janitor.ts`): a deleted segment's files are renamed
+ * to graves (`<name>.<n>.deleted`) and the directory fsynced, on the owner thread; their unlink,
+ * the close of their descriptor and a rolled segment's trim run later on the thread pool, one at
+ * a time per thread, because freeing blocks can wait for the device (online discard). Recovery
+ * removes graves a crash left.
  *
  * Compaction swap (`compact()`, for cleanup.policy=compact; which records survive is decided in
  * `compaction.ts`): only closed segments are rewritten, each keeping its base offset and offset
@@ -105,13 +111,14 @@ import {
   writeHighWatermark,
 } from './checkpoint.js';
 import { collectLatestOffsets, compactSegment, type LatestOffsets } from './compaction.js';
+import { janitorFor } from './file-janitor.js';
 import { OFFSET_INDEX_ENTRY_BYTES, OffsetIndex, TimeIndex } from './indexes.js';
 import {
   type EpochEntry,
   LEADER_EPOCH_FILE as LEADER_EPOCH_FILE_NAME,
   LeaderEpochCache,
 } from './leader-epoch-cache.js';
-import { COMPACTION_TMP_SUFFIX } from './partition-files.js';
+import { COMPACTION_TMP_SUFFIX, isGraveName } from './partition-files.js';
 import {
   type ScannedBatch,
   SEGMENT_BYTES_MAX,
@@ -205,6 +212,8 @@ export class PartitionLog {
   /** The producer-state snapshot file's text as last read (clean open) or written; null: unknown. */
   private producerSnapshotOnDisk: string | null = null;
   private readonly dirty = new Set<Segment>();
+  /** Rolled segments with a trim (`trimLater`) queued, running or failed. */
+  private readonly untrimmed = new Set<Segment>();
   private dirNeedsSync = false;
   /** Index files written (at roll) but not yet fdatasync'd; synced at clean close. */
   private readonly unsyncedIndexFiles = new Set<string>();
@@ -561,21 +570,83 @@ export class PartitionLog {
     if (this.segments.length >= SEGMENTS_PER_PARTITION_MAX)
       throw new StorageError(`too many segments in ${this.dir}`);
     try {
-      this.seal(seg);
+      this.writeIndexFiles(seg);
       this.segments.push(this.createSegment(seg.nextOffset, nowMs));
     } catch (err) {
       throw toStorageError(err, `rolling ${this.dir}`);
     }
+    // Only once rolled: a failed roll leaves `seg` active, appended to again.
+    if (seg.allocatedBytes !== seg.sizeBytes) this.trimLater(seg);
   }
 
-  /** Trims the file to its logical size and writes both index files (durably). */
+  /** Trims the file to its logical size and writes both index files. */
   private seal(seg: Segment): void {
-    if (seg.allocatedBytes !== seg.sizeBytes) {
-      this.io.ftruncate(seg.fd, seg.sizeBytes);
-      seg.allocatedBytes = seg.sizeBytes;
-      this.dirty.add(seg); // the new size must reach the disk with the next flush
+    if (seg.allocatedBytes !== seg.sizeBytes) this.trimNow(seg);
+    this.writeIndexFiles(seg);
+  }
+
+  private trimNow(seg: Segment): void {
+    this.io.ftruncate(seg.fd, seg.sizeBytes);
+    seg.allocatedBytes = seg.sizeBytes;
+    this.untrimmed.delete(seg);
+    this.dirty.add(seg); // the new size must reach the disk with the next flush
+  }
+
+  /**
+   * A rolled segment's trim (never the active one's), queued on the janitor: freeing the preallocated tail can wait for the
+   * device (`file-janitor.ts`). Reads never go past `sizeBytes`, so the zeros left meanwhile are
+   * never seen; after a crash recovery trims them like any preallocated tail. The trim holds a
+   * lease (the descriptor stays open), marks the segment dirty when done (its new size reaches
+   * the disk with the next flush) and, if it failed, leaves it in `untrimmed` for `close` to redo.
+   */
+  private trimLater(seg: Segment): void {
+    if (seg === this.active) throw new Error(`trim of the active segment of ${this.dir}`);
+    const bytes = seg.sizeBytes;
+    seg.acquire();
+    seg.allocatedBytes = bytes;
+    seg.trimsPending++;
+    this.untrimmed.add(seg);
+    let ok = false;
+    const trimmed = (): void => {
+      ok = true;
+      if (!seg.isDeleted) this.dirty.add(seg);
+    };
+    const settled = (): void => {
+      seg.trimsPending--;
+      if (ok && seg.trimsPending === 0) this.untrimmed.delete(seg); // a failed one stays
+      seg.release();
+    };
+    janitorFor(this.io)
+      .run(
+        () => this.io.ftruncateAsync(seg.fd, bytes).then(trimmed).finally(settled),
+        () => {
+          try {
+            this.io.ftruncate(seg.fd, bytes);
+            trimmed();
+          } finally {
+            settled();
+          }
+        },
+      )
+      .catch(() => undefined); // left in `untrimmed`
+  }
+
+  /**
+   * `truncateTo` cut into `seg`, a rolled segment whose trim may still be running on the thread
+   * pool: appending into it again could race that trim (to its old, larger size). So it is
+   * never appended to again: when the cut left it empty it is deleted, else it stays sealed at the
+   * cut (trimmed once more after the pending trim); a new active segment starts at its end.
+   */
+  private replaceTrimmingTail(seg: Segment): void {
+    if (seg.isEmpty) {
+      this.segments.pop();
+      seg.delete();
+      this.segments.push(this.createSegment(seg.nextOffset, seg.createdMs));
+      return;
     }
     this.writeIndexFiles(seg);
+    this.segments.push(this.createSegment(seg.nextOffset, seg.createdMs));
+    this.trimLater(seg);
   }
 
   /**
@@ -1064,7 +1135,7 @@ export class PartitionLog {
     if (i < 0 || i === this.segments.length - 1) throw new Error('swapped segment is not closed');
     this.segments[i] = seg;
     this.dirty.delete(old);
-    old.retire();
+    old.retire(true);
   }
 
   /** Best-effort cleanup of an unfinished compaction file; recovery removes what remains. */
@@ -1127,6 +1198,11 @@ export class PartitionLog {
       this.truncateSegmentAt(seg, cut);
       this.io.fdatasync(seg.fd);
       this.dirty.delete(seg);
+      if (seg.trimsPending > 0) {
+        this.replaceTrimmingTail(seg);
+        this.io.fsyncDir(this.dir);
+        this.dirNeedsSync = false;
+      }
       this.flushed = Math.min(this.flushed, this.logEndOffset);
       this.startOffset = Math.min(this.startOffset, this.logEndOffset); // cut inside the first batch
       this.producerState.truncateFrom(this.logEndOffset);
@@ -1192,10 +1268,21 @@ export class PartitionLog {
    */
   async close(): Promise<void> {
     if (this.closed) return;
+    await janitorFor(this.io).idle(); // queued trims (their segments join the flush below)
+    for (const seg of this.untrimmed) {
+      if (seg.isDeleted) this.untrimmed.delete(seg);
+      else {
+        try {
+          this.trimNow(seg); // its queued trim failed
+        } catch {
+          break; // stays untrimmed: no clean-shutdown marker (below)
+        }
+      }
+    }
     await this.flush().catch(() => undefined);
     await this.settleSyncs();
     this.closed = true;
-    const clean = this.offlineReason === null;
+    const clean = this.offlineReason === null && this.untrimmed.size === 0;
     try {
       if (clean) {
         const seg = this.active;
@@ -1341,6 +1428,7 @@ export class PartitionLog {
       const m = name.match(/^(\d{20})\.log$/);
       if (m) bases.push(Number(m[1]));
       else if (name.endsWith('.tmp')) this.io.unlink(`${this.dir}/${name}`);
+      else if (isGraveName(name)) janitorFor(this.io).unlink(`${this.dir}/${name}`);
     }
     return bases.sort((a, b) => a - b);
   }
@@ -1448,6 +1536,7 @@ export class PartitionLog {
   private dropEmptyTail(): void {
     while (this.segments.length > 1 && this.active.isEmpty) {
       const s = this.segments.pop() as Segment;
+      this.dirty.delete(s);
       s.closeFd();
       this.removeSegmentFiles(s.baseOffset);
     }

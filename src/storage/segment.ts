@@ -11,9 +11,10 @@
  * File names: the segment's base offset as 20 zero-padded digits, plus `.log`, `.index`,
  * `.timeindex`.
  *
- * Descriptor lifetime: a reader takes a lease (`acquire`/`release`); deleting a segment unlinks its
- * files at once but closes the descriptor only when the last lease is released, so a fetch never
- * reads from a descriptor number that was closed and reused.
+ * Descriptor lifetime: a reader takes a lease (`acquire`/`release`); deleting a segment renames its
+ * files to graves at once (unlinked later, off the owner thread: `file-janitor.ts`) but closes the
+ * descriptor only when the last lease is released, so a fetch never reads from a descriptor
+ * number that was closed and reused.
  *
  * Owned by the partition's owner thread; not thread-safe.
  */
@@ -34,6 +35,7 @@ import {
   RECORD_BATCH_MAGIC,
   readInt64,
 } from '../protocol/records/batch-header.js';
+import { janitorFor } from './file-janitor.js';
 import { OffsetIndex, TimeIndex } from './indexes.js';
 
 /** Smallest legal batch: a header with no records. */
@@ -154,6 +156,8 @@ export class Segment {
   sizeBytes = 0;
   /** Bytes reserved on disk (fallocate); >= sizeBytes while active. */
   allocatedBytes = 0;
+  /** Trims of this segment queued on the janitor and not finished (see `PartitionLog.trimLater`). */
+  trimsPending = 0;
   nextOffset: number;
   maxTimestamp = -1;
   offsetOfMaxTimestamp = -1;
@@ -449,27 +453,45 @@ export class Segment {
     if ((this.deleted || this.retired) && this.leases === 0) this.closeFd();
   }
 
-  /** Closes the descriptor now, or when the last lease is released (log close). */
-  retire(): void {
+  /**
+   * Closes the descriptor now, or when the last lease is released (log close). `unlinked`: its
+   * file was replaced (compaction), so the last close frees blocks and goes through the janitor.
+   */
+  retire(unlinked = false): void {
     this.retired = true;
+    if (unlinked) this.deleted = true;
     if (this.leases === 0) this.closeFd();
   }
 
-  /** Unlinks the files now; closes the descriptor now or when the last lease is released. */
+  /**
+   * Renames the files to graves now and has the janitor unlink them (`file-janitor.ts`: freeing
+   * their blocks can wait for the device); the janitor closes the descriptor too, now or when the
+   * last lease is released. The caller fsyncs the directory.
+   */
   delete(): void {
     if (this.deleted) return;
     this.deleted = true;
+    const janitor = janitorFor(this.io);
     for (const s of ['.log', '.index', '.timeindex'] as const) {
-      if (this.io.exists(this.path(s))) this.io.unlink(this.path(s));
+      const path = this.path(s);
+      if (!this.io.exists(path)) continue;
+      const grave = janitor.graveName(path);
+      this.io.rename(path, grave);
+      janitor.unlink(grave);
     }
     if (this.leases === 0) this.closeFd();
   }
 
-  /** Closes the descriptor (clean shutdown; the caller has no outstanding leases to honor). */
+  get isDeleted(): boolean {
+    return this.deleted;
+  }
+
+  /** Closes the descriptor (a deleted segment's through the janitor). */
   closeFd(): void {
     if (this.closed) return;
     this.closed = true;
-    this.io.close(this.fd);
+    if (this.deleted) janitorFor(this.io).close(this.fd);
+    else this.io.close(this.fd);
   }
 
   get isClosed(): boolean {
