@@ -1315,12 +1315,13 @@ export class PartitionLog {
    * Closes without making anything durable: no flush, no trim, no index files, no markers. Only
    * for a log whose directory is deleted right after (an embedded broker's temporary data dir):
    * its clean close would sync every file of every partition for nothing. A sync already running
-   * on the thread pool is awaited first (it holds a descriptor). Never rejects; idempotent.
+   * on the thread pool is awaited first (it holds a descriptor), and so are the janitor's jobs. Never rejects; idempotent.
    */
   async abandon(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.settleSyncs();
+    await janitorFor(this.io).idle(); // its jobs hold descriptors too (closed by the last one)
     for (const s of this.segments) s.retire();
   }
 
