@@ -3,12 +3,14 @@
  * 64 KiB batches of 100-byte records (acks=1) to HOST:PORT for SECONDS, round-robin over the
  * topic's partitions, 32 requests in flight, and prints the records/s it achieved. The batch goes
  * out as its own chunk behind a small header buffer (no copy per request), so the generator spends
- * its CPU on the socket, not on building frames.
+ * its CPU on the socket, not on building frames. A produce answered with an error ends it with
+ * that error (exit code 1): only appended batches count.
  *
  *   node --import tsx bench/broker/produce-load.ts HOST PORT TOPIC PARTITIONS SECONDS START
  */
 
 import { bufferRecordsRef } from '../../src/protocol/frame.js';
+import type { ProduceResponse } from '../../src/protocol/generated/produce.js';
 import { encodeRecordBatch } from '../../src/protocol/records/record-batch.js';
 import { RawClient } from './raw-client.js';
 
@@ -56,12 +58,16 @@ async function main(): Promise<void> {
   const loop = async (): Promise<void> => {
     while (performance.now() < end) {
       const index = next++ % partitions;
-      await c.requestChunks(0, 8, {
+      const res = await c.requestChunks<ProduceResponse>(0, 8, {
         transactionalId: null,
         acks: 1,
         timeoutMs: 5000,
         topicData: [{ name: topic, partitionData: [{ index, records }] }],
       });
+      // A rejected batch is not ingest: stop rather than count it (a missing topic answers fast).
+      const errorCode = res.responses[0]?.partitionResponses[0]?.errorCode;
+      if (errorCode !== 0)
+        throw new Error(`produce to ${topic}-${index} failed: error code ${errorCode}`);
       done++;
     }
   };
