@@ -73,6 +73,8 @@ export interface FileIO {
   rmrf(path: string): void;
   /** fsyncs a directory, so a create, rename or unlink inside it is durable. */
   fsyncDir(path: string): void;
+  /** `fsyncDir` on the thread pool (on a busy disk it can take a hundred milliseconds). */
+  fsyncDirAsync(path: string): Promise<void>;
   /** Whole small file, or null if missing. */
   readFile(path: string): Buffer | null;
   /** Writes a small file durably and atomically: temp file, fdatasync, rename, fsync dir. */

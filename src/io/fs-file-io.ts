@@ -231,6 +231,20 @@ export class FsFileIO implements FileIO {
     });
   }
 
+  async fsyncDirAsync(path: string): Promise<void> {
+    const flags = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY;
+    const dir = await fs.promises.open(path, flags).catch((err: unknown) => {
+      throw toIoError(err, 'open', path);
+    });
+    try {
+      await dir.sync();
+    } catch (err) {
+      throw toIoError(err, 'fsync', path);
+    } finally {
+      await dir.close().catch(() => undefined);
+    }
+  }
+
   readFile(path: string): Buffer | null {
     try {
       return fs.readFileSync(path);

@@ -273,6 +273,10 @@ export class MemoryFileIO implements FileIO {
     for (const [p, inode] of this.live) if (parentOf(p) === path) this.durable.set(p, inode);
   }
 
+  fsyncDirAsync(path: string): Promise<void> {
+    return later(() => this.fsyncDir(path));
+  }
+
   readFile(path: string): Buffer | null {
     const inode = this.live.get(path);
     if (inode === undefined) return null;

@@ -14,8 +14,10 @@
  * - All writes are synchronous calls on the owner thread; fdatasync for flush() runs on the
  *   thread pool (`fdatasyncAsync`). Synchronous syncs happen only in rare operations: the
  *   checkpoint file (`writeFileAtomic`) when the flushed offset enters a newer segment, on
- *   DeleteRecords and when retention deleted segments; directory fsyncs after segment deletion;
- *   `truncateTo`; recovery; `close`. Index files are written unsynced at roll and synced at close.
+ *   DeleteRecords and when retention emptied the whole log; directory fsyncs after those
+ *   deletions (retention's other deletions are fsynced on the janitor, see "Retention
+ *   durability"); `truncateTo`; recovery; `close`. Index files are written unsynced at roll and
+ *   synced at close.
  *
  * Disk errors: any failing I/O surfaces as `StorageError` (KAFKA_STORAGE_ERROR); the process
  * never crashes on one. A failed write leaves the log end where it was: the partial bytes lie
@@ -52,6 +54,15 @@
  * `retention.ms`, or while the log exceeds `retention.bytes`, or that lie wholly below the log
  * start offset. The active segment is deleted only by `retention.ms`, like Kafka: when all of it
  * has expired it is rolled first, so the log becomes empty at its end offset.
+ *
+ * Retention durability (like Kafka's asynchronous segment deletion): `applyRetention` returns
+ * before its deletions are durable. Their directory fsync runs on the janitor right after, and
+ * the checkpoint is not rewritten for them (the next flush that writes one records the new log
+ * start offset); a crash before that fsync brings the deleted segments back, and the next
+ * retention pass deletes them again. After a crash the log start offset is at least the first
+ * remaining segment's base, so the checkpoint's older value is harmless. Exception: when the
+ * whole log expired (the active segment rolled away), the deletion is durable at once, as
+ * DeleteRecords always is.
  *
  * Freeing blocks off the owner thread (`file-janitor.ts`): a deleted segment's files are renamed
  * to graves (`<name>.<n>.deleted`) and the directory fsynced, on the owner thread; their unlink,
@@ -993,23 +1004,45 @@ export class PartitionLog {
     let size = this.sizeBytes;
     const before = this.segments.length;
     const active = this.active;
-    if (
-      retentionMs >= 0 &&
-      !active.isEmpty &&
-      active.maxTimestamp >= 0 &&
-      nowMs - active.maxTimestamp > retentionMs
-    ) {
-      this.roll(nowMs);
-    }
-    this.deleteSegmentsWhile((s) => {
+    const pred = (s: Segment): boolean => {
       const expired =
         retentionMs >= 0 && s.maxTimestamp >= 0 && nowMs - s.maxTimestamp > retentionMs;
       const tooBig = retentionBytes >= 0 && size - s.sizeBytes >= retentionBytes;
       if (!expired && !tooBig) return false;
       size -= s.sizeBytes;
       return true;
-    });
-    if (this.segments.length !== before) this.saveCheckpoint();
+    };
+    if (
+      retentionMs >= 0 &&
+      !active.isEmpty &&
+      active.maxTimestamp >= 0 &&
+      nowMs - active.maxTimestamp > retentionMs
+    ) {
+      // The whole log expired: it ends in a new, empty segment. Durable at once (directory fsync
+      // and checkpoint), so that a crash cannot leave the graves without that segment, and the
+      // log restart below its end offset.
+      this.roll(nowMs);
+      this.deleteSegmentsWhile(pred);
+      if (this.segments.length !== before) this.saveCheckpoint();
+      return;
+    }
+    this.deleteSegmentsLoop(pred);
+    if (this.segments.length !== before) this.syncDirLater();
+  }
+
+  /**
+   * Makes retention's renames durable on the janitor: a directory fsync on a disk busy with
+   * writeback took up to 160 ms, and the checkpoint written after it as long again, on the owner
+   * thread. See "Retention durability" in the module comment.
+   */
+  private syncDirLater(): void {
+    this.dirNeedsSync = true; // a flush or close before the janitor's fsync syncs it anyway
+    janitorFor(this.io)
+      .run(
+        () => this.io.fsyncDirAsync(this.dir),
+        () => this.io.fsyncDir(this.dir),
+      )
+      .catch(() => undefined); // `dirNeedsSync` stays set: the next flush or close retries it
   }
 
   // ---- compaction (cleanup.policy=compact; record rules in compaction.ts) --------------------

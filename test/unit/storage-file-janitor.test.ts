@@ -203,6 +203,61 @@ describe('file janitor, memory FileIO', () => {
     await log.close();
   });
 
+  it("retention's deletions are durable once the janitor fsynced the directory", async () => {
+    const dir = '/data/t-0';
+    const cfg = settings({ ...SMALL_SEGMENTS, flushPolicy: 'always' });
+    const fill = async (io: MemoryFileIO): Promise<PartitionLog> => {
+      const log = openPartitionLog({ dir, io, settings: cfg, nowMs: NOW });
+      for (let i = 0; i < 10; i++) log.append(batch(i), NOW);
+      await log.flush();
+      await janitorFor(io).idle();
+      log.updateSettings(settings({ ...SMALL_SEGMENTS, retentionBytes: 8000 }));
+      log.applyRetention(NOW);
+      expect(log.logStartOffset).toBeGreaterThan(0);
+      return log;
+    };
+    // A crash before the janitor ran: the deleted segments come back, whole.
+    const early = new MemoryFileIO({ seed: 11 });
+    let log = await fill(early);
+    early.crash();
+    log = openPartitionLog({ dir, io: early, settings: cfg, nowMs: NOW });
+    expect(log.logStartOffset).toBe(0);
+    expect(readAll(early, log).map((b) => b.base)).toEqual([
+      0, 20, 40, 60, 80, 100, 120, 140, 160, 180,
+    ]);
+    await log.close();
+    // After it ran: they stay deleted, though no checkpoint was written for them.
+    const late = new MemoryFileIO({ seed: 11 });
+    log = await fill(late);
+    const start = log.logStartOffset;
+    await janitorFor(late).idle();
+    late.crash();
+    log = openPartitionLog({ dir, io: late, settings: cfg, nowMs: NOW });
+    expect(log.logStartOffset).toBe(start);
+    expect(readAll(late, log).at(-1)?.last).toBe(199);
+    await log.close();
+  });
+
+  it('retention that empties the whole log is durable at once: the log end survives a crash', async () => {
+    const io = new MemoryFileIO({ seed: 12 });
+    const dir = '/data/t-0';
+    const cfg = settings({ ...SMALL_SEGMENTS, flushPolicy: 'always' });
+    let log = openPartitionLog({ dir, io, settings: cfg, nowMs: NOW });
+    for (let i = 0; i < 5; i++)
+      log.append(makeBatch({ records: 20, valueBytes: 100, timestamp: NOW }), NOW);
+    await log.flush();
+    log.updateSettings(settings({ ...SMALL_SEGMENTS, flushPolicy: 'always', retentionMs: 1000 }));
+    log.applyRetention(NOW + 60_000); // every record expired: the active segment rolls too
+    expect(log.logStartOffset).toBe(100);
+    expect(log.logEndOffset).toBe(100);
+    io.crash(); // the janitor has not run
+    log = openPartitionLog({ dir, io, settings: cfg, nowMs: NOW });
+    expect(log.logEndOffset).toBe(100);
+    expect(log.logStartOffset).toBe(100);
+    expect(log.append(batch(9), NOW).baseOffset).toBe(100);
+    await log.close();
+  });
+
   it('a trim that failed is redone by the clean close', async () => {
     const mem = new MemoryFileIO({ seed: 5 });
     const failing = Object.create(mem) as FileIO;

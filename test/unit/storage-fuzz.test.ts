@@ -23,6 +23,21 @@ interface ModelBatch {
 class Model {
   batches: ModelBatch[] = [];
   lso = 0;
+  /**
+   * Batches retention removed since the last directory fsync the model knows of: retention's
+   * deletions become durable on the janitor, so a crash may bring them back.
+   */
+  gone: ModelBatch[] = [];
+  /** Every deletion so far is durable (a DeleteRecords, truncation, reopen or clean close). */
+  settle(): void {
+    this.gone = [];
+  }
+  /** After a crash the log starts at `lso`: retention's batches from there on are back. */
+  resurrect(lso: number): void {
+    this.batches = [...this.gone.filter((b) => b.last >= lso), ...this.batches];
+    this.gone = [];
+    this.lso = lso;
+  }
   leo = 0;
   durable = 0;
   containing(offset: number): ModelBatch | undefined {
@@ -93,6 +108,17 @@ async function runSeed(seed: number): Promise<void> {
     // Everything whose flush resolved is present; nothing beyond what was appended; no gaps.
     expect(log.logEndOffset).toBeGreaterThanOrEqual(m.durable);
     expect(log.logEndOffset).toBeLessThanOrEqual(m.leo);
+    // Retention's deletions not yet made durable come back: the log starts in a batch they
+    // removed (at its base, or at an older DeleteRecords offset the checkpoint holds).
+    const lso = log.logStartOffset;
+    if (lso < m.lso) {
+      expect(
+        m.gone.some((b) => b.base <= lso && lso <= b.last),
+        `after crash: log start ${lso} is in no batch retention removed`,
+      ).toBe(true);
+      m.resurrect(lso);
+    }
+    m.settle();
     m.truncateTo(log.logEndOffset);
     if (m.lso > m.leo) m.lso = m.leo;
     m.durable = m.leo;
@@ -176,6 +202,7 @@ async function runSeed(seed: number): Promise<void> {
         const to = int(m.lso, m.durable);
         log.deleteRecordsBefore(to);
         m.lso = Math.max(m.lso, to);
+        m.settle(); // its checkpoint's directory fsync covers retention's renames too
       }
     } else if (op < 0.87) {
       const before = log.logStartOffset;
@@ -189,12 +216,14 @@ async function runSeed(seed: number): Promise<void> {
           ctx,
         ).toBe(true);
       m.lso = lso;
+      m.gone.push(...m.batches.filter((b) => b.last < lso));
       m.batches = m.batches.filter((b) => b.last >= lso);
       log.updateSettings(cfg);
     } else if (op < 0.9) {
       if (!log.isOffline && m.leo > m.lso) {
         const to = int(m.lso + 1, m.leo);
         log.truncateTo(to);
+        if (to < m.leo) m.settle(); // a truncation fsyncs the directory
         epoch++; // flushes issued before the truncation no longer describe the log
         m.truncateTo(to);
         m.durable = Math.min(m.durable, m.leo);
@@ -211,6 +240,7 @@ async function runSeed(seed: number): Promise<void> {
       const crashAfter = !wasOffline && rnd() < 0.5;
       if (crashAfter) io.crash();
       log = open();
+      m.settle(); // the clean close, or else the recovery's checkpoint, fsynced the directory
       if (!wasOffline) {
         expect(log.logEndOffset, `${ctx}: clean close then crash=${crashAfter}`).toBe(m.leo);
         m.durable = m.leo;
