@@ -679,8 +679,10 @@ export class PartitionLog {
     for (const [path, data] of files) {
       const fd = this.io.open(path, 'create');
       try {
-        this.io.ftruncate(fd, 0);
+        // Written, then cut to length: truncating a file to 0 makes ext4 write it back at close
+        // (its replace-by-truncate heuristic), which stalled the owner thread for milliseconds.
         this.io.pwrite(fd, data, 0);
+        if (this.io.size(fd) > data.length) this.io.ftruncate(fd, data.length);
       } finally {
         this.io.close(fd);
       }
