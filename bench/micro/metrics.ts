@@ -35,6 +35,7 @@ function sources(): MetricsSources {
     committedOffsets: () => [],
     workers: () => [],
     fsyncHistograms: () => [],
+    fileCleanup: () => [],
     network: () => ({
       connectionsOpen: 0,
       connectionsTotal: 0,

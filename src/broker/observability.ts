@@ -87,6 +87,7 @@ export class Observability {
       committedOffsets: () => core.groups.committedOffsets(),
       workers: () => core.pool.workerSamples(),
       fsyncHistograms: () => core.pool.fsyncHistograms(),
+      fileCleanup: () => core.pool.fileCleanupSamples(),
       network: () => this.network(),
       readAhead: () => core.readAheadStats,
     };

@@ -18,6 +18,7 @@ import type { Worker } from 'node:worker_threads';
 import { FSYNC_BUCKETS_SECONDS, SharedHistogram } from '../metrics/histogram.js';
 import type { WorkerSample } from '../metrics/index.js';
 import { ringCapacityBytes, ringUsedBytes } from '../metrics/owner-side.js';
+import { createJanitorCounters, readJanitorCounters } from '../storage/file-janitor.js';
 import {
   type ChannelInit,
   createChannel,
@@ -120,6 +121,8 @@ export class OwnerPool {
   private readonly transport: Transport = transportFromEnv();
   /** Per worker index (kept across restarts): fdatasync histograms, when metrics are on. */
   private readonly fsyncHistogramsByWorker: SharedHistogram[] = [];
+  /** Per worker index (kept across restarts): file janitor counters, when metrics are on. */
+  private readonly janitorCountersByWorker: SharedArrayBuffer[] = [];
 
   private constructor(private readonly opts: OwnerPoolOptions) {
     if (!Number.isInteger(opts.workerCount) || opts.workerCount < 1)
@@ -216,6 +219,7 @@ export class OwnerPool {
       fileIo: this.opts.fileIo,
       retentionCheckIntervalMs: this.opts.retentionCheckIntervalMs,
       fsyncHistogram: this.fsyncHistogramFor(index),
+      janitorCounters: this.janitorCountersFor(index),
       receiveArena: this.opts.receiveArena ?? null,
       batchScheduling: this.opts.batchScheduling ?? false,
     };
@@ -333,6 +337,19 @@ export class OwnerPool {
       this.fsyncHistogramsByWorker[index] = h;
     }
     return h.buffer;
+  }
+
+  private janitorCountersFor(index: number): SharedArrayBuffer | null {
+    if (!this.opts.metrics) return null;
+    this.janitorCountersByWorker[index] ??= createJanitorCounters();
+    return this.janitorCountersByWorker[index];
+  }
+
+  /** Each worker index's file janitor counters (empty unless `metrics`). */
+  fileCleanupSamples(): { worker: number; pending: number; failures: number }[] {
+    return this.janitorCountersByWorker.flatMap((buffer, worker) =>
+      buffer === undefined ? [] : [{ worker, ...readJanitorCounters(buffer) }],
+    );
   }
 
   /** The workers' fdatasync histograms (empty unless `metrics`). */

@@ -71,6 +71,12 @@ export interface WorkerSample {
   readonly ringCapacityBytes: number;
 }
 
+export interface FileCleanupSample {
+  readonly worker: number;
+  readonly pending: number;
+  readonly failures: number;
+}
+
 export interface NetworkSample {
   readonly connectionsOpen: number;
   readonly connectionsTotal: number;
@@ -87,6 +93,8 @@ export interface MetricsSources {
   committedOffsets(): Iterable<CommittedOffsetRow>;
   workers(): WorkerSample[];
   fsyncHistograms(): SharedHistogram[];
+  /** Each owner worker's file janitor (src/storage/file-janitor.ts): queue length, failures. */
+  fileCleanup(): FileCleanupSample[];
   network(): NetworkSample;
   /** Fetch read-ahead counts (src/broker/read-ahead.ts). */
   readAhead(): ReadAheadStats;
@@ -429,6 +437,24 @@ export class BrokerMetrics {
         const merged = mergeSnapshots(snaps, FSYNC_BUCKETS_SECONDS.length);
         return histogramSamples(name, FSYNC_BUCKETS_SECONDS, merged, {});
       },
+    );
+    this.add(
+      'sluice_file_cleanup_pending',
+      'Deleted segment files and trims waiting to be done off each owner thread (unlink, close, ' +
+        'ftruncate, directory fsync).',
+      'gauge',
+      () =>
+        this.sources.fileCleanup().map((c) => ({ labels: { worker: c.worker }, value: c.pending })),
+    );
+    this.add(
+      'sluice_file_cleanup_failures_total',
+      'Of those, the ones that failed (a failed unlink leaves a .deleted file, and its disk ' +
+        'space, until the next start).',
+      'counter',
+      () =>
+        this.sources
+          .fileCleanup()
+          .map((c) => ({ labels: { worker: c.worker }, value: c.failures })),
     );
   }
 

@@ -25,7 +25,8 @@
  *
  * Failures: a grave that cannot be unlinked stays for recovery to remove; a failed close has no
  * remedy (the descriptor is gone either way); `run`'s caller gets its own job's failure. None is
- * thrown at the owner thread. `failures` counts them.
+ * thrown at the owner thread. `failures` counts them; an owner worker of a broker with metrics
+ * publishes the count and the queue length (`publishTo`: `sluice_file_cleanup_*`).
  *
  * Ownership: one janitor per FileIO (`janitorFor`), and every FileIO belongs to one thread, so a
  * janitor is owned by that thread; not thread-safe.
@@ -37,15 +38,62 @@ import { GRAVE_SUFFIX } from './partition-files.js';
 /** Jobs that may wait; past it they run inline (see the module comment). */
 export const JANITOR_QUEUED_MAX = 4096;
 
+/**
+ * Counters a janitor can publish for the metrics scrape (an Int32Array over a SharedArrayBuffer,
+ * written by the janitor's thread with Atomics, read by the network thread).
+ */
+/** Slot: jobs queued and not finished. */
+export const JANITOR_PENDING_INDEX = 0;
+/** Slot: jobs that failed since the buffer was made (kept across a worker's restarts). */
+export const JANITOR_FAILURES_INDEX = 1;
+const JANITOR_COUNTER_SLOTS = 2;
+
+export function createJanitorCounters(): SharedArrayBuffer {
+  return new SharedArrayBuffer(JANITOR_COUNTER_SLOTS * Int32Array.BYTES_PER_ELEMENT);
+}
+
+/** A snapshot of published counters (any thread). */
+export function readJanitorCounters(buffer: SharedArrayBuffer): {
+  pending: number;
+  failures: number;
+} {
+  const c = new Int32Array(buffer);
+  return {
+    pending: Atomics.load(c, JANITOR_PENDING_INDEX),
+    failures: Atomics.load(c, JANITOR_FAILURES_INDEX),
+  };
+}
+
 /** Frees deleted files' blocks on the thread pool. Owned by its FileIO's thread; not thread-safe. */
 export class FileJanitor {
   private tail: Promise<void> = Promise.resolve();
   private queued = 0;
   private graves = 0;
-  /** Jobs that failed (unlinks, closes and `run` jobs alike). */
-  failures = 0;
+  private failed = 0;
+  private counters: Int32Array | null = null;
 
   constructor(private readonly io: FileIO) {}
+
+  /** Jobs that failed (unlinks, closes and `run` jobs alike). */
+  get failures(): number {
+    return this.failed;
+  }
+
+  /** Publishes `pending` and each failure into `buffer` (see `createJanitorCounters`). */
+  publishTo(buffer: SharedArrayBuffer): void {
+    this.counters = new Int32Array(buffer);
+    Atomics.store(this.counters, JANITOR_PENDING_INDEX, this.queued);
+  }
+
+  private countFailure(): void {
+    this.failed++;
+    if (this.counters !== null) Atomics.add(this.counters, JANITOR_FAILURES_INDEX, 1);
+  }
+
+  private setQueued(n: number): void {
+    this.queued = n;
+    if (this.counters !== null) Atomics.store(this.counters, JANITOR_PENDING_INDEX, n);
+  }
 
   /** A fresh name for `path` once it is deleted; rename the file to it, then `unlink` it. */
   graveName(path: string): string {
@@ -59,7 +107,7 @@ export class FileJanitor {
       () => this.io.unlinkAsync(path),
       () => this.io.unlink(path),
     ).catch(() => {
-      this.failures++; // the grave stays; recovery removes it
+      this.countFailure(); // the grave stays; recovery removes it
     });
   }
 
@@ -69,14 +117,14 @@ export class FileJanitor {
       () => this.io.closeAsync(fd),
       () => this.io.close(fd),
     ).catch(() => {
-      this.failures++;
+      this.countFailure();
     });
   }
 
   /** Runs `job` after every job queued before it; `inline` instead when the queue is full. */
   run(job: () => Promise<void>, inline: () => void): Promise<void> {
     return this.enqueue(job, inline).catch((err: unknown) => {
-      this.failures++;
+      this.countFailure();
       throw err;
     });
   }
@@ -100,9 +148,9 @@ export class FileJanitor {
         return Promise.reject(err);
       }
     }
-    this.queued++;
+    this.setQueued(this.queued + 1);
     const done = this.tail.then(job).finally(() => {
-      this.queued--;
+      this.setQueued(this.queued - 1);
     });
     this.tail = done.catch(() => undefined);
     return done;

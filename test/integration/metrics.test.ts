@@ -5,7 +5,7 @@
  * child process.
  */
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import { Producer } from '../../src/client/producer.js';
 import { ErrorCode } from '../../src/protocol/generated/errors.js';
 import { BrokerChild } from '../support/broker-child.js';
 import { batchOf, RawClient } from '../support/raw-client.js';
+import { until } from '../support/until.js';
 
 interface Sample {
   name: string;
@@ -271,6 +272,47 @@ describe('broker metrics endpoint', () => {
     expect(res.status).toBe(200);
     const s = parseMetrics(res.body);
     expect(matching(s, 'sluice_partition_records_in_total', { topic: TOPIC })).toEqual([]);
+  });
+});
+
+describe('file cleanup off the owner thread', () => {
+  it("removes retention's segments on the janitor and reports its queue and failures", async () => {
+    await using b = await startBroker({
+      metricsPort: 0,
+      config: { 'log.retention.check.interval.ms': 100, 'num.partition.workers': 1 },
+    });
+    const raw = await RawClient.connect(b.port);
+    try {
+      // Two 8 KB records per segment: 80 segments, about 400 jobs once retention deletes them
+      // (3 unlinks and a close per segment, trims, directory fsyncs).
+      await raw.createTopic('kept-small', 1, {
+        'segment.bytes': String(16 * 1024),
+        'retention.bytes': String(32 * 1024),
+      });
+      const value = 'v'.padEnd(8_000, 'x');
+      for (let i = 0; i < 160; i++) await raw.produce('kept-small', 0, batchOf([value]), 1);
+      const dir = join(b.dataDir, 'kept-small-0');
+      // The oldest segments go, and so do their graves (`<name>.<n>.deleted`) once unlinked,
+      // and the queue empties: within seconds, though the partition is idle by then (an idle
+      // owner thread that blocked between ticks finished one job per 100 ms tick).
+      const metrics = async (): Promise<Sample[]> =>
+        parseMetrics((await get(`http://${b.host}:${b.metricsPort}/metrics`)).body);
+      await until('retention and its cleanup', async () => {
+        const names = readdirSync(dir);
+        const logs = names.filter((n) => n.endsWith('.log'));
+        const done =
+          logs.length <= 4 &&
+          !logs.includes('00000000000000000000.log') &&
+          !names.some((n) => n.endsWith('.deleted')) &&
+          one(await metrics(), 'sluice_file_cleanup_pending', { worker: '0' }) === 0;
+        return done ? logs : undefined;
+      });
+      expect(one(await metrics(), 'sluice_file_cleanup_failures_total', { worker: '0' })).toBe(0);
+      const first = (await raw.readAll('kept-small', 0, 0).catch(() => [])).at(0);
+      expect(first === undefined || first.offset > 0).toBe(true);
+    } finally {
+      raw.close();
+    }
   });
 });
 

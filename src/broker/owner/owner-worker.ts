@@ -16,6 +16,7 @@ import { createFileIO } from '../../io/index.js';
 import { FSYNC_BUCKETS_SECONDS, SharedHistogram } from '../../metrics/histogram.js';
 import { timedSyncIO } from '../../metrics/owner-side.js';
 import { loadNativeAddon } from '../../native/addon.js';
+import { janitorFor } from '../../storage/file-janitor.js';
 import { type ChannelInit, openChannel } from '../../threads/channel.js';
 import { PartitionStateTable } from '../../threads/partition-state.js';
 import { PartitionTailTable } from '../../threads/partition-tail.js';
@@ -43,6 +44,8 @@ export interface OwnerWorkerData {
   fsyncHistogram: SharedArrayBuffer | null;
   /** The replica fetchers' receive arena (src/threads/receive-arena.ts); null: none. */
   receiveArena: SharedArrayBuffer | null;
+  /** Where this thread's file janitor publishes its counters (metrics on); else null. */
+  janitorCounters: SharedArrayBuffer | null;
   /**
    * Run this thread under SCHED_BATCH (Linux, native addon). The network thread wakes an owner
    * for nearly every request; with the default policy the woken owner preempts the network
@@ -63,6 +66,8 @@ function run(data: OwnerWorkerData): void {
     data.fsyncHistogram === null
       ? plainIo
       : timedSyncIO(plainIo, new SharedHistogram(data.fsyncHistogram, FSYNC_BUCKETS_SECONDS));
+  const janitor = janitorFor(io);
+  if (data.janitorCounters !== null) janitor.publishTo(data.janitorCounters);
   const state = new PartitionStateTable(data.stateBuffer);
   const channel = openChannel(data.channel);
   let lastRetentionMs = Date.now();
@@ -117,9 +122,10 @@ function run(data: OwnerWorkerData): void {
     () => service.flushGathered(),
     // Block while idle only when nothing but the tick waits on the event loop, at most until it
     // is due (never more than TICK_MS); a late tick gets a 1 ms bound, and the loop turn before
-    // the next block runs it.
+    // the next block runs it. The janitor's jobs complete on the event loop too: blocked, it
+    // finished one per tick.
     () =>
-      service.asyncInFlight > 0
+      service.asyncInFlight > 0 || janitor.pending > 0
         ? 0
         : Math.min(TICK_MS, Math.max(1, nextTickAtMs - performance.now())),
   );
