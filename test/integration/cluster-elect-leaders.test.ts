@@ -219,6 +219,11 @@ describe.skipIf(!haveEtcd)('ElectLeaders (3 embedded brokers, etcd)', () => {
     await start(b);
     const offline = await stateEverywhere('ue-0 offline', 'ue', 0, (s) => s.leader === -1);
     expect(offline.isr).toEqual([a]);
+    // Electable once the controller sees b registered again (under load its watch can lag the
+    // partition state: CI once elected before, and got ELIGIBLE_LEADERS_NOT_AVAILABLE).
+    await until('b registered at the controller', async () =>
+      cluster(await controllerId()).view.brokerRecord(b)?.shuttingDown === false ? true : undefined,
+    );
 
     // Preferred cannot help (a is dead); unclean elects b, alone in the ISR.
     const preferred = await elect(await controllerId(), 2, [{ topic: 'ue', partitions: [0] }], 0);
