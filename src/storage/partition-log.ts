@@ -45,8 +45,8 @@
  *
  * Preallocation: the active segment is reserved with fallocate ahead of the appends (so an
  * fdatasync after an append rarely has a new file size to commit), and trimmed when it rolls (on
- * the janitor, below) or at clean close (which first waits for the janitor). Each step reserves as much as the segment already holds, from
- * `PREALLOCATE_STEP_MIN_BYTES` up to `PREALLOCATE_STEP_BYTES` (and never past `segment.bytes`):
+ * the janitor, below) or at clean close (which first waits for the janitor). Each step reserves
+ * as much as the segment already holds, from `PREALLOCATE_STEP_MIN_BYTES` up to `PREALLOCATE_STEP_BYTES` (and never past `segment.bytes`):
  * a quiet partition reserves 64 KiB, not 64 MiB. With fixed 64 MiB steps a topic of 2,000
  * partitions given one record each reserved 125 GiB of disk.
  *
@@ -65,10 +65,11 @@
  * DeleteRecords always is.
  *
  * Freeing blocks off the owner thread (`file-janitor.ts`): a deleted segment's files are renamed
- * to graves (`<name>.<n>.deleted`) and the directory fsynced, on the owner thread; their unlink,
- * the close of their descriptor and a rolled segment's trim run later on the thread pool, one at
- * a time per thread, because freeing blocks can wait for the device (online discard). Recovery
- * removes graves a crash left.
+ * to graves (`<name>.<n>.deleted`) on the owner thread, which also fsyncs the directory for
+ * DeleteRecords and truncation; their unlink, the close of their descriptor, a rolled segment's
+ * trim and retention's directory fsync run later on the thread pool, one at a time per thread,
+ * because freeing blocks can wait for the device (online discard). Recovery removes graves a
+ * crash left.
  *
  * Compaction swap (`compact()`, for cleanup.policy=compact; which records survive is decided in
  * `compaction.ts`): only closed segments are rewritten, each keeping its base offset and offset
@@ -604,8 +605,8 @@ export class PartitionLog {
   }
 
   /**
-   * A rolled segment's trim (never the active one's), queued on the janitor: freeing the preallocated tail can wait for the
-   * device (`file-janitor.ts`). Reads never go past `sizeBytes`, so the zeros left meanwhile are
+   * A rolled segment's trim (never the active one's), queued on the janitor: freeing the
+   * preallocated tail can wait for the device (`file-janitor.ts`). Reads never go past `sizeBytes`, so the zeros left meanwhile are
    * never seen; after a crash recovery trims them like any preallocated tail. The trim holds a
    * lease (the descriptor stays open), marks the segment dirty when done (its new size reaches
    * the disk with the next flush) and, if it failed, leaves it in `untrimmed` for `close` to redo.
@@ -1021,7 +1022,7 @@ export class PartitionLog {
       nowMs - active.maxTimestamp > retentionMs
     ) {
       // The whole log expired: it ends in a new, empty segment. Durable at once (directory fsync
-      // and checkpoint), so that a crash cannot leave the graves without that segment, and the
+      // and checkpoint), so that a crash cannot leave the graves without that segment, nor the
       // log restart below its end offset.
       this.roll(nowMs);
       this.deleteSegmentsWhile(pred);
@@ -1038,13 +1039,14 @@ export class PartitionLog {
    * thread. See "Retention durability" in the module comment.
    */
   private syncDirLater(): void {
-    this.dirNeedsSync = true; // a flush or close before the janitor's fsync syncs it anyway
     janitorFor(this.io)
       .run(
         () => this.io.fsyncDirAsync(this.dir),
         () => this.io.fsyncDir(this.dir),
       )
-      .catch(() => undefined); // `dirNeedsSync` stays set: the next flush or close retries it
+      .catch(() => {
+        this.dirNeedsSync = true; // the next flush or close retries it
+      });
   }
 
   // ---- compaction (cleanup.policy=compact; record rules in compaction.ts) --------------------
