@@ -79,6 +79,11 @@ export interface FileIO {
   readFile(path: string): Buffer | null;
   /** Writes a small file durably and atomically: temp file, fdatasync, rename, fsync dir. */
   writeFileAtomic(path: string, data: Uint8Array): void;
+  /**
+   * `writeFileAtomic` on the thread pool. Its temporary file is the same (`<path>.tmp`): the
+   * caller never has both running for one path.
+   */
+  writeFileAtomicAsync(path: string, data: Uint8Array): Promise<void>;
 }
 
 /**

@@ -231,6 +231,29 @@ export class FsFileIO implements FileIO {
     });
   }
 
+  async writeFileAtomicAsync(path: string, data: Uint8Array): Promise<void> {
+    const tmp = `${path}.tmp`;
+    const file = await fs.promises.open(tmp, 'w', 0o644).catch((err: unknown) => {
+      throw toIoError(err, 'open', tmp);
+    });
+    try {
+      await file.writeFile(data);
+      await file.datasync();
+    } catch (err) {
+      await file.close().catch(() => undefined);
+      await fs.promises.unlink(tmp).catch(() => undefined);
+      throw toIoError(err, 'write', tmp);
+    }
+    await file.close().catch((err: unknown) => {
+      throw toIoError(err, 'close', tmp);
+    });
+    await fs.promises.rename(tmp, path).catch(async (err: unknown) => {
+      await fs.promises.unlink(tmp).catch(() => undefined);
+      throw toIoError(err, 'rename', tmp);
+    });
+    await this.fsyncDirAsync(dirname(path));
+  }
+
   async fsyncDirAsync(path: string): Promise<void> {
     const flags = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY;
     const dir = await fs.promises.open(path, flags).catch((err: unknown) => {

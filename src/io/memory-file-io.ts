@@ -273,6 +273,11 @@ export class MemoryFileIO implements FileIO {
     for (const [p, inode] of this.live) if (parentOf(p) === path) this.durable.set(p, inode);
   }
 
+  writeFileAtomicAsync(path: string, data: Uint8Array): Promise<void> {
+    const copy = Buffer.from(data);
+    return later(() => this.writeFileAtomic(path, copy));
+  }
+
   fsyncDirAsync(path: string): Promise<void> {
     return later(() => this.fsyncDir(path));
   }

@@ -55,9 +55,24 @@ export function readCheckpoint(io: FileIO, dir: string): PartitionCheckpoint | n
   return { recoveryPoint, logStartOffset };
 }
 
+function highWatermarkBytes(highWatermark: number): Buffer {
+  return Buffer.from(`${HW_HEADER}\nhighWatermark ${highWatermark}\n`, 'ascii');
+}
+
 export function writeHighWatermark(io: FileIO, dir: string, highWatermark: number): void {
-  const text = `${HW_HEADER}\nhighWatermark ${highWatermark}\n`;
-  io.writeFileAtomic(`${dir}/${HIGH_WATERMARK_FILE}`, Buffer.from(text, 'ascii'));
+  io.writeFileAtomic(`${dir}/${HIGH_WATERMARK_FILE}`, highWatermarkBytes(highWatermark));
+}
+
+/** `writeHighWatermark` on the thread pool. */
+export function writeHighWatermarkAsync(
+  io: FileIO,
+  dir: string,
+  highWatermark: number,
+): Promise<void> {
+  return io.writeFileAtomicAsync(
+    `${dir}/${HIGH_WATERMARK_FILE}`,
+    highWatermarkBytes(highWatermark),
+  );
 }
 
 /** The checkpointed high watermark, or null when the file is missing or malformed. */

@@ -121,6 +121,7 @@ import {
   readHighWatermark,
   writeCheckpoint,
   writeHighWatermark,
+  writeHighWatermarkAsync,
 } from './checkpoint.js';
 import { collectLatestOffsets, compactSegment, type LatestOffsets } from './compaction.js';
 import { janitorFor } from './file-janitor.js';
@@ -245,6 +246,8 @@ export class PartitionLog {
   /** High watermark of a replicated partition; null on a single broker (HW = log end there). */
   private hw: number | null = null;
   private hwCheckpointed = -1;
+  /** The high watermark checkpoint being written on the janitor, if any. */
+  private hwWrite: Promise<void> | null = null;
 
   private constructor(
     readonly dir: string,
@@ -512,15 +515,36 @@ export class PartitionLog {
     return next;
   }
 
-  /** Writes the high watermark checkpoint when it changed since the last write. */
-  checkpointHighWatermark(): void {
-    if (this.hw === null || this.hw === this.hwCheckpointed || this.closed) return;
-    try {
-      writeHighWatermark(this.io, this.dir, this.hw);
-    } catch (err) {
-      throw toStorageError(err, `high watermark checkpoint of ${this.dir}`);
-    }
-    this.hwCheckpointed = this.hw;
+  /**
+   * Writes the high watermark checkpoint when it changed since the last write, on the janitor:
+   * an atomic write is an fdatasync and a directory fsync, each up to about a hundred
+   * milliseconds on a disk busy with writeback, and the owner thread checkpoints every
+   * replicated partition every few seconds. Resolves once written; rejects with a StorageError
+   * (the next call tries again). A clean close waits for it and writes the latest value.
+   */
+  checkpointHighWatermark(): Promise<void> {
+    if (this.hw === null || this.hw === this.hwCheckpointed || this.closed)
+      return Promise.resolve();
+    if (this.hwWrite !== null) return this.hwWrite; // the next call writes the newer value
+    const hw = this.hw;
+    const write = janitorFor(this.io)
+      .run(
+        () => writeHighWatermarkAsync(this.io, this.dir, hw),
+        () => writeHighWatermark(this.io, this.dir, hw),
+      )
+      .then(
+        () => {
+          this.hwCheckpointed = hw;
+        },
+        (err: unknown) => {
+          throw toStorageError(err, `high watermark checkpoint of ${this.dir}`);
+        },
+      )
+      .finally(() => {
+        this.hwWrite = null;
+      });
+    this.hwWrite = write;
+    return write;
   }
 
   private checkWritable(): void {

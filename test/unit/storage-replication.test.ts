@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FileIO } from '../../src/io/file-io.js';
 import { MemoryFileIO } from '../../src/io/memory-file-io.js';
 import { setBaseOffset } from '../../src/protocol/records/batch-header.js';
+import { readHighWatermark } from '../../src/storage/checkpoint.js';
 import { openPartitionLog, type PartitionLog, StorageError } from '../../src/storage/index.js';
 import {
   LEADER_EPOCH_FILE,
@@ -174,7 +175,8 @@ describe.each(ioCases().map((c) => [c.name, c] as [string, IoCase]))(
       for (let i = 0; i < 5; i++) log.append(makeBatch({ records: 2 }), NOW);
       log.enableHighWatermark();
       log.setHighWatermark(6);
-      log.checkpointHighWatermark();
+      await log.checkpointHighWatermark(); // on the janitor
+      expect(readHighWatermark(io, dir)).toBe(6);
       log.setHighWatermark(8);
       await log.close(); // writes 8
       log = open();

@@ -894,11 +894,8 @@ export class OwnerService {
       }
       if (h.replica !== null && nowMs - h.lastHwCheckpointMs >= HW_CHECKPOINT_INTERVAL_MS) {
         h.lastHwCheckpointMs = nowMs;
-        try {
-          h.log.checkpointHighWatermark();
-        } catch {
-          // Retried on the next interval; the checkpoint only bounds what a restart exposes.
-        }
+        // Retried on the next interval; the checkpoint only bounds what a restart exposes.
+        h.log.checkpointHighWatermark().catch(() => undefined);
       }
       if (retentionDue) {
         this.tail?.invalidate(h.slot); // retention and compaction may close or swap segments
