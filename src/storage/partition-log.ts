@@ -1024,6 +1024,28 @@ export class PartitionLog {
     this.saveCheckpoint();
   }
 
+  /**
+   * A follower takes the leader's log start offset (moved there by DeleteRecords or retention):
+   * as `deleteRecordsBefore`, but durable later, like retention (see "Retention durability"):
+   * the directory fsync runs on the janitor and the next checkpoint records the offset. On a
+   * follower the leader's every retention pass arrived as a synchronous DeleteRecords: up to
+   * 140 ms of directory fsync on the owner thread. A crash in between leaves this replica's log
+   * start at its first remaining segment (or the older checkpoint), and its next fetch moves it
+   * again, as Kafka's followers checkpoint their log start offsets periodically.
+   */
+  followStartOffset(offset: number): void {
+    this.checkWritable();
+    if (offset > this.logEndOffset)
+      throw new StorageError(`followStartOffset(${offset}) beyond log end ${this.logEndOffset}`);
+    if (offset <= this.startOffset) return;
+    this.startOffset = offset;
+    const before = this.segments.length;
+    this.deleteSegmentsLoop(
+      (s, next) => next !== undefined && next.baseOffset <= this.startOffset && s !== this.active,
+    );
+    if (this.segments.length !== before) this.syncDirLater();
+  }
+
   /** Deletes segments past retention.ms / retention.bytes (never the active one). */
   applyRetention(nowMs: number): void {
     if (this.closed) return;

@@ -12,7 +12,7 @@ import { MemoryFileIO } from '../../src/io/memory-file-io.js';
 import { batchCrcValid } from '../../src/protocol/records/batch-header.js';
 import { CLEAN_SHUTDOWN_FILE } from '../../src/storage/checkpoint.js';
 import { FileJanitor, JANITOR_QUEUED_MAX, janitorFor } from '../../src/storage/file-janitor.js';
-import { openPartitionLog, type PartitionLog } from '../../src/storage/index.js';
+import { openPartitionLog, type PartitionLog, StorageError } from '../../src/storage/index.js';
 import { isGraveName, isPartitionFile } from '../../src/storage/partition-files.js';
 import {
   batchesIn,
@@ -235,6 +235,40 @@ describe('file janitor, memory FileIO', () => {
     log = openPartitionLog({ dir, io: late, settings: cfg, nowMs: NOW });
     expect(log.logStartOffset).toBe(start);
     expect(readAll(late, log).at(-1)?.last).toBe(199);
+    await log.close();
+  });
+
+  it("a follower's move of its log start offset is durable once the janitor ran", async () => {
+    const dir = '/data/t-0';
+    const cfg = settings({ ...SMALL_SEGMENTS, flushPolicy: 'always' });
+    const fill = async (io: MemoryFileIO): Promise<PartitionLog> => {
+      const log = openPartitionLog({ dir, io, settings: cfg, nowMs: NOW });
+      for (let i = 0; i < 10; i++) log.append(batch(i), NOW);
+      await log.flush();
+      await janitorFor(io).idle();
+      log.followStartOffset(130); // inside the segment that starts at 120
+      expect(log.logStartOffset).toBe(130);
+      expect(log.segmentBaseOffsets()[0]).toBe(120);
+      return log;
+    };
+    const early = new MemoryFileIO({ seed: 13 });
+    let log = await fill(early);
+    early.crash(); // the janitor has not run: the segments come back
+    log = openPartitionLog({ dir, io: early, settings: cfg, nowMs: NOW });
+    expect(log.logStartOffset).toBe(0);
+    await log.close();
+    const late = new MemoryFileIO({ seed: 13 });
+    log = await fill(late);
+    await janitorFor(late).idle();
+    late.crash(); // no checkpoint was written: the log starts at its first remaining segment
+    log = openPartitionLog({ dir, io: late, settings: cfg, nowMs: NOW });
+    expect(log.logStartOffset).toBe(120);
+    expect(readAll(late, log).at(-1)?.last).toBe(199);
+    log.followStartOffset(130); // what the next fetch from the leader does
+    await log.close();
+    log = openPartitionLog({ dir, io: late, settings: cfg, nowMs: NOW });
+    expect(log.logStartOffset).toBe(130); // a clean close checkpoints it
+    expect(() => log.followStartOffset(500)).toThrow(StorageError);
     await log.close();
   });
 

@@ -539,13 +539,13 @@ export class OwnerService {
   /**
    * A follower takes the leader's log start offset (moved by DeleteRecords or retention there) up
    * to its own high watermark, as Kafka's followers do from fetch responses, so the deletion
-   * survives a failover to this replica.
+   * survives a failover to this replica (durable shortly after: `PartitionLog.followStartOffset`).
    */
   private followLogStart(h: Hosted, leaderLogStartOffset: number): void {
     const target = Math.min(leaderLogStartOffset, this.hwOf(h));
     if (target <= h.log.logStartOffset) return;
     try {
-      h.log.deleteRecordsBefore(target);
+      h.log.followStartOffset(target);
       h.producers.truncateBelow(h.log.logStartOffset);
     } catch {
       // An offline log: the next append reports the storage error.
