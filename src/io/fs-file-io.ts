@@ -40,6 +40,23 @@ export function toIoError(err: unknown, syscall: string, path?: string): IoError
   return new IoError(message, 'EIO', syscall, path);
 }
 
+/**
+ * Runs a callback-style node:fs call (it runs on libuv's thread pool); rejects with an IoError
+ * for `syscall` on `path`.
+ */
+function onThreadPool(
+  syscall: string,
+  path: string | undefined,
+  call: (done: (err: NodeJS.ErrnoException | null) => void) => void,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    call((err) => (err ? reject(toIoError(err, syscall, path)) : resolve()));
+  });
+}
+
+/** Opening a directory to fsync it. */
+const DIR_FLAGS = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY;
+
 const OPEN_FLAGS: Record<OpenMode, number> = {
   read: fs.constants.O_RDONLY,
   readwrite: fs.constants.O_RDWR,
@@ -79,9 +96,7 @@ export class FsFileIO implements FileIO {
   closeAsync(fd: number): Promise<void> {
     const path = this.pathOf(fd);
     this.paths.delete(fd);
-    return new Promise((resolve, reject) => {
-      fs.close(fd, (err) => (err ? reject(toIoError(err, 'close', path)) : resolve()));
-    });
+    return onThreadPool('close', path, (done) => fs.close(fd, done));
   }
 
   size(fd: number): number {
@@ -158,10 +173,7 @@ export class FsFileIO implements FileIO {
   }
 
   fdatasyncAsync(fd: number): Promise<void> {
-    const path = this.pathOf(fd);
-    return new Promise((resolve, reject) => {
-      fs.fdatasync(fd, (err) => (err ? reject(toIoError(err, 'fdatasync', path)) : resolve()));
-    });
+    return onThreadPool('fdatasync', this.pathOf(fd), (done) => fs.fdatasync(fd, done));
   }
 
   /** Emulated: writes zeros past the current end of file up to offset + length. */
@@ -182,12 +194,7 @@ export class FsFileIO implements FileIO {
   }
 
   ftruncateAsync(fd: number, length: number): Promise<void> {
-    const path = this.pathOf(fd);
-    return new Promise((resolve, reject) => {
-      fs.ftruncate(fd, length, (err) =>
-        err ? reject(toIoError(err, 'ftruncate', path)) : resolve(),
-      );
-    });
+    return onThreadPool('ftruncate', this.pathOf(fd), (done) => fs.ftruncate(fd, length, done));
   }
 
   exists(path: string): boolean {
@@ -207,9 +214,7 @@ export class FsFileIO implements FileIO {
   }
 
   unlinkAsync(path: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      fs.unlink(path, (err) => (err ? reject(toIoError(err, 'unlink', path)) : resolve()));
-    });
+    return onThreadPool('unlink', path, (done) => fs.unlink(path, done));
   }
 
   rename(from: string, to: string): void {
@@ -222,7 +227,7 @@ export class FsFileIO implements FileIO {
 
   fsyncDir(path: string): void {
     this.guard('fsync', path, () => {
-      const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      const fd = fs.openSync(path, DIR_FLAGS);
       try {
         fs.fsyncSync(fd);
       } finally {
@@ -255,8 +260,7 @@ export class FsFileIO implements FileIO {
   }
 
   async fsyncDirAsync(path: string): Promise<void> {
-    const flags = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY;
-    const dir = await fs.promises.open(path, flags).catch((err: unknown) => {
+    const dir = await fs.promises.open(path, DIR_FLAGS).catch((err: unknown) => {
       throw toIoError(err, 'open', path);
     });
     try {

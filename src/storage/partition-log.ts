@@ -642,26 +642,26 @@ export class PartitionLog {
     seg.allocatedBytes = bytes;
     seg.trimsPending++;
     this.untrimmed.add(seg);
-    let ok = false;
-    const trimmed = (): void => {
-      ok = true;
-      if (!seg.isDeleted) this.dirty.add(seg);
-    };
-    const settled = (): void => {
+    const settled = (trimmed: boolean): void => {
       seg.trimsPending--;
-      if (ok && seg.trimsPending === 0) this.untrimmed.delete(seg); // a failed one stays
+      if (trimmed && !seg.isDeleted) this.dirty.add(seg);
+      if (trimmed && seg.trimsPending === 0) this.untrimmed.delete(seg); // a failed one stays
       seg.release();
+    };
+    const failed = (err: unknown): never => {
+      settled(false);
+      throw err;
     };
     janitorFor(this.io)
       .run(
-        () => this.io.ftruncateAsync(seg.fd, bytes).then(trimmed).finally(settled),
+        () => this.io.ftruncateAsync(seg.fd, bytes).then(() => settled(true), failed),
         () => {
           try {
             this.io.ftruncate(seg.fd, bytes);
-            trimmed();
-          } finally {
-            settled();
+          } catch (err) {
+            failed(err);
           }
+          settled(true);
         },
       )
       .catch(() => undefined); // left in `untrimmed`
@@ -677,12 +677,9 @@ export class PartitionLog {
     if (seg.isEmpty) {
       this.segments.pop();
       seg.delete();
-      this.segments.push(this.createSegment(seg.nextOffset, seg.createdMs));
-      return;
-    }
-    this.writeIndexFiles(seg);
+    } else this.writeIndexFiles(seg);
     this.segments.push(this.createSegment(seg.nextOffset, seg.createdMs));
-    this.trimLater(seg);
+    if (!seg.isDeleted) this.trimLater(seg);
   }
 
   /**
@@ -1013,14 +1010,8 @@ export class PartitionLog {
 
   /** DeleteRecords: moves the log start offset up to `offset` (<= log end) and drops whole segments. */
   deleteRecordsBefore(offset: number): void {
-    this.checkWritable();
-    if (offset > this.logEndOffset)
-      throw new StorageError(`deleteRecordsBefore(${offset}) beyond log end ${this.logEndOffset}`);
-    if (offset <= this.startOffset) return;
-    this.startOffset = offset;
-    this.deleteSegmentsWhile(
-      (s, next) => next !== undefined && next.baseOffset <= this.startOffset && s !== this.active,
-    );
+    if (!this.raiseStartOffset(offset, 'deleteRecordsBefore')) return;
+    this.deleteSegmentsWhile(this.belowStart);
     this.saveCheckpoint();
   }
 
@@ -1034,24 +1025,29 @@ export class PartitionLog {
    * again, as Kafka's followers checkpoint their log start offsets periodically.
    */
   followStartOffset(offset: number): void {
+    if (!this.raiseStartOffset(offset, 'followStartOffset')) return;
+    if (this.deleteSegmentsLoop(this.belowStart) > 0) this.syncDirLater();
+  }
+
+  /** Sets the log start offset to `offset` (<= log end); false when it was there already. */
+  private raiseStartOffset(offset: number, caller: string): boolean {
     this.checkWritable();
     if (offset > this.logEndOffset)
-      throw new StorageError(`followStartOffset(${offset}) beyond log end ${this.logEndOffset}`);
-    if (offset <= this.startOffset) return;
+      throw new StorageError(`${caller}(${offset}) beyond log end ${this.logEndOffset}`);
+    if (offset <= this.startOffset) return false;
     this.startOffset = offset;
-    const before = this.segments.length;
-    this.deleteSegmentsLoop(
-      (s, next) => next !== undefined && next.baseOffset <= this.startOffset && s !== this.active,
-    );
-    if (this.segments.length !== before) this.syncDirLater();
+    return true;
   }
+
+  /** `deleteSegmentsWhile` predicate: closed segments wholly below the log start offset. */
+  private readonly belowStart = (s: Segment, next: Segment | undefined): boolean =>
+    next !== undefined && next.baseOffset <= this.startOffset && s !== this.active;
 
   /** Deletes segments past retention.ms / retention.bytes (never the active one). */
   applyRetention(nowMs: number): void {
     if (this.closed) return;
     const { retentionMs, retentionBytes } = this.settings;
     let size = this.sizeBytes;
-    const before = this.segments.length;
     const active = this.active;
     const pred = (s: Segment): boolean => {
       const expired =
@@ -1071,12 +1067,10 @@ export class PartitionLog {
       // and checkpoint), so that a crash cannot leave the graves without that segment, nor the
       // log restart below its end offset.
       this.roll(nowMs);
-      this.deleteSegmentsWhile(pred);
-      if (this.segments.length !== before) this.saveCheckpoint();
+      if (this.deleteSegmentsWhile(pred) > 0) this.saveCheckpoint();
       return;
     }
-    this.deleteSegmentsLoop(pred);
-    if (this.segments.length !== before) this.syncDirLater();
+    if (this.deleteSegmentsLoop(pred) > 0) this.syncDirLater();
   }
 
   /**
@@ -1140,9 +1134,7 @@ export class PartitionLog {
     if (count === 0 || next === undefined) return 0;
     const before = this.sizeBytes;
     this.startOffset = Math.max(this.startOffset, next.baseOffset);
-    this.deleteSegmentsWhile(
-      (s, n) => n !== undefined && n.baseOffset <= this.startOffset && s !== this.active,
-    );
+    this.deleteSegmentsWhile(this.belowStart);
     this.saveCheckpoint();
     return before - this.sizeBytes;
   }
@@ -1232,18 +1224,20 @@ export class PartitionLog {
   }
 
   /** Deletes segments from the oldest while `pred` holds, keeping the active segment. */
-  private deleteSegmentsWhile(pred: (s: Segment, next: Segment | undefined) => boolean): void {
-    const before = this.segments.length;
-    this.deleteSegmentsLoop(pred);
-    if (this.segments.length === before) return;
+  private deleteSegmentsWhile(pred: (s: Segment, next: Segment | undefined) => boolean): number {
+    const deleted = this.deleteSegmentsLoop(pred);
+    if (deleted === 0) return 0;
     try {
       this.io.fsyncDir(this.dir); // keeps deleted segments from coming back after a crash
     } catch (err) {
       throw toStorageError(err, `fsync of ${this.dir}`);
     }
+    return deleted;
   }
 
-  private deleteSegmentsLoop(pred: (s: Segment, next: Segment | undefined) => boolean): void {
+  /** Deletes segments from the oldest while `pred` holds, keeping the active one; how many. */
+  private deleteSegmentsLoop(pred: (s: Segment, next: Segment | undefined) => boolean): number {
+    let deleted = 0;
     while (this.segments.length > 1) {
       const s = this.segments[0] as Segment;
       if (!pred(s, this.segments[1])) break;
@@ -1255,7 +1249,9 @@ export class PartitionLog {
         throw toStorageError(err, `deleting ${s.path('.log')}`);
       }
       this.startOffset = Math.max(this.startOffset, (this.segments[0] as Segment).baseOffset);
+      deleted++;
     }
+    return deleted;
   }
 
   /**

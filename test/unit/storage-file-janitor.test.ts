@@ -31,6 +31,19 @@ function batch(tag: number): Buffer {
   return makeBatch({ records: 20, valueBytes: 100, tag });
 }
 
+/** A log of 10 batches (offsets 0-199, 2 per segment), flushed, its janitor idle. */
+async function flushedLog(
+  io: MemoryFileIO,
+  dir: string,
+  cfg: ReturnType<typeof settings>,
+): Promise<PartitionLog> {
+  const log = openPartitionLog({ dir, io, settings: cfg, nowMs: NOW });
+  for (let i = 0; i < 10; i++) log.append(batch(i), NOW);
+  await log.flush();
+  await janitorFor(io).idle();
+  return log;
+}
+
 /**
  * Every batch from the log start to the log end (a read stops at a segment's end), each checked
  * whole by its CRC.
@@ -207,10 +220,7 @@ describe('file janitor, memory FileIO', () => {
     const dir = '/data/t-0';
     const cfg = settings({ ...SMALL_SEGMENTS, flushPolicy: 'always' });
     const fill = async (io: MemoryFileIO): Promise<PartitionLog> => {
-      const log = openPartitionLog({ dir, io, settings: cfg, nowMs: NOW });
-      for (let i = 0; i < 10; i++) log.append(batch(i), NOW);
-      await log.flush();
-      await janitorFor(io).idle();
+      const log = await flushedLog(io, dir, cfg);
       log.updateSettings(settings({ ...SMALL_SEGMENTS, retentionBytes: 8000 }));
       log.applyRetention(NOW);
       expect(log.logStartOffset).toBeGreaterThan(0);
@@ -242,10 +252,7 @@ describe('file janitor, memory FileIO', () => {
     const dir = '/data/t-0';
     const cfg = settings({ ...SMALL_SEGMENTS, flushPolicy: 'always' });
     const fill = async (io: MemoryFileIO): Promise<PartitionLog> => {
-      const log = openPartitionLog({ dir, io, settings: cfg, nowMs: NOW });
-      for (let i = 0; i < 10; i++) log.append(batch(i), NOW);
-      await log.flush();
-      await janitorFor(io).idle();
+      const log = await flushedLog(io, dir, cfg);
       log.followStartOffset(130); // inside the segment that starts at 120
       expect(log.logStartOffset).toBe(130);
       expect(log.segmentBaseOffsets()[0]).toBe(120);
